@@ -1,0 +1,72 @@
+"""What every listener and session shares: config, store, auth, TLS, tracing, fault injection.
+
+``MailServer`` builds one ``ServerContext`` and hands it to each listener. Listeners register each
+connection as a ``SessionInfo`` (the console lists them) and report every line through
+``ctx.tracer`` (transcripts, ``--trace``). Before running a command a listener asks
+``ctx.faults.check(protocol, command)``: a test may have asked for that command to fail, be
+delayed, or drop the connection.
+"""
+
+from __future__ import annotations
+
+import itertools
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mailsrv.config import Config
+from mailsrv.faults import FaultInjector
+from mailsrv.store.base import Store
+from mailsrv.trace import Tracer
+
+if TYPE_CHECKING:
+    from mailsrv.auth import Authenticator
+
+
+@dataclass(slots=True)
+class SessionInfo:
+    """One live connection, as the console and the fixture see it."""
+
+    id: str  # "imap-7": protocol and a process-wide counter
+    protocol: str  # "pop3", "imap", "smtp"
+    peer: str
+    port: int
+    tls: bool = False
+    user: str | None = None
+    state: str = "connected"
+    started: float = field(default_factory=time.time)
+
+
+class SessionRegistry:
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self.live: dict[str, SessionInfo] = {}
+
+    def open(self, protocol: str, peer: str, port: int, tls: bool = False) -> SessionInfo:
+        info = SessionInfo(f"{protocol}-{next(self._counter)}", protocol, peer, port, tls)
+        self.live[info.id] = info
+        return info
+
+    def close(self, info: SessionInfo) -> None:
+        self.live.pop(info.id, None)
+
+    def count_from(self, peer: str) -> int:
+        return sum(1 for s in self.live.values() if s.peer == peer)
+
+
+@dataclass(slots=True)
+class ServerContext:
+    config: Config
+    store: Store
+    auth: Authenticator
+    #: Server-side TLS context for implicit TLS ports and STARTTLS/STLS (None: TLS off).
+    tls: ssl.SSLContext | None
+    tracer: Tracer = field(default_factory=Tracer)
+    faults: FaultInjector = field(default_factory=FaultInjector)
+    sessions: SessionRegistry = field(default_factory=SessionRegistry)
+
+
+def is_loopback(peer: str) -> bool:
+    """True for 127.0.0.0/8 and ::1 (plaintext auth is allowed there)."""
+    return peer.startswith("127.") or peer in ("::1", "localhost") or peer.startswith("::ffff:127.")

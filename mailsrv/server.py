@@ -1,0 +1,198 @@
+"""``MailServer``: every listener on the running loop, sharing one store.
+
+    async with MailServer(config) as server:
+        print(server.ports)          # {"imap": 3143, ...}: the real ports, also for port 0
+
+Listeners are started in parallel; on exit they stop accepting, every session is told goodbye
+(IMAP ``* BYE``, POP3 ``-ERR``, SMTP ``421``) and the store is closed with nothing half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from mailsrv.auth import Authenticator
+from mailsrv.config import Config
+from mailsrv.context import ServerContext
+from mailsrv.store.base import Store
+
+log = logging.getLogger("mailsrv")
+
+_Factory = Callable[[int], Awaitable["Listener"]]
+_Starter = Callable[[], Awaitable["Listener"]]
+
+
+class Listener(Protocol):
+    """What each protocol's ``start_*`` function returns."""
+
+    @property
+    def port(self) -> int: ...
+
+    async def close(self) -> None:
+        """Stop accepting, say goodbye to every session, wait for them to end."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    smtp: int | None = None
+    submission: int | None = None
+    smtps: int | None = None
+    pop3: int | None = None
+    pop3s: int | None = None
+    imap: int | None = None
+    imaps: int | None = None
+    http: int | None = None
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: v for k in self.__slots__ if (v := getattr(self, k)) is not None}
+
+
+class PortInUse(OSError):
+    pass
+
+
+class MailServer:
+    """The whole server as an async context manager (see module docstring)."""
+
+    def __init__(
+        self, config: Config, store: Store | None = None, auth: Authenticator | None = None
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._auth = auth
+        self._listeners: dict[str, Listener] = {}
+        self.ctx: ServerContext | None = None
+        self.ports = Ports()
+        self.started_at = 0.0
+
+    @property
+    def context(self) -> ServerContext:
+        if self.ctx is None:
+            raise RuntimeError("MailServer is not running")
+        return self.ctx
+
+    @property
+    def store(self) -> Store:
+        return self.context.store
+
+    @property
+    def ca_file(self) -> Path:
+        return self.config.certs_dir / "ca.pem"
+
+    async def __aenter__(self) -> MailServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _make_store(self) -> Store:
+        from mailsrv.store.maildir import MaildirStore
+
+        return MaildirStore(self.config.maildir, create_users=self.config.dev)
+
+    async def start(self) -> None:
+        from mailsrv.tls import server_ssl_context
+
+        cfg = self.config
+        store = self._store if self._store is not None else self._make_store()
+        auth = self._auth if self._auth is not None else Authenticator(cfg)
+        tls = server_ssl_context(cfg) if cfg.tls else None
+        self.ctx = ServerContext(cfg, store, auth, tls)
+        if cfg.trace or cfg.trace_file:
+            from mailsrv.trace_sinks import install_trace_sinks
+
+            install_trace_sinks(self.ctx.tracer, cfg)
+        starters = self._starters()
+        try:
+            results = await asyncio.gather(*(start() for _, start in starters))
+        except BaseException:
+            await self.stop()
+            raise
+        for (name, _), listener in zip(starters, results, strict=True):
+            self._listeners[name] = listener
+        self.ports = Ports(**{name: lst.port for name, lst in self._listeners.items()})
+        self.started_at = time.time()
+        if cfg.ready_file is not None:
+            self.write_ready_file(cfg.ready_file)
+
+    def _starters(self) -> list[tuple[str, _Starter]]:
+        from mailsrv.imap.listener import start_imap
+        from mailsrv.pop3.listener import start_pop3
+        from mailsrv.smtp_ingress import start_smtp
+
+        ctx, cfg = self.context, self.config
+        out: list[tuple[str, _Starter]] = []
+
+        def add(name: str, make: _Factory) -> None:
+            port = cfg.port_for(name)
+            if port is not None:
+                out.append((name, _bind(name, port, make)))
+
+        add("smtp", lambda p: start_smtp(ctx, cfg.host, p, mode="smtp"))
+        add("submission", lambda p: start_smtp(ctx, cfg.host, p, mode="submission"))
+        add("smtps", lambda p: start_smtp(ctx, cfg.host, p, mode="smtps"))
+        add("pop3", lambda p: start_pop3(ctx, cfg.host, p, implicit_tls=False))
+        add("pop3s", lambda p: start_pop3(ctx, cfg.host, p, implicit_tls=True))
+        add("imap", lambda p: start_imap(ctx, cfg.host, p, implicit_tls=False))
+        add("imaps", lambda p: start_imap(ctx, cfg.host, p, implicit_tls=True))
+        if cfg.port_for("http") is not None:
+            from mailsrv.web.app import start_http
+
+            add("http", lambda p: start_http(self, cfg.host, p))
+        return out
+
+    async def stop(self) -> None:
+        listeners, self._listeners = self._listeners, {}
+        if listeners:
+            await asyncio.gather(*(lst.close() for lst in listeners.values()))
+        if self.ctx is not None and self._store is None:
+            await self.ctx.store.close()
+
+    def ready_info(self) -> dict[str, object]:
+        return {
+            "pid": os.getpid(),
+            "host": self.config.host,
+            "ports": self.ports.as_dict(),
+            "maildir": str(self.config.maildir.resolve()),
+            "ca_file": str(self.ca_file.resolve()) if self.config.tls else None,
+            "dev": self.config.dev,
+        }
+
+    def write_ready_file(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.ready_info(), indent=2) + "\n")
+        tmp.replace(path)
+
+
+def _bind(name: str, port: int, make: _Factory) -> _Starter:
+    async def start() -> Listener:
+        try:
+            listener: Listener = await make(port)
+        except PermissionError as exc:
+            raise PortInUse(
+                exc.errno,
+                f"cannot bind the {name} port {port}: permission denied; ports below 1024 "
+                "need root: try --port-offset 3000 or --dev",
+            ) from exc
+        except OSError as exc:
+            raise PortInUse(exc.errno, f"cannot bind the {name} port {port}: {exc.strerror}") from exc
+        return listener
+
+    return start
+

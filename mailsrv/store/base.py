@@ -1,0 +1,287 @@
+"""The contract every store implements and every session relies on.
+
+A ``Store`` holds the users' folders. ``Store.open()`` gives a ``Mailbox`` handle on one folder;
+every session gets its own handle, but handles on the same folder share one in-process index, so
+a ``snapshot()`` is cheap when nothing changed.
+
+UIDs are assigned in delivery order and never reused while UIDVALIDITY stays; message bytes are
+always handed out in wire form (CRLF line ends), and ``MessageInfo.size`` is the length of exactly
+those bytes (RFC 3501 RFC822.SIZE, RFC 1939 octet counts before dot-stuffing).
+
+Every change goes out on the event feed (``Store.subscribe``) as a ``StoreEvent``: sessions use
+it to wake up and re-sync (IDLE, NOOP), the console shows it as a timeline. Changes made on disk
+by another process arrive as ``EventKind.EXTERNAL`` within about a second.
+
+Flags are plain strings: the system flags below and keywords (atoms such as ``$Forwarded``).
+``\\Recent`` is per session and never reaches a store.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+SEEN = "\\Seen"
+ANSWERED = "\\Answered"
+FLAGGED = "\\Flagged"
+DELETED = "\\Deleted"
+DRAFT = "\\Draft"
+SYSTEM_FLAGS: frozenset[str] = frozenset({SEEN, ANSWERED, FLAGGED, DELETED, DRAFT})
+
+INBOX = "INBOX"
+HIERARCHY_DELIMITER = "/"
+
+#: Special-use folders created for every new user (RFC 6154 attribute -> folder name).
+DEFAULT_SPECIAL_FOLDERS: dict[str, str] = {
+    "\\Sent": "Sent",
+    "\\Drafts": "Drafts",
+    "\\Trash": "Trash",
+    "\\Junk": "Junk",
+    "\\Archive": "Archive",
+}
+
+
+class StoreError(Exception):
+    """Base of every store failure; the sessions map these to NO / -ERR replies in one place."""
+
+
+class NoSuchUser(StoreError):
+    pass
+
+
+class NoSuchFolder(StoreError):
+    pass
+
+
+class FolderExists(StoreError):
+    pass
+
+
+class InvalidName(StoreError):
+    """A folder or user name that is unsafe or not allowed (``..``, NUL, ``.`` in Maildir++ ...)."""
+
+
+class MessageGone(StoreError):
+    """The message was expunged (by another session or process) since the caller's snapshot."""
+
+
+class MessageTooLarge(StoreError):
+    pass
+
+
+class StoreBusy(StoreError):
+    """A lock could not be taken in time (another process holds it): try again later."""
+
+
+class FlagMode(enum.Enum):
+    """How ``Mailbox.store_flags`` combines the given flags with the current ones (RFC 3501 §6.4.6)."""
+
+    ADD = "+"
+    REMOVE = "-"
+    REPLACE = ""
+
+
+class EventKind(enum.Enum):
+    DELIVERED = "delivered"  # new message by SMTP / deliver CLI / fixture API
+    APPENDED = "appended"  # new message by IMAP APPEND
+    COPIED = "copied"  # new messages in a destination folder by COPY
+    MOVED = "moved"  # messages left a folder by MOVE (event on source; COPIED on destination)
+    FLAGS = "flags"
+    EXPUNGED = "expunged"
+    FOLDER_CREATED = "folder_created"
+    FOLDER_DELETED = "folder_deleted"
+    FOLDER_RENAMED = "folder_renamed"
+    FETCHED = "fetched"  # a message's content was read (for the teaching timeline only)
+    EXTERNAL = "external"  # changed on disk by someone else: re-sync the folder
+    RESET = "reset"  # the whole store was wiped (test fixture reset)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    """One message as a listing knows it, without reading the file."""
+
+    uid: int
+    key: str  # the Maildir base name (unique, stable while the message lives)
+    flags: frozenset[str]
+    size: int  # octets in wire form (CRLF line ends)
+    internal_date: float  # seconds since the epoch (delivery time)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderSnapshot:
+    """A folder's state at one moment. ``messages`` is sorted by UID."""
+
+    name: str
+    uidvalidity: int
+    uidnext: int
+    messages: tuple[MessageInfo, ...]
+    version: int  # changes whenever anything in the folder changed; equal versions, equal state
+
+
+@dataclass(frozen=True, slots=True)
+class FolderInfo:
+    name: str  # IMAP name with "/" as delimiter, "INBOX" for the root
+    special_use: str | None = None  # "\\Sent", "\\Trash", ...
+    subscribed: bool = True
+    has_children: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEvent:
+    user: str
+    folder: str
+    kind: EventKind
+    uids: tuple[int, ...] = ()
+    actor: str | None = None  # session id ("imap-7", "pop3-3", "smtp-2", "api") of whoever did it
+    detail: str = ""  # e.g. new name for FOLDER_RENAMED, flags for FLAGS, destination for MOVED
+    time: float = 0.0
+
+
+class EventSubscription(Protocol):
+    """A subscriber's queue of events. Closing it stops delivery."""
+
+    async def get(self) -> StoreEvent: ...
+
+    def get_nowait(self) -> StoreEvent | None: ...
+
+    def close(self) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[StoreEvent]: ...
+
+
+class Mailbox(Protocol):
+    """A handle on one folder of one user."""
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    async def snapshot(self) -> FolderSnapshot:
+        """The folder's current state, re-read from disk only when it changed there."""
+        ...
+
+    async def read(self, uid: int) -> bytes:
+        """The whole message in wire form (CRLF). Raises ``MessageGone``."""
+        ...
+
+    async def read_header(self, uid: int) -> bytes:
+        """The header block in wire form, including the blank line that ends it."""
+        ...
+
+    async def store_flags(
+        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+    ) -> list[MessageInfo]:
+        """Change flags; returns the messages as they are now (gone ones are left out)."""
+        ...
+
+    async def expunge(self, uids: Iterable[int], actor: str | None = None) -> list[int]:
+        """Remove these messages; returns the UIDs actually removed, ascending."""
+        ...
+
+    async def copy(
+        self, uids: Iterable[int], dest: str, actor: str | None = None
+    ) -> list[tuple[int, int]]:
+        """Copy to folder ``dest`` (flags kept); returns (source uid, destination uid) pairs."""
+        ...
+
+    async def move(
+        self, uids: Iterable[int], dest: str, actor: str | None = None
+    ) -> list[tuple[int, int]]:
+        """Move to folder ``dest``: copy then expunge here, atomically per message (rename)."""
+        ...
+
+    async def get_cached(self, uid: int, key: str) -> bytes | None:
+        """Protocol-specific parsed data cached per message (e.g. an IMAP BODYSTRUCTURE)."""
+        ...
+
+    async def set_cached(self, uid: int, key: str, value: bytes) -> None: ...
+
+    async def uidvalidity_bump(self) -> int:
+        """Give the folder a new UIDVALIDITY (fault injection, repair); returns it."""
+        ...
+
+
+class Store(Protocol):
+    """All users' mail. One per process, shared by every session."""
+
+    async def ensure_user(self, user: str) -> None:
+        """Create the user's INBOX and special-use folders if they are missing."""
+        ...
+
+    async def user_exists(self, user: str) -> bool: ...
+
+    async def list_users(self) -> list[str]: ...
+
+    async def delete_user(self, user: str) -> None: ...
+
+    async def list_folders(self, user: str) -> list[FolderInfo]: ...
+
+    async def create_folder(self, user: str, name: str, special_use: str | None = None) -> None: ...
+
+    async def delete_folder(self, user: str, name: str) -> None: ...
+
+    async def rename_folder(self, user: str, old: str, new: str) -> None:
+        """Rename (with children). Renaming INBOX moves its messages to ``new`` (RFC 3501 §6.3.5)."""
+        ...
+
+    async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None: ...
+
+    async def deliver(
+        self,
+        user: str,
+        data: bytes,
+        folder: str = INBOX,
+        flags: Iterable[str] = (),
+        internal_date: float | None = None,
+        actor: str | None = None,
+        kind: EventKind = EventKind.DELIVERED,
+    ) -> int:
+        """Store one message atomically; returns its UID. Line ends may be LF or CRLF."""
+        ...
+
+    async def open(self, user: str, folder: str = INBOX) -> Mailbox:
+        """A handle on an existing folder. Raises ``NoSuchFolder``."""
+        ...
+
+    def subscribe(self, user: str | None = None) -> EventSubscription:
+        """Events of one user (or of everyone, for the console), from now on."""
+        ...
+
+    def publish(self, event: StoreEvent) -> None:
+        """Send an event to subscribers (the store does it itself for its own changes)."""
+        ...
+
+    async def reset(self) -> None:
+        """Remove every user's mail (the test fixture's fast reset)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def apply_flags(current: frozenset[str], flags: Iterable[str], mode: FlagMode) -> frozenset[str]:
+    """The flag set after a STORE of ``flags`` in ``mode``."""
+    given = frozenset(flags)
+    if mode is FlagMode.ADD:
+        return current | given
+    if mode is FlagMode.REMOVE:
+        return current - given
+    return given
+
+
+def to_wire(data: bytes) -> bytes:
+    """Normalize line ends to CRLF (bare LF and bare CR both become CRLF)."""
+    if b"\r" not in data:
+        return data.replace(b"\n", b"\r\n")
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
+def header_end(wire: bytes) -> int:
+    """Offset just past the blank line that ends the header (the whole length if none)."""
+    if wire.startswith(b"\r\n"):
+        return 2
+    pos = wire.find(b"\r\n\r\n")
+    return len(wire) if pos < 0 else pos + 4

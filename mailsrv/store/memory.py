@@ -1,0 +1,313 @@
+"""An in-memory ``Store`` with the same behaviour as the Maildir one, for fast session tests."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from mailsrv.store.base import (
+    DEFAULT_SPECIAL_FOLDERS,
+    HIERARCHY_DELIMITER,
+    INBOX,
+    EventKind,
+    FlagMode,
+    FolderExists,
+    FolderInfo,
+    FolderSnapshot,
+    InvalidName,
+    MessageGone,
+    MessageInfo,
+    NoSuchFolder,
+    NoSuchUser,
+    StoreEvent,
+    apply_flags,
+    header_end,
+    to_wire,
+)
+from mailsrv.store.events import EventHub, Subscription
+from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
+
+_keys = itertools.count(1)
+
+
+@dataclass(slots=True)
+class _Message:
+    info: MessageInfo
+    data: bytes
+    cache: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Folder:
+    name: str
+    uidvalidity: int
+    uidnext: int = 1
+    special_use: str | None = None
+    subscribed: bool = True
+    messages: dict[int, _Message] = field(default_factory=dict)
+    version: int = 0
+
+
+class MemoryMailbox:
+    def __init__(self, store: MemoryStore, user: str, name: str) -> None:
+        self._store = store
+        self._user = user
+        self._name = name
+
+    @property
+    def user(self) -> str:
+        return self._user
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _folder(self) -> _Folder:
+        return self._store._folder(self._user, self._name)
+
+    def _message(self, uid: int) -> _Message:
+        try:
+            return self._folder().messages[uid]
+        except (KeyError, NoSuchFolder):
+            raise MessageGone(f"message UID {uid} no longer exists") from None
+
+    async def snapshot(self) -> FolderSnapshot:
+        f = self._folder()
+        msgs = tuple(m.info for _, m in sorted(f.messages.items()))
+        return FolderSnapshot(f.name, f.uidvalidity, f.uidnext, msgs, f.version)
+
+    async def read(self, uid: int) -> bytes:
+        return self._message(uid).data
+
+    async def read_header(self, uid: int) -> bytes:
+        data = self._message(uid).data
+        return data[: header_end(data)]
+
+    async def store_flags(
+        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+    ) -> list[MessageInfo]:
+        f = self._folder()
+        flags = frozenset(flags)
+        out: list[MessageInfo] = []
+        changed: list[int] = []
+        for uid in sorted(set(uids)):
+            m = f.messages.get(uid)
+            if m is None:
+                continue
+            new = apply_flags(m.info.flags, flags, mode)
+            if new != m.info.flags:
+                m.info = MessageInfo(uid, m.info.key, new, m.info.size, m.info.internal_date)
+                changed.append(uid)
+            out.append(m.info)
+        if changed:
+            f.version += 1
+            self._store._emit(self._user, f.name, EventKind.FLAGS, changed, actor)
+        return out
+
+    async def expunge(self, uids: Iterable[int], actor: str | None = None) -> list[int]:
+        f = self._folder()
+        gone = [uid for uid in sorted(set(uids)) if f.messages.pop(uid, None) is not None]
+        if gone:
+            f.version += 1
+            self._store._emit(self._user, f.name, EventKind.EXPUNGED, gone, actor)
+        return gone
+
+    async def copy(
+        self, uids: Iterable[int], dest: str, actor: str | None = None
+    ) -> list[tuple[int, int]]:
+        src = self._folder()
+        dst = self._store._folder(self._user, dest)
+        pairs: list[tuple[int, int]] = []
+        for uid in sorted(set(uids)):
+            m = src.messages.get(uid)
+            if m is None:
+                continue
+            new_uid = self._store._add(dst, m.data, m.info.flags, m.info.internal_date)
+            dst.messages[new_uid].cache.update(m.cache)
+            pairs.append((uid, new_uid))
+        if pairs:
+            self._store._emit(
+                self._user, dst.name, EventKind.COPIED, [d for _, d in pairs], actor
+            )
+        return pairs
+
+    async def move(
+        self, uids: Iterable[int], dest: str, actor: str | None = None
+    ) -> list[tuple[int, int]]:
+        pairs = await self.copy(uids, dest, actor)
+        src = self._folder()
+        for uid, _ in pairs:
+            src.messages.pop(uid, None)
+        if pairs:
+            src.version += 1
+            self._store._emit(
+                self._user, src.name, EventKind.MOVED, [s for s, _ in pairs], actor, dest
+            )
+        return pairs
+
+    async def get_cached(self, uid: int, key: str) -> bytes | None:
+        return self._message(uid).cache.get(key)
+
+    async def set_cached(self, uid: int, key: str, value: bytes) -> None:
+        self._message(uid).cache[key] = value
+
+    async def uidvalidity_bump(self) -> int:
+        f = self._folder()
+        f.uidvalidity += 1
+        f.version += 1
+        self._store._emit(self._user, f.name, EventKind.EXTERNAL, [], None)
+        return f.uidvalidity
+
+
+class MemoryStore:
+    """Everything in dictionaries; same names, rules and events as ``MaildirStore``."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, dict[str, _Folder]] = {}
+        self._hub = EventHub()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _user(self, user: str) -> dict[str, _Folder]:
+        try:
+            return self._users[user]
+        except KeyError:
+            raise NoSuchUser(user) from None
+
+    def _folder(self, user: str, name: str) -> _Folder:
+        name = normalize_folder_name(name)
+        try:
+            return self._user(user)[name]
+        except KeyError:
+            raise NoSuchFolder(name) from None
+
+    def _add(self, f: _Folder, data: bytes, flags: Iterable[str], date: float | None) -> int:
+        wire = to_wire(data)
+        uid = f.uidnext
+        f.uidnext += 1
+        info = MessageInfo(uid, f"m{next(_keys)}", frozenset(flags), len(wire), date or time.time())
+        f.messages[uid] = _Message(info, wire)
+        f.version += 1
+        return uid
+
+    def _emit(
+        self,
+        user: str,
+        folder: str,
+        kind: EventKind,
+        uids: Iterable[int],
+        actor: str | None,
+        detail: str = "",
+    ) -> None:
+        self._hub.publish(StoreEvent(user, folder, kind, tuple(uids), actor, detail))
+
+    def _new_folder(self, name: str, special_use: str | None = None) -> _Folder:
+        return _Folder(name, uidvalidity=int(time.time()), special_use=special_use)
+
+    # -- Store -----------------------------------------------------------------------------
+
+    async def ensure_user(self, user: str) -> None:
+        check_user_name(user)
+        if user in self._users:
+            return
+        folders = {INBOX: self._new_folder(INBOX)}
+        for use, name in DEFAULT_SPECIAL_FOLDERS.items():
+            folders[name] = self._new_folder(name, use)
+        self._users[user] = folders
+
+    async def user_exists(self, user: str) -> bool:
+        return user in self._users
+
+    async def list_users(self) -> list[str]:
+        return sorted(self._users)
+
+    async def delete_user(self, user: str) -> None:
+        self._users.pop(user, None)
+
+    async def list_folders(self, user: str) -> list[FolderInfo]:
+        folders = self._user(user)
+        names = sorted(folders, key=lambda n: (n != INBOX, n))
+        out = []
+        for n in names:
+            f = folders[n]
+            prefix = n + HIERARCHY_DELIMITER
+            kids = any(o.startswith(prefix) for o in folders)
+            out.append(FolderInfo(n, f.special_use, f.subscribed, kids))
+        return out
+
+    async def create_folder(self, user: str, name: str, special_use: str | None = None) -> None:
+        name = check_folder_name(name)
+        folders = self._user(user)
+        if name in folders:
+            raise FolderExists(name)
+        folders[name] = self._new_folder(name, special_use)
+        self._emit(user, name, EventKind.FOLDER_CREATED, (), None)
+
+    async def delete_folder(self, user: str, name: str) -> None:
+        name = normalize_folder_name(name)
+        if name == INBOX:
+            raise InvalidName("INBOX cannot be deleted")
+        folders = self._user(user)
+        if folders.pop(name, None) is None:
+            raise NoSuchFolder(name)
+        self._emit(user, name, EventKind.FOLDER_DELETED, (), None)
+
+    async def rename_folder(self, user: str, old: str, new: str) -> None:
+        old = normalize_folder_name(old)
+        new = check_folder_name(new)
+        folders = self._user(user)
+        if old not in folders:
+            raise NoSuchFolder(old)
+        if new in folders:
+            raise FolderExists(new)
+        if old == INBOX:
+            src = folders[INBOX]
+            dst = self._new_folder(new)
+            for m in list(src.messages.values()):
+                self._add(dst, m.data, m.info.flags, m.info.internal_date)
+            src.messages.clear()
+            src.version += 1
+            folders[new] = dst
+        else:
+            for name in [n for n in folders if n == old or n.startswith(old + "/")]:
+                f = folders.pop(name)
+                f.name = new + name[len(old) :]
+                folders[f.name] = f
+        self._emit(user, old, EventKind.FOLDER_RENAMED, (), None, new)
+
+    async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
+        self._folder(user, name).subscribed = subscribed
+
+    async def deliver(
+        self,
+        user: str,
+        data: bytes,
+        folder: str = INBOX,
+        flags: Iterable[str] = (),
+        internal_date: float | None = None,
+        actor: str | None = None,
+        kind: EventKind = EventKind.DELIVERED,
+    ) -> int:
+        f = self._folder(user, folder)
+        uid = self._add(f, data, flags, internal_date)
+        self._emit(user, f.name, kind, (uid,), actor)
+        return uid
+
+    async def open(self, user: str, folder: str = INBOX) -> MemoryMailbox:
+        f = self._folder(user, folder)
+        return MemoryMailbox(self, user, f.name)
+
+    def subscribe(self, user: str | None = None) -> Subscription:
+        return self._hub.subscribe(user)
+
+    def publish(self, event: StoreEvent) -> None:
+        self._hub.publish(event)
+
+    async def reset(self) -> None:
+        self._users.clear()
+        self._hub.publish(StoreEvent("", "", EventKind.RESET))
+
+    async def close(self) -> None:
+        return None
