@@ -132,29 +132,43 @@ class MailServer:
             self.write_ready_file(cfg.ready_file)
 
     def _starters(self) -> list[tuple[str, _Starter]]:
-        from mailsrv.imap.listener import start_imap
-        from mailsrv.pop3.listener import start_pop3
-        from mailsrv.smtp_ingress import start_smtp
-
         ctx, cfg = self.context, self.config
         out: list[tuple[str, _Starter]] = []
 
-        def add(name: str, make: _Factory) -> None:
+        async def smtp(port: int, mode: str) -> Listener:
+            from mailsrv.smtp_ingress import start_smtp
+
+            return await start_smtp(ctx, cfg.host, port, mode=mode)
+
+        async def pop3(port: int, implicit_tls: bool) -> Listener:
+            from mailsrv.pop3.listener import start_pop3
+
+            return await start_pop3(ctx, cfg.host, port, implicit_tls=implicit_tls)
+
+        async def imap(port: int, implicit_tls: bool) -> Listener:
+            from mailsrv.imap.listener import start_imap
+
+            return await start_imap(ctx, cfg.host, port, implicit_tls=implicit_tls)
+
+        async def http(port: int) -> Listener:
+            from mailsrv.web.app import start_http
+
+            return await start_http(self, cfg.host, port)
+
+        factories: dict[str, _Factory] = {
+            "smtp": lambda p: smtp(p, "smtp"),
+            "submission": lambda p: smtp(p, "submission"),
+            "smtps": lambda p: smtp(p, "smtps"),
+            "pop3": lambda p: pop3(p, False),
+            "pop3s": lambda p: pop3(p, True),
+            "imap": lambda p: imap(p, False),
+            "imaps": lambda p: imap(p, True),
+            "http": http,
+        }
+        for name, make in factories.items():
             port = cfg.port_for(name)
             if port is not None:
                 out.append((name, _bind(name, port, make)))
-
-        add("smtp", lambda p: start_smtp(ctx, cfg.host, p, mode="smtp"))
-        add("submission", lambda p: start_smtp(ctx, cfg.host, p, mode="submission"))
-        add("smtps", lambda p: start_smtp(ctx, cfg.host, p, mode="smtps"))
-        add("pop3", lambda p: start_pop3(ctx, cfg.host, p, implicit_tls=False))
-        add("pop3s", lambda p: start_pop3(ctx, cfg.host, p, implicit_tls=True))
-        add("imap", lambda p: start_imap(ctx, cfg.host, p, implicit_tls=False))
-        add("imaps", lambda p: start_imap(ctx, cfg.host, p, implicit_tls=True))
-        if cfg.port_for("http") is not None:
-            from mailsrv.web.app import start_http
-
-            add("http", lambda p: start_http(self, cfg.host, p))
         return out
 
     async def stop(self) -> None:
