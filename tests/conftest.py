@@ -23,7 +23,7 @@ def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_config(tmp_path: Path, certs_dir: Path, **overrides: Any) -> Config:
+def server_config(tmp_path: Path, certs_dir: Path, **overrides: Any) -> Config:
     """Every service on an ephemeral port, fast auth failures, a fresh Maildir."""
     limits = overrides.pop("limits", Limits(auth_failure_delay=0.0))
     base = Config(
@@ -54,7 +54,7 @@ def make_server(tmp_path: Path, certs_dir: Path) -> ServerFactory:
 
     @contextlib.asynccontextmanager
     async def factory(store: Any = None, **overrides: Any) -> AsyncIterator[MailServer]:
-        config = test_config(tmp_path, certs_dir, **overrides)
+        config = server_config(tmp_path, certs_dir, **overrides)
         async with MailServer(config, store=store) as server:
             yield server
 
