@@ -1,0 +1,284 @@
+"""The demo's scenes: POP3 and IMAP on the same Maildir, one lesson each.
+
+``run_scenes`` drives a running ``MailServer`` through every scene and returns what happened:
+the transcripts of each device, the Maildir files before and after, and the facts (counts) a
+test can check. Rendering is ``render.py``'s job; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TypeVar
+
+from mailsrv.demo.clients import Desktop, Laptop, Phone
+from mailsrv.demo.sample_mail import late_message, sample_messages
+from mailsrv.server import MailServer
+from mailsrv.trace import TraceLine
+
+USER = "alice"
+_T = TypeVar("_T")
+PASSWORD = "demo-password"  # noqa: S105  (dev mode accepts any password)
+
+
+@dataclass
+class Scene:
+    title: str
+    lesson: str
+    transcripts: dict[str, list[str]] = field(default_factory=dict)
+    files_before: list[str] = field(default_factory=list)
+    files_after: list[str] = field(default_factory=list)
+    facts: dict[str, int] = field(default_factory=dict)
+
+
+class Stage:
+    """The running server plus the devices, and a recorder of who said what."""
+
+    def __init__(self, server: MailServer) -> None:
+        self.server = server
+        self.host = server.config.host
+        self.names: dict[str, str] = {}  # session id -> device name
+        self.lines: list[TraceLine] = []
+        server.context.tracer.add_sink(self.lines.append)
+        self._phone: Phone | None = None
+        self._laptop: Laptop | None = None
+
+    @property
+    def phone(self) -> Phone:
+        if self._phone is None:
+            raise RuntimeError("the phone is not connected")
+        return self._phone
+
+    @property
+    def laptop(self) -> Laptop:
+        if self._laptop is None:
+            raise RuntimeError("the laptop is not connected")
+        return self._laptop
+
+    def port(self, service: str) -> int:
+        port = self.server.ports.as_dict().get(service)
+        if port is None:
+            raise RuntimeError(f"the demo needs the {service} listener")
+        return port
+
+    def desktop(self) -> Desktop:
+        """A new POP3 connection, logged in (run it in a thread)."""
+        return Desktop(self.host, self.port("pop3"), USER, PASSWORD)
+
+    @property
+    def root(self) -> Path:
+        return self.server.config.maildir / USER
+
+    def files(self) -> list[str]:
+        """Every message file of the user, as ``folder/new|cur/name``."""
+        out: list[str] = []
+        if not self.root.is_dir():
+            return out
+        for folder in sorted([self.root, *self.root.glob(".*")]):
+            if not (folder / "cur").is_dir():
+                continue
+            label = "INBOX" if folder == self.root else folder.name[1:]
+            for sub in ("new", "cur"):
+                for f in sorted((folder / sub).iterdir()):
+                    out.append(f"{label}/{sub}/{_short(f.name)}")
+        return out
+
+    async def attach(self, name: str, connect: Callable[[], Awaitable[_T]]) -> _T:
+        """Connect a device and remember which server session is it."""
+        before = set(self.server.context.sessions.live)
+        device = await connect()
+        for sid in set(self.server.context.sessions.live) - before:
+            self.names[sid] = name
+        return device
+
+    def transcripts_since(self, start: int) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for line in self.lines[start:]:
+            name = self.names.get(line.session, line.protocol.upper())
+            arrow = {"C": "C:", "S": "S:"}.get(line.direction, "**")
+            out.setdefault(name, []).append(f"{arrow} {line.text}")
+        return out
+
+    async def smtp_send(self, messages: list[EmailMessage]) -> None:
+        port = self.port("smtp")
+
+        def send() -> None:
+            with smtplib.SMTP(self.host, port) as smtp:
+                for msg in messages:
+                    smtp.send_message(msg, to_addrs=[f"{USER}@localhost"])
+
+        await asyncio.to_thread(send)
+
+
+def _short(name: str) -> str:
+    base, sep, info = name.partition(":2,")
+    if len(base) > 22:
+        base = base[:10] + "…" + base[-9:]
+    return base + sep + info
+
+
+SceneFn = Callable[[Stage, Scene], Awaitable[None]]
+
+
+async def scene_arrival(stage: Stage, scene: Scene) -> None:
+    phone = stage.phone
+    mark = phone.mark()
+    await stage.smtp_send(sample_messages())
+    await phone.wait_for(r"^\* 3 EXISTS", since=mark)
+    scene.facts["delivered"] = 3
+    scene.facts["phone_told_exists"] = int(bool(phone.lines_since(mark, r"^\* 3 EXISTS")))
+
+
+async def scene_read_on_laptop(stage: Stage, scene: Scene) -> None:
+    phone, laptop = stage.phone, stage.laptop
+    mark = phone.mark()
+    scene.facts["laptop_sees"] = await asyncio.to_thread(laptop.select)
+    uid = (await asyncio.to_thread(laptop.uids))[0]
+    await asyncio.to_thread(laptop.read, uid)
+    scene.facts["phone_saw_seen"] = int(await phone.wait_for(r"FETCH.*\\Seen", since=mark))
+
+
+async def scene_headers_then_part(stage: Stage, scene: Scene) -> None:
+    laptop = stage.laptop
+    uid = (await asyncio.to_thread(laptop.search, "SUBJECT", '"Quarterly report"'))[0]
+    size = await asyncio.to_thread(laptop.fetch, uid, "(RFC822.SIZE BODYSTRUCTURE)")
+    header = await asyncio.to_thread(
+        laptop.fetch, uid, "(BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)])"
+    )
+    attachment = await asyncio.to_thread(laptop.fetch, uid, "(BODY.PEEK[2])")
+    whole = int(size.split(b"RFC822.SIZE ")[1].split()[0])
+    scene.facts["message_bytes"] = whole
+    scene.facts["header_bytes"] = len(header)
+    scene.facts["attachment_bytes"] = len(attachment)
+
+
+async def scene_folders_and_search(stage: Stage, scene: Scene) -> None:
+    phone, laptop = stage.phone, stage.laptop
+    mark = phone.mark()
+    hits = await asyncio.to_thread(laptop.search, "FROM", "news@example.org")
+    await asyncio.to_thread(laptop.create, "Later")
+    await asyncio.to_thread(laptop.move, hits[0], "Later")
+    await phone.wait_for(r"EXPUNGE", since=mark)
+    scene.facts["search_hits"] = len(hits)
+    scene.facts["inbox_after"] = len(await asyncio.to_thread(laptop.uids))
+    scene.facts["phone_told_expunge"] = len(phone.lines_since(mark, r"EXPUNGE"))
+
+
+async def scene_pop3_download_and_delete(stage: Stage, scene: Scene) -> None:
+    phone = stage.phone
+    mark = phone.mark()
+    desktop = await stage.attach("desktop (POP3)", lambda: asyncio.to_thread(stage.desktop))
+    count, _ = await asyncio.to_thread(desktop.stat)
+    for num in range(1, count + 1):
+        await asyncio.to_thread(desktop.retr, num)
+        await asyncio.to_thread(desktop.dele, num)
+    await asyncio.to_thread(desktop.quit)
+    await phone.wait_for(r"EXPUNGE", count=count, since=mark)
+    scene.facts["pop3_downloaded"] = count
+    scene.facts["phone_told_expunge"] = len(phone.lines_since(mark, r"EXPUNGE"))
+    scene.facts["inbox_after"] = await asyncio.to_thread(stage.laptop.select, "INBOX")
+    scene.facts["later_kept"] = await asyncio.to_thread(stage.laptop.select, "Later")
+
+
+async def scene_leave_on_server(stage: Stage, scene: Scene) -> None:
+    phone = stage.phone
+    mark = phone.mark()
+    await stage.smtp_send([late_message()])
+    await phone.wait_for(r"EXISTS", since=mark)
+    seen: set[str] = set()
+    runs = []
+    for run in (1, 2):
+        desktop = await stage.attach(
+            f"desktop (POP3, run {run})", lambda: asyncio.to_thread(stage.desktop)
+        )
+        uidls = await asyncio.to_thread(desktop.uidls)
+        new = [num for num, uidl in uidls.items() if uidl not in seen]
+        for num in new:
+            await asyncio.to_thread(desktop.retr, num)
+        seen.update(uidls.values())
+        await asyncio.to_thread(desktop.quit)
+        runs.append(len(new))
+    scene.facts["pop3_first_run"] = runs[0]
+    scene.facts["pop3_second_run_new"] = runs[1]
+    scene.facts["imap_still_sees"] = await asyncio.to_thread(stage.laptop.select, "INBOX")
+
+
+SCENES: list[tuple[str, str, SceneFn]] = [
+    (
+        "1. Mail arrives",
+        "SMTP delivers three messages into alice's Maildir (new/). The phone, in IMAP IDLE, is "
+        "told at once: no polling.",
+        scene_arrival,
+    ),
+    (
+        "2. Read on the laptop, seen on the phone",
+        "The laptop opens a message over IMAP. \\Seen is kept on the server: the file moves "
+        "from new/ to cur/ and gains the S flag letter, and the phone is told.",
+        scene_read_on_laptop,
+    ),
+    (
+        "3. Headers first, then only the attachment",
+        "IMAP fetches the structure and a few header fields, then just part 2 (the PDF): no "
+        "need to download the whole message, unlike POP3.",
+        scene_headers_then_part,
+    ),
+    (
+        "4. Folders and search live on the server",
+        "The laptop searches on the server and moves the newsletter to a new folder 'Later'. "
+        "The phone sees it leave INBOX.",
+        scene_folders_and_search,
+    ),
+    (
+        "5. POP3 downloads and deletes",
+        "The desktop speaks POP3: it sees INBOX only, downloads everything and deletes it at "
+        "QUIT. The files vanish; the phone is told EXPUNGE; 'Later' is untouched.",
+        scene_pop3_download_and_delete,
+    ),
+    (
+        "6. Leave on server",
+        "A POP3 client that never sends DELE leaves mail on the server; UIDL lets its second "
+        "run skip what it already has, and IMAP still sees the message.",
+        scene_leave_on_server,
+    ),
+]
+
+
+SceneHook = Callable[[Scene], Awaitable[None]]
+
+
+async def run_scenes(
+    server: MailServer, before_scene: SceneHook | None = None, after_scene: SceneHook | None = None
+) -> list[Scene]:
+    """Run every scene on ``server`` (which must have SMTP, POP3 and IMAP listening)."""
+    stage = Stage(server)
+    imap = stage.port("imap")
+    await server.store.ensure_user(USER)
+    stage._phone = Phone(stage.host, imap, USER, PASSWORD)
+    await stage.attach("phone (IMAP IDLE)", stage.phone.connect)
+    laptop = await stage.attach(
+        "laptop (IMAP)", lambda: asyncio.to_thread(Laptop, stage.host, imap, USER, PASSWORD)
+    )
+    stage._laptop = laptop
+    scenes: list[Scene] = []
+    try:
+        for title, lesson, fn in SCENES:
+            scene = Scene(title, lesson)
+            if before_scene is not None:
+                await before_scene(scene)
+            start = len(stage.lines)
+            scene.files_before = stage.files()
+            await fn(stage, scene)
+            await asyncio.sleep(0.05)  # let the last pushed lines reach the transcript
+            scene.files_after = stage.files()
+            scene.transcripts = stage.transcripts_since(start)
+            scenes.append(scene)
+            if after_scene is not None:
+                await after_scene(scene)
+    finally:
+        await stage.phone.close()
+        await asyncio.to_thread(laptop.logout)
+    return scenes
