@@ -1,0 +1,21 @@
+"""A short concurrency soak in the suite (`make soak` runs the long one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.soak import run_soak
+
+
+@pytest.mark.slow
+def test_short_soak_two_processes_loses_nothing(tmp_path: Path) -> None:
+    result = run_soak(seconds=4.0, processes=2, users=2, workdir=tmp_path)
+    print(result)
+    assert result["delivered"] > 20
+    assert result["lost"] == []
+    assert result["doubled"] == []
+    assert result["errors"] == []
+    assert result["idle_checks"] > 0
+    assert result["exit_codes"] == [0, 0]
