@@ -126,7 +126,7 @@ def imap_mover(ledger: Ledger, port: int, user: str, stop: threading.Event) -> N
     names: dict[tuple[str, int], dict[int, int | None]] = {}
     while not stop.is_set():
         for folder, other in (("INBOX", "Archive"), ("Archive", "INBOX")):
-            _, data = imap.select(folder)
+            imap.select(folder)
             validity = int(imap.untagged_responses.get("UIDVALIDITY", [b"0"])[-1])
             listing = _uid_ids(imap)
             uids = [u for u, _ in listing]
@@ -141,7 +141,7 @@ def imap_mover(ledger: Ledger, port: int, user: str, stop: threading.Event) -> N
             pick = rnd.sample(uids, min(3, len(uids)))
             imap.uid("STORE", str(pick[0]), "+FLAGS", "(\\Flagged)")
             imap.uid("COPY", str(pick[-1]), "Copies")
-            typ, _ = imap.uid("MOVE", ",".join(map(str, pick[1:])) or str(pick[0]), other)
+            imap.uid("MOVE", ",".join(map(str, pick[1:])) or str(pick[0]), other)
             with ledger.lock:
                 ledger.flagged += 1
                 ledger.copied += 1
