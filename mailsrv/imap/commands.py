@@ -1,0 +1,220 @@
+"""IMAP commands as frozen values (RFC 3501 §6, RFC 9051 §6).
+
+The parser turns one complete command into one of these, or into ``InvalidCommand`` (which keeps
+the tag when one was read, so the session can answer ``tag BAD reason``). Mailbox names are kept
+as the raw wire bytes: whether they are modified UTF-7 or UTF-8 depends on the session (ENABLE
+UTF8=ACCEPT), so the session decodes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailsrv.imap.sequence_set import SequenceSet
+from mailsrv.imap.tokens import SectionSpec, Token
+from mailsrv.store.base import FlagMode
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidCommand:
+    """A command that could not be parsed. ``tag`` is ``"*"`` when none could be read."""
+
+    tag: str
+    reason: str
+    #: Response code, e.g. ``TOOBIG`` for an over-limit APPEND literal (answered with NO).
+    code: str | None = None
+    #: The command name when it was read (for fault hooks and the bad-command budget).
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Simple:
+    """A command without arguments: CAPABILITY NOOP LOGOUT STARTTLS CHECK CLOSE UNSELECT EXPUNGE
+    IDLE NAMESPACE."""
+
+    tag: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    tag: str
+    user: bytes
+    password: bytes
+    name: str = "LOGIN"
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    tag: str
+    mechanism: str
+    #: SASL-IR initial response (base64 text; ``b"="`` is an empty one), None when absent.
+    initial: bytes | None = None
+    name: str = "AUTHENTICATE"
+
+
+@dataclass(frozen=True, slots=True)
+class Enable:
+    tag: str
+    capabilities: tuple[str, ...]
+    name: str = "ENABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class Id:
+    tag: str
+    params: tuple[tuple[bytes, bytes | None], ...] | None
+    name: str = "ID"
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    """SELECT or EXAMINE (``readonly``, named ``EXAMINE``)."""
+
+    tag: str
+    mailbox: bytes
+    readonly: bool = False
+    name: str = "SELECT"
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    tag: str
+    mailbox: bytes
+    special_use: tuple[str, ...] = ()
+    name: str = "CREATE"
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxCommand:
+    """A command whose only argument is a mailbox: DELETE SUBSCRIBE UNSUBSCRIBE."""
+
+    tag: str
+    name: str
+    mailbox: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    tag: str
+    old: bytes
+    new: bytes
+    name: str = "RENAME"
+
+
+@dataclass(frozen=True, slots=True)
+class ListCommand:
+    """LIST (with RFC 5258 LIST-EXTENDED options) or LSUB."""
+
+    tag: str
+    reference: bytes
+    patterns: tuple[bytes, ...]
+    selection: tuple[str, ...] = ()
+    returns: tuple[str, ...] = ()
+    status_items: tuple[str, ...] = ()
+    name: str = "LIST"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    tag: str
+    mailbox: bytes
+    items: tuple[str, ...]
+    name: str = "STATUS"
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    tag: str
+    mailbox: bytes
+    flags: tuple[str, ...]
+    internal_date: float | None
+    message: bytes
+    name: str = "APPEND"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchItem:
+    """One fetch attribute. ``name`` is canonical upper case (``BODY.PEEK``, ``RFC822.SIZE``)."""
+
+    name: str
+    section: SectionSpec | None = None
+    #: ``<start.count>`` of a partial fetch.
+    partial: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    tag: str
+    uid: bool
+    sequence: SequenceSet
+    items: tuple[FetchItem, ...]
+    name: str = "FETCH"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCommand:
+    tag: str
+    uid: bool
+    sequence: SequenceSet
+    mode: FlagMode
+    silent: bool
+    flags: tuple[str, ...]
+    name: str = "STORE"
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """COPY or MOVE (``move``, named ``MOVE``)."""
+
+    tag: str
+    uid: bool
+    sequence: SequenceSet
+    mailbox: bytes
+    move: bool = False
+    name: str = "COPY"
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    tag: str
+    uid: bool
+    args: tuple[Token, ...]
+    name: str = "SEARCH"
+
+
+@dataclass(frozen=True, slots=True)
+class UidExpunge:
+    tag: str
+    sequence: SequenceSet
+    name: str = "EXPUNGE"
+
+
+Command = (
+    Simple
+    | Login
+    | Authenticate
+    | Enable
+    | Id
+    | Select
+    | Create
+    | MailboxCommand
+    | Rename
+    | ListCommand
+    | Status
+    | Append
+    | Fetch
+    | StoreCommand
+    | Copy
+    | Search
+    | UidExpunge
+)
+
+
+def command_name(cmd: Command | InvalidCommand) -> str:
+    """The name fault hooks and the legal-commands table use: ``"UID FETCH"``, ``"EXAMINE"``."""
+    if isinstance(cmd, UidExpunge) or (
+        isinstance(cmd, Fetch | StoreCommand | Copy | Search) and cmd.uid
+    ):
+        return "UID " + cmd.name
+    return cmd.name
