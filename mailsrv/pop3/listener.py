@@ -1,0 +1,161 @@
+"""The asyncio adapter for POP3: port 110 with STLS (RFC 2595) and 995 with implicit TLS (RFC 8314).
+
+It reads, feeds the session, writes each batch of answers with one ``write``, upgrades on
+STLS, enforces the timeouts and connection limits, and on ``close()`` tells idle sessions the
+server is going away. Back-pressure: the transport buffer is bounded, so a client that stops
+reading only pauses its own session (until the idle timeout cuts it off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from mailsrv.context import ServerContext, is_loopback
+from mailsrv.pop3.responses import Err
+from mailsrv.pop3.session import Pop3Session
+
+log = logging.getLogger("mailsrv.pop3")
+
+#: Read size: many pipelined commands fit; lines are limited by the core anyway.
+READ_SIZE = 64 * 1024
+#: Transport buffer high-water mark: drain() waits above this (one RETR may exceed it).
+WRITE_HIGH_WATER = 256 * 1024
+#: How long ``close()`` waits for busy sessions to finish their command.
+SHUTDOWN_GRACE = 5.0
+
+_SHUTDOWN = Err("server shutting down", "SYS/TEMP")
+_AUTOLOGOUT = Err("autologout; idle for too long", "SYS/TEMP")
+
+
+class _Connection:
+    __slots__ = ("reading", "session", "stopping", "task", "writer")
+
+    def __init__(self, session: Pop3Session, writer: asyncio.StreamWriter) -> None:
+        self.session = session
+        self.writer = writer
+        self.task: asyncio.Task[None] | None = asyncio.current_task()
+        self.reading = False
+        self.stopping = False
+
+
+class Pop3Listener:
+    def __init__(self, ctx: ServerContext, implicit_tls: bool) -> None:
+        self.ctx = ctx
+        self.implicit_tls = implicit_tls
+        self._server: asyncio.Server | None = None
+        self._conns: set[_Connection] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None  # noqa: S101 - started by start_pop3
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def _refusal(self, peer: str) -> bytes | None:
+        limits, sessions = self.ctx.config.limits, self.ctx.sessions
+        per_ip_exempt = self.ctx.config.dev and is_loopback(peer)
+        if len(sessions.live) >= limits.connections_total or (
+            not per_ip_exempt and sessions.count_from(peer) >= limits.connections_per_ip
+        ):
+            return b"-ERR [SYS/TEMP] too many connections\r\n"
+        if self.ctx.auth.blocked(peer):
+            return b"-ERR [AUTH] too many failed logins from your address; try again later\r\n"
+        return None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if peername else "?"
+        refusal = self._refusal(peer)
+        if refusal is not None:
+            writer.write(refusal)
+            await _close(writer)
+            return
+        info = self.ctx.sessions.open("pop3", peer, self.port, tls=self.implicit_tls)
+        session = Pop3Session(self.ctx, info, tls=self.implicit_tls, stls=not self.implicit_tls)
+        conn = _Connection(session, writer)
+        self._conns.add(conn)
+        self.ctx.tracer.record(info.id, "pop3", None, "*", f"connect from {peer}")
+        try:
+            await self._serve(conn, reader)
+        except asyncio.CancelledError:
+            if not conn.stopping:
+                raise
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            log.debug("%s: connection lost: %r", info.id, exc)
+        except Exception:
+            log.exception("%s: adapter error", info.id)
+        finally:
+            self._conns.discard(conn)
+            await session.close()
+            self.ctx.tracer.record(info.id, "pop3", session.user, "*", "closed")
+            await _close(writer)
+
+    async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
+        session, writer = conn.session, conn.writer
+        writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        await self._write(conn, session.greeting())
+        while not conn.stopping:
+            conn.reading = True
+            try:
+                data = await asyncio.wait_for(reader.read(READ_SIZE), session.timeout)
+            except TimeoutError:
+                await self._write(conn, session.notice(_AUTOLOGOUT))
+                return
+            except asyncio.CancelledError:
+                if conn.stopping:
+                    await self._write(conn, session.notice(_SHUTDOWN))
+                raise
+            finally:
+                conn.reading = False
+            if not data:
+                return  # dropped: nothing is expunged
+            out = await session.feed(data)
+            await self._write(conn, out.data)
+            if out.close:
+                return
+            if out.start_tls:
+                assert self.ctx.tls is not None  # noqa: S101 - STLS is offered only with TLS
+                await writer.start_tls(self.ctx.tls)
+                writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+                session.tls_started()
+        await self._write(conn, session.notice(_SHUTDOWN))
+
+    async def _write(self, conn: _Connection, data: bytes) -> None:
+        if data:
+            conn.writer.write(data)
+            await asyncio.wait_for(conn.writer.drain(), conn.session.timeout)
+
+    async def close(self) -> None:
+        """Stop accepting; idle sessions are told at once, busy ones after their command."""
+        if self._server is not None:
+            self._server.close()
+        for conn in tuple(self._conns):
+            conn.stopping = True
+            if conn.reading and conn.task is not None:
+                conn.task.cancel()
+        tasks = [conn.task for conn in self._conns if conn.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+            for task in pending:
+                task.cancel()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+async def start_pop3(
+    ctx: ServerContext, host: str, port: int, *, implicit_tls: bool
+) -> Pop3Listener:
+    """Serve POP3 on ``host:port``; ``implicit_tls`` for POP3S (995)."""
+    listener = Pop3Listener(ctx, implicit_tls)
+    ssl_ctx = ctx.tls if implicit_tls else None
+    if implicit_tls and ssl_ctx is None:
+        raise ValueError("POP3S needs a TLS context")
+    listener._server = await asyncio.start_server(listener._handle, host, port, ssl=ssl_ctx)
+    return listener

@@ -1,0 +1,120 @@
+"""POP3 responses as values, and their wire form (RFC 1939 §3, RFC 2449 §8 response codes).
+
+Multi-line responses are dot-stuffed at the byte level: a line starting with "." gets another
+"." in front, and the block ends with ".\\r\\n" (RFC 1939 §3). Message bytes arrive from the store
+in wire form (CRLF), so stuffing is one ``bytes.replace``, not a loop over lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailsrv.store.base import header_end
+
+CRLF = b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    """``+OK [CODE] text``."""
+
+    text: str = ""
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Err:
+    """``-ERR [CODE] text``; codes from RFC 2449 §8 / RFC 3206 (AUTH, SYS/TEMP, IN-USE ...)."""
+
+    text: str
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MultiLine:
+    """``+OK text`` followed by ``body`` (CRLF lines), dot-stuffed, ended by ``.``."""
+
+    text: str
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """``+ challenge`` during AUTH (RFC 5034 §4); the challenge is already base64."""
+
+    challenge: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """A status line given whole (fault injection replies such as ``-ERR [SYS/TEMP] x``)."""
+
+    line: str
+
+
+Response = Ok | Err | MultiLine | Continuation | Raw
+
+
+def _clean(text: str) -> bytes:
+    # Text may carry client-supplied words; a CR or LF in it must never start a new reply line.
+    return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+
+
+def _status(status: bytes, text: str, code: str | None) -> bytes:
+    out = status
+    if code:
+        out += b" [" + _clean(code) + b"]"
+    if text:
+        out += b" " + _clean(text)
+    return out + CRLF
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """The multi-line body for ``data`` (CRLF lines): stuffed, CRLF-ended, without the final dot."""
+    if data and not data.endswith(CRLF):
+        data += CRLF
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed
+
+
+def dot_unstuff(block: bytes) -> bytes:
+    """Inverse of ``dot_stuff`` (what a client does); for tests and the examples."""
+    if block.startswith(b"."):
+        block = block[1:]
+    return block.replace(b"\r\n..", b"\r\n.")
+
+
+def encode(response: Response) -> bytes:
+    """The bytes of one response."""
+    if isinstance(response, Ok):
+        return _status(b"+OK", response.text, response.code)
+    if isinstance(response, Err):
+        return _status(b"-ERR", response.text, response.code)
+    if isinstance(response, MultiLine):
+        return _status(b"+OK", response.text, None) + dot_stuff(response.body) + b".\r\n"
+    if isinstance(response, Continuation):
+        return b"+ " + _clean(response.challenge) + CRLF
+    return _clean(response.line) + CRLF
+
+
+def top_of(message: bytes, lines: int) -> bytes:
+    """RFC 1939 §7 TOP: the header, the blank line, then the first ``lines`` body lines."""
+    end = header_end(message)
+    pos = end
+    for _ in range(lines):
+        if pos >= len(message):
+            break
+        nl = message.find(b"\n", pos)
+        pos = len(message) if nl < 0 else nl + 1
+    return message[:pos]
+
+
+def uidl_of(uid: int, uidvalidity: int) -> str:
+    """The unique-id listing of a message: Dovecot's ``%08Xu%08Xv``, as Dovecot 2.3 prints it.
+
+    Dovecot's ``X`` modifier gives lower-case hex (checked against dovecot 2.3.19), so UIDLs stay
+    the same for a client moving between Dovecot and mailsrv on one Maildir.
+    """
+    return f"{uid:08x}{uidvalidity:08x}"
