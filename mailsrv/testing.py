@@ -102,12 +102,12 @@ class StoredMessage:
 
     @property
     def text(self) -> str:
-        """The plain-text body (the first text/plain part), or "" when there is none."""
+        """The plain-text body (the first text/plain part, "\\n" line ends), or "" without one."""
         part = self.message.get_body(preferencelist=("plain",))
         if part is None:
             return ""
         content = part.get_content()
-        return content if isinstance(content, str) else ""
+        return content.replace("\r\n", "\n") if isinstance(content, str) else ""
 
 
 def message_bytes(message: bytes | str | Message) -> bytes:
