@@ -152,7 +152,7 @@ def test_message_bytes_accepts_three_forms() -> None:
     assert b"\r\nFrom the start\r\n" in data
     assert message_bytes("Subject: é\n\nhi") == "Subject: é\n\nhi".encode()
     assert message_bytes(b"raw") == b"raw"
-    with pytest.raises(TypeError, match="bytes, str or email.message.Message"):
+    with pytest.raises(TypeError, match=r"bytes, str or email\.message\.Message"):
         message_bytes(42)  # type: ignore[arg-type]
 
 
