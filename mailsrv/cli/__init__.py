@@ -1,0 +1,1 @@
+"""The ``mailsrv`` subcommands; ``mailsrv.__main__`` builds the parser and dispatches."""

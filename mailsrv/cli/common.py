@@ -1,0 +1,69 @@
+"""What every ``mailsrv`` subcommand shares: the common flags, and a ``Config`` built from them."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from mailsrv.config import Config, ConfigError, load_config
+
+#: Exit status for bad usage, bad input and bind failures (argparse uses 2 as well).
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class CliError(Exception):
+    """A failure to report as ``mailsrv: <message>`` and exit with ``status``."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("common options")
+    group.add_argument("--config", type=Path, metavar="FILE", help="TOML config file")
+    group.add_argument(
+        "--maildir", type=Path, metavar="DIR", help="Maildir root (default: var/mail)"
+    )
+    group.add_argument(
+        "--users",
+        type=Path,
+        metavar="FILE",
+        help="users file (default: users_file from the config, else 'users' next to the "
+        "Maildir root: var/mail -> var/users)",
+    )
+    group.add_argument(
+        "--certs", type=Path, metavar="DIR", help="CA and server certificate (default: certs)"
+    )
+
+
+def default_users_file(maildir: Path) -> Path:
+    """``users`` beside the Maildir root: ``var/mail`` -> ``var/users``."""
+    return maildir.parent / "users"
+
+
+def build_config(args: argparse.Namespace, **overrides: Any) -> Config:
+    """The config file (if any), then the common flags, then ``overrides`` (None = not given)."""
+    try:
+        config = load_config(
+            args.config,
+            maildir=args.maildir,
+            users_file=args.users,
+            certs_dir=args.certs,
+            **overrides,
+        )
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"bad configuration: {exc}") from exc
+    if config.users_file is None:
+        config = dataclasses.replace(config, users_file=default_users_file(config.maildir))
+    return config
+
+
+def error(message: str) -> None:
+    print(f"mailsrv: {message}", file=sys.stderr)

@@ -1,0 +1,182 @@
+"""``mailsrv serve``: run ``MailServer`` until SIGTERM or Ctrl-C, with a banner of its endpoints."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib.util
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from mailsrv.cli.common import CliError, build_config
+from mailsrv.config import Config
+from mailsrv.server import MailServer, PortInUse
+from mailsrv.store.base import Store
+from mailsrv.store.memory import MemoryStore
+
+#: The module each service needs; a build without it runs the other services.
+SERVICE_MODULES: dict[str, str] = {
+    "smtp": "mailsrv.smtp_ingress",
+    "submission": "mailsrv.smtp_ingress",
+    "smtps": "mailsrv.smtp_ingress",
+    "pop3": "mailsrv.pop3.listener",
+    "pop3s": "mailsrv.pop3.listener",
+    "imap": "mailsrv.imap.listener",
+    "imaps": "mailsrv.imap.listener",
+    "http": "mailsrv.web.app",
+}
+_LABELS: dict[str, tuple[str, str]] = {
+    "smtp": ("SMTP", "STARTTLS; delivers to local users"),
+    "submission": ("submission", "STARTTLS; AUTH required"),
+    "smtps": ("SMTPS", "implicit TLS; AUTH required"),
+    "pop3": ("POP3", "STLS"),
+    "pop3s": ("POP3S", "implicit TLS"),
+    "imap": ("IMAP", "STARTTLS"),
+    "imaps": ("IMAPS", "implicit TLS"),
+}
+
+
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port-offset", type=int, help="added to every standard port (3000 with --dev)")
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        default=None,
+        help="developer mode: ports +3000, any password, mailboxes made on first use",
+    )
+    p.add_argument("--ready-file", type=Path, metavar="PATH", help="write JSON here when ready")
+    p.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), help="event loop (auto)")
+    p.add_argument("--trace", action="store_true", default=None, help="print every line")
+    p.add_argument("--trace-file", type=Path, metavar="F", help="append transcripts as JSON")
+    p.add_argument("--http-port", type=int, metavar="N", help="web console port (8025)")
+    p.add_argument(
+        "--no-http", dest="http_enabled", action="store_false", default=None, help="no console"
+    )
+    p.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="every port 0 (see the banner or --ready-file); a temporary Maildir unless "
+        "--maildir is given, removed at exit",
+    )
+    p.add_argument("--pop3-delete", choices=("expunge", "flag", "trash"), help="POP3 DELE mode")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING ... (default INFO)")
+
+
+def _available(config: Config) -> tuple[Config, list[str]]:
+    """Turn off services whose module this build lacks; returns the names turned off."""
+    missing = [
+        name
+        for name, module in SERVICE_MODULES.items()
+        if config.port_for(name) is not None and importlib.util.find_spec(module) is None
+    ]
+    if not missing:
+        return config, []
+    ports = dict(config.ports)
+    ports.update({name: -1 for name in missing if name != "http"})
+    http = config.http_enabled and "http" not in missing
+    return dataclasses.replace(config, ports=ports, http_enabled=http), missing
+
+
+def banner(server: MailServer, missing: list[str], out: TextIO) -> None:
+    cfg = server.config
+    mode = "dev mode" if cfg.dev else "production mode"
+    print(f"mailsrv running ({mode}), pid {server.ready_info()['pid']}", file=out)
+    for name, port in server.ports.as_dict().items():
+        if name == "http":
+            print(f"  {'console':<11} http://{cfg.host}:{port}/  (web console, REST API)", file=out)
+            continue
+        label, what = _LABELS[name]
+        print(f"  {label:<11} {cfg.host}:{port:<6} {what}", file=out)
+    if missing:
+        print(f"  not in this build: {', '.join(missing)}", file=out)
+    print(f"Maildir:  {cfg.maildir.resolve()}", file=out)
+    if cfg.dev:
+        print(f"Auth:     dev mode: any password, except users in {cfg.users_file}", file=out)
+    else:
+        print(f"Auth:     users file {cfg.users_file} (mailsrv user add NAME)", file=out)
+    if cfg.tls:
+        print(f"Trust CA: {server.ca_file.resolve()}", file=out)
+    print("Press Ctrl-C to stop.", file=out, flush=True)
+
+
+async def _run(config: Config, missing: list[str]) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    store: Store | None = None
+    if importlib.util.find_spec("mailsrv.store.maildir") is None:
+        print(
+            "mailsrv: the Maildir store is not in this build; mail is kept in memory only",
+            file=sys.stderr,
+        )
+        store = MemoryStore()
+    try:
+        async with MailServer(config, store=store) as server:
+            banner(server, missing, sys.stdout)
+            await stop.wait()
+            print("mailsrv: shutting down", file=sys.stderr, flush=True)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError as exc:
+        if choice == "uvloop":
+            raise CliError("--loop uvloop: uvloop is not installed") from exc
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = build_config(
+        args,
+        host=args.host,
+        port_offset=args.port_offset,
+        dev=args.dev,
+        ready_file=args.ready_file,
+        loop=args.loop,
+        trace=args.trace,
+        trace_file=args.trace_file,
+        http_port=args.http_port,
+        http_enabled=args.http_enabled,
+        pop3_delete=args.pop3_delete,
+        log_level=args.log_level,
+    )
+    temp_maildir: Path | None = None
+    if args.ephemeral:
+        config = config.with_ephemeral_ports()
+        if args.maildir is None:
+            temp_maildir = Path(tempfile.mkdtemp(prefix="mailsrv-"))
+            config = dataclasses.replace(config, maildir=temp_maildir / "mail")
+    config, missing = _available(config)
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
+            runner.run(_run(config, missing))
+    except PortInUse as exc:
+        raise CliError(str(exc.strerror or exc)) from exc
+    except KeyboardInterrupt:  # a second Ctrl-C while shutting down
+        pass
+    finally:
+        if temp_maildir is not None:
+            shutil.rmtree(temp_maildir, ignore_errors=True)
+    return 0
