@@ -62,6 +62,6 @@ def check_folder_name(name: str) -> str:
             raise InvalidName("'.' is not allowed in folder names (Maildir++ uses it on disk)")
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in part):
             raise InvalidName("control characters are not allowed in folder names")
-        if "\\" in part or "~" == part[0]:
+        if "\\" in part or part[0] == "~":
             raise InvalidName("'\\' and a leading '~' are not allowed in folder names")
     return name

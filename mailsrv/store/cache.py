@@ -1,0 +1,138 @@
+"""The per-folder cache of protocol data (``mailsrv-cache.sqlite``), keyed by (base name, key).
+
+Sessions store parsed data here (an IMAP BODYSTRUCTURE, an ENVELOPE) so a folder of 100,000
+messages is not re-parsed after the first time, across restarts too. Keys are Maildir base names,
+which survive flag changes and UIDVALIDITY changes. Writes are batched: one commit per event-loop
+turn. The file name starts with neither ``.`` nor a digit, so Dovecot never takes it for a folder
+or a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = "mailsrv-cache.sqlite"
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS cache ("
+    " base TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (base, key))"
+    " WITHOUT ROWID"
+)
+
+
+class MessageCache:
+    """One folder's cache; opened lazily, used from the event loop thread only."""
+
+    __slots__ = ("_commit_pending", "_db", "_path")
+
+    def __init__(self, folder: Path) -> None:
+        self._path = folder / CACHE_FILE
+        self._db: sqlite3.Connection | None = None
+        self._commit_pending = False
+
+    def _conn(self) -> sqlite3.Connection | None:
+        if self._db is None:
+            try:
+                db = sqlite3.connect(self._path, isolation_level="DEFERRED", timeout=2.0)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(_SCHEMA)
+                db.commit()
+            except sqlite3.Error:
+                log.exception("cannot open the message cache %s; running without it", self._path)
+                return None
+            self._db = db
+        return self._db
+
+    def _exists(self) -> bool:
+        return self._db is not None or self._path.exists()
+
+    def get(self, base: str, key: str) -> bytes | None:
+        if not self._exists():
+            return None
+        db = self._conn()
+        if db is None:
+            return None
+        try:
+            row = db.execute(
+                "SELECT value FROM cache WHERE base = ? AND key = ?", (base, key)
+            ).fetchone()
+        except sqlite3.Error:
+            log.exception("message cache read failed (%s)", self._path)
+            return None
+        return None if row is None else bytes(row[0])
+
+    def put(self, base: str, key: str, value: bytes) -> None:
+        db = self._conn()
+        if db is None:
+            return
+        try:
+            db.execute(
+                "INSERT OR REPLACE INTO cache (base, key, value) VALUES (?, ?, ?)",
+                (base, key, value),
+            )
+        except sqlite3.Error:
+            log.exception("message cache write failed (%s)", self._path)
+            return
+        self._schedule_commit()
+
+    def copy_to(self, other: MessageCache, pairs: Iterable[tuple[str, str]]) -> None:
+        """Copy the cached data of ``(source base, destination base)`` pairs."""
+        if not self._exists():
+            return
+        db = self._conn()
+        if db is None:
+            return
+        for src, dst in pairs:
+            try:
+                rows = db.execute("SELECT key, value FROM cache WHERE base = ?", (src,)).fetchall()
+            except sqlite3.Error:
+                return
+            for key, value in rows:
+                other.put(dst, key, bytes(value))
+
+    def forget(self, bases: Iterable[str]) -> None:
+        if not self._exists():
+            return
+        db = self._conn()
+        if db is None:
+            return
+        try:
+            db.executemany("DELETE FROM cache WHERE base = ?", [(b,) for b in bases])
+        except sqlite3.Error:
+            log.exception("message cache delete failed (%s)", self._path)
+            return
+        self._schedule_commit()
+
+    def _schedule_commit(self) -> None:
+        if self._commit_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.commit()
+            return
+        self._commit_pending = True
+        loop.call_soon(self.commit)
+
+    def commit(self) -> None:
+        self._commit_pending = False
+        if self._db is not None:
+            try:
+                self._db.commit()
+            except sqlite3.Error:
+                log.exception("message cache commit failed (%s)", self._path)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self.commit()
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None

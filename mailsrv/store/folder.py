@@ -1,0 +1,339 @@
+"""One folder's shared in-process index: UIDs, flags, sizes, kept in step with the disk.
+
+How it stays cheap: the index remembers the mtimes of ``new/`` and ``cur/`` and the identity of
+``dovecot-uidlist``. A check (at most every ``CHECK_INTERVAL`` seconds) stats those three; only
+when one changed does it list the two directories (never a stat or read per file: sizes come
+from ``,W=`` in names or ``W`` fields in the uidlist, dates from the names) and re-read the
+uidlist, and only when the uidlist changed. Files nobody gave a UID yet get one under the
+dot-lock, in the order of the timestamps in their names. A directory whose mtime is within
+``STALE_WINDOW`` of the moment it was stated might change again within the same clock tick, so
+it is listed again at the next check.
+
+Every method here is blocking and must run with ``FolderIndex.lock`` (an asyncio lock) held;
+the async layer (``maildir.py``) decides what runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailsrv.store.base import MessageInfo, NoSuchFolder, to_wire
+from mailsrv.store.cache import MessageCache
+from mailsrv.store.flags import name_time, size_fields, split_name
+from mailsrv.store.keywords import Keywords
+from mailsrv.store.uidlist import (
+    UIDLIST_FILE,
+    DotLock,
+    Record,
+    UidList,
+    append_records,
+    new_guid,
+    parse_uidlist,
+    write_uidlist,
+)
+
+log = logging.getLogger(__name__)
+
+#: Least time between two looks at the disk for one folder (snapshots in between are free).
+CHECK_INTERVAL = 0.075
+#: A directory changed this recently may change again unseen in the same mtime tick.
+STALE_WINDOW = 0.05
+#: Folders with more messages than this are scanned in a thread, not on the event loop.
+INLINE_LIMIT = 2000
+
+_versions = itertools.count(1)
+Stamp = tuple[int, int, int]  # (inode, size, mtime_ns)
+
+
+@dataclass(slots=True)
+class Entry:
+    """One message as the index knows it."""
+
+    base: str
+    sub: str  # "new" or "cur"
+    fname: str  # the file's name in ``sub``
+    letters: str  # info letters after ":2,"
+    info: MessageInfo
+
+
+@dataclass(slots=True)
+class Scan:
+    """What one look at the disk found."""
+
+    started: float
+    dirs: tuple[int, int]  # mtime_ns of new/ and cur/
+    disk: dict[str, tuple[str, str]]  # base -> (sub, file name)
+    uidlist: UidList
+    ul_stamp: Stamp | None
+    unassigned: list[str] = field(default_factory=list)
+
+    @property
+    def needs_lock(self) -> bool:
+        """Files without UIDs, or no usable uidlist: fixing that takes the dot-lock."""
+        ul = self.uidlist
+        return bool(self.unassigned) or ul.damaged or ul.uidvalidity <= 0
+
+
+def _stamp(path: Path) -> Stamp | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class FolderIndex:
+    """The state of one folder shared by every handle on it in this process."""
+
+    def __init__(self, user: str, name: str, path: Path) -> None:
+        self.user = user
+        self.name = name
+        self.path = path
+        self.lock = asyncio.Lock()
+        self.keywords = Keywords(path)
+        self.cache = MessageCache(path)
+        self.uidvalidity = 0
+        self.uidnext = 1
+        self.guid = ""
+        self.by_uid: dict[int, Entry] = {}
+        self.by_base: dict[str, Entry] = {}
+        self.version = next(_versions)
+        self.dead = False
+        self.loaded = False
+        self._ul = UidList()
+        self._ul_stamp: Stamp | None = None
+        self._dirs: tuple[int, int] | None = None
+        self._stale = True
+        self.checked_at = -1e9
+        self._kw_stamp: object = None
+        self._snapshot: tuple[int, tuple[MessageInfo, ...]] | None = None
+
+    # -- looking at the disk -------------------------------------------------------------
+
+    def due(self) -> bool:
+        return time.monotonic() - self.checked_at >= CHECK_INTERVAL
+
+    def changed_on_disk(self) -> bool:
+        """Three stats: did anything change since the last scan?"""
+        if self._stale or not self.loaded:
+            return True
+        try:
+            dirs = (
+                os.stat(self.path / "new").st_mtime_ns,
+                os.stat(self.path / "cur").st_mtime_ns,
+            )
+        except FileNotFoundError:
+            return True
+        return dirs != self._dirs or _stamp(self.path / UIDLIST_FILE) != self._ul_stamp
+
+    def scan(self) -> Scan:
+        """List new/ and cur/, re-read the uidlist if it changed. Raises ``NoSuchFolder``."""
+        started = time.time()
+        try:
+            dirs = (
+                os.stat(self.path / "new").st_mtime_ns,
+                os.stat(self.path / "cur").st_mtime_ns,
+            )
+            disk: dict[str, tuple[str, str]] = {}
+            for sub in ("new", "cur"):
+                for fname in os.listdir(self.path / sub):
+                    if not fname.startswith("."):
+                        disk[split_name(fname).base] = (sub, fname)
+        except FileNotFoundError:
+            raise NoSuchFolder(self.name) from None
+        ul, stamp = self._read_uidlist()
+        scan = Scan(started, dirs, disk, ul, stamp)
+        scan.unassigned = [b for b in disk if b not in ul.records]
+        return scan
+
+    def _read_uidlist(self) -> tuple[UidList, Stamp | None]:
+        path = self.path / UIDLIST_FILE
+        stamp = _stamp(path)
+        if stamp is not None and stamp == self._ul_stamp:
+            return self._ul, stamp
+        try:
+            text = path.read_text("utf-8", errors="replace")
+        except FileNotFoundError:
+            return UidList(), None
+        return parse_uidlist(text), _stamp(path) if stamp else None
+
+    def assign(self, scan: Scan) -> None:
+        """Give UIDs to files that have none, under the dot-lock (blocking)."""
+        with DotLock(self.path):
+            self.assign_locked(scan)
+
+    def assign_locked(self, scan: Scan) -> None:
+        self._ul_stamp = None  # someone may have written it: read it afresh
+        scan.uidlist, scan.ul_stamp = self._read_uidlist()
+        ul = scan.uidlist
+        scan.unassigned = [b for b in scan.disk if b not in ul.records]
+        rebuild = ul.damaged or ul.uidvalidity <= 0
+        if rebuild:
+            scan.uidlist = ul = self._rebuilt(ul)
+            scan.unassigned = list(scan.disk)
+        if not scan.unassigned and not rebuild:
+            return
+        added = self._give_uids(scan, scan.unassigned)
+        if rebuild or scan.ul_stamp is None:
+            write_uidlist(self.path, ul)
+        else:
+            append_records(self.path, added)
+        scan.ul_stamp = _stamp(self.path / UIDLIST_FILE)
+        scan.unassigned = []
+
+    def _rebuilt(self, old: UidList) -> UidList:
+        fresh = UidList(
+            uidvalidity=max(int(time.time()), old.uidvalidity + 1, self.uidvalidity + 1),
+            next_uid=max(old.next_free(), self.uidnext),
+            guid=old.guid or new_guid(),
+        )
+        if old.damaged:
+            log.warning(
+                "folder %s of %s: dovecot-uidlist damaged; rebuilt with UIDVALIDITY %d",
+                self.name,
+                self.user,
+                fresh.uidvalidity,
+            )
+        return fresh
+
+    def _give_uids(self, scan: Scan, bases: list[str]) -> list[tuple[str, Record]]:
+        ul = scan.uidlist
+
+        def order(base: str) -> tuple[float, str]:
+            when = name_time(base)
+            return (when if when is not None else float("inf"), base)
+
+        added: list[tuple[str, Record]] = []
+        for base in sorted(bases, key=order):
+            uid = ul.next_free()
+            fields = ""
+            if size_fields(base)[1] is None:
+                sub, fname = scan.disk[base]
+                fields = f"W{self._measure(sub, fname)}"
+            rec = Record(uid, fields)
+            ul.records[base] = rec
+            ul.next_uid = uid + 1
+            ul.max_uid = max(ul.max_uid, uid)
+            added.append((base, rec))
+        return added
+
+    def _measure(self, sub: str, fname: str) -> int:
+        try:
+            return len(to_wire((self.path / sub / fname).read_bytes()))
+        except FileNotFoundError:
+            return 0
+
+    def apply(self, scan: Scan) -> bool:
+        """Make the index match the scan; True when it found changes not made by us."""
+        ul = scan.uidlist
+        kw_changed = self._reload_keywords()
+        same_validity = ul.uidvalidity == self.uidvalidity
+        by_base: dict[str, Entry] = {}
+        changed = not same_validity or kw_changed
+        for base, (sub, fname) in scan.disk.items():
+            rec = ul.records.get(base)
+            if rec is None:
+                continue
+            old = self.by_base.get(base)
+            if old is not None and old.info.uid == rec.uid and same_validity:
+                if old.fname == fname and old.sub == sub and not kw_changed:
+                    by_base[base] = old
+                    continue
+                letters = split_name(fname).letters
+                info = old.info
+                flags = self.keywords.flags(letters)
+                if flags != info.flags:
+                    changed = True
+                    info = MessageInfo(info.uid, base, flags, info.size, info.internal_date)
+                by_base[base] = Entry(base, sub, fname, letters, info)
+                continue
+            changed = True
+            by_base[base] = self._entry(base, sub, fname, rec)
+        if len(by_base) != len(self.by_base):
+            changed = True
+        self.by_base = by_base
+        self.by_uid = {e.info.uid: e for e in by_base.values()}
+        self.uidvalidity, self.guid = ul.uidvalidity, ul.guid
+        self.uidnext = ul.next_free()
+        self._ul, self._ul_stamp = ul, scan.ul_stamp
+        self._dirs = scan.dirs
+        self._stale = any(scan.started * 1e9 - m < STALE_WINDOW * 1e9 for m in scan.dirs)
+        self.loaded = True
+        if changed:
+            self.version = next(_versions)
+        return changed
+
+    def _reload_keywords(self) -> bool:
+        self.keywords.load()
+        stamp = self.keywords.stamp
+        if stamp == self._kw_stamp:
+            return False
+        self._kw_stamp = stamp
+        return self.loaded
+
+    def _entry(self, base: str, sub: str, fname: str, rec: Record) -> Entry:
+        letters = split_name(fname).letters
+        size = size_fields(base)[1]
+        if size is None:
+            for f in rec.fields.split():
+                if f.startswith("W") and f[1:].isdigit():
+                    size = int(f[1:])
+        if size is None:
+            size = self._measure(sub, fname)
+        when = name_time(base)
+        if when is None:
+            try:
+                when = os.stat(self.path / sub / fname).st_mtime
+            except FileNotFoundError:
+                when = time.time()
+        info = MessageInfo(rec.uid, base, self.keywords.flags(letters), size, when)
+        return Entry(base, sub, fname, letters, info)
+
+    # -- changes made here ---------------------------------------------------------------
+
+    def touch(self) -> None:
+        """Record a change we made ourselves (the next check re-lists to confirm)."""
+        self.version = next(_versions)
+        self._snapshot = None
+
+    def add_entry(self, entry: Entry) -> None:
+        self.by_uid[entry.info.uid] = entry
+        self.by_base[entry.base] = entry
+
+    def drop_entry(self, uid: int) -> Entry | None:
+        entry = self.by_uid.pop(uid, None)
+        if entry is not None:
+            self.by_base.pop(entry.base, None)
+        return entry
+
+    def file_path(self, entry: Entry) -> Path:
+        return self.path / entry.sub / entry.fname
+
+    def messages(self) -> tuple[MessageInfo, ...]:
+        """The messages in UID order (rebuilt only when the version changed)."""
+        snap = self._snapshot
+        if snap is not None and snap[0] == self.version:
+            return snap[1]
+        msgs = tuple(self.by_uid[u].info for u in sorted(self.by_uid))
+        self._snapshot = (self.version, msgs)
+        return msgs
+
+    def uidlist_state(self) -> tuple[UidList, Stamp | None]:
+        return self._ul, self._ul_stamp
+
+    def set_uidlist_state(self, ul: UidList, stamp: Stamp | None) -> None:
+        self._ul, self._ul_stamp = ul, stamp
+        self.uidvalidity, self.guid, self.uidnext = ul.uidvalidity, ul.guid, ul.next_free()
+
+    def uidlist_changed(self) -> bool:
+        return _stamp(self.path / UIDLIST_FILE) != self._ul_stamp
+
+    def close(self) -> None:
+        self.dead = True
+        self.cache.close()

@@ -1,0 +1,268 @@
+"""Blocking changes to one folder: deliver, flags, expunge, copy/move, new UIDVALIDITY.
+
+Each function runs with the folder's asyncio lock held (``maildir.py`` decides whether in a
+thread) and takes the dot-lock itself where UIDs or keywords are handed out. A message file that
+vanished under us (renamed by another process) is reported back as "retry": the caller re-scans
+the folder and tries those once more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailsrv.store.base import SYSTEM_FLAGS, FlagMode, MessageInfo, apply_flags
+from mailsrv.store.flags import cur_name, new_base, size_fields
+from mailsrv.store.folder import Entry, FolderIndex, _stamp
+from mailsrv.store.uidlist import (
+    UIDLIST_FILE,
+    DotLock,
+    Record,
+    UidList,
+    append_records,
+    new_guid,
+    write_uidlist,
+)
+
+#: Rewrite the uidlist instead of appending once this many of its records are for gone files.
+STALE_RECORDS = 1000
+#: Below this size the uidlist is rewritten whole (header exact); above, new records are appended.
+APPEND_FROM = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class NewFile:
+    base: str
+    sub: str
+    fname: str
+    size: int
+    date: float
+
+
+def storable(flags: Iterable[str]) -> frozenset[str]:
+    """System flags and keywords; other backslash flags (``\\Recent``) are never stored."""
+    return frozenset(f for f in flags if f in SYSTEM_FLAGS or (f and not f.startswith("\\")))
+
+
+def catch_up_locked(index: FolderIndex) -> bool:
+    """With the dot-lock held: integrate others' uidlist changes before we add to it."""
+    ul, _ = index.uidlist_state()
+    if index.loaded and ul.uidvalidity > 0 and not ul.damaged and not index.uidlist_changed():
+        return False
+    scan = index.scan()
+    if scan.needs_lock:
+        index.assign_locked(scan)
+    return index.apply(scan)
+
+
+def commit_locked(index: FolderIndex, files: list[NewFile]) -> list[Entry]:
+    """Give UIDs to files just placed in new/ or cur/ and record them (dot-lock held)."""
+    ul, stamp = index.uidlist_state()
+    added: list[tuple[str, Record]] = []
+    entries: list[Entry] = []
+    for f in files:
+        uid = ul.next_free()
+        rec = Record(uid)
+        ul.records[f.base] = rec
+        ul.next_uid = uid + 1
+        ul.max_uid = max(ul.max_uid, uid)
+        added.append((f.base, rec))
+        letters = f.fname.partition(":2,")[2]
+        info = MessageInfo(uid, f.base, index.keywords.flags(letters), f.size, f.date)
+        entries.append(Entry(f.base, f.sub, f.fname, letters, info))
+    for e in entries:
+        index.add_entry(e)
+    small = stamp is None or stamp[1] < APPEND_FROM
+    if small or len(ul.records) - len(index.by_base) > STALE_RECORDS:
+        ul.records = {b: r for b, r in ul.records.items() if b in index.by_base}
+        write_uidlist(index.path, ul)
+    else:
+        append_records(index.path, added)
+    index.set_uidlist_state(ul, _stamp(index.path / UIDLIST_FILE))
+    index.touch()
+    return entries
+
+
+def _ensure_keywords_locked(index: FolderIndex, flags: Iterable[str]) -> None:
+    index.keywords.load()
+    missing = index.keywords.missing(flags)
+    if missing:
+        index.keywords.add(missing)
+
+
+def deliver(index: FolderIndex, wire: bytes, flags: frozenset[str], date: float | None) -> Entry:
+    """Write to tmp/, fsync, then rename into new/ (or cur/ with flags) and give it a UID."""
+    when = time.time() if date is None else date
+    base = new_base(len(wire), len(wire), when)
+    tmp = index.path / "tmp" / base
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(wire)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.utime(tmp, (when, when))  # Dovecot takes the internal date from the mtime
+        with DotLock(index.path):
+            catch_up_locked(index)
+            _ensure_keywords_locked(index, flags)
+            letters = index.keywords.letters(flags)
+            sub, fname = ("cur", cur_name(base, letters)) if flags else ("new", base)
+            os.rename(tmp, index.path / sub / fname)
+            return commit_locked(index, [NewFile(base, sub, fname, len(wire), when)])[0]
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def store_flags(
+    index: FolderIndex, uids: Iterable[int], flags: frozenset[str], mode: FlagMode
+) -> tuple[list[MessageInfo], list[int], list[int]]:
+    """Rename files to their new info letters; returns (infos, changed uids, retry uids)."""
+    if mode is not FlagMode.REMOVE and index.keywords.missing(flags):
+        with DotLock(index.path):
+            _ensure_keywords_locked(index, flags)
+    out: list[MessageInfo] = []
+    changed: list[int] = []
+    retry: list[int] = []
+    for uid in sorted(set(uids)):
+        e = index.by_uid.get(uid)
+        if e is None:
+            continue
+        letters = index.keywords.letters(apply_flags(e.info.flags, flags, mode), keep=e.letters)
+        if letters == e.letters and (e.sub == "cur" or not letters):
+            out.append(e.info)
+            continue
+        fname = cur_name(e.base, letters)
+        try:
+            os.rename(index.file_path(e), index.path / "cur" / fname)
+        except FileNotFoundError:
+            retry.append(uid)
+            continue
+        info = e.info
+        info = MessageInfo(
+            uid, e.base, index.keywords.flags(letters), info.size, info.internal_date
+        )
+        index.add_entry(Entry(e.base, "cur", fname, letters, info))
+        out.append(info)
+        if info.flags != e.info.flags:
+            changed.append(uid)
+    if out:
+        index.touch()
+    return out, changed, retry
+
+
+def expunge(index: FolderIndex, uids: Iterable[int]) -> tuple[list[Entry], list[int]]:
+    """Unlink; returns (entries removed, retry uids)."""
+    removed: list[Entry] = []
+    retry: list[int] = []
+    for uid in sorted(set(uids)):
+        e = index.by_uid.get(uid)
+        if e is None:
+            continue
+        try:
+            os.unlink(index.file_path(e))
+        except FileNotFoundError:
+            retry.append(uid)
+            continue
+        index.drop_entry(uid)
+        removed.append(e)
+    if removed:
+        index.touch()
+    return removed, retry
+
+
+def _link_or_copy(src: Path, target: Path, tmp_dir: Path) -> None:
+    try:
+        os.link(src, target)
+        return
+    except FileNotFoundError:
+        raise
+    except OSError:
+        pass  # another file system, or links not allowed: copy
+    data = src.read_bytes()
+    tmp = tmp_dir / target.name.partition(":")[0]
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, target)
+
+
+def transfer(
+    src: FolderIndex, dst: FolderIndex, uids: Iterable[int], move: bool
+) -> tuple[list[tuple[int, int, str, str]], list[int]]:
+    """Copy (hard link) or move (rename) messages, flags kept, into ``dst``.
+
+    Returns ((source uid, destination uid, source base, destination base) ..., retry uids).
+    """
+    entries = [src.by_uid[u] for u in sorted(set(uids)) if u in src.by_uid]
+    pairs: list[tuple[int, int, str, str]] = []
+    retry: list[int] = []
+    if not entries:
+        return pairs, retry
+    with DotLock(dst.path):
+        catch_up_locked(dst)
+        _ensure_keywords_locked(dst, {f for e in entries for f in e.info.flags})
+        files: list[NewFile] = []
+        moved: list[Entry] = []
+        for e in entries:
+            size = size_fields(e.base)[0]
+            if size is None:
+                try:
+                    size = os.stat(src.file_path(e)).st_size
+                except FileNotFoundError:
+                    retry.append(e.info.uid)
+                    continue
+            base = new_base(size, e.info.size, e.info.internal_date)
+            letters = dst.keywords.letters(e.info.flags, keep="P" if "P" in e.letters else "")
+            fname = cur_name(base, letters)
+            try:
+                if move:
+                    os.rename(src.file_path(e), dst.path / "cur" / fname)
+                else:
+                    _link_or_copy(src.file_path(e), dst.path / "cur" / fname, dst.path / "tmp")
+            except FileNotFoundError:
+                retry.append(e.info.uid)
+                continue
+            files.append(NewFile(base, "cur", fname, e.info.size, e.info.internal_date))
+            moved.append(e)
+        if move:
+            for e in moved:
+                src.drop_entry(e.info.uid)
+            src.touch()
+        new = commit_locked(dst, files) if files else []
+    for e, n in zip(moved, new, strict=True):
+        pairs.append((e.info.uid, n.info.uid, e.base, n.base))
+    return pairs, retry
+
+
+def bump_uidvalidity(index: FolderIndex) -> int:
+    """A new UIDVALIDITY with UIDs from 1 in the current order, as if the list had been lost."""
+    with DotLock(index.path):
+        scan = index.scan()
+        if scan.needs_lock:
+            index.assign_locked(scan)
+        old = scan.uidlist
+        present = sorted((r.uid, b) for b, r in old.records.items() if b in scan.disk)
+        ul = UidList(
+            uidvalidity=max(int(time.time()), old.uidvalidity + 1, index.uidvalidity + 1),
+            guid=new_guid(),
+        )
+        for n, (_, base) in enumerate(present, start=1):
+            ul.records[base] = Record(n, old.records[base].fields)
+            ul.max_uid = n
+        ul.next_uid = len(present) + 1
+        write_uidlist(index.path, ul)
+        scan.uidlist, scan.ul_stamp = ul, _stamp(index.path / UIDLIST_FILE)
+        index.apply(scan)
+        index.touch()
+        return ul.uidvalidity

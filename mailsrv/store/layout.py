@@ -1,0 +1,134 @@
+"""Where things live on disk: user roots, Maildir++ folder directories, subscriptions, special use.
+
+``ROOT/<user>/`` is the INBOX; folder ``A/B`` is ``ROOT/<user>/.A.B/`` with each level in IMAP
+modified UTF-7. ``subscriptions`` is Dovecot's file (read in both its formats, written as Dovecot
+2.3 writes it); ``mailsrv-special-use`` is ours (``<attribute>\\t<folder>`` lines).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from mailsrv.store import mutf7
+from mailsrv.store.base import (
+    DEFAULT_SPECIAL_FOLDERS,
+    HIERARCHY_DELIMITER,
+    INBOX,
+    InvalidName,
+)
+
+SUBSCRIPTIONS_FILE = "subscriptions"
+SPECIAL_USE_FILE = "mailsrv-special-use"
+#: Longest directory name most file systems take (NAME_MAX).
+MAX_DIR_NAME = 255
+_SUBS_V2_HEADER = "V\t2\n\n"
+
+
+def folder_dir(user_root: Path, name: str) -> Path:
+    """The directory of a (checked, normalized) folder name."""
+    if name == INBOX:
+        return user_root
+    encoded = "." + ".".join(mutf7.encode(p) for p in name.split(HIERARCHY_DELIMITER))
+    if len(encoded.encode("ascii")) > MAX_DIR_NAME:
+        raise InvalidName("folder name too long for the file system once encoded")
+    return user_root / encoded
+
+
+def dir_folder(dirname: str) -> str | None:
+    """The folder name of a ``.A.B`` directory, ``None`` if it is not one of ours to show."""
+    if not dirname.startswith(".") or dirname in (".", ".."):
+        return None
+    parts = dirname[1:].split(".")
+    if any(not p for p in parts):
+        return None
+    try:
+        return HIERARCHY_DELIMITER.join(mutf7.decode(p) for p in parts)
+    except mutf7.MUTF7Error:
+        return None
+
+
+def make_maildir(path: Path, folder: bool) -> None:
+    """cur/ new/ tmp/ (and Maildir++'s ``maildirfolder`` marker for folders)."""
+    path.mkdir(mode=0o700, parents=not folder, exist_ok=True)
+    for sub in ("cur", "new", "tmp"):
+        (path / sub).mkdir(mode=0o700, exist_ok=True)
+    if folder:
+        (path / "maildirfolder").touch(0o600)
+
+
+def folder_dirs(user_root: Path) -> dict[str, Path]:
+    """Every folder of a user (INBOX excluded) by name."""
+    out: dict[str, Path] = {}
+    with os.scandir(user_root) as it:
+        for entry in it:
+            name = dir_folder(entry.name)
+            if name is not None and entry.is_dir(follow_symlinks=False):
+                out[name] = Path(entry.path)
+    return out
+
+
+def _replace_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
+
+
+def read_subscriptions(user_root: Path) -> set[str]:
+    """Both formats: one name per line, or Dovecot 2.3's ``V\\t2`` (levels split by tabs)."""
+    try:
+        text = (user_root / SUBSCRIPTIONS_FILE).read_text("utf-8", errors="replace")
+    except FileNotFoundError:
+        return set()
+    lines = text.split("\n")
+    if lines and lines[0].startswith("V\t"):
+        return {
+            _normal(line.replace("\t", HIERARCHY_DELIMITER)) for line in lines[1:] if line.strip()
+        }
+    return {_normal(line.replace(".", HIERARCHY_DELIMITER)) for line in lines if line.strip()}
+
+
+def _normal(name: str) -> str:
+    head, sep, rest = name.partition(HIERARCHY_DELIMITER)
+    return INBOX + sep + rest if head.upper() == INBOX else name
+
+
+def write_subscriptions(user_root: Path, names: set[str]) -> None:
+    body = "".join(n.replace(HIERARCHY_DELIMITER, "\t") + "\n" for n in sorted(names))
+    _replace_text(user_root / SUBSCRIPTIONS_FILE, _SUBS_V2_HEADER + body)
+
+
+def read_special_use(user_root: Path) -> dict[str, str]:
+    """folder name -> attribute (``\\Sent`` ...)."""
+    try:
+        text = (user_root / SPECIAL_USE_FILE).read_text("utf-8", errors="replace")
+    except FileNotFoundError:
+        return {}
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        attr, sep, name = line.partition("\t")
+        if sep and attr.startswith("\\") and name:
+            out[name] = attr
+    return out
+
+
+def write_special_use(user_root: Path, mapping: dict[str, str]) -> None:
+    body = "".join(f"{attr}\t{name}\n" for name, attr in sorted(mapping.items()))
+    _replace_text(user_root / SPECIAL_USE_FILE, body)
+
+
+def special_use_of(name: str, mapping: dict[str, str]) -> str | None:
+    """The recorded attribute, else the default one for the standard names."""
+    if name in mapping:
+        return mapping[name] or None
+    taken = set(mapping.values())
+    for attr, default in DEFAULT_SPECIAL_FOLDERS.items():
+        if default == name and attr not in taken:
+            return attr
+    return None
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

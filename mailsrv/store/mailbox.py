@@ -1,0 +1,197 @@
+"""``MaildirMailbox``: a handle on one Maildir folder (the ``Mailbox`` of ``MaildirStore``).
+
+The blocking work is in ``folder_ops.py``; here it runs under the folder's asyncio lock, in a
+thread when it fsyncs or touches many files, and the resulting events are published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from mailsrv.store import folder_ops
+from mailsrv.store.base import (
+    EventKind,
+    FlagMode,
+    FolderSnapshot,
+    MessageGone,
+    MessageInfo,
+    header_end,
+    to_wire,
+)
+from mailsrv.store.flags import size_fields
+from mailsrv.store.folder import Entry, FolderIndex
+
+if TYPE_CHECKING:
+    from mailsrv.store.maildir import MaildirStore
+
+T = TypeVar("T")
+#: Messages up to this size are read on the event loop; bigger ones in a thread.
+INLINE_READ = 256 * 1024
+#: Flag changes / expunges on more messages than this run in a thread.
+INLINE_BATCH = 200
+
+
+async def _run(inline: bool, fn: Callable[..., T], *args: object) -> T:
+    return fn(*args) if inline else await asyncio.to_thread(fn, *args)
+
+
+class MaildirMailbox:
+    """A session's handle on one folder; all handles on a folder share its index."""
+
+    __slots__ = ("__weakref__", "_index", "_store")
+
+    def __init__(self, store: MaildirStore, index: FolderIndex) -> None:
+        self._store = store
+        self._index = index
+
+    @property
+    def user(self) -> str:
+        return self._index.user
+
+    @property
+    def name(self) -> str:
+        return self._index.name
+
+    async def snapshot(self) -> FolderSnapshot:
+        idx = self._index
+        async with idx.lock:
+            await self._store._refresh(idx)
+            return FolderSnapshot(
+                idx.name, idx.uidvalidity, idx.uidnext, idx.messages(), idx.version
+            )
+
+    async def _entry(self, uid: int) -> Entry:
+        e = self._index.by_uid.get(uid)
+        if e is None:
+            raise MessageGone(f"message UID {uid} no longer exists")
+        return e
+
+    async def _read_file(self, uid: int, limit: int | None) -> bytes:
+        for attempt in range(2):
+            e = await self._entry(uid)
+            path = self._index.file_path(e)
+            try:
+                if e.info.size <= INLINE_READ:
+                    return _read_prefix(path, limit)
+                return await asyncio.to_thread(_read_prefix, path, limit)
+            except FileNotFoundError:
+                if attempt == 0:  # renamed (flags) or moved by another process: look again
+                    async with self._index.lock:
+                        await self._store._refresh(self._index, force=True)
+        raise MessageGone(f"message UID {uid} no longer exists")
+
+    async def read(self, uid: int) -> bytes:
+        e = await self._entry(uid)
+        data = await self._read_file(uid, None)
+        s, w = size_fields(e.base)
+        return data if s is not None and s == w else to_wire(data)
+
+    async def read_header(self, uid: int) -> bytes:
+        e = await self._entry(uid)
+        data = await self._read_file(uid, header_limit(e.info.size))
+        wire = to_wire(data)
+        end = header_end(wire)
+        if end == len(wire) and len(data) < e.info.size:
+            wire = to_wire(await self._read_file(uid, None))
+            end = header_end(wire)
+        return wire[:end]
+
+    async def store_flags(
+        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+    ) -> list[MessageInfo]:
+        idx = self._index
+        wanted = folder_ops.storable(flags)
+        uids = list(uids)
+        async with idx.lock:
+            await self._store._refresh(idx)
+            inline = len(uids) <= INLINE_BATCH
+            out, changed, retry = await _run(
+                inline, folder_ops.store_flags, idx, uids, wanted, mode
+            )
+            if retry:
+                await self._store._refresh(idx, force=True)
+                more, changed2, _ = folder_ops.store_flags(idx, retry, wanted, mode)
+                out = sorted(out + more, key=lambda m: m.uid)
+                changed = sorted(changed + changed2)
+        if changed:
+            self._store._emit(idx, EventKind.FLAGS, changed, actor)
+        return out
+
+    async def expunge(self, uids: Iterable[int], actor: str | None = None) -> list[int]:
+        idx = self._index
+        uids = list(uids)
+        async with idx.lock:
+            await self._store._refresh(idx)
+            removed, retry = await _run(len(uids) <= INLINE_BATCH, folder_ops.expunge, idx, uids)
+            if retry:
+                await self._store._refresh(idx, force=True)
+                removed += folder_ops.expunge(idx, retry)[0]
+        idx.cache.forget(e.base for e in removed)
+        gone = sorted(e.info.uid for e in removed)
+        if gone:
+            self._store._emit(idx, EventKind.EXPUNGED, gone, actor)
+        return gone
+
+    async def copy(
+        self, uids: Iterable[int], dest: str, actor: str | None = None
+    ) -> list[tuple[int, int]]:
+        return await self._transfer(list(uids), dest, False, actor)
+
+    async def move(
+        self, uids: Iterable[int], dest: str, actor: str | None = None
+    ) -> list[tuple[int, int]]:
+        return await self._transfer(list(uids), dest, True, actor)
+
+    async def _transfer(
+        self, uids: list[int], dest: str, move: bool, actor: str | None
+    ) -> list[tuple[int, int]]:
+        src = self._index
+        dst = await self._store._index(src.user, dest)
+        async with contextlib.AsyncExitStack() as stack:
+            for idx in sorted({id(src): src, id(dst): dst}.values(), key=lambda i: i.name):
+                await stack.enter_async_context(idx.lock)
+            await self._store._refresh(src)
+            await self._store._refresh(dst)
+            found, retry = await asyncio.to_thread(folder_ops.transfer, src, dst, uids, move)
+            if retry:
+                await self._store._refresh(src, force=True)
+                more, _ = await asyncio.to_thread(folder_ops.transfer, src, dst, retry, move)
+                found += more
+        src.cache.copy_to(dst.cache, [(s, d) for _, _, s, d in found])
+        if move:
+            src.cache.forget(s for _, _, s, _ in found)
+        pairs = sorted((s, d) for s, d, _, _ in found)
+        if pairs:
+            self._store._emit(dst, EventKind.COPIED, [d for _, d in pairs], actor)
+            if move:
+                self._store._emit(src, EventKind.MOVED, [s for s, _ in pairs], actor, dst.name)
+        return pairs
+
+    async def get_cached(self, uid: int, key: str) -> bytes | None:
+        e = await self._entry(uid)
+        return self._index.cache.get(e.base, key)
+
+    async def set_cached(self, uid: int, key: str, value: bytes) -> None:
+        e = await self._entry(uid)
+        self._index.cache.put(e.base, key, value)
+
+    async def uidvalidity_bump(self) -> int:
+        idx = self._index
+        async with idx.lock:
+            value = await asyncio.to_thread(folder_ops.bump_uidvalidity, idx)
+        self._store._emit(idx, EventKind.EXTERNAL, (), None)
+        return value
+
+
+def header_limit(size: int) -> int:
+    """How much to read first when only the header is wanted."""
+    return min(size, 64 * 1024)
+
+
+def _read_prefix(path: Path, limit: int | None) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read() if limit is None else fh.read(limit)

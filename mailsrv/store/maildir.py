@@ -1,0 +1,381 @@
+"""``MaildirStore``: the ``Store`` on a Maildir++ tree that Dovecot 2.3 can share.
+
+Layout, UIDs, flags and keywords are Dovecot's (``layout.py``, ``uidlist.py``, ``flags.py``,
+``keywords.py``). Every folder has one in-process ``FolderIndex`` shared by all handles on it
+(``mailbox.py``); each change we make is published as a ``StoreEvent``, and changes made by
+other processes are found by re-scans and by the ``Watcher``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+import uuid
+import weakref
+from collections.abc import Iterable
+from pathlib import Path
+
+from mailsrv.store import folder_ops, layout
+from mailsrv.store.base import (
+    DEFAULT_SPECIAL_FOLDERS,
+    HIERARCHY_DELIMITER,
+    INBOX,
+    EventKind,
+    FolderExists,
+    FolderInfo,
+    InvalidName,
+    NoSuchFolder,
+    NoSuchUser,
+    StoreEvent,
+    to_wire,
+)
+from mailsrv.store.events import EventHub, Subscription
+from mailsrv.store.folder import INLINE_LIMIT, FolderIndex
+from mailsrv.store.mailbox import MaildirMailbox
+from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
+from mailsrv.store.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+#: Directories being removed are renamed to this prefix first (no leading "." so never a folder).
+TRASH_PREFIX = "mailsrv-removing-"
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class MaildirStore:
+    """All users' mail under ``root``; one per process, shared by every session."""
+
+    def __init__(self, root: Path, create_users: bool = False) -> None:
+        self.root = Path(root)
+        self.create_users = create_users
+        self._hub = EventHub()
+        self._indexes: dict[tuple[str, str], FolderIndex] = {}
+        self._handles: dict[tuple[str, str], weakref.WeakSet[MaildirMailbox]] = {}
+        self._watcher = Watcher(self._watched, self._rescan)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _user_root(self, user: str) -> Path:
+        return self.root / check_user_name(user)
+
+    def _existing_root(self, user: str) -> Path:
+        try:
+            root = self._user_root(user)
+        except InvalidName:
+            raise NoSuchUser(user) from None
+        if not (root / "cur").is_dir():
+            raise NoSuchUser(user)
+        return root
+
+    def _folder_path(self, user: str, name: str) -> tuple[str, Path]:
+        root = self._existing_root(user)
+        name = normalize_folder_name(name)
+        if name != INBOX:
+            try:
+                name = check_folder_name(name)
+                path = layout.folder_dir(root, name)
+            except InvalidName:
+                raise NoSuchFolder(name) from None
+        else:
+            path = root
+        return name, path
+
+    async def _index(self, user: str, name: str) -> FolderIndex:
+        name, path = self._folder_path(user, name)
+        idx = self._indexes.get((user, name))
+        if idx is not None and not idx.dead:
+            return idx
+        if not (path / "cur").is_dir():
+            raise NoSuchFolder(name)
+        idx = FolderIndex(user, name, path)
+        self._indexes[(user, name)] = idx
+        return idx
+
+    def _drop(self, user: str, names: Iterable[str] | None = None) -> None:
+        """Forget indexes (folder deleted/renamed, user removed): their handles go stale."""
+        for key in list(self._indexes):
+            if key[0] == user and (names is None or key[1] in names):
+                self._indexes.pop(key).close()
+                self._handles.pop(key, None)
+
+    async def _refresh(self, idx: FolderIndex, force: bool = False) -> None:
+        """Bring ``idx`` up to date with the disk (caller holds ``idx.lock``)."""
+        if idx.dead:
+            raise NoSuchFolder(idx.name)
+        if not force and not idx.due():
+            return
+        idx.checked_at = time.monotonic()
+        if not idx.changed_on_disk():
+            return
+        was_loaded = idx.loaded
+        inline = len(idx.by_uid) <= INLINE_LIMIT
+        try:
+            scan = idx.scan() if inline else await asyncio.to_thread(idx.scan)
+            if scan.needs_lock:
+                await asyncio.to_thread(idx.assign, scan)
+            changed = idx.apply(scan) if inline else await asyncio.to_thread(idx.apply, scan)
+        except NoSuchFolder:
+            self._drop(idx.user, [idx.name])
+            raise
+        if changed and was_loaded:
+            self._emit(idx, EventKind.EXTERNAL, (), None)
+
+    async def _rescan(self, idx: FolderIndex) -> None:
+        async with idx.lock:
+            await self._refresh(idx, force=True)
+
+    def _watched(self) -> list[FolderIndex]:
+        users = set(self._hub._by_user)  # whose events someone is waiting for
+        everyone = None in users
+        out = []
+        for key, idx in self._indexes.items():
+            handles = self._handles.get(key)
+            if (handles and len(handles)) or everyone or key[0] in users:
+                out.append(idx)
+        return out
+
+    def _emit(
+        self,
+        idx: FolderIndex,
+        kind: EventKind,
+        uids: Iterable[int],
+        actor: str | None,
+        detail: str = "",
+    ) -> None:
+        self._hub.publish(StoreEvent(idx.user, idx.name, kind, tuple(uids), actor, detail))
+
+    def _event(self, user: str, folder: str, kind: EventKind, detail: str = "") -> None:
+        self._hub.publish(StoreEvent(user, folder, kind, (), None, detail))
+
+    def _subscriptions(self, root: Path, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
+        subs = layout.read_subscriptions(root)
+        new = (subs - set(drop)) | set(add)
+        if new != subs:
+            layout.write_subscriptions(root, new)
+
+    def _special_use(
+        self,
+        root: Path,
+        set_: dict[str, str | None] | None = None,
+        rename: tuple[str, str] | None = None,
+    ) -> None:
+        mapping = layout.read_special_use(root)
+        before = dict(mapping)
+        for name, attr in (set_ or {}).items():
+            if attr:
+                mapping = {n: a for n, a in mapping.items() if a != attr}
+                mapping[name] = attr
+            else:
+                mapping.pop(name, None)
+        if rename is not None:
+            old, new = rename
+            mapping = {
+                (new + n[len(old) :] if n == old or n.startswith(old + "/") else n): a
+                for n, a in mapping.items()
+            }
+        if mapping != before:
+            layout.write_special_use(root, mapping)
+
+    def _trash(self, path: Path) -> Path:
+        grave = path.parent / f"{TRASH_PREFIX}{uuid.uuid4().hex}"
+        os.rename(path, grave)
+        return grave
+
+    # -- Store: users ----------------------------------------------------------------------
+
+    async def ensure_user(self, user: str) -> None:
+        root = self._user_root(user)
+        if (root / "cur").is_dir():
+            return
+        layout.make_maildir(root, folder=False)
+        specials: dict[str, str | None] = {}
+        for attr, name in DEFAULT_SPECIAL_FOLDERS.items():
+            layout.make_maildir(layout.folder_dir(root, name), folder=True)
+            specials[name] = attr
+        self._subscriptions(root, add=[INBOX, *DEFAULT_SPECIAL_FOLDERS.values()])
+        self._special_use(root, specials)
+
+    async def user_exists(self, user: str) -> bool:
+        try:
+            self._existing_root(user)
+        except NoSuchUser:
+            return False
+        return True
+
+    async def list_users(self) -> list[str]:
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            try:
+                check_user_name(name)
+            except InvalidName:
+                continue
+            if (self.root / name / "cur").is_dir():
+                out.append(name)
+        return sorted(out)
+
+    async def delete_user(self, user: str) -> None:
+        try:
+            root = self._existing_root(user)
+        except NoSuchUser:
+            return
+        self._drop(user)
+        grave = self._trash(root)
+        await asyncio.to_thread(_remove_tree, grave)
+
+    # -- Store: folders --------------------------------------------------------------------
+
+    async def list_folders(self, user: str) -> list[FolderInfo]:
+        root = self._existing_root(user)
+        dirs = layout.folder_dirs(root)
+        subs = layout.read_subscriptions(root)
+        special = layout.read_special_use(root)
+        names = [INBOX, *sorted(n for n in dirs if n != INBOX)]
+        out = []
+        for n in names:
+            prefix = n + HIERARCHY_DELIMITER
+            kids = any(o.startswith(prefix) for o in dirs)
+            use = None if n == INBOX else layout.special_use_of(n, special)
+            out.append(FolderInfo(n, use, n in subs, kids))
+        return out
+
+    async def create_folder(self, user: str, name: str, special_use: str | None = None) -> None:
+        root = self._existing_root(user)
+        name = check_folder_name(name)
+        if name == INBOX:
+            raise FolderExists(name)
+        path = layout.folder_dir(root, name)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            raise FolderExists(name) from None
+        layout.make_maildir(path, folder=True)
+        self._subscriptions(root, add=[name])
+        if special_use:
+            self._special_use(root, {name: special_use})
+        self._event(user, name, EventKind.FOLDER_CREATED)
+
+    async def delete_folder(self, user: str, name: str) -> None:
+        name = normalize_folder_name(name)
+        if name == INBOX:
+            raise InvalidName("INBOX cannot be deleted")
+        root = self._existing_root(user)
+        name, path = self._folder_path(user, name)
+        if not path.is_dir():
+            raise NoSuchFolder(name)
+        self._drop(user, [name])
+        grave = self._trash(path)
+        self._subscriptions(root, drop=[name])
+        self._special_use(root, {name: None})
+        await asyncio.to_thread(_remove_tree, grave)
+        self._event(user, name, EventKind.FOLDER_DELETED)
+
+    async def rename_folder(self, user: str, old: str, new: str) -> None:
+        root = self._existing_root(user)
+        old, old_path = self._folder_path(user, old)
+        new = check_folder_name(new)
+        if not (old_path / "cur").is_dir():
+            raise NoSuchFolder(old)
+        new_path = layout.folder_dir(root, new)
+        if new == INBOX or new_path.exists():
+            raise FolderExists(new)
+        if old == INBOX:
+            await self._rename_inbox(user, root, new)
+        else:
+            self._rename_tree(user, root, old, new)
+        self._event(user, old, EventKind.FOLDER_RENAMED, new)
+
+    def _rename_tree(self, user: str, root: Path, old: str, new: str) -> None:
+        dirs = layout.folder_dirs(root)
+        moving = sorted(n for n in dirs if n == old or n.startswith(old + HIERARCHY_DELIMITER))
+        self._drop(user, moving)
+        for n in moving:
+            target = layout.folder_dir(root, new + n[len(old) :])
+            if target.exists():
+                raise FolderExists(new + n[len(old) :])
+        for n in moving:
+            os.rename(dirs[n], layout.folder_dir(root, new + n[len(old) :]))
+        subs = layout.read_subscriptions(root)
+        renamed = {new + s[len(old) :] for s in subs if s in moving}
+        self._subscriptions(root, add=renamed, drop=[s for s in subs if s in moving])
+        self._special_use(root, rename=(old, new))
+
+    async def _rename_inbox(self, user: str, root: Path, new: str) -> None:
+        await self.create_folder(user, new)
+        inbox = await self.open(user, INBOX)
+        snap = await inbox.snapshot()
+        if snap.messages:
+            await inbox.move([m.uid for m in snap.messages], new)
+
+    async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
+        root = self._existing_root(user)
+        name, path = self._folder_path(user, name)
+        if not (path / "cur").is_dir():
+            raise NoSuchFolder(name)
+        if subscribed:
+            self._subscriptions(root, add=[name])
+        else:
+            self._subscriptions(root, drop=[name])
+
+    # -- Store: messages -------------------------------------------------------------------
+
+    async def deliver(
+        self,
+        user: str,
+        data: bytes,
+        folder: str = INBOX,
+        flags: Iterable[str] = (),
+        internal_date: float | None = None,
+        actor: str | None = None,
+        kind: EventKind = EventKind.DELIVERED,
+    ) -> int:
+        if self.create_users and not await self.user_exists(user):
+            await self.ensure_user(user)
+        idx = await self._index(user, folder)
+        wire = to_wire(data)
+        wanted = folder_ops.storable(flags)
+        async with idx.lock:
+            await self._refresh(idx)
+            entry = await asyncio.to_thread(folder_ops.deliver, idx, wire, wanted, internal_date)
+        self._emit(idx, kind, (entry.info.uid,), actor)
+        return entry.info.uid
+
+    async def open(self, user: str, folder: str = INBOX) -> MaildirMailbox:
+        idx = await self._index(user, folder)
+        async with idx.lock:
+            await self._refresh(idx)
+        box = MaildirMailbox(self, idx)
+        self._handles.setdefault((user, idx.name), weakref.WeakSet()).add(box)
+        self._watcher.ensure_started()
+        return box
+
+    def subscribe(self, user: str | None = None) -> Subscription:
+        self._watcher.ensure_started()
+        return self._hub.subscribe(user)
+
+    def publish(self, event: StoreEvent) -> None:
+        self._hub.publish(event)
+
+    async def reset(self) -> None:
+        for user in list({u for u, _ in self._indexes}):
+            self._drop(user)
+        graves = []
+        for user in await self.list_users():
+            graves.append(self._trash(self.root / user))
+        for grave in graves:
+            await asyncio.to_thread(_remove_tree, grave)
+        self._hub.publish(StoreEvent("", "", EventKind.RESET))
+
+    async def close(self) -> None:
+        await self._watcher.stop()
+        for idx in self._indexes.values():
+            idx.cache.close()

@@ -1,0 +1,250 @@
+"""``dovecot-uidlist`` (format version 3) and its ``dovecot-uidlist.lock`` dot-lock.
+
+The file maps UIDs to Maildir base names::
+
+    3 V1700000000 N4 G0b30d0345e4f75586b3a000055c5d5cb
+    1 :1700000000.M1P2Q1.host,S=120,W=120
+    3 W2048 :1700000001.M5P2Q2.host,S=2000
+
+The header gives UIDVALIDITY (V), the next UID (N) and the folder GUID (G); each record line
+holds a UID, optional extension fields (Dovecot's ``W<wire size>``, ``S<size>``, ``G<guid>`` ...,
+kept as they are) and, after ``:``, the base name (the file name before ``:2,``). Records are in
+ascending UID order; a writer may append records without touching the header, so the real next
+UID is ``max(N, last UID + 1)``. Writers hold the dot-lock: a file created with O_EXCL, holding
+``<pid>:<host>``, taken over when its holder is dead or it is older than ``STALE_LOCK_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailsrv.store.base import StoreBusy
+
+log = logging.getLogger(__name__)
+
+UIDLIST_FILE = "dovecot-uidlist"
+LOCK_FILE = "dovecot-uidlist.lock"
+#: A lock untouched this long belongs to a crashed writer (a rewrite takes milliseconds).
+STALE_LOCK_SECONDS = 30.0
+#: How long a writer waits for the lock before giving up with ``StoreBusy``.
+LOCK_WAIT_SECONDS = 10.0
+_HOST = socket.gethostname()
+
+
+@dataclass(slots=True)
+class Record:
+    uid: int
+    fields: str = ""  # extension fields as written ("W2048 S2000"), kept verbatim
+
+
+@dataclass(slots=True)
+class UidList:
+    """The parsed file. ``records`` maps base name -> record, in UID order."""
+
+    uidvalidity: int = 0
+    next_uid: int = 1
+    guid: str = ""
+    records: dict[str, Record] = field(default_factory=dict)
+    damaged: bool = False  # the header or a record could not be read
+    max_uid: int = 0  # the highest UID seen anywhere in the file, even a damaged one
+
+    def next_free(self) -> int:
+        return max(self.next_uid, self.max_uid + 1)
+
+
+def parse_uidlist(text: str) -> UidList:
+    """Parse the file's text; never raises, sets ``damaged`` instead."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif lines:
+        lines.pop()  # an unfinished last line: a writer crashed mid-append
+    out = UidList()
+    if not lines:
+        out.damaged = True
+        return out
+    version = _parse_header(lines[0], out)
+    last = 0
+    for line in lines[1:]:
+        rec = _parse_record(line, version)
+        if rec is None:
+            out.damaged = True
+            continue
+        base, record = rec
+        out.max_uid = max(out.max_uid, record.uid)
+        if record.uid <= last:
+            out.damaged = True
+            continue
+        last = record.uid
+        out.records[base] = record
+    return out
+
+
+def _parse_header(line: str, out: UidList) -> int:
+    parts = line.split()
+    if not parts or parts[0] not in ("1", "3"):
+        out.damaged = True
+        return 3
+    if parts[0] == "1":  # Dovecot 1.0: "1 <uidvalidity> <next uid>"
+        if len(parts) >= 3 and parts[1].isdigit() and parts[2].isdigit():
+            out.uidvalidity, out.next_uid = int(parts[1]), int(parts[2])
+        else:
+            out.damaged = True
+        return 1
+    for part in parts[1:]:
+        key, value = part[:1], part[1:]
+        if key == "V" and value.isdigit():
+            out.uidvalidity = int(value)
+        elif key == "N" and value.isdigit():
+            out.next_uid = int(value)
+        elif key == "G":
+            out.guid = value
+    if out.uidvalidity <= 0 or out.next_uid <= 0:
+        out.damaged = True
+    return 3
+
+
+def _parse_record(line: str, version: int) -> tuple[str, Record] | None:
+    if version == 1:
+        uid, _, name = line.partition(" ")
+        if not uid.isdigit() or not name:
+            return None
+        return name.partition(":")[0], Record(int(uid))
+    head, sep, name = line.partition(" :")
+    if not sep:
+        head, sep, name = line.partition(":")
+    uid, _, fields = head.strip().partition(" ")
+    if not sep or not name or not uid.isdigit() or int(uid) <= 0:
+        return None
+    return name.partition(":")[0], Record(int(uid), fields.strip())
+
+
+def format_header(ul: UidList) -> str:
+    return f"3 V{ul.uidvalidity} N{ul.next_free()} G{ul.guid}\n"
+
+
+def format_record(base: str, rec: Record) -> str:
+    return f"{rec.uid} {rec.fields} :{base}\n" if rec.fields else f"{rec.uid} :{base}\n"
+
+
+def format_uidlist(ul: UidList) -> str:
+    parts = [format_header(ul)]
+    parts.extend(format_record(b, r) for b, r in sorted(ul.records.items(), key=_by_uid))
+    return "".join(parts)
+
+
+def _by_uid(item: tuple[str, Record]) -> int:
+    return item[1].uid
+
+
+def new_guid() -> str:
+    return os.urandom(16).hex()
+
+
+def write_uidlist(folder: Path, ul: UidList) -> None:
+    """Replace the file atomically (temp file in the folder, fsync, rename); hold the lock."""
+    tmp = folder / f"{UIDLIST_FILE}.{os.getpid()}.tmp"
+    data = format_uidlist(ul).encode("utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, folder / UIDLIST_FILE)
+
+
+def append_records(folder: Path, records: list[tuple[str, Record]]) -> None:
+    """Append record lines (Dovecot does the same); hold the lock."""
+    data = "".join(format_record(b, r) for b, r in records).encode("utf-8")
+    fd = os.open(folder / UIDLIST_FILE, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class DotLock:
+    """The cross-process writer lock of one folder (blocking; run it off the event loop)."""
+
+    __slots__ = ("_held", "_path")
+
+    def __init__(self, folder: Path) -> None:
+        self._path = folder / LOCK_FILE
+        self._held = False
+
+    def acquire(self, wait: float = LOCK_WAIT_SECONDS) -> None:
+        deadline = time.monotonic() + wait
+        delay = 0.001
+        while True:
+            try:
+                fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                if self._take_over_stale():
+                    continue
+                if time.monotonic() >= deadline:
+                    raise StoreBusy("the folder is locked by another process") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+                continue
+            try:
+                os.write(fd, f"{os.getpid()}:{_HOST}".encode())
+            finally:
+                os.close(fd)
+            self._held = True
+            return
+
+    def _take_over_stale(self) -> bool:
+        try:
+            st = os.stat(self._path)
+            owner = self._path.read_text("utf-8", errors="replace")
+        except FileNotFoundError:
+            return True
+        stale = time.time() - st.st_mtime > STALE_LOCK_SECONDS
+        pid, _, host = owner.partition(":")
+        if not stale and host == _HOST and pid.isdigit() and int(pid) != os.getpid():
+            stale = not _alive(int(pid))
+        if not stale:
+            return False
+        # Rename first: only one of several takers wins, and never someone's fresh lock.
+        grave = self._path.with_name(f"{LOCK_FILE}.stale.{os.getpid()}")
+        try:
+            if os.stat(self._path).st_ino != st.st_ino:
+                return True
+            os.rename(self._path, grave)
+        except FileNotFoundError:
+            return True
+        log.warning("took over a stale lock %s (held by %r)", self._path, owner)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(grave)
+        return True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
+
+    def __enter__(self) -> DotLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
