@@ -39,7 +39,7 @@ RENEW_BEFORE_DAYS = 30
 _TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!SHA1:!DSS"
 
 _cache_lock = threading.Lock()
-_server_contexts: dict[tuple[Path, tuple[str, ...]], tuple[float, ssl.SSLContext]] = {}
+_server_contexts: dict[tuple[Path, tuple[str, ...]], tuple[tuple[int, int], ssl.SSLContext]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,11 +229,13 @@ def ensure_certificates(
     return paths
 
 
-def _mtime(path: Path) -> float:
+def _stamp(path: Path) -> tuple[int, int]:
+    """Changes whenever the file is replaced (atomic writes give it a new inode)."""
     try:
-        return path.stat().st_mtime
+        st = path.stat()
     except OSError:
-        return 0.0
+        return (0, 0)
+    return (st.st_ino, st.st_mtime_ns)
 
 
 def server_ssl_context(config: Config) -> ssl.SSLContext:
@@ -246,10 +248,10 @@ def server_ssl_context(config: Config) -> ssl.SSLContext:
     key = (certs_dir, tuple(config.hostnames))
     with _cache_lock:
         cached = _server_contexts.get(key)
-        if cached is not None and cached[0] == _mtime(cert_paths(certs_dir).cert_file):
+        if cached is not None and cached[0] == _stamp(cert_paths(certs_dir).cert_file):
             return cached[1]
         paths = ensure_certificates(certs_dir, config.hostnames)
-        stamp = _mtime(paths.cert_file)
+        stamp = _stamp(paths.cert_file)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.set_ciphers(_TLS12_CIPHERS)
