@@ -17,8 +17,9 @@ transcript of its mail server's sessions is added to the report.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -28,6 +29,8 @@ from mailsrv.testing import AsyncMailServer, ThreadedMailServer, config_override
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node  # request.node's type; pytest exports no public name
+
+R = TypeVar("R")
 
 _SERVERS = pytest.StashKey[list[ThreadedMailServer | AsyncMailServer]]()
 #: Options the session server can take per test (others need a server of its own).
@@ -70,10 +73,23 @@ def _marker_options(node: Node) -> dict[str, Any]:
     return options
 
 
+def _or_fail(make: Callable[[], R]) -> R:
+    """``make()``; a configuration mistake fails the test with just its message."""
+    try:
+        return make()
+    except TypeError as exc:
+        problem = str(exc)
+    pytest.fail(f"mail server configuration: {problem}", pytrace=False)
+
+
 def _options(request: pytest.FixtureRequest, config_value: Any) -> dict[str, Any]:
-    options = _as_options(config_value, "mail_server_config")
-    options.update(_marker_options(request.node))
+    options = _or_fail(lambda: _as_options(config_value, "mail_server_config"))
+    options.update(_or_fail(lambda: _marker_options(request.node)))
     return options
+
+
+def _configured(factory: Callable[..., R], base: Path, options: dict[str, Any]) -> R:
+    return _or_fail(lambda: factory(base, **options))
 
 
 def _track(request: pytest.FixtureRequest, server: ThreadedMailServer | AsyncMailServer) -> None:
@@ -101,7 +117,7 @@ def mail_server(
     """A fresh mail server for this test, on its own thread, with a synchronous API."""
     options = _options(request, mail_server_config)
     base = tmp_path_factory.mktemp("mailsrv", numbered=True)
-    with ThreadedMailServer(base, **options) as server:
+    with _configured(ThreadedMailServer, base, options) as server:
         _track(request, server)
         yield server
 
@@ -115,7 +131,7 @@ async def mail_server_async(
     """A fresh mail server on this async test's loop, with an async API."""
     options = _options(request, mail_server_config)
     base = tmp_path_factory.mktemp("mailsrv", numbered=True)
-    async with AsyncMailServer(base, **options) as server:
+    async with _configured(AsyncMailServer, base, options) as server:
         _track(request, server)
         yield server
 
@@ -125,9 +141,11 @@ def _mail_server_shared(
     mail_server_session_config: dict[str, Any] | Config,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ThreadedMailServer]:
-    options = _as_options(mail_server_session_config, "mail_server_session_config")
+    options = _or_fail(
+        lambda: _as_options(mail_server_session_config, "mail_server_session_config")
+    )
     base = tmp_path_factory.mktemp("mailsrv-session", numbered=True)
-    with ThreadedMailServer(base, **options) as server:
+    with _configured(ThreadedMailServer, base, options) as server:
         yield server
 
 
