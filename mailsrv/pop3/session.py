@@ -22,24 +22,11 @@ from dataclasses import dataclass
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.faults import FaultKind
 from mailsrv.pop3 import commands as c
+from mailsrv.pop3.maildrop import Maildrop
 from mailsrv.pop3.parser import decode_base64, decode_plain
 from mailsrv.pop3.protocol import NEED_DATA, Pop3Protocol, State
-from mailsrv.pop3.responses import Continuation, Err, MultiLine, Ok, Raw, Response, top_of, uidl_of
-from mailsrv.store.base import (
-    DELETED,
-    INBOX,
-    SEEN,
-    EventKind,
-    EventSubscription,
-    FlagMode,
-    FolderExists,
-    InvalidName,
-    Mailbox,
-    MessageGone,
-    MessageInfo,
-    StoreError,
-    StoreEvent,
-)
+from mailsrv.pop3.responses import Continuation, Err, MultiLine, Ok, Raw, Response
+from mailsrv.store.base import InvalidName, StoreError
 from mailsrv.store.names import check_user_name
 
 log = logging.getLogger("mailsrv.pop3")
@@ -91,12 +78,7 @@ class Pop3Session:
         self.user: str | None = None
         self._user_arg: str | None = None
         self._sasl: _Sasl | None = None
-        self._mailbox: Mailbox | None = None
-        self._events: EventSubscription | None = None
-        self._msgs: tuple[MessageInfo, ...] = ()
-        self._uidvalidity = 0
-        self._deleted: set[int] = set()  # 0-based indexes into _msgs
-        self._gone: set[int] = set()  # UIDs removed underneath by someone else
+        self._drop: Maildrop | None = None
         self._auth_failures = 0
         self._bad_in_row = 0
         self._closing = False
@@ -130,9 +112,8 @@ class Pop3Session:
 
     async def close(self) -> None:
         """The connection is gone: no expunge, release the maildrop and the registry entry."""
-        if self._events is not None:
-            self._events.close()
-            self._events = None
+        if self._drop is not None:
+            self._drop.close()
         self.ctx.sessions.close(self.info)
 
     async def feed(self, data: bytes) -> Output:
@@ -193,7 +174,9 @@ class Pop3Session:
                 return self._stls_reply()
             case c.User() | c.Pass() | c.Apop() | c.Auth() | c.SaslResponse():
                 return await self._authorization(cmd)
-        return await self._transaction(cmd)
+        if self._drop is None:  # the state table keeps these out of AUTHORIZATION
+            return Err("not logged in")
+        return await self._drop.answer(cmd)
 
     def _invalid(self, cmd: c.InvalidCommand) -> Response:
         self._sasl = None
@@ -340,167 +323,17 @@ class Pop3Session:
         if self.ctx.config.pop3_lock_session and self._locked_by_other(name):
             return Err(f"maildrop of {name} is locked by another POP3 session", "IN-USE")
         self.info.user = name  # claimed before any await: a concurrent login sees the lock
-        store = self.ctx.store
         try:
-            await store.ensure_user(name)
-            mailbox = await store.open(name, INBOX)
-            self._events = store.subscribe(name)
-            snap = await mailbox.snapshot()
+            self._drop = await Maildrop.open(self.ctx, self.info.id, name)
         except StoreError as exc:
             log.warning("%s: cannot open INBOX of %s: %r", self.info.id, name, exc)
             self.info.user = None
-            if self._events is not None:
-                self._events.close()
-                self._events = None
             return Err("cannot open the maildrop now, try again later", "SYS/TEMP")
-        self.user, self._mailbox = name, mailbox
-        self._msgs, self._uidvalidity = snap.messages, snap.uidvalidity
-        count, octets = self._totals()
+        self.user = name
+        count, octets = self._drop.totals()
         return Ok(f"{name} has {count} messages ({octets} octets)")
 
-    # -- TRANSACTION ---------------------------------------------------------------------
-
-    def _totals(self) -> tuple[int, int]:
-        live = [m.size for i, m in enumerate(self._msgs) if i not in self._deleted]
-        return len(live), sum(live)
-
-    async def _transaction(self, cmd: c.Command) -> Response:
-        match cmd:
-            case c.Stat():
-                count, octets = self._totals()
-                return Ok(f"{count} {octets}")
-            case c.List(None) | c.Uidl(None):
-                return self._listing(isinstance(cmd, c.Uidl))
-            case c.List(int(n)) | c.Uidl(int(n)):
-                found = await self._find(n, present=False)
-                if isinstance(found, Err):
-                    return found
-                info = found[1]
-                value = (
-                    uidl_of(info.uid, self._uidvalidity) if isinstance(cmd, c.Uidl) else info.size
-                )
-                return Ok(f"{n} {value}")
-            case c.Retr(n) | c.Top(n):
-                return await self._fetch(cmd, n)
-            case c.Dele(n):
-                found = await self._find(n, present=True)
-                if isinstance(found, Err):
-                    return found
-                self._deleted.add(found[0])
-                return Ok(f"message {n} deleted")
-            case c.Noop():
-                return Ok()
-            case c.Rset():
-                self._deleted.clear()
-                count, octets = self._totals()
-                return Ok(f"maildrop has {count} messages ({octets} octets)")
-        raise AssertionError(cmd)
-
-    def _listing(self, uidl: bool) -> Response:
-        v = self._uidvalidity
-        lines = [
-            f"{i + 1} {uidl_of(m.uid, v) if uidl else m.size}\r\n"
-            for i, m in enumerate(self._msgs)
-            if i not in self._deleted
-        ]
-        if uidl:
-            return MultiLine("unique-id listing follows", "".join(lines).encode())
-        count, octets = self._totals()
-        return MultiLine(f"{count} messages ({octets} octets)", "".join(lines).encode())
-
-    async def _find(self, n: int, *, present: bool) -> tuple[int, MessageInfo] | Err:
-        if not 1 <= n <= len(self._msgs):
-            return Err(f"no such message: {n}")
-        if n - 1 in self._deleted:
-            return Err(f"message {n} is deleted")
-        info = self._msgs[n - 1]
-        if present:
-            await self._learn_removals()
-            if info.uid in self._gone:
-                return self._gone_err(n)
-        return n - 1, info
-
-    @staticmethod
-    def _gone_err(n: int) -> Err:
-        return Err(f"message {n} was removed by another session", "SYS/PERM")
-
-    async def _learn_removals(self) -> None:
-        """Drain the event feed: note UIDs expunged or moved away by anyone else."""
-        if self._events is None or self._mailbox is None:
-            return
-        resync = False
-        while (ev := self._events.get_nowait()) is not None:
-            if ev.kind in (EventKind.EXPUNGED, EventKind.MOVED) and ev.folder == INBOX:
-                self._gone.update(ev.uids)
-            elif ev.kind in (EventKind.EXTERNAL, EventKind.RESET, EventKind.FOLDER_RENAMED):
-                resync = True
-        if resync:
-            snap = await self._mailbox.snapshot()
-            if snap.uidvalidity != self._uidvalidity:
-                self._gone.update(m.uid for m in self._msgs)
-            else:
-                present = {m.uid for m in snap.messages}
-                self._gone.update(m.uid for m in self._msgs if m.uid not in present)
-
-    async def _fetch(self, cmd: c.Retr | c.Top, n: int) -> Response:
-        """RETR (RFC 1939 §5) and TOP (§7): the message, or its header and first lines."""
-        found = await self._find(n, present=True)
-        if isinstance(found, Err):
-            return found
-        info, mailbox = found[1], self._mailbox
-        assert mailbox is not None and self.user is not None  # noqa: S101 - TRANSACTION only
-        try:
-            if isinstance(cmd, c.Top) and cmd.lines == 0:
-                data = await mailbox.read_header(info.uid)
-            else:
-                data = await mailbox.read(info.uid)
-        except MessageGone:
-            self._gone.add(info.uid)
-            return self._gone_err(n)
-        actor = self.info.id
-        self.ctx.store.publish(
-            StoreEvent(self.user, INBOX, EventKind.FETCHED, (info.uid,), actor, cmd.VERB)
-        )
-        if isinstance(cmd, c.Top):
-            return MultiLine("top of message follows", top_of(data, cmd.lines))
-        if self.ctx.config.pop3_retr_sets_seen and SEEN not in info.flags:
-            await mailbox.store_flags([info.uid], [SEEN], FlagMode.ADD, actor)
-        return MultiLine(f"{len(data)} octets", data)
-
-    # -- UPDATE --------------------------------------------------------------------------
-
     async def _quit(self) -> Response:
-        """RFC 1939 §6: apply the DELE marks, then sign off."""
-        if self.core.state is not State.TRANSACTION or self._mailbox is None:
+        if self._drop is None or self.core.state is not State.TRANSACTION:
             return Ok(f"{IMPLEMENTATION} POP3 server signing off")
-        await self._learn_removals()
-        uids = [self._msgs[i].uid for i in sorted(self._deleted)]
-        uids = [u for u in uids if u not in self._gone]
-        if uids:
-            try:
-                await self._remove(self._mailbox, uids)
-            except StoreError as exc:
-                log.warning("%s: UPDATE failed: %r", self.info.id, exc)
-                return Err("some deleted messages not removed", "SYS/TEMP")
-        left = len(self._msgs) - len(self._deleted)
-        return Ok(f"{IMPLEMENTATION} POP3 server signing off ({left} messages left)")
-
-    async def _remove(self, mailbox: Mailbox, uids: list[int]) -> None:
-        actor, mode = self.info.id, self.ctx.config.pop3_delete
-        if mode == "flag":
-            await mailbox.store_flags(uids, [DELETED], FlagMode.ADD, actor)
-        elif mode == "trash":
-            await mailbox.move(uids, await self._trash_folder(), actor)
-        else:
-            await mailbox.expunge(uids, actor)
-
-    async def _trash_folder(self) -> str:
-        assert self.user is not None  # noqa: S101 - TRANSACTION only
-        for folder in await self.ctx.store.list_folders(self.user):
-            if folder.special_use == "\\Trash":
-                return folder.name
-        try:
-            await self.ctx.store.create_folder(self.user, "Trash", "\\Trash")
-        except FolderExists:
-            pass
-        return "Trash"
+        return await self._drop.update()
