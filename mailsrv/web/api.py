@@ -452,8 +452,7 @@ def _maildir_root(ctx: ServerContext) -> Path | None:
         return None
     if not isinstance(ctx.store, MaildirStore):
         return None
-    root = getattr(ctx.store, "root", None)
-    return root if isinstance(root, Path) else ctx.config.maildir
+    return ctx.store.root
 
 
 @routes.get("/wait")

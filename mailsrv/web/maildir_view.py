@@ -1,18 +1,17 @@
 """The teaching view of one folder on disk: the files in new/ cur/ tmp/ and the uidlist.
 
-Read-only, and never outside the Maildir root: the user and folder names are validated with the
-store's rules first, the folder is mapped to its Maildir++ directory the way the store maps it
-(``/`` -> ``.``, non-ASCII as IMAP modified UTF-7), and the resolved path must still lie under the
-root. Listing runs in a thread (it touches the disk).
+Read-only, and never outside the Maildir root: user and folder names are validated with the
+store's rules first, the folder is mapped to its directory exactly as the store maps it
+(``store.layout.folder_dir``), and the resolved path must still lie under the root. The caller
+runs it in a thread (it touches the disk).
 """
 
 from __future__ import annotations
 
-import base64
 import os
 from pathlib import Path
 
-from mailsrv.store.base import HIERARCHY_DELIMITER, INBOX
+from mailsrv.store.layout import folder_dir
 from mailsrv.store.names import check_folder_name, check_user_name
 
 #: The uidlist and keywords files are shown up to this many bytes (a huge folder is cut short).
@@ -23,43 +22,13 @@ MAX_LISTED = 2000
 _SUBDIRS = ("new", "cur", "tmp")
 
 
-def mutf7_encode(name: str) -> str:
-    """IMAP modified UTF-7 (RFC 3501 §5.1.3): how Maildir++ stores non-ASCII folder names."""
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            raw = "".join(pending).encode("utf-16-be")
-            out.append(
-                "&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",") + "-"
-            )
-            pending.clear()
-
-    for ch in name:
-        if 0x20 <= ord(ch) <= 0x7E:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            pending.append(ch)
-    flush()
-    return "".join(out)
-
-
 class OutsideRoot(ValueError):
     """A path that would leave the Maildir root (refused before anything is read)."""
 
 
 def folder_path(root: Path, user: str, folder: str) -> Path:
     """The Maildir++ directory of ``folder``; raises ``InvalidName`` or ``OutsideRoot``."""
-    check_user_name(user)
-    folder = check_folder_name(folder)
-    base = root / user
-    if folder != INBOX:
-        parts = folder.split(HIERARCHY_DELIMITER)
-        if parts[0] == INBOX:
-            parts = parts[1:]
-        base = base / ("." + ".".join(mutf7_encode(p) for p in parts))
+    base = folder_dir(root / check_user_name(user), check_folder_name(folder))
     resolved_root = root.resolve()
     resolved = base.resolve()
     if not resolved.is_relative_to(resolved_root) or resolved == resolved_root:
