@@ -25,13 +25,21 @@ def is_atom(b: bytes) -> bool:
     return all(0x20 < c < 0x7F and c not in _ATOM_SPECIALS for c in b)
 
 
-def quote_string(s: bytes, *, utf8: bool = False) -> bytes | None:
-    """The quoted form of ``s``, or None when it must be sent as a literal."""
-    if len(s) > MAX_QUOTED:
+def quote_string(
+    s: bytes, *, utf8: bool = False, limit: int | None = MAX_QUOTED, escape: bool = True
+) -> bytes | None:
+    """The quoted form of ``s``, or None when it must be sent as a literal.
+
+    ``limit=None`` quotes strings of any length; ``escape=False`` sends a string holding
+    ``"`` or ``\\`` as a literal instead of escaping (Dovecot's choice in ENVELOPE).
+    """
+    if limit is not None and len(s) > limit:
         return None
     for c in s:
         if c in _NOT_QUOTABLE or (c >= 0x80 and not utf8):
             return None
+    if not escape and (b'"' in s or b"\\" in s):
+        return None
     return b'"' + s.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 

@@ -1,0 +1,72 @@
+"""FETCH ENVELOPE (RFC 3501 §7.4.2, RFC 9051 §7.5.2).
+
+Strings are the raw header bytes (folding removed, RFC 2047 words left encoded, as Dovecot
+sends them); Sender and Reply-To fall back to From; absent fields are NIL.
+"""
+
+from __future__ import annotations
+
+from mailsrv.imap.addresses import Address, parse_addresses
+from mailsrv.imap.mime import MimePart
+from mailsrv.imap.strings import literal, quote_string
+
+_ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")
+
+
+def envelope_string(value: bytes | None, *, folded: bool = False) -> bytes:
+    """An nstring as Dovecot writes ENVELOPE values: quoted, or a literal when the value has
+    8-bit bytes, NUL, ``"`` or ``\\`` or was folded (no escaping, no length limit)."""
+    if value is None:
+        return b"NIL"
+    quoted = None if folded else quote_string(value, limit=None, escape=False)
+    return literal(value) if quoted is None else quoted
+
+
+def unstructured(value: bytes | None) -> bytes:
+    """An unstructured header value for ENVELOPE: unfolded, leading blanks removed.
+
+    A value that was folded goes out as a literal, like Dovecot does; a value whose first
+    line is empty (``In-Reply-To:`` CRLF TAB ``<id>``) is not counted as folded.
+    """
+    if value is None:
+        return b"NIL"
+    value = value.lstrip(b" \t")
+    if value.startswith(b"\r\n"):
+        value = value[2:]
+    elif value.startswith(b"\n"):
+        value = value[1:]
+    folded = b"\n" in value
+    return envelope_string(value.replace(b"\r", b"").replace(b"\n", b""), folded=folded)
+
+
+def address_list(addresses: list[Address]) -> bytes:
+    if not addresses:
+        return b"NIL"
+    items = (
+        b"(" + b" ".join(envelope_string(x) for x in (a.name, a.adl, a.mailbox, a.host)) + b")"
+        for a in addresses
+    )
+    return b"(" + b"".join(items) + b")"
+
+
+def envelope_fields(part: MimePart) -> list[bytes]:
+    """The ten ENVELOPE members, each already encoded."""
+    lists: dict[str, list[Address]] = {}
+    for name in _ADDRESS_FIELDS:
+        value = part.get(name)
+        lists[name] = [] if value is None else parse_addresses(value)
+    for fallback in ("sender", "reply-to"):
+        if not lists[fallback]:
+            lists[fallback] = lists["from"]
+    return [
+        unstructured(part.get("date")),
+        unstructured(part.get("subject")),
+        *(address_list(lists[name]) for name in _ADDRESS_FIELDS),
+        unstructured(part.get("in-reply-to")),
+        unstructured(part.get("message-id")),
+    ]
+
+
+def envelope(part: MimePart) -> bytes:
+    """The ENVELOPE of a message (the root part, or an encapsulated message/rfc822)."""
+    return b"(" + b" ".join(envelope_fields(part)) + b")"

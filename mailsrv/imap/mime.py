@@ -1,0 +1,451 @@
+"""The MIME structure of a message in wire form, as byte offsets (RFC 2045, RFC 2046, RFC 5322).
+
+``parse_message(wire)`` walks the message once, line by line where it must, and returns a tree
+of ``MimePart``: where each part's header and body start and end, its parsed header fields and
+the Content-* values FETCH BODYSTRUCTURE needs. Nothing is copied but the header values.
+
+Multipart bodies are split the way Dovecot splits them, so our FETCH answers match its answers
+byte for byte: a delimiter is any line that *starts with* ``--boundary`` (RFC 2046 §5.1.1 allows
+only whitespace after it, real mail has worse), the innermost open boundary is tried first, a
+boundary of an enclosing multipart also ends every part inside it (so a missing close
+delimiter costs nothing), and the CRLF before a delimiter belongs to the delimiter. A
+multipart whose boundary never shows up holds one empty text/plain part, as in Dovecot.
+
+Nothing here raises on bad input: every byte string is some message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import cast
+
+from mailsrv.imap.mime_fields import (
+    Params,
+    param,
+    parse_content_type,
+    parse_disposition,
+    parse_language,
+    parse_token,
+)
+
+#: Deeper nesting than this is kept as an opaque leaf (a defence against crafted messages).
+MAX_DEPTH = 100
+#: Parts beyond this many in one message are not split out (the rest stays in the last body).
+MAX_PARTS = 10_000
+
+_ENCAPSULATING = (b"rfc822", b"global")
+_IDENTITY_ENCODINGS = (b"", b"7bit", b"8bit", b"binary")
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderField:
+    """One header field: ``name`` as written, ``value`` after the colon (raw, folding kept).
+
+    ``start``/``end`` are wire offsets of the whole field, its line end(s) included.
+    """
+
+    name: bytes
+    value: bytes
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class MimePart:
+    """One MIME part (or a whole message): offsets into the wire bytes and its Content-* data.
+
+    ``start``..``body_start`` is the header (its blank line included when there is one),
+    ``body_start``..``end`` the body. ``type``/``subtype`` keep their case as written;
+    ``mime_type`` gives the lower-case form for comparisons.
+    """
+
+    start: int
+    body_start: int
+    end: int
+    fields: tuple[HeaderField, ...]
+    header_ended: bool  # False when the header ran to the end without its blank line
+    type: bytes
+    subtype: bytes
+    params: Params
+    defaulted: bool  # True when there was no Content-Type (the RFC 2045/2046 default applied)
+    encoding: bytes | None
+    content_id: bytes | None
+    description: bytes | None
+    md5: bytes | None
+    disposition: tuple[bytes, Params] | None
+    language: tuple[bytes, ...] | None
+    location: bytes | None
+    lines: int
+    children: tuple[MimePart, ...] = ()
+    message: MimePart | None = field(default=None)
+
+    @property
+    def mime_type(self) -> str:
+        return (self.type + b"/" + self.subtype).decode("latin-1").lower()
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.type.lower() == b"multipart"
+
+    @property
+    def is_text(self) -> bool:
+        return self.type.lower() == b"text"
+
+    @property
+    def body_size(self) -> int:
+        return self.end - self.body_start
+
+    @property
+    def header_size(self) -> int:
+        return self.body_start - self.start
+
+    @property
+    def charset(self) -> str | None:
+        value = param(self.params, "charset")
+        return None if value is None else value.decode("latin-1")
+
+    @property
+    def transfer_encoding(self) -> str:
+        """The Content-Transfer-Encoding in lower case, ``7bit`` when absent."""
+        return (self.encoding or b"7bit").decode("latin-1").lower()
+
+    def header(self, wire: bytes) -> bytes:
+        return wire[self.start : self.body_start]
+
+    def body(self, wire: bytes) -> bytes:
+        return wire[self.body_start : self.end]
+
+    def get(self, name: str) -> bytes | None:
+        """The raw value of the first field called ``name`` (case-insensitive), or None."""
+        wanted = name.lower().encode()
+        for f in self.fields:
+            if f.name.lower() == wanted:
+                return f.value
+        return None
+
+    def get_all(self, name: str) -> list[bytes]:
+        wanted = name.lower().encode()
+        return [f.value for f in self.fields if f.name.lower() == wanted]
+
+    def walk(self) -> list[MimePart]:
+        """This part and every part inside it, depth first (encapsulated messages included)."""
+        out = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        if self.message is not None:
+            out.extend(self.message.walk())
+        return out
+
+
+def parse_message(wire: bytes) -> MimePart:
+    """Parse a whole message (RFC 5322 header + MIME body); never raises."""
+    parser = _Parser(wire)
+    part, _ = parser.part(0, len(wire), (), default_digest=False, depth=0)
+    return part
+
+
+def parse_header_fields(
+    wire: bytes, start: int = 0, end: int | None = None
+) -> tuple[tuple[HeaderField, ...], int, bool]:
+    """Parse the header at ``start``: (fields, body start, whether a blank line ended it)."""
+    stop = len(wire) if end is None else end
+    fields, body_start, ended, _ = _read_header(wire, start, stop, ())
+    return fields, body_start, ended
+
+
+def _line_end(wire: bytes, pos: int, stop: int) -> int:
+    nl = wire.find(b"\n", pos, stop)
+    return stop if nl < 0 else nl + 1
+
+
+def _match_boundary(wire: bytes, pos: int, boundaries: tuple[bytes, ...]) -> int:
+    """Index of the innermost boundary the line at ``pos`` starts with, or -1."""
+    if wire[pos : pos + 2] != b"--":
+        return -1
+    for i, b in enumerate(boundaries):
+        if wire.startswith(b, pos + 2):
+            return i
+    return -1
+
+
+def _read_header(
+    wire: bytes, start: int, stop: int, boundaries: tuple[bytes, ...]
+) -> tuple[tuple[HeaderField, ...], int, bool, bool]:
+    """Header fields from ``start``: (fields, body start, blank line seen, stopped at boundary)."""
+    fields: list[HeaderField] = []
+    pos = start
+    name = b""
+    field_start = -1
+    while pos < stop:
+        end = _line_end(wire, pos, stop)
+        line = wire[pos:end]
+        if line in (b"\r\n", b"\n"):
+            _close(fields, wire, name, field_start, pos)
+            return tuple(fields), end, True, False
+        if boundaries and _match_boundary(wire, pos, boundaries) >= 0:
+            _close(fields, wire, name, field_start, pos)
+            return tuple(fields), pos, False, True
+        if line[:1] in (b" ", b"\t") and field_start >= 0:
+            pos = end
+            continue
+        _close(fields, wire, name, field_start, pos)
+        colon = line.find(b":")
+        name = line[:colon].rstrip(b" \t") if colon >= 0 else line.rstrip(b"\r\n")
+        field_start = pos
+        pos = end
+    _close(fields, wire, name, field_start, stop)
+    return tuple(fields), stop, False, False
+
+
+def _close(fields: list[HeaderField], wire: bytes, name: bytes, start: int, end: int) -> None:
+    if start < 0:
+        return
+    raw = wire[start:end]
+    colon = raw.find(b":")
+    value = raw[colon + 1 :] if colon >= 0 else b""
+    if value.endswith(b"\n"):
+        value = value[:-2] if value.endswith(b"\r\n") else value[:-1]
+    fields.append(HeaderField(name, value, start, end))
+
+
+class _Parser:
+    """One parse: the recursion over parts keeps the stack of open boundaries."""
+
+    def __init__(self, wire: bytes) -> None:
+        self.wire = wire
+        self.count = 0
+
+    def part(
+        self,
+        start: int,
+        stop: int,
+        boundaries: tuple[bytes, ...],
+        *,
+        default_digest: bool,
+        depth: int,
+    ) -> tuple[MimePart, int]:
+        """Parse a part at ``start``; returns it and the offset of the line that ended it.
+
+        The part ends at ``stop`` or at a line matching one of ``boundaries`` (the CRLF
+        before that line is not part of it).
+        """
+        self.count += 1
+        wire = self.wire
+        fields, body_start, ended, at_boundary = _read_header(wire, start, stop, boundaries)
+        info = _content_info(fields, default_digest)
+        kind = info.type.lower(), info.subtype.lower()
+        boundary = param(info.params, "boundary") if kind[0] == b"multipart" else None
+        children: tuple[MimePart, ...] = ()
+        message: MimePart | None = None
+        too_deep = depth >= MAX_DEPTH or self.count >= MAX_PARTS
+        if at_boundary:
+            end, next_line = body_start, body_start
+            if kind[0] == b"multipart" and not too_deep:
+                children = (_empty_text(body_start),)
+        elif kind[0] == b"multipart" and not too_deep:
+            if boundary:
+                children, end, next_line = self._multipart(
+                    body_start, stop, (b"--" + boundary)[2:], boundaries, kind[1], depth
+                )
+            else:
+                end, next_line = self._leaf_end(body_start, stop, boundaries, start)
+                children = (_empty_text(body_start),)
+        elif (
+            kind[0] == b"message"
+            and kind[1] in _ENCAPSULATING
+            and not too_deep
+            and (info.encoding or b"").lower() in _IDENTITY_ENCODINGS
+        ):
+            message, next_line = self.part(
+                body_start, stop, boundaries, default_digest=False, depth=depth + 1
+            )
+            end = message.end
+        else:
+            end, next_line = self._leaf_end(body_start, stop, boundaries, start)
+        if ended and body_start > end:
+            # The blank line is also the CRLF before the next delimiter: the part is empty.
+            body_start = end = max(start, end)
+            fields = ()
+        lines = wire.count(b"\n", body_start, end)
+        part = info.part(
+            start=start,
+            body_start=body_start,
+            end=end,
+            fields=fields,
+            header_ended=ended,
+            lines=lines,
+            children=children,
+            message=message,
+        )
+        return part, next_line
+
+    def _leaf_end(
+        self, pos: int, stop: int, boundaries: tuple[bytes, ...], part_start: int
+    ) -> tuple[int, int]:
+        """Where a leaf body starting at ``pos`` ends: (body end, start of the ending line).
+
+        The end may fall before ``pos`` when the header's blank line is the CRLF that
+        belongs to the next delimiter; the caller makes that part empty.
+        """
+        if not boundaries:
+            return stop, stop
+        line = self._next_boundary_line(pos, stop, boundaries, first=True)
+        if line < 0:
+            return stop, stop
+        return _before_crlf(self.wire, line, part_start), line
+
+    def _next_boundary_line(
+        self, pos: int, stop: int, boundaries: tuple[bytes, ...], *, first: bool
+    ) -> int:
+        """The start of the next line at or after ``pos`` matching a boundary, or -1."""
+        wire = self.wire
+        if first and _match_boundary(wire, pos, boundaries) >= 0:
+            return pos
+        while True:
+            hit = wire.find(b"\n--", pos, stop)
+            if hit < 0:
+                return -1
+            if _match_boundary(wire, hit + 1, boundaries) >= 0:
+                return hit + 1
+            pos = hit + 1
+
+    def _multipart(
+        self,
+        body_start: int,
+        stop: int,
+        boundary: bytes,
+        outer: tuple[bytes, ...],
+        subtype: bytes,
+        depth: int,
+    ) -> tuple[tuple[MimePart, ...], int, int]:
+        """Split a multipart body: (children, body end, start of the line that ended it)."""
+        wire = self.wire
+        stack = (boundary, *outer)
+        children: list[MimePart] = []
+        line = self._next_boundary_line(body_start, stop, stack, first=True)
+        while line >= 0:
+            which = _match_boundary(wire, line, stack)
+            if which > 0:  # an enclosing multipart's delimiter ends this one too
+                return _or_empty(children, body_start), _before_crlf(wire, line, body_start), line
+            after = line + 2 + len(boundary)
+            if wire.startswith(b"--", after) or self.count >= MAX_PARTS:
+                # close delimiter: the epilogue runs to an outer delimiter or the end
+                end_of_line = _line_end(wire, line, stop)
+                if not outer:
+                    return _or_empty(children, body_start), stop, stop
+                nxt = self._next_boundary_line(end_of_line, stop, outer, first=True)
+                if nxt < 0:
+                    return _or_empty(children, body_start), stop, stop
+                return _or_empty(children, body_start), _before_crlf(wire, nxt, body_start), nxt
+            child_start = _line_end(wire, line, stop)
+            child, line = self.part(
+                child_start, stop, stack, default_digest=subtype == b"digest", depth=depth + 1
+            )
+            children.append(child)
+            if line >= stop:
+                return tuple(children), stop, stop
+        return _or_empty(children, body_start), stop, stop
+
+
+def _before_crlf(wire: bytes, line: int, floor: int) -> int:
+    """The offset before the line end that precedes ``line`` (not below ``floor``)."""
+    if line >= 2 and wire[line - 2 : line] == b"\r\n":
+        return max(floor, line - 2)
+    if line >= 1 and wire[line - 1 : line] == b"\n":
+        return max(floor, line - 1)
+    return max(floor, line)
+
+
+def _or_empty(children: list[MimePart], at: int) -> tuple[MimePart, ...]:
+    return tuple(children) if children else (_empty_text(at),)
+
+
+def _empty_text(at: int) -> MimePart:
+    return _content_info((), False).part(start=at, body_start=at, end=at)
+
+
+@dataclass(frozen=True, slots=True)
+class _ContentInfo:
+    type: bytes
+    subtype: bytes
+    params: Params
+    defaulted: bool
+    encoding: bytes | None
+    content_id: bytes | None
+    description: bytes | None
+    md5: bytes | None
+    disposition: tuple[bytes, Params] | None
+    language: tuple[bytes, ...] | None
+    location: bytes | None
+
+    def part(
+        self,
+        *,
+        start: int,
+        body_start: int,
+        end: int,
+        fields: tuple[HeaderField, ...] = (),
+        header_ended: bool = False,
+        lines: int = 0,
+        children: tuple[MimePart, ...] = (),
+        message: MimePart | None = None,
+    ) -> MimePart:
+        return MimePart(
+            start=start,
+            body_start=body_start,
+            end=end,
+            fields=fields,
+            header_ended=header_ended,
+            type=self.type,
+            subtype=self.subtype,
+            params=self.params,
+            defaulted=self.defaulted,
+            encoding=self.encoding,
+            content_id=self.content_id,
+            description=self.description,
+            md5=self.md5,
+            disposition=self.disposition,
+            language=self.language,
+            location=self.location,
+            lines=lines,
+            children=children,
+            message=message,
+        )
+
+
+def _content_info(fields: tuple[HeaderField, ...], default_digest: bool) -> _ContentInfo:
+    """The Content-* values of a part (first occurrence of each field wins)."""
+    seen: dict[bytes, bytes] = {}
+    for f in fields:
+        key = f.name.lower()
+        if key.startswith(b"content-") and key not in seen:
+            seen[key] = f.value
+    ctype = seen.get(b"content-type")
+    main, sub, params = b"text", b"plain", cast(Params, ())
+    if ctype is not None:
+        main, sub, params = parse_content_type(ctype)
+    elif default_digest:
+        main, sub = b"message", b"rfc822"
+    disposition = seen.get(b"content-disposition")
+    language = seen.get(b"content-language")
+    encoding = seen.get(b"content-transfer-encoding")
+    return _ContentInfo(
+        type=main,
+        subtype=sub,
+        params=params,
+        defaulted=ctype is None,
+        encoding=None if encoding is None else parse_token(encoding),
+        content_id=_simple(seen.get(b"content-id")),
+        description=_simple(seen.get(b"content-description")),
+        md5=_simple(seen.get(b"content-md5")),
+        disposition=None if disposition is None else parse_disposition(disposition),
+        language=None if language is None else parse_language(language),
+        location=_simple(seen.get(b"content-location")),
+    )
+
+
+def _simple(value: bytes | None) -> bytes | None:
+    """An unstructured value as IMAP shows it: unfolded, leading whitespace dropped."""
+    if value is None:
+        return None
+    return value.replace(b"\r", b"").replace(b"\n", b"").lstrip(b" \t")
