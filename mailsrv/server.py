@@ -14,10 +14,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from mailsrv.auth import Authenticator
@@ -74,6 +74,7 @@ class MailServer:
         self.ctx: ServerContext | None = None
         self.ports = Ports()
         self.started_at = 0.0
+        self._untrace: Callable[[], None] | None = None
 
     @property
     def context(self) -> ServerContext:
@@ -117,7 +118,7 @@ class MailServer:
         if cfg.trace or cfg.trace_file:
             from mailsrv.trace_sinks import install_trace_sinks
 
-            install_trace_sinks(self.ctx.tracer, cfg)
+            self._untrace = install_trace_sinks(self.ctx.tracer, cfg)
         starters = self._starters()
         try:
             results = await asyncio.gather(*(start() for _, start in starters))
@@ -177,6 +178,9 @@ class MailServer:
             await asyncio.gather(*(lst.close() for lst in listeners.values()))
         if self.ctx is not None and self._store is None:
             await self.ctx.store.close()
+        untrace, self._untrace = self._untrace, None
+        if untrace is not None:
+            untrace()  # closes the --trace-file
 
     def ready_info(self) -> dict[str, object]:
         return {
@@ -205,8 +209,8 @@ def _bind(name: str, port: int, make: _Factory) -> _Starter:
                 "need root: try --port-offset 3000 or --dev",
             ) from exc
         except OSError as exc:
-            raise PortInUse(exc.errno, f"cannot bind the {name} port {port}: {exc.strerror}") from exc
+            message = f"cannot bind the {name} port {port}: {exc.strerror}"
+            raise PortInUse(exc.errno, message) from exc
         return listener
 
     return start
-
