@@ -245,7 +245,7 @@ def _create(lx: Lexer, tag: str, uid: bool) -> Command:
     uses: tuple[str, ...] = ()
     if lx.skip_sp():
         params = lx.token_list()
-        if len(params) != 2 or params[0] != Atom("USE") and params[0] != Atom("use"):
+        if len(params) != 2 or (params[0] != Atom("USE") and params[0] != Atom("use")):
             raise ParseError("only the USE parameter is supported")
         values = params[1]
         if not isinstance(values, list) or not all(isinstance(v, Atom) for v in values):

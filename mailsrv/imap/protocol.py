@@ -91,7 +91,7 @@ LEGAL: Final[dict[State, frozenset[str]]] = {
 }
 
 
-class _NeedData:
+class NeedData:
     __slots__ = ()
 
     def __repr__(self) -> str:
@@ -99,7 +99,7 @@ class _NeedData:
 
 
 #: ``next_command`` / ``next_line`` have nothing complete yet: feed more bytes.
-NEED_DATA: Final = _NeedData()
+NEED_DATA: Final = NeedData()
 
 
 class ImapCore:
@@ -118,6 +118,8 @@ class ImapCore:
         self._discarding = False  # swallowing an over-limit non-synchronizing literal
         self._skipping = False  # skipping the rest of a refused command's line
         self._out: list[bytes] = []
+        #: The raw bytes of the last command returned (for transcripts).
+        self.last_input = b""
 
     def receive_data(self, data: bytes) -> None:
         self._buf += data
@@ -139,7 +141,7 @@ class ImapCore:
     def buffered(self) -> int:
         return len(self._buf)
 
-    def next_line(self) -> bytes | _NeedData:
+    def next_line(self) -> bytes | NeedData:
         """One raw line, without its line end (SASL responses, IDLE's DONE)."""
         idx = self._buf.find(b"\n")
         if idx < 0:
@@ -150,7 +152,7 @@ class ImapCore:
         del self._buf[: idx + 1]
         return line[:-1] if line.endswith(b"\r") else line
 
-    def next_command(self) -> Command | InvalidCommand | _NeedData:
+    def next_command(self) -> Command | InvalidCommand | NeedData:
         """The next complete command, an ``InvalidCommand`` to answer, or ``NEED_DATA``."""
         while True:
             if self._literal_left:
@@ -206,6 +208,7 @@ class ImapCore:
         if m is None:
             self._parts.append(line + b"\r\n")
             data = b"".join(self._parts)
+            self.last_input = data
             self._parts.clear()
             self._line_bytes = 0
             if not data.strip():
@@ -229,6 +232,7 @@ class ImapCore:
 
     def _refuse(self, line: bytes, reason: str, code: str | None, *, skip: bool) -> InvalidCommand:
         head = self._parts[0] if self._parts else line
+        self.last_input = head
         self._parts.clear()
         self._line_bytes = 0
         self._skipping = skip
@@ -236,6 +240,7 @@ class ImapCore:
 
     def _too_long(self) -> InvalidCommand:
         head = self._parts[0] if self._parts else bytes(self._buf[:256])
+        self.last_input = head
         self._buf.clear()
         self._parts.clear()
         self._line_bytes = 0

@@ -1,0 +1,242 @@
+"""FETCH and UID FETCH (RFC 9051 §6.4.5, §7.5.2; RFC 3516 BINARY).
+
+Speed matters here: a client syncing a folder asks for the metadata of every message at once.
+Responses are built as byte joins and written in batches; ENVELOPE and BODYSTRUCTURE come from
+the store's per-message cache (a message is parsed at most once, ever); the message file is read
+only for items that need its bytes, once per message, and the MIME tree only built when a
+section needs it. Non-PEEK body fetches set ``\\Seen`` first, in one store call, and report the
+new FLAGS in the same response (RFC 9051 §6.4.5).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailsrv.imap.bodystructure import body_structure
+from mailsrv.imap.commands import Command, Fetch, FetchItem
+from mailsrv.imap.envelope import envelope
+from mailsrv.imap.errors import CommandFailed, expect
+from mailsrv.imap.mime import MimePart, parse_message
+from mailsrv.imap.responses import flag_list, internal_date
+from mailsrv.store.base import (
+    SEEN,
+    EventKind,
+    FlagMode,
+    Mailbox,
+    MessageGone,
+    StoreEvent,
+    header_end,
+)
+
+if TYPE_CHECKING:
+    from mailsrv.imap.mailbox_view import MailboxView
+    from mailsrv.imap.session import ImapSession
+
+#: Bytes of responses gathered before handing them to the transport (and waiting for it).
+WRITE_BATCH = 256 * 1024
+_SETS_SEEN = frozenset({"BODY", "BINARY", "RFC822", "RFC822.TEXT"})
+_CACHE_KEYS = {
+    "ENVELOPE": "imap.envelope",
+    "BODYSTRUCTURE": "imap.bodystructure",
+    "BODY": "imap.body",
+}
+_HEADER_TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
+_UID = FetchItem("UID")
+
+
+def _sets_seen(item: FetchItem) -> bool:
+    return item.name in _SETS_SEEN and (item.name != "BODY" or item.section is not None)
+
+
+def section_name(item: FetchItem) -> bytes:
+    """``BODY[1.HEADER.FIELDS (FROM)]<0>`` as it is named in the response."""
+    spec = item.section
+    if spec is None:
+        raise ValueError("not a section item")
+    base = item.name.removesuffix(".PEEK")
+    inner = ".".join(str(p) for p in spec.part)
+    if spec.text:
+        inner = f"{inner}.{spec.text}" if inner else spec.text
+    if spec.fields:
+        inner += " (" + " ".join(spec.fields) + ")"
+    origin = f"<{item.partial[0]}>" if item.partial else ""
+    return f"{base}[{inner}]{origin}".encode()
+
+
+def _literal(data: bytes, out: list[bytes], *, binary: bool = False) -> None:
+    prefix = b"~{%d}\r\n" if binary and b"\0" in data else b"{%d}\r\n"
+    out.append(prefix % len(data))
+    out.append(data)
+
+
+class _Message:
+    """What one message's items have loaded so far (each thing at most once)."""
+
+    __slots__ = ("_root", "_wire", "header", "mailbox", "uid")
+
+    def __init__(self, mailbox: Mailbox, uid: int) -> None:
+        self.mailbox = mailbox
+        self.uid = uid
+        self._wire: bytes | None = None
+        self._root: MimePart | None = None
+        self.header: bytes | None = None
+
+    async def wire(self) -> bytes:
+        if self._wire is None:
+            self._wire = await self.mailbox.read(self.uid)
+        return self._wire
+
+    async def root(self) -> MimePart:
+        if self._root is None:
+            self._root = parse_message(await self.wire())
+        return self._root
+
+    async def head(self) -> bytes:
+        if self._wire is not None:
+            return self._wire[: header_end(self._wire)]
+        if self.header is None:
+            self.header = await self.mailbox.read_header(self.uid)
+        return self.header
+
+    async def cached(self, name: str) -> bytes:
+        key = _CACHE_KEYS[name]
+        value = await self.mailbox.get_cached(self.uid, key)
+        if value is None:
+            root = await self.root()
+            if name == "ENVELOPE":
+                value = envelope(root)
+            else:
+                value = body_structure(root, extended=name == "BODYSTRUCTURE")
+            await self.mailbox.set_cached(self.uid, key, value)
+        return value
+
+
+async def _section(msg: _Message, item: FetchItem, out: list[bytes]) -> None:
+    from mailsrv.imap.sections import (
+        UnknownTransferEncoding,
+        binary_section,
+        binary_size,
+        section_bytes,
+    )
+
+    spec = item.section
+    if spec is None:
+        raise ValueError("not a section item")
+    if item.name.startswith("BINARY"):
+        root, wire = await msg.root(), await msg.wire()
+        try:
+            if item.name == "BINARY.SIZE":
+                out.append(b"%s %d" % (section_name(item), binary_size(root, wire, spec.part)))
+                return
+            data: bytes | None = binary_section(root, wire, spec.part)
+        except UnknownTransferEncoding:
+            raise CommandFailed("NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from None
+    elif spec.part == () and spec.text == "":
+        data = await msg.wire()
+    elif spec.part == () and spec.text in _HEADER_TEXTS:
+        head = await msg.head()
+        data = head if spec.text == "HEADER" else section_bytes(parse_message(head), head, spec)
+    else:
+        data = section_bytes(await msg.root(), await msg.wire(), spec)
+    out.append(section_name(item) + b" ")
+    if data is None:
+        out.append(b"NIL")
+        return
+    if item.partial is not None:
+        start, count = item.partial
+        data = data[start : start + count]
+    _literal(data, out, binary=item.name.startswith("BINARY"))
+
+
+async def _item(view: MailboxView, msg: _Message, item: FetchItem, out: list[bytes]) -> None:
+    name, uid = item.name, msg.uid
+    if name == "UID":
+        out.append(b"UID %d" % uid)
+    elif name == "FLAGS":
+        out.append(b"FLAGS " + flag_list(view.info[uid].flags, uid in view.recent))
+    elif name == "RFC822.SIZE":
+        out.append(b"RFC822.SIZE %d" % view.info[uid].size)
+    elif name == "INTERNALDATE":
+        out.append(b"INTERNALDATE " + internal_date(view.info[uid].internal_date))
+    elif item.section is not None:
+        await _section(msg, item, out)
+    elif name in _CACHE_KEYS:
+        out.append(name.encode() + b" " + await msg.cached(name))
+    elif name == "RFC822":
+        out.append(b"RFC822 ")
+        _literal(await msg.wire(), out)
+    elif name == "RFC822.HEADER":
+        out.append(b"RFC822.HEADER ")
+        _literal(await msg.head(), out)
+    else:  # RFC822.TEXT
+        wire = await msg.wire()
+        out.append(b"RFC822.TEXT ")
+        _literal(wire[header_end(wire) :], out)
+
+
+async def fetch(s: ImapSession, cmd: Command) -> None:
+    from mailsrv.imap.selected import targets
+
+    cmd = expect(cmd, Fetch)
+    view = s.require_view()
+    uids = targets(s, cmd.sequence, uid=cmd.uid)
+    items = list(cmd.items)
+    if cmd.uid and _UID not in items:
+        items.insert(0, _UID)
+    marked = await _mark_seen(s, view, uids, items)
+    missing = await _respond(s, view, uids, items, marked)
+    if any(_sets_seen(i) for i in items) and uids:
+        s.ctx.store.publish(
+            StoreEvent(s.username, view.name, EventKind.FETCHED, tuple(uids), actor=s.id)
+        )
+    if missing:
+        await s.send_updates(expunge=cmd.uid, uid=cmd.uid)
+        raise CommandFailed("NO", "Some of the requested messages no longer exist", "EXPUNGEISSUED")
+    await s.ok(cmd.tag, "Fetch completed.", expunge=cmd.uid, uid=cmd.uid)
+
+
+async def _mark_seen(
+    s: ImapSession, view: MailboxView, uids: list[int], items: list[FetchItem]
+) -> set[int]:
+    if view.readonly or not any(_sets_seen(i) for i in items):
+        return set()
+    unseen = [u for u in view.live_uids(uids) if SEEN not in view.info[u].flags]
+    if not unseen:
+        return set()
+    infos = await view.mailbox.store_flags(unseen, (SEEN,), FlagMode.ADD, actor=s.id)
+    view.note_flags(infos)
+    return {m.uid for m in infos}
+
+
+async def _respond(
+    s: ImapSession, view: MailboxView, uids: list[int], items: list[FetchItem], marked: set[int]
+) -> bool:
+    """Write one FETCH response per message; True when some message had gone."""
+    flags_item = FetchItem("FLAGS")
+    add_flags = bool(marked) and flags_item not in items
+    mailbox, out, missing, pending = view.mailbox, s.out, False, 0
+    for uid in uids:
+        parts: list[bytes] = [b"* %d FETCH (" % view.seq_of(uid)]
+        msg = _Message(mailbox, uid)
+        try:
+            for i, item in enumerate(items):
+                if i:
+                    parts.append(b" ")
+                await _item(view, msg, item, parts)
+            if add_flags and uid in marked:
+                parts.append(b" ")
+                await _item(view, msg, flags_item, parts)
+        except MessageGone:
+            missing = True
+            continue
+        parts.append(b")\r\n")
+        for piece in parts:
+            out.write(piece)
+            pending += len(piece)
+        if pending >= WRITE_BATCH:
+            pending = 0
+            await out.drain()
+    return missing
+
+
+__all__ = ["fetch", "section_name"]

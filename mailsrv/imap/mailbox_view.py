@@ -1,0 +1,165 @@
+"""One session's view of its selected folder (RFC 9051 §7.5.1, §2.3.1.2).
+
+The view is the sorted list of UIDs the client knows by sequence number plus the flags last
+reported for each. ``refresh`` compares a fresh ``FolderSnapshot`` (skipped when its version is
+unchanged) with the view and records what the client has not been told: messages gone from the
+store, new messages, changed flags. ``updates`` turns that into untagged responses. EXPUNGE may
+only go out at moments RFC 9051 §7.5.1 allows, so gone messages stay in the view (sequence
+numbers stay valid) until ``updates(expunge=True)``; EXISTS and FETCH FLAGS may go any time.
+
+``\\Recent`` (RFC 3501 §2.3.2) belongs to the first session that sees a message: a small shared
+table per store remembers, per folder, the highest UID some session has already claimed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import weakref
+from collections.abc import Iterable
+
+from mailsrv.imap.responses import flag_list
+from mailsrv.store.base import FolderSnapshot, Mailbox, MessageInfo, Store
+
+_recent_claims: weakref.WeakKeyDictionary[object, dict[tuple[str, str, int], int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _claims(store: Store) -> dict[tuple[str, str, int], int]:
+    table = _recent_claims.get(store)
+    if table is None:
+        table = _recent_claims[store] = {}
+    return table
+
+
+class MailboxView:
+    """Sequence numbers, last reported flags and pending changes of one selected folder."""
+
+    def __init__(
+        self, store: Store, mailbox: Mailbox, snap: FolderSnapshot, *, readonly: bool
+    ) -> None:
+        self.store = store
+        self.mailbox = mailbox
+        self.readonly = readonly
+        self.uidvalidity = snap.uidvalidity
+        self.uidnext = snap.uidnext
+        self.version = snap.version
+        self.uids: list[int] = [m.uid for m in snap.messages]
+        self.info: dict[int, MessageInfo] = {m.uid: m for m in snap.messages}
+        self.recent: set[int] = set()
+        self.gone: set[int] = set()  # expunged in the store, EXPUNGE not sent yet
+        self._flags_changed: set[int] = set()
+        self._exists_changed = False
+        self.dirty = False
+        self._claim(self.uids)
+
+    @property
+    def name(self) -> str:
+        return self.mailbox.name
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def _claim(self, new_uids: list[int]) -> None:
+        if not new_uids:
+            return
+        key = (self.mailbox.user, self.mailbox.name, self.uidvalidity)
+        table = _claims(self.store)
+        claimed = table.get(key, 0)
+        self.recent.update(u for u in new_uids if u > claimed)
+        if not self.readonly and new_uids[-1] > claimed:
+            table[key] = new_uids[-1]
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def seq_of(self, uid: int) -> int:
+        """1-based sequence number of a UID in the view (0 when absent)."""
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else 0
+
+    def uids_for_seqs(self, seqs: Iterable[int]) -> list[int]:
+        uids = self.uids
+        return [uids[s - 1] for s in seqs if 0 < s <= len(uids)]
+
+    def live_uids(self, uids: Iterable[int]) -> list[int]:
+        """The given UIDs minus the ones already expunged in the store."""
+        gone = self.gone
+        return [u for u in uids if u not in gone] if gone else list(uids)
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def note_flags(self, infos: Iterable[MessageInfo]) -> None:
+        """Flags this session changed itself and has reported (or chose not to)."""
+        for m in infos:
+            if m.uid in self.info:
+                self.info[m.uid] = m
+                self._flags_changed.discard(m.uid)
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Re-read the folder when it changed, and record what the client must be told."""
+        if not (self.dirty or force):
+            return
+        self.dirty = False
+        snap = await self.mailbox.snapshot()
+        if snap.version == self.version and snap.uidvalidity == self.uidvalidity:
+            return
+        self.version = snap.version
+        self.uidnext = snap.uidnext
+        current = {m.uid: m for m in snap.messages}
+        info = self.info
+        for uid in self.uids:
+            m = current.get(uid)
+            if m is None:
+                self.gone.add(uid)
+            elif m.flags != info[uid].flags:
+                info[uid] = m
+                self._flags_changed.add(uid)
+        top = self.uids[-1] if self.uids else 0
+        new = [m for m in snap.messages if m.uid > top]
+        if new:
+            self.uids.extend(m.uid for m in new)
+            info.update((m.uid, m) for m in new)
+            self._exists_changed = True
+            self._claim([m.uid for m in new])
+
+    def updates(self, *, expunge: bool, uid: bool, rev2: bool) -> list[bytes]:
+        """Untagged EXPUNGE / EXISTS / RECENT / FETCH FLAGS for what ``refresh`` found."""
+        out: list[bytes] = []
+        if expunge and self.gone:
+            out.extend(self._expunge_lines())
+        if self._exists_changed:
+            self._exists_changed = False
+            out.append(b"* %d EXISTS\r\n" % len(self.uids))
+            if not rev2:
+                out.append(b"* %d RECENT\r\n" % len(self.recent))
+        if self._flags_changed:
+            for u in sorted(self._flags_changed):
+                seq = self.seq_of(u)
+                if seq and u not in self.gone:
+                    out.append(self.flags_line(seq, u, uid=uid))
+            self._flags_changed.clear()
+        return out
+
+    def flags_line(self, seq: int, uid_value: int, *, uid: bool) -> bytes:
+        flags = flag_list(self.info[uid_value].flags, uid_value in self.recent)
+        if uid:
+            return b"* %d FETCH (UID %d FLAGS %s)\r\n" % (seq, uid_value, flags)
+        return b"* %d FETCH (FLAGS %s)\r\n" % (seq, flags)
+
+    def _expunge_lines(self) -> list[bytes]:
+        gone = self.gone
+        positions = [i for i, u in enumerate(self.uids) if u in gone]
+        lines = [b"* %d EXPUNGE\r\n" % (i + 1) for i in reversed(positions)]
+        self.uids = [u for u in self.uids if u not in gone]
+        for u in gone:
+            self.info.pop(u, None)
+            self.recent.discard(u)
+            self._flags_changed.discard(u)
+        self.gone = set()
+        return lines
+
+    def forget(self, uids: Iterable[int]) -> None:
+        """Messages this session expunged itself: they are gone, EXPUNGE comes with updates."""
+        present = set(self.uids)
+        self.gone.update(u for u in uids if u in present)

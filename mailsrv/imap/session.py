@@ -1,0 +1,410 @@
+"""One IMAP connection's session: commands in, store calls, responses out (RFC 9051 §6).
+
+The session never touches a socket. It writes responses to a ``Sink`` (the adapter's buffered
+writer, or a list in tests) and awaits ``sink.drain()`` now and then while streaming big answers.
+``mode`` tells the adapter what to read next (a command, a SASL line, IDLE's DONE) and ``after``
+what to do once the output is flushed (STARTTLS, close). Live updates: the session subscribes to
+the store's events after login; events for the selected folder mark the view dirty, and before
+each tagged response it re-syncs and sends what the client may be told at that moment.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from mailsrv import __version__
+from mailsrv.context import ServerContext, SessionInfo
+from mailsrv.imap import folders, selected
+from mailsrv.imap.commands import (
+    Authenticate,
+    Command,
+    Enable,
+    Id,
+    InvalidCommand,
+    Login,
+    Simple,
+    command_name,
+)
+from mailsrv.imap.errors import CommandFailed, expect
+from mailsrv.imap.mailbox_names import BadMailboxName, decode_name
+from mailsrv.imap.mailbox_view import MailboxView
+from mailsrv.imap.protocol import LEGAL, State
+from mailsrv.imap.responses import capabilities, continuation, store_error, tagged, untagged
+from mailsrv.imap.strings import string
+from mailsrv.store.base import EventKind, EventSubscription, StoreError, StoreEvent
+
+log = logging.getLogger("mailsrv.imap")
+
+
+class Sink(Protocol):
+    """Where responses go: ``write`` buffers, ``drain`` sends and waits for the peer to read."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
+class Mode(enum.Enum):
+    COMMAND = "command"
+    SASL = "sasl"  # reading AUTHENTICATE responses
+    IDLE = "idle"  # waiting for DONE, pushing updates
+
+
+class After(enum.Enum):
+    NOTHING = "nothing"
+    STARTTLS = "starttls"
+    CLOSE = "close"
+
+
+Handler = Callable[["ImapSession", Command], Awaitable[None]]
+
+
+class ImapSession:
+    """State and command handling of one connection (see module docstring)."""
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        info: SessionInfo,
+        out: Sink,
+        *,
+        tls: bool,
+        starttls: bool,
+    ) -> None:
+        self.ctx = ctx
+        self.info = info
+        self.out = out
+        self.tls = tls
+        self.starttls_offered = starttls and ctx.tls is not None
+        self.state = State.NOT_AUTHENTICATED
+        self.mode = Mode.COMMAND
+        self.after = After.NOTHING
+        self.user: str | None = None
+        self.view: MailboxView | None = None
+        self.utf8 = False
+        self.rev2 = False
+        self.saved: list[int] = []  # SEARCHRES (RFC 5182) result, as UIDs
+        self.bad_in_a_row = 0
+        self.auth_failures = 0
+        self._sub: EventSubscription | None = None
+        self._sasl: _SaslState | None = None
+        self._idle_tag = ""
+        self._idle_uid = False
+
+    @property
+    def username(self) -> str:
+        """The logged-in user (only called in authenticated and selected states)."""
+        if self.user is None:
+            raise RuntimeError("not logged in")
+        return self.user
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    def capability_text(self) -> str:
+        return capabilities(
+            authenticated=self.state is not State.NOT_AUTHENTICATED,
+            tls=self.tls,
+            starttls=self.starttls_offered,
+            plaintext=self.ctx.auth.plaintext_allowed(self.tls, self.info.peer),
+            append_limit=self.ctx.config.limits.message_size,
+        )
+
+    def greeting(self) -> bytes:
+        return untagged(f"OK [CAPABILITY {self.capability_text()}] mailsrv ready.")
+
+    # -- plumbing used by the command modules --------------------------------------------------
+
+    def mailbox_name(self, raw: bytes) -> str:
+        try:
+            return decode_name(raw, utf8=self.utf8)
+        except BadMailboxName as exc:
+            raise CommandFailed("NO", str(exc), "CANNOT") from None
+
+    def require_view(self) -> MailboxView:
+        if self.view is None:
+            raise CommandFailed("BAD", "No mailbox selected")
+        return self.view
+
+    def _drain_events(self) -> None:
+        if self._sub is None:
+            return
+        while (event := self._sub.get_nowait()) is not None:
+            self._note(event)
+
+    def _note(self, event: StoreEvent) -> None:
+        view = self.view
+        if view is None or event.kind is EventKind.FETCHED:
+            return
+        if event.folder == view.name or event.kind in (EventKind.RESET, EventKind.EXTERNAL):
+            view.dirty = True
+
+    async def send_updates(self, *, expunge: bool, uid: bool = False) -> None:
+        """Untagged updates for the selected folder that may be sent now (RFC 9051 §7.5.1)."""
+        self._drain_events()
+        view = self.view
+        if view is None:
+            return
+        await view.refresh()
+        for line in view.updates(expunge=expunge, uid=uid, rev2=self.rev2):
+            self.out.write(line)
+
+    async def ok(
+        self,
+        tag: str,
+        text: str,
+        code: str | None = None,
+        *,
+        expunge: bool = True,
+        uid: bool = False,
+    ) -> None:
+        """Send pending updates, then ``tag OK``."""
+        await self.send_updates(expunge=expunge, uid=uid)
+        self.out.write(tagged(tag, "OK", text, code))
+
+    # -- commands -----------------------------------------------------------------------------
+
+    async def handle(self, cmd: Command | InvalidCommand) -> None:
+        """Run one command; everything it answers goes to ``out``."""
+        if isinstance(cmd, InvalidCommand):
+            await self._invalid(cmd)
+            return
+        name = command_name(cmd)
+        if name not in LEGAL[self.state]:
+            self._bad(cmd.tag, self._illegal_reason(name))
+            return
+        handler = _HANDLERS.get(name) or _HANDLERS[name.removeprefix("UID ")]
+        try:
+            await handler(self, cmd)
+            self.bad_in_a_row = 0
+        except CommandFailed as exc:
+            if exc.status == "BAD":
+                self._bad(cmd.tag, exc.text, exc.code)
+            else:
+                self.out.write(tagged(cmd.tag, exc.status, exc.text, exc.code))
+        except StoreError as exc:
+            status, code, text = store_error(exc)
+            if code == "SERVERBUG":
+                log.exception("%s: store failure in %s", self.id, name)
+            self.out.write(tagged(cmd.tag, status, text, code))
+        except Exception:
+            log.exception("%s: internal error in %s", self.id, name)
+            self.out.write(
+                tagged(cmd.tag, "NO", "Internal error occurred, refer to server log", "SERVERBUG")
+            )
+
+    def _illegal_reason(self, name: str) -> str:
+        if self.state is State.NOT_AUTHENTICATED:
+            return f"{name} needs authentication first"
+        if name in LEGAL[State.SELECTED] and name not in LEGAL[State.AUTHENTICATED]:
+            return f"{name} needs a selected mailbox"
+        if name == "ENABLE":
+            return "ENABLE is only allowed before SELECT"
+        return f"{name} is not allowed now"
+
+    async def _invalid(self, cmd: InvalidCommand) -> None:
+        if cmd.code == "TOOBIG":
+            self.out.write(tagged(cmd.tag, "NO", cmd.reason, cmd.code))
+            return
+        self._bad(cmd.tag, cmd.reason, cmd.code)
+
+    def _bad(self, tag: str, reason: str, code: str | None = None) -> None:
+        self.out.write(tagged(tag, "BAD", reason, code))
+        self.bad_in_a_row += 1
+        if self.bad_in_a_row >= self.ctx.config.limits.bad_commands:
+            self.out.write(untagged("BYE Too many invalid commands"))
+            self.after = After.CLOSE
+
+    # -- any state ----------------------------------------------------------------------------
+
+    async def _capability(self, cmd: Command) -> None:
+        self.out.write(untagged("CAPABILITY " + self.capability_text()))
+        await self.ok(cmd.tag, "Capability completed.")
+
+    async def _noop(self, cmd: Command) -> None:
+        await self.ok(cmd.tag, f"{command_name(cmd).capitalize()} completed.")
+
+    async def _logout(self, cmd: Command) -> None:
+        self.out.write(untagged("BYE Logging out"))
+        self.out.write(tagged(cmd.tag, "OK", "Logout completed."))
+        self.state = State.LOGOUT
+        self.after = After.CLOSE
+
+    async def _id(self, cmd: Command) -> None:
+        cmd = expect(cmd, Id)
+        fields = [(b"name", b"mailsrv"), (b"version", __version__.encode())]
+        body = b" ".join(string(k) + b" " + string(v) for k, v in fields)
+        self.out.write(untagged(b"ID (" + body + b")"))
+        await self.ok(cmd.tag, "ID completed.")
+
+    # -- not authenticated --------------------------------------------------------------------
+
+    async def _starttls(self, cmd: Command) -> None:
+        if not self.starttls_offered or self.tls:
+            raise CommandFailed(
+                "BAD", "TLS is already active" if self.tls else "STARTTLS not available"
+            )
+        self.out.write(tagged(cmd.tag, "OK", "Begin TLS negotiation now."))
+        self.after = After.STARTTLS
+
+    def tls_started(self) -> None:
+        self.tls = True
+        self.info.tls = True
+
+    async def _login(self, cmd: Command) -> None:
+        cmd = expect(cmd, Login)
+        if not self.ctx.auth.plaintext_allowed(self.tls, self.info.peer):
+            raise CommandFailed(
+                "NO", "Plaintext authentication disallowed without TLS", "PRIVACYREQUIRED"
+            )
+        try:
+            user, password = cmd.user.decode("utf-8"), cmd.password.decode("utf-8")
+        except UnicodeDecodeError:
+            user, password = "", ""
+        await self._try_login(cmd.tag, user, password)
+
+    async def _try_login(self, tag: str, user: str, password: str) -> None:
+        found = await self.ctx.auth.login(user, password, self.info.peer) if user else None
+        if found is None:
+            self.auth_failures += 1
+            self.out.write(tagged(tag, "NO", "Authentication failed.", "AUTHENTICATIONFAILED"))
+            if self.auth_failures >= self.ctx.config.limits.auth_failures_per_connection:
+                self.out.write(untagged("BYE Too many failed logins"))
+                self.after = After.CLOSE
+            return
+        await self.ctx.store.ensure_user(found)
+        self.user = found
+        self.state = State.AUTHENTICATED
+        self.info.user = found
+        self.info.state = "authenticated"
+        self._sub = self.ctx.store.subscribe(found)
+        self.out.write(tagged(tag, "OK", "Logged in", "CAPABILITY " + self.capability_text()))
+
+    async def _authenticate(self, cmd: Command) -> None:
+        cmd = expect(cmd, Authenticate)
+        if cmd.mechanism not in ("PLAIN", "LOGIN"):
+            raise CommandFailed("NO", "Unsupported authentication mechanism", "CANNOT")
+        if not self.ctx.auth.plaintext_allowed(self.tls, self.info.peer):
+            raise CommandFailed(
+                "NO", "Plaintext authentication disallowed without TLS", "PRIVACYREQUIRED"
+            )
+        self._sasl = _SaslState(cmd.tag, cmd.mechanism)
+        if cmd.initial is not None:
+            await self.sasl_line(cmd.initial)
+            return
+        self.mode = Mode.SASL
+        self.out.write(continuation("" if cmd.mechanism == "PLAIN" else "VXNlcm5hbWU6"))
+
+    async def sasl_line(self, line: bytes) -> None:
+        """One client response in an AUTHENTICATE exchange (RFC 9051 §6.2.2, RFC 4616)."""
+        sasl = self._sasl
+        if sasl is None:
+            raise RuntimeError("no AUTHENTICATE in progress")
+        self.mode = Mode.COMMAND
+        if line.strip() == b"*":
+            self._sasl = None
+            self.out.write(tagged(sasl.tag, "BAD", "Authentication aborted"))
+            return
+        try:
+            data = b"" if line.strip() == b"=" else base64.b64decode(line.strip(), validate=True)
+            text = data.decode("utf-8")
+        except (binascii.Error, ValueError):
+            self._sasl = None
+            self.out.write(tagged(sasl.tag, "BAD", "Invalid base64 data in AUTHENTICATE response"))
+            return
+        if sasl.mechanism == "LOGIN" and sasl.user is None:
+            sasl.user = text
+            self.mode = Mode.SASL
+            self.out.write(continuation("UGFzc3dvcmQ6"))
+            return
+        self._sasl = None
+        if sasl.mechanism == "LOGIN":
+            await self._try_login(sasl.tag, sasl.user or "", text)
+            return
+        parts = text.split("\0")
+        if len(parts) != 3 or (parts[0] and parts[0] != parts[1]):
+            self.out.write(tagged(sasl.tag, "NO", "Authentication failed.", "AUTHENTICATIONFAILED"))
+            self.auth_failures += 1
+            return
+        await self._try_login(sasl.tag, parts[1], parts[2])
+
+    # -- authenticated ------------------------------------------------------------------------
+
+    async def _enable(self, cmd: Command) -> None:
+        cmd = expect(cmd, Enable)
+        enabled = []
+        for cap in cmd.capabilities:
+            if cap == "IMAP4REV2" and not self.rev2:
+                self.rev2 = True
+                enabled.append("IMAP4rev2")
+            elif cap == "UTF8=ACCEPT" and not self.utf8:
+                self.utf8 = True
+                enabled.append("UTF8=ACCEPT")
+        self.out.write(untagged(" ".join(["ENABLED", *enabled])))
+        await self.ok(cmd.tag, "Enabled.")
+
+    async def _namespace(self, cmd: Command) -> None:
+        self.out.write(untagged('NAMESPACE (("" "/")) NIL NIL'))
+        await self.ok(cmd.tag, "Namespace completed.")
+
+    async def _idle(self, cmd: Command) -> None:
+        self._idle_tag = cmd.tag
+        self.mode = Mode.IDLE
+        self.out.write(continuation("idling"))
+        await self.send_updates(expunge=True)
+
+    async def idle_wait(self) -> None:
+        """Wait for the next store event (one wake-up per event), and note it."""
+        if self._sub is None:
+            raise RuntimeError("not logged in")
+        self._note(await self._sub.get())
+
+    async def idle_push(self) -> None:
+        """Send what changed while idling (any update is allowed during IDLE)."""
+        await self.send_updates(expunge=True)
+
+    async def idle_line(self, line: bytes) -> None:
+        self.mode = Mode.COMMAND
+        if line.strip().upper() != b"DONE":
+            self._bad(self._idle_tag, "Expected DONE")
+            return
+        await self.ok(self._idle_tag, "Idle completed.")
+
+    def close(self) -> None:
+        if self._sub is not None:
+            self._sub.close()
+            self._sub = None
+
+
+class _SaslState:
+    __slots__ = ("mechanism", "tag", "user")
+
+    def __init__(self, tag: str, mechanism: str) -> None:
+        self.tag = tag
+        self.mechanism = mechanism
+        self.user: str | None = None
+
+
+_HANDLERS: dict[str, Handler] = {
+    "CAPABILITY": ImapSession._capability,
+    "NOOP": ImapSession._noop,
+    "CHECK": ImapSession._noop,
+    "LOGOUT": ImapSession._logout,
+    "ID": ImapSession._id,
+    "STARTTLS": ImapSession._starttls,
+    "LOGIN": ImapSession._login,
+    "AUTHENTICATE": ImapSession._authenticate,
+    "ENABLE": ImapSession._enable,
+    "NAMESPACE": ImapSession._namespace,
+    "IDLE": ImapSession._idle,
+    **folders.HANDLERS,
+    **selected.HANDLERS,
+}
+
+__all__ = ["After", "CommandFailed", "ImapSession", "Mode", "Simple", "Sink"]
