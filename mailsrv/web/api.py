@@ -397,8 +397,37 @@ async def reset(request: web.Request) -> web.Response:
 
 @routes.get("/sessions")
 async def list_sessions(request: web.Request) -> web.Response:
-    live = sorted(_ctx(request).sessions.live.values(), key=lambda s: (s.started, s.id))
-    return web.json_response({"sessions": [session_dict(s) for s in live]})
+    ctx = _ctx(request)
+    live = sorted(ctx.sessions.live.values(), key=lambda s: (s.started, s.id))
+    limit = _int_param(request, "closed", 20, 0, 500)
+    return web.json_response(
+        {
+            "sessions": [session_dict(s) for s in live],
+            "closed": closed_sessions(ctx, limit),
+        }
+    )
+
+
+def closed_sessions(ctx: ServerContext, limit: int) -> list[dict[str, object]]:
+    """Sessions that are gone but still have lines in the kept transcripts, newest first."""
+    seen: dict[str, dict[str, object]] = {}
+    for line in ctx.tracer.lines:
+        if line.session in ctx.sessions.live:
+            continue
+        entry = seen.get(line.session)
+        if entry is None:
+            entry = seen[line.session] = {
+                "id": line.session,
+                "protocol": line.protocol,
+                "user": None,
+                "started": line.time,
+                "ended": line.time,
+            }
+        entry["ended"] = line.time
+        if line.user:
+            entry["user"] = line.user
+    newest = sorted(seen.values(), key=lambda e: float(str(e["ended"])), reverse=True)
+    return newest[:limit]
 
 
 @routes.get("/sessions/{id}/transcript")

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from mailsrv.server import MailServer
-from mailsrv.store.base import SEEN, EventKind
+from mailsrv.store.base import SEEN, EventKind, FlagMode
 from mailsrv.store.memory import MemoryStore
 
 
@@ -266,7 +266,7 @@ async def test_wait_long_poll(web: Any) -> None:
 async def test_sessions_and_transcripts(web: Any) -> None:
     server, client = web
     async with client.get("/api/v1/sessions") as resp:
-        assert await resp.json() == {"sessions": []}
+        assert await resp.json() == {"sessions": [], "closed": []}
     ctx = server.context
     info = ctx.sessions.open("pop3", "127.0.0.1", 1110)
     info.user, info.state = "ann", "transaction"
@@ -284,6 +284,10 @@ async def test_sessions_and_transcripts(web: Any) -> None:
     ctx.sessions.close(info)
     async with client.get(f"/api/v1/sessions/{info.id}/transcript") as resp:
         assert (await resp.json())["live"] is False
+    async with client.get("/api/v1/sessions") as resp:
+        body = await resp.json()
+    assert body["sessions"] == []
+    assert [(c["id"], c["protocol"]) for c in body["closed"]] == [(info.id, "pop3")]
     async with client.get("/api/v1/sessions/imap-999/transcript") as resp:
         await expect_error(resp, 404, "no session")
 
@@ -398,3 +402,36 @@ async def test_token_required_when_configured(make_server: Any) -> None:
             # The cookie set by ?token= now opens everything.
             async with client.get("/api/v1/users") as resp:
                 assert resp.status == 200
+
+
+async def test_maildir_view_lists_files_flags_and_uidlist(make_server: Any) -> None:
+    async with make_server(services={"http"}) as server:  # the default store: a Maildir
+        store = server.store
+        await store.ensure_user("ann")
+        await store.create_folder("ann", "Entwürfe")
+        first = await store.deliver("ann", plain("one"))
+        await store.deliver("ann", plain("two"))
+        await store.deliver("ann", plain("draft"), "Entwürfe")
+        box = await store.open("ann")
+        await box.store_flags([first], ["\\Seen", "\\Flagged"], FlagMode.ADD)
+        async with api_client(server) as client:
+            async with client.get("/api/v1/users/ann/maildir") as resp:
+                listing = await resp.json()
+            assert listing["path"] == "ann" and listing["folder"] == "INBOX"
+            assert listing["uidlist"].startswith("3 V")
+            cur = {f["uid"]: f for f in listing["cur"]}
+            assert cur[first]["flags"] == "FS" and cur[first]["name"].endswith(":2,FS")
+            assert [f["uid"] for f in listing["new"]] == [2]
+            assert listing["new_count"] == 1 and listing["tmp"] == []
+            params = {"folder": "Entwürfe"}
+            async with client.get("/api/v1/users/ann/maildir", params=params) as resp:
+                sub = await resp.json()
+            assert sub["path"] == "ann/.Entw&APw-rfe" and len(sub["new"]) == 1
+            for bad, words in (("../ann", "'.'"), ("a.b", "'.'"), ("x\x01", "control")):
+                params = {"folder": bad}
+                async with client.get("/api/v1/users/ann/maildir", params=params) as resp:
+                    await expect_error(resp, 400, words)
+            async with client.get("/api/v1/users/ann/maildir", params={"folder": "Nope"}) as r:
+                await expect_error(r, 404, "no folder")
+            async with client.get("/api/v1/users/..%2Fetc/maildir") as resp:
+                await expect_error(resp, 400, "user names")

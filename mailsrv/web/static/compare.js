@@ -62,7 +62,7 @@ function fileRow(f, cls) {
     "li",
     { class: cls, dataset: { name: f.name } },
     h("span", { class: "uid" }, f.uid ? `uid ${f.uid}` : "—"),
-    h("span", { class: "fname", title: f.name }, f.name.split(":")[0].slice(0, 34)),
+    h("span", { class: "fname", title: f.name }, f.name.split(":")[0]),
     h("span", { class: "letters", title: "flag letters after :2," }, f.name.includes(":2,") ? `:2,${f.flags}` : ""),
   );
 }

@@ -98,7 +98,11 @@ function onTrace(line) {
 }
 
 async function loadOpen() {
-  const { sessions: live } = await api("/sessions");
+  const { sessions: live, closed } = await api("/sessions");
+  for (const i of closed) {
+    if (!sessions.has(i.id)) entry(i.id).info = i;
+    entry(i.id).closed = true;
+  }
   const ids = new Set(live.map((i) => i.id));
   for (const s of sessions.values()) if (!ids.has(s.info.id)) s.closed = true;
   for (const i of live) {
