@@ -10,6 +10,7 @@ Listeners are started in parallel; on exit they stop accepting, every session is
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -120,13 +121,17 @@ class MailServer:
 
             self._untrace = install_trace_sinks(self.ctx.tracer, cfg)
         starters = self._starters()
-        try:
-            results = await asyncio.gather(*(start() for _, start in starters))
-        except BaseException:
+        results = await asyncio.gather(*(start() for _, start in starters), return_exceptions=True)
+        failure: BaseException | None = None
+        for (name, _), result in zip(starters, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = failure or result
+            else:
+                self._listeners[name] = result
+        if failure is not None:
+            # Close the listeners that did start, so a failed start leaves no port bound.
             await self.stop()
-            raise
-        for (name, _), listener in zip(starters, results, strict=True):
-            self._listeners[name] = listener
+            raise failure
         self.ports = Ports(**{name: lst.port for name, lst in self._listeners.items()})
         self.started_at = time.time()
         if cfg.ready_file is not None:
@@ -209,7 +214,10 @@ def _bind(name: str, port: int, make: _Factory) -> _Starter:
                 "need root: try --port-offset 3000 or --dev",
             ) from exc
         except OSError as exc:
-            message = f"cannot bind the {name} port {port}: {exc.strerror}"
+            reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+            message = f"cannot bind the {name} port {port}: {reason}"
+            if exc.errno == errno.EADDRINUSE:
+                message += " (another server is using it: try --port-offset N or --ephemeral)"
             raise PortInUse(exc.errno, message) from exc
         return listener
 
