@@ -18,8 +18,6 @@ from typing import TextIO
 from mailsrv.cli.common import CliError, build_config
 from mailsrv.config import Config
 from mailsrv.server import MailServer, PortInUse
-from mailsrv.store.base import Store
-from mailsrv.store.memory import MemoryStore
 
 #: The module each service needs; a build without it runs the other services.
 SERVICE_MODULES: dict[str, str] = {
@@ -112,15 +110,8 @@ async def _run(config: Config, missing: list[str]) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    store: Store | None = None
-    if importlib.util.find_spec("mailsrv.store.maildir") is None:
-        print(
-            "mailsrv: the Maildir store is not in this build; mail is kept in memory only",
-            file=sys.stderr,
-        )
-        store = MemoryStore()
     try:
-        async with MailServer(config, store=store) as server:
+        async with MailServer(config) as server:
             banner(server, missing, sys.stdout)
             await stop.wait()
             print("mailsrv: shutting down", file=sys.stderr, flush=True)

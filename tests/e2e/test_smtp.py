@@ -18,6 +18,12 @@ SERVICES = {"smtp", "submission", "smtps"}
 HOST = "localhost"
 
 
+@pytest.fixture(params=["memory", "maildir"])
+def store(request):
+    """Each test runs over the in-memory store and the real Maildir store (None: the default)."""
+    return MemoryStore() if request.param == "memory" else None
+
+
 def message(to: str = "alice@localhost", body: str = "Hello Alice.\n") -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "bob@example.org"
@@ -42,8 +48,8 @@ def _send(
         return client.send_message(msg, to_addrs=to)
 
 
-async def test_delivery_lands_with_received_header(make_server):
-    async with make_server(services=SERVICES, store=MemoryStore()) as server:
+async def test_delivery_lands_with_received_header(make_server, store):
+    async with make_server(services=SERVICES, store=store) as server:
         refused = await asyncio.to_thread(_send, server.ports.smtp, message())
         assert refused == {}
         [data] = await inbox(server, "alice")
@@ -55,8 +61,8 @@ async def test_delivery_lands_with_received_header(make_server):
     assert data.endswith(b"Hello Alice.\r\n")
 
 
-async def test_dot_stuffing_and_several_recipients(make_server):
-    async with make_server(services=SERVICES, store=MemoryStore()) as server:
+async def test_dot_stuffing_and_several_recipients(make_server, store):
+    async with make_server(services=SERVICES, store=store) as server:
         msg = message(body="line one\n.leading dot\n..two dots\n")
         to = ["alice@localhost", "carol@localhost", "alice@localhost"]
         await asyncio.to_thread(_send, server.ports.smtp, msg, to)
@@ -66,14 +72,14 @@ async def test_dot_stuffing_and_several_recipients(make_server):
     assert b"\r\n.leading dot\r\n..two dots\r\n" in alice[0]
 
 
-async def test_dev_mode_is_catch_all_for_any_domain(make_server):
-    async with make_server(services={"smtp"}, store=MemoryStore()) as server:
+async def test_dev_mode_is_catch_all_for_any_domain(make_server, store):
+    async with make_server(services={"smtp"}, store=store) as server:
         await asyncio.to_thread(_send, server.ports.smtp, message("dave@anywhere.example"))
         assert len(await inbox(server, "dave")) == 1
 
 
-async def test_unknown_user_and_relay_refused_when_not_dev(make_server):
-    async with make_server(services={"smtp"}, store=MemoryStore(), dev=False) as server:
+async def test_unknown_user_and_relay_refused_when_not_dev(make_server, store):
+    async with make_server(services={"smtp"}, store=store, dev=False) as server:
         server.context.auth.add_user("alice", "pw")
 
         def talk() -> tuple[tuple[int, bytes], ...]:
@@ -96,9 +102,9 @@ async def test_unknown_user_and_relay_refused_when_not_dev(make_server):
     assert ok_case[0] == 250
 
 
-async def test_size_is_advertised_and_enforced(make_server):
+async def test_size_is_advertised_and_enforced(make_server, store):
     limits = Limits(auth_failure_delay=0.0, message_size=2000)
-    async with make_server(services={"smtp"}, store=MemoryStore(), limits=limits) as server:
+    async with make_server(services={"smtp"}, store=store, limits=limits) as server:
 
         def talk() -> tuple[str | None, tuple[int, bytes], int]:
             with smtplib.SMTP(HOST, server.ports.smtp, timeout=10) as c:
@@ -130,8 +136,8 @@ def _submission(port: int, mech: str, tls: ssl.SSLContext | None, implicit: bool
         c.send_message(message("bob@localhost"))
 
 
-async def test_submission_requires_auth(make_server):
-    async with make_server(services=SERVICES, store=MemoryStore()) as server:
+async def test_submission_requires_auth(make_server, store):
+    async with make_server(services=SERVICES, store=store) as server:
 
         def talk() -> tuple[tuple[int, bytes], str]:
             with smtplib.SMTP(HOST, server.ports.submission, timeout=10) as c:
@@ -144,8 +150,8 @@ async def test_submission_requires_auth(make_server):
 
 
 @pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
-async def test_submission_accepts_plain_and_login(make_server, mech):
-    async with make_server(services=SERVICES, store=MemoryStore(), dev=False) as server:
+async def test_submission_accepts_plain_and_login(make_server, store, mech):
+    async with make_server(services=SERVICES, store=store, dev=False) as server:
         server.context.auth.add_user("alice", "secret")
         server.context.auth.add_user("bob", "pw")
         await asyncio.to_thread(_submission, server.ports.submission, mech, None)
@@ -156,8 +162,8 @@ async def test_submission_accepts_plain_and_login(make_server, mech):
     assert any(line.direction == "C" and line.text.startswith("AUTH ") for line in lines)
 
 
-async def test_bad_password_is_refused(make_server):
-    async with make_server(services={"submission"}, store=MemoryStore(), dev=False) as server:
+async def test_bad_password_is_refused(make_server, store):
+    async with make_server(services={"submission"}, store=store, dev=False) as server:
         server.context.auth.add_user("alice", "right")
 
         def talk() -> int:
@@ -170,9 +176,9 @@ async def test_bad_password_is_refused(make_server):
         assert await asyncio.to_thread(talk) == 535
 
 
-async def test_starttls_on_smtp_and_submission(make_server, certs_dir):
+async def test_starttls_on_smtp_and_submission(make_server, store, certs_dir):
     tls = client_ssl_context(certs_dir / "ca.pem")
-    async with make_server(services=SERVICES, store=MemoryStore()) as server:
+    async with make_server(services=SERVICES, store=store) as server:
 
         def on_25() -> str:
             with smtplib.SMTP(HOST, server.ports.smtp, timeout=10) as c:
@@ -190,16 +196,16 @@ async def test_starttls_on_smtp_and_submission(make_server, certs_dir):
     assert b" with ESMTPSA id " in bob[0]
 
 
-async def test_smtps_implicit_tls_verified_against_our_ca(make_server, certs_dir):
+async def test_smtps_implicit_tls_verified_against_our_ca(make_server, store, certs_dir):
     tls = client_ssl_context(certs_dir / "ca.pem")
-    async with make_server(services=SERVICES, store=MemoryStore()) as server:
+    async with make_server(services=SERVICES, store=store) as server:
         await asyncio.to_thread(_submission, server.ports.smtps, "LOGIN", tls, True)
         [data] = await inbox(server, "bob")
     assert b" with ESMTPSA id " in data
 
 
-async def test_smtps_rejects_a_client_that_does_not_trust_the_ca(make_server):
-    async with make_server(services={"smtps"}, store=MemoryStore()) as server:
+async def test_smtps_rejects_a_client_that_does_not_trust_the_ca(make_server, store):
+    async with make_server(services={"smtps"}, store=store) as server:
         untrusting = ssl.create_default_context()  # system roots only: our CA is not among them
 
         def talk() -> None:
@@ -210,8 +216,8 @@ async def test_smtps_rejects_a_client_that_does_not_trust_the_ca(make_server):
             await asyncio.to_thread(talk)
 
 
-async def test_sessions_trace_and_faults(make_server):
-    async with make_server(services={"smtp"}, store=MemoryStore()) as server:
+async def test_sessions_trace_and_faults(make_server, store):
+    async with make_server(services={"smtp"}, store=store) as server:
         ctx = server.context
         ctx.faults.fail("smtp", "MAIL", "451 4.3.0 try again later")
 
@@ -235,16 +241,16 @@ async def test_sessions_trace_and_faults(make_server):
     assert any(d == "*" and t.startswith("connect from 127.0.0.1") for d, t in texts)
 
 
-async def test_drop_fault_closes_the_connection(make_server):
-    async with make_server(services={"smtp"}, store=MemoryStore()) as server:
+async def test_drop_fault_closes_the_connection(make_server, store):
+    async with make_server(services={"smtp"}, store=store) as server:
         server.context.faults.drop("smtp", "DATA")
         with pytest.raises(smtplib.SMTPServerDisconnected):
             await asyncio.to_thread(_send, server.ports.smtp, message())
         assert await inbox(server, "alice") == []
 
 
-async def test_shutdown_says_421_to_open_sessions(make_server):
-    async with make_server(services={"smtp"}, store=MemoryStore()) as server:
+async def test_shutdown_says_421_to_open_sessions(make_server, store):
+    async with make_server(services={"smtp"}, store=store) as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.ports.smtp)
         assert (await reader.readline()).startswith(b"220 ")
         await server.stop()
