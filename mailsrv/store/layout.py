@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 from mailsrv.store import mutf7
@@ -76,26 +77,36 @@ def _replace_text(path: Path, text: str) -> None:
 
 
 def read_subscriptions(user_root: Path) -> set[str]:
-    """Both formats: one name per line, or Dovecot 2.3's ``V\\t2`` (levels split by tabs)."""
+    """Both formats: Dovecot 2.3's ``V\\t2`` (mUTF-7 levels split by tabs) and the older
+    one name per line."""
     try:
         text = (user_root / SUBSCRIPTIONS_FILE).read_text("utf-8", errors="replace")
     except FileNotFoundError:
         return set()
     lines = text.split("\n")
     if lines and lines[0].startswith("V\t"):
-        return {
-            _normal(line.replace("\t", HIERARCHY_DELIMITER)) for line in lines[1:] if line.strip()
-        }
-    return {_normal(line.replace(".", HIERARCHY_DELIMITER)) for line in lines if line.strip()}
+        return {_from_file(line.split("\t")) for line in lines[1:] if line.strip()}
+    return {_from_file(re.split(r"[./]", line)) for line in lines if line.strip()}
 
 
-def _normal(name: str) -> str:
+def _from_file(levels: list[str]) -> str:
+    out = []
+    for level in levels:
+        try:
+            out.append(mutf7.decode(level))
+        except mutf7.MUTF7Error:
+            out.append(level)
+    name = HIERARCHY_DELIMITER.join(out)
     head, sep, rest = name.partition(HIERARCHY_DELIMITER)
     return INBOX + sep + rest if head.upper() == INBOX else name
 
 
 def write_subscriptions(user_root: Path, names: set[str]) -> None:
-    body = "".join(n.replace(HIERARCHY_DELIMITER, "\t") + "\n" for n in sorted(names))
+    """Dovecot 2.3's format: ``V\\t2``, a blank line, then one mUTF-7 name per line."""
+    body = "".join(
+        "\t".join(mutf7.encode(p) for p in n.split(HIERARCHY_DELIMITER)) + "\n"
+        for n in sorted(names)
+    )
     _replace_text(user_root / SUBSCRIPTIONS_FILE, _SUBS_V2_HEADER + body)
 
 
