@@ -18,6 +18,12 @@ from mailsrv.imap.envelope import envelope
 from mailsrv.imap.errors import CommandFailed, expect
 from mailsrv.imap.mime import MimePart, parse_message
 from mailsrv.imap.responses import flag_list, internal_date
+from mailsrv.imap.sections import (
+    UnknownTransferEncoding,
+    binary_section,
+    binary_size,
+    section_bytes,
+)
 from mailsrv.store.base import (
     SEEN,
     EventKind,
@@ -112,13 +118,6 @@ class _Message:
 
 
 async def _section(msg: _Message, item: FetchItem, out: list[bytes]) -> None:
-    from mailsrv.imap.sections import (
-        UnknownTransferEncoding,
-        binary_section,
-        binary_size,
-        section_bytes,
-    )
-
     spec = item.section
     if spec is None:
         raise ValueError("not a section item")
