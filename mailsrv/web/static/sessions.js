@@ -35,7 +35,7 @@ function renderList() {
         "div",
         { class: "line2" },
         i.user ? `user ${i.user} · ` : "not logged in · ",
-        i.peer ? `${i.peer} → :${i.port} · ` : "",
+        i.peer ? `from ${i.peer} · ` : "",
         i.started ? (s.closed ? `opened ${fmtTime(i.started)}` : `for ${fmtSince(i.started)}`) : "",
       ),
     );

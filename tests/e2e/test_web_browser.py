@@ -1,0 +1,231 @@
+"""The console in real headless Chromium (Debian's ``chromium``) driven by Playwright.
+
+One browser for the module; each test gets a fresh page and its own server. Screenshots of each
+page go to test-artifacts/ (the README's come from there). Skipped cleanly when chromium or the
+playwright package is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import poplib
+import shutil
+import smtplib
+from collections.abc import AsyncIterator
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if importlib.util.find_spec("playwright") is None or not Path(CHROMIUM).exists():
+    pytest.skip("needs Debian's chromium and the playwright package", allow_module_level=True)
+
+from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
+
+from mailsrv.store.base import FLAGGED  # noqa: E402
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90)]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: Generous: a loaded CI machine can be slow; nothing here asserts on timing.
+WAIT_MS = 15_000
+
+
+def has_listener(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(
+        viewport={"width": 1400, "height": 860}, accept_downloads=True
+    )
+    page = await context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    await context.close()
+    assert errors == [], f"script errors on the page: {errors}"
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def report_mail() -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Build Bot <ci@example.org>"
+    msg["To"] = "ann@localhost"
+    msg["Subject"] = "Nightly report"
+    msg.set_content("All 214 tests passed.\n")
+    msg.add_alternative(
+        "<h2>Nightly report</h2><p>All <b>214</b> tests passed.</p>"
+        '<img src="https://tracker.example.com/pixel.png" alt="tracker">'
+        "<script>document.body.append(Object.assign("
+        "document.createElement('div'), {id: 'pwned'}))</script>",
+        subtype="html",
+        cte="quoted-printable",
+    )
+    msg.add_attachment(
+        b"name,result\nsmtp,ok\n", maintype="text", subtype="csv", filename="results.csv"
+    )
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def send_smtp(port: int, data: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        smtp.sendmail("ci@example.org", ["ann@localhost"], data)
+
+
+async def test_mailbox_live_delivery_open_download_flag_delete(
+    make_server: Any, page: Page, tmp_path: Path
+) -> None:
+    services = {"http", "smtp"} if has_listener("mailsrv.smtp_ingress") else {"http"}
+    async with make_server(services=services) as server:
+        store = server.store
+        await store.ensure_user("ann")
+        await store.deliver("ann", b"From: team@example.org\r\nSubject: Welcome\r\n\r\nhello\r\n")
+        await page.goto(f"http://127.0.0.1:{server.ports.http}/")
+        await expect(page.locator("#messages li[data-uid]")).to_have_count(1)
+        await expect(page.locator("#live-status")).to_have_text("live")
+        await page.evaluate("window.__sameDocument = true")
+
+        # New mail shows up without a reload.
+        if "smtp" in services:
+            await asyncio.to_thread(send_smtp, server.ports.smtp, report_mail())
+        else:
+            await store.deliver("ann", report_mail())
+        newest = page.locator("#messages li[data-uid]").first
+        await expect(newest).to_contain_text("Nightly report")
+        await expect(page.locator("#messages li[data-uid]")).to_have_count(2)
+        assert await page.evaluate("window.__sameDocument") is True
+
+        await newest.click()
+        await expect(page.locator("#msg-subject")).to_have_text("Nightly report")
+        frame_el = page.locator("#html-frame")
+        assert await frame_el.get_attribute("sandbox") == ""
+        frame = page.frame_locator("#html-frame")
+        await expect(frame.locator("h2")).to_have_text("Nightly report")
+        await expect(frame.locator("#pwned")).to_have_count(0)  # the script never ran
+        await shot(page, "mailbox")
+
+        await page.click(".tabs button[data-tab=text]")
+        await expect(page.locator("#text-body")).to_have_text("All 214 tests passed.\n")
+        await page.click(".tabs button[data-tab=raw]")
+        await expect(page.locator("#raw-source")).to_contain_text("Subject: Nightly report")
+
+        async with page.expect_download() as info:
+            await page.click("#attachments a:has-text('results.csv')")
+        download = await info.value
+        assert download.suggested_filename == "results.csv"
+        saved = tmp_path / "results.csv"
+        await download.save_as(saved)
+        assert saved.read_bytes().replace(b"\r\n", b"\n") == b"name,result\nsmtp,ok\n"
+
+        await page.click("#btn-flag")
+        await expect(page.locator("#btn-flag")).to_contain_text("Unflag")
+        box = await store.open("ann")
+        uid = int(await newest.get_attribute("data-uid") or 0)
+        (info_now,) = [m for m in (await box.snapshot()).messages if m.uid == uid]
+        assert FLAGGED in info_now.flags
+
+        await page.click("#btn-delete")
+        await expect(page.locator("#messages li[data-uid]")).to_have_count(1)
+        assert uid not in [m.uid for m in (await box.snapshot()).messages]
+
+
+async def test_sessions_page_streams_a_pop3_transcript(make_server: Any, page: Page) -> None:
+    if not has_listener("mailsrv.pop3.listener"):
+        pytest.skip("the POP3 listener is not there yet")
+    async with make_server(services={"http", "pop3"}) as server:
+        await server.store.ensure_user("ann")
+        await server.store.deliver("ann", b"Subject: one\r\n\r\nfirst\r\n")
+        await page.goto(f"http://127.0.0.1:{server.ports.http}/sessions")
+        await expect(page.locator("#live-status")).to_have_text("live")
+        client = await asyncio.to_thread(poplib.POP3, "127.0.0.1", server.ports.pop3, 10)
+        try:
+            await asyncio.to_thread(client.user, "ann")
+            await asyncio.to_thread(client.pass_, "secret-pw")
+            session = page.locator("#open-sessions li[data-session^=pop3-]")
+            await expect(session).to_have_count(1)
+            await expect(session).to_contain_text("user ann")
+            transcript = page.locator("#transcript")
+            await expect(transcript).to_contain_text("USER ann")
+            await expect(transcript).to_contain_text("PASS ***")
+            assert "secret-pw" not in await transcript.inner_text()
+            # Each new command streams in as it happens.
+            await asyncio.to_thread(client.stat)
+            await expect(transcript).to_contain_text("STAT")
+            await asyncio.to_thread(client.list)
+            await expect(transcript.locator(".ln.C").last).to_contain_text("LIST")
+            await shot(page, "sessions")
+        finally:
+            await asyncio.to_thread(client.quit)
+        await expect(page.locator("#closed-sessions li[data-session^=pop3-]")).to_have_count(1)
+        await expect(page.locator("#transcript")).to_contain_text("QUIT")
+
+
+async def test_compare_page_shows_pop3_dele_then_quit_removing_the_file(
+    make_server: Any, page: Page
+) -> None:
+    if not has_listener("mailsrv.pop3.listener"):
+        pytest.skip("the POP3 listener is not there yet")
+    services = {"http", "pop3"} | ({"imap"} if has_listener("mailsrv.imap.listener") else set())
+    async with make_server(services=services) as server:  # the default store: a Maildir
+        store = server.store
+        await store.ensure_user("ann")
+        for n in (1, 2, 3):
+            await store.deliver("ann", f"Subject: lesson {n}\r\n\r\nbody {n}\r\n".encode())
+        await page.goto(f"http://127.0.0.1:{server.ports.http}/compare#user=ann")
+        files = page.locator("#maildir .files li[data-name]:not(.gone)")
+        await expect(files).to_have_count(3)
+
+        client = await asyncio.to_thread(poplib.POP3, "127.0.0.1", server.ports.pop3, 10)
+        try:
+            await asyncio.to_thread(client.user, "ann")
+            await asyncio.to_thread(client.pass_, "pw")
+            await asyncio.to_thread(client.retr, 1)
+            await asyncio.to_thread(client.dele, 1)
+            card = page.locator("#pop3-sessions .mini-session")
+            await expect(card).to_contain_text("DELE 1")
+            # RETR set \Seen: the file moved to cur/ with the S letter; DELE deleted nothing.
+            await expect(page.locator("#maildir [data-dir=cur] .letters")).to_have_text([":2,S"])
+            await expect(files).to_have_count(3)
+            await expect(page.locator("#timeline tr[data-kind=fetched]")).to_have_count(1)
+            await shot(page, "compare-before-quit")
+        finally:
+            await asyncio.to_thread(client.quit)
+        # QUIT is when POP3 deletes: the file goes, and the timeline says who did it.
+        await expect(files).to_have_count(2)
+        await expect(page.locator("#maildir .files li.gone")).to_have_count(1)
+        expunged = page.locator("#timeline tr[data-kind=expunged]")
+        await expect(expunged).to_have_count(1)
+        await expect(expunged).to_contain_text("deleted by POP3 at QUIT")
+        assert await expunged.get_attribute("data-protocol") == "pop3"
+        assert len((await (await store.open("ann")).snapshot()).messages) == 2
+        await shot(page, "compare")
