@@ -49,7 +49,7 @@ def _decode_word(charset: bytes, kind: bytes, text: bytes) -> str | None:
     try:
         if kind in b"Bb":
             padded = text + b"=" * (-len(text) % 4)
-            raw = base64.b64decode(padded, validate=False)
+            raw = base64.b64decode(padded, validate=True)
         else:
             raw = binascii.a2b_qp(text.replace(b"_", b" "), header=False)
     except (binascii.Error, ValueError):

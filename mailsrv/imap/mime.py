@@ -336,7 +336,10 @@ class _Parser:
                 nxt = self._next_boundary_line(end_of_line, stop, outer, first=True)
                 if nxt < 0:
                     return _or_empty(children, body_start), stop, stop
-                return _or_empty(children, body_start), _before_crlf(wire, nxt, body_start), nxt
+                # The close delimiter keeps its own line end even when the next line is
+                # an outer delimiter (Dovecot counts it in this part's size).
+                end = _before_crlf(wire, nxt, end_of_line)
+                return _or_empty(children, body_start), end, nxt
             child_start = _line_end(wire, line, stop)
             child, line = self.part(
                 child_start, stop, stack, default_digest=subtype == b"digest", depth=depth + 1
