@@ -8,6 +8,7 @@ playwright package is missing.
 from __future__ import annotations
 
 import asyncio
+import imaplib
 import importlib.util
 import poplib
 import shutil
@@ -195,8 +196,7 @@ async def test_compare_page_shows_pop3_dele_then_quit_removing_the_file(
 ) -> None:
     if not has_listener("mailsrv.pop3.listener"):
         pytest.skip("the POP3 listener is not there yet")
-    services = {"http", "pop3"} | ({"imap"} if has_listener("mailsrv.imap.listener") else set())
-    async with make_server(services=services) as server:  # the default store: a Maildir
+    async with make_server(services={"http", "pop3"}) as server:  # the default store: a Maildir
         store = server.store
         await store.ensure_user("ann")
         for n in (1, 2, 3):
@@ -229,3 +229,33 @@ async def test_compare_page_shows_pop3_dele_then_quit_removing_the_file(
         assert await expunged.get_attribute("data-protocol") == "pop3"
         assert len((await (await store.open("ann")).snapshot()).messages) == 2
         await shot(page, "compare")
+
+
+async def test_compare_page_shows_imap_flags_and_expunge(make_server: Any, page: Page) -> None:
+    if not has_listener("mailsrv.imap.listener"):
+        pytest.skip("the IMAP listener is not there yet")
+    async with make_server(services={"http", "imap"}) as server:
+        store = server.store
+        await store.ensure_user("ann")
+        for n in (1, 2):
+            await store.deliver("ann", f"Subject: kept {n}\r\n\r\nbody {n}\r\n".encode())
+        await page.goto(f"http://127.0.0.1:{server.ports.http}/compare#user=ann")
+        files = page.locator("#maildir .files li[data-name]:not(.gone)")
+        await expect(files).to_have_count(2)
+        imap = await asyncio.to_thread(imaplib.IMAP4, "127.0.0.1", server.ports.imap, 10)
+        try:
+            await asyncio.to_thread(imap.login, "ann", "pw")
+            await asyncio.to_thread(imap.select, "INBOX")
+            await asyncio.to_thread(imap.uid, "STORE", "1", "+FLAGS", "(\\Flagged \\Deleted)")
+            await expect(page.locator("#imap-sessions .mini-session")).to_contain_text("STORE")
+            # \Deleted is only the T letter in the file name until EXPUNGE.
+            await expect(page.locator("#maildir .letters", has_text="T")).to_have_count(1)
+            await expect(files).to_have_count(2)
+            await asyncio.to_thread(imap.expunge)
+            await expect(files).to_have_count(1)
+            expunged = page.locator("#timeline tr[data-kind=expunged]")
+            await expect(expunged).to_contain_text("removed by IMAP EXPUNGE")
+            await shot(page, "compare-imap")
+        finally:
+            await asyncio.to_thread(imap.logout)
+        assert [m.uid for m in (await (await store.open("ann")).snapshot()).messages] == [2]

@@ -61,9 +61,11 @@ function fileRow(f, cls) {
   return h(
     "li",
     { class: cls, dataset: { name: f.name } },
-    h("span", { class: "uid" }, f.uid ? `uid ${f.uid}` : "—"),
+    h("span", { class: "uid" }, f.uid ? `uid ${f.uid}` : ""),
     h("span", { class: "fname", title: f.name }, f.name.split(":")[0]),
-    h("span", { class: "letters", title: "flag letters after :2," }, f.name.includes(":2,") ? `:2,${f.flags}` : ""),
+    cls === "gone"
+      ? h("span", { class: "letters" }, "removed")
+      : h("span", { class: "letters", title: "flag letters after :2," }, f.name.includes(":2,") ? `:2,${f.flags}` : ""),
   );
 }
 
