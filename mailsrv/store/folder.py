@@ -34,6 +34,7 @@ from mailsrv.store.uidlist import (
     UidList,
     append_records,
     new_guid,
+    next_uidvalidity,
     parse_uidlist,
     write_uidlist,
 )
@@ -91,8 +92,9 @@ def _stamp(path: Path) -> Stamp | None:
 class FolderIndex:
     """The state of one folder shared by every handle on it in this process."""
 
-    def __init__(self, user: str, name: str, path: Path) -> None:
+    def __init__(self, user: str, name: str, path: Path, user_root: Path) -> None:
         self.user = user
+        self.user_root = user_root
         self.name = name
         self.path = path
         self.lock = asyncio.Lock()
@@ -189,7 +191,7 @@ class FolderIndex:
 
     def _rebuilt(self, old: UidList) -> UidList:
         fresh = UidList(
-            uidvalidity=max(int(time.time()), old.uidvalidity + 1, self.uidvalidity + 1),
+            uidvalidity=next_uidvalidity(self.user_root, max(old.uidvalidity, self.uidvalidity)),
             next_uid=max(old.next_free(), self.uidnext),
             guid=old.guid or new_guid(),
         )

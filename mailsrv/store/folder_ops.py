@@ -25,6 +25,7 @@ from mailsrv.store.uidlist import (
     UidList,
     append_records,
     new_guid,
+    next_uidvalidity,
     write_uidlist,
 )
 
@@ -254,7 +255,7 @@ def bump_uidvalidity(index: FolderIndex) -> int:
         old = scan.uidlist
         present = sorted((r.uid, b) for b, r in old.records.items() if b in scan.disk)
         ul = UidList(
-            uidvalidity=max(int(time.time()), old.uidvalidity + 1, index.uidvalidity + 1),
+            uidvalidity=next_uidvalidity(index.user_root, max(old.uidvalidity, index.uidvalidity)),
             guid=new_guid(),
         )
         for n, (_, base) in enumerate(present, start=1):

@@ -93,7 +93,7 @@ class MaildirStore:
             return idx
         if not (path / "cur").is_dir():
             raise NoSuchFolder(name)
-        idx = FolderIndex(user, name, path)
+        idx = FolderIndex(user, name, path, self._user_root(user))
         self._indexes[(user, name)] = idx
         return idx
 

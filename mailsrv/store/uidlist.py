@@ -248,3 +248,49 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+UIDVALIDITY_FILE = "dovecot-uidvalidity"
+
+
+def next_uidvalidity(user_root: Path, above: int = 0) -> int:
+    """A UIDVALIDITY never handed out before for this user, shared with Dovecot.
+
+    Like Dovecot, the last value lives in ``dovecot-uidvalidity`` (hex) in the user's root, and an
+    empty marker file ``dovecot-uidvalidity.<hex>`` is renamed from the old value to the new one:
+    the rename succeeds for only one of two processes racing for the same value.
+    """
+    path = user_root / UIDVALIDITY_FILE
+    for _ in range(20):
+        last, marker = _last_uidvalidity(user_root, path)
+        value = max(int(time.time()), last + 1, above + 1)
+        new_marker = user_root / f"{UIDVALIDITY_FILE}.{value:08x}"
+        try:
+            if marker is None:
+                fd = os.open(new_marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+                os.close(fd)
+            else:
+                os.rename(marker, new_marker)
+        except (FileNotFoundError, FileExistsError):
+            continue  # someone else took a value just now: look again
+        tmp = user_root / f"{UIDVALIDITY_FILE}.{os.getpid()}.tmp"
+        tmp.write_text(f"{value:08x}")
+        os.replace(tmp, path)
+        return value
+    return max(int(time.time()), above + 1)
+
+
+def _last_uidvalidity(user_root: Path, path: Path) -> tuple[int, Path | None]:
+    last = 0
+    marker: Path | None = None
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        last = int(path.read_text().strip() or "0", 16)
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(user_root):
+            if name.startswith(UIDVALIDITY_FILE + "."):
+                suffix = name[len(UIDVALIDITY_FILE) + 1 :]
+                if len(suffix) == 8 and all(c in "0123456789abcdef" for c in suffix):
+                    value = int(suffix, 16)
+                    if marker is None or value >= last:
+                        marker, last = user_root / name, max(last, value)
+    return last, marker
