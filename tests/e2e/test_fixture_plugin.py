@@ -280,7 +280,8 @@ def test_defaults_run_every_service(pytester: pytest.Pytester) -> None:
             for name in ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps"):
                 assert getattr(ports, name), name
             assert ports.http is None
-            assert mail_server.maildir.is_dir()
+            mail_server.deliver("alice", b"Subject: x\\r\\n\\r\\nbody\\r\\n")
+            assert (mail_server.maildir / "alice").is_dir()
         """
     )
     run(pytester).assert_outcomes(passed=1)
