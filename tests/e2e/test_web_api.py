@@ -17,6 +17,12 @@ from mailsrv.store.base import SEEN, EventKind, FlagMode
 from mailsrv.store.memory import MemoryStore
 
 
+def html_part(msg: EmailMessage) -> EmailMessage:
+    part = msg.get_body(("html",))
+    assert isinstance(part, EmailMessage)
+    return part
+
+
 def plain(subject: str, sender: str = "alice@example.org", to: str = "ann@localhost") -> bytes:
     return (
         f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
@@ -36,7 +42,7 @@ def rich_message() -> bytes:
         "<script>alert(1)</script></p>",
         subtype="html",
     )
-    msg.get_payload()[1].add_related(b"\x89PNG fake", "image", "png", cid="<logo@x>")
+    html_part(msg).add_related(b"\x89PNG fake", "image", "png", cid="<logo@x>")
     msg.add_attachment(b"a,b\n1,2\n", maintype="text", subtype="csv", filename="data ü.csv")
     return msg.as_bytes()
 
