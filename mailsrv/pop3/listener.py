@@ -111,15 +111,28 @@ class Pop3Listener:
             if not data:
                 return  # dropped: nothing is expunged
             out = await session.feed(data)
+            if out.start_tls:
+                await self._upgrade(conn, reader, out.data)
+                continue
             await self._write(conn, out.data)
             if out.close:
                 return
-            if out.start_tls:
-                assert self.ctx.tls is not None  # noqa: S101 - STLS is offered only with TLS
-                await writer.start_tls(self.ctx.tls)
-                writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-                session.tls_started()
         await self._write(conn, session.notice(_SHUTDOWN))
+
+    async def _upgrade(self, conn: _Connection, reader: asyncio.StreamReader, reply: bytes) -> None:
+        """STLS: send ``+OK`` and start the handshake without yielding in between.
+
+        Any await here would let the client's ClientHello land in the plaintext reader; and any
+        plaintext already buffered there was pipelined after STLS and must go (RFC 2595 §4).
+        """
+        assert self.ctx.tls is not None  # noqa: S101 - STLS is offered only with TLS
+        conn.writer.write(reply)
+        buffered = getattr(reader, "_buffer", None)
+        if isinstance(buffered, bytearray):
+            buffered.clear()
+        await conn.writer.start_tls(self.ctx.tls)
+        conn.writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        conn.session.tls_started()
 
     async def _write(self, conn: _Connection, data: bytes) -> None:
         if data:
