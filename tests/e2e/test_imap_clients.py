@@ -127,7 +127,9 @@ async def test_imapclient_sync_flow(make_server: Any) -> None:
             out: dict[str, Any] = {"folders": c.list_folders()}
             c.create_folder("Work/Projects")
             out["select"] = c.select_folder("INBOX")
-            out["fetch"] = c.fetch([1, 2], ["UID", "FLAGS", "ENVELOPE", "BODYSTRUCTURE", "RFC822.SIZE"])
+            out["fetch"] = c.fetch(
+                [1, 2], ["UID", "FLAGS", "ENVELOPE", "BODYSTRUCTURE", "RFC822.SIZE"]
+            )
             out["search"] = c.search(["FROM", "ann"])
             c.add_flags([1], ["$Forwarded"])
             out["copy"] = c.copy([2], "Work/Projects")
@@ -163,9 +165,7 @@ async def test_curl_imap_and_imaps(make_server: Any, certs_dir: Path) -> None:
             return subprocess.run(cmd, capture_output=True, check=True, timeout=20).stdout
 
         listing = await asyncio.to_thread(curl, f"imap://127.0.0.1:{server.ports.imap}/")
-        body = await asyncio.to_thread(
-            curl, f"imap://127.0.0.1:{server.ports.imap}/INBOX;UID=1"
-        )
+        body = await asyncio.to_thread(curl, f"imap://127.0.0.1:{server.ports.imap}/INBOX;UID=1")
         secure = await asyncio.to_thread(
             curl,
             f"imaps://localhost:{server.ports.imaps}/INBOX;UID=2;SECTION=1",
