@@ -48,9 +48,11 @@ class MailTests(unittest.TestCase):
         self.assertEqual(count, b"1")
 
     def test_wrong_password_is_refused(self):
-        with imaplib.IMAP4(self.server.host, self.server.ports.imap) as imap:
-            with self.assertRaises(imaplib.IMAP4.error):
-                imap.login("alice", "wrong")
+        with (
+            imaplib.IMAP4(self.server.host, self.server.ports.imap) as imap,
+            self.assertRaises(imaplib.IMAP4.error),
+        ):
+            imap.login("alice", "wrong")
 
 
 if __name__ == "__main__":
