@@ -18,7 +18,6 @@ from mailsrv.tls import client_ssl_context
 
 pytestmark = pytest.mark.timeout(30)
 
-FAST = {"auth_failure_delay": 0.0}
 
 
 _open: list[Client] = []
@@ -112,7 +111,7 @@ async def test_dropped_connection_expunges_nothing(make_server: Any) -> None:
 
 
 async def test_too_many_connections(make_server: Any) -> None:
-    limits = Limits(connections_total=1, **FAST)
+    limits = Limits(connections_total=1, auth_failure_delay=0.0)
     async with make_server(services={"pop3"}, limits=limits) as server:
         first = await Client.connect(server.ports.pop3)
         assert (await first.line()).startswith(b"+OK")
@@ -123,7 +122,7 @@ async def test_too_many_connections(make_server: Any) -> None:
 
 
 async def test_preauth_timeout_autologout(make_server: Any) -> None:
-    limits = Limits(preauth_timeout=0.2, **FAST)
+    limits = Limits(preauth_timeout=0.2, auth_failure_delay=0.0)
     async with make_server(services={"pop3"}, limits=limits) as server:
         client = await Client.connect(server.ports.pop3)
         await client.line()
