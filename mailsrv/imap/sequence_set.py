@@ -139,6 +139,11 @@ def _merge(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+def in_intervals(intervals: list[tuple[int, int]], n: int) -> bool:
+    """True when ``n`` lies in one of the sorted disjoint ``intervals`` (from ``intervals()``)."""
+    return _in_intervals(intervals, n)
+
+
 def _in_intervals(intervals: list[tuple[int, int]], n: int) -> bool:
     i = bisect.bisect_right(intervals, (n, MAX_NUMBER + 1)) - 1
     return i >= 0 and intervals[i][0] <= n <= intervals[i][1]

@@ -1,0 +1,220 @@
+"""The values a parsed SEARCH works with (RFC 3501 §6.4.4, RFC 9051 §6.4.4, RFC 4731).
+
+A ``SearchProgram`` is a tree of small frozen key nodes plus the ESEARCH return options;
+``SearchItem`` is what the session knows about one message and ``SearchContext`` what it
+knows about the mailbox. ``parse_search`` (search.py) builds programs, ``matches``
+(search_match.py) runs them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from mailsrv.imap.sequence_set import SequenceSet
+
+if TYPE_CHECKING:
+    from mailsrv.imap.search_match import HeaderIndex
+
+SUPPORTED_CHARSETS = ("US-ASCII", "UTF-8")
+RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+
+
+class SearchError(ValueError):
+    """A SEARCH the session must refuse: ``status`` is BAD (syntax) or NO (BADCHARSET)."""
+
+    def __init__(
+        self, message: str, *, code: str | None = None, status: Literal["BAD", "NO"] = "BAD"
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+
+class Needs(enum.IntEnum):
+    """How much of each message a program reads: nothing, the header, or all of it."""
+
+    NONE = 0
+    HEADER = 1
+    FULL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class All:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HasFlag:
+    """ANSWERED / DELETED / ... / KEYWORD x, or (``present=False``) their UN- forms."""
+
+    flag: str
+    present: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """RECENT (``seen=None``), NEW (recent and unseen) or OLD (``recent=False``)."""
+
+    recent: bool = True
+    new: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    larger: bool
+    octets: int
+
+
+@dataclass(frozen=True, slots=True)
+class DateKey:
+    """BEFORE/ON/SINCE (internal date) or SENTBEFORE/SENTON/SENTSINCE (Date header)."""
+
+    op: Literal["before", "on", "since"]
+    date: dt.date
+    sent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Within:
+    """OLDER n / YOUNGER n (RFC 5032): internal date more / at most n seconds ago."""
+
+    older: bool
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderText:
+    """FROM/TO/CC/BCC/SUBJECT/HEADER: a header field contains ``text`` ("" = is present)."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BodyText:
+    """BODY (``with_header=False``) or TEXT: the decoded message text contains ``text``."""
+
+    text: str
+    with_header: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InSet:
+    """A sequence set (``uid=False``), ``UID set``, or ``$`` (``set.uses_saved``)."""
+
+    set: SequenceSet
+    uid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    key: Key
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    left: Key
+    right: Key
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    keys: tuple[Key, ...]
+
+
+Key = (
+    All
+    | HasFlag
+    | Recent
+    | Size
+    | DateKey
+    | Within
+    | HeaderText
+    | BodyText
+    | InSet
+    | Not
+    | Or
+    | And
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchProgram:
+    """A parsed SEARCH: the criteria, the charset, and the RFC 4731 RETURN options.
+
+    ``returns`` is None for a plain SEARCH (untagged ``* SEARCH``), else the options in
+    upper case; ``RETURN ()`` means ``("ALL",)``.
+    """
+
+    key: Key
+    charset: str = "US-ASCII"
+    returns: tuple[str, ...] | None = None
+
+    @property
+    def esearch(self) -> bool:
+        return self.returns is not None
+
+    @property
+    def save(self) -> bool:
+        return self.returns is not None and "SAVE" in self.returns
+
+    @property
+    def uses_saved(self) -> bool:
+        return _any(self.key, lambda k: isinstance(k, InSet) and k.set.uses_saved)
+
+    def needs(self) -> Needs:
+        """How much of each message matching needs (the session reads only that)."""
+        if _any(self.key, lambda k: isinstance(k, BodyText)):
+            return Needs.FULL
+        if _any(
+            self.key, lambda k: isinstance(k, HeaderText) or (isinstance(k, DateKey) and k.sent)
+        ):
+            return Needs.HEADER
+        return Needs.NONE
+
+
+def _any(key: Key, test: Callable[[Key], bool]) -> bool:
+    if test(key):
+        return True
+    if isinstance(key, Not):
+        return _any(key.key, test)
+    if isinstance(key, Or):
+        return _any(key.left, test) or _any(key.right, test)
+    if isinstance(key, And):
+        return any(_any(k, test) for k in key.keys)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchItem:
+    """One message as SEARCH sees it. ``wire`` holds what ``needs()`` asked for: None,
+    the header (ending with its blank line), or the whole message, in wire form."""
+
+    seq: int
+    uid: int
+    flags: frozenset[str]
+    size: int
+    internal_date: float
+    recent: bool = False
+    wire: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchContext:
+    """The mailbox around a search: highest seq/UID for ``*``, the saved result for ``$``
+    (UIDs), the time zone for date keys (None: the server's local zone) and "now" for
+    OLDER/YOUNGER. ``headers`` is an optional HeaderIndex the session keeps per mailbox;
+    ``cache`` keeps per-search work (sequence intervals) between messages."""
+
+    max_seq: int
+    max_uid: int
+    saved: frozenset[int] = frozenset()
+    tz: dt.tzinfo | None = None
+    now: float | None = None
+    headers: HeaderIndex | None = None
+    cache: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
