@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import logging
 
-from mailsrv.context import ServerContext, is_loopback
-from mailsrv.pop3.responses import Err
-from mailsrv.pop3.session import Pop3Session
+from mailsrv.context import ServerContext
+from mailsrv.pop3.responses import Err, encode
+from mailsrv.pop3.session import Pop3Session, admission_refusal
 
 log = logging.getLogger("mailsrv.pop3")
 
@@ -45,30 +45,20 @@ class Pop3Listener:
         self.ctx = ctx
         self.implicit_tls = implicit_tls
         self._server: asyncio.Server | None = None
+        self._port = 0
         self._conns: set[_Connection] = set()
 
     @property
     def port(self) -> int:
-        assert self._server is not None  # noqa: S101 - started by start_pop3
-        return int(self._server.sockets[0].getsockname()[1])
-
-    def _refusal(self, peer: str) -> bytes | None:
-        limits, sessions = self.ctx.config.limits, self.ctx.sessions
-        per_ip_exempt = self.ctx.config.dev and is_loopback(peer)
-        if len(sessions.live) >= limits.connections_total or (
-            not per_ip_exempt and sessions.count_from(peer) >= limits.connections_per_ip
-        ):
-            return b"-ERR [SYS/TEMP] too many connections\r\n"
-        if self.ctx.auth.blocked(peer):
-            return b"-ERR [AUTH] too many failed logins from your address; try again later\r\n"
-        return None
+        """The bound port (the real one when 0 was asked for)."""
+        return self._port
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
         peer = str(peername[0]) if peername else "?"
-        refusal = self._refusal(peer)
+        refusal = admission_refusal(self.ctx, peer)
         if refusal is not None:
-            writer.write(refusal)
+            writer.write(encode(refusal))
             await _close(writer)
             return
         info = self.ctx.sessions.open("pop3", peer, self.port, tls=self.implicit_tls)
@@ -170,5 +160,7 @@ async def start_pop3(
     ssl_ctx = ctx.tls if implicit_tls else None
     if implicit_tls and ssl_ctx is None:
         raise ValueError("POP3S needs a TLS context")
-    listener._server = await asyncio.start_server(listener._handle, host, port, ssl=ssl_ctx)
+    server = await asyncio.start_server(listener._handle, host, port, ssl=ssl_ctx)
+    listener._server = server
+    listener._port = int(server.sockets[0].getsockname()[1])
     return listener

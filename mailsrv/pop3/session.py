@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from mailsrv.context import ServerContext, SessionInfo
+from mailsrv.context import ServerContext, SessionInfo, is_loopback
 from mailsrv.faults import FaultKind
 from mailsrv.pop3 import commands as c
 from mailsrv.pop3.maildrop import Maildrop
@@ -60,6 +60,19 @@ def apop_possible(ctx: ServerContext) -> bool:
     if ctx.config.dev or auth.extra:
         return True
     return any(auth.secret_for_apop(u) is not None for u in auth.users.names())
+
+
+def admission_refusal(ctx: ServerContext, peer: str) -> Err | None:
+    """Why a new connection from ``peer`` is turned away at once, if it is."""
+    limits, sessions = ctx.config.limits, ctx.sessions
+    per_ip_exempt = ctx.config.dev and is_loopback(peer)
+    if len(sessions.live) >= limits.connections_total or (
+        not per_ip_exempt and sessions.count_from(peer) >= limits.connections_per_ip
+    ):
+        return Err("too many connections", "SYS/TEMP")
+    if ctx.auth.blocked(peer):
+        return Err("too many failed logins from your address; try again later", "AUTH")
+    return None
 
 
 class Pop3Session:

@@ -15,7 +15,8 @@ from mailsrv.auth import Authenticator
 from mailsrv.config import Config, Limits
 from mailsrv.context import ServerContext
 from mailsrv.pop3.protocol import State
-from mailsrv.pop3.session import Pop3Session
+from mailsrv.pop3.responses import encode
+from mailsrv.pop3.session import Pop3Session, admission_refusal
 from mailsrv.store.base import DELETED, SEEN, EventKind, FlagMode, StoreBusy
 from mailsrv.store.memory import MemoryMailbox, MemoryStore
 
@@ -557,3 +558,22 @@ async def test_faults(ctx: ServerContext, pop3: Pop3) -> None:
     ctx.faults.drop("pop3", "CAPA")
     assert await other.talk(b"CAPA\r\n") == b""
     assert other.closed
+
+
+async def test_admission_refusal() -> None:
+    ctx = make_ctx(
+        limits=Limits(auth_failure_delay=0.0, connections_per_ip=1, auth_failures_per_ip=1)
+    )
+    assert admission_refusal(ctx, "192.0.2.1") is None
+    ctx.sessions.open("pop3", "192.0.2.1", 110)
+    refused = admission_refusal(ctx, "192.0.2.1")
+    assert refused is not None
+    assert encode(refused) == b"-ERR [SYS/TEMP] too many connections\r\n"
+    assert admission_refusal(ctx, "192.0.2.2") is None
+    await ctx.auth.record_failure("192.0.2.2")
+    blocked = admission_refusal(ctx, "192.0.2.2")
+    assert blocked is not None
+    assert blocked.code == "AUTH"
+    dev = make_ctx(dev=True, limits=Limits(auth_failure_delay=0.0, connections_per_ip=1))
+    dev.sessions.open("pop3", "127.0.0.1", 110)
+    assert admission_refusal(dev, "127.0.0.1") is None  # loopback is exempt in dev mode
