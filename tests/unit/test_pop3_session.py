@@ -535,9 +535,14 @@ async def test_transcript_redacts_secrets(ctx: ServerContext, pop3: Pop3) -> Non
     await pop3.talk(b"USER ann\r\nPASS pw\r\n")
     await pop3.talk(b"RETR 1\r\n")
     await Pop3(ctx).talk(b"AUTH PLAIN\r\n" + b64(b"\0ann\0pw") + b"\r\n")
+    await Pop3(ctx).talk(b"AUTH PLAIN " + b64(b"\0ann\0pw") + b"\r\n")
+    await Pop3(ctx).talk(b"APOP ann " + b"ab" * 16 + b"\r\n")
     texts = [(line.direction, line.text) for line in ctx.tracer.lines]
     assert ("C", "PASS ***") in texts
     assert ("C", "***") in texts  # the SASL continuation line
+    assert ("C", "AUTH PLAIN ***") in texts
+    assert ("C", "APOP ann ***") in texts
+    assert not any(b64(b"\0ann\0pw").decode() in text for _, text in texts)
     assert not any("pw" in text.split() for _, text in texts)
     retr = [t for d, t in texts if d == "S" and t.startswith(f"+OK {len(MSG1)} octets")]
     assert len(retr) == 1  # one record for the whole multi-line response
