@@ -185,3 +185,44 @@ async def test_fetchmail_keep_uidl_fetches_nothing_new(
         assert third.returncode == 0, third.stdout + third.stderr
         assert (tmp_path / "delivered.mbox").read_bytes().count(b"Subject: third") == 1
         assert (tmp_path / "delivered.mbox").read_bytes().count(b"Subject: first") == 1
+
+
+@pytest.mark.parametrize("mode", ["expunge", "flag", "trash"])
+async def test_delete_modes_on_maildir(make_server: Any, mode: str) -> None:
+    async with make_server(services={"pop3"}, pop3_delete=mode) as server:
+        await seed(server)
+
+        def client() -> None:
+            pop = poplib.POP3("127.0.0.1", server.ports.pop3, timeout=10)
+            pop.user("ann")
+            pop.pass_("pw")
+            pop.dele(1)
+            pop.quit()
+
+        await asyncio.to_thread(client)
+        inbox = await (await server.store.open("ann")).snapshot()
+        trash = await (await server.store.open("ann", "Trash")).snapshot()
+        if mode == "expunge":
+            assert (len(inbox.messages), len(trash.messages)) == (1, 0)
+        elif mode == "flag":
+            assert [("\\Deleted" in m.flags) for m in inbox.messages] == [True, False]
+            assert len(trash.messages) == 0
+        else:
+            assert (len(inbox.messages), len(trash.messages)) == (1, 1)
+            data = await (await server.store.open("ann", "Trash")).read(trash.messages[0].uid)
+            assert data == MSG1
+
+
+async def test_expunged_underneath_on_maildir(make_server: Any) -> None:
+    async with make_server(services={"pop3"}) as server:
+        await seed(server)
+        pop = await asyncio.to_thread(poplib.POP3, "127.0.0.1", server.ports.pop3, 10)
+        await asyncio.to_thread(pop.user, "ann")
+        await asyncio.to_thread(pop.pass_, "pw")
+        mailbox = await server.store.open("ann")
+        await mailbox.expunge([1], actor="imap-1")
+        with pytest.raises(poplib.error_proto, match="removed by another session"):
+            await asyncio.to_thread(pop.retr, 1)
+        lines = (await asyncio.to_thread(pop.retr, 2))[1]
+        assert b"Subject: second" in lines
+        await asyncio.to_thread(pop.quit)
