@@ -3,7 +3,7 @@ from hypothesis import strategies as st
 
 from mailsrv.imap.bodystructure import body_structure
 from mailsrv.imap.encoded_words import decode_header
-from mailsrv.imap.mime import parse_message
+from mailsrv.imap.mime import MimePart, parse_message
 from mailsrv.imap.mime_fields import decode_param, parse_content_type
 from mailsrv.imap.sections import binary_section, section_bytes
 from mailsrv.imap.tokens import SectionSpec
@@ -11,7 +11,7 @@ from mailsrv.imap.transfer_encoding import decode_base64, decode_quoted_printabl
 from tests.unit.mime_corpus import NAMES, raw, wire
 
 
-def _shape(part):
+def _shape(part: MimePart) -> tuple[object, ...]:
     kids = [_shape(c) for c in part.children]
     inner = _shape(part.message) if part.message is not None else None
     return (part.mime_type, kids, inner)

@@ -1,8 +1,11 @@
 import datetime as dt
 import re
 import time
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailsrv.imap.search import (
     HeaderIndex,
@@ -16,7 +19,7 @@ from mailsrv.imap.search import (
 )
 from mailsrv.imap.search_keys import And, BodyText, HasFlag, HeaderText, InSet, Not, Or
 from mailsrv.imap.sequence_set import SequenceSet
-from mailsrv.imap.tokens import Atom
+from mailsrv.imap.tokens import Atom, Token
 from tests.unit.mime_corpus import NAMES, golden, wire
 
 #: Dovecot treats a message without a Date header as sent at the epoch; we use its internal
@@ -25,9 +28,9 @@ from tests.unit.mime_corpus import NAMES, golden, wire
 SENT_WITHOUT_DATE = ("SENTBEFORE", "SENTSINCE", "SENTON")
 
 
-def toks(text: str) -> list:
+def toks(text: str) -> list[Token]:
     """Search arguments as the IMAP parser hands them over: atoms, strings, lists."""
-    stack: list[list] = [[]]
+    stack: list[list[Token]] = [[]]
     for word in re.findall(r'"[^"]*"|\(|\)|[^\s()]+', text):
         if word == "(":
             stack.append([])
@@ -41,8 +44,8 @@ def toks(text: str) -> list:
     return stack[0]
 
 
-def item(message: bytes | None = None, **kw) -> SearchItem:
-    base = {
+def item(message: bytes | None = None, **kw: Any) -> SearchItem:
+    base: dict[str, Any] = {
         "seq": 1,
         "uid": 1,
         "flags": frozenset(),
@@ -261,3 +264,48 @@ def test_header_search_over_a_thousand_messages_is_fast():
     elapsed = time.perf_counter() - start
     assert len(hits) == 1000
     assert elapsed < 10  # generous: about 0.1 s on a laptop
+
+
+_WORDS = [
+    Atom(w)
+    for w in [
+        "ALL",
+        "NOT",
+        "OR",
+        "(",
+        ")",
+        "SUBJECT",
+        "BODY",
+        "TEXT",
+        "HEADER",
+        "FROM",
+        "UID",
+        "1:*",
+        "$",
+        "3",
+        "*",
+        "SEEN",
+        "KEYWORD",
+        "LARGER",
+        "BEFORE",
+        "1-Jan-2024",
+        "RETURN",
+        "CHARSET",
+        "UTF-8",
+        "MIN",
+        "COUNT",
+        "0",
+        "x",
+    ]
+] + [b"", b"caf\xc3\xa9", b"\xff", [], [Atom("SEEN")], [Atom("MIN")]]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), max_size=12))
+def test_parser_raises_only_search_error(args):
+    try:
+        program = parse_search(args)
+    except SearchError:
+        return
+    it = item(b"Subject: x\r\n\r\nbody", flags=frozenset({"\\Seen"}))
+    assert matches(program, it, SearchContext(3, 3, saved=frozenset({1}))) in (True, False)
