@@ -1,15 +1,78 @@
-"""SEARCH and UID SEARCH (RFC 9051 §6.4.4), ESEARCH (RFC 4731), SEARCHRES (RFC 5182)."""
+"""SEARCH and UID SEARCH (RFC 9051 §6.4.4), ESEARCH (RFC 4731), SEARCHRES (RFC 5182).
+
+``search.py`` parses the criteria and ``search_match.py`` decides per message; this module walks
+the view, reads each message only as far as the program needs (nothing, the header, or all of
+it), and answers ``* SEARCH`` or, when RETURN was given or the session enabled IMAP4rev2,
+``* ESEARCH``. ``RETURN (SAVE)`` keeps the result (as UIDs) for ``$`` in later commands.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailsrv.imap.commands import Command
-from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.commands import Command, Search
+from mailsrv.imap.errors import CommandFailed, expect
+from mailsrv.imap.search import parse_search
+from mailsrv.imap.search_keys import Needs, SearchContext, SearchError, SearchItem
+from mailsrv.imap.search_match import esearch_data, matches
+from mailsrv.imap.strings import string
+from mailsrv.store.base import MessageGone
 
 if TYPE_CHECKING:
     from mailsrv.imap.session import ImapSession
 
 
 async def search(s: ImapSession, cmd: Command) -> None:
-    raise CommandFailed("NO", "SEARCH is not available yet")
+    cmd = expect(cmd, Search)
+    view = s.require_view()
+    try:
+        program = parse_search(list(cmd.args), utf8=s.utf8)
+    except SearchError as exc:
+        raise CommandFailed(exc.status, exc.message, exc.code) from None
+    ctx = SearchContext(
+        max_seq=view.exists,
+        max_uid=view.uids[-1] if view.uids else 0,
+        saved=frozenset(s.saved),
+    )
+    needs = program.needs()
+    mailbox = view.mailbox
+    hits: list[tuple[int, int]] = []
+    for seq, uid in enumerate(view.uids, 1):
+        info = view.info[uid]
+        wire = None
+        try:
+            if needs is Needs.HEADER:
+                wire = await mailbox.read_header(uid)
+            elif needs is Needs.FULL:
+                wire = await mailbox.read(uid)
+        except MessageGone:
+            continue
+        item = SearchItem(
+            seq, uid, info.flags, info.size, info.internal_date, uid in view.recent, wire
+        )
+        if matches(program, item, ctx):
+            hits.append((seq, uid))
+    returns = program.returns
+    if returns is not None and "SAVE" in returns:
+        s.saved = _saved(returns, [u for _, u in hits])
+    numbers = [u if cmd.uid else q for q, u in hits]
+    if returns is not None or s.rev2:
+        if returns != ("SAVE",):
+            head = b"* ESEARCH (TAG " + string(cmd.tag.encode()) + (b") UID" if cmd.uid else b")")
+            data = esearch_data(program, numbers)
+            s.out.write(head + (b" " + data if data else b"") + b"\r\n")
+    else:
+        s.out.write(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
+    await s.ok(cmd.tag, "Search completed.", expunge=cmd.uid, uid=cmd.uid)
+
+
+def _saved(returns: tuple[str, ...], uids: list[int]) -> list[int]:
+    """RFC 5182 §2.4: with only MIN and/or MAX beside SAVE, just those messages are saved."""
+    if not uids or "ALL" in returns or "COUNT" in returns or returns == ("SAVE",):
+        return uids
+    out = []
+    if "MIN" in returns:
+        out.append(uids[0])
+    if "MAX" in returns and uids[-1] not in out:
+        out.append(uids[-1])
+    return out

@@ -136,7 +136,7 @@ async def test_imapclient_sync_flow(make_server: Any) -> None:
             out["move"] = c.move([1], "Archive")
             out["after"] = c.search("ALL")
             out["status"] = c.folder_status("Work/Projects", ["MESSAGES"])
-            out["special"] = c.find_special_folder(imapclient.TRASH)
+            out["special"] = c.find_special_folder(imapclient.imapclient.TRASH)
             c.logout()
             return out
 

@@ -389,3 +389,41 @@ async def test_rev2_session_gets_no_recent(store: MemoryStore) -> None:
 async def test_logout(imap: Talker) -> None:
     assert await imap.talk(b"z LOGOUT\r\n") == b"* BYE Logging out\r\nz OK Logout completed.\r\n"
     assert imap.session.after is After.CLOSE
+
+
+async def test_search_forms(store: MemoryStore) -> None:
+    t = await logged_in(store)
+    await t.select()
+    assert await t.talk(b"a SEARCH UNSEEN\r\n") == b"* SEARCH 1\r\na OK Search completed.\r\n"
+    assert await t.talk(b"b UID SEARCH CHARSET UTF-8 SUBJECT parts\r\n") == (
+        b"* SEARCH 2\r\nb OK Search completed.\r\n"
+    )
+    assert await t.talk(b"c SEARCH BODY Bob\r\n") == b"* SEARCH 1\r\nc OK Search completed.\r\n"
+    assert await t.talk(b"d SEARCH RETURN (MIN MAX COUNT ALL) ALL\r\n") == (
+        b'* ESEARCH (TAG "d") MIN 1 MAX 2 ALL 1:2 COUNT 2\r\nd OK Search completed.\r\n'
+    )
+    assert await t.talk(b"e UID SEARCH RETURN (COUNT) DELETED\r\n") == (
+        b'* ESEARCH (TAG "e") UID COUNT 0\r\ne OK Search completed.\r\n'
+    )
+    reply = await t.talk(b"f SEARCH CHARSET KOI8-R ALL\r\n")
+    assert reply.startswith(b"f NO [BADCHARSET")
+    assert (await t.talk(b"g SEARCH FROBNICATE\r\n")).startswith(b"g BAD ")
+
+
+async def test_searchres_saved_result(store: MemoryStore) -> None:
+    t = await logged_in(store)
+    await t.select()
+    assert await t.talk(b"a UID SEARCH RETURN (SAVE) SEEN\r\n") == b"a OK Search completed.\r\n"
+    assert await t.talk(b"b FETCH $ (UID)\r\n") == b"* 2 FETCH (UID 2)\r\nb OK Fetch completed.\r\n"
+    reply = await t.talk(b"c UID STORE $ +FLAGS.SILENT (\\Flagged)\r\nd SEARCH FLAGGED\r\n")
+    assert reply == b"c OK Store completed.\r\n* SEARCH 2\r\nd OK Search completed.\r\n"
+    assert await t.talk(b"e SEARCH UID $\r\n") == b"* SEARCH 2\r\ne OK Search completed.\r\n"
+
+
+async def test_rev2_search_answers_esearch(store: MemoryStore) -> None:
+    t = await logged_in(store)
+    await t.talk(b"e ENABLE IMAP4rev2\r\n")
+    await t.select()
+    assert await t.talk(b"s SEARCH ALL\r\n") == (
+        b'* ESEARCH (TAG "s") ALL 1:2\r\ns OK Search completed.\r\n'
+    )
