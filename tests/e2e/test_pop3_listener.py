@@ -19,7 +19,6 @@ from mailsrv.tls import client_ssl_context
 pytestmark = pytest.mark.timeout(30)
 
 
-
 _open: list[Client] = []
 
 
