@@ -49,6 +49,9 @@ MODES = ("smtp", "submission", "smtps")
 MAX_RECIPIENTS = 1000
 #: RFC 5321 §4.5.3.2.7: the server should wait at least 5 minutes for the next command.
 COMMAND_TIMEOUT = 300.0
+#: Longest message line accepted. RFC 5321 §4.5.3.1.6 says 1000 octets, but generated mail (HTML
+#: on one line) often breaks it and every common MTA accepts longer; the reader buffers this much.
+MAX_DATA_LINE = 64 * 1024
 #: Seconds ``close()`` waits for sessions to finish after the 421.
 CLOSE_GRACE = 5.0
 IDENT = "ESMTP mailsrv"
@@ -179,6 +182,8 @@ class IngressHandler:
 
 class IngressSMTP(SMTP):
     """aiosmtpd's protocol with our auth, tracing, fault hooks and session registry."""
+
+    line_length_limit = MAX_DATA_LINE
 
     def __init__(
         self,

@@ -46,8 +46,19 @@ def default_users_file(maildir: Path) -> Path:
     return maildir.parent / "users"
 
 
-def build_config(args: argparse.Namespace, **overrides: Any) -> Config:
-    """The config file (if any), then the common flags, then ``overrides`` (None = not given)."""
+def with_default_users(config: Config) -> Config:
+    if config.users_file is not None:
+        return config
+    return dataclasses.replace(config, users_file=default_users_file(config.maildir))
+
+
+def build_config(
+    args: argparse.Namespace, *, default_users: bool = True, **overrides: Any
+) -> Config:
+    """The config file (if any), then the common flags, then ``overrides`` (None = not given).
+
+    With ``default_users`` a missing users file is set to the one beside the Maildir root.
+    """
     try:
         config = load_config(
             args.config,
@@ -60,9 +71,7 @@ def build_config(args: argparse.Namespace, **overrides: Any) -> Config:
         raise CliError(str(exc)) from exc
     except (TypeError, ValueError) as exc:
         raise CliError(f"bad configuration: {exc}") from exc
-    if config.users_file is None:
-        config = dataclasses.replace(config, users_file=default_users_file(config.maildir))
-    return config
+    return with_default_users(config) if default_users else config
 
 
 def error(message: str) -> None:

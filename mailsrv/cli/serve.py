@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from mailsrv.cli.common import CliError, build_config
+from mailsrv.cli.common import CliError, build_config, with_default_users
 from mailsrv.config import Config
 from mailsrv.server import MailServer, PortInUse
 
@@ -136,6 +136,7 @@ def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None
 def cmd_serve(args: argparse.Namespace) -> int:
     config = build_config(
         args,
+        default_users=False,  # beside the Maildir root, once --ephemeral has picked it
         host=args.host,
         port_offset=args.port_offset,
         dev=args.dev,
@@ -154,7 +155,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.maildir is None:
             temp_maildir = Path(tempfile.mkdtemp(prefix="mailsrv-"))
             config = dataclasses.replace(config, maildir=temp_maildir / "mail")
-    config, missing = _available(config)
+    config, missing = _available(with_default_users(config))
     logging.basicConfig(
         level=config.log_level.upper(),
         stream=sys.stderr,

@@ -73,6 +73,20 @@ async def test_dot_stuffing_and_several_recipients(make_server, store):
     assert b"\r\n.leading dot\r\n..two dots\r\n" in alice[0]
 
 
+async def test_long_lines_are_accepted_whole(make_server, store):
+    long_line = b"<p>" + b"y" * 5000 + b"</p>"
+    raw = b"Subject: html\r\nContent-Type: text/html\r\n\r\n" + long_line + b"\r\n"
+    async with make_server(services={"smtp"}, store=store) as server:
+
+        def talk() -> dict[str, tuple[int, bytes]]:
+            with smtplib.SMTP(HOST, server.ports.smtp, timeout=10) as c:
+                return c.sendmail("bob@example.org", ["alice@localhost"], raw)
+
+        assert await asyncio.to_thread(talk) == {}
+        [data] = await inbox(server, "alice")
+    assert data.endswith(b"\r\n\r\n" + long_line + b"\r\n")
+
+
 async def test_dev_mode_is_catch_all_for_any_domain(make_server, store):
     async with make_server(services={"smtp"}, store=store) as server:
         await asyncio.to_thread(_send, server.ports.smtp, message("dave@anywhere.example"))
