@@ -32,6 +32,10 @@ def _claims(store: Store) -> dict[tuple[str, str, int], int]:
     return table
 
 
+class ViewInvalid(Exception):
+    """The folder's UIDVALIDITY changed: every UID this session knows is meaningless now."""
+
+
 class MailboxView:
     """Sequence numbers, last reported flags and pending changes of one selected folder."""
 
@@ -102,7 +106,9 @@ class MailboxView:
             return
         self.dirty = False
         snap = await self.mailbox.snapshot()
-        if snap.version == self.version and snap.uidvalidity == self.uidvalidity:
+        if snap.uidvalidity != self.uidvalidity:
+            raise ViewInvalid(self.name)
+        if snap.version == self.version:
             return
         self.version = snap.version
         self.uidnext = snap.uidnext

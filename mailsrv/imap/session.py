@@ -32,11 +32,18 @@ from mailsrv.imap.commands import (
 )
 from mailsrv.imap.errors import CommandFailed, expect
 from mailsrv.imap.mailbox_names import BadMailboxName, decode_name
-from mailsrv.imap.mailbox_view import MailboxView
+from mailsrv.imap.mailbox_view import MailboxView, ViewInvalid
 from mailsrv.imap.protocol import LEGAL, State
 from mailsrv.imap.responses import capabilities, continuation, store_error, tagged, untagged
 from mailsrv.imap.strings import string
-from mailsrv.store.base import EventKind, EventSubscription, StoreError, StoreEvent
+from mailsrv.store.base import (
+    EventKind,
+    EventSubscription,
+    NoSuchFolder,
+    NoSuchUser,
+    StoreError,
+    StoreEvent,
+)
 
 log = logging.getLogger("mailsrv.imap")
 
@@ -151,7 +158,14 @@ class ImapSession:
         view = self.view
         if view is None:
             return
-        await view.refresh()
+        try:
+            await view.refresh()
+        except (NoSuchFolder, NoSuchUser, ViewInvalid):
+            # RFC 9051 §7.1.5: the client's view cannot be kept valid, so the session ends.
+            self.view = None
+            self.out.write(untagged("BYE Selected mailbox was deleted or changed UIDVALIDITY"))
+            self.after = After.CLOSE
+            return
         for line in view.updates(expunge=expunge, uid=uid, rev2=self.rev2):
             self.out.write(line)
 

@@ -427,3 +427,17 @@ async def test_rev2_search_answers_esearch(store: MemoryStore) -> None:
     assert await t.talk(b"s SEARCH ALL\r\n") == (
         b'* ESEARCH (TAG "s") ALL 1:2\r\ns OK Search completed.\r\n'
     )
+
+
+async def test_selected_folder_deleted_or_uidvalidity_changed(store: MemoryStore) -> None:
+    t = await logged_in(store)
+    await t.talk(b"c CREATE Tmp\r\n")
+    await t.select("Tmp")
+    await store.delete_folder("ann", "Tmp")
+    reply = await t.talk(b"n NOOP\r\n")
+    assert reply.startswith(b"* BYE Selected mailbox was deleted")
+    assert t.session.after is After.CLOSE
+    u = await logged_in(store)
+    await u.select()
+    await (await store.open("ann")).uidvalidity_bump()
+    assert (await u.talk(b"n NOOP\r\n")).startswith(b"* BYE ")
