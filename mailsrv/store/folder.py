@@ -156,14 +156,22 @@ class FolderIndex:
 
     def _read_uidlist(self) -> tuple[UidList, Stamp | None]:
         path = self.path / UIDLIST_FILE
-        stamp = _stamp(path)
-        if stamp is not None and stamp == self._ul_stamp:
-            return self._ul, stamp
         try:
-            text = path.read_text("utf-8", errors="replace")
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             return UidList(), None
-        return parse_uidlist(text), _stamp(path) if stamp else None
+        try:
+            # The stamp is taken before reading: content newer than it only causes a re-read.
+            st = os.fstat(fd)
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            if stamp == self._ul_stamp:
+                return self._ul, stamp
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return parse_uidlist(b"".join(chunks).decode("utf-8", errors="replace")), stamp
 
     def assign(self, scan: Scan) -> None:
         """Give UIDs to files that have none, under the dot-lock (blocking)."""
