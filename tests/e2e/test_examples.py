@@ -83,11 +83,12 @@ async def test_idle_watcher_sees_delivery(make_server, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("fetchmail") is None, reason="fetchmail not installed")
-async def test_fetchmailrc_example(make_server, tmp_path: Path) -> None:
+async def test_fetchmailrc_example(make_server, tmp_path: Path, certs_dir: Path) -> None:
     async with make_server(services={"smtp", "pop3"}) as server:
         p = server.ports
         await asyncio.to_thread(_send, p.smtp, 2)
         rc = (EXAMPLES / "clients" / "fetchmailrc").read_text().replace("3110", str(p.pop3))
+        rc = rc.replace("certs/ca.pem", str(certs_dir / "ca.pem"))
         rcfile = tmp_path / "fetchmailrc"
         rcfile.write_text(rc)
         rcfile.chmod(0o600)
