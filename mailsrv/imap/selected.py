@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 def targets(s: ImapSession, sequence: SequenceSet, *, uid: bool) -> list[int]:
     """The UIDs a command's sequence set names, in view order (RFC 9051 §6.4.9, RFC 5182 ``$``).
 
-    Sequence numbers past the end are a client error (BAD), as Dovecot answers; UIDs that do
-    not exist are simply left out (RFC 9051 §6.4.9).
+    Sequence numbers past the end are a client error (BAD), as Dovecot answers; ``*`` in an
+    empty mailbox names nothing (clients send ``1:*`` without looking); UIDs that do not exist
+    are simply left out (RFC 9051 §6.4.9).
     """
     view = s.require_view()
     if sequence.uses_saved:
@@ -33,8 +34,10 @@ def targets(s: ImapSession, sequence: SequenceSet, *, uid: bool) -> list[int]:
     if uid:
         return sequence.select(view.uids, max(view.uids[-1] if view.uids else 0, 1))
     exists = view.exists
+    if exists == 0 and any(None in r for r in sequence.ranges):
+        return []
     highest = max((b for r in sequence.ranges for b in r if b is not None), default=0)
-    if highest > exists or exists == 0:
+    if highest > exists:
         raise CommandFailed("BAD", "Invalid messageset (no such message)")
     return view.uids_for_seqs(sequence.resolve(exists))
 

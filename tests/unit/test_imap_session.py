@@ -441,3 +441,11 @@ async def test_selected_folder_deleted_or_uidvalidity_changed(store: MemoryStore
     await u.select()
     await (await store.open("ann")).uidvalidity_bump()
     assert (await u.talk(b"n NOOP\r\n")).startswith(b"* BYE ")
+
+
+async def test_star_in_an_empty_mailbox_names_nothing(store: MemoryStore) -> None:
+    t = await logged_in(store)
+    await t.select("Trash")
+    assert await t.talk(b"a FETCH 1:* FLAGS\r\n") == b"a OK Fetch completed.\r\n"
+    assert await t.talk(b"b FETCH 1 FLAGS\r\n") == b"b BAD Invalid messageset (no such message)\r\n"
+    assert await t.talk(b"c UID FETCH 1:* FLAGS\r\n") == b"c OK Fetch completed.\r\n"
