@@ -12,12 +12,11 @@ from mailsrv.imap.errors import CommandFailed, expect
 from mailsrv.imap.mailbox_names import encode_name
 from mailsrv.imap.mailbox_view import MailboxView
 from mailsrv.imap.protocol import State
-from mailsrv.imap.responses import flag_list, untagged
+from mailsrv.imap.responses import untagged
 from mailsrv.store.base import (
     DELETED,
     INBOX,
     SEEN,
-    SYSTEM_FLAGS,
     EventKind,
     FolderSnapshot,
     NoSuchFolder,
@@ -48,15 +47,9 @@ async def select(s: ImapSession, cmd: Command) -> None:
     mailbox = await s.ctx.store.open(_user(s), name)
     snap = await mailbox.snapshot()
     view = MailboxView(s.ctx.store, mailbox, snap, readonly=cmd.readonly)
-    keywords = sorted({f for m in snap.messages for f in m.flags} - SYSTEM_FLAGS)
-    flags = flag_list(tuple(sorted(SYSTEM_FLAGS)) + tuple(keywords))
     out = s.out
-    out.write(b"* FLAGS " + flags + b"\r\n")
-    if cmd.readonly:
-        out.write(untagged("OK [PERMANENTFLAGS ()] Read-only mailbox."))
-    else:
-        permanent = flags[:-1] + (b" \\*)" if flags != b"()" else b"\\*)")
-        out.write(b"* OK [PERMANENTFLAGS " + permanent + b"] Flags permitted.\r\n")
+    for line in view.flags_lines():
+        out.write(line)
     out.write(b"* %d EXISTS\r\n" % view.exists)
     if not s.rev2:
         out.write(b"* %d RECENT\r\n" % len(view.recent))

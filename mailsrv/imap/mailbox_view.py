@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Iterable
 
 from mailsrv.imap.responses import flag_list
-from mailsrv.store.base import FolderSnapshot, Mailbox, MessageInfo, Store
+from mailsrv.store.base import SYSTEM_FLAGS, FolderSnapshot, Mailbox, MessageInfo, Store
 
 _recent_claims: weakref.WeakKeyDictionary[object, dict[tuple[str, str, int], int]] = (
     weakref.WeakKeyDictionary()
@@ -55,6 +55,7 @@ class MailboxView:
         self._flags_changed: set[int] = set()
         self._exists_changed = False
         self.dirty = False
+        self.keywords: set[str] = {f for m in snap.messages for f in m.flags} - SYSTEM_FLAGS
         self._claim(self.uids)
 
     @property
@@ -74,6 +75,28 @@ class MailboxView:
         self.recent.update(u for u in new_uids if u > claimed)
         if not self.readonly and new_uids[-1] > claimed:
             table[key] = new_uids[-1]
+
+    def flags_lines(self) -> list[bytes]:
+        """``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` for the flags in use (RFC 9051 §7.3.5)."""
+        flags = flag_list(tuple(sorted(SYSTEM_FLAGS)) + tuple(sorted(self.keywords)))
+        if self.readonly:
+            return [
+                b"* FLAGS " + flags + b"\r\n",
+                b"* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n",
+            ]
+        permanent = flags[:-1] + b" \\*)"
+        return [
+            b"* FLAGS " + flags + b"\r\n",
+            b"* OK [PERMANENTFLAGS " + permanent + b"] Flags permitted.\r\n",
+        ]
+
+    def new_keyword_lines(self, infos: Iterable[MessageInfo]) -> list[bytes]:
+        """``flags_lines`` again when some message now has a keyword the client was not told of."""
+        new = {f for m in infos for f in m.flags if not f.startswith("\\")} - self.keywords
+        if not new:
+            return []
+        self.keywords |= new
+        return self.flags_lines()
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -124,6 +147,7 @@ class MailboxView:
         top = self.uids[-1] if self.uids else 0
         new = [m for m in snap.messages if m.uid > top]
         if new:
+            self.keywords |= {f for m in new for f in m.flags} - SYSTEM_FLAGS
             self.uids.extend(m.uid for m in new)
             info.update((m.uid, m) for m in new)
             self._exists_changed = True
@@ -140,6 +164,7 @@ class MailboxView:
             if not rev2:
                 out.append(b"* %d RECENT\r\n" % len(self.recent))
         if self._flags_changed:
+            out.extend(self.new_keyword_lines(self.info[u] for u in self._flags_changed))
             for u in sorted(self._flags_changed):
                 seq = self.seq_of(u)
                 if seq and u not in self.gone:

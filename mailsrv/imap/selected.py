@@ -80,6 +80,8 @@ async def store(s: ImapSession, cmd: Command) -> None:
     if "\\Recent" in cmd.flags:
         raise CommandFailed("BAD", "\\Recent cannot be stored")
     infos = await view.mailbox.store_flags(uids, cmd.flags, cmd.mode, actor=s.id)
+    for line in view.new_keyword_lines(infos):
+        s.out.write(line)
     view.note_flags(infos)
     if not cmd.silent:
         for m in infos:

@@ -293,8 +293,11 @@ async def test_store_copy_move_expunge(store: MemoryStore) -> None:
     t = await logged_in(store)
     await t.select()
     assert await t.talk(b"a STORE 1 +FLAGS (\\Flagged $Work)\r\n") == (
+        b"* FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Work)\r\n"
+        b"* OK [PERMANENTFLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Work \\*)] "
+        b"Flags permitted.\r\n"
         b"* 1 FETCH (FLAGS (\\Flagged $Work \\Recent))\r\na OK Store completed.\r\n"
-    )
+    )  # a new keyword is announced first (RFC 9051 §7.3.5)
     assert await t.talk(b"b UID STORE 2 -FLAGS.SILENT (\\Seen)\r\n") == b"b OK Store completed.\r\n"
     reply = await t.talk(b"c COPY 1:2 Archive\r\n")
     assert reply.startswith(b"c OK [COPYUID ") and reply.endswith(b" 1:2 1:2] Copy completed.\r\n")
