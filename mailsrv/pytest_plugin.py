@@ -29,6 +29,7 @@ from mailsrv.testing import AsyncMailServer, ThreadedMailServer, config_override
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node  # request.node's type; pytest exports no public name
+    from pluggy import Result
 
 R = TypeVar("R")
 
@@ -171,18 +172,19 @@ def mail_server_session(
     return server
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(hookwrapper=True)  # the old-style wrapper: works with every pluggy pytest uses
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    if report.when == "call" and report.failed:
-        lines = int(item.config.getini("mail_server_transcript_lines") or 0)
-        for server in item.stash.get(_SERVERS, []):
-            try:
-                text = server.transcript_text(lines)
-            except RuntimeError:  # the server is not running any more
-                continue
-            if text:
-                report.sections.append(("mail server transcript", text))
-    return report
+) -> Generator[None, Result[pytest.TestReport], None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    lines = int(item.config.getini("mail_server_transcript_lines") or 0)
+    for server in item.stash.get(_SERVERS, []):
+        try:
+            text = server.transcript_text(lines)
+        except RuntimeError:  # the server is not running any more
+            continue
+        if text:
+            report.sections.append(("mail server transcript", text))

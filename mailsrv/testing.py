@@ -413,9 +413,11 @@ class AsyncMailServer:
         sub = self.context.store.subscribe(user)
         try:
             while True:
-                found = await self._messages_if_folder(user, folder)
-                if len(found) >= count:
-                    return found
+                # Count first (a snapshot is cheap); read the messages only once enough are in.
+                if await self._count(user, folder) >= count:
+                    found = await self._messages_if_folder(user, folder)
+                    if len(found) >= count:
+                        return found
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     raise MailTimeout(await self._timeout_report(user, count, folder, timeout))
@@ -426,6 +428,13 @@ class AsyncMailServer:
                     pass
         finally:
             sub.close()
+
+    async def _count(self, user: str, folder: str) -> int:
+        store = self.context.store
+        try:
+            return len((await (await store.open(user, folder)).snapshot()).messages)
+        except (NoSuchFolder, NoSuchUser):
+            return 0
 
     async def _messages_if_folder(self, user: str, folder: str) -> list[StoredMessage]:
         try:

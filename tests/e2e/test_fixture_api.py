@@ -289,6 +289,14 @@ def test_standalone_server_cleans_up_its_directory() -> None:
     assert threading.active_count() == before
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_threaded_server_on_either_loop(loop: str) -> None:
+    with ThreadedMailServer(services=SMTP_ONLY, loop=loop) as server:
+        send(server, "alice@localhost", mail(loop))
+        assert server.wait_for_messages("alice", 1)[0].subject == loop
+        assert type(server._loop).__module__.startswith(loop)
+
+
 def test_port_in_use_fails_start_cleanly(tmp_path: Path) -> None:
     with ThreadedMailServer(tmp_path / "a", services={"smtp"}) as first:
         before = threading.active_count()
