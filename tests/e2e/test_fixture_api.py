@@ -249,7 +249,7 @@ async def test_async_fixture_api(mail_server_async: AsyncMailServer) -> None:
     uid = await server.deliver("alice", mail("direct"), folder="Later", flags=["\\Flagged"])
     assert "Later" in await server.folders("alice")
     [later] = await server.messages("alice", "Later")
-    assert (later.uid, later.flags) == (uid, {"\\Flagged"})
+    assert (later.uid, later.flags) == (uid, frozenset({"\\Flagged"}))
     await server.add_user("x", "pw")
     assert await server.bump_uidvalidity("alice", "Later") > 0
     assert any(t.protocol == "smtp" for t in server.transcripts)

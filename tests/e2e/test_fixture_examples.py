@@ -22,7 +22,7 @@ EXAMPLES = ROOT / "examples"
 
 def run(
     *args: str | Path, cwd: Path = ROOT, timeout: float = 120, env: dict[str, str] | None = None
-):
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(a) for a in args],
         cwd=cwd,
