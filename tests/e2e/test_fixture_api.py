@@ -162,6 +162,24 @@ def test_bump_uidvalidity(mail_server: ThreadedMailServer) -> None:
     assert after != before and mail_server._call(uidvalidity()) == after
 
 
+@pytest.mark.mail_server(services={"imap"})
+def test_bump_uidvalidity_is_seen_by_imap_clients(mail_server: ThreadedMailServer) -> None:
+    import imaplib
+
+    mail_server.deliver("alice", mail())
+    assert mail_server.ports.imap is not None
+
+    def uidvalidity() -> int:
+        with imaplib.IMAP4(mail_server.host, mail_server.ports.imap, timeout=10) as client:
+            client.login("alice", "pw")
+            typ, data = client.status("INBOX", "(UIDVALIDITY)")
+            assert typ == "OK" and isinstance(data[0], bytes)
+            return int(data[0].split(b"UIDVALIDITY ")[1].rstrip(b")"))
+
+    before = uidvalidity()
+    assert mail_server.bump_uidvalidity("alice") == uidvalidity() != before
+
+
 def test_transcripts_record_sessions(mail_server: ThreadedMailServer) -> None:
     send(mail_server, "alice@localhost", mail())
     lines = mail_server.transcripts
