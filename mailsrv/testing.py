@@ -243,6 +243,7 @@ class AsyncMailServer:
 
     def __init__(self, base_dir: Path | str | None = None, **options: Any) -> None:
         self._tmp: Path | None = None
+        self._owns_dir = base_dir is None
         if base_dir is None:
             self._tmp = base_dir = Path(tempfile.mkdtemp(prefix="mailsrv-test-"))
         self.base_dir = Path(base_dir)
@@ -257,6 +258,10 @@ class AsyncMailServer:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the mail server is already running")
+        if self._owns_dir and self._tmp is None:
+            raise RuntimeError("this server's temporary directory is gone: make a new server")
         self._memory = MemoryStore() if self.options.store == "memory" else None
         self._server = MailServer(self.options.config, store=self._memory)
         try:
@@ -274,7 +279,7 @@ class AsyncMailServer:
                 await self._memory.close()
         finally:
             self._server = self._memory = None
-            self._remove_tmp()
+            await asyncio.to_thread(self._remove_tmp)
 
     def _remove_tmp(self) -> None:
         if self._tmp is not None:

@@ -302,6 +302,8 @@ def test_standalone_server_cleans_up_its_directory() -> None:
             server.start()
     assert not base.exists()
     server.stop()  # a second stop does nothing
+    with pytest.raises(RuntimeError, match="temporary directory is gone"):
+        server.start()
     with pytest.raises(RuntimeError, match="not running"):
         server.messages("alice")
     assert threading.active_count() == before
