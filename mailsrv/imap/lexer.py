@@ -79,7 +79,8 @@ class Lexer:
 
     # -- simple values ----------------------------------------------------------------------
 
-    def _run(self, chars: frozenset[int]) -> bytes:
+    def take(self, chars: frozenset[int]) -> bytes:
+        """The run of octets from ``chars`` at the cursor (possibly empty)."""
         start = self.pos
         data = self.data
         n = len(data)
@@ -90,26 +91,26 @@ class Lexer:
         return data[start:pos]
 
     def tag(self) -> str:
-        value = self._run(_TAG_CHARS)
+        value = self.take(_TAG_CHARS)
         if not value:
             raise ParseError("missing or invalid tag")
         return value.decode("ascii")
 
     def atom(self) -> str:
-        value = self._run(_ATOM_CHARS)
+        value = self.take(_ATOM_CHARS)
         if not value:
             raise ParseError("expected an atom")
         return value.decode("ascii")
 
     def word(self) -> str:
         """A generic token text: sequence set, flag, search key, fetch item name."""
-        value = self._run(_TOKEN_CHARS)
+        value = self.take(_TOKEN_CHARS)
         if not value:
             raise ParseError("expected an argument")
         return value.decode("ascii")
 
     def number(self) -> int:
-        value = self._run(frozenset(b"0123456789"))
+        value = self.take(frozenset(b"0123456789"))
         if not value or len(value) > 19:
             raise ParseError("expected a number")
         return int(value)
@@ -156,7 +157,7 @@ class Lexer:
     def astring(self) -> bytes:
         if self.peek() in (0x22, 0x7B):
             return self.string()
-        value = self._run(_ASTRING_CHARS)
+        value = self.take(_ASTRING_CHARS)
         if not value:
             raise ParseError("expected an atom or a string")
         return value
@@ -172,7 +173,7 @@ class Lexer:
         """A LIST pattern: an atom that may hold ``%``, ``*`` and ``]``, or a string."""
         if self.peek() in (0x22, 0x7B):
             return self.string()
-        value = self._run(_LIST_CHARS)
+        value = self.take(_LIST_CHARS)
         if not value:
             raise ParseError("expected a mailbox pattern")
         return value

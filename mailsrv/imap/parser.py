@@ -19,7 +19,6 @@ from mailsrv.imap.commands import (
     Create,
     Enable,
     Fetch,
-    FetchItem,
     Id,
     InvalidCommand,
     ListCommand,
@@ -33,40 +32,13 @@ from mailsrv.imap.commands import (
     StoreCommand,
     UidExpunge,
 )
+from mailsrv.imap.fetch_parser import parse_fetch_items
 from mailsrv.imap.lexer import Lexer, ParseError
 from mailsrv.imap.sequence_set import SequenceSet
-from mailsrv.imap.tokens import Atom, SectionSpec, SectionText
+from mailsrv.imap.tokens import Atom
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode
 
 _SYSTEM_FLAGS = {f.upper(): f for f in SYSTEM_FLAGS}
-_FETCH_NAME = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.")
-_MACROS = {
-    "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
-    "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
-    "FULL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"),
-}
-_PLAIN_ITEMS = frozenset(
-    {
-        "ENVELOPE",
-        "FLAGS",
-        "INTERNALDATE",
-        "RFC822",
-        "RFC822.HEADER",
-        "RFC822.SIZE",
-        "RFC822.TEXT",
-        "BODY",
-        "BODYSTRUCTURE",
-        "UID",
-    }
-)
-_SECTION_TEXTS: dict[str, SectionText] = {
-    "": "",
-    "HEADER": "HEADER",
-    "HEADER.FIELDS": "HEADER.FIELDS",
-    "HEADER.FIELDS.NOT": "HEADER.FIELDS.NOT",
-    "TEXT": "TEXT",
-    "MIME": "MIME",
-}
 _STATUS_ITEMS = frozenset(
     {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED"}
 )
@@ -351,77 +323,14 @@ def _append(lx: Lexer, tag: str, uid: bool) -> Command:
     return Append(tag, mailbox, flags, date, lx.literal())
 
 
-def _section(lx: Lexer, binary: bool) -> SectionSpec:
-    lx.expect(b"[")
-    text = lx._run(frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz."))
-    words = text.decode().upper().split(".") if text else []
-    parts: list[int] = []
-    while words and words[0].isdigit():
-        number = int(words.pop(0))
-        if number == 0:
-            raise ParseError("section part numbers start at 1")
-        parts.append(number)
-    rest = ".".join(words)
-    section_text = _SECTION_TEXTS.get(rest)
-    if section_text is None or (binary and rest) or (rest == "MIME" and not parts):
-        raise ParseError(f"invalid section {text.decode()}")
-    fields: tuple[str, ...] = ()
-    if section_text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
-        lx.sp()
-        lx.expect(b"(")
-        names = [lx.astring()]
-        while lx.skip_sp():
-            names.append(lx.astring())
-        lx.expect(b")")
-        fields = tuple(n.decode("ascii", "replace").upper() for n in names)
-    lx.expect(b"]")
-    return SectionSpec(tuple(parts), section_text, fields)
-
-
-def _fetch_item(lx: Lexer) -> FetchItem:
-    name = lx._run(_FETCH_NAME).decode().upper()
-    if lx.peek() != 0x5B:
-        if name not in _PLAIN_ITEMS:
-            raise ParseError(f"unknown fetch item {name}" if name else "expected a fetch item")
-        return FetchItem(name)
-    if name not in ("BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"):
-        raise ParseError(f"unknown fetch item {name}")
-    section = _section(lx, binary=name.startswith("BINARY"))
-    partial = None
-    if lx.peek() == 0x3C and name != "BINARY.SIZE":
-        lx.pos += 1
-        start = lx.number()
-        lx.expect(b".")
-        count = lx.number()
-        lx.expect(b">")
-        if count == 0:
-            raise ParseError("partial length must not be 0")
-        partial = (start, count)
-    return FetchItem(name, section, partial)
-
-
 def _fetch(lx: Lexer, tag: str, uid: bool) -> Command:
     lx.sp()
     sequence = _sequence(lx)
     lx.sp()
-    items: list[FetchItem] = []
-    if lx.peek() == 0x28:
-        lx.pos += 1
-        items.append(_fetch_item(lx))
-        while lx.skip_sp():
-            items.append(_fetch_item(lx))
-        lx.expect(b")")
-    else:
-        start = lx.pos
-        word = lx._run(_FETCH_NAME).decode().upper()
-        if word in _MACROS and lx.peek() != 0x5B:
-            items.extend(FetchItem(n) for n in _MACROS[word])
-        else:
-            lx.pos = start
-            items.append(_fetch_item(lx))
+    items = parse_fetch_items(lx)
     if lx.skip_sp():
         raise ParseError("FETCH modifiers are not supported")
-    return Fetch(tag, uid, sequence, tuple(dict.fromkeys(items)))
+    return Fetch(tag, uid, sequence, items)
 
 
 def _store(lx: Lexer, tag: str, uid: bool) -> Command:

@@ -10,8 +10,6 @@ each tagged response it re-syncs and sends what the client may be told at that m
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,14 +17,12 @@ from typing import Protocol
 
 from mailsrv import __version__
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.imap import folders, selected
+from mailsrv.imap import folders, login, selected
 from mailsrv.imap.commands import (
-    Authenticate,
     Command,
     Enable,
     Id,
     InvalidCommand,
-    Login,
     Simple,
     command_name,
 )
@@ -99,7 +95,7 @@ class ImapSession:
         self.bad_in_a_row = 0
         self.auth_failures = 0
         self._sub: EventSubscription | None = None
-        self._sasl: _SaslState | None = None
+        self.sasl: login.SaslState | None = None
         self._idle_tag = ""
         self._idle_uid = False
 
@@ -271,82 +267,18 @@ class ImapSession:
         self.tls = True
         self.info.tls = True
 
-    async def _login(self, cmd: Command) -> None:
-        cmd = expect(cmd, Login)
-        if not self.ctx.auth.plaintext_allowed(self.tls, self.info.peer):
-            raise CommandFailed(
-                "NO", "Plaintext authentication disallowed without TLS", "PRIVACYREQUIRED"
-            )
-        try:
-            user, password = cmd.user.decode("utf-8"), cmd.password.decode("utf-8")
-        except UnicodeDecodeError:
-            user, password = "", ""
-        await self._try_login(cmd.tag, user, password)
-
-    async def _try_login(self, tag: str, user: str, password: str) -> None:
-        found = await self.ctx.auth.login(user, password, self.info.peer) if user else None
-        if found is None:
-            self.auth_failures += 1
-            self.out.write(tagged(tag, "NO", "Authentication failed.", "AUTHENTICATIONFAILED"))
-            if self.auth_failures >= self.ctx.config.limits.auth_failures_per_connection:
-                self.out.write(untagged("BYE Too many failed logins"))
-                self.after = After.CLOSE
-            return
-        await self.ctx.store.ensure_user(found)
-        self.user = found
-        self.state = State.AUTHENTICATED
-        self.info.user = found
-        self.info.state = "authenticated"
-        self._sub = self.ctx.store.subscribe(found)
-        self.out.write(tagged(tag, "OK", "Logged in", "CAPABILITY " + self.capability_text()))
-
-    async def _authenticate(self, cmd: Command) -> None:
-        cmd = expect(cmd, Authenticate)
-        if cmd.mechanism not in ("PLAIN", "LOGIN"):
-            raise CommandFailed("NO", "Unsupported authentication mechanism", "CANNOT")
-        if not self.ctx.auth.plaintext_allowed(self.tls, self.info.peer):
-            raise CommandFailed(
-                "NO", "Plaintext authentication disallowed without TLS", "PRIVACYREQUIRED"
-            )
-        self._sasl = _SaslState(cmd.tag, cmd.mechanism)
-        if cmd.initial is not None:
-            await self.sasl_line(cmd.initial)
-            return
-        self.mode = Mode.SASL
-        self.out.write(continuation("" if cmd.mechanism == "PLAIN" else "VXNlcm5hbWU6"))
-
     async def sasl_line(self, line: bytes) -> None:
-        """One client response in an AUTHENTICATE exchange (RFC 9051 §6.2.2, RFC 4616)."""
-        sasl = self._sasl
-        if sasl is None:
-            raise RuntimeError("no AUTHENTICATE in progress")
-        self.mode = Mode.COMMAND
-        if line.strip() == b"*":
-            self._sasl = None
-            self.out.write(tagged(sasl.tag, "BAD", "Authentication aborted"))
-            return
-        try:
-            data = b"" if line.strip() == b"=" else base64.b64decode(line.strip(), validate=True)
-            text = data.decode("utf-8")
-        except (binascii.Error, ValueError):
-            self._sasl = None
-            self.out.write(tagged(sasl.tag, "BAD", "Invalid base64 data in AUTHENTICATE response"))
-            return
-        if sasl.mechanism == "LOGIN" and sasl.user is None:
-            sasl.user = text
-            self.mode = Mode.SASL
-            self.out.write(continuation("UGFzc3dvcmQ6"))
-            return
-        self._sasl = None
-        if sasl.mechanism == "LOGIN":
-            await self._try_login(sasl.tag, sasl.user or "", text)
-            return
-        parts = text.split("\0")
-        if len(parts) != 3 or (parts[0] and parts[0] != parts[1]):
-            self.out.write(tagged(sasl.tag, "NO", "Authentication failed.", "AUTHENTICATIONFAILED"))
-            self.auth_failures += 1
-            return
-        await self._try_login(sasl.tag, parts[1], parts[2])
+        """One client response in an AUTHENTICATE exchange."""
+        await login.sasl_line(self, line)
+
+    async def logged_in(self, user: str) -> None:
+        """LOGIN or AUTHENTICATE succeeded: enter the authenticated state (RFC 9051 §3.2)."""
+        await self.ctx.store.ensure_user(user)
+        self.user = user
+        self.state = State.AUTHENTICATED
+        self.info.user = user
+        self.info.state = "authenticated"
+        self._sub = self.ctx.store.subscribe(user)
 
     # -- authenticated ------------------------------------------------------------------------
 
@@ -396,15 +328,6 @@ class ImapSession:
             self._sub = None
 
 
-class _SaslState:
-    __slots__ = ("mechanism", "tag", "user")
-
-    def __init__(self, tag: str, mechanism: str) -> None:
-        self.tag = tag
-        self.mechanism = mechanism
-        self.user: str | None = None
-
-
 _HANDLERS: dict[str, Handler] = {
     "CAPABILITY": ImapSession._capability,
     "NOOP": ImapSession._noop,
@@ -412,8 +335,8 @@ _HANDLERS: dict[str, Handler] = {
     "LOGOUT": ImapSession._logout,
     "ID": ImapSession._id,
     "STARTTLS": ImapSession._starttls,
-    "LOGIN": ImapSession._login,
-    "AUTHENTICATE": ImapSession._authenticate,
+    "LOGIN": login.login,
+    "AUTHENTICATE": login.authenticate,
     "ENABLE": ImapSession._enable,
     "NAMESPACE": ImapSession._namespace,
     "IDLE": ImapSession._idle,
