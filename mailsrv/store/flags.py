@@ -12,7 +12,6 @@ import os
 import re
 import socket
 import time
-from dataclasses import dataclass
 
 from mailsrv.store.base import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN
 
@@ -24,27 +23,26 @@ FLAG_LETTERS: dict[str, str] = {DRAFT: "D", FLAGGED: "F", ANSWERED: "R", SEEN: "
 LETTER_FLAGS: dict[str, str] = {v: k for k, v in FLAG_LETTERS.items()}
 
 _TIME_RE = re.compile(r"(\d+)(?:\.M(\d{1,6})|\.)")
+_STD_RE = re.compile(r"(\d+)\.M(\d{1,6})P[^,]*,S=\d+,W=(\d+)\Z")
+_SW_RE = re.compile(r",S=(\d+),W=(\d+)(?:,|\Z)")
+_S_RE = re.compile(r",S=(\d+)(?:,|\Z)")
+_W_RE = re.compile(r",W=(\d+)(?:,|\Z)")
 _counter = itertools.count(1)
 
 
-@dataclass(frozen=True, slots=True)
-class FileName:
-    """A parsed message file name."""
-
-    base: str
-    letters: str  # the info letters after ":2," ("" when none or in new/)
-
-    @property
-    def name(self) -> str:
-        return self.base + INFO_PREFIX + self.letters if self.letters else self.base
+def split_name(fname: str) -> tuple[str, str]:
+    """(base, info letters) of a file name; other info versions than ``2,`` keep no letters."""
+    base, _, info = fname.partition(INFO_SEP)
+    return base, (info[2:] if info.startswith("2,") else "")
 
 
-def split_name(fname: str) -> FileName:
-    """Split a file name into base and info letters (other info versions keep no letters)."""
-    base, sep, info = fname.partition(INFO_SEP)
-    if sep and info.startswith("2,"):
-        return FileName(base, info[2:])
-    return FileName(base, "")
+def base_of(fname: str) -> str:
+    return fname.partition(INFO_SEP)[0]
+
+
+def letters_of(fname: str) -> str:
+    info = fname.partition(INFO_SEP)[2]
+    return info[2:] if info.startswith("2,") else ""
 
 
 def cur_name(base: str, letters: str) -> str:
@@ -58,21 +56,26 @@ def sort_letters(letters: str) -> str:
 
 def size_fields(base: str) -> tuple[int | None, int | None]:
     """The ``S=`` (on-disk) and ``W=`` (wire) sizes in a base name, ``None`` where absent."""
-    s = w = None
-    for field in base.split(",")[1:]:
-        key, eq, value = field.partition("=")
-        if not eq or not value.isdigit():
-            continue
-        if key == "S":
-            s = int(value)
-        elif key == "W":
-            w = int(value)
-    return s, w
+    m = _SW_RE.search(base)
+    if m is not None:  # the usual ",S=<n>,W=<n>" at the end
+        return int(m.group(1)), int(m.group(2))
+    s = _S_RE.search(base)
+    w = _W_RE.search(base)
+    return (int(s.group(1)) if s else None), (int(w.group(1)) if w else None)
 
 
 def wire_size(base: str) -> int | None:
     """The wire (CRLF) size if the name tells it (``W=``); ``S=`` says nothing of line ends."""
-    return size_fields(base)[1]
+    m = _W_RE.search(base)
+    return int(m.group(1)) if m else None
+
+
+def standard_name(base: str) -> tuple[float, int] | None:
+    """(time, wire size) of a ``<secs>.M<usecs>P...,S=<n>,W=<n>`` name in one match, else None."""
+    m = _STD_RE.match(base)
+    if m is None:
+        return None
+    return int(m.group(1)) + int(m.group(2)) / 1_000_000, int(m.group(3))
 
 
 def name_time(base: str) -> float | None:

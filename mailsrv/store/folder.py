@@ -25,7 +25,7 @@ from pathlib import Path
 
 from mailsrv.store.base import MessageInfo, NoSuchFolder, to_wire
 from mailsrv.store.cache import MessageCache
-from mailsrv.store.flags import name_time, size_fields, split_name
+from mailsrv.store.flags import letters_of, name_time, standard_name, wire_size
 from mailsrv.store.keywords import Keywords
 from mailsrv.store.uidlist import (
     UIDLIST_FILE,
@@ -111,6 +111,9 @@ class FolderIndex:
         self._ul = UidList()
         self._ul_stamp: Stamp | None = None
         self._dirs: tuple[int, int] | None = None
+        self._disk: dict[str, tuple[str, str]] = {}  # the last scan's files
+        self._pending: set[str] = set()  # files that had no UID at the last scan
+        self._touched: set[str] = set()  # base names we changed since the last scan
         self._stale = True
         self.checked_at = -1e9
         self._kw_stamp: object = None
@@ -144,14 +147,18 @@ class FolderIndex:
             )
             disk: dict[str, tuple[str, str]] = {}
             for sub in ("new", "cur"):
-                for fname in os.listdir(self.path / sub):
-                    if not fname.startswith("."):
-                        disk[split_name(fname).base] = (sub, fname)
+                disk.update(
+                    {
+                        f.partition(":")[0]: (sub, f)
+                        for f in os.listdir(self.path / sub)
+                        if f[0] != "."
+                    }
+                )
         except FileNotFoundError:
             raise NoSuchFolder(self.name) from None
         ul, stamp = self._read_uidlist()
         scan = Scan(started, dirs, disk, ul, stamp)
-        scan.unassigned = [b for b in disk if b not in ul.records]
+        scan.unassigned = list(disk.keys() - ul.records.keys())
         return scan
 
     def _read_uidlist(self) -> tuple[UidList, Stamp | None]:
@@ -182,7 +189,7 @@ class FolderIndex:
         self._ul_stamp = None  # someone may have written it: read it afresh
         scan.uidlist, scan.ul_stamp = self._read_uidlist()
         ul = scan.uidlist
-        scan.unassigned = [b for b in scan.disk if b not in ul.records]
+        scan.unassigned = list(scan.disk.keys() - ul.records.keys())
         rebuild = ul.damaged or ul.uidvalidity <= 0
         if rebuild:
             scan.uidlist = ul = self._rebuilt(ul)
@@ -223,7 +230,7 @@ class FolderIndex:
         for base in sorted(bases, key=order):
             uid = ul.next_free()
             fields = ""
-            if size_fields(base)[1] is None:
+            if wire_size(base) is None:
                 sub, fname = scan.disk[base]
                 fields = f"W{self._measure(sub, fname)}"
             rec = Record(uid, fields)
@@ -243,41 +250,62 @@ class FolderIndex:
         """Make the index match the scan; True when it found changes not made by us."""
         ul = scan.uidlist
         kw_changed = self._reload_keywords()
-        same_validity = ul.uidvalidity == self.uidvalidity
-        by_base: dict[str, Entry] = {}
-        changed = not same_validity or kw_changed
-        for base, (sub, fname) in scan.disk.items():
-            rec = ul.records.get(base)
-            if rec is None:
-                continue
-            old = self.by_base.get(base)
-            if old is not None and old.info.uid == rec.uid and same_validity:
-                if old.fname == fname and old.sub == sub and not kw_changed:
-                    by_base[base] = old
-                    continue
-                letters = split_name(fname).letters
-                info = old.info
-                flags = self.keywords.flags(letters)
-                if flags != info.flags:
-                    changed = True
-                    info = MessageInfo(info.uid, base, flags, info.size, info.internal_date)
-                by_base[base] = Entry(base, sub, fname, letters, info)
-                continue
-            changed = True
-            by_base[base] = self._entry(base, sub, fname, rec)
-        if len(by_base) != len(self.by_base):
-            changed = True
-        self.by_base = by_base
-        self.by_uid = {e.info.uid: e for e in by_base.values()}
+        if not self.loaded or kw_changed or ul.uidvalidity != self.uidvalidity:
+            changed = self._rebuild(scan)
+        else:
+            # Only names that differ from the last scan, or that we touched since, can differ.
+            bases = {b for b, _ in scan.disk.items() ^ self._disk.items()}
+            bases |= self._pending | self._touched
+            changed = False
+            for base in bases:
+                changed |= self._reconcile(base, scan.disk.get(base), ul.records.get(base))
         self.uidvalidity, self.guid = ul.uidvalidity, ul.guid
         self.uidnext = ul.next_free()
         self._ul, self._ul_stamp = ul, scan.ul_stamp
+        self._disk = scan.disk
+        self._pending = set(scan.unassigned)
+        self._touched = set()
         self._dirs = scan.dirs
         self._stale = any(scan.started * 1e9 - m < STALE_WINDOW * 1e9 for m in scan.dirs)
         self.loaded = True
         if changed:
-            self.version = next(_versions)
+            self.touch()
         return changed
+
+    def _rebuild(self, scan: Scan) -> bool:
+        records = scan.uidlist.records
+        before = {e.info.uid: e.info.flags for e in self.by_base.values()}
+        self.by_base, self.by_uid = {}, {}
+        for base, (sub, fname) in scan.disk.items():
+            rec = records.get(base)
+            if rec is not None:
+                self.add_entry(self._entry(base, sub, fname, rec))
+        after = {e.info.uid: e.info.flags for e in self.by_base.values()}
+        return before != after or scan.uidlist.uidvalidity != self.uidvalidity
+
+    def _reconcile(self, base: str, found: tuple[str, str] | None, rec: Record | None) -> bool:
+        """Bring one message in line with the disk; True if that changed what sessions see."""
+        old = self.by_base.get(base)
+        if found is None or rec is None:
+            if old is None:
+                return False
+            self.drop_entry(old.info.uid)
+            return True
+        sub, fname = found
+        if old is not None and old.info.uid == rec.uid:
+            if old.fname == fname and old.sub == sub:
+                return False
+            letters = letters_of(fname)
+            info = old.info
+            flags = self.keywords.flags(letters)
+            if flags != info.flags:
+                info = MessageInfo(info.uid, base, flags, info.size, info.internal_date)
+            self.add_entry(Entry(base, sub, fname, letters, info))
+            return flags != old.info.flags
+        if old is not None:
+            self.drop_entry(old.info.uid)
+        self.add_entry(self._entry(base, sub, fname, rec))
+        return True
 
     def _reload_keywords(self) -> bool:
         self.keywords.load()
@@ -288,22 +316,38 @@ class FolderIndex:
         return self.loaded
 
     def _entry(self, base: str, sub: str, fname: str, rec: Record) -> Entry:
-        letters = split_name(fname).letters
-        size = size_fields(base)[1]
-        if size is None:
-            for f in rec.fields.split():
-                if f.startswith("W") and f[1:].isdigit():
-                    size = int(f[1:])
-        if size is None:
-            size = self._measure(sub, fname)
-        when = name_time(base)
-        if when is None:
-            try:
-                when = os.stat(self.path / sub / fname).st_mtime
-            except FileNotFoundError:
-                when = time.time()
-        info = MessageInfo(rec.uid, base, self.keywords.flags(letters), size, when)
+        letters = letters_of(fname)
+        m = standard_name(base)
+        if m is not None:  # the common case, ours and Dovecot's: one regex match
+            when, size = m
+            info = MessageInfo(rec.uid, base, self.keywords.flags(letters), size, when)
+            return Entry(base, sub, fname, letters, info)
+        info = MessageInfo(
+            rec.uid,
+            base,
+            self.keywords.flags(letters),
+            self._size(base, sub, fname, rec),
+            self._time(base, sub, fname),
+        )
         return Entry(base, sub, fname, letters, info)
+
+    def _size(self, base: str, sub: str, fname: str, rec: Record) -> int:
+        size = wire_size(base)
+        if size is not None:
+            return size
+        for f in rec.fields.split():
+            if f.startswith("W") and f[1:].isdigit():
+                return int(f[1:])
+        return self._measure(sub, fname)
+
+    def _time(self, base: str, sub: str, fname: str) -> float:
+        when = name_time(base)
+        if when is not None:
+            return when
+        try:
+            return os.stat(self.path / sub / fname).st_mtime
+        except FileNotFoundError:
+            return time.time()
 
     # -- changes made here ---------------------------------------------------------------
 
@@ -315,11 +359,13 @@ class FolderIndex:
     def add_entry(self, entry: Entry) -> None:
         self.by_uid[entry.info.uid] = entry
         self.by_base[entry.base] = entry
+        self._touched.add(entry.base)
 
     def drop_entry(self, uid: int) -> Entry | None:
         entry = self.by_uid.pop(uid, None)
         if entry is not None:
             self.by_base.pop(entry.base, None)
+            self._touched.add(entry.base)
         return entry
 
     def file_path(self, entry: Entry) -> Path:

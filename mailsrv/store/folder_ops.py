@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode, MessageInfo, apply_flags
-from mailsrv.store.flags import cur_name, new_base, size_fields, split_name
+from mailsrv.store.flags import base_of, cur_name, new_base, size_fields
 from mailsrv.store.folder import Entry, FolderIndex, _stamp
 from mailsrv.store.uidlist import (
     UIDLIST_FILE,
@@ -80,9 +80,7 @@ def commit_locked(index: FolderIndex, files: list[NewFile]) -> list[Entry]:
     prune = len(ul.records) - len(index.by_base) > STALE_RECORDS
     if prune:
         # Listed now, under the lock: a record whose file is not here is an expunged message.
-        on_disk = {
-            split_name(n).base for sub in ("new", "cur") for n in os.listdir(index.path / sub)
-        }
+        on_disk = {base_of(n) for sub in ("new", "cur") for n in os.listdir(index.path / sub)}
         ul.records = {b: r for b, r in ul.records.items() if b in on_disk}
     if prune or stamp is None or stamp[1] < APPEND_FROM:
         write_uidlist(index.path, ul)

@@ -42,13 +42,14 @@ def format_keywords(keywords: dict[int, str]) -> str:
 class Keywords:
     """The keyword table of one folder; reloaded when the file changes on disk."""
 
-    __slots__ = ("_by_index", "_by_name", "_path", "_stamp")
+    __slots__ = ("_by_index", "_by_name", "_flags_cache", "_path", "_stamp")
 
     def __init__(self, folder: Path) -> None:
         self._path = folder / KEYWORDS_FILE
         self._by_index: dict[int, str] = {}
         self._by_name: dict[str, int] = {}
         self._stamp: tuple[int, int, int] | None = None
+        self._flags_cache: dict[str, frozenset[str]] = {}
 
     @property
     def stamp(self) -> tuple[int, int, int] | None:
@@ -74,9 +75,13 @@ class Keywords:
         self._by_index = table
         self._by_name = {name.lower(): i for i, name in table.items()}
         self._stamp = stamp
+        self._flags_cache = {}
 
     def flags(self, letters: str) -> frozenset[str]:
         """The IMAP flags and keywords of an info letter string."""
+        cached = self._flags_cache.get(letters)
+        if cached is not None:
+            return cached
         out: set[str] = set()
         for ch in letters:
             if ch in LETTER_FLAGS:
@@ -85,7 +90,8 @@ class Keywords:
                 name = self._by_index.get(ord(ch) - ord("a"))
                 if name is not None:
                     out.add(name)
-        return frozenset(out)
+        flags = self._flags_cache[letters] = frozenset(out)
+        return flags
 
     def missing(self, flags: Iterable[str]) -> list[str]:
         """Keywords among ``flags`` that have no letter yet."""
@@ -103,6 +109,7 @@ class Keywords:
                 raise TooManyKeywords("this folder already has 26 keywords, the Maildir limit")
             table[free] = name
             self._by_name[name.lower()] = free
+        self._flags_cache = {}
         tmp = self._path.with_name(f"{KEYWORDS_FILE}.{os.getpid()}.tmp")
         tmp.write_text(format_keywords(table), "utf-8")
         os.replace(tmp, self._path)

@@ -128,9 +128,7 @@ class MemoryMailbox:
             dst.messages[new_uid].cache.update(m.cache)
             pairs.append((uid, new_uid))
         if pairs:
-            self._store._emit(
-                self._user, dst.name, EventKind.COPIED, [d for _, d in pairs], actor
-            )
+            self._store._emit(self._user, dst.name, EventKind.COPIED, [d for _, d in pairs], actor)
         return pairs
 
     async def move(

@@ -72,11 +72,15 @@ def parse_uidlist(text: str) -> UidList:
     version = _parse_header(lines[0], out)
     last = 0
     for line in lines[1:]:
-        rec = _parse_record(line, version)
-        if rec is None:
-            out.damaged = True
-            continue
-        base, record = rec
+        uid, _, rest = line.partition(" ")
+        if version == 3 and rest[:1] == ":" and uid.isdigit():  # the usual "<uid> :<name>"
+            base, record = rest[1:].partition(":")[0], Record(int(uid))
+        else:
+            rec = _parse_record(line, version)
+            if rec is None:
+                out.damaged = True
+                continue
+            base, record = rec
         out.max_uid = max(out.max_uid, record.uid)
         if record.uid <= last:
             out.damaged = True
