@@ -16,10 +16,12 @@ the async layer (``maildir.py``) decides what runs in a thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL = 0.075
 #: A directory changed this recently may change again unseen in the same mtime tick.
 STALE_WINDOW = 0.05
+#: After adopting the mtimes of our own changes, one re-scan this much later catches anything
+#: another process did in the same mtime tick.
+VERIFY_DELAY = 2.0
 #: Folders with more messages than this are scanned in a thread, not on the event loop.
 INLINE_LIMIT = 2000
 
@@ -111,6 +116,9 @@ class FolderIndex:
         self._ul = UidList()
         self._ul_stamp: Stamp | None = None
         self._dirs: tuple[int, int] | None = None
+        self._verify_at: float | None = None
+        self._top_uid = 0  # highest UID in by_uid
+        self._ordered = True  # by_uid iterates in UID order
         self._disk: dict[str, tuple[str, str]] = {}  # the last scan's files
         self._pending: set[str] = set()  # files that had no UID at the last scan
         self._touched: set[str] = set()  # base names we changed since the last scan
@@ -128,14 +136,31 @@ class FolderIndex:
         """Three stats: did anything change since the last scan?"""
         if self._stale or not self.loaded:
             return True
+        if self._verify_at is not None and time.monotonic() >= self._verify_at:
+            return True
+        return self._dir_mtimes() != self._dirs or self.uidlist_changed()
+
+    def _dir_mtimes(self) -> tuple[int, int] | None:
         try:
-            dirs = (
+            return (
                 os.stat(self.path / "new").st_mtime_ns,
                 os.stat(self.path / "cur").st_mtime_ns,
             )
         except FileNotFoundError:
-            return True
-        return dirs != self._dirs or _stamp(self.path / UIDLIST_FILE) != self._ul_stamp
+            return None
+
+    @contextlib.contextmanager
+    def own_change(self) -> Iterator[None]:
+        """Around a change of ours: if the folder was in step before, it still is after, so
+        the directories' new mtimes are adopted instead of listing 100,000 names again."""
+        before = self._dir_mtimes()
+        try:
+            yield
+        finally:
+            if before is not None and before == self._dirs and not self._stale:
+                self._dirs = self._dir_mtimes()
+                if self._verify_at is None:
+                    self._verify_at = time.monotonic() + VERIFY_DELAY
 
     def scan(self) -> Scan:
         """List new/ and cur/, re-read the uidlist if it changed. Raises ``NoSuchFolder``."""
@@ -266,6 +291,7 @@ class FolderIndex:
         self._pending = set(scan.unassigned)
         self._touched = set()
         self._dirs = scan.dirs
+        self._verify_at = None
         self._stale = any(scan.started * 1e9 - m < STALE_WINDOW * 1e9 for m in scan.dirs)
         self.loaded = True
         if changed:
@@ -276,6 +302,7 @@ class FolderIndex:
         records = scan.uidlist.records
         before = {e.info.uid: e.info.flags for e in self.by_base.values()}
         self.by_base, self.by_uid = {}, {}
+        self._top_uid, self._ordered = 0, True
         for base, (sub, fname) in scan.disk.items():
             rec = records.get(base)
             if rec is not None:
@@ -357,7 +384,12 @@ class FolderIndex:
         self._snapshot = None
 
     def add_entry(self, entry: Entry) -> None:
-        self.by_uid[entry.info.uid] = entry
+        uid = entry.info.uid
+        if uid > self._top_uid:
+            self._top_uid = uid
+        elif uid not in self.by_uid:
+            self._ordered = False  # by_uid is no longer in UID order: messages() re-sorts
+        self.by_uid[uid] = entry
         self.by_base[entry.base] = entry
         self._touched.add(entry.base)
 
@@ -376,7 +408,10 @@ class FolderIndex:
         snap = self._snapshot
         if snap is not None and snap[0] == self.version:
             return snap[1]
-        msgs = tuple(self.by_uid[u].info for u in sorted(self.by_uid))
+        if not self._ordered:
+            self.by_uid = {u: self.by_uid[u] for u in sorted(self.by_uid)}
+            self._ordered = True
+        msgs = tuple(e.info for e in self.by_uid.values())
         self._snapshot = (self.version, msgs)
         return msgs
 

@@ -118,7 +118,8 @@ def deliver(index: FolderIndex, wire: bytes, flags: frozenset[str], date: float 
             _ensure_keywords_locked(index, flags)
             letters = index.keywords.letters(flags)
             sub, fname = ("cur", cur_name(base, letters)) if flags else ("new", base)
-            os.rename(tmp, index.path / sub / fname)
+            with index.own_change():
+                os.rename(tmp, index.path / sub / fname)
             return commit_locked(index, [NewFile(base, sub, fname, len(wire), when)])[0]
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -132,6 +133,13 @@ def store_flags(
     if mode is not FlagMode.REMOVE and index.keywords.missing(flags):
         with DotLock(index.path):
             _ensure_keywords_locked(index, flags)
+    with index.own_change():
+        return _rename_flags(index, uids, flags, mode)
+
+
+def _rename_flags(
+    index: FolderIndex, uids: Iterable[int], flags: frozenset[str], mode: FlagMode
+) -> tuple[list[MessageInfo], list[int], list[int]]:
     out: list[MessageInfo] = []
     changed: list[int] = []
     retry: list[int] = []
@@ -166,17 +174,18 @@ def expunge(index: FolderIndex, uids: Iterable[int]) -> tuple[list[Entry], list[
     """Unlink; returns (entries removed, retry uids)."""
     removed: list[Entry] = []
     retry: list[int] = []
-    for uid in sorted(set(uids)):
-        e = index.by_uid.get(uid)
-        if e is None:
-            continue
-        try:
-            os.unlink(index.file_path(e))
-        except FileNotFoundError:
-            retry.append(uid)
-            continue
-        index.drop_entry(uid)
-        removed.append(e)
+    with index.own_change():
+        for uid in sorted(set(uids)):
+            e = index.by_uid.get(uid)
+            if e is None:
+                continue
+            try:
+                os.unlink(index.file_path(e))
+            except FileNotFoundError:
+                retry.append(uid)
+                continue
+            index.drop_entry(uid)
+            removed.append(e)
     if removed:
         index.touch()
     return removed, retry
@@ -218,27 +227,8 @@ def transfer(
         _ensure_keywords_locked(dst, {f for e in entries for f in e.info.flags})
         files: list[NewFile] = []
         moved: list[Entry] = []
-        for e in entries:
-            size = size_fields(e.base)[0]
-            if size is None:
-                try:
-                    size = os.stat(src.file_path(e)).st_size
-                except FileNotFoundError:
-                    retry.append(e.info.uid)
-                    continue
-            base = new_base(size, e.info.size, e.info.internal_date)
-            letters = dst.keywords.letters(e.info.flags, keep="P" if "P" in e.letters else "")
-            fname = cur_name(base, letters)
-            try:
-                if move:
-                    os.rename(src.file_path(e), dst.path / "cur" / fname)
-                else:
-                    _link_or_copy(src.file_path(e), dst.path / "cur" / fname, dst.path / "tmp")
-            except FileNotFoundError:
-                retry.append(e.info.uid)
-                continue
-            files.append(NewFile(base, "cur", fname, e.info.size, e.info.internal_date))
-            moved.append(e)
+        with src.own_change(), dst.own_change():
+            _place(src, dst, entries, move, files, moved, retry)
         if move:
             for e in moved:
                 src.drop_entry(e.info.uid)
@@ -247,6 +237,39 @@ def transfer(
     for e, n in zip(moved, new, strict=True):
         pairs.append((e.info.uid, n.info.uid, e.base, n.base))
     return pairs, retry
+
+
+def _place(
+    src: FolderIndex,
+    dst: FolderIndex,
+    entries: list[Entry],
+    move: bool,
+    files: list[NewFile],
+    moved: list[Entry],
+    retry: list[int],
+) -> None:
+    """Link or rename each message into ``dst``'s cur/ under a new base name."""
+    for e in entries:
+        size = size_fields(e.base)[0]
+        if size is None:
+            try:
+                size = os.stat(src.file_path(e)).st_size
+            except FileNotFoundError:
+                retry.append(e.info.uid)
+                continue
+        base = new_base(size, e.info.size, e.info.internal_date)
+        letters = dst.keywords.letters(e.info.flags, keep="P" if "P" in e.letters else "")
+        fname = cur_name(base, letters)
+        try:
+            if move:
+                os.rename(src.file_path(e), dst.path / "cur" / fname)
+            else:
+                _link_or_copy(src.file_path(e), dst.path / "cur" / fname, dst.path / "tmp")
+        except FileNotFoundError:
+            retry.append(e.info.uid)
+            continue
+        files.append(NewFile(base, "cur", fname, e.info.size, e.info.internal_date))
+        moved.append(e)
 
 
 def bump_uidvalidity(index: FolderIndex) -> int:

@@ -119,7 +119,11 @@ class MaildirStore:
             scan = idx.scan() if inline else await asyncio.to_thread(idx.scan)
             if scan.needs_lock:
                 await asyncio.to_thread(idx.assign, scan)
-            changed = idx.apply(scan) if inline else await asyncio.to_thread(idx.apply, scan)
+            if inline:
+                changed = idx.apply(scan)
+            else:
+                changed = await asyncio.to_thread(idx.apply, scan)
+                await asyncio.to_thread(idx.messages)  # sort 100,000 UIDs off the loop too
         except NoSuchFolder:
             self._drop(idx.user, [idx.name])
             raise
