@@ -8,6 +8,7 @@ UIDVALIDITY is unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import poplib
 import re
@@ -90,43 +91,56 @@ def _deliver(port: int, first: int, count: int, acked: list[int]) -> None:
         pass  # the server died under us: that is the point
 
 
-def _append(port: int, first: int, count: int, acked: list[int]) -> None:
+def _imap_worker(port: int, work: Callable[[imaplib.IMAP4], None]) -> None:
+    """Run ``work`` on a logged-in IMAP client; the socket is closed whatever happens."""
     try:
-        imap = imaplib.IMAP4(HOST, port)
+        imap = imaplib.IMAP4(HOST, port, timeout=10)
+    except OSError:
+        return
+    try:
         imap.login(USER, "pw")
+        work(imap)
+    except (OSError, imaplib.IMAP4.error):
+        pass  # the server died under us: that is the point
+    finally:
+        with contextlib.suppress(OSError):
+            imap.shutdown()
+
+
+def _append(port: int, first: int, count: int, acked: list[int]) -> None:
+    def work(imap: imaplib.IMAP4) -> None:
         for n in range(first, first + count):
             typ, _ = imap.append("INBOX", "(\\Seen)", None, _message(n, 200_000))
             if typ == "OK":
                 acked.append(n)
-    except (OSError, imaplib.IMAP4.error):
-        pass
+
+    _imap_worker(port, work)
 
 
 def _move_all(port: int, acked: list[int]) -> None:
-    try:
-        imap = imaplib.IMAP4(HOST, port)
-        imap.login(USER, "pw")
+    def work(imap: imaplib.IMAP4) -> None:
         imap.select("INBOX")
         imap.uid("MOVE", "1:*", "Archive")
         imap.uid("COPY", "1:*", "Drafts")
-    except (OSError, imaplib.IMAP4.error):
-        pass
+
+    _imap_worker(port, work)
 
 
 def _expunge_all(port: int, acked: list[int]) -> None:
-    try:
-        imap = imaplib.IMAP4(HOST, port)
-        imap.login(USER, "pw")
+    def work(imap: imaplib.IMAP4) -> None:
         imap.select("INBOX")
         imap.uid("STORE", "1:*", "+FLAGS.SILENT", "(\\Deleted)")
         imap.expunge()
-    except (OSError, imaplib.IMAP4.error):
-        pass
+
+    _imap_worker(port, work)
 
 
 def _pop3_quit(port: int, acked: list[int]) -> None:
     try:
         pop = poplib.POP3(HOST, port, timeout=10)
+    except OSError:
+        return
+    try:
         pop.user(USER)
         pop.pass_("pw")
         count, _ = pop.stat()
@@ -135,6 +149,8 @@ def _pop3_quit(port: int, acked: list[int]) -> None:
         pop.quit()
     except (OSError, poplib.error_proto):
         pass
+    finally:
+        pop.close()
 
 
 Operation = Callable[[dict[str, int], list[int]], None]
