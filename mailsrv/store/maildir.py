@@ -40,8 +40,11 @@ from mailsrv.store.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
-#: Directories being removed are renamed to this prefix first (no leading "." so never a folder).
+#: Folder directories being removed are renamed to this first: no leading "." in a user's root,
+#: so Dovecot never takes one for a folder.
 TRASH_PREFIX = "mailsrv-removing-"
+#: Users being removed: a leading "." in the store root, so never a valid user name.
+USER_TRASH_PREFIX = ".mailsrv-removing-"
 
 
 def _remove_tree(path: Path) -> None:
@@ -186,10 +189,18 @@ class MaildirStore:
         if mapping != before:
             layout.write_special_use(root, mapping)
 
-    def _trash(self, path: Path) -> Path:
-        grave = path.parent / f"{TRASH_PREFIX}{uuid.uuid4().hex}"
+    def _trash(self, path: Path, prefix: str = TRASH_PREFIX) -> Path:
+        grave = path.parent / f"{prefix}{uuid.uuid4().hex}"
         os.rename(path, grave)
         return grave
+
+    def _leftovers(self) -> list[Path]:
+        """Removals a crash interrupted, to finish now."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return [self.root / n for n in names if n.startswith(USER_TRASH_PREFIX)]
 
     # -- Store: users ----------------------------------------------------------------------
 
@@ -233,8 +244,9 @@ class MaildirStore:
         except NoSuchUser:
             return
         self._drop(user)
-        grave = self._trash(root)
-        await asyncio.to_thread(_remove_tree, grave)
+        graves = [self._trash(root, USER_TRASH_PREFIX), *self._leftovers()]
+        for grave in set(graves):
+            await asyncio.to_thread(_remove_tree, grave)
 
     # -- Store: folders --------------------------------------------------------------------
 
@@ -372,9 +384,9 @@ class MaildirStore:
     async def reset(self) -> None:
         for user in list({u for u, _ in self._indexes}):
             self._drop(user)
-        graves = []
+        graves = self._leftovers()
         for user in await self.list_users():
-            graves.append(self._trash(self.root / user))
+            graves.append(self._trash(self.root / user, USER_TRASH_PREFIX))
         for grave in graves:
             await asyncio.to_thread(_remove_tree, grave)
         self._hub.publish(StoreEvent("", "", EventKind.RESET))
