@@ -54,6 +54,13 @@ def _sets_seen(item: FetchItem) -> bool:
     return item.name in _SETS_SEEN and (item.name != "BODY" or item.section is not None)
 
 
+def _reads_body(item: FetchItem) -> bool:
+    if item.name in ("BODY", "BODYSTRUCTURE", "RFC822", "RFC822.TEXT"):
+        return True
+    spec = item.section
+    return spec is not None and (spec.part != () or spec.text not in _HEADER_TEXTS)
+
+
 def section_name(item: FetchItem) -> bytes:
     """``BODY[1.HEADER.FIELDS (FROM)]<0>`` as it is named in the response."""
     spec = item.section
@@ -78,11 +85,12 @@ def _literal(data: bytes, out: list[bytes], *, binary: bool = False) -> None:
 class _Message:
     """What one message's items have loaded so far (each thing at most once)."""
 
-    __slots__ = ("_root", "_wire", "header", "mailbox", "uid")
+    __slots__ = ("_root", "_wire", "header", "mailbox", "needs_body", "uid")
 
-    def __init__(self, mailbox: Mailbox, uid: int) -> None:
+    def __init__(self, mailbox: Mailbox, uid: int, needs_body: bool) -> None:
         self.mailbox = mailbox
         self.uid = uid
+        self.needs_body = needs_body  # some item reads the body: read the file once, whole
         self._wire: bytes | None = None
         self._root: MimePart | None = None
         self.header: bytes | None = None
@@ -108,10 +116,12 @@ class _Message:
         key = _CACHE_KEYS[name]
         value = await self.mailbox.get_cached(self.uid, key)
         if value is None:
-            root = await self.root()
             if name == "ENVELOPE":
+                # The envelope needs only the top-level header: no need to read the body.
+                root = await self.root() if self.needs_body else parse_message(await self.head())
                 value = envelope(root)
             else:
+                root = await self.root()
                 value = body_structure(root, extended=name == "BODYSTRUCTURE")
             await self.mailbox.set_cached(self.uid, key, value)
         return value
@@ -214,9 +224,10 @@ async def _respond(
     flags_item = FetchItem("FLAGS")
     add_flags = bool(marked) and flags_item not in items
     mailbox, out, missing, pending = view.mailbox, s.out, False, 0
+    needs_body = any(_reads_body(i) for i in items)
     for uid in uids:
         parts: list[bytes] = [b"* %d FETCH (" % view.seq_of(uid)]
-        msg = _Message(mailbox, uid)
+        msg = _Message(mailbox, uid, needs_body)
         try:
             for i, item in enumerate(items):
                 if i:
