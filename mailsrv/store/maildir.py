@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 #: Folder directories being removed are renamed to this first: no leading "." in a user's root,
 #: so Dovecot never takes one for a folder.
 TRASH_PREFIX = "mailsrv-removing-"
+#: Folder indexes kept in memory; past this, those without open handles are forgotten.
+MAX_INDEXES = 512
 #: Users being removed: a leading "." in the store root, so never a valid user name.
 USER_TRASH_PREFIX = ".mailsrv-removing-"
 
@@ -97,8 +99,19 @@ class MaildirStore:
         if not (path / "cur").is_dir():
             raise NoSuchFolder(name)
         idx = FolderIndex(user, name, path, self._user_root(user))
+        if len(self._indexes) >= MAX_INDEXES:
+            self._evict()
         self._indexes[(user, name)] = idx
         return idx
+
+    def _evict(self) -> None:
+        """Forget the indexes nobody holds a handle on (oldest first), keeping memory bounded."""
+        for key in list(self._indexes)[: len(self._indexes) // 2]:
+            idx = self._indexes[key]
+            if not self._handles.get(key) and not idx.lock.locked():
+                del self._indexes[key]
+                self._handles.pop(key, None)
+                idx.close()
 
     def _drop(self, user: str, names: Iterable[str] | None = None) -> None:
         """Forget indexes (folder deleted/renamed, user removed): their handles go stale."""

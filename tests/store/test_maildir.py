@@ -346,3 +346,20 @@ async def test_large_folder_listing(tmp_path: Path) -> None:
         f"cold open {t_cold * 1000:.1f} ms, warm snapshot {t_warm * 1000:.3f} ms"
     )
     await cold.close()
+
+
+async def test_idle_indexes_are_forgotten(
+    maildir: MaildirStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailsrv.store import maildir as maildir_module
+
+    monkeypatch.setattr(maildir_module, "MAX_INDEXES", 4)
+    held = await maildir.open("alice", "Trash")
+    for n in range(8):
+        await maildir.create_folder("alice", f"F{n}")
+        await maildir.deliver("alice", message(n), folder=f"F{n}")
+    assert len(maildir._indexes) <= 5
+    assert ("alice", "Trash") in maildir._indexes  # an open handle keeps its index
+    assert [m.uid for m in (await held.snapshot()).messages] == []
+    box = await maildir.open("alice", "F0")
+    assert [m.uid for m in (await box.snapshot()).messages] == [1]
