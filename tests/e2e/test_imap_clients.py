@@ -99,21 +99,38 @@ async def test_imaplib_starttls_and_imaps(make_server: Any, certs_dir: Path) -> 
         assert b"BINARY.SIZE[2] 4" in data[1] or b"BINARY.SIZE[2] 4" in data[0][0]
 
 
-async def test_plaintext_refused_off_loopback_policy(make_server: Any) -> None:
-    """With plaintext not allowed (and a non-loopback peer faked by config), LOGINDISABLED."""
-    async with make_server(services={"imap"}) as server:
-        await seed(server)
+async def test_real_password_check_and_failure_limit(make_server: Any) -> None:
+    async with make_server(services={"imap"}, dev=False) as server:
+        server.context.auth.add_user("ann", "right")
 
-        def client() -> tuple[Any, ...]:
+        def client() -> tuple[list[str], str]:
+            errors = []
             m = imaplib.IMAP4("127.0.0.1", server.ports.imap, timeout=10)
+            for _ in range(2):
+                try:
+                    m.login("ann", "wrong")
+                except imaplib.IMAP4.error as exc:
+                    errors.append(str(exc))
+            typ = m.login("ann", "right")[0]
+            m.logout()
+            m = imaplib.IMAP4("127.0.0.1", server.ports.imap, timeout=10)
+            for _ in range(3):
+                try:
+                    m.login("ann", "wrong")
+                except imaplib.IMAP4.error as exc:
+                    errors.append(str(exc))
             try:
-                m.login("ann", "wrong-but-dev-accepts")
-                typ = m.select()[0]
+                m.noop()  # the server said BYE and closed after the third failure
+            except imaplib.IMAP4.abort as exc:
+                errors.append("abort: " + str(exc))
             finally:
-                m.logout()
-            return (typ,)
+                m.shutdown()
+            return errors, typ
 
-        assert await asyncio.to_thread(client) == ("OK",)
+        errors, typ = await asyncio.to_thread(client)
+        assert typ == "OK"
+        assert errors[0] == "b'[AUTHENTICATIONFAILED] Authentication failed.'"
+        assert len(errors) == 6 and errors[-1].startswith("abort: ")
 
 
 async def test_imapclient_sync_flow(make_server: Any) -> None:

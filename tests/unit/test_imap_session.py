@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mailsrv.imap.session import After
 from mailsrv.store.base import INBOX
@@ -452,3 +454,73 @@ async def test_star_in_an_empty_mailbox_names_nothing(store: MemoryStore) -> Non
     assert await t.talk(b"a FETCH 1:* FLAGS\r\n") == b"a OK Fetch completed.\r\n"
     assert await t.talk(b"b FETCH 1 FLAGS\r\n") == b"b BAD Invalid messageset (no such message)\r\n"
     assert await t.talk(b"c UID FETCH 1:* FLAGS\r\n") == b"c OK Fetch completed.\r\n"
+
+
+FRAGMENTS = [
+    b"1",
+    b"2:*",
+    b"$",
+    b"*",
+    b"INBOX",
+    b'"Sent"',
+    b"(FLAGS)",
+    b"(UID BODY.PEEK[1.MIME] BINARY[2]<0.3>)",
+    b"BODY[HEADER.FIELDS (SUBJECT)]",
+    b"+FLAGS",
+    b"(\\Seen)",
+    b"RETURN",
+    b"(SAVE MIN)",
+    b"ALL",
+    b"OR",
+    b"SUBJECT",
+    b"{3+}\r\nabc",
+    b"(",
+    b")",
+    b"NIL",
+    b"\xff",
+    b'"unterminated',
+    b"%",
+    b"UNSEEN",
+    b"CHARSET",
+]
+COMMANDS = [
+    b"FETCH",
+    b"UID FETCH",
+    b"STORE",
+    b"UID STORE",
+    b"SEARCH",
+    b"UID SEARCH",
+    b"COPY",
+    b"UID MOVE",
+    b"LIST",
+    b"STATUS",
+    b"SELECT",
+    b"EXAMINE",
+    b"APPEND",
+    b"CREATE",
+    b"RENAME",
+    b"EXPUNGE",
+    b"UID EXPUNGE",
+    b"NOOP",
+    b"ENABLE",
+    b"ID",
+]
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(COMMANDS), st.lists(st.sampled_from(FRAGMENTS), max_size=4)),
+        max_size=8,
+    )
+)
+async def test_command_soup_never_breaks_the_session(
+    store: MemoryStore, soup: list[tuple[bytes, list[bytes]]]
+) -> None:
+    t = await logged_in(store)
+    await t.select()
+    for name, args in soup:
+        line = b"t " + name + b"".join(b" " + a for a in args) + b"\r\n"
+        reply = await t.talk(line)
+        assert b"SERVERBUG" not in reply, (line, reply)
+    assert (await t.talk(b"z NOOP\r\n")).endswith(b"z OK Noop completed.\r\n")
