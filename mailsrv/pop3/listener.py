@@ -125,6 +125,8 @@ class Pop3Listener:
         conn.session.tls_started()
 
     async def _write(self, conn: _Connection, data: bytes) -> None:
+        if conn.writer.is_closing():
+            raise ConnectionResetError("the client closed the connection")
         if data:
             conn.writer.write(data)
             await asyncio.wait_for(conn.writer.drain(), conn.session.timeout)
