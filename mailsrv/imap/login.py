@@ -51,6 +51,9 @@ async def login(s: ImapSession, cmd: Command) -> None:
 
 
 async def try_login(s: ImapSession, tag: str, user: str, password: str) -> None:
+    if s.ctx.auth.blocked(s.info.peer):
+        s.out.write(tagged(tag, "NO", "Too many failed logins from your address", "UNAVAILABLE"))
+        return
     found = await s.ctx.auth.login(user, password, s.info.peer) if user else None
     if found is None:
         _failed(s, tag)

@@ -524,3 +524,42 @@ async def test_command_soup_never_breaks_the_session(
         reply = await t.talk(line)
         assert b"SERVERBUG" not in reply, (line, reply)
     assert (await t.talk(b"z NOOP\r\n")).endswith(b"z OK Noop completed.\r\n")
+
+
+async def test_blocked_address_is_told_so(store: MemoryStore) -> None:
+    ctx = make_context(store, auth_failures_per_ip=2)
+    t = Talker(ctx)
+    await t.talk(b"a LOGIN ann x\r\nb LOGIN ann y\r\n")
+    assert await t.talk(b"c LOGIN ann secret\r\n") == (
+        b"c NO [UNAVAILABLE] Too many failed logins from your address\r\n"
+    )
+
+
+async def test_rename_inbox_moves_its_messages(store: MemoryStore) -> None:
+    t = await logged_in(store)
+    assert await t.talk(b"a RENAME INBOX Old\r\n") == b"a OK Rename completed.\r\n"
+    reply = await t.talk(b"b STATUS INBOX (MESSAGES)\r\nc STATUS Old (MESSAGES)\r\n")
+    assert b'* STATUS "INBOX" (MESSAGES 0)' in reply and b'* STATUS "Old" (MESSAGES 2)' in reply
+
+
+async def test_fetch_rfc822_forms_and_macros(store: MemoryStore) -> None:
+    t = await logged_in(store)
+    await t.talk(b"x EXAMINE INBOX\r\n")
+    header = MESSAGE[: MESSAGE.index(b"\r\n\r\n") + 4]
+    reply = await t.talk(b"a FETCH 1 (RFC822.HEADER RFC822.TEXT)\r\n")
+    assert reply == (
+        b"* 1 FETCH (RFC822.HEADER {%d}\r\n%s RFC822.TEXT {11}\r\nHello Bob\r\n)\r\n"
+        b"a OK Fetch completed.\r\n" % (len(header), header)
+    )
+    reply = await t.talk(b"b FETCH 1 RFC822\r\n")
+    assert reply == b"* 1 FETCH (RFC822 {%d}\r\n%s)\r\nb OK Fetch completed.\r\n" % (
+        len(MESSAGE),
+        MESSAGE,
+    )
+    reply = await t.talk(b"c FETCH 1 FAST\r\n")
+    assert reply.startswith(b'* 1 FETCH (FLAGS () INTERNALDATE "')
+    assert reply.endswith(b" RFC822.SIZE %d)\r\nc OK Fetch completed.\r\n" % len(MESSAGE))
+    reply = await t.talk(b"d FETCH 1 BODY.PEEK[TEXT]<5.1000>\r\n")
+    assert reply == b"* 1 FETCH (BODY[TEXT]<5> {6}\r\n Bob\r\n)\r\nd OK Fetch completed.\r\n"
+    reply = await t.talk(b"e FETCH 2 (BODY.PEEK[9] BODY)\r\n")
+    assert reply.startswith(b'* 2 FETCH (BODY[9] NIL BODY (("text" "plain"')
