@@ -22,13 +22,13 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailsrv.store.base import MessageInfo, NoSuchFolder, to_wire
+from mailsrv.store.base import MessageInfo, NoSuchFolder
 from mailsrv.store.cache import MessageCache
-from mailsrv.store.flags import letters_of, name_time, standard_name, wire_size
+from mailsrv.store.flags import letters_of, name_time, wire_size
 from mailsrv.store.keywords import Keywords
+from mailsrv.store.scan import Entry, Scan, Stamp, file_stamp, make_entry, measure
 from mailsrv.store.uidlist import (
     UIDLIST_FILE,
     DotLock,
@@ -54,44 +54,6 @@ VERIFY_DELAY = 2.0
 INLINE_LIMIT = 2000
 
 _versions = itertools.count(1)
-Stamp = tuple[int, int, int]  # (inode, size, mtime_ns)
-
-
-@dataclass(slots=True)
-class Entry:
-    """One message as the index knows it."""
-
-    base: str
-    sub: str  # "new" or "cur"
-    fname: str  # the file's name in ``sub``
-    letters: str  # info letters after ":2,"
-    info: MessageInfo
-
-
-@dataclass(slots=True)
-class Scan:
-    """What one look at the disk found."""
-
-    started: float
-    dirs: tuple[int, int]  # mtime_ns of new/ and cur/
-    disk: dict[str, tuple[str, str]]  # base -> (sub, file name)
-    uidlist: UidList
-    ul_stamp: Stamp | None
-    unassigned: list[str] = field(default_factory=list)
-
-    @property
-    def needs_lock(self) -> bool:
-        """Files without UIDs, or no usable uidlist: fixing that takes the dot-lock."""
-        ul = self.uidlist
-        return bool(self.unassigned) or ul.damaged or ul.uidvalidity <= 0
-
-
-def _stamp(path: Path) -> Stamp | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class FolderIndex:
@@ -226,7 +188,7 @@ class FolderIndex:
             write_uidlist(self.path, ul)
         else:
             append_records(self.path, added)
-        scan.ul_stamp = _stamp(self.path / UIDLIST_FILE)
+        scan.ul_stamp = file_stamp(self.path / UIDLIST_FILE)
         scan.unassigned = []
 
     def _rebuilt(self, old: UidList) -> UidList:
@@ -257,19 +219,13 @@ class FolderIndex:
             fields = ""
             if wire_size(base) is None:
                 sub, fname = scan.disk[base]
-                fields = f"W{self._measure(sub, fname)}"
+                fields = f"W{measure(self.path / sub / fname)}"
             rec = Record(uid, fields)
             ul.records[base] = rec
             ul.next_uid = uid + 1
             ul.max_uid = max(ul.max_uid, uid)
             added.append((base, rec))
         return added
-
-    def _measure(self, sub: str, fname: str) -> int:
-        try:
-            return len(to_wire((self.path / sub / fname).read_bytes()))
-        except FileNotFoundError:
-            return 0
 
     def apply(self, scan: Scan) -> bool:
         """Make the index match the scan; True when it found changes not made by us."""
@@ -306,7 +262,7 @@ class FolderIndex:
         for base, (sub, fname) in scan.disk.items():
             rec = records.get(base)
             if rec is not None:
-                self.add_entry(self._entry(base, sub, fname, rec))
+                self.add_entry(make_entry(self.path, self.keywords, base, sub, fname, rec))
         after = {e.info.uid: e.info.flags for e in self.by_base.values()}
         return before != after or scan.uidlist.uidvalidity != self.uidvalidity
 
@@ -331,7 +287,7 @@ class FolderIndex:
             return flags != old.info.flags
         if old is not None:
             self.drop_entry(old.info.uid)
-        self.add_entry(self._entry(base, sub, fname, rec))
+        self.add_entry(make_entry(self.path, self.keywords, base, sub, fname, rec))
         return True
 
     def _reload_keywords(self) -> bool:
@@ -341,40 +297,6 @@ class FolderIndex:
             return False
         self._kw_stamp = stamp
         return self.loaded
-
-    def _entry(self, base: str, sub: str, fname: str, rec: Record) -> Entry:
-        letters = letters_of(fname)
-        m = standard_name(base)
-        if m is not None:  # the common case, ours and Dovecot's: one regex match
-            when, size = m
-            info = MessageInfo(rec.uid, base, self.keywords.flags(letters), size, when)
-            return Entry(base, sub, fname, letters, info)
-        info = MessageInfo(
-            rec.uid,
-            base,
-            self.keywords.flags(letters),
-            self._size(base, sub, fname, rec),
-            self._time(base, sub, fname),
-        )
-        return Entry(base, sub, fname, letters, info)
-
-    def _size(self, base: str, sub: str, fname: str, rec: Record) -> int:
-        size = wire_size(base)
-        if size is not None:
-            return size
-        for f in rec.fields.split():
-            if f.startswith("W") and f[1:].isdigit():
-                return int(f[1:])
-        return self._measure(sub, fname)
-
-    def _time(self, base: str, sub: str, fname: str) -> float:
-        when = name_time(base)
-        if when is not None:
-            return when
-        try:
-            return os.stat(self.path / sub / fname).st_mtime
-        except FileNotFoundError:
-            return time.time()
 
     # -- changes made here ---------------------------------------------------------------
 
@@ -423,7 +345,7 @@ class FolderIndex:
         self.uidvalidity, self.guid, self.uidnext = ul.uidvalidity, ul.guid, ul.next_free()
 
     def uidlist_changed(self) -> bool:
-        return _stamp(self.path / UIDLIST_FILE) != self._ul_stamp
+        return file_stamp(self.path / UIDLIST_FILE) != self._ul_stamp
 
     def close(self) -> None:
         self.dead = True

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode, MessageInfo, apply_flags
 from mailsrv.store.flags import base_of, cur_name, new_base, size_fields
-from mailsrv.store.folder import Entry, FolderIndex, _stamp
+from mailsrv.store.folder import FolderIndex
+from mailsrv.store.scan import Entry, file_stamp
 from mailsrv.store.uidlist import (
     UIDLIST_FILE,
     DotLock,
@@ -86,7 +87,7 @@ def commit_locked(index: FolderIndex, files: list[NewFile]) -> list[Entry]:
         write_uidlist(index.path, ul)
     else:
         append_records(index.path, added)
-    index.set_uidlist_state(ul, _stamp(index.path / UIDLIST_FILE))
+    index.set_uidlist_state(ul, file_stamp(index.path / UIDLIST_FILE))
     index.touch()
     return entries
 
@@ -289,7 +290,7 @@ def bump_uidvalidity(index: FolderIndex) -> int:
             ul.max_uid = n
         ul.next_uid = len(present) + 1
         write_uidlist(index.path, ul)
-        scan.uidlist, scan.ul_stamp = ul, _stamp(index.path / UIDLIST_FILE)
+        scan.uidlist, scan.ul_stamp = ul, file_stamp(index.path / UIDLIST_FILE)
         index.apply(scan)
         index.touch()
         return ul.uidvalidity

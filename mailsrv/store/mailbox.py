@@ -23,7 +23,8 @@ from mailsrv.store.base import (
     to_wire,
 )
 from mailsrv.store.flags import size_fields
-from mailsrv.store.folder import Entry, FolderIndex
+from mailsrv.store.folder import FolderIndex
+from mailsrv.store.scan import Entry
 
 if TYPE_CHECKING:
     from mailsrv.store.maildir import MaildirStore

@@ -61,11 +61,11 @@ def test_file_names() -> None:
     assert base.startswith("1700000000.M250000P")
     assert size_fields(base) == (120, 125)
     assert name_time(base) == pytest.approx(1_700_000_000.25)
-    assert split_name(base + ":2,FS") == split_name(base + ":2,FS")
-    parsed = split_name(base + ":2,FSa")
-    assert (parsed.base, parsed.letters) == (base, "FSa")
-    assert split_name(base).letters == ""
-    assert split_name("1000.a.host:1,xyz").letters == ""
+    assert split_name(base + ":2,FSa") == (base, "FSa")
+    assert split_name(base) == (base, "")
+    assert split_name("1000.a.host:1,xyz") == ("1000.a.host", "")
+    assert size_fields("1.x.host,S=12,W=14:2,S".partition(":")[0]) == (12, 14)
+    assert size_fields("1.x.host,W=14,S=12") == (12, 14)
     assert name_time("1700000000.12345_1.host") == 1_700_000_000
     assert name_time("garbage") is None
     assert size_fields("1.x.host,S=12") == (12, None)
