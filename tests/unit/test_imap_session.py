@@ -557,7 +557,7 @@ async def test_fetch_rfc822_forms_and_macros(store: MemoryStore) -> None:
         MESSAGE,
     )
     reply = await t.talk(b"c FETCH 1 FAST\r\n")
-    assert reply.startswith(b'* 1 FETCH (FLAGS () INTERNALDATE "')
+    assert reply.startswith(b'* 1 FETCH (FLAGS (\\Recent) INTERNALDATE "')
     assert reply.endswith(b" RFC822.SIZE %d)\r\nc OK Fetch completed.\r\n" % len(MESSAGE))
     reply = await t.talk(b"d FETCH 1 BODY.PEEK[TEXT]<5.1000>\r\n")
     assert reply == b"* 1 FETCH (BODY[TEXT]<5> {6}\r\n Bob\r\n)\r\nd OK Fetch completed.\r\n"
