@@ -97,7 +97,6 @@ class ImapSession:
         self._sub: EventSubscription | None = None
         self.sasl: login.SaslState | None = None
         self._idle_tag = ""
-        self._idle_uid = False
 
     @property
     def username(self) -> str:
