@@ -7,9 +7,9 @@ modified UTF-7. ``subscriptions`` is Dovecot's file (read in both its formats, w
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from mailsrv.store import mutf7
@@ -140,6 +140,33 @@ def special_use_of(name: str, mapping: dict[str, str]) -> str | None:
     return None
 
 
-def remove_quietly(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+def update_subscriptions(root: Path, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
+    """Subscribe ``add`` and unsubscribe ``drop``; the file is rewritten only if it changes."""
+    subs = read_subscriptions(root)
+    new = (subs - set(drop)) | set(add)
+    if new != subs:
+        write_subscriptions(root, new)
+
+
+def update_special_use(
+    root: Path,
+    set_: dict[str, str | None] | None = None,
+    rename: tuple[str, str] | None = None,
+) -> None:
+    """Give folders an attribute (taking it from any other folder) or none; follow a rename."""
+    mapping = read_special_use(root)
+    before = dict(mapping)
+    for name, attr in (set_ or {}).items():
+        if attr:
+            mapping = {n: a for n, a in mapping.items() if a != attr}
+            mapping[name] = attr
+        else:
+            mapping.pop(name, None)
+    if rename is not None:
+        old, new = rename
+        mapping = {
+            (new + n[len(old) :] if n == old or n.startswith(old + "/") else n): a
+            for n, a in mapping.items()
+        }
+    if mapping != before:
+        write_special_use(root, mapping)

@@ -173,35 +173,6 @@ class MaildirStore:
     def _event(self, user: str, folder: str, kind: EventKind, detail: str = "") -> None:
         self._hub.publish(StoreEvent(user, folder, kind, (), None, detail))
 
-    def _subscriptions(self, root: Path, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
-        subs = layout.read_subscriptions(root)
-        new = (subs - set(drop)) | set(add)
-        if new != subs:
-            layout.write_subscriptions(root, new)
-
-    def _special_use(
-        self,
-        root: Path,
-        set_: dict[str, str | None] | None = None,
-        rename: tuple[str, str] | None = None,
-    ) -> None:
-        mapping = layout.read_special_use(root)
-        before = dict(mapping)
-        for name, attr in (set_ or {}).items():
-            if attr:
-                mapping = {n: a for n, a in mapping.items() if a != attr}
-                mapping[name] = attr
-            else:
-                mapping.pop(name, None)
-        if rename is not None:
-            old, new = rename
-            mapping = {
-                (new + n[len(old) :] if n == old or n.startswith(old + "/") else n): a
-                for n, a in mapping.items()
-            }
-        if mapping != before:
-            layout.write_special_use(root, mapping)
-
     def _trash(self, path: Path, prefix: str = TRASH_PREFIX) -> Path:
         grave = path.parent / f"{prefix}{uuid.uuid4().hex}"
         os.rename(path, grave)
@@ -226,8 +197,8 @@ class MaildirStore:
         for attr, name in DEFAULT_SPECIAL_FOLDERS.items():
             layout.make_maildir(layout.folder_dir(root, name), folder=True)
             specials[name] = attr
-        self._subscriptions(root, add=[INBOX, *DEFAULT_SPECIAL_FOLDERS.values()])
-        self._special_use(root, specials)
+        layout.update_subscriptions(root, add=[INBOX, *DEFAULT_SPECIAL_FOLDERS.values()])
+        layout.update_special_use(root, specials)
 
     async def user_exists(self, user: str) -> bool:
         try:
@@ -288,9 +259,9 @@ class MaildirStore:
         except FileExistsError:
             raise FolderExists(name) from None
         layout.make_maildir(path, folder=True)
-        self._subscriptions(root, add=[name])
+        layout.update_subscriptions(root, add=[name])
         if special_use:
-            self._special_use(root, {name: special_use})
+            layout.update_special_use(root, {name: special_use})
         self._event(user, name, EventKind.FOLDER_CREATED)
 
     async def delete_folder(self, user: str, name: str) -> None:
@@ -303,8 +274,8 @@ class MaildirStore:
             raise NoSuchFolder(name)
         self._drop(user, [name])
         grave = self._trash(path)
-        self._subscriptions(root, drop=[name])
-        self._special_use(root, {name: None})
+        layout.update_subscriptions(root, drop=[name])
+        layout.update_special_use(root, {name: None})
         await asyncio.to_thread(_remove_tree, grave)
         self._event(user, name, EventKind.FOLDER_DELETED)
 
@@ -335,8 +306,8 @@ class MaildirStore:
             os.rename(dirs[n], layout.folder_dir(root, new + n[len(old) :]))
         subs = layout.read_subscriptions(root)
         renamed = {new + s[len(old) :] for s in subs if s in moving}
-        self._subscriptions(root, add=renamed, drop=[s for s in subs if s in moving])
-        self._special_use(root, rename=(old, new))
+        layout.update_subscriptions(root, add=renamed, drop=[s for s in subs if s in moving])
+        layout.update_special_use(root, rename=(old, new))
 
     async def _rename_inbox(self, user: str, root: Path, new: str) -> None:
         await self.create_folder(user, new)
@@ -351,9 +322,9 @@ class MaildirStore:
         if not (path / "cur").is_dir():
             raise NoSuchFolder(name)
         if subscribed:
-            self._subscriptions(root, add=[name])
+            layout.update_subscriptions(root, add=[name])
         else:
-            self._subscriptions(root, drop=[name])
+            layout.update_subscriptions(root, drop=[name])
 
     # -- Store: messages -------------------------------------------------------------------
 

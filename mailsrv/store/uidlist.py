@@ -184,8 +184,9 @@ class DotLock:
         self._path = folder / LOCK_FILE
         self._held = False
 
-    def acquire(self, wait: float = LOCK_WAIT_SECONDS) -> None:
-        deadline = time.monotonic() + wait
+    def acquire(self, wait: float | None = None) -> None:
+        """Take the lock, waiting up to ``wait`` (default ``LOCK_WAIT_SECONDS``) seconds."""
+        deadline = time.monotonic() + (LOCK_WAIT_SECONDS if wait is None else wait)
         delay = 0.001
         while True:
             try:

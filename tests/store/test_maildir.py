@@ -261,7 +261,6 @@ async def test_locked_folder_is_busy(
     from mailsrv.store import uidlist
 
     monkeypatch.setattr(uidlist, "LOCK_WAIT_SECONDS", 0.05)
-    monkeypatch.setattr(uidlist.DotLock.acquire, "__defaults__", (0.05,))
     (maildir.root / "alice" / "dovecot-uidlist.lock").write_text("1:elsewhere")
     with pytest.raises(StoreBusy):
         await maildir.deliver("alice", message())
