@@ -50,6 +50,8 @@ STALE_WINDOW = 0.05
 #: After adopting the mtimes of our own changes, one re-scan this much later catches anything
 #: another process did in the same mtime tick.
 VERIFY_DELAY = 2.0
+#: Files in tmp/ older than this are left-overs of crashed deliveries (Maildir's 36 hours).
+TMP_MAX_AGE = 36 * 3600
 #: Folders with more messages than this are scanned in a thread, not on the event loop.
 INLINE_LIMIT = 2000
 
@@ -143,10 +145,21 @@ class FolderIndex:
                 )
         except FileNotFoundError:
             raise NoSuchFolder(self.name) from None
+        if not self.loaded:
+            self._clean_tmp()
         ul, stamp = self._read_uidlist()
         scan = Scan(started, dirs, disk, ul, stamp)
         scan.unassigned = list(disk.keys() - ul.records.keys())
         return scan
+
+    def _clean_tmp(self) -> None:
+        """Remove what crashed deliveries left in tmp/ (the Maildir rule: after 36 hours)."""
+        cutoff = time.time() - TMP_MAX_AGE
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.path / "tmp") as it:
+            for entry in it:
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.is_file() and entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
 
     def _read_uidlist(self) -> tuple[UidList, Stamp | None]:
         path = self.path / UIDLIST_FILE
