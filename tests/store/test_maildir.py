@@ -376,3 +376,22 @@ async def test_stale_tmp_files_cleaned(tmp_path: Path) -> None:
     assert (await (await fresh.open("alice")).snapshot()).messages == ()
     assert os.listdir(tmp) == ["fresh"]
     await fresh.close()
+
+
+def test_works_under_uvloop(tmp_path: Path) -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> tuple[list[int], EventKind]:
+        store = MaildirStore(tmp_path, create_users=True)
+        await store.deliver("alice", message(1))
+        box = await store.open("alice")
+        await box.store_flags([1], [SEEN], FlagMode.ADD)
+        sub = store.subscribe("alice")
+        proc = _spawn(tmp_path, 1, "uv")
+        await asyncio.to_thread(proc.wait)
+        event = await asyncio.wait_for(sub.get(), timeout=5)
+        uids = [m.uid for m in (await box.snapshot()).messages]
+        await store.close()
+        return uids, event.kind
+
+    assert uvloop.run(main()) == ([1, 2], EventKind.EXTERNAL)
