@@ -19,6 +19,7 @@ from mailsrv.store.base import (
     FolderSnapshot,
     MessageGone,
     MessageInfo,
+    NoSuchFolder,
     header_end,
     to_wire,
 )
@@ -81,8 +82,11 @@ class MaildirMailbox:
                 return await asyncio.to_thread(_read_prefix, path, limit)
             except FileNotFoundError:
                 if attempt == 0:  # renamed (flags) or moved by another process: look again
-                    async with self._index.lock:
-                        await self._store._refresh(self._index, force=True)
+                    try:
+                        async with self._index.lock:
+                            await self._store._refresh(self._index, force=True)
+                    except NoSuchFolder:
+                        break  # the whole folder went away
         raise MessageGone(f"message UID {uid} no longer exists")
 
     async def read(self, uid: int) -> bytes:
@@ -109,7 +113,8 @@ class MaildirMailbox:
         uids = list(uids)
         async with idx.lock:
             await self._store._refresh(idx)
-            inline = len(uids) <= INLINE_BATCH
+            # New keywords take the dot-lock, which may mean waiting: not on the loop.
+            inline = len(uids) <= INLINE_BATCH and not idx.keywords.missing(wanted)
             out, changed, retry = await _run(
                 inline, folder_ops.store_flags, idx, uids, wanted, mode
             )

@@ -395,3 +395,17 @@ def test_works_under_uvloop(tmp_path: Path) -> None:
         return uids, event.kind
 
     assert uvloop.run(main()) == ([1, 2], EventKind.EXTERNAL)
+
+
+async def test_deleted_folder_handles(maildir: MaildirStore) -> None:
+    from mailsrv.store.base import NoSuchFolder
+
+    await maildir.create_folder("alice", "Gone")
+    uid = await maildir.deliver("alice", message(), folder="Gone")
+    box = await maildir.open("alice", "Gone")
+    await box.snapshot()
+    await maildir.delete_folder("alice", "Gone")
+    with pytest.raises(MessageGone):
+        await box.read(uid)
+    with pytest.raises(NoSuchFolder):
+        await box.snapshot()
