@@ -22,6 +22,8 @@ from mailsrv.store.base import (
 
 SUBSCRIPTIONS_FILE = "subscriptions"
 SPECIAL_USE_FILE = "mailsrv-special-use"
+#: Where Dovecot moves a folder it is deleting: never a folder to show.
+DOVECOT_TRASH = ".DOVECOT-TRASHED"
 #: Longest directory name most file systems take (NAME_MAX).
 MAX_DIR_NAME = 255
 _SUBS_V2_HEADER = "V\t2\n\n"
@@ -39,7 +41,7 @@ def folder_dir(user_root: Path, name: str) -> Path:
 
 def dir_folder(dirname: str) -> str | None:
     """The folder name of a ``.A.B`` directory, ``None`` if it is not one of ours to show."""
-    if not dirname.startswith(".") or dirname in (".", ".."):
+    if not dirname.startswith(".") or dirname in (".", "..") or dirname == DOVECOT_TRASH:
         return None
     parts = dirname[1:].split(".")
     if any(not p for p in parts):

@@ -135,6 +135,7 @@ def test_folder_dirs(tmp_path: Path) -> None:
     assert dir_folder(".") is None
     assert dir_folder("..") is None
     assert dir_folder(".bad&") is None
+    assert dir_folder(".DOVECOT-TRASHED") is None
 
 
 def test_subscriptions_both_formats(tmp_path: Path) -> None:
