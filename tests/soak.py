@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import imaplib
 import json
 import poplib
@@ -83,34 +84,41 @@ def sender(ledger: Ledger, port: int, users: list[str], stop: threading.Event) -
 def pop3_drainer(ledger: Ledger, port: int, user: str, stop: threading.Event) -> None:
     while not stop.is_set():
         pop = poplib.POP3(HOST, port, timeout=30)
-        pop.user(user)
-        pop.pass_(PASSWORD)
-        count, _ = pop.stat()
-        got: list[int] = []
-        for num in range(1, count + 1):
-            try:
-                _, lines, _ = pop.retr(num)
-            except poplib.error_proto:
-                continue  # moved or expunged by IMAP meanwhile: -ERR, never another message
-            sid = _soak_id(b"\r\n".join(lines))
-            if sid is None:
-                ledger.error(f"POP3 {user} message {num} has no soak id")
-                continue
-            try:
-                pop.dele(num)
-            except poplib.error_proto:
-                continue  # removed underneath between RETR and DELE
-            got.append(sid)
         try:
-            pop.quit()
-            clean = True
-        except poplib.error_proto:
-            clean = False  # some deleted messages were not removed (moved away underneath)
-        with ledger.lock:
-            ledger.downloaded.update(got)
-            if not clean:
-                ledger.racy_downloads.update(got)
+            _drain_once(ledger, pop, user)
+        finally:
+            pop.close()
         time.sleep(0.05)
+
+
+def _drain_once(ledger: Ledger, pop: poplib.POP3, user: str) -> None:
+    pop.user(user)
+    pop.pass_(PASSWORD)
+    count, _ = pop.stat()
+    got: list[int] = []
+    racy = False
+    for num in range(1, count + 1):
+        try:
+            _, lines, _ = pop.retr(num)
+        except poplib.error_proto:
+            continue  # moved or expunged by IMAP meanwhile: -ERR, never another message
+        sid = _soak_id(b"\r\n".join(lines))
+        if sid is None:
+            ledger.error(f"POP3 {user} message {num} has no soak id")
+            continue
+        got.append(sid)
+        try:
+            pop.dele(num)
+        except poplib.error_proto:
+            racy = True  # downloaded, then moved away by IMAP before DELE: both hold a copy
+    try:
+        pop.quit()
+    except poplib.error_proto:
+        racy = True  # some deleted messages were not removed (moved away underneath)
+    with ledger.lock:
+        ledger.downloaded.update(got)
+        if racy:
+            ledger.racy_downloads.update(got)
 
 
 def _uid_ids(imap: imaplib.IMAP4) -> list[tuple[int, int | None]]:
@@ -127,6 +135,16 @@ def _uid_ids(imap: imaplib.IMAP4) -> list[tuple[int, int | None]]:
 def imap_mover(ledger: Ledger, port: int, user: str, stop: threading.Event) -> None:
     rnd = random.Random(port * 7 + len(user))
     imap = imaplib.IMAP4(HOST, port)
+    try:
+        _move_loop(ledger, imap, rnd, user, stop)
+    finally:
+        with contextlib.suppress(OSError):
+            imap.shutdown()
+
+
+def _move_loop(
+    ledger: Ledger, imap: imaplib.IMAP4, rnd: random.Random, user: str, stop: threading.Event
+) -> None:
     imap.login(user, PASSWORD)
     for folder in ("Copies",):
         imap.create(folder)
@@ -134,7 +152,8 @@ def imap_mover(ledger: Ledger, port: int, user: str, stop: threading.Event) -> N
     while not stop.is_set():
         for folder, other in (("INBOX", "Archive"), ("Archive", "INBOX")):
             imap.select(folder)
-            validity = int(imap.untagged_responses.get("UIDVALIDITY", [b"0"])[-1])
+            raw_validity = imap.untagged_responses.get("UIDVALIDITY", [b"0"])[-1]
+            validity = int(raw_validity) if isinstance(raw_validity, bytes) else 0
             listing = _uid_ids(imap)
             uids = [u for u, _ in listing]
             if len(uids) != len(set(uids)):
@@ -188,46 +207,63 @@ class LineSocket:
         return out
 
 
-def _track(lines: list[bytes], count: int) -> tuple[int, int]:
-    """Apply EXISTS/EXPUNGE lines to a message count; also count FETCH lines."""
-    fetched = 0
+def _track(lines: list[bytes], count: int) -> int:
+    """Apply EXISTS/EXPUNGE lines to a message count."""
     for raw in lines:
         parts = raw.split()
         if len(parts) >= 3 and parts[2] == b"EXISTS":
             count = int(parts[1])
         elif len(parts) >= 3 and parts[2] == b"EXPUNGE":
             count -= 1
-        elif len(parts) >= 3 and parts[2] == b"FETCH":
-            fetched += 1
-    return count, fetched
+    return count
+
+
+_FETCH_UID = re.compile(rb"\* (\d+) FETCH \(UID \d+\)\Z")
+
+
+def _fetch_count(lines: list[bytes], count: int) -> tuple[int, int]:
+    """For a ``FETCH 1:* (UID)`` answer: the count the client knew when the FETCH data came,
+    and how many messages the data listed. An EXISTS after the data is legal (mail arrived
+    meanwhile) and not part of what ``1:*`` meant; ``* n FETCH (FLAGS ...)`` lines are
+    unsolicited flag updates, not answers."""
+    answers = [i for i, raw in enumerate(lines) if _FETCH_UID.match(raw)]
+    before = lines[: answers[0]] if answers else lines
+    listed = {_FETCH_UID.match(lines[i]).group(1) for i in answers}  # type: ignore[union-attr]
+    return _track(before, count), len(listed)
 
 
 def idle_watcher(ledger: Ledger, port: int, user: str, stop: threading.Event) -> None:
     """Count EXISTS/EXPUNGE during IDLE, then check the count against a FETCH in the session."""
     while not stop.is_set():
         conn = LineSocket(port)
-        conn.readline()
-        conn.cmd("w1", f"LOGIN {user} {PASSWORD}")
-        count, _ = _track(conn.cmd("w2", "SELECT INBOX"), 0)
-        conn.sock.sendall(b"w3 IDLE\r\n")
-        conn.readline()
-        pushed: list[bytes] = []
-        until = time.monotonic() + 1.5
-        while time.monotonic() < until:
-            line = conn.readline(timeout=0.2)
-            if line is not None:
-                pushed.append(line)
-        conn.sock.sendall(b"DONE\r\n")
-        while not (line := conn.readline() or b"").startswith(b"w3 "):
-            pushed.append(line)
-        count, _ = _track(pushed, count)
-        count, fetched = _track(conn.cmd("w4", "FETCH 1:* (UID)"), count)
-        if fetched != count:
-            ledger.error(f"IDLE {user}: tracked {count} messages, FETCH showed {fetched}")
-        conn.cmd("w5", "LOGOUT")
-        conn.sock.close()
+        try:
+            _idle_once(ledger, conn, user)
+        finally:
+            conn.sock.close()
         with ledger.lock:
             ledger.idle_checks += 1
+
+
+def _idle_once(ledger: Ledger, conn: LineSocket, user: str) -> None:
+    conn.readline()
+    conn.cmd("w1", f"LOGIN {user} {PASSWORD}")
+    count = _track(conn.cmd("w2", "SELECT INBOX"), 0)
+    conn.sock.sendall(b"w3 IDLE\r\n")
+    conn.readline()
+    pushed: list[bytes] = []
+    until = time.monotonic() + 1.5
+    while time.monotonic() < until:
+        line = conn.readline(timeout=0.2)
+        if line is not None:
+            pushed.append(line)
+    conn.sock.sendall(b"DONE\r\n")
+    while not (line := conn.readline() or b"").startswith(b"w3 "):
+        pushed.append(line)
+    count = _track(pushed, count)
+    count, fetched = _fetch_count(conn.cmd("w4", "FETCH 1:* (UID)"), count)
+    if fetched != count:
+        ledger.error(f"IDLE {user}: tracked {count} messages, FETCH showed {fetched}")
+    conn.cmd("w5", "LOGOUT")
 
 
 def _present(maildir: Path, users: list[str]) -> collections.Counter[int]:
