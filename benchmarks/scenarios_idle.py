@@ -1,0 +1,204 @@
+"""idle-conns (N sessions IDLE on one INBOX), idle-per-user, startup and fixture.
+
+Delivery reaches mailsrv by SMTP. Dovecot has no SMTP listener here, so its deliveries are
+Maildir drops (tmp/ then rename into new/, as an MTA's Maildir delivery does); Dovecot notices
+them through inotify. The delay is taken from the moment the message was handed over (final
+``.`` sent, or the rename done) to the moment each idler's socket delivered ``* n EXISTS``.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import time
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from benchmarks import procstat
+from benchmarks.common import (
+    DOVECOT,
+    MAILSRV,
+    Bench,
+    Server,
+    maildir_drop,
+    notice_message,
+    peak_mb,
+    percentile,
+    running,
+    server_cpu,
+    smtp_deliver,
+)
+from benchmarks.loadgen import run_job, split
+from benchmarks.scenarios import Results
+from benchmarks.seed import PASSWORD
+from benchmarks.servers import PROBE_USER, REPO, MailsrvProcess, imap_login_ok
+from benchmarks.table import Series
+
+#: How long to wait for every idler to hear of one delivery.
+NOTIFY_TIMEOUT = 60.0
+#: Connections each load process opens at once while setting up.
+CONNECT_CONCURRENCY = 64
+
+
+def _deliver(server: Server, user: str, seq: int) -> float:
+    data = notice_message(seq)
+    if isinstance(server, MailsrvProcess):
+        return smtp_deliver(server.ports["smtp"], user, data)
+    return maildir_drop(server.maildir, user, data, seq)
+
+
+class _Progress:
+    """Sums the arrival counts the load processes report."""
+
+    def __init__(self, q: Any, workers: int) -> None:
+        self.q = q
+        self.latest = [0] * workers
+
+    def wait_for(self, total: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while sum(self.latest) < total:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                index, value = self.q.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                continue
+            self.latest[index] = value
+        return True
+
+
+def _idle_run(
+    bench: Bench, server: Server, conn_users: list[str], deliveries: list[str]
+) -> tuple[list[float], float, Any, int]:
+    """Open one idler per ``conn_users`` entry, deliver to each of ``deliveries`` in turn.
+
+    Returns (latencies in s, memory per connection in bytes, job, missed notifications).
+    """
+    procs = max(1, min(bench.idle_procs, len(conn_users)))
+    chunks = split(conn_users, procs)
+    per_worker = [
+        {"port": server.ports["imap"], "users": chunk, "concurrency": CONNECT_CONCURRENCY}
+        for chunk in chunks
+    ]
+    base = procstat.pss_bytes(server.pid)
+    marks: list[int] = []
+    sent: list[tuple[str, float]] = []
+    missed = 0
+
+    def cpu_and_memory() -> float:
+        marks.append(procstat.pss_bytes(server.pid))
+        return server_cpu(server)
+
+    def during(_phase: int, progress_q: Any, stop: Event) -> None:
+        nonlocal missed
+        progress = _Progress(progress_q, len(chunks))
+        expected = 0
+        for seq, user in enumerate(deliveries, 1):
+            sent.append((user, _deliver(server, user, seq)))
+            expected += conn_users.count(user)
+            if not progress.wait_for(expected, NOTIFY_TIMEOUT):
+                missed += expected - sum(progress.latest)
+                expected = sum(progress.latest)
+            time.sleep(0.05)
+        stop.set()
+
+    job = run_job("benchmarks.work:idle", per_worker, 1, cpu_and_memory, during)
+    per_conn = (marks[0] - base) / max(1, len(conn_users))
+    latencies: list[float] = []
+    for worker in job.workers:
+        for user, arrivals in zip(worker["users"], worker["arrivals"], strict=True):
+            times = [t for u, t in sent if u == user]
+            latencies.extend(a - t for a, t in zip(arrivals, times, strict=False))
+    return latencies, per_conn, job, missed
+
+
+def idle_conns(bench: Bench, kind: str) -> Results:
+    n = bench.sizes.idle_connections
+    users = ["idle"] * n
+    deliveries = ["idle"] * bench.sizes.idle_deliveries
+    clients = 1000 if n >= 1000 else max(1, n)
+    with (
+        running(bench, kind, None, ["idle"], imap_clients=clients) as server,
+        procstat.RssSampler(server.pid, 0.5) as sampler,
+    ):
+        lat, per_conn, job, missed = _idle_run(bench, server, users, deliveries)
+        peak = peak_mb(server, sampler)
+    note = f"[{missed} missed]" if missed else ""
+    mem = Series([per_conn / 1024], [job.phases[0].server_cpu], [job.phases[0].loadgen_cpu], peak)
+    p50 = Series([percentile(lat, 0.5) * 1000], note=note)
+    p99 = Series([percentile(lat, 0.99) * 1000], note=note)
+    worst = Series([max(lat) * 1000 if lat else float("nan")], note=note)
+    label = "SMTP" if kind == MAILSRV else "Maildir drop"
+    return {
+        (f"memory per IDLE connection, {n:,} conns", "KB PSS", "≤20"): mem,
+        (f"{label} → EXISTS at all idlers p50", "ms", ""): p50,
+        (f"{label} → EXISTS at all idlers p99", "ms", "≤20"): p99,
+        (f"{label} → EXISTS at all idlers max", "ms", ""): worst,
+    }
+
+
+def idle_per_user(bench: Bench, kind: str) -> Results:
+    users = [f"w{i:03d}" for i in range(bench.sizes.idle_users)]
+    with running(bench, kind, None, users) as server:
+        lat, _, job, missed = _idle_run(bench, server, users, users)
+    note = f"[{missed} missed]" if missed else ""
+    p50 = Series(
+        [percentile(lat, 0.5) * 1000],
+        [job.phases[0].server_cpu],
+        [job.phases[0].loadgen_cpu],
+        note=note,
+    )
+    p99 = Series([percentile(lat, 0.99) * 1000], note=note)
+    return {
+        (f"{len(users)} users, one idler each: delivery → EXISTS p50", "ms", ""): p50,
+        ("one idler each: p99", "ms", ""): p99,
+    }
+
+
+def startup(bench: Bench, kind: str) -> Results:
+    """Launch to the first successful IMAP LOGIN, on an empty Maildir."""
+    took = Series()
+    for _ in range(bench.runs):
+        with running(bench, kind, None, []) as server:
+            if isinstance(server, MailsrvProcess):
+                if not imap_login_ok(server.ports["imap"], PROBE_USER, PASSWORD):
+                    raise RuntimeError("the first IMAP LOGIN failed")
+                took.values.append(time.monotonic() - server.launched_at)
+            else:  # start() itself waits for the first successful LOGIN
+                took.values.append(server.first_login_at - server.launched_at)
+    from benchmarks.servers import mailsrv_cli_available
+
+    if kind == MAILSRV and not mailsrv_cli_available():
+        took.note = "[benchmarks._serve: CLI missing]"
+    return {("launch → first IMAP LOGIN", "s", "≤0.15" if kind == MAILSRV else ""): took}
+
+
+def fixture(bench: Bench, kind: str) -> Results:
+    """In-process ``MailServer`` start+stop and ``store.reset()`` (in a child interpreter)."""
+    if kind == DOVECOT:
+        return {}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.inproc",
+            str(bench.sizes.fixture_iterations),
+            str(bench.certs),
+        ],
+        capture_output=True,
+        check=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    result = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    return {
+        ("MailServer start+stop (certs cached)", "ms", "≤50"): Series(
+            [t * 1000 for t in result["start_stop"]]
+        ),
+        ("store.reset() (2 users, 20 messages)", "ms", "≤5"): Series(
+            [t * 1000 for t in result["reset"]]
+        ),
+    }
