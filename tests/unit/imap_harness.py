@@ -7,11 +7,12 @@ route SASL and IDLE lines) and returns everything the server wrote in answer.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config, Limits
 from mailsrv.context import ServerContext, SessionRegistry
-from mailsrv.imap.protocol import NEED_DATA, ImapCore
+from mailsrv.imap.protocol import ImapCore, NeedData
 from mailsrv.imap.session import After, ImapSession, Mode
 from mailsrv.store.memory import MemoryStore
 
@@ -39,7 +40,7 @@ class ListSink:
         return out
 
 
-def make_context(store: MemoryStore | None = None, **limits: object) -> ServerContext:
+def make_context(store: MemoryStore | None = None, **limits: Any) -> ServerContext:
     config = Config(dev=True, limits=dataclasses.replace(Limits(auth_failure_delay=0), **limits))
     auth = Authenticator(config)
     auth.add_user("ann", "secret")
@@ -70,7 +71,7 @@ class Talker:
             core = self.core
             event = core.next_command() if s.mode is Mode.COMMAND else core.next_line()
             self.sink.write(self.core.data_to_send())
-            if event is NEED_DATA:
+            if isinstance(event, NeedData):
                 break
             if isinstance(event, bytes):
                 if s.mode is Mode.SASL:

@@ -17,7 +17,7 @@ def core(**kw: int) -> ImapCore:
 
 
 def drain(c: ImapCore) -> list[object]:
-    out = []
+    out: list[object] = []
     while (ev := c.next_command()) is not NEED_DATA:
         out.append(ev)
     return out
