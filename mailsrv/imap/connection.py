@@ -9,6 +9,7 @@ connection after BYE or when the peer stays silent past the idle timeout.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from mailsrv.context import ServerContext, SessionInfo
@@ -17,6 +18,7 @@ from mailsrv.imap.commands import Command, InvalidCommand, command_name
 from mailsrv.imap.protocol import ImapCore, NeedData
 from mailsrv.imap.session import After, ImapSession, Mode
 
+log = logging.getLogger("mailsrv.imap")
 #: Bytes read from the socket at a time.
 READ_SIZE = 256 * 1024
 
@@ -120,6 +122,9 @@ class Connection:
             await self.out.drain()
         if read not in done:
             if not done:
+                log.info(
+                    "%s: autologout after %.0f s without a command", self.info.id, self._timeout()
+                )
                 self.out.write(b"* BYE Autologout; idle for too long\r\n")
                 await self.out.drain()
                 return False

@@ -44,6 +44,7 @@ class ImapListener:
         self.tasks.add(task)
         peer = str((writer.get_extra_info("peername") or ("?",))[0])
         if self._over_limit(peer):
+            log.warning("imap: refused a connection from %s: too many connections", peer)
             writer.write(b"* BYE [UNAVAILABLE] too many connections\r\n")
             await _close(writer)
             self.tasks.discard(task)

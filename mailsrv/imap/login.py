@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from typing import TYPE_CHECKING
 
 from mailsrv.imap.commands import Authenticate, Command, Login
@@ -16,6 +17,8 @@ from mailsrv.imap.responses import continuation, tagged, untagged
 
 if TYPE_CHECKING:
     from mailsrv.imap.session import ImapSession
+
+log = logging.getLogger("mailsrv.imap")
 
 #: Base64 of the LOGIN mechanism's prompts "Username:" and "Password:".
 _USERNAME_PROMPT = "VXNlcm5hbWU6"
@@ -52,6 +55,7 @@ async def login(s: ImapSession, cmd: Command) -> None:
 
 async def try_login(s: ImapSession, tag: str, user: str, password: str) -> None:
     if s.ctx.auth.blocked(s.info.peer):
+        log.info("%s: login refused: %s is blocked after failed logins", s.id, s.info.peer)
         s.out.write(tagged(tag, "NO", "Too many failed logins from your address", "UNAVAILABLE"))
         return
     found = await s.ctx.auth.login(user, password, s.info.peer) if user else None
@@ -68,6 +72,7 @@ def _failed(s: ImapSession, tag: str) -> None:
     s.auth_failures += 1
     s.out.write(tagged(tag, "NO", "Authentication failed.", "AUTHENTICATIONFAILED"))
     if s.auth_failures >= s.ctx.config.limits.auth_failures_per_connection:
+        log.info("%s: closing after %d failed logins", s.id, s.auth_failures)
         s.out.write(untagged("BYE Too many failed logins"))
         s.after = After.CLOSE
 

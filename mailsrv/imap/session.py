@@ -218,6 +218,8 @@ class ImapSession:
         return f"{name} is not allowed now"
 
     async def _invalid(self, cmd: InvalidCommand) -> None:
+        if cmd.code == "TOOBIG" or cmd.reason in ("Command line too long", "Literal too large"):
+            log.info("%s: refused a command over the size limit: %s", self.id, cmd.reason)
         if cmd.code == "TOOBIG":
             self.out.write(tagged(cmd.tag, "NO", cmd.reason, cmd.code))
             return
@@ -227,6 +229,7 @@ class ImapSession:
         self.out.write(tagged(tag, "BAD", reason, code))
         self.bad_in_a_row += 1
         if self.bad_in_a_row >= self.ctx.config.limits.bad_commands:
+            log.info("%s: closing after %d invalid commands in a row", self.id, self.bad_in_a_row)
             self.out.write(untagged("BYE Too many invalid commands"))
             self.after = After.CLOSE
 
