@@ -470,13 +470,16 @@ async def test_smtp_idle_timeout(make_server: Any) -> None:
 
 _NOT_LOGGED = pytest.mark.xfail(
     strict=True,
-    reason="no listener logs a limit refusal (too many connections, failed-login block, "
+    reason="this listener logs no limit refusal (too many connections, failed-login block, "
     "timeouts, line too long): the issue asks for every limit to be logged",
 )
 GREETING = {"pop3": b"-ERR [SYS/TEMP]", "imap": b"* BYE [UNAVAILABLE]", "smtp": b"421 "}
 
 
-@pytest.mark.parametrize("service", [pytest.param(p, marks=_NOT_LOGGED) for p in GREETING])
+@pytest.mark.parametrize(
+    "service",
+    [pytest.param("pop3", marks=_NOT_LOGGED), "imap", pytest.param("smtp", marks=_NOT_LOGGED)],
+)
 async def test_connection_refusal_is_logged(
     make_server: Any, caplog: pytest.LogCaptureFixture, service: str
 ) -> None:
