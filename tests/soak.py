@@ -317,6 +317,10 @@ def run_soak(seconds: float, processes: int, users: int, workdir: Path) -> dict[
             t.join(60)
     finally:
         codes = [srv.stop() for srv in servers]
+    for srv in servers:  # a server that caught an unexpected exception logged it at ERROR
+        for line in srv.log.read_text(errors="replace").splitlines():
+            if " ERROR " in line or " CRITICAL " in line:
+                ledger.error(f"{srv.log.name}: {line}")
     present = _present(maildir, names)
     downloaded = ledger.downloaded
     lost = sorted(ledger.sent - set(present) - set(downloaded))
