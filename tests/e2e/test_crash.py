@@ -68,7 +68,9 @@ def _uid_map(port: int, folder: str = "INBOX") -> tuple[int, dict[int, int]]:
     imap = imaplib.IMAP4(HOST, port)
     imap.login(USER, "pw")
     imap.select(folder)
-    validity = int(imap.untagged_responses["UIDVALIDITY"][-1])
+    raw_validity = imap.untagged_responses["UIDVALIDITY"][-1]
+    assert isinstance(raw_validity, bytes)
+    validity = int(raw_validity)
     _, data = imap.uid("FETCH", "1:*", "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
     out: dict[int, int] = {}
     for item in data:
