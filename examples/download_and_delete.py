@@ -1,6 +1,6 @@
 """A download-and-delete POP3 client: fetch every message into a folder, then delete it.
 
-    python examples/download_and_delete.py --port 3110 --user alice --out ./downloaded
+python examples/download_and_delete.py --port 3110 --user alice --out ./downloaded
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Watch a mailbox with IMAP IDLE: the server pushes `* n EXISTS` the moment mail arrives.
 
-    python examples/idle_watcher.py --port 3143 --user alice [--count 1]
+python examples/idle_watcher.py --port 3143 --user alice [--count 1]
 """
 
 from __future__ import annotations

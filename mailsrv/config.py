@@ -57,6 +57,8 @@ class Limits:
     pop3_idle_timeout: float = 600.0
     #: Seconds idle after login: IMAP (RFC 3501 §5.4 says at least 30 minutes).
     imap_idle_timeout: float = 1800.0
+    #: Seconds SMTP waits for the next command (RFC 5321 §4.5.3.2.7 says at least 5 minutes).
+    smtp_timeout: float = 300.0
     #: Bytes queued for a client that does not read before it is cut off.
     output_buffer: int = 4 * 1024 * 1024
     #: Malformed commands in a row before the server gives up on a connection.

@@ -30,7 +30,8 @@ def hash_password(password: str) -> str:
     digest = hashlib.scrypt(
         password.encode(), salt=salt, n=1 << SCRYPT_LOG_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
     )
-    return f"{{SCRYPT}}$scrypt$ln={SCRYPT_LOG_N},r={SCRYPT_R},p={SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+    params = f"ln={SCRYPT_LOG_N},r={SCRYPT_R},p={SCRYPT_P}"
+    return f"{{SCRYPT}}$scrypt${params}${_b64(salt)}${_b64(digest)}"
 
 
 def _verify_scrypt(password: str, encoded: str) -> bool:

@@ -26,7 +26,7 @@ from typing import Any, AnyStr, cast
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
-from mailsrv.context import ServerContext, SessionInfo
+from mailsrv.context import ServerContext, SessionInfo, is_loopback
 from mailsrv.faults import FaultKind
 from mailsrv.store.base import MessageTooLarge, StoreError
 from mailsrv.store.names import check_user_name
@@ -47,8 +47,6 @@ _aiosmtpd_log.addFilter(_not_login_data_noise)
 MODES = ("smtp", "submission", "smtps")
 #: RFC 5321 §4.5.3.1.8 requires at least 100; more is almost always abuse.
 MAX_RECIPIENTS = 1000
-#: RFC 5321 §4.5.3.2.7: the server should wait at least 5 minutes for the next command.
-COMMAND_TIMEOUT = 300.0
 #: Longest message line accepted. RFC 5321 §4.5.3.1.6 says 1000 octets, but generated mail (HTML
 #: on one line) often breaks it and every common MTA accepts longer; the reader buffers this much.
 MAX_DATA_LINE = 64 * 1024
@@ -208,7 +206,7 @@ class IngressSMTP(SMTP):
             hostname=ctx.config.server_name,
             ident=IDENT,
             tls_context=None if self.implicit_tls else ctx.tls,
-            timeout=COMMAND_TIMEOUT,
+            timeout=ctx.config.limits.smtp_timeout,
             auth_require_tls=False,  # our own policy: see plaintext_ok
             loop=asyncio.get_running_loop(),
         )
@@ -256,8 +254,19 @@ class IngressSMTP(SMTP):
             self._trace("*", "closed")
         super().connection_lost(error)
 
+    def _timeout_cb(self) -> None:
+        """Idle too long: say so (RFC 5321 §4.5.3.2 allows closing) instead of just hanging up."""
+        log.info("%s: closing after %.0f s idle", self.info.id, self._timeout_duration)
+        if self.transport is not None and not self.transport.is_closing():
+            self._trace("S", "421 4.4.2 Idle for too long; closing")
+            cast(asyncio.WriteTransport, self.transport).write(
+                b"421 4.4.2 Idle for too long; closing\r\n"
+            )
+            self.transport.close()
+
     async def _handle_client(self) -> None:
         if self._over_connection_limit():
+            log.warning("%s: refused %s: too many connections", self.info.id, self.info.peer)
             await self.push("421 4.7.0 Too many connections; try again later")
             if self.transport is not None:
                 self.transport.close()
@@ -268,7 +277,7 @@ class IngressSMTP(SMTP):
         limits, sessions = self.ctx.config.limits, self.ctx.sessions
         if len(sessions.live) > limits.connections_total:
             return True
-        if self.ctx.config.dev and self.info.peer.startswith("127."):
+        if self.ctx.config.dev and is_loopback(self.info.peer):
             return False
         return sessions.count_from(self.info.peer) > limits.connections_per_ip
 
@@ -385,6 +394,7 @@ class IngressSMTP(SMTP):
         if user is None:
             self.failed_logins += 1
             if self.failed_logins >= self.ctx.config.limits.auth_failures_per_connection:
+                log.warning("%s: closing after %d failed logins", self.info.id, self.failed_logins)
                 await self.push("421 4.7.0 Too many failed logins; closing")
                 if self.transport is not None:
                     self.transport.close()

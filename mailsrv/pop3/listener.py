@@ -90,6 +90,7 @@ class Pop3Listener:
             try:
                 data = await asyncio.wait_for(reader.read(READ_SIZE), session.timeout)
             except TimeoutError:
+                log.info("%s: autologout after %.0f s idle", conn.session.info.id, session.timeout)
                 await self._write(conn, session.notice(_AUTOLOGOUT))
                 return
             except asyncio.CancelledError:
@@ -101,6 +102,9 @@ class Pop3Listener:
             if not data:
                 return  # dropped: nothing is expunged
             out = await session.feed(data)
+            while out.more:
+                await self._write(conn, out.data)
+                out = await session.feed(b"")
             if out.start_tls:
                 await self._upgrade(conn, reader, out.data)
                 continue

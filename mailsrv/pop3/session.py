@@ -46,6 +46,9 @@ class Output:
     data: bytes
     close: bool = False
     start_tls: bool = False
+    #: Pipelined commands are still waiting: write ``data``, then ``feed(b"")`` again before
+    #: reading, so a client that never reads holds at most about one batch of our output.
+    more: bool = False
 
 
 @dataclass(slots=True)
@@ -69,8 +72,10 @@ def admission_refusal(ctx: ServerContext, peer: str) -> Err | None:
     if len(sessions.live) >= limits.connections_total or (
         not per_ip_exempt and sessions.count_from(peer) >= limits.connections_per_ip
     ):
+        log.warning("pop3: refused a connection from %s: too many connections", peer)
         return Err("too many connections", "SYS/TEMP")
     if ctx.auth.blocked(peer):
+        log.warning("pop3: refused a connection from %s: too many failed logins", peer)
         return Err("too many failed logins from your address; try again later", "AUTH")
     return None
 
@@ -155,6 +160,8 @@ class Pop3Session:
                 self.core.close()
             if self.core.closed or self.core.tls_pending:
                 break
+            if len(out) >= self.ctx.config.limits.output_buffer // 2:
+                return Output(bytes(out), more=True)
         return Output(bytes(out), close=self.core.closed, start_tls=self.core.tls_pending)
 
     # -- dispatch ------------------------------------------------------------------------

@@ -76,7 +76,7 @@ class StoreBusy(StoreError):
 
 
 class FlagMode(enum.Enum):
-    """How ``Mailbox.store_flags`` combines the given flags with the current ones (RFC 3501 §6.4.6)."""
+    """How ``Mailbox.store_flags`` combines the given flags with current ones (RFC 3501 §6.4.6)."""
 
     ADD = "+"
     REMOVE = "-"
@@ -225,7 +225,7 @@ class Store(Protocol):
     async def delete_folder(self, user: str, name: str) -> None: ...
 
     async def rename_folder(self, user: str, old: str, new: str) -> None:
-        """Rename (with children). Renaming INBOX moves its messages to ``new`` (RFC 3501 §6.3.5)."""
+        """Rename (with children); renaming INBOX moves its messages (RFC 3501 §6.3.5)."""
         ...
 
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None: ...

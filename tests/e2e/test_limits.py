@@ -224,11 +224,6 @@ def _transports() -> list[asyncio.WriteTransport]:
 BIG = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 200  # about 200 kB
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="POP3 Pop3Session.feed answers every pipelined command of one read into one buffer: "
-    "300 x RETR of a 200 kB message is 60 MB queued for a client that never reads",
-)
 async def test_pop3_client_that_never_reads_pipelined_retr_is_bounded(make_server: Any) -> None:
     lim = limits(output_buffer=1024 * 1024, pop3_idle_timeout=0.5)
     async with serve(make_server, "pop3", limits=lim) as s:
@@ -456,29 +451,19 @@ async def test_smtp_too_many_recipients(make_server: Any) -> None:
         assert (await c.line()).startswith(b"452 ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="smtp_ingress.py uses the fixed COMMAND_TIMEOUT (300 s); Limits.preauth_timeout is "
-    "not applied to SMTP",
-)
 async def test_smtp_idle_timeout(make_server: Any) -> None:
-    async with serve(make_server, "smtp", limits=limits(preauth_timeout=0.5)) as s:
+    async with serve(make_server, "smtp", limits=limits(smtp_timeout=0.5)) as s:
         c = await smtp(s)
         assert (await c.line(timeout=3)).startswith(b"421 ")
         assert await c.closed()
 
 
-_NOT_LOGGED = pytest.mark.xfail(
-    strict=True,
-    reason="this listener logs no limit refusal (too many connections, failed-login block, "
-    "timeouts, line too long): the issue asks for every limit to be logged",
-)
 GREETING = {"pop3": b"-ERR [SYS/TEMP]", "imap": b"* BYE [UNAVAILABLE]", "smtp": b"421 "}
 
 
 @pytest.mark.parametrize(
     "service",
-    [pytest.param("pop3", marks=_NOT_LOGGED), "imap", pytest.param("smtp", marks=_NOT_LOGGED)],
+    ["pop3", "imap", "smtp"],
 )
 async def test_connection_refusal_is_logged(
     make_server: Any, caplog: pytest.LogCaptureFixture, service: str
