@@ -136,10 +136,20 @@ class Authenticator:
     def plaintext_allowed(self, tls: bool, peer: str) -> bool:
         return tls or self.config.allow_plaintext_auth or is_loopback(peer)
 
+    def local_user(self, login: str) -> str:
+        """``alice@localhost`` logs in as ``alice`` when the domain is ours (any domain in dev)."""
+        local, at, domain = login.rpartition("@")
+        if not at or not local:
+            return login
+        ours = {"localhost", self.config.server_name, *self.config.hostnames}
+        ours = {name.lower() for name in ours}
+        return local if self.config.dev or domain.lower() in ours else login
+
     async def login(self, user: str, password: str, peer: str) -> str | None:
         """The canonical user on success; None after the failure delay otherwise."""
         if self.blocked(peer):
             return None
+        user = self.local_user(user)
         try:
             check_user_name(user)
             ok = await asyncio.to_thread(self._check, user, password)

@@ -223,3 +223,14 @@ def test_plaintext_policy():
     assert not auth.plaintext_allowed(False, "203.0.113.5")
     relaxed = Authenticator(Config(allow_plaintext_auth=True))
     assert relaxed.plaintext_allowed(False, "203.0.113.5")
+
+
+async def test_full_address_logs_in_as_the_local_user() -> None:
+    from mailsrv.auth import Authenticator
+    from mailsrv.config import Config, Limits
+
+    auth = Authenticator(Config(limits=Limits(auth_failure_delay=0.0)))
+    auth.add_user("alice", "pw")
+    assert await auth.login("alice@localhost", "pw", "127.0.0.1") == "alice"
+    assert await auth.login("alice@elsewhere.example", "pw", "127.0.0.1") is None
+    assert await auth.login("alice", "pw", "127.0.0.1") == "alice"
