@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--idle-conns", type=int, help="IDLE connections (default 10,000)")
     p.add_argument("--seed", type=int, default=1, help="random seed of the Maildir contents")
     p.add_argument("--cache", type=Path, default=REPO / "var" / "bench", help="seeds and work")
+    p.add_argument("--profile", type=Path, help="write py-spy profiles of mailsrv here")
     p.add_argument("--json", type=Path, help="also write the results here as JSON")
     return p.parse_args(argv)
 
@@ -91,7 +92,7 @@ def run_one(name: str, fn: ScenarioFn, bench: Bench, kind: str) -> Results:
         result = fn(bench, kind)
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        result = {("run", "", ""): Series(note=f"FAILED: {type(exc).__name__}")}
+        result = {("(all)", "", ""): Series(note=f"FAILED: {type(exc).__name__}")}
     print(f"  {name} on {kind}: {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
     return result
 
@@ -121,18 +122,20 @@ def main(argv: list[str] | None = None) -> int:
         work=work,
         certs=cache / "certs",
         compare=len(servers) > 1,
+        profile=args.profile.resolve() if args.profile else None,
     )
     names = args.scenario or list(SCENARIOS)
     rows: list[Row] = []
     started = time.monotonic()
     try:
         for name in names:
-            merged: dict[tuple[str, str, str], Row] = {}
+            merged: dict[tuple[str, str], Row] = {}
             for kind in servers:
                 for (metric, unit, target), series in run_one(
                     name, SCENARIOS[name], bench, kind
                 ).items():
-                    row = merged.setdefault((metric, unit, target), Row(name, metric, unit, target))
+                    row = merged.setdefault((metric, unit), Row(name, metric, unit, target))
+                    row.target = row.target or target
                     row.series[kind] = series
             rows.extend(merged.values())
     finally:

@@ -63,6 +63,8 @@ class Bench:
     certs: Path
     #: Dovecot runs too (select-scaling adds its comparison sizes).
     compare: bool = False
+    #: Write py-spy profiles of mailsrv here (one per server started).
+    profile: Path | None = None
 
     def template(self, name: str, users: list[tuple[str, int, str]]) -> Path:
         return ensure_template(self.cache, TemplateSpec(name, self.seed, tuple(users)))
@@ -93,10 +95,17 @@ def running(
         server = MailsrvProcess(maildir, bench.work / tag, users, bench.certs)
     else:
         server = DovecotProcess(maildir, users, imap_clients=imap_clients)
+    profiler = None
     try:
         server.start()
+        if bench.profile is not None and kind == MAILSRV:
+            from benchmarks.profile import Profiler
+
+            profiler = Profiler(server.pid, bench.profile / f"{tag}.speedscope.json")
         yield server
     finally:
+        if profiler is not None:
+            profiler.stop()
         server.stop()
         shutil.rmtree(bench.work / tag, ignore_errors=True)
 

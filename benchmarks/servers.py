@@ -180,9 +180,11 @@ service pop3-login {{
 }}
 service imap {{
   client_limit = {imap_clients}
+  service_count = {imap_service_count}
 }}
 protocol imap {{
   mail_max_userip_connections = 100000
+  mailbox_idle_check_interval = {idle_check}
 }}
 protocol pop3 {{
   mail_max_userip_connections = 100000
@@ -227,6 +229,15 @@ def give_dirs_to(root: Path, uid: int, gid: int) -> None:
             os.chown(os.path.join(dirpath, d), uid, gid)
 
 
+def _error_lines(log: Path, limit: int = 5) -> list[str]:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    bad = [ln for ln in lines if ": Error:" in ln or ": Fatal:" in ln or ": Panic:" in ln]
+    return bad[:limit]
+
+
 def dovecot_available() -> bool:
     return shutil.which("dovecot") is not None or Path("/usr/sbin/dovecot").exists()
 
@@ -240,6 +251,10 @@ class DovecotProcess:
     """
 
     label = "Dovecot"
+
+    def _report_errors(self) -> None:
+        for line in _error_lines(self.run / "dovecot.log"):
+            print(f"    dovecot.log: {line}", file=sys.stderr)
 
     def __init__(self, maildir: Path, users: list[str], imap_clients: int = 1) -> None:
         self.maildir, self.users, self.imap_clients = maildir.resolve(), users, imap_clients
@@ -269,6 +284,11 @@ class DovecotProcess:
                 users=users_file,
                 nproc=os.cpu_count() or 1,
                 imap_clients=self.imap_clients,
+                # A process must outlive its first client to take more than one.
+                imap_service_count=1 if self.imap_clients == 1 else 0,
+                # Many IDLE clients per process run out of inotify instances (128 per user by
+                # default) and fall back to polling every mailbox_idle_check_interval (30 s).
+                idle_check="1 secs" if self.imap_clients > 1 else "30 secs",
                 uid=uid,
                 gid=gid,
                 **self.ports,
@@ -302,5 +322,6 @@ class DovecotProcess:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        self._report_errors()
         if not self.keep_logs:
             shutil.rmtree(self.run, ignore_errors=True)

@@ -19,6 +19,8 @@ HOST = "127.0.0.1"
 META_ITEMS = "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE)"
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+#: Seconds one IDLE connection may take to log in, select and start idling.
+SETUP_TIMEOUT = 60.0
 
 
 async def pop3_drain(ctx: WorkerCtx, port: int, users: list[str]) -> dict[str, Any]:
@@ -150,12 +152,14 @@ class IdleConnection(asyncio.Protocol):
             prefix, fut = self.waiting
             if line.startswith(prefix):
                 self.waiting = None
-                fut.set_result(line)
+                if not fut.done():
+                    fut.set_result(line)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        if self.waiting is not None and not self.waiting[1].done():
-            self.waiting[1].set_exception(ConnectionError("connection closed"))
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None and not waiting[1].done():
+            waiting[1].set_exception(ConnectionError("connection closed"))
 
     async def expect(self, prefix: bytes, send: bytes | None = None) -> bytes:
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
@@ -186,9 +190,9 @@ async def idle(ctx: WorkerCtx, port: int, users: list[str], concurrency: int) ->
             for attempt in range(5):
                 try:
                     _, proto = await loop.create_connection(IdleConnection, HOST, port)
-                    await proto.setup(user)
+                    await asyncio.wait_for(proto.setup(user), SETUP_TIMEOUT)
                     return proto
-                except (ConnectionError, OSError):
+                except (ConnectionError, OSError, TimeoutError):
                     if attempt == 4:
                         raise
                     await asyncio.sleep(0.2 * (attempt + 1))
