@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mailsrv.redact import redact_line
+from mailsrv.redact import redact_line, redact_response
 
 #: Lines kept in memory for ``server.transcripts`` and the console.
 MAX_KEPT_LINES = 20_000
@@ -74,7 +74,19 @@ class Tracer:
         if not self.enabled:
             return
         text = redact_line(protocol, direction, data, sensitive, MAX_SHOWN_BYTES)
-        line = TraceLine(time.time(), session, protocol, user, direction, text)
+        self._emit(TraceLine(time.time(), session, protocol, user, direction, text))
+
+    def record_response(
+        self, session: str, protocol: str, user: str | None, chunks: Sequence[bytes]
+    ) -> None:
+        """Record one server response given in pieces (status line first), never joining a
+        big one: a message body is summarized from its length."""
+        if not self.enabled:
+            return
+        text = redact_response(chunks, MAX_SHOWN_BYTES)
+        self._emit(TraceLine(time.time(), session, protocol, user, "S", text))
+
+    def _emit(self, line: TraceLine) -> None:
         if self.keep:
             self.lines.append(line)
         for sink in tuple(self._sinks):

@@ -1,6 +1,7 @@
 """The asyncio adapter for POP3: port 110 with STLS (RFC 2595) and 995 with implicit TLS (RFC 8314).
 
-It reads, feeds the session, writes each batch of answers with one ``write``, upgrades on
+It reads, feeds the session, writes each batch of answers with one ``writelines`` (a message
+body goes out as the store gave it, not copied), upgrades on
 STLS, enforces the timeouts and connection limits, and on ``close()`` tells idle sessions the
 server is going away. Back-pressure: the transport buffer is bounded, so a client that stops
 reading only pauses its own session (until the idle timeout cuts it off).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from mailsrv.context import ServerContext
 from mailsrv.pop3.responses import Err, encode
@@ -84,18 +86,19 @@ class Pop3Listener:
     async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
         session, writer = conn.session, conn.writer
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        await self._write(conn, session.greeting())
+        await self._write(conn, (session.greeting(),))
         while not conn.stopping:
             conn.reading = True
             try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), session.timeout)
+                async with asyncio.timeout(session.timeout):  # no task per read, as wait_for has
+                    data = await reader.read(READ_SIZE)
             except TimeoutError:
                 log.info("%s: autologout after %.0f s idle", conn.session.info.id, session.timeout)
-                await self._write(conn, session.notice(_AUTOLOGOUT))
+                await self._write(conn, (session.notice(_AUTOLOGOUT),))
                 return
             except asyncio.CancelledError:
                 if conn.stopping:
-                    await self._write(conn, session.notice(_SHUTDOWN))
+                    await self._write(conn, (session.notice(_SHUTDOWN),))
                 raise
             finally:
                 conn.reading = False
@@ -103,15 +106,15 @@ class Pop3Listener:
                 return  # dropped: nothing is expunged
             out = await session.feed(data)
             while out.more:
-                await self._write(conn, out.data)
+                await self._write(conn, out.chunks)
                 out = await session.feed(b"")
             if out.start_tls:
                 await self._upgrade(conn, reader, out.data)
                 continue
-            await self._write(conn, out.data)
+            await self._write(conn, out.chunks)
             if out.close:
                 return
-        await self._write(conn, session.notice(_SHUTDOWN))
+        await self._write(conn, (session.notice(_SHUTDOWN),))
 
     async def _upgrade(self, conn: _Connection, reader: asyncio.StreamReader, reply: bytes) -> None:
         """STLS: send ``+OK`` and start the handshake without yielding in between.
@@ -128,12 +131,17 @@ class Pop3Listener:
         conn.writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         conn.session.tls_started()
 
-    async def _write(self, conn: _Connection, data: bytes) -> None:
-        if conn.writer.is_closing():
+    async def _write(self, conn: _Connection, chunks: Sequence[bytes]) -> None:
+        writer = conn.writer
+        if writer.is_closing():
             raise ConnectionResetError("the client closed the connection")
-        if data:
-            conn.writer.write(data)
-            await asyncio.wait_for(conn.writer.drain(), conn.session.timeout)
+        if not chunks:
+            return
+        writer.writelines(chunks)
+        # drain() only waits above the high-water mark; below it, skip its cost entirely.
+        if writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+            async with asyncio.timeout(conn.session.timeout):
+                await writer.drain()
 
     async def close(self) -> None:
         """Stop accepting; idle sessions are told at once, busy ones after their command."""

@@ -41,7 +41,7 @@ from mailsrv.pop3.commands import (
     User,
 )
 from mailsrv.pop3.parser import parse_command
-from mailsrv.pop3.responses import Continuation, Err, Ok, Response, encode
+from mailsrv.pop3.responses import Continuation, Err, Ok, Response, encode_chunks
 
 #: RFC 2449 §4: a command line is at most 255 octets including CRLF.
 DEFAULT_MAX_LINE = 255
@@ -152,12 +152,16 @@ class Pop3Protocol:
 
     def send(self, response: Response) -> bytes:
         """The bytes of ``response``, which answers the last command (or is unsolicited)."""
+        return b"".join(self.send_chunks(response))
+
+    def send_chunks(self, response: Response) -> list[bytes]:
+        """``send`` as pieces to write in order: a message body is not copied (RFC 1939 §3)."""
         cmd, self._pending = self._pending, None
         if isinstance(response, Continuation):
             if not isinstance(cmd, Auth | SaslResponse):
                 raise ProtocolError("a continuation only answers AUTH")
             self._sasl = True
-            return encode(response)
+            return encode_chunks(response)
         self._sasl = False
         if isinstance(response, Ok):
             if isinstance(cmd, Pass | Apop | Auth | SaslResponse):
@@ -171,7 +175,7 @@ class Pop3Protocol:
             if self.state is State.TRANSACTION:
                 self.state = State.UPDATE
             self.closed = True
-        return encode(response)
+        return encode_chunks(response)
 
     def tls_established(self) -> None:
         """The STLS handshake is done: read commands again, over TLS."""

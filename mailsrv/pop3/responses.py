@@ -2,7 +2,10 @@
 
 Multi-line responses are dot-stuffed at the byte level: a line starting with "." gets another
 "." in front, and the block ends with ".\\r\\n" (RFC 1939 §3). Message bytes arrive from the store
-in wire form (CRLF), so stuffing is one ``bytes.replace``, not a loop over lines.
+in wire form (CRLF), so stuffing is one ``bytes.replace``, not a loop over lines, and most
+messages need none at all. ``encode_chunks`` gives a response as pieces (status line, body,
+terminator) so a big message is written as it came from the store, never copied into one
+buffer with its status line.
 """
 
 from __future__ import annotations
@@ -71,12 +74,18 @@ def _status(status: bytes, text: str, code: str | None) -> bytes:
 
 def dot_stuff(data: bytes) -> bytes:
     """The multi-line body for ``data`` (CRLF lines): stuffed, CRLF-ended, without the final dot."""
-    if data and not data.endswith(CRLF):
-        data += CRLF
-    stuffed = data.replace(b"\r\n.", b"\r\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    return stuffed
+    return b"".join(_body_chunks(data))
+
+
+def _body_chunks(data: bytes) -> list[bytes]:
+    """``dot_stuff(data)`` as pieces; ``data`` itself (not a copy) when it needs no stuffing."""
+    if not data:
+        return []
+    if data.startswith(b".") or b"\r\n." in data:
+        data = data.replace(b"\r\n.", b"\r\n..")
+        if data.startswith(b"."):
+            data = b"." + data
+    return [data] if data.endswith(CRLF) else [data, CRLF]
 
 
 def dot_unstuff(block: bytes) -> bytes:
@@ -88,15 +97,21 @@ def dot_unstuff(block: bytes) -> bytes:
 
 def encode(response: Response) -> bytes:
     """The bytes of one response."""
+    chunks = encode_chunks(response)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def encode_chunks(response: Response) -> list[bytes]:
+    """The bytes of one response as pieces to write in order (see the module docstring)."""
     if isinstance(response, Ok):
-        return _status(b"+OK", response.text, response.code)
+        return [_status(b"+OK", response.text, response.code)]
     if isinstance(response, Err):
-        return _status(b"-ERR", response.text, response.code)
+        return [_status(b"-ERR", response.text, response.code)]
     if isinstance(response, MultiLine):
-        return _status(b"+OK", response.text, None) + dot_stuff(response.body) + b".\r\n"
+        return [_status(b"+OK", response.text, None), *_body_chunks(response.body), b".\r\n"]
     if isinstance(response, Continuation):
-        return b"+ " + _clean(response.challenge) + CRLF
-    return _clean(response.line) + CRLF
+        return [b"+ " + _clean(response.challenge) + CRLF]
+    return [_clean(response.line) + CRLF]
 
 
 def top_of(message: bytes, lines: int) -> bytes:

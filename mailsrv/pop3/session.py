@@ -41,14 +41,23 @@ _TEMP = Err("temporary server error, try again later", "SYS/TEMP")
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """What the adapter does after ``feed``: write ``data``, then close or start TLS."""
+    """What the adapter does after ``feed``: write ``chunks`` in order, then close or start TLS.
 
-    data: bytes
+    The pieces are written as they are (``writelines``): a message body from the store is
+    never copied into one buffer with the replies around it.
+    """
+
+    chunks: tuple[bytes, ...]
     close: bool = False
     start_tls: bool = False
-    #: Pipelined commands are still waiting: write ``data``, then ``feed(b"")`` again before
+    #: Pipelined commands are still waiting: write ``chunks``, then ``feed(b"")`` again before
     #: reading, so a client that never reads holds at most about one batch of our output.
     more: bool = False
+
+    @property
+    def data(self) -> bytes:
+        """Everything to write, joined (for tests and small replies)."""
+        return b"".join(self.chunks)
 
 
 @dataclass(slots=True)
@@ -117,9 +126,15 @@ class Pop3Session:
 
     def notice(self, response: Response) -> bytes:
         """An unsolicited response (greeting, autologout, shutdown), traced."""
-        wire = self.core.send(response)
-        self._trace("S", wire)
-        return wire
+        return b"".join(self._reply(response))
+
+    def _reply(self, response: Response) -> list[bytes]:
+        """The wire pieces of ``response``, traced without joining a message body."""
+        chunks = self.core.send_chunks(response)
+        tracer = self.ctx.tracer
+        if tracer.enabled:
+            tracer.record_response(self.info.id, "pop3", self.user, chunks)
+        return chunks
 
     def tls_started(self) -> None:
         """RFC 2595 §4: after STLS, forget what was said in the clear."""
@@ -137,32 +152,37 @@ class Pop3Session:
     async def feed(self, data: bytes) -> Output:
         """Answer every complete command in ``data`` (and what was buffered before)."""
         self.core.receive_data(data)
-        out = bytearray()
+        out: list[bytes] = []
+        size = 0
+        batch = self.ctx.config.limits.output_buffer // 2
         while (cmd := self.core.next_command()) is not NEED_DATA:
-            self._trace("C", self.core.last_line, sensitive=self.core.in_sasl)
+            if self.ctx.tracer.enabled:
+                self._trace("C", self.core.last_line, sensitive=self.core.in_sasl)
             verb = None if isinstance(cmd, c.InvalidCommand | c.SaslResponse) else cmd.VERB
             fault = self.ctx.faults.check("pop3", verb) if verb else None
             if fault is not None and fault.kind is FaultKind.FAIL:
-                out += self.notice(Raw(fault.reply))
+                out += self._reply(Raw(fault.reply))
                 continue
             if fault is not None and fault.kind is FaultKind.DELAY:
                 await asyncio.sleep(fault.seconds)
             if fault is not None and fault.kind is FaultKind.DROP and fault.after_bytes is None:
                 self.core.close()
-                return Output(bytes(out), close=True)
-            wire = self.notice(await self._run(cmd))
+                return Output(tuple(out), close=True)
+            wire = self._reply(await self._run(cmd))
             self.info.state = self.core.state.name
             if fault is not None and fault.kind is FaultKind.DROP:
                 self.core.close()
-                return Output(bytes(out) + wire[: fault.after_bytes], close=True)
+                cut = b"".join(wire)[: fault.after_bytes]
+                return Output((*out, cut), close=True)
             out += wire
+            size += sum(len(chunk) for chunk in wire)
             if self._closing:
                 self.core.close()
             if self.core.closed or self.core.tls_pending:
                 break
-            if len(out) >= self.ctx.config.limits.output_buffer // 2:
-                return Output(bytes(out), more=True)
-        return Output(bytes(out), close=self.core.closed, start_tls=self.core.tls_pending)
+            if size >= batch:
+                return Output(tuple(out), more=True)
+        return Output(tuple(out), close=self.core.closed, start_tls=self.core.tls_pending)
 
     # -- dispatch ------------------------------------------------------------------------
 
