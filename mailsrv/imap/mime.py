@@ -214,6 +214,9 @@ class _Parser:
     def __init__(self, wire: bytes) -> None:
         self.wire = wire
         self.count = 0
+        # boundary -> (searched from, next "\n--boundary" at or after it, -1 for none):
+        # each boundary's occurrences are found with one forward scan over the whole parse.
+        self._found: dict[bytes, tuple[int, int]] = {}
 
     def part(
         self,
@@ -266,7 +269,7 @@ class _Parser:
             # The blank line is also the CRLF before the next delimiter: the part is empty.
             body_start = end = max(start, end)
             fields = ()
-        lines = wire.count(b"\n", body_start, end)
+        lines = self._lines(body_start, end, children or ((message,) if message else ()))
         part = info.part(
             start=start,
             body_start=body_start,
@@ -301,13 +304,34 @@ class _Parser:
         wire = self.wire
         if first and _match_boundary(wire, pos, boundaries) >= 0:
             return pos
-        while True:
-            hit = wire.find(b"\n--", pos, stop)
-            if hit < 0:
-                return -1
-            if _match_boundary(wire, hit + 1, boundaries) >= 0:
-                return hit + 1
-            pos = hit + 1
+        best = -1
+        for b in boundaries:
+            hit = self._find(b, pos)
+            if hit >= 0 and hit + 3 <= stop and (best < 0 or hit < best):
+                best = hit
+        return -1 if best < 0 else best + 1
+
+    def _find(self, boundary: bytes, pos: int) -> int:
+        """Offset of the next ``\\n--boundary`` at or after ``pos``, or -1 (memoized)."""
+        known = self._found.get(boundary)
+        if known is not None:
+            since, hit = known
+            if since <= pos and (hit < 0 or hit >= pos):
+                return hit
+        hit = self.wire.find(b"\n--" + boundary, pos)
+        self._found[boundary] = (pos, hit)
+        return hit
+
+    def _lines(self, start: int, end: int, inner: tuple[MimePart, ...]) -> int:
+        """Line ends in ``start``..``end``, reusing the counts of the parts inside it."""
+        wire = self.wire
+        total, pos = 0, start
+        for p in inner:
+            if not pos <= p.start <= p.body_start <= p.end <= end:
+                return wire.count(b"\n", start, end)
+            total += wire.count(b"\n", pos, p.body_start) + p.lines
+            pos = p.end
+        return total + wire.count(b"\n", pos, end)
 
     def _multipart(
         self,

@@ -77,7 +77,7 @@ class MaildirMailbox:
             e = await self._entry(uid)
             path = self._index.file_path(e)
             try:
-                if e.info.size <= INLINE_READ:
+                if e.info.size <= INLINE_READ or (limit is not None and limit <= INLINE_READ):
                     return _read_prefix(path, limit)
                 return await asyncio.to_thread(_read_prefix, path, limit)
             except FileNotFoundError:
@@ -97,11 +97,16 @@ class MaildirMailbox:
 
     async def read_header(self, uid: int) -> bytes:
         e = await self._entry(uid)
-        data = await self._read_file(uid, header_limit(e.info.size))
-        wire = to_wire(data)
+        s, w = size_fields(e.base)
+        exact = s is not None and s == w  # no bare CR or LF in the file: already wire form
+        size = e.info.size
+        data = await self._read_file(uid, header_limit(size))
+        wire = data if exact else to_wire(data)
         end = header_end(wire)
-        if end == len(wire) and len(data) < e.info.size:
-            wire = to_wire(await self._read_file(uid, None))
+        if end == len(wire) and len(data) < size:
+            # The header is longer than the first read (rare): read the whole file.
+            data = await self._read_file(uid, None)
+            wire = data if exact else to_wire(data)
             end = header_end(wire)
         return wire[:end]
 
@@ -195,7 +200,7 @@ class MaildirMailbox:
 
 def header_limit(size: int) -> int:
     """How much to read first when only the header is wanted."""
-    return min(size, 64 * 1024)
+    return min(size, 16 * 1024)
 
 
 def _read_prefix(path: Path, limit: int | None) -> bytes:
