@@ -137,9 +137,12 @@ class MimePart:
         return out
 
 
-def parse_message(wire: bytes) -> MimePart:
-    """Parse a whole message (RFC 5322 header + MIME body); never raises."""
-    parser = _Parser(wire)
+def parse_message(wire: bytes, *, count_lines: bool = True) -> MimePart:
+    """Parse a whole message (RFC 5322 header + MIME body); never raises.
+
+    With ``count_lines=False`` every part's ``lines`` is 0 (for callers that never look).
+    """
+    parser = _Parser(wire, count_lines)
     part, _ = parser.part(0, len(wire), (), default_digest=False, depth=0)
     return part
 
@@ -211,8 +214,9 @@ def _close(fields: list[HeaderField], wire: bytes, name: bytes, start: int, end:
 class _Parser:
     """One parse: the recursion over parts keeps the stack of open boundaries."""
 
-    def __init__(self, wire: bytes) -> None:
+    def __init__(self, wire: bytes, count_lines: bool = True) -> None:
         self.wire = wire
+        self.count_lines = count_lines
         self.count = 0
         # boundary -> (searched from, next "\n--boundary" at or after it, -1 for none):
         # each boundary's occurrences are found with one forward scan over the whole parse.
@@ -269,7 +273,9 @@ class _Parser:
             # The blank line is also the CRLF before the next delimiter: the part is empty.
             body_start = end = max(start, end)
             fields = ()
-        lines = self._lines(body_start, end, children or ((message,) if message else ()))
+        lines = 0
+        if self.count_lines:
+            lines = self._lines(body_start, end, children or ((message,) if message else ()))
         part = info.part(
             start=start,
             body_start=body_start,

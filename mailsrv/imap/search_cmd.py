@@ -8,17 +8,20 @@ it), and answers ``* SEARCH`` or, when RETURN was given or the session enabled I
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 from mailsrv.imap.commands import Command, Search
 from mailsrv.imap.errors import CommandFailed, expect
+from mailsrv.imap.mime import parse_header_fields
 from mailsrv.imap.search import parse_search
 from mailsrv.imap.search_keys import Needs, SearchContext, SearchError, SearchItem
-from mailsrv.imap.search_match import esearch_data, matches
+from mailsrv.imap.search_match import HeaderIndex, esearch_data, matches
 from mailsrv.imap.strings import string
 from mailsrv.store.base import MessageGone
 
 if TYPE_CHECKING:
+    from mailsrv.imap.mailbox_view import MailboxView
     from mailsrv.imap.session import ImapSession
 
 
@@ -29,27 +32,33 @@ async def search(s: ImapSession, cmd: Command) -> None:
         program = parse_search(list(cmd.args), utf8=s.utf8)
     except SearchError as exc:
         raise CommandFailed(exc.status, exc.message, exc.code) from None
+    needs = program.needs()
+    index = _header_index(view) if needs is Needs.HEADER else None
     ctx = SearchContext(
         max_seq=view.exists,
         max_uid=view.uids[-1] if view.uids else 0,
         saved=frozenset(s.saved),
+        headers=index,
     )
-    needs = program.needs()
+    names = program.header_names()
     mailbox = view.mailbox
+    info_of, recent = view.info, view.recent
     hits: list[tuple[int, int]] = []
     for seq, uid in enumerate(view.uids, 1):
-        info = view.info[uid]
+        info = info_of[uid]
         wire = None
         try:
-            if needs is Needs.HEADER:
+            if index is not None:
+                if not index.known(uid, names):
+                    wire = await mailbox.read_header(uid)
+                    _remember(index, uid, names, wire)
+            elif needs is Needs.HEADER:
                 wire = await mailbox.read_header(uid)
             elif needs is Needs.FULL:
                 wire = await mailbox.read(uid)
         except MessageGone:
             continue
-        item = SearchItem(
-            seq, uid, info.flags, info.size, info.internal_date, uid in view.recent, wire
-        )
+        item = SearchItem(seq, uid, info.flags, info.size, info.internal_date, uid in recent, wire)
         if matches(program, item, ctx):
             hits.append((seq, uid))
     returns = program.returns
@@ -76,3 +85,24 @@ def _saved(returns: tuple[str, ...], uids: list[int]) -> list[int]:
     if "MAX" in returns and uids[-1] not in out:
         out.append(uids[-1])
     return out
+
+
+#: Each selected mailbox view's header index, with the UIDVALIDITY it was built for. A view
+#: lives as long as its selection, so the index goes with it.
+_INDEXES: weakref.WeakKeyDictionary[MailboxView, tuple[int, HeaderIndex]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _header_index(view: MailboxView) -> HeaderIndex:
+    kept = _INDEXES.get(view)
+    if kept is None or kept[0] != view.uidvalidity:
+        kept = _INDEXES[view] = (view.uidvalidity, HeaderIndex())
+    return kept[1]
+
+
+def _remember(index: HeaderIndex, uid: int, names: frozenset[str], header: bytes) -> None:
+    """Keep every field the program looks at, so the next search need not read the file."""
+    fields = parse_header_fields(header)[0]
+    for name in names:
+        index.values(uid, name, lambda: fields)

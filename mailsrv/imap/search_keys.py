@@ -177,6 +177,32 @@ class SearchProgram:
             return Needs.HEADER
         return Needs.NONE
 
+    def header_names(self) -> frozenset[str]:
+        """The header fields the program looks at (upper case); ``search_match.SENT`` (the
+        Date field) for SENTBEFORE/SENTON/SENTSINCE."""
+        names: set[str] = set()
+        _collect_names(self.key, names)
+        return frozenset(names)
+
+
+#: The pseudo field name of the Date value SENT* keys use (see ``search_match.HeaderIndex``).
+SENT = "\0SENT"
+
+
+def _collect_names(key: Key, names: set[str]) -> None:
+    if isinstance(key, HeaderText):
+        names.add(key.name.upper())
+    elif isinstance(key, DateKey) and key.sent:
+        names.add(SENT)
+    elif isinstance(key, Not):
+        _collect_names(key.key, names)
+    elif isinstance(key, Or):
+        _collect_names(key.left, names)
+        _collect_names(key.right, names)
+    elif isinstance(key, And):
+        for k in key.keys:
+            _collect_names(k, names)
+
 
 def _any(key: Key, test: Callable[[Key], bool]) -> bool:
     if test(key):

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import time
 import unicodedata
-from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from functools import cached_property
 
-from mailsrv.imap.encoded_words import decode_bytes, decode_header
+from mailsrv.imap.encoded_words import charset_codec, decode_bytes, decode_header
 from mailsrv.imap.mime import HeaderField, MimePart, parse_header_fields, parse_message
 from mailsrv.imap.search_keys import (
+    SENT,
     All,
     And,
     BodyText,
@@ -40,8 +42,10 @@ from mailsrv.imap.search_keys import (
 from mailsrv.imap.sequence_set import SequenceSet, in_intervals
 from mailsrv.imap.transfer_encoding import KNOWN, decode
 
-#: How many messages' decoded headers a HeaderIndex keeps.
+#: How many messages' decoded header values a HeaderIndex keeps.
 HEADER_INDEX_SIZE = 20_000
+#: Python codecs that decode ASCII bytes to the same ASCII characters, statelessly.
+_ASCII_CODECS = ("utf-8", "ascii", "latin-1", "iso8859-", "cp125", "koi8-")
 
 
 def fold(text: str) -> str:
@@ -49,30 +53,67 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKD", text.casefold())
 
 
-class HeaderIndex:
-    """Decoded, folded header values per UID, kept between searches (LRU).
+__all__ = ["SENT", "HeaderIndex", "esearch_data", "field_values", "fold", "matches"]
 
-    A session keeps one per selected mailbox so that repeated SUBJECT/FROM searches over
-    the same messages decode each header once.
+
+class HeaderIndex:
+    """Decoded, folded header values per UID and field name, kept between searches.
+
+    A session keeps one per selected mailbox (the messages of one UIDVALIDITY never change)
+    so that repeated SUBJECT/FROM searches decode each header once, and need not read the
+    message again at all: ``known`` tells the caller when every wanted field is at hand.
+    Only the fields searches asked for are kept; the oldest messages go first when full.
     """
 
     def __init__(self, size: int = HEADER_INDEX_SIZE) -> None:
         self.size = size
-        self._entries: OrderedDict[int, dict[str, list[str]]] = OrderedDict()
+        self._entries: dict[int, dict[str, list[str]]] = {}
 
-    def get(self, uid: int, fields: tuple[HeaderField, ...]) -> dict[str, list[str]]:
+    def known(self, uid: int, names: frozenset[str]) -> bool:
+        """True when the values of all ``names`` of message ``uid`` are kept."""
+        entry = self._entries.get(uid)
+        return entry is not None and names <= entry.keys()
+
+    def values(
+        self, uid: int, name: str, fields: Callable[[], tuple[HeaderField, ...]]
+    ) -> list[str]:
+        """The kept values of ``name`` (upper case, or ``SENT``), computed from ``fields``."""
         entry = self._entries.get(uid)
         if entry is None:
-            entry = decoded_fields(fields)
-            self._entries[uid] = entry
+            entry = self._entries[uid] = {}
             if len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        else:
-            self._entries.move_to_end(uid)
-        return entry
+                del self._entries[next(iter(self._entries))]
+        found = entry.get(name)
+        if found is None:
+            found = entry[name] = field_values(fields(), name)
+        return found
 
     def forget(self, uid: int) -> None:
         self._entries.pop(uid, None)
+
+
+def field_values(fields: tuple[HeaderField, ...], name: str) -> list[str]:
+    """The folded, decoded values of the fields called ``name`` (upper case), in order;
+    for ``SENT`` the first Date value, decoded but not folded."""
+    if name == SENT:
+        for f in fields:
+            if f.name.lower() == b"date":
+                return [decode_header(f.value)]
+        return []
+    if not name.isascii():
+        return [
+            fold(decode_header(f.value)) for f in fields if f.name.decode("latin-1").upper() == name
+        ]
+    wanted = name.encode("ascii")
+    return [
+        fold(decode_header(f.value))
+        for f in fields
+        if (f.name.upper() == wanted if f.name.isascii() else _upper(f.name) == name)
+    ]
+
+
+def _upper(name: bytes) -> str:
+    return name.decode("latin-1").upper()
 
 
 def decoded_fields(fields: tuple[HeaderField, ...]) -> dict[str, list[str]]:
@@ -94,7 +135,7 @@ class _Message:
 
     @cached_property
     def root(self) -> MimePart:
-        return parse_message(self.wire)
+        return parse_message(self.wire, count_lines=False)
 
     @cached_property
     def header_fields(self) -> tuple[HeaderField, ...]:
@@ -102,12 +143,15 @@ class _Message:
             return self.root.fields
         return parse_header_fields(self.wire)[0]
 
-    @cached_property
-    def headers(self) -> dict[str, list[str]]:
+    def _fields(self) -> tuple[HeaderField, ...]:
+        return self.header_fields
+
+    def header_values(self, name: str) -> list[str]:
+        """Folded decoded values of the fields called ``name`` (upper case) or ``SENT``."""
         index = self.ctx.headers
-        if index is not None and isinstance(index, HeaderIndex):
-            return index.get(self.item.uid, self.header_fields)
-        return decoded_fields(self.header_fields)
+        if index is not None:
+            return index.values(self.item.uid, name, self._fields)
+        return field_values(self.header_fields, name)
 
     @cached_property
     def flags(self) -> frozenset[str]:
@@ -120,6 +164,23 @@ class _Message:
     @cached_property
     def all_text(self) -> str:
         return "\n".join(_texts(self.root, self.wire, with_headers=True))
+
+    def contains(self, needle: str, *, with_headers: bool) -> bool:
+        """Whether the folded text (TEXT: with every header) contains the folded ``needle``.
+
+        The same answer as ``needle in all_text``/``body_text``, faster: each piece of text
+        is tested as it is produced (stopping at the first hit), and ASCII text is matched
+        as bytes without being decoded. A needle without a line end cannot span pieces.
+        """
+        if not needle:
+            return True
+        if "\n" in needle or not needle.isascii():
+            return needle in (self.all_text if with_headers else self.body_text)
+        raw = needle.encode("ascii")
+        for piece in _pieces(self.root, self.wire, with_headers=with_headers):
+            if raw in piece.lower() if isinstance(piece, bytes) else needle in piece:
+                return True
+        return False
 
 
 def _texts(root: MimePart, wire: bytes, *, with_headers: bool) -> list[str]:
@@ -140,6 +201,48 @@ def _texts(root: MimePart, wire: bytes, *, with_headers: bool) -> list[str]:
         data = decode(body, encoding) if encoding in KNOWN else body
         out.append(fold(decode_bytes(data, part.charset or "us-ascii")))
     return out
+
+
+def _pieces(root: MimePart, wire: bytes, *, with_headers: bool) -> Iterator[bytes | str]:
+    """The texts ``_texts`` folds, in pieces no match crosses: folded text, or ASCII bytes
+    whose ``lower()`` is their folded text."""
+    if with_headers:
+        yield from _header_pieces(root)
+    for part in root.walk():
+        if part is not root and with_headers:
+            yield from _header_pieces(part)
+        if part.message is not None:
+            if not with_headers:
+                yield from _header_pieces(part.message)
+            continue
+        if part.children or not (part.is_text or part.defaulted) or not part.subtype:
+            continue
+        encoding = part.transfer_encoding
+        body = part.body(wire)
+        data = decode(body, encoding) if encoding in KNOWN else body
+        charset = part.charset or "us-ascii"
+        if data.isascii() and _ascii_charset(charset):
+            yield data
+        else:
+            yield fold(decode_bytes(data, charset))
+
+
+def _header_pieces(part: MimePart) -> Iterator[bytes | str]:
+    plain: list[bytes] = []
+    for f in part.fields:
+        if f.name.isascii() and f.value.isascii() and b"=?" not in f.value:
+            plain.append(f.name + b": " + f.value.replace(b"\r\n", b"").replace(b"\n", b""))
+        else:
+            yield fold(f.name.decode("latin-1") + ": " + decode_header(f.value))
+    if plain:
+        yield b"\n".join(plain)
+
+
+@functools.lru_cache(maxsize=256)
+def _ascii_charset(charset: str) -> bool:
+    """True when ASCII bytes in ``charset`` decode (as decode_bytes does it) to themselves."""
+    codec = charset_codec(charset)
+    return codec is None or codec.startswith(_ASCII_CODECS)
 
 
 def _header_text(part: MimePart) -> str:
@@ -179,14 +282,13 @@ def _match(key: Key, msg: _Message) -> bool:
         age = (msg.ctx.now if msg.ctx.now is not None else time.time()) - item.internal_date
         return age > key.seconds if key.older else age <= key.seconds
     if isinstance(key, HeaderText):
-        values = msg.headers.get(key.name.upper(), [])
+        values = msg.header_values(key.name.upper())
         if not key.text:
             return bool(values)
-        needle = fold(key.text)
+        needle = _folded(key.text)
         return any(needle in value for value in values)
     if isinstance(key, BodyText):
-        needle = fold(key.text)
-        return needle in (msg.all_text if key.with_header else msg.body_text)
+        return msg.contains(_folded(key.text), with_headers=key.with_header)
     raise TypeError(f"unknown search key {key!r}")
 
 
@@ -208,16 +310,26 @@ def _local_date(item: SearchItem, ctx: SearchContext) -> dt.date:
 
 
 def _sent_date(msg: _Message) -> dt.date:
-    for f in msg.header_fields:
-        if f.name.lower() == b"date":
-            parsed = email.utils.parsedate_tz(decode_header(f.value).strip())
-            if parsed is not None:
-                try:
-                    return dt.date(parsed[0], parsed[1], parsed[2])
-                except ValueError:
-                    break
-            break
-    return _local_date(msg.item, msg.ctx)
+    values = msg.header_values(SENT)
+    date = _parse_date(values[0]) if values else None
+    return _local_date(msg.item, msg.ctx) if date is None else date
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_date(value: str) -> dt.date | None:
+    """The calendar date of a Date header value (its own zone), or None when unreadable."""
+    parsed = email.utils.parsedate_tz(value.strip())
+    if parsed is None:
+        return None
+    try:
+        return dt.date(parsed[0], parsed[1], parsed[2])
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _folded(text: str) -> str:
+    return fold(text)
 
 
 def _compare_date(key: DateKey, date: dt.date) -> bool:
