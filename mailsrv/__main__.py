@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
 from mailsrv import __version__
-from mailsrv.cli.admin import cmd_certs, cmd_deliver, cmd_demo, cmd_user
 from mailsrv.cli.common import CliError, add_common_arguments, error
 from mailsrv.cli.serve import add_serve_arguments, cmd_serve
 
 Command = Callable[[argparse.Namespace], int]
+
+
+def _admin(name: str) -> Command:
+    """``mailsrv.cli.admin.<name>``, imported only when that subcommand runs (fast ``serve``)."""
+
+    def run(args: argparse.Namespace) -> int:
+        func: Command = getattr(importlib.import_module("mailsrv.cli.admin"), name)
+        return func(args)
+
+    return run
+
+
+cmd_user, cmd_certs, cmd_deliver, cmd_demo = (
+    _admin(n) for n in ("cmd_user", "cmd_certs", "cmd_deliver", "cmd_demo")
+)
 
 EPILOG = """\
 examples:

@@ -5,27 +5,33 @@
 certificate names localhost, 127.0.0.1, ::1 and any configured host names; when a host name is
 added later, the server certificate is made again (by the same CA, so clients keep trusting it).
 Files are written atomically and keys are mode 0600.
+
+Checking existing certificates needs ``cryptography``, whose import alone costs tens of
+milliseconds, so a check that passes is remembered in ``verified.json`` (the files' inode,
+mtime and size, the names, and when to renew). The next start with the same files trusts that
+record and never imports ``cryptography``; any change to the files means a full check again.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import os
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING
 
 from mailsrv.config import Config
+
+if TYPE_CHECKING:  # imported where used: see the module docstring
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 #: Names every server certificate carries.
 DEFAULT_NAMES: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
@@ -34,6 +40,9 @@ CA_VALID_DAYS = 3650
 SERVER_VALID_DAYS = 825
 #: Renew the server certificate when it expires within this many days.
 RENEW_BEFORE_DAYS = 30
+
+#: The record of the last check that passed (see the module docstring).
+VERIFIED_FILE = "verified.json"
 
 #: TLS 1.2 ciphers: forward-secret AEAD only (TLS 1.3 suites are always modern).
 _TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!SHA1:!DSS"
@@ -70,6 +79,8 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -82,6 +93,11 @@ def _now() -> datetime.datetime:
 
 
 def _make_ca(paths: CertPaths) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -123,6 +139,8 @@ def _make_ca(paths: CertPaths) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
 
 
 def _san_entry(name: str) -> x509.GeneralName:
+    from cryptography import x509
+
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
@@ -135,6 +153,11 @@ def _make_server_cert(
     ca_key: ec.EllipticCurvePrivateKey,
     names: tuple[str, ...],
 ) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     cert = (
@@ -159,6 +182,10 @@ def _make_server_cert(
 
 
 def _load_ca(paths: CertPaths) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         cert = x509.load_pem_x509_certificate(paths.ca_file.read_bytes())
         key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), password=None)
@@ -173,6 +200,10 @@ def _load_ca(paths: CertPaths) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
 
 def _server_cert_ok(paths: CertPaths, ca_cert: x509.Certificate, names: tuple[str, ...]) -> bool:
     """The existing server cert is signed by this CA, valid for a while, and names every host."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+
     try:
         cert = x509.load_pem_x509_certificate(paths.cert_file.read_bytes())
         key = serialization.load_pem_private_key(paths.key_file.read_bytes(), password=None)
@@ -220,13 +251,69 @@ def ensure_certificates(
     certs_dir.mkdir(parents=True, exist_ok=True)
     paths = cert_paths(certs_dir)
     names = _all_names(hostnames)
+    if not force and _still_verified(certs_dir, paths, names):
+        return paths
     ca = None if force else _load_ca(paths)
     if ca is None:
         ca = _make_ca(paths)
         _make_server_cert(paths, ca[0], ca[1], names)
     elif not _server_cert_ok(paths, ca[0], names):
         _make_server_cert(paths, ca[0], ca[1], names)
+    _record_verified(certs_dir, paths, names, ca[0])
     return paths
+
+
+def _files_state(paths: CertPaths) -> list[list[int]] | None:
+    """Inode, mtime and size of the four files: any replacement or edit changes it."""
+    out = []
+    for p in (paths.ca_file, paths.ca_key, paths.cert_file, paths.key_file):
+        try:
+            st = p.stat()
+        except OSError:
+            return None
+        out.append([st.st_ino, st.st_mtime_ns, st.st_size])
+    return out
+
+
+def _still_verified(certs_dir: Path, paths: CertPaths, names: tuple[str, ...]) -> bool:
+    """A full check passed for these very files and names, and no renewal is due yet."""
+    try:
+        record = json.loads((certs_dir / VERIFIED_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(record, dict):
+        return False
+    files, covered, renew_at = record.get("files"), record.get("names"), record.get("renew_at")
+    if not isinstance(covered, list) or not isinstance(renew_at, int | float):
+        return False
+    state = _files_state(paths)
+    return (
+        state is not None
+        and files == state
+        and time.time() < renew_at
+        and all(_canonical(n) in covered for n in names)
+    )
+
+
+def _record_verified(
+    certs_dir: Path, paths: CertPaths, names: tuple[str, ...], ca_cert: x509.Certificate
+) -> None:
+    from cryptography import x509
+
+    state = _files_state(paths)
+    if state is None:
+        return
+    try:
+        cert = x509.load_pem_x509_certificate(paths.cert_file.read_bytes())
+    except (OSError, ValueError):
+        return
+    renew = cert.not_valid_after_utc - datetime.timedelta(days=RENEW_BEFORE_DAYS)
+    renew_at = min(renew, ca_cert.not_valid_after_utc).timestamp()
+    record = {"files": state, "names": [_canonical(n) for n in names], "renew_at": renew_at}
+    try:
+        _write_atomic(certs_dir / VERIFIED_FILE, json.dumps(record).encode(), 0o644)
+    except OSError:
+        pass  # a read-only certs directory: every start checks in full, as before
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import importlib.util
 import logging
+import resource
 import shutil
 import signal
 import sys
@@ -39,6 +41,33 @@ _LABELS: dict[str, tuple[str, str]] = {
     "imap": ("IMAP", "STARTTLS"),
     "imaps": ("IMAPS", "implicit TLS"),
 }
+
+
+log = logging.getLogger("mailsrv")
+
+
+def raise_fd_limit() -> tuple[int, int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit: every connection (10,000 IMAP IDLE
+    sessions) is a descriptor. Returns the soft limit before, the soft limit now, the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return soft, soft, hard
+    # An unlimited hard limit cannot be the soft one on Linux: fs.nr_open caps it.
+    want = _nr_open(soft) if hard == resource.RLIM_INFINITY else hard
+    if want > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-files limit from %d: %s", soft, exc)
+    return soft, resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard
+
+
+def _nr_open(fallback: int) -> int:
+    try:
+        with open("/proc/sys/fs/nr_open") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return fallback
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -112,6 +141,9 @@ async def _run(config: Config, missing: list[str]) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with MailServer(config) as server:
+            # Start-up garbage is there for good: keep the collector from walking it again.
+            gc.freeze()
+            gc.enable()
             banner(server, missing, sys.stdout)
             await stop.wait()
             print("mailsrv: shutting down", file=sys.stderr, flush=True)
@@ -161,6 +193,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    before, soft, hard = raise_fd_limit()
+    log.info(
+        "open-files limit (RLIMIT_NOFILE): %s%s (hard limit %s)",
+        _limit_text(soft),
+        f", raised from {before}" if soft != before else "",
+        _limit_text(hard),
+    )
+    # Importing the listeners makes many long-lived objects; no collection is useful meanwhile.
+    gc.disable()
     try:
         with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
             runner.run(_run(config, missing))
@@ -169,6 +210,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # a second Ctrl-C while shutting down
         pass
     finally:
+        gc.enable()
         if temp_maildir is not None:
             shutil.rmtree(temp_maildir, ignore_errors=True)
     return 0
+
+
+def _limit_text(value: int) -> str:
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value)

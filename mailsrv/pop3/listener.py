@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mailsrv.context import ServerContext
-from mailsrv.pop3.responses import Err, encode
-from mailsrv.pop3.session import Pop3Session, admission_refusal
+
+if TYPE_CHECKING:
+    from mailsrv.pop3.session import Pop3Session
 
 log = logging.getLogger("mailsrv.pop3")
 
@@ -26,9 +28,6 @@ READ_SIZE = 64 * 1024
 WRITE_HIGH_WATER = 256 * 1024
 #: How long ``close()`` waits for busy sessions to finish their command.
 SHUTDOWN_GRACE = 5.0
-
-_SHUTDOWN = Err("server shutting down", "SYS/TEMP")
-_AUTOLOGOUT = Err("autologout; idle for too long", "SYS/TEMP")
 
 
 class _Connection:
@@ -56,6 +55,10 @@ class Pop3Listener:
         return self._port
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The protocol modules load with the first connection, not at server start.
+        from mailsrv.pop3.responses import encode
+        from mailsrv.pop3.session import Pop3Session, admission_refusal
+
         peername = writer.get_extra_info("peername")
         peer = str(peername[0]) if peername else "?"
         refusal = admission_refusal(self.ctx, peer)
@@ -86,6 +89,8 @@ class Pop3Listener:
     async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
         session, writer = conn.session, conn.writer
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        from mailsrv.pop3.session import AUTOLOGOUT, SHUTDOWN
+
         await self._write(conn, (session.greeting(),))
         while not conn.stopping:
             conn.reading = True
@@ -94,11 +99,11 @@ class Pop3Listener:
                     data = await reader.read(READ_SIZE)
             except TimeoutError:
                 log.info("%s: autologout after %.0f s idle", conn.session.info.id, session.timeout)
-                await self._write(conn, (session.notice(_AUTOLOGOUT),))
+                await self._write(conn, (session.notice(AUTOLOGOUT),))
                 return
             except asyncio.CancelledError:
                 if conn.stopping:
-                    await self._write(conn, (session.notice(_SHUTDOWN),))
+                    await self._write(conn, (session.notice(SHUTDOWN),))
                 raise
             finally:
                 conn.reading = False
@@ -114,7 +119,7 @@ class Pop3Listener:
             await self._write(conn, out.chunks)
             if out.close:
                 return
-        await self._write(conn, (session.notice(_SHUTDOWN),))
+        await self._write(conn, (session.notice(SHUTDOWN),))
 
     async def _upgrade(self, conn: _Connection, reader: asyncio.StreamReader, reply: bytes) -> None:
         """STLS: send ``+OK`` and start the handshake without yielding in between.

@@ -37,6 +37,9 @@ _LOGIN_USER = base64.b64encode(b"Username:").decode()
 _LOGIN_PASS = base64.b64encode(b"Password:").decode()
 _INVALID = Err("invalid credentials", "AUTH")
 _TEMP = Err("temporary server error, try again later", "SYS/TEMP")
+#: What the adapter says before it closes a connection on its own.
+SHUTDOWN = Err("server shutting down", "SYS/TEMP")
+AUTOLOGOUT = Err("autologout; idle for too long", "SYS/TEMP")
 
 
 @dataclass(frozen=True, slots=True)
