@@ -18,6 +18,8 @@ _DEFAULT_CHARSET = (b"charset", b"us-ascii")
 
 
 def _string(value: bytes) -> bytes:
+    if value.isascii() and b"\r" not in value and b"\n" not in value and b"\0" not in value:
+        return b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     quoted = quote_string(value, limit=None)
     return literal(value) if quoted is None else quoted
 

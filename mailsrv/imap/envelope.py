@@ -6,10 +6,13 @@ sends them); Sender and Reply-To fall back to From; absent fields are NIL.
 
 from __future__ import annotations
 
+import re
+
 from mailsrv.imap.addresses import Address, parse_addresses
 from mailsrv.imap.mime import MimePart
 from mailsrv.imap.strings import literal, quote_string
 
+_NOT_QUOTED = re.compile(rb'[\r\n\0"\\\\]')
 _ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")
 
 
@@ -18,6 +21,8 @@ def envelope_string(value: bytes | None, *, folded: bool = False) -> bytes:
     8-bit bytes, NUL, ``"`` or ``\\`` or was folded (no escaping, no length limit)."""
     if value is None:
         return b"NIL"
+    if not folded and value.isascii() and not _NOT_QUOTED.search(value):
+        return b'"' + value + b'"'  # the common case, without a per-byte loop
     quoted = None if folded else quote_string(value, limit=None, escape=False)
     return literal(value) if quoted is None else quoted
 
@@ -51,19 +56,22 @@ def address_list(addresses: list[Address]) -> bytes:
 
 def envelope_fields(part: MimePart) -> list[bytes]:
     """The ten ENVELOPE members, each already encoded."""
+    first: dict[bytes, bytes] = {}  # the first value of each field (lower-case name)
+    for f in part.fields:
+        first.setdefault(f.name.lower(), f.value)
     lists: dict[str, list[Address]] = {}
     for name in _ADDRESS_FIELDS:
-        value = part.get(name)
+        value = first.get(name.encode())
         lists[name] = [] if value is None else parse_addresses(value)
     for fallback in ("sender", "reply-to"):
         if not lists[fallback]:
             lists[fallback] = lists["from"]
     return [
-        unstructured(part.get("date")),
-        unstructured(part.get("subject")),
+        unstructured(first.get(b"date")),
+        unstructured(first.get(b"subject")),
         *(address_list(lists[name]) for name in _ADDRESS_FIELDS),
-        unstructured(part.get("in-reply-to")),
-        unstructured(part.get("message-id")),
+        unstructured(first.get(b"in-reply-to")),
+        unstructured(first.get(b"message-id")),
     ]
 
 

@@ -34,6 +34,8 @@ MAX_DEPTH = 100
 MAX_PARTS = 10_000
 
 _ENCAPSULATING = (b"rfc822", b"global")
+#: The types whose ``lines`` are counted: BODYSTRUCTURE shows body-fld-lines only for these.
+_LINE_COUNTED = (b"text", b"message")
 _IDENTITY_ENCODINGS = (b"", b"7bit", b"8bit", b"binary")
 
 
@@ -75,7 +77,7 @@ class MimePart:
     disposition: tuple[bytes, Params] | None
     language: tuple[bytes, ...] | None
     location: bytes | None
-    lines: int
+    lines: int  # LFs in the body, counted for text/* and message/* parts only (else 0)
     children: tuple[MimePart, ...] = ()
     message: MimePart | None = field(default=None)
 
@@ -274,8 +276,8 @@ class _Parser:
             body_start = end = max(start, end)
             fields = ()
         lines = 0
-        if self.count_lines:
-            lines = self._lines(body_start, end, children or ((message,) if message else ()))
+        if self.count_lines and kind[0] in _LINE_COUNTED:
+            lines = self._lines(body_start, end, () if message is None else (message,))
         part = info.part(
             start=start,
             body_start=body_start,
@@ -333,6 +335,8 @@ class _Parser:
         wire = self.wire
         total, pos = 0, start
         for p in inner:
+            if p.type.lower() not in _LINE_COUNTED:
+                continue
             if not pos <= p.start <= p.body_start <= p.end <= end:
                 return wire.count(b"\n", start, end)
             total += wire.count(b"\n", pos, p.body_start) + p.lines
