@@ -53,6 +53,11 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _remove_trees(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class MaildirStore:
     """All users' mail under ``root``; one per process, shared by every session."""
 
@@ -63,6 +68,9 @@ class MaildirStore:
         self._indexes: dict[tuple[str, str], FolderIndex] = {}
         self._handles: dict[tuple[str, str], weakref.WeakSet[MaildirMailbox]] = {}
         self._watcher = Watcher(self._watched, self._rescan)
+        #: ``reset()`` renames user roots aside and deletes them in the background.
+        self._removals: set[asyncio.Future[None]] = set()
+        self._removing: set[Path] = set()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -366,16 +374,32 @@ class MaildirStore:
         self._hub.publish(event)
 
     async def reset(self) -> None:
+        """Every user gone at once: each root is renamed aside (atomic, so no session or
+        other process sees half a mailbox) and the renamed trees are deleted in a background
+        thread; ``close()`` waits for that deletion."""
         for user in list({u for u, _ in self._indexes}):
             self._drop(user)
-        graves = self._leftovers()
+        graves = [g for g in self._leftovers() if g not in self._removing]
         for user in await self.list_users():
             graves.append(self._trash(self.root / user, USER_TRASH_PREFIX))
-        for grave in graves:
-            await asyncio.to_thread(_remove_tree, grave)
+        if graves:
+            self._remove_in_background(graves)
         self._hub.publish(StoreEvent("", "", EventKind.RESET))
 
+    def _remove_in_background(self, graves: list[Path]) -> None:
+        self._removing.update(graves)
+        fut = asyncio.get_running_loop().run_in_executor(None, _remove_trees, graves)
+        self._removals.add(fut)
+
+        def done(f: asyncio.Future[None]) -> None:
+            self._removals.discard(f)
+            self._removing.difference_update(graves)
+
+        fut.add_done_callback(done)
+
     async def close(self) -> None:
+        if self._removals:
+            await asyncio.gather(*self._removals)
         await self._watcher.stop()
         for idx in self._indexes.values():
             idx.cache.close()
