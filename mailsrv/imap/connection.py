@@ -1,9 +1,11 @@
 """One IMAP connection on asyncio: read, feed the core, run the session, write (RFC 9051 §5.4).
 
-The loop reads what the session's ``mode`` asks for (a command, a SASL line, IDLE's DONE while
-also waiting for store events), applies injected faults, writes through a buffered sink that
-waits for the peer when too much is queued, upgrades to TLS after STARTTLS, and ends the
-connection after BYE or when the peer stays silent past the idle timeout.
+The loop reads what the session's ``mode`` asks for (a command, a SASL line, IDLE's DONE),
+applies injected faults, writes through a buffered sink that waits for the peer when too much is
+queued, upgrades to TLS after STARTTLS, and ends the connection after BYE or when the peer stays
+silent past the idle timeout. While idling, store updates reach the socket without this loop
+(the fan-out writes through ``Output.push``); it only wakes when the session signals that it
+must send them itself (slow peer, mailbox gone).
 """
 
 from __future__ import annotations
@@ -33,6 +35,22 @@ class Output:
 
     def write(self, data: bytes) -> None:
         self.buf.append(data)
+
+    def push(self) -> bool:
+        """Send what is buffered now, without waiting; False when ``drain`` must do it (the
+        peer lags behind, or a fault is armed)."""
+        if not self.buf:
+            return True
+        c = self.conn
+        if self.drop_after is not None or c.writer.is_closing():
+            return False
+        if c.writer.transport.get_write_buffer_size() > c.ctx.config.limits.output_buffer:
+            return False
+        data = self.buf[0] if len(self.buf) == 1 else b"".join(self.buf)
+        self.buf.clear()
+        c.ctx.tracer.record(c.info.id, "imap", c.session.user, "S", data)
+        c.writer.write(data)
+        return True
 
     async def drain(self) -> None:
         if not self.buf:
@@ -104,20 +122,19 @@ class Connection:
                 s.tls_started()
 
     async def _read(self) -> bool:
-        """Wait for input (and, while idling, for store events); False means close."""
+        """Wait for input (and, while idling, for the session's signal); False means close."""
         read: asyncio.Future[bytes] = asyncio.ensure_future(self.reader.read(READ_SIZE))
         waits: set[asyncio.Future[Any]] = {read}
-        event = None
+        wake = None
         if self.session.mode is Mode.IDLE:
-            event = asyncio.ensure_future(self.session.idle_wait())
-            waits.add(event)
+            wake = self.session.idle_signal()
+            waits.add(wake)
         done, _ = await asyncio.wait(
             waits, timeout=self._timeout(), return_when=asyncio.FIRST_COMPLETED
         )
-        for task in waits - done:
-            task.cancel()
-        if event is not None and event in done:
-            event.result()
+        if read not in done:
+            read.cancel()
+        if wake is not None and wake.done():
             await self.session.idle_push()
             await self.out.drain()
         if read not in done:

@@ -9,6 +9,10 @@ numbers stay valid) until ``updates(expunge=True)``; EXISTS and FETCH FLAGS may 
 
 ``\\Recent`` (RFC 3501 §2.3.2) belongs to the first session that sees a message: a small shared
 table per store remembers, per folder, the highest UID some session has already claimed.
+
+Thousands of sessions often sit on one folder at the same version, so what changed between two
+versions (a ``FolderDelta``) is computed once and shared through a small per-store table; each
+view then only looks at the messages that changed, never walks the whole folder.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import bisect
 import weakref
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from mailsrv.imap.responses import flag_list
 from mailsrv.store.base import SYSTEM_FLAGS, FolderSnapshot, Mailbox, MessageInfo, Store
@@ -30,6 +35,62 @@ def _claims(store: Store) -> dict[tuple[str, str, int], int]:
     if table is None:
         table = _recent_claims[store] = {}
     return table
+
+
+#: Folder deltas remembered per store; a handful of versions in flight is the normal case.
+MAX_DELTAS = 64
+
+_DeltaKey = tuple[str, str, int, int, int]  # user, folder, uidvalidity, from version, to version
+
+
+@dataclass(frozen=True, slots=True)
+class FolderDelta:
+    """What changed between two snapshots of one folder (both sorted by UID)."""
+
+    old: tuple[MessageInfo, ...]
+    new: tuple[MessageInfo, ...]
+    gone: tuple[int, ...]  # UIDs in old, not in new
+    changed: tuple[MessageInfo, ...]  # in both, with other flags now
+    added: tuple[MessageInfo, ...]  # in new, not in old
+
+
+def diff(old: tuple[MessageInfo, ...], new: tuple[MessageInfo, ...]) -> FolderDelta:
+    """Compare two snapshots' messages; appending is the common case and costs no Python loop."""
+    n = len(old)
+    if len(new) >= n and new[:n] == old:
+        return FolderDelta(old, new, (), (), new[n:])
+    before = {m.uid: m for m in old}
+    changed: list[MessageInfo] = []
+    added: list[MessageInfo] = []
+    for m in new:
+        o = before.pop(m.uid, None)
+        if o is None:
+            added.append(m)
+        elif o is not m and o.flags != m.flags:
+            changed.append(m)
+    return FolderDelta(old, new, tuple(sorted(before)), tuple(changed), tuple(added))
+
+
+_deltas: weakref.WeakKeyDictionary[object, dict[_DeltaKey, FolderDelta]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_delta(
+    store: Store, key: _DeltaKey, old: tuple[MessageInfo, ...], new: tuple[MessageInfo, ...]
+) -> FolderDelta:
+    """``diff(old, new)``, computed once for every view that goes from one version to another."""
+    table = _deltas.get(store)
+    if table is None:
+        table = _deltas[store] = {}
+    delta = table.get(key)
+    if delta is not None and delta.old is old and (delta.new is new or delta.new == new):
+        return delta
+    delta = diff(old, new)
+    if len(table) >= MAX_DELTAS:
+        table.clear()
+    table[key] = delta
+    return delta
 
 
 class ViewInvalid(Exception):
@@ -53,6 +114,8 @@ class MailboxView:
         self.recent: set[int] = set()
         self.gone: set[int] = set()  # expunged in the store, EXPUNGE not sent yet
         self._flags_changed: set[int] = set()
+        self._base = snap.messages  # the snapshot ``version`` stands for
+        self._recheck: set[int] = set()  # flags we set ourselves, after ``_base`` was taken
         self._exists_changed = False
         self.dirty = False
         self.keywords: set[str] = {f for m in snap.messages for f in m.flags} - SYSTEM_FLAGS
@@ -122,36 +185,60 @@ class MailboxView:
             if m.uid in self.info:
                 self.info[m.uid] = m
                 self._flags_changed.discard(m.uid)
+                self._recheck.add(m.uid)
 
     async def refresh(self, *, force: bool = False) -> None:
         """Re-read the folder when it changed, and record what the client must be told."""
         if not (self.dirty or force):
             return
         self.dirty = False
-        snap = await self.mailbox.snapshot()
+        self.apply(await self.mailbox.snapshot())
+
+    def apply(self, snap: FolderSnapshot) -> None:
+        """Record what ``snap`` changed since the view's version. Raises ``ViewInvalid`` when
+        UIDVALIDITY changed."""
         if snap.uidvalidity != self.uidvalidity:
             raise ViewInvalid(self.name)
         if snap.version == self.version:
             return
+        key = (self.mailbox.user, self.mailbox.name, snap.uidvalidity, self.version, snap.version)
+        delta = shared_delta(self.store, key, self._base, snap.messages)
         self.version = snap.version
         self.uidnext = snap.uidnext
-        current = {m.uid: m for m in snap.messages}
+        self._base = snap.messages
         info = self.info
-        for uid in self.uids:
-            m = current.get(uid)
-            if m is None:
-                self.gone.add(uid)
-            elif m.flags != info[uid].flags:
-                info[uid] = m
-                self._flags_changed.add(uid)
+        gone = self.gone
+        for uid in delta.gone:
+            if uid in info:
+                gone.add(uid)
+        for m in delta.changed:
+            self._flags_seen(m)
+        if self._recheck:
+            self._recheck_flags(snap.messages)
         top = self.uids[-1] if self.uids else 0
-        new = [m for m in snap.messages if m.uid > top]
+        new = [m for m in delta.added if m.uid > top] if delta.added else ()
         if new:
             self.keywords |= {f for m in new for f in m.flags} - SYSTEM_FLAGS
             self.uids.extend(m.uid for m in new)
             info.update((m.uid, m) for m in new)
             self._exists_changed = True
             self._claim([m.uid for m in new])
+
+    def _flags_seen(self, m: MessageInfo) -> None:
+        known = self.info.get(m.uid)
+        if known is not None and known.flags != m.flags and m.uid not in self.gone:
+            self.info[m.uid] = m
+            self._flags_changed.add(m.uid)
+
+    def _recheck_flags(self, messages: tuple[MessageInfo, ...]) -> None:
+        """Messages whose flags we set: someone may have changed them back since."""
+        for uid in self._recheck:
+            i = bisect.bisect_left(messages, uid, key=_uid)
+            if i < len(messages) and messages[i].uid == uid:
+                self._flags_seen(messages[i])
+            elif uid in self.info:
+                self.gone.add(uid)
+        self._recheck.clear()
 
     def updates(self, *, expunge: bool, uid: bool, rev2: bool) -> list[bytes]:
         """Untagged EXPUNGE / EXISTS / RECENT / FETCH FLAGS for what ``refresh`` found."""
@@ -194,3 +281,7 @@ class MailboxView:
         """Messages this session expunged itself: they are gone, EXPUNGE comes with updates."""
         present = set(self.uids)
         self.gone.update(u for u in uids if u in present)
+
+
+def _uid(m: MessageInfo) -> int:
+    return m.uid

@@ -3,13 +3,16 @@
 The session never touches a socket. It writes responses to a ``Sink`` (the adapter's buffered
 writer, or a list in tests) and awaits ``sink.drain()`` now and then while streaming big answers.
 ``mode`` tells the adapter what to read next (a command, a SASL line, IDLE's DONE) and ``after``
-what to do once the output is flushed (STARTTLS, close). Live updates: the session subscribes to
-the store's events after login; events for the selected folder mark the view dirty, and before
-each tagged response it re-syncs and sends what the client may be told at that moment.
+what to do once the output is flushed (STARTTLS, close). Live updates (``live.py``): after login
+the session shares its user's event feed; a change counter per folder tells it when the selected
+folder changed, and before each tagged response it re-syncs and sends what the client may be told
+at that moment. While idling, the feed's fan-out hands it each new snapshot (``idle_update``) and
+it writes the updates straight out through the sink's optional ``push()``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,7 +20,7 @@ from typing import Protocol
 
 from mailsrv import __version__
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.imap import folders, login, selected
+from mailsrv.imap import folders, live, login, selected
 from mailsrv.imap.commands import (
     Command,
     Enable,
@@ -33,12 +36,11 @@ from mailsrv.imap.protocol import LEGAL, State
 from mailsrv.imap.responses import capabilities, continuation, store_error, tagged, untagged
 from mailsrv.imap.strings import string
 from mailsrv.store.base import (
-    EventKind,
-    EventSubscription,
+    FolderSnapshot,
+    Mailbox,
     NoSuchFolder,
     NoSuchUser,
     StoreError,
-    StoreEvent,
 )
 
 log = logging.getLogger("mailsrv.imap")
@@ -88,15 +90,41 @@ class ImapSession:
         self.mode = Mode.COMMAND
         self.after = After.NOTHING
         self.user: str | None = None
-        self.view: MailboxView | None = None
+        self._view: MailboxView | None = None
         self.utf8 = False
         self.rev2 = False
         self.saved: list[int] = []  # SEARCHRES (RFC 5182) result, as UIDs
         self.bad_in_a_row = 0
         self.auth_failures = 0
-        self._sub: EventSubscription | None = None
         self.sasl: login.SaslState | None = None
         self._idle_tag = ""
+        self._feed: live.UserFeed | None = None
+        self._watch: live.FolderWatch | None = None  # of the selected folder
+        self._seen = 0  # the watch's generation the view was last synced for
+        self._events_seen = 0  # the feed's event count at the last sync (``idle_wait``)
+        self._syncing = False  # ``send_updates`` is awaiting a snapshot
+        self._wake: asyncio.Future[None] | None = None  # done: the adapter must call idle_push
+        #: The sink's "write now without waiting" (False: over the limit), when it has one.
+        self._push: Callable[[], bool] | None = getattr(out, "push", None)
+
+    @property
+    def view(self) -> MailboxView | None:
+        """The selected folder's view; setting it follows that folder's changes."""
+        return self._view
+
+    @view.setter
+    def view(self, view: MailboxView | None) -> None:
+        self._unwatch()
+        self._view = view
+        if view is not None and self._feed is not None:
+            self._watch = self._feed.watch(view.name)
+            self._seen = self._watch.generation
+
+    def _unwatch(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.idlers.pop(self, None)
+            watch.feed.unwatch(watch)
 
     @property
     def username(self) -> str:
@@ -134,35 +162,36 @@ class ImapSession:
             raise CommandFailed("BAD", "No mailbox selected")
         return self.view
 
-    def _drain_events(self) -> None:
-        if self._sub is None:
-            return
-        while (event := self._sub.get_nowait()) is not None:
-            self._note(event)
-
-    def _note(self, event: StoreEvent) -> None:
-        view = self.view
-        if view is None or event.kind is EventKind.FETCHED:
-            return
-        if event.folder == view.name or event.kind in (EventKind.RESET, EventKind.EXTERNAL):
-            view.dirty = True
-
     async def send_updates(self, *, expunge: bool, uid: bool = False) -> None:
         """Untagged updates for the selected folder that may be sent now (RFC 9051 §7.5.1)."""
-        self._drain_events()
-        view = self.view
+        if self._feed is not None:
+            self._events_seen = self._feed.count
+        view, watch = self.view, self._watch
         if view is None:
             return
+        self._syncing = True
         try:
-            await view.refresh()
+            while True:
+                generation = watch.generation if watch is not None else self._seen
+                if generation != self._seen:
+                    view.dirty = True
+                    self._seen = generation
+                await view.refresh()
+                if watch is None or watch.generation == generation:
+                    break  # nothing happened while the snapshot was taken
         except (NoSuchFolder, NoSuchUser, ViewInvalid):
-            # RFC 9051 §7.1.5: the client's view cannot be kept valid, so the session ends.
-            self.view = None
-            self.out.write(untagged("BYE Selected mailbox was deleted or changed UIDVALIDITY"))
-            self.after = After.CLOSE
+            self._bye_invalid()
             return
+        finally:
+            self._syncing = False
         for line in view.updates(expunge=expunge, uid=uid, rev2=self.rev2):
             self.out.write(line)
+
+    def _bye_invalid(self) -> None:
+        # RFC 9051 §7.1.5: the client's view cannot be kept valid, so the session ends.
+        self.view = None
+        self.out.write(untagged("BYE Selected mailbox was deleted or changed UIDVALIDITY"))
+        self.after = After.CLOSE
 
     async def ok(
         self,
@@ -280,7 +309,8 @@ class ImapSession:
         self.state = State.AUTHENTICATED
         self.info.user = user
         self.info.state = "authenticated"
-        self._sub = self.ctx.store.subscribe(user)
+        if self._feed is None:
+            self._feed = live.attach(self.ctx.store, user)
 
     # -- authenticated ------------------------------------------------------------------------
 
@@ -306,28 +336,82 @@ class ImapSession:
         self.mode = Mode.IDLE
         self.out.write(continuation("idling"))
         await self.send_updates(expunge=True)
+        if self._watch is not None and self.mode is Mode.IDLE:
+            self._watch.idlers[self] = None
 
     async def idle_wait(self) -> None:
-        """Wait for the next store event (one wake-up per event), and note it."""
-        if self._sub is None:
+        """Wait for the next store event of this user (one wake-up per event).
+
+        The adapter does not need this (the fan-out pushes updates, ``idle_signal`` wakes it when
+        it must act itself); it is for driving a session without an event loop of its own.
+        """
+        feed = self._feed
+        if feed is None:
             raise RuntimeError("not logged in")
-        self._note(await self._sub.get())
+        while feed.count <= self._events_seen:
+            await feed.next_event()
+        self._events_seen += 1
+
+    def idle_signal(self) -> asyncio.Future[None]:
+        """Done when the adapter must call ``idle_push`` (an update it could not take directly)."""
+        if self._wake is None:
+            self._wake = asyncio.get_running_loop().create_future()
+        return self._wake
 
     async def idle_push(self) -> None:
         """Send what changed while idling (any update is allowed during IDLE)."""
+        self._wake = None
         await self.send_updates(expunge=True)
+
+    def idle_mailbox(self) -> Mailbox | None:
+        view = self.view
+        return view.mailbox if view is not None else None
+
+    def idle_kick(self) -> None:
+        if self._view is not None:
+            self._view.dirty = True
+        wake = self.idle_signal()
+        if not wake.done():
+            wake.set_result(None)
+
+    def idle_update(self, snap: FolderSnapshot, generation: int) -> None:
+        """The fan-out's snapshot of the folder this session idles on (see ``live.py``)."""
+        view = self._view
+        if view is None or self.mode is not Mode.IDLE or self._syncing:
+            return  # a re-sync of its own is under way and checks the generation after
+        if (self._wake is not None and self._wake.done()) or snap.version < view.version:
+            return
+        if snap.uidvalidity != view.uidvalidity:
+            self.idle_kick()
+            return
+        self._seen = max(self._seen, generation)
+        view.dirty = False
+        view.apply(snap)
+        lines = view.updates(expunge=True, uid=False, rev2=self.rev2)
+        if not lines:
+            return
+        out = self.out
+        for line in lines:
+            out.write(line)
+        if self._push is not None and not self._push():
+            self.idle_kick()  # the peer is slow: the adapter waits for it
 
     async def idle_line(self, line: bytes) -> None:
         self.mode = Mode.COMMAND
+        if self._watch is not None:
+            self._watch.idlers.pop(self, None)
+        self._wake = None
         if line.strip().upper() != b"DONE":
             self._bad(self._idle_tag, "Expected DONE")
             return
         await self.ok(self._idle_tag, "Idle completed.")
 
     def close(self) -> None:
-        if self._sub is not None:
-            self._sub.close()
-            self._sub = None
+        self._unwatch()
+        self._view = None
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.release()
 
 
 _HANDLERS: dict[str, Handler] = {

@@ -3,16 +3,23 @@
 Publishing never blocks and never awaits: a subscriber that falls behind by more than
 ``MAX_QUEUED`` events loses the oldest and gets one ``EXTERNAL`` event instead, which tells it to
 re-sync the folder from a snapshot (sessions never rely on seeing every single event).
+
+A subscriber may instead set ``Subscription.callback``: each event is then handed to it at once,
+inside ``publish``, and nothing is queued. That is for fan-out points shared by many sessions
+(IMAP keeps one per user), which only note the change and schedule their work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from mailsrv.store.base import EventKind, StoreEvent
+
+log = logging.getLogger(__name__)
 
 #: Events kept for a subscriber that is not reading; past this it is told to re-sync instead.
 MAX_QUEUED = 1000
@@ -21,7 +28,7 @@ MAX_QUEUED = 1000
 class Subscription:
     """One subscriber's events, filtered by user (``None`` = every user)."""
 
-    __slots__ = ("_closed", "_hub", "_queue", "_waiter", "user")
+    __slots__ = ("_closed", "_hub", "_queue", "_waiter", "callback", "user")
 
     def __init__(self, hub: EventHub, user: str | None) -> None:
         self._hub = hub
@@ -29,8 +36,16 @@ class Subscription:
         self._queue: collections.deque[StoreEvent] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
+        #: When set, events go to it synchronously instead of into the queue (see module doc).
+        self.callback: Callable[[StoreEvent], None] | None = None
 
     def _push(self, event: StoreEvent) -> None:
+        if self.callback is not None:
+            try:
+                self.callback(event)
+            except Exception:  # a subscriber's bug must not fail the change that was published
+                log.exception("event subscriber failed on %s", event.kind.value)
+            return
         if len(self._queue) >= MAX_QUEUED:
             self._queue.clear()
             event = StoreEvent(event.user, event.folder, EventKind.EXTERNAL, time=event.time)
