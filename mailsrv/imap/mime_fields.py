@@ -7,12 +7,18 @@ is: a broken parameter is skipped, the rest still counts, and nothing ever raise
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 
 # RFC 2045 tspecials plus SP and CTLs end a token.
 _TSPECIALS = frozenset(b'()<>@,;:\\"/[]?= \t\r\n')
 _RFC2231_KEY = re.compile(rb"^(.*?)\*(?:(\d+)(\*?)|)$", re.DOTALL)
+# The same sets as regular expressions (the byte loops above, done in C).
+_TOKEN = re.compile(rb'[^()<>@,;:\\"/\[\]?=\x00-\x20]*')
+_WSP = re.compile(rb"[ \t\r\n]*")
+_SIMPLE_QUOTED = re.compile(rb'"([^"\\\r\n]*)"')
+_PARAM_STOPS = re.compile(rb'[;"(]')
 
 Params = tuple[tuple[bytes, bytes], ...]
 
@@ -34,6 +40,7 @@ class _Cursor:
 
     def skip_cfws(self) -> None:
         data = self.data
+        self.pos = _WSP.match(data, self.pos).end()  # type: ignore[union-attr]
         while self.pos < len(data):
             c = data[self.pos]
             if c in b" \t\r\n":
@@ -68,13 +75,15 @@ class _Cursor:
 
     def token(self) -> bytes:
         start = self.pos
-        data = self.data
-        while self.pos < len(data) and data[self.pos] not in _TSPECIALS and data[self.pos] >= 0x20:
-            self.pos += 1
-        return data[start : self.pos]
+        self.pos = _TOKEN.match(self.data, start).end()  # type: ignore[union-attr]
+        return self.data[start : self.pos]
 
     def quoted(self) -> bytes:
         """Read a quoted-string at the cursor (which is on the opening quote)."""
+        simple = _SIMPLE_QUOTED.match(self.data, self.pos)
+        if simple is not None:  # no escapes, no folding: the common case
+            self.pos = simple.end()
+            return simple.group(1)
         self.pos += 1
         out = bytearray()
         data = self.data
@@ -95,6 +104,12 @@ class _Cursor:
         """Move to the next ``stop`` byte outside quotes and comments (or to the end)."""
         data = self.data
         while self.pos < len(data):
+            if stop == 0x3B:  # jump to the next byte that matters
+                found = _PARAM_STOPS.search(data, self.pos)
+                if found is None:
+                    self.pos = len(data)
+                    return
+                self.pos = found.start()
             c = data[self.pos]
             if c == stop:
                 return
@@ -106,6 +121,7 @@ class _Cursor:
                 self.pos += 1
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_content_type(value: bytes) -> tuple[bytes, bytes, Params]:
     """``text/plain; charset=x`` -> (b"text", b"plain", params); case kept as written.
 
@@ -128,6 +144,7 @@ def parse_content_type(value: bytes) -> tuple[bytes, bytes, Params]:
     return main, sub, _params(cur)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_disposition(value: bytes) -> tuple[bytes, Params]:
     """``attachment; filename=x`` -> (b"attachment", params); the type may be empty."""
     cur = _Cursor(value)
@@ -136,6 +153,7 @@ def parse_disposition(value: bytes) -> tuple[bytes, Params]:
     return kind, _params(cur)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_language(value: bytes) -> tuple[bytes, ...]:
     """``en, fr (comment)`` -> (b"en", b"fr") (RFC 3282)."""
     cur = _Cursor(value)
@@ -153,6 +171,7 @@ def parse_language(value: bytes) -> tuple[bytes, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_token(value: bytes) -> bytes:
     """The first token of a value (Content-Transfer-Encoding), without CFWS."""
     cur = _Cursor(value)
