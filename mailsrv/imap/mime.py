@@ -16,6 +16,7 @@ Nothing here raises on bad input: every byte string is some message.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -34,6 +35,9 @@ MAX_DEPTH = 100
 MAX_PARTS = 10_000
 
 _ENCAPSULATING = (b"rfc822", b"global")
+_BLANK_LINE = re.compile(rb"\n(\r?\n)")
+# A header field: the first line (name, colon, rest) and its continuation lines.
+_FIELD = re.compile(rb"([^:\n]*)(:?)([^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)")
 #: The types whose ``lines`` are counted: BODYSTRUCTURE shows body-fld-lines only for these.
 _LINE_COUNTED = (b"text", b"message")
 _IDENTITY_ENCODINGS = (b"", b"7bit", b"8bit", b"binary")
@@ -176,30 +180,55 @@ def _match_boundary(wire: bytes, pos: int, boundaries: tuple[bytes, ...]) -> int
 def _read_header(
     wire: bytes, start: int, stop: int, boundaries: tuple[bytes, ...]
 ) -> tuple[tuple[HeaderField, ...], int, bool, bool]:
-    """Header fields from ``start``: (fields, body start, blank line seen, stopped at boundary)."""
+    """Header fields from ``start``: (fields, body start, blank line seen, stopped at boundary).
+
+    The header ends at the first empty line, at the first line that starts with a boundary
+    delimiter, or at ``stop``. Every line not starting with SP/TAB starts a field (so does the
+    first line, whatever it starts with); the lines after it that do are its continuation.
+    """
+    if wire.startswith(b"\r\n", start) and start + 2 <= stop:
+        blank, blank_len = start, 2
+    elif wire.startswith(b"\n", start) and start < stop:
+        blank, blank_len = start, 1
+    else:
+        m = _BLANK_LINE.search(wire, start, stop)
+        blank, blank_len = (m.start() + 1, len(m.group(1))) if m else (-1, 0)
+    limit = stop if blank < 0 else blank
+    at = _boundary_line(wire, start, limit, boundaries) if boundaries else -1
+    if at >= 0:
+        return _fields(wire, start, at), at, False, True
+    if blank >= 0:
+        return _fields(wire, start, blank), blank + blank_len, True, False
+    return _fields(wire, start, stop), stop, False, False
+
+
+def _boundary_line(wire: bytes, start: int, limit: int, boundaries: tuple[bytes, ...]) -> int:
+    """The first line starting in ``start``..``limit`` that matches a boundary, or -1."""
+    if start < limit and _match_boundary(wire, start, boundaries) >= 0:
+        return start
+    best = -1
+    for b in boundaries:
+        hit = wire.find(b"\n--" + b, start, limit + 2 + len(b))
+        if hit >= 0 and hit + 1 < limit and (best < 0 or hit < best):
+            best = hit
+    return -1 if best < 0 else best + 1
+
+
+def _fields(wire: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
+    """The fields of the header lines in ``start``..``end``."""
     fields: list[HeaderField] = []
-    pos = start
-    name = b""
-    field_start = -1
-    while pos < stop:
-        end = _line_end(wire, pos, stop)
-        line = wire[pos:end]
-        if line in (b"\r\n", b"\n"):
-            _close(fields, wire, name, field_start, pos)
-            return tuple(fields), end, True, False
-        if boundaries and _match_boundary(wire, pos, boundaries) >= 0:
-            _close(fields, wire, name, field_start, pos)
-            return tuple(fields), pos, False, True
-        if line[:1] in (b" ", b"\t") and field_start >= 0:
-            pos = end
-            continue
-        _close(fields, wire, name, field_start, pos)
-        colon = line.find(b":")
-        name = line[:colon].rstrip(b" \t") if colon >= 0 else line.rstrip(b"\r\n")
-        field_start = pos
-        pos = end
-    _close(fields, wire, name, field_start, stop)
-    return tuple(fields), stop, False, False
+    for m in _FIELD.finditer(wire, start, end):
+        field_start, field_end = m.span()
+        if field_start >= end:
+            break
+        if m.group(2):  # the usual "Name: value"
+            value = m.group(3)
+            if value.endswith(b"\n"):
+                value = value[:-2] if value.endswith(b"\r\n") else value[:-1]
+            fields.append(HeaderField(m.group(1).rstrip(b" \t"), value, field_start, field_end))
+        else:  # no colon on the first line: the name is the whole line
+            _close(fields, wire, m.group(1).rstrip(b"\r\n"), field_start, field_end)
+    return tuple(fields)
 
 
 def _close(fields: list[HeaderField], wire: bytes, name: bytes, start: int, end: int) -> None:
