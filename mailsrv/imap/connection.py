@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 
 from mailsrv.context import ServerContext, SessionInfo
@@ -23,6 +24,25 @@ from mailsrv.imap.session import After, ImapSession, Mode
 log = logging.getLogger("mailsrv.imap")
 #: Bytes read from the socket at a time.
 READ_SIZE = 256 * 1024
+
+#: Per loop, what ``Output.push`` sent: traced once the fan-out that pushed it reached every idler.
+_untraced: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[tuple[Connection, bytes]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _trace_later(c: Connection, data: bytes) -> None:
+    loop = asyncio.get_running_loop()
+    batch = _untraced.get(loop)
+    if batch is None:
+        batch = _untraced[loop] = []
+        loop.call_soon(_trace_pushed, loop)
+    batch.append((c, data))
+
+
+def _trace_pushed(loop: asyncio.AbstractEventLoop) -> None:
+    for c, data in _untraced.pop(loop, ()):
+        c.ctx.tracer.record(c.info.id, "imap", c.session.user, "S", data)
 
 
 class Output:
@@ -42,14 +62,16 @@ class Output:
         if not self.buf:
             return True
         c = self.conn
-        if self.drop_after is not None or c.writer.is_closing():
+        transport = c.transport
+        if self.drop_after is not None or transport.is_closing():
             return False
-        if c.writer.transport.get_write_buffer_size() > c.ctx.config.limits.output_buffer:
+        if transport.get_write_buffer_size() > c.ctx.config.limits.output_buffer:
             return False
         data = self.buf[0] if len(self.buf) == 1 else b"".join(self.buf)
         self.buf.clear()
-        c.ctx.tracer.record(c.info.id, "imap", c.session.user, "S", data)
-        c.writer.write(data)
+        transport.write(data)
+        if c.ctx.tracer.enabled:
+            _trace_later(c, data)
         return True
 
     async def drain(self) -> None:
@@ -85,6 +107,7 @@ class Connection:
         limits = ctx.config.limits
         self.core = ImapCore(max_line=limits.imap_line, max_append=limits.message_size)
         self.out = Output(self)
+        self.transport = writer.transport
         self.session = ImapSession(ctx, info, self.out, tls=implicit_tls, starttls=not implicit_tls)
 
     def _timeout(self) -> float:
@@ -118,6 +141,7 @@ class Connection:
             if s.after is After.STARTTLS and self.ctx.tls is not None:
                 s.after = After.NOTHING
                 await self.writer.start_tls(self.ctx.tls)
+                self.transport = self.writer.transport
                 core.discard_input()
                 s.tls_started()
 

@@ -12,6 +12,7 @@ take the update that way (its peer is slow, its view became invalid) is woken to
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import weakref
 from typing import Protocol
@@ -99,12 +100,20 @@ class FolderWatch:
             for idler in idlers:
                 idler.idle_kick()
             return
-        for idler in list(self.idlers):  # some may have left while the snapshot was taken
-            try:
-                idler.idle_update(snap, generation)
-            except Exception:
-                log.exception("IDLE update failed")
-                idler.idle_kick()
+        # No collection pass in the middle of the loop: with 10,000 sessions one costs more
+        # than the whole fan-out, and the loop creates no reference cycles.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for idler in list(self.idlers):  # some may have left while the snapshot was taken
+                try:
+                    idler.idle_update(snap, generation)
+                except Exception:
+                    log.exception("IDLE update failed")
+                    idler.idle_kick()
+        finally:
+            if collecting:
+                gc.enable()
 
 
 class UserFeed:

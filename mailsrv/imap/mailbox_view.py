@@ -52,23 +52,30 @@ class FolderDelta:
     gone: tuple[int, ...]  # UIDs in old, not in new
     changed: tuple[MessageInfo, ...]  # in both, with other flags now
     added: tuple[MessageInfo, ...]  # in new, not in old
+    added_uids: tuple[int, ...]
+    added_keywords: frozenset[str]  # keywords the added messages carry
 
 
 def diff(old: tuple[MessageInfo, ...], new: tuple[MessageInfo, ...]) -> FolderDelta:
     """Compare two snapshots' messages; appending is the common case and costs no Python loop."""
     n = len(old)
-    if len(new) >= n and new[:n] == old:
-        return FolderDelta(old, new, (), (), new[n:])
-    before = {m.uid: m for m in old}
+    gone: tuple[int, ...] = ()
     changed: list[MessageInfo] = []
-    added: list[MessageInfo] = []
-    for m in new:
-        o = before.pop(m.uid, None)
-        if o is None:
-            added.append(m)
-        elif o is not m and o.flags != m.flags:
-            changed.append(m)
-    return FolderDelta(old, new, tuple(sorted(before)), tuple(changed), tuple(added))
+    added: tuple[MessageInfo, ...]
+    if len(new) >= n and new[:n] == old:
+        added = new[n:]
+    else:
+        before = {m.uid: m for m in old}
+        more: list[MessageInfo] = []
+        for m in new:
+            o = before.pop(m.uid, None)
+            if o is None:
+                more.append(m)
+            elif o is not m and o.flags != m.flags:
+                changed.append(m)
+        gone, added = tuple(sorted(before)), tuple(more)
+    keywords = frozenset(f for m in added for f in m.flags) - SYSTEM_FLAGS
+    return FolderDelta(old, new, gone, tuple(changed), added, tuple(m.uid for m in added), keywords)
 
 
 _deltas: weakref.WeakKeyDictionary[object, dict[_DeltaKey, FolderDelta]] = (
@@ -76,13 +83,20 @@ _deltas: weakref.WeakKeyDictionary[object, dict[_DeltaKey, FolderDelta]] = (
 )
 
 
-def shared_delta(
-    store: Store, key: _DeltaKey, old: tuple[MessageInfo, ...], new: tuple[MessageInfo, ...]
-) -> FolderDelta:
-    """``diff(old, new)``, computed once for every view that goes from one version to another."""
+def _delta_table(store: Store) -> dict[_DeltaKey, FolderDelta]:
     table = _deltas.get(store)
     if table is None:
         table = _deltas[store] = {}
+    return table
+
+
+def shared_delta(
+    table: dict[_DeltaKey, FolderDelta],
+    key: _DeltaKey,
+    old: tuple[MessageInfo, ...],
+    new: tuple[MessageInfo, ...],
+) -> FolderDelta:
+    """``diff(old, new)``, computed once for every view that goes from one version to another."""
     delta = table.get(key)
     if delta is not None and delta.old is old and (delta.new is new or delta.new == new):
         return delta
@@ -119,6 +133,8 @@ class MailboxView:
         self._exists_changed = False
         self.dirty = False
         self.keywords: set[str] = {f for m in snap.messages for f in m.flags} - SYSTEM_FLAGS
+        self._deltas = _delta_table(store)
+        self._claims = _claims(store)
         self._claim(self.uids)
 
     @property
@@ -129,14 +145,16 @@ class MailboxView:
     def exists(self) -> int:
         return len(self.uids)
 
-    def _claim(self, new_uids: list[int]) -> None:
+    def _claim(self, new_uids: list[int] | tuple[int, ...]) -> None:
         if not new_uids:
             return
         key = (self.mailbox.user, self.mailbox.name, self.uidvalidity)
-        table = _claims(self.store)
+        table = self._claims
         claimed = table.get(key, 0)
+        if new_uids[-1] <= claimed:
+            return  # another session saw them first
         self.recent.update(u for u in new_uids if u > claimed)
-        if not self.readonly and new_uids[-1] > claimed:
+        if not self.readonly:
             table[key] = new_uids[-1]
 
     def flags_lines(self) -> list[bytes]:
@@ -202,7 +220,7 @@ class MailboxView:
         if snap.version == self.version:
             return
         key = (self.mailbox.user, self.mailbox.name, snap.uidvalidity, self.version, snap.version)
-        delta = shared_delta(self.store, key, self._base, snap.messages)
+        delta = shared_delta(self._deltas, key, self._base, snap.messages)
         self.version = snap.version
         self.uidnext = snap.uidnext
         self._base = snap.messages
@@ -215,14 +233,27 @@ class MailboxView:
             self._flags_seen(m)
         if self._recheck:
             self._recheck_flags(snap.messages)
+        if delta.added:
+            self._add(delta)
+
+    def _add(self, delta: FolderDelta) -> None:
         top = self.uids[-1] if self.uids else 0
-        new = [m for m in delta.added if m.uid > top] if delta.added else ()
-        if new:
+        if delta.added_uids[0] > top:  # the usual case: all of them are new to the view
+            new, new_uids = delta.added, delta.added_uids
+            if not delta.added_keywords <= self.keywords:
+                self.keywords |= delta.added_keywords
+        else:
+            new = tuple(m for m in delta.added if m.uid > top)
+            if not new:
+                return
+            new_uids = tuple(m.uid for m in new)
             self.keywords |= {f for m in new for f in m.flags} - SYSTEM_FLAGS
-            self.uids.extend(m.uid for m in new)
-            info.update((m.uid, m) for m in new)
-            self._exists_changed = True
-            self._claim([m.uid for m in new])
+        self.uids.extend(new_uids)
+        info = self.info
+        for m in new:
+            info[m.uid] = m
+        self._exists_changed = True
+        self._claim(new_uids)
 
     def _flags_seen(self, m: MessageInfo) -> None:
         known = self.info.get(m.uid)
