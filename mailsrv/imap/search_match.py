@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import functools
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -46,6 +47,16 @@ from mailsrv.imap.transfer_encoding import KNOWN, decode
 HEADER_INDEX_SIZE = 20_000
 #: Python codecs that decode ASCII bytes to the same ASCII characters, statelessly.
 _ASCII_CODECS = ("utf-8", "ascii", "latin-1", "iso8859-", "cp125", "koi8-")
+
+
+#: Needles the raw-bytes check in ``_surely_absent`` applies to.
+_WORD = re.compile(r"[a-z0-9]+")
+#: Messages bigger than this are not pre-checked (lower-casing them would cost too much).
+_PREFILTER_MAX = 64 * 1024
+# A charset parameter in its plain form (anything else: the message is searched properly).
+_CHARSET = re.compile(
+    rb'charset[ \t\r\n]*=[ \t\r\n]*(?:"([a-z0-9._+-]+)"|([a-z0-9._+-]+)(?=[; \t\r\n]|\Z))'
+)
 
 
 def fold(text: str) -> str:
@@ -177,10 +188,36 @@ class _Message:
         if "\n" in needle or not needle.isascii():
             return needle in (self.all_text if with_headers else self.body_text)
         raw = needle.encode("ascii")
+        if _WORD.fullmatch(needle) and _surely_absent(self.wire, raw):
+            return False
         for piece in _pieces(self.root, self.wire, with_headers=with_headers):
             if raw in piece.lower() if isinstance(piece, bytes) else needle in piece:
                 return True
         return False
+
+
+def _surely_absent(wire: bytes, word: bytes) -> bool:
+    """True when the lower-case letters/digits ``word`` cannot be in the message's text,
+    judged from its raw bytes alone (without parsing it); False means "look properly".
+
+    That holds for a small all-ASCII message without the word in any case, when nothing in
+    it is transformed on the way to the searched text: no encoded words (``=?``), no base64
+    or quoted-printable, and only charsets that decode ASCII to itself. The text is then
+    made of pieces of the raw bytes, lower-cased, separated by what a word cannot span
+    (the line ends that unfolding removes sit before blanks; ``": "``; ``"\n"``).
+    """
+    if len(wire) > _PREFILTER_MAX or not wire.isascii():
+        return False
+    low = wire.lower()
+    if word in low or b"=?" in low or b"base64" in low or b"quoted-printable" in low:
+        return False
+    start = low.find(b"charset")
+    while start >= 0:
+        m = _CHARSET.match(low, start)
+        if m is None or not _ascii_charset((m.group(1) or m.group(2)).decode("ascii")):
+            return False
+        start = low.find(b"charset", m.end())
+    return True
 
 
 def _texts(root: MimePart, wire: bytes, *, with_headers: bool) -> list[str]:

@@ -264,3 +264,36 @@ def test_quoted_parameters_keep_escapes_and_folding_rules() -> None:
     )
     assert parse_content_type(b" (x) TeXt (y) / html") == (b"TeXt", b"html", ())
     assert parse_content_type(b"text/\x01html") == (b"", b"", ())  # a CTL ends a token
+
+
+_TRICKS = [
+    b"Subject: zyz\r\n zogeton\r\n",
+    b"Subject: =?utf-8?q?zyzzo?= =?utf-8?q?geton?=\r\n",
+    b"Content-Type: text/plain; charset=utf-7\r\n",
+    b"Content-Type: text/plain; charset*0=utf; charset*1=-7\r\n",
+    b'Content-Type: text/plain; charset="utf-7"\r\n',
+    b"Content-Type: text/plain; charset=(x)utf-7\r\n",
+    b"Content-Type: text/plain; charset=us-ascii\r\n",
+    b"Content-Type: text/plain; charset=utf-16le\r\n",
+    b"Content-Transfer-Encoding: quoted-printable\r\n",
+    b"Content-Transfer-Encoding: base64\r\n",
+    b"X-Zyzzogeton: 1\r\n",
+]
+_BODIES = [
+    b"zyzzo=\r\ngeton\r\n",
+    b"enl6em9nZXRvbg==\r\n",
+    b"+AHoAeQB6AHoAbwBnAGUAdABvAG4-\r\n",
+    b"z\x00y\x00z\x00z\x00o\x00g\x00e\x00t\x00o\x00n\x00",
+    b"ZYZZOGETON\r\n",
+    b"zyzzo geton\r\n",
+    b"\xef\xbd\x9ayzzogeton\r\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TRICKS), max_size=4), st.sampled_from(_BODIES), st.booleans())
+def test_raw_precheck_never_hides_a_match(heads: list[bytes], body: bytes, text: bool) -> None:
+    data = b"From: a@example.com\r\n" + b"".join(heads) + b"\r\n" + body
+    folded = _msg(data).all_text if text else _msg(data).body_text
+    for needle in ("zyzzogeton", "zyzzo", "geton", "zyzz"):
+        assert _msg(data).contains(needle, with_headers=text) == (needle in folded)
