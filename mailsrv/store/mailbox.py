@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -204,5 +205,16 @@ def header_limit(size: int) -> int:
 
 
 def _read_prefix(path: Path, limit: int | None) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read() if limit is None else fh.read(limit)
+    """The file's first ``limit`` bytes (all of it for None): one open, one fstat, one read."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size if limit is None else limit
+        data = os.read(fd, size)
+        if limit is None and len(data) < size:  # short read (rare): take the rest
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
+    finally:
+        os.close(fd)
