@@ -142,7 +142,7 @@ class MailServer:
         out: list[tuple[str, _Starter]] = []
 
         async def smtp(port: int, mode: str) -> Listener:
-            from mailsrv.smtp_ingress import start_smtp
+            from mailsrv.smtp.ingress import start_smtp
 
             return await start_smtp(ctx, cfg.host, port, mode=mode)
 

@@ -1,0 +1,146 @@
+"""The aiosmtpd handler: which recipients are local users, the ``Received:`` header, delivery."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.smtp import Envelope, Session
+
+from mailsrv.context import ServerContext
+from mailsrv.store.base import MessageTooLarge, StoreError
+from mailsrv.store.names import check_user_name
+
+if TYPE_CHECKING:
+    from mailsrv.smtp.session import IngressSMTP
+
+log = logging.getLogger("mailsrv.smtp")
+
+#: RFC 5321 §4.5.3.1.8 requires at least 100; more is almost always abuse.
+MAX_RECIPIENTS = 1000
+
+
+def peer_host(peer: Any) -> str:
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer or "unknown")
+
+
+class IngressEnvelope(Envelope):
+    """The envelope plus the local users its recipients resolved to (no duplicates)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.users: list[str] = []
+
+
+def _users_of(envelope: Envelope | None) -> list[str]:
+    if not isinstance(envelope, IngressEnvelope):  # aiosmtpd always builds ours
+        raise TypeError("unexpected envelope type")
+    return envelope.users
+
+
+class IngressHandler:
+    """The aiosmtpd handler: recipient checks, ``Received:`` and ``Store.deliver``."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        cfg = ctx.config
+        names = {"localhost", cfg.server_name, *cfg.hostnames, cfg.host}
+        self.local_domains = {n.lower() for n in names if n}
+        self.local_domains |= {f"[{n}]" for n in ("127.0.0.1", cfg.host)}
+        self.local_domains |= {"[ipv6:::1]"}
+
+    async def recipient_user(self, address: str) -> tuple[str | None, str]:
+        """The local user for ``address``, or None and the SMTP reply refusing it."""
+        local, _, domain = address.rpartition("@") if "@" in address else (address, "", "")
+        dev = self.ctx.config.dev
+        if domain and not dev and domain.lower() not in self.local_domains:
+            return None, "550 5.7.1 Relaying denied: mailsrv only delivers to its own users"
+        try:
+            check_user_name(local)
+        except StoreError:
+            return None, "550 5.1.3 Bad recipient address syntax"
+        auth = self.ctx.auth
+        for candidate in (local, local.lower()):
+            if auth.known(candidate) or await self.ctx.store.user_exists(candidate):
+                return candidate, "250 2.1.5 OK"
+        if dev:
+            return local, "250 2.1.5 OK"
+        return None, "550 5.1.1 No such user here"
+
+    async def handle_RCPT(
+        self, server: IngressSMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        users = _users_of(envelope)
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        user, reply = await self.recipient_user(address)
+        if user is None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        if user not in users:
+            users.append(user)
+        return reply
+
+    async def handle_DATA(self, server: IngressSMTP, session: Session, envelope: Envelope) -> str:
+        users = _users_of(envelope)
+        content = envelope.original_content or b""
+        server.trace_data(len(content))
+        msg_id = secrets.token_hex(8)
+        data = self.received_header(server, session, envelope, msg_id).encode() + content
+        failed = False
+        for user in users:
+            try:
+                await self.ctx.store.ensure_user(user)
+                uid = await self.ctx.store.deliver(user, data, actor=server.info.id)
+            except MessageTooLarge:
+                return "552 5.3.4 Message too big for the mailbox"
+            except StoreError:
+                log.exception("%s: delivery to %s failed", server.info.id, user)
+                failed = True
+                continue
+            log.info("%s: delivered %s to %s uid %d", server.info.id, msg_id, user, uid)
+        if failed:
+            return "451 4.3.0 Delivery failed for some recipients; try again later"
+        return f"250 2.0.0 OK: queued as {msg_id}"
+
+    def received_header(
+        self, server: IngressSMTP, session: Session, envelope: Envelope, msg_id: str
+    ) -> str:
+        """RFC 5321 §4.4 trace header; ``with`` per RFC 3848 (ESMTPSA: TLS and AUTH)."""
+        proto = "ESMTP" if session.extended_smtp else "SMTP"
+        if server.tls_active:
+            proto += "S"
+        if session.authenticated:
+            proto += "A"
+        peer = peer_host(session.peer)
+        helo = (session.host_name or "unknown").replace("\r", "").replace("\n", "")
+        fold = f" for <{envelope.rcpt_tos[0]}>" if len(envelope.rcpt_tos) == 1 else ""
+        date = email.utils.formatdate(time.time(), localtime=True)
+        return (
+            f"Received: from {helo} ([{peer}])\r\n"
+            f"\tby {self.ctx.config.server_name} (mailsrv) with {proto} id {msg_id}{fold};\r\n"
+            f"\t{date}\r\n"
+        )
+
+    async def handle_EHLO(
+        self,
+        server: IngressSMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if not server.plaintext_ok:
+            responses = [r for r in responses if not r[4:].startswith("AUTH")]
+        return responses
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error", exc_info=error)
+        return "451 4.3.0 Internal error; try again later"

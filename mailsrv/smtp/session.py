@@ -1,0 +1,262 @@
+"""``IngressSMTP``: aiosmtpd's protocol with mailsrv's auth, tracing, fault hooks and limits."""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import logging
+from base64 import b64decode
+from collections.abc import Awaitable, Callable
+from typing import Any, AnyStr, cast
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope
+
+from mailsrv.context import ServerContext, SessionInfo, is_loopback
+from mailsrv.faults import FaultKind
+from mailsrv.smtp.handler import IngressEnvelope, IngressHandler, peer_host
+
+log = logging.getLogger("mailsrv.smtp")
+
+
+def _not_login_data_noise(record: logging.LogRecord) -> bool:
+    # aiosmtpd warns about its own deprecated attribute on every successful AUTH.
+    return not str(record.msg).startswith("Session.login_data is deprecated")
+
+
+# aiosmtpd logs every command line at INFO, AUTH lines included: keep it to warnings.
+_aiosmtpd_log = logging.getLogger("mail.log")
+_aiosmtpd_log.setLevel(logging.WARNING)
+_aiosmtpd_log.addFilter(_not_login_data_noise)
+
+#: Longest message line accepted. RFC 5321 §4.5.3.1.6 says 1000 octets, but generated mail (HTML
+#: on one line) often breaks it and every common MTA accepts longer; the reader buffers this much.
+MAX_DATA_LINE = 64 * 1024
+IDENT = "ESMTP mailsrv"
+
+
+class IngressSMTP(SMTP):
+    """aiosmtpd's protocol with our auth, tracing, fault hooks and session registry."""
+
+    line_length_limit = MAX_DATA_LINE
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        handler: IngressHandler,
+        mode: str,
+        port: int,
+        live: set[IngressSMTP],
+    ) -> None:
+        self.ctx = ctx
+        self.live = live
+        self.mode = mode
+        self.local_port = port
+        self.implicit_tls = mode == "smtps"
+        self.failed_logins = 0
+        self.info = SessionInfo("smtp-?", "smtp", "", port)
+        self.registered = False
+        super().__init__(
+            handler,
+            data_size_limit=ctx.config.limits.message_size,
+            enable_SMTPUTF8=True,
+            hostname=ctx.config.server_name,
+            ident=IDENT,
+            tls_context=None if self.implicit_tls else ctx.tls,
+            timeout=ctx.config.limits.smtp_timeout,
+            auth_require_tls=False,  # our own policy: see plaintext_ok
+            loop=asyncio.get_running_loop(),
+        )
+        for verb, method in list(self._smtp_methods.items()):
+            self._smtp_methods[verb] = self._wrap(verb, method)
+
+    # --- state -------------------------------------------------------------------------
+
+    @property
+    def tls_active(self) -> bool:
+        return self.implicit_tls or self._tls_protocol is not None
+
+    @property
+    def plaintext_ok(self) -> bool:
+        return self.ctx.auth.plaintext_allowed(self.tls_active, self.info.peer)
+
+    def _trace(self, direction: str, data: bytes | str, sensitive: bool = False) -> None:
+        self.ctx.tracer.record(
+            self.info.id, "smtp", self.info.user, direction, data, sensitive=sensitive
+        )
+
+    def trace_data(self, size: int) -> None:
+        self._trace("C", f"<message, {size} bytes>")
+
+    def _create_envelope(self) -> Envelope:
+        return IngressEnvelope()
+
+    # --- connection --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self.registered:
+            peer = peer_host(transport.get_extra_info("peername"))
+            self.info = self.ctx.sessions.open("smtp", peer, self.local_port, self.implicit_tls)
+            self.registered = True
+            self._trace("*", f"connect from {peer} ({self.mode})")
+        elif self._tls_protocol is not None:
+            self.info.tls = True
+            self._trace("*", "TLS started")
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.live.discard(self)
+        if self.registered:
+            self.ctx.sessions.close(self.info)
+            self._trace("*", "closed")
+        super().connection_lost(error)
+
+    def _timeout_cb(self) -> None:
+        """Idle too long: say so (RFC 5321 §4.5.3.2 allows closing) instead of just hanging up."""
+        log.info("%s: closing after %.0f s idle", self.info.id, self._timeout_duration)
+        if self.transport is not None and not self.transport.is_closing():
+            self._trace("S", "421 4.4.2 Idle for too long; closing")
+            cast(asyncio.WriteTransport, self.transport).write(
+                b"421 4.4.2 Idle for too long; closing\r\n"
+            )
+            self.transport.close()
+
+    async def _handle_client(self) -> None:
+        if self._over_connection_limit():
+            log.warning("%s: refused %s: too many connections", self.info.id, self.info.peer)
+            await self.push("421 4.7.0 Too many connections; try again later")
+            if self.transport is not None:
+                self.transport.close()
+            return
+        await super()._handle_client()
+
+    def _over_connection_limit(self) -> bool:
+        limits, sessions = self.ctx.config.limits, self.ctx.sessions
+        if len(sessions.live) > limits.connections_total:
+            return True
+        if self.ctx.config.dev and is_loopback(self.info.peer):
+            return False
+        return sessions.count_from(self.info.peer) > limits.connections_per_ip
+
+    async def push(self, status: AnyStr) -> None:
+        self._trace("S", status)
+        await super().push(status)
+
+    def goodbye(self) -> None:
+        """Server shutdown: a 421 (RFC 5321 §3.8) and close, without waiting on the client."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._trace("S", "421 4.3.2 Service shutting down")
+        cast(asyncio.WriteTransport, self.transport).write(b"421 4.3.2 Service shutting down\r\n")
+        self.transport.close()
+
+    # --- commands: tracing and fault injection -------------------------------------------
+
+    def _wrap(
+        self, verb: str, method: Callable[[str | None], Awaitable[None]]
+    ) -> Callable[[str | None], Awaitable[None]]:
+        async def run(arg: str | None) -> None:
+            self._trace("C", verb if arg is None else f"{verb} {arg}")
+            fault = self.ctx.faults.check("smtp", verb)
+            if fault is not None:
+                if fault.kind is FaultKind.FAIL:
+                    await self.push(fault.reply or "451 4.3.0 Injected failure")
+                    return
+                if fault.kind is FaultKind.DROP:
+                    self._trace("*", f"dropped on {verb} (fault injection)")
+                    if self.transport is not None:
+                        self.transport.close()
+                    return
+                await asyncio.sleep(fault.seconds)
+            await method(arg)
+
+        return run
+
+    async def check_auth_needed(self, caller_method: str) -> bool:
+        """RFC 6409 §4.3: submission needs AUTH before the transaction."""
+        if self.mode != "smtp" and not self.session.authenticated:  # type: ignore[union-attr]
+            await self.push("530 5.7.0 Authentication required")
+            return True
+        return False
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        if self.session is not None and self.session.host_name and not self.plaintext_ok:
+            await self.push("538 5.7.11 Encryption required: use STARTTLS first")
+            return
+        if self.ctx.auth.blocked(self.info.peer):
+            await self.push("454 4.7.0 Too many failed logins; try again later")
+            return
+        await super().smtp_AUTH(arg)
+
+    async def challenge_auth(
+        self,
+        challenge: str | bytes,
+        encode_to_b64: bool = True,
+        log_client_response: bool = False,
+    ) -> Any:
+        result = await super().challenge_auth(challenge, encode_to_b64, False)
+        self._trace("C", "***", sensitive=True)
+        return result
+
+    # --- SASL (RFC 4616 PLAIN, draft LOGIN), checked by our Authenticator ------------------
+
+    async def _decode_ir(self, arg: str) -> bytes | None:
+        try:
+            return b64decode(arg.encode(), validate=True)
+        except (binascii.Error, ValueError):
+            await self.push("501 5.5.2 Cannot decode base64")
+            return None
+
+    async def _first_response(self, args: list[str], challenge: str) -> bytes | None:
+        """The initial response sent with AUTH, else the client's answer to ``challenge``.
+
+        None when there is none to use: the client cancelled, or it was not base64 (answered).
+        """
+        if len(args) == 1:
+            response = await self.challenge_auth(challenge)
+            return response if isinstance(response, bytes) else None
+        return await self._decode_ir(args[1])
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
+        blob = await self._first_response(args, "")
+        if blob is None:
+            return AuthResult(success=False, handled=True)
+        parts = blob.split(b"\x00")
+        if len(parts) != 3:
+            await self.push("501 5.5.2 Malformed PLAIN response")
+            return AuthResult(success=False, handled=True)
+        authz, login, password = parts
+        if authz and authz != login:
+            await self.push("535 5.7.8 Authorization identity not allowed")
+            return AuthResult(success=False, handled=True)
+        return await self._check_login(login, password)
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
+        login = await self._first_response(args, self.AuthLoginUsernameChallenge)
+        if login is None:
+            return AuthResult(success=False, handled=True)
+        password = await self.challenge_auth(self.AuthLoginPasswordChallenge)
+        if not isinstance(password, bytes):
+            return AuthResult(success=False, handled=True)
+        return await self._check_login(login, password)
+
+    async def _check_login(self, login: bytes, password: bytes) -> AuthResult:
+        try:
+            user_text, pw_text = login.decode(), password.decode()
+        except UnicodeDecodeError:
+            user_text, pw_text = "", ""
+        user = None
+        if user_text:
+            user = await self.ctx.auth.login(user_text, pw_text, self.info.peer)
+        if user is None:
+            self.failed_logins += 1
+            if self.failed_logins >= self.ctx.config.limits.auth_failures_per_connection:
+                log.warning("%s: closing after %d failed logins", self.info.id, self.failed_logins)
+                await self.push("421 4.7.0 Too many failed logins; closing")
+                if self.transport is not None:
+                    self.transport.close()
+                return AuthResult(success=False, handled=True)
+            return AuthResult(success=False, handled=False)
+        self.info.user = user
+        self.info.state = "authenticated"
+        self._trace("*", f"authenticated as {user}")
+        return AuthResult(success=True, auth_data=user)
