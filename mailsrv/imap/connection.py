@@ -24,6 +24,8 @@ from mailsrv.imap.session import After, ImapSession, Mode
 log = logging.getLogger("mailsrv.imap")
 #: Bytes read from the socket at a time.
 READ_SIZE = 256 * 1024
+#: Pieces of output at least this big are written as they are, not copied into a join.
+BIG_PIECE = 32 * 1024
 
 #: Per loop, what ``Output.push`` sent: traced once the fan-out that pushed it reached every idler.
 _untraced: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[tuple[Connection, bytes]]] = (
@@ -77,19 +79,47 @@ class Output:
     async def drain(self) -> None:
         if not self.buf:
             return
-        data = b"".join(self.buf)
-        self.buf.clear()
         c = self.conn
         if self.drop_after is not None:
+            data = b"".join(self.buf)
+            self.buf.clear()
             data = data[: self.drop_after]
             self.drop_after -= len(data)
-        c.ctx.tracer.record(c.info.id, "imap", c.session.user, "S", data)
-        c.writer.write(data)
-        if self.drop_after == 0:
-            raise ConnectionAbortedError("fault injection: drop")
+            c.ctx.tracer.record(c.info.id, "imap", c.session.user, "S", data)
+            c.writer.write(data)
+            if self.drop_after == 0:
+                raise ConnectionAbortedError("fault injection: drop")
+        else:
+            pieces = self.buf
+            self.buf = []
+            if c.ctx.tracer.enabled:
+                c.ctx.tracer.record(c.info.id, "imap", c.session.user, "S", b"".join(pieces))
+            if len(pieces) == 1:
+                c.writer.write(pieces[0])
+            else:
+                c.writer.writelines(_coalesce(pieces))
         limits = c.ctx.config.limits
-        if c.writer.transport.get_write_buffer_size() > limits.output_buffer:
+        transport = c.writer.transport
+        if transport.get_write_buffer_size() > limits.output_buffer:
             await asyncio.wait_for(c.writer.drain(), limits.imap_idle_timeout)
+
+
+def _coalesce(pieces: list[bytes]) -> list[bytes]:
+    """Small pieces joined into runs, big ones (message literals) passed on as they are: the
+    transport sends them with one writev and no copy of the message."""
+    out: list[bytes] = []
+    run: list[bytes] = []
+    for piece in pieces:
+        if len(piece) >= BIG_PIECE:
+            if run:
+                out.append(run[0] if len(run) == 1 else b"".join(run))
+                run = []
+            out.append(piece)
+        else:
+            run.append(piece)
+    if run:
+        out.append(run[0] if len(run) == 1 else b"".join(run))
+    return out
 
 
 class Connection:

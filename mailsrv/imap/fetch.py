@@ -10,7 +10,8 @@ new FLAGS in the same response (RFC 9051 §6.4.5).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from mailsrv.imap.bodystructure import body_structure
 from mailsrv.imap.commands import Command, Fetch, FetchItem
@@ -48,6 +49,15 @@ _CACHE_KEYS = {
 }
 _HEADER_TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
 _UID = FetchItem("UID")
+_CACHE_PREFIX = {name: name.encode() + b" " for name in _CACHE_KEYS}
+#: Items a response can be built from without reading the message (once its cache is filled).
+_METADATA = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", *_CACHE_KEYS})
+#: Messages per batch: one cache query and one cache write each.
+BATCH = 500
+#: Entries kept in the FLAGS / INTERNALDATE memos before they start over.
+_MEMO_MAX = 50_000
+_FLAGS_DONE: dict[tuple[frozenset[str], bool], bytes] = {}
+_DATES_DONE: dict[float, bytes] = {}
 
 
 def _sets_seen(item: FetchItem) -> bool:
@@ -82,15 +92,35 @@ def _literal(data: bytes, out: list[bytes], *, binary: bool = False) -> None:
     out.append(data)
 
 
+@runtime_checkable
+class BatchCache(Protocol):
+    """A mailbox that reads and writes its per-message cache for many messages at once."""
+
+    async def get_cached_many(
+        self, uids: Sequence[int], keys: Collection[str]
+    ) -> dict[tuple[int, str], bytes]: ...
+
+    async def set_cached_many(self, rows: Iterable[tuple[int, str, bytes]]) -> None: ...
+
+
 class _Message:
     """What one message's items have loaded so far (each thing at most once)."""
 
-    __slots__ = ("_root", "_wire", "header", "mailbox", "needs_body", "uid")
+    __slots__ = ("_root", "_wire", "fresh", "header", "known", "mailbox", "needs_body", "uid")
 
-    def __init__(self, mailbox: Mailbox, uid: int, needs_body: bool) -> None:
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        uid: int,
+        needs_body: bool,
+        known: dict[tuple[int, str], bytes] | None = None,
+        fresh: list[tuple[int, str, bytes]] | None = None,
+    ) -> None:
         self.mailbox = mailbox
         self.uid = uid
         self.needs_body = needs_body  # some item reads the body: read the file once, whole
+        self.known = known  # cache values loaded for the batch (absent: ask the mailbox)
+        self.fresh = fresh  # cache values computed here, written for the whole batch
         self._wire: bytes | None = None
         self._root: MimePart | None = None
         self.header: bytes | None = None
@@ -114,7 +144,10 @@ class _Message:
 
     async def cached(self, name: str) -> bytes:
         key = _CACHE_KEYS[name]
-        value = await self.mailbox.get_cached(self.uid, key)
+        if self.known is not None:
+            value = self.known.get((self.uid, key))
+        else:
+            value = await self.mailbox.get_cached(self.uid, key)
         if value is None:
             if name == "ENVELOPE":
                 # The envelope needs only the top-level header: no need to read the body.
@@ -123,7 +156,10 @@ class _Message:
             else:
                 root = await self.root()
                 value = body_structure(root, extended=name == "BODYSTRUCTURE")
-            await self.mailbox.set_cached(self.uid, key, value)
+            if self.fresh is not None:
+                self.fresh.append((self.uid, key, value))
+            else:
+                await self.mailbox.set_cached(self.uid, key, value)
         return value
 
 
@@ -162,15 +198,15 @@ async def _item(view: MailboxView, msg: _Message, item: FetchItem, out: list[byt
     if name == "UID":
         out.append(b"UID %d" % uid)
     elif name == "FLAGS":
-        out.append(b"FLAGS " + flag_list(view.info[uid].flags, uid in view.recent))
+        out.append(_flags(view.info[uid].flags, uid in view.recent))
     elif name == "RFC822.SIZE":
         out.append(b"RFC822.SIZE %d" % view.info[uid].size)
     elif name == "INTERNALDATE":
-        out.append(b"INTERNALDATE " + internal_date(view.info[uid].internal_date))
+        out.append(_date(view.info[uid].internal_date))
     elif item.section is not None:
         await _section(msg, item, out)
     elif name in _CACHE_KEYS:
-        out.append(name.encode() + b" " + await msg.cached(name))
+        out.append(_CACHE_PREFIX[name] + await msg.cached(name))
     elif name == "RFC822":
         out.append(b"RFC822 ")
         _literal(await msg.wire(), out)
@@ -217,32 +253,109 @@ async def _mark_seen(
     return {m.uid for m in infos}
 
 
+def _flags(flags: frozenset[str], recent: bool) -> bytes:
+    """``FLAGS (...)``, built once per distinct flag set."""
+    key = (flags, recent)
+    done = _FLAGS_DONE.get(key)
+    if done is None:
+        if len(_FLAGS_DONE) >= _MEMO_MAX:
+            _FLAGS_DONE.clear()
+        done = _FLAGS_DONE[key] = b"FLAGS " + flag_list(flags, recent)
+    return done
+
+
+def _date(seconds: float) -> bytes:
+    """``INTERNALDATE "..."``, built once per distinct date."""
+    done = _DATES_DONE.get(seconds)
+    if done is None:
+        if len(_DATES_DONE) >= _MEMO_MAX:
+            _DATES_DONE.clear()
+        done = _DATES_DONE[seconds] = b"INTERNALDATE " + internal_date(seconds)
+    return done
+
+
+def _metadata(
+    view: MailboxView, uid: int, names: list[str], known: dict[tuple[int, str], bytes]
+) -> list[bytes] | None:
+    """The items of a metadata-only FETCH for one message, without awaiting anything; None
+    when a cached value is missing (the caller takes the general path)."""
+    info = view.info[uid]
+    parts: list[bytes] = []
+    for name in names:
+        if name == "UID":
+            parts.append(b"UID %d" % uid)
+        elif name == "FLAGS":
+            parts.append(_flags(info.flags, uid in view.recent))
+        elif name == "RFC822.SIZE":
+            parts.append(b"RFC822.SIZE %d" % info.size)
+        elif name == "INTERNALDATE":
+            parts.append(_date(info.internal_date))
+        else:
+            value = known.get((uid, _CACHE_KEYS[name]))
+            if value is None:
+                return None
+            parts.append(_CACHE_PREFIX[name] + value)
+    return parts
+
+
 async def _respond(
     s: ImapSession, view: MailboxView, uids: list[int], items: list[FetchItem], marked: set[int]
 ) -> bool:
-    """Write one FETCH response per message; True when some message had gone."""
+    """Write one FETCH response per message; True when some message had gone.
+
+    Messages go in batches: the batch's cached ENVELOPE/BODYSTRUCTURE values come from one
+    cache query, the values computed for it are stored with one statement, and a metadata-only
+    response is built without awaiting anything and written with its batch in one piece.
+    """
     flags_item = FetchItem("FLAGS")
     add_flags = bool(marked) and flags_item not in items
     mailbox, out, missing, pending = view.mailbox, s.out, False, 0
     needs_body = any(_reads_body(i) for i in items)
-    for uid in uids:
-        parts: list[bytes] = [b"* %d FETCH (" % view.seq_of(uid)]
-        msg = _Message(mailbox, uid, needs_body)
-        try:
-            for i, item in enumerate(items):
-                if i:
+    keys = {_CACHE_KEYS[i.name] for i in items if i.section is None and i.name in _CACHE_KEYS}
+    batch = mailbox if keys and isinstance(mailbox, BatchCache) else None
+    names = [i.name for i in items]
+    meta = batch is not None and all(
+        i.section is None and i.partial is None and i.name in _METADATA for i in items
+    )
+    info = view.info
+    for first in range(0, len(uids), BATCH):
+        chunk = uids[first : first + BATCH]
+        known: dict[tuple[int, str], bytes] | None = None
+        fresh: list[tuple[int, str, bytes]] | None = None
+        if batch is not None:
+            known = await batch.get_cached_many(chunk, keys)
+            fresh = []
+        for uid in chunk:
+            head = b"* %d FETCH (" % view.seq_of(uid)
+            if meta and known is not None and uid in info and not (add_flags and uid in marked):
+                quick = _metadata(view, uid, names, known)
+                if quick is not None:
+                    line = head + b" ".join(quick) + b")\r\n"
+                    out.write(line)
+                    pending += len(line)
+                    continue
+            parts: list[bytes] = [head]
+            msg = _Message(mailbox, uid, needs_body, known, fresh)
+            try:
+                for i, item in enumerate(items):
+                    if i:
+                        parts.append(b" ")
+                    await _item(view, msg, item, parts)
+                if add_flags and uid in marked:
                     parts.append(b" ")
-                await _item(view, msg, item, parts)
-            if add_flags and uid in marked:
-                parts.append(b" ")
-                await _item(view, msg, flags_item, parts)
-        except MessageGone:
-            missing = True
-            continue
-        parts.append(b")\r\n")
-        for piece in parts:
-            out.write(piece)
-            pending += len(piece)
+                    await _item(view, msg, flags_item, parts)
+            except MessageGone:
+                missing = True
+                continue
+            parts.append(b")\r\n")
+            for piece in parts:
+                out.write(piece)
+                pending += len(piece)
+            if pending >= WRITE_BATCH:
+                pending = 0
+                await out.drain()
+        if batch is not None and fresh:
+            await batch.set_cached_many(fresh)
         if pending >= WRITE_BATCH:
             pending = 0
             await out.drain()

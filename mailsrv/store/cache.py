@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "mailsrv-cache.sqlite"
+#: Messages per query in ``get_many`` (well under SQLite's limit on bound parameters).
+_CHUNK = 500
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cache ("
@@ -68,6 +70,47 @@ class MessageCache:
             log.exception("message cache read failed (%s)", self._path)
             return None
         return None if row is None else bytes(row[0])
+
+    def get_many(self, bases: Sequence[str], keys: Collection[str]) -> dict[tuple[str, str], bytes]:
+        """The cached ``keys`` of many messages at once: ``{(base, key): value}``, misses left out.
+
+        One query per ``_CHUNK`` messages instead of one per message and key (a FETCH 1:* on a
+        big folder asks for thousands).
+        """
+        found: dict[tuple[str, str], bytes] = {}
+        if not bases or not self._exists():
+            return found
+        db = self._conn()
+        if db is None:
+            return found
+        try:
+            for i in range(0, len(bases), _CHUNK):
+                part = bases[i : i + _CHUNK]
+                marks = ",".join("?" * len(part))
+                rows = db.execute(
+                    f"SELECT base, key, value FROM cache WHERE base IN ({marks})",  # noqa: S608
+                    part,
+                ).fetchall()
+                for base, key, value in rows:
+                    if key in keys:
+                        found[base, key] = bytes(value)
+        except sqlite3.Error:
+            log.exception("message cache read failed (%s)", self._path)
+        return found
+
+    def put_many(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        """Store many ``(base, key, value)`` rows in one statement (committed with the rest)."""
+        if not rows:
+            return
+        db = self._conn()
+        if db is None:
+            return
+        try:
+            db.executemany("INSERT OR REPLACE INTO cache (base, key, value) VALUES (?, ?, ?)", rows)
+        except sqlite3.Error:
+            log.exception("message cache write failed (%s)", self._path)
+            return
+        self._schedule_commit()
 
     def put(self, base: str, key: str, value: bytes) -> None:
         db = self._conn()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -190,6 +190,27 @@ class MaildirMailbox:
     async def set_cached(self, uid: int, key: str, value: bytes) -> None:
         e = await self._entry(uid)
         self._index.cache.put(e.base, key, value)
+
+    async def get_cached_many(
+        self, uids: Sequence[int], keys: Collection[str]
+    ) -> dict[tuple[int, str], bytes]:
+        """``get_cached`` for many messages in one cache query; gone messages and misses are
+        left out."""
+        by_uid = self._index.by_uid
+        bases: dict[str, int] = {}
+        for uid in uids:
+            e = by_uid.get(uid)
+            if e is not None:
+                bases[e.base] = uid
+        found = self._index.cache.get_many(list(bases), keys)
+        return {(bases[base], key): value for (base, key), value in found.items()}
+
+    async def set_cached_many(self, rows: Iterable[tuple[int, str, bytes]]) -> None:
+        """``set_cached`` for many ``(uid, key, value)`` rows in one statement (gone ones are
+        skipped)."""
+        by_uid = self._index.by_uid
+        out = [(e.base, key, value) for uid, key, value in rows if (e := by_uid.get(uid))]
+        self._index.cache.put_many(out)
 
     async def uidvalidity_bump(self) -> int:
         idx = self._index
