@@ -19,6 +19,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "mailsrv-cache.sqlite"
+#: Bytes of cached values a folder's cache also keeps in memory.
+MEMO_BYTES = 8 * 1024 * 1024
 #: Messages per query in ``get_many`` (well under SQLite's limit on bound parameters).
 _CHUNK = 500
 
@@ -32,12 +34,26 @@ _SCHEMA = (
 class MessageCache:
     """One folder's cache; opened lazily, used from the event loop thread only."""
 
-    __slots__ = ("_commit_pending", "_db", "_path")
+    __slots__ = ("_commit_pending", "_db", "_memo", "_memo_bytes", "_path")
 
     def __init__(self, folder: Path) -> None:
         self._path = folder / CACHE_FILE
         self._db: sqlite3.Connection | None = None
         self._commit_pending = False
+        # What was read or written lately, by base then key, up to MEMO_BYTES of values: a
+        # repeated FETCH of a folder's metadata does not go back to SQLite.
+        self._memo: dict[str, dict[str, bytes]] = {}
+        self._memo_bytes = 0
+
+    def _remember(self, base: str, key: str, value: bytes) -> None:
+        entry = self._memo.get(base)
+        old = None if entry is None else entry.get(key)
+        if old is None and self._memo_bytes + len(value) > MEMO_BYTES:
+            return  # full: what is remembered stays, the rest comes from SQLite
+        if entry is None:
+            entry = self._memo[base] = {}
+        entry[key] = value
+        self._memo_bytes += len(value) - (0 if old is None else len(old))
 
     def _conn(self) -> sqlite3.Connection | None:
         if self._db is None:
@@ -57,6 +73,9 @@ class MessageCache:
         return self._db is not None or self._path.exists()
 
     def get(self, base: str, key: str) -> bytes | None:
+        entry = self._memo.get(base)
+        if entry is not None and key in entry:
+            return entry[key]
         if not self._exists():
             return None
         db = self._conn()
@@ -69,7 +88,11 @@ class MessageCache:
         except sqlite3.Error:
             log.exception("message cache read failed (%s)", self._path)
             return None
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        value = bytes(row[0])
+        self._remember(base, key, value)
+        return value
 
     def get_many(self, bases: Sequence[str], keys: Collection[str]) -> dict[tuple[str, str], bytes]:
         """The cached ``keys`` of many messages at once: ``{(base, key): value}``, misses left out.
@@ -78,6 +101,16 @@ class MessageCache:
         big folder asks for thousands).
         """
         found: dict[tuple[str, str], bytes] = {}
+        memo = self._memo
+        rest: list[str] = []
+        for base in bases:
+            entry = memo.get(base)
+            if entry is not None and all(k in entry for k in keys):
+                for k in keys:
+                    found[base, k] = entry[k]
+            else:
+                rest.append(base)
+        bases = rest
         if not bases or not self._exists():
             return found
         db = self._conn()
@@ -93,7 +126,8 @@ class MessageCache:
                 ).fetchall()
                 for base, key, value in rows:
                     if key in keys:
-                        found[base, key] = bytes(value)
+                        found[base, key] = data = bytes(value)
+                        self._remember(base, key, data)
         except sqlite3.Error:
             log.exception("message cache read failed (%s)", self._path)
         return found
@@ -110,6 +144,8 @@ class MessageCache:
         except sqlite3.Error:
             log.exception("message cache write failed (%s)", self._path)
             return
+        for base, key, value in rows:
+            self._remember(base, key, value)
         self._schedule_commit()
 
     def put(self, base: str, key: str, value: bytes) -> None:
@@ -124,6 +160,7 @@ class MessageCache:
         except sqlite3.Error:
             log.exception("message cache write failed (%s)", self._path)
             return
+        self._remember(base, key, value)
         self._schedule_commit()
 
     def copy_to(self, other: MessageCache, pairs: Iterable[tuple[str, str]]) -> None:
@@ -142,6 +179,11 @@ class MessageCache:
                 other.put(dst, key, bytes(value))
 
     def forget(self, bases: Iterable[str]) -> None:
+        bases = list(bases)
+        for base in bases:
+            entry = self._memo.pop(base, None)
+            if entry is not None:
+                self._memo_bytes -= sum(len(v) for v in entry.values())
         if not self._exists():
             return
         db = self._conn()
@@ -174,6 +216,8 @@ class MessageCache:
                 log.exception("message cache commit failed (%s)", self._path)
 
     def close(self) -> None:
+        self._memo.clear()
+        self._memo_bytes = 0
         if self._db is not None:
             self.commit()
             with contextlib.suppress(sqlite3.Error):

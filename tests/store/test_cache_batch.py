@@ -1,0 +1,69 @@
+"""The message cache's batch reads/writes and its in-memory memo agree with single reads."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mailsrv.store import cache as cache_mod
+from mailsrv.store.cache import CACHE_FILE, MessageCache
+
+
+def test_get_many_matches_get(tmp_path: Path) -> None:
+    c = MessageCache(tmp_path)
+    assert c.get_many(["a"], {"k"}) == {}  # no file yet: nothing, and no file created
+    assert not (tmp_path / CACHE_FILE).exists()
+    rows = [(f"m{i}", k, f"{k}-{i}".encode()) for i in range(1200) for k in ("env", "bs")]
+    c.put_many(rows)
+    c.commit()
+    bases = [f"m{i}" for i in range(0, 1300, 3)]  # some beyond what exists
+    got = c.get_many(bases, {"env"})
+    assert got == {(b, "env"): c.get(b, "env") for b in bases if int(b[1:]) < 1200}
+    assert all(key == "env" for _, key in got)
+    both = c.get_many(["m5"], {"env", "bs"})
+    assert both == {("m5", "env"): b"env-5", ("m5", "bs"): b"bs-5"}
+    c.close()
+
+
+def test_values_survive_reopen_and_forget(tmp_path: Path) -> None:
+    c = MessageCache(tmp_path)
+    c.put_many([("x", "env", b"E"), ("y", "env", b"F")])
+    c.put("x", "bs", b"B")
+    c.close()
+    d = MessageCache(tmp_path)
+    assert d.get_many(["x", "y"], {"env", "bs"}) == {
+        ("x", "env"): b"E",
+        ("x", "bs"): b"B",
+        ("y", "env"): b"F",
+    }
+    d.forget(["x"])
+    assert d.get("x", "env") is None  # gone from the memo and from SQLite
+    assert d.get_many(["x", "y"], {"env"}) == {("y", "env"): b"F"}
+    d.close()
+    with sqlite3.connect(tmp_path / CACHE_FILE) as db:
+        assert db.execute("SELECT base FROM cache").fetchall() == [("y",)]
+
+
+def test_memo_serves_repeat_reads_without_sqlite(tmp_path: Path) -> None:
+    c = MessageCache(tmp_path)
+    c.put_many([("x", "env", b"E")])
+    c.commit()
+    assert c._db is not None
+    c._db.close()  # any SQLite access would now raise ProgrammingError
+    assert c.get("x", "env") == b"E"
+    assert c.get_many(["x"], {"env"}) == {("x", "env"): b"E"}
+    c._db = None
+
+
+def test_memo_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_mod, "MEMO_BYTES", 10)
+    c = MessageCache(tmp_path)
+    c.put_many([("a", "k", b"12345678"), ("b", "k", b"12345678")])
+    assert c._memo_bytes == 8 and "b" not in c._memo  # over budget: only in SQLite
+    assert c.get_many(["a", "b"], {"k"}) == {("a", "k"): b"12345678", ("b", "k"): b"12345678"}
+    c.put("a", "k", b"1")  # a replaced value updates the count
+    assert c._memo_bytes == 1
+    assert c.get("a", "k") == b"1"
+    c.close()
