@@ -32,7 +32,7 @@ async def _filled(store: MaildirStore | MemoryStore, count: int) -> Talker:
     await store.ensure_user("ann")
     for i in range(count):
         await store.deliver("ann", _message(i), internal_date=1_700_000_000.0 + i * 3600)
-    imap = Talker(make_context(store))
+    imap = Talker(make_context(store))  # type: ignore[arg-type]  # any Store will do
     await imap.login()
     await imap.select()
     return imap
