@@ -176,11 +176,19 @@ def append_records(folder: Path, records: list[tuple[str, Record]]) -> None:
 
 
 class DotLock:
-    """The cross-process writer lock of one folder (blocking; run it off the event loop)."""
+    """The cross-process writer lock of one folder (blocking; run it off the event loop).
 
-    __slots__ = ("_held", "_path")
+    The lock is taken by hard-linking a private file of this process
+    (``mailsrv-lock.<host>.<pid>`` in the folder, holding ``<pid>:<host>``, its mtime set to now
+    first) to the lock name, and released by unlinking the name: other processes see the same
+    file an ``O_EXCL`` create would give, but no inode is allocated or freed per lock (ext4 makes
+    every create slow after many recent deletes). Where hard links fail, ``O_EXCL`` it is.
+    """
+
+    __slots__ = ("_folder", "_held", "_path")
 
     def __init__(self, folder: Path) -> None:
+        self._folder = folder
         self._path = folder / LOCK_FILE
         self._held = False
 
@@ -190,7 +198,7 @@ class DotLock:
         delay = 0.001
         while True:
             try:
-                fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                self._try_take()
             except FileExistsError:
                 if self._take_over_stale():
                     continue
@@ -199,12 +207,26 @@ class DotLock:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
                 continue
-            try:
-                os.write(fd, f"{os.getpid()}:{_HOST}".encode())
-            finally:
-                os.close(fd)
             self._held = True
             return
+
+    def _try_take(self) -> None:
+        """One attempt; raises ``FileExistsError`` when someone holds the lock."""
+        own = _own_lock_file(self._folder)
+        if own is not None:
+            try:
+                os.utime(own)  # the lock's mtime says how fresh it is (stale takeover)
+                os.link(own, self._path)
+                return
+            except FileExistsError:
+                raise
+            except OSError:
+                _forget_own_lock_file(self._folder)  # gone or no links here: create instead
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, _owner())
+        finally:
+            os.close(fd)
 
     def _take_over_stale(self) -> bool:
         try:
@@ -243,6 +265,59 @@ class DotLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+#: Folders where this process has made its private lock file (``DotLock``).
+_own_files: set[Path] = set()
+_own_pid = 0
+OWN_LOCK_PREFIX = "mailsrv-lock."
+
+
+def _owner() -> bytes:
+    return f"{os.getpid()}:{_HOST}".encode()
+
+
+def _own_name(pid: int) -> str:
+    return f"{OWN_LOCK_PREFIX}{_HOST}.{pid}"
+
+
+def _own_lock_file(folder: Path) -> Path | None:
+    """This process's private lock file in ``folder`` (made once); None if it cannot be made."""
+    global _own_pid
+    if _own_pid != os.getpid():  # forked: the parent's files are not ours
+        _own_files.clear()
+        _own_pid = os.getpid()
+    path = folder / _own_name(_own_pid)
+    if folder in _own_files:
+        return path
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:
+        return None
+    try:
+        os.write(fd, _owner())
+    finally:
+        os.close(fd)
+    _own_files.add(folder)
+    _remove_dead_lock_files(folder)
+    return path
+
+
+def _remove_dead_lock_files(folder: Path) -> None:
+    """Private lock files left by processes of this host that are gone (crashed or stopped)."""
+    prefix = f"{OWN_LOCK_PREFIX}{_HOST}."
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder):
+            pid = name[len(prefix) :] if name.startswith(prefix) else ""
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(folder / name)
+
+
+def _forget_own_lock_file(folder: Path) -> None:
+    _own_files.discard(folder)
+    with contextlib.suppress(OSError):
+        os.unlink(folder / _own_name(os.getpid()))
 
 
 def _alive(pid: int) -> bool:

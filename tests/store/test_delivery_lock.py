@@ -1,0 +1,65 @@
+"""The dot-lock taken by hard-linking a private file, and appended uidlist records."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mailsrv.store import uidlist
+from mailsrv.store.base import StoreBusy
+from mailsrv.store.maildir import MaildirStore
+from mailsrv.store.uidlist import LOCK_FILE, DotLock, parse_uidlist
+
+
+def test_link_lock_reuses_one_inode(tmp_path: Path) -> None:
+    lock = tmp_path / LOCK_FILE
+    inodes = set()
+    for _ in range(3):
+        with DotLock(tmp_path):
+            st = os.stat(lock)
+            assert st.st_nlink == 2  # the lock name and our private file
+            assert lock.read_text() == f"{os.getpid()}:{uidlist._HOST}"
+            inodes.add(st.st_ino)
+        assert not lock.exists()
+    assert len(inodes) == 1
+    own = [n for n in os.listdir(tmp_path) if n.startswith(uidlist.OWN_LOCK_PREFIX)]
+    assert own == [f"{uidlist.OWN_LOCK_PREFIX}{uidlist._HOST}.{os.getpid()}"]
+
+
+def test_link_lock_respects_a_holder_and_clears_dead_files(tmp_path: Path) -> None:
+    dead = tmp_path / f"{uidlist.OWN_LOCK_PREFIX}{uidlist._HOST}.999999999"
+    dead.write_text("999999999:x")
+    (tmp_path / LOCK_FILE).write_text("1:elsewhere")  # fresh, another host
+    with pytest.raises(StoreBusy):
+        DotLock(tmp_path).acquire(wait=0.05)
+    assert (tmp_path / LOCK_FILE).read_text() == "1:elsewhere"
+    assert not dead.exists()
+
+
+def test_lock_falls_back_to_exclusive_create(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError("no hard links here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    with DotLock(tmp_path):
+        assert os.stat(tmp_path / LOCK_FILE).st_nlink == 1
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+async def test_deliveries_append_to_the_uidlist(tmp_path: Path) -> None:
+    store = MaildirStore(tmp_path)
+    await store.ensure_user("alice")
+    path = tmp_path / "alice" / "dovecot-uidlist"
+    await store.deliver("alice", b"Subject: 0\r\n\r\nx\r\n")
+    inode = os.stat(path).st_ino
+    uids = [await store.deliver("alice", b"Subject: %d\r\n\r\nx\r\n" % n) for n in range(1, 5)]
+    await store.close()
+    assert uids == [2, 3, 4, 5]
+    assert os.stat(path).st_ino == inode  # appended, never replaced
+    ul = parse_uidlist(path.read_text())
+    assert not ul.damaged and ul.next_free() == 6
+    assert sorted(r.uid for r in ul.records.values()) == [1, 2, 3, 4, 5]
