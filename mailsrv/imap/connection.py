@@ -101,7 +101,8 @@ class Output:
         limits = c.ctx.config.limits
         transport = c.writer.transport
         if transport.get_write_buffer_size() > limits.output_buffer:
-            await asyncio.wait_for(c.writer.drain(), limits.imap_idle_timeout)
+            async with asyncio.timeout(limits.imap_idle_timeout):
+                await c.writer.drain()
 
 
 def _coalesce(pieces: list[bytes]) -> list[bytes]:
@@ -177,6 +178,18 @@ class Connection:
 
     async def _read(self) -> bool:
         """Wait for input (and, while idling, for the session's signal); False means close."""
+        if self.session.mode is not Mode.IDLE:
+            # The common case, once per command: a plain read under a deadline (no task, no
+            # asyncio.wait bookkeeping).
+            try:
+                async with asyncio.timeout(self._timeout()):
+                    data = await self.reader.read(READ_SIZE)
+            except TimeoutError:
+                return await self._autologout()
+            if not data:
+                return False
+            self.core.receive_data(data)
+            return True
         read: asyncio.Future[bytes] = asyncio.ensure_future(self.reader.read(READ_SIZE))
         waits: set[asyncio.Future[Any]] = {read}
         wake = None
@@ -193,18 +206,19 @@ class Connection:
             await self.out.drain()
         if read not in done:
             if not done:
-                log.info(
-                    "%s: autologout after %.0f s without a command", self.info.id, self._timeout()
-                )
-                self.out.write(b"* BYE Autologout; idle for too long\r\n")
-                await self.out.drain()
-                return False
+                return await self._autologout()
             return True
         data = read.result()
         if not data:
             return False
         self.core.receive_data(data)
         return True
+
+    async def _autologout(self) -> bool:
+        log.info("%s: autologout after %.0f s without a command", self.info.id, self._timeout())
+        self.out.write(b"* BYE Autologout; idle for too long\r\n")
+        await self.out.drain()
+        return False
 
     async def _fault(self, cmd: Command | InvalidCommand) -> bool:
         """Apply an injected fault; True when the command must not run."""
