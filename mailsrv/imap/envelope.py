@@ -14,6 +14,12 @@ from mailsrv.imap.strings import literal, quote_string
 
 _NOT_QUOTED = re.compile(rb'[\r\n\0"\\\\]')
 _ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")
+_ADDRESS_KEYS = tuple((name, name.encode()) for name in _ADDRESS_FIELDS)
+#: Distinct address-list values remembered before the memo starts over.
+_MEMO_MAX = 4096
+#: Longer values (big recipient lists) are parsed every time rather than remembered.
+_MEMO_VALUE_MAX = 512
+_ADDRESSES_DONE: dict[bytes, bytes] = {}
 
 
 def envelope_string(value: bytes | None, *, folded: bool = False) -> bytes:
@@ -54,22 +60,37 @@ def address_list(addresses: list[Address]) -> bytes:
     return b"(" + b"".join(items) + b")"
 
 
+def addresses(value: bytes | None) -> bytes:
+    """An address-list header value as ENVELOPE sends it (``NIL`` when it has none).
+
+    Remembered per distinct value: in a mailbox the same few senders and the user's own address
+    come back in message after message.
+    """
+    if value is None:
+        return b"NIL"
+    if len(value) > _MEMO_VALUE_MAX:
+        return address_list(parse_addresses(value))
+    done = _ADDRESSES_DONE.get(value)
+    if done is None:
+        if len(_ADDRESSES_DONE) >= _MEMO_MAX:
+            _ADDRESSES_DONE.clear()
+        done = _ADDRESSES_DONE[value] = address_list(parse_addresses(value))
+    return done
+
+
 def envelope_fields(part: MimePart) -> list[bytes]:
     """The ten ENVELOPE members, each already encoded."""
     first: dict[bytes, bytes] = {}  # the first value of each field (lower-case name)
     for f in part.fields:
         first.setdefault(f.name.lower(), f.value)
-    lists: dict[str, list[Address]] = {}
-    for name in _ADDRESS_FIELDS:
-        value = first.get(name.encode())
-        lists[name] = [] if value is None else parse_addresses(value)
+    lists = {name: addresses(first.get(key)) for name, key in _ADDRESS_KEYS}
     for fallback in ("sender", "reply-to"):
-        if not lists[fallback]:
+        if lists[fallback] == b"NIL":
             lists[fallback] = lists["from"]
     return [
         unstructured(first.get(b"date")),
         unstructured(first.get(b"subject")),
-        *(address_list(lists[name]) for name in _ADDRESS_FIELDS),
+        *(lists[name] for name in _ADDRESS_FIELDS),
         unstructured(first.get(b"in-reply-to")),
         unstructured(first.get(b"message-id")),
     ]
