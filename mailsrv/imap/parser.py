@@ -19,6 +19,7 @@ from mailsrv.imap.commands import (
     Create,
     Enable,
     Fetch,
+    FetchItem,
     Id,
     InvalidCommand,
     ListCommand,
@@ -331,10 +332,28 @@ def _fetch(lx: Lexer, tag: str, uid: bool) -> Command:
     lx.sp()
     sequence = _sequence(lx)
     lx.sp()
+    # A client sends the same item list command after command: the items of a line that
+    # holds no literal are parsed once and remembered (they are immutable).
+    rest = lx.data[lx.pos :]
+    items = _ITEMS_DONE.get(rest)
+    if items is not None:
+        lx.pos = len(lx.data)
+        return Fetch(tag, uid, sequence, items)
     items = parse_fetch_items(lx)
     if lx.skip_sp():
         raise ParseError("FETCH modifiers are not supported")
+    lx.end()
+    if len(rest) <= _ITEMS_TEXT_MAX and b"{" not in rest:
+        if len(_ITEMS_DONE) >= _ITEMS_MEMO_MAX:
+            _ITEMS_DONE.clear()
+        _ITEMS_DONE[rest] = items
     return Fetch(tag, uid, sequence, items)
+
+
+#: FETCH item lists already parsed, by their text (with the line end) in the command.
+_ITEMS_DONE: dict[bytes, tuple[FetchItem, ...]] = {}
+_ITEMS_MEMO_MAX = 256
+_ITEMS_TEXT_MAX = 512
 
 
 def _store(lx: Lexer, tag: str, uid: bool) -> Command:

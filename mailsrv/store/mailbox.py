@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable, Collection, Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from mailsrv.store import folder_ops
@@ -76,7 +75,8 @@ class MaildirMailbox:
     async def _read_file(self, uid: int, limit: int | None) -> bytes:
         for attempt in range(2):
             e = await self._entry(uid)
-            path = self._index.file_path(e)
+            idx = self._index
+            path = f"{idx.path}/{e.sub}/{e.fname}"  # a str: no Path object per read
             try:
                 if e.info.size <= INLINE_READ or (limit is not None and limit <= INLINE_READ):
                     return _read_prefix(path, limit)
@@ -225,7 +225,7 @@ def header_limit(size: int) -> int:
     return min(size, 16 * 1024)
 
 
-def _read_prefix(path: Path, limit: int | None) -> bytes:
+def _read_prefix(path: str, limit: int | None) -> bytes:
     """The file's first ``limit`` bytes (all of it for None): one open, one fstat, one read."""
     fd = os.open(path, os.O_RDONLY)
     try:
