@@ -77,11 +77,39 @@ def dot_stuff(data: bytes) -> bytes:
     return b"".join(_body_chunks(data))
 
 
+#: From this size a body is checked for line-leading dots by hopping from dot to dot.
+HOP_FROM = 32 * 1024
+#: Dots looked at one by one before the check falls back to a plain substring search.
+HOP_DOTS = 48
+
+
+def needs_stuffing(data: bytes) -> bool:
+    """Does a line of ``data`` (CRLF lines) start with "."?
+
+    A big body is mostly base64 or long text with few dots: finding each "." (memchr, many GB/s)
+    and looking at the two bytes before it beats searching for the three-byte ``CRLF "."``
+    (about 1.5 GB/s). Text full of dots falls back to that search after ``HOP_DOTS`` of them.
+    """
+    if data[:1] == b".":
+        return True
+    if len(data) < HOP_FROM:
+        return b"\r\n." in data
+    find = data.find
+    pos = find(b".", 1)
+    for _ in range(HOP_DOTS):
+        if pos < 0:
+            return False
+        if data[pos - 1] == 10 and pos >= 2 and data[pos - 2] == 13:
+            return True
+        pos = find(b".", pos + 1)
+    return pos >= 0 and data.find(b"\r\n.", max(pos - 2, 0)) >= 0
+
+
 def _body_chunks(data: bytes) -> list[bytes]:
     """``dot_stuff(data)`` as pieces; ``data`` itself (not a copy) when it needs no stuffing."""
     if not data:
         return []
-    if data.startswith(b".") or b"\r\n." in data:
+    if needs_stuffing(data):
         data = data.replace(b"\r\n.", b"\r\n..")
         if data.startswith(b"."):
             data = b"." + data

@@ -156,8 +156,9 @@ def _rename_flags(
             out.append(e.info)
             continue
         fname = cur_name(e.base, letters)
+        folder = str(index.path)
         try:
-            os.rename(index.file_path(e), index.path / "cur" / fname)
+            os.rename(f"{folder}/{e.sub}/{e.fname}", f"{folder}/cur/{fname}")
         except FileNotFoundError:
             retry.append(uid)
             continue
