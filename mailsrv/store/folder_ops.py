@@ -88,9 +88,10 @@ def commit_locked(index: FolderIndex, files: list[NewFile]) -> list[Entry]:
         ul.records = {b: r for b, r in ul.records.items() if b in on_disk}
     if prune or stamp is None or stamp[1] < APPEND_FROM:
         write_uidlist(index.path, ul)
+        stamp = file_stamp(index.path / UIDLIST_FILE)
     else:
-        append_records(index.path, added)
-    index.set_uidlist_state(ul, file_stamp(index.path / UIDLIST_FILE))
+        stamp = append_records(index.path, added)
+    index.set_uidlist_state(ul, stamp)
     index.touch()
     return entries
 
@@ -106,28 +107,32 @@ def deliver(index: FolderIndex, wire: bytes, flags: frozenset[str], date: float 
     """Write to tmp/, fsync, then rename into new/ (or cur/ with flags) and give it a UID."""
     when = time.time() if date is None else date
     base = new_base(len(wire), len(wire), when)
-    tmp = index.path / "tmp" / base
+    folder = str(index.path)
+    tmp = os.path.join(folder, "tmp", base)
+    placed = False
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(wire)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.utime(tmp, (when, when))  # Dovecot takes the internal date from the mtime
+        try:
+            view = memoryview(wire)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.utime(fd, (when, when))  # Dovecot takes the internal date from the mtime
+            os.fsync(fd)  # content and date are on disk before the name in new/ can be
+        finally:
+            os.close(fd)
         with DotLock(index.path):
             catch_up_locked(index)
             _ensure_keywords_locked(index, flags)
             letters = index.keywords.letters(flags)
             sub, fname = ("cur", cur_name(base, letters)) if flags else ("new", base)
             with index.own_change():
-                os.rename(tmp, index.path / sub / fname)
+                os.rename(tmp, f"{folder}/{sub}/{fname}")
+            placed = True
             return commit_locked(index, [NewFile(base, sub, fname, len(wire), when)])[0]
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if not placed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def store_flags(

@@ -164,15 +164,20 @@ def write_uidlist(folder: Path, ul: UidList) -> None:
     os.replace(tmp, folder / UIDLIST_FILE)
 
 
-def append_records(folder: Path, records: list[tuple[str, Record]]) -> None:
-    """Append record lines (Dovecot does the same); hold the lock."""
+def append_records(folder: Path, records: list[tuple[str, Record]]) -> tuple[int, int, int]:
+    """Append record lines (Dovecot does the same); hold the lock. Returns the file's stamp
+    (inode, size, mtime) after the append."""
     data = "".join(format_record(b, r) for b, r in records).encode("utf-8")
     fd = os.open(folder / UIDLIST_FILE, os.O_WRONLY | os.O_APPEND)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
+        st = os.fstat(fd)
     finally:
         os.close(fd)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class DotLock:
