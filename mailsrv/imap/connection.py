@@ -90,14 +90,15 @@ class Output:
             if self.drop_after == 0:
                 raise ConnectionAbortedError("fault injection: drop")
         else:
-            pieces = self.buf
+            pieces = self.buf if len(self.buf) == 1 else _coalesce(self.buf)
             self.buf = []
             if c.ctx.tracer.enabled:
-                c.ctx.tracer.record(c.info.id, "imap", c.session.user, "S", b"".join(pieces))
+                # Given in pieces, so a message literal is summarized, never copied.
+                c.ctx.tracer.record_response(c.info.id, "imap", c.session.user, pieces)
             if len(pieces) == 1:
                 c.writer.write(pieces[0])
             else:
-                c.writer.writelines(_coalesce(pieces))
+                c.writer.writelines(pieces)
         limits = c.ctx.config.limits
         transport = c.writer.transport
         if transport.get_write_buffer_size() > limits.output_buffer:
