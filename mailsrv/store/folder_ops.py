@@ -103,13 +103,87 @@ def _ensure_keywords_locked(index: FolderIndex, flags: Iterable[str]) -> None:
         index.keywords.add(missing)
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message to deliver: wire bytes, stored flags, internal date (None: now)."""
+
+    wire: bytes
+    flags: frozenset[str]
+    date: float | None = None
+
+
 def deliver(index: FolderIndex, wire: bytes, flags: frozenset[str], date: float | None) -> Entry:
     """Write to tmp/, fsync, then rename into new/ (or cur/ with flags) and give it a UID."""
-    when = time.time() if date is None else date
-    base = new_base(len(wire), len(wire), when)
+    return deliver_one(index, Delivery(wire, flags, date))
+
+
+def deliver_one(index: FolderIndex, job: Delivery) -> Entry:
+    """``deliver`` of a ``Delivery``; raises what went wrong."""
+    (out,) = deliver_many(index, [job])
+    if isinstance(out, Exception):
+        raise out
+    return out
+
+
+def deliver_many(index: FolderIndex, jobs: list[Delivery]) -> list[Entry | OSError]:
+    """``deliver`` for several messages: each file is written and fsynced in tmp/ on its own,
+    then all are renamed into place and recorded under one dot-lock with one uidlist append.
+
+    A message whose file could not be written or renamed gets its ``OSError`` back, the others
+    still go in. A failure of the lock or the uidlist is raised for all of them (a renamed file
+    without a uidlist record gets its UID from the next scan, like one Dovecot left there).
+    """
     folder = str(index.path)
+    written: list[tuple[int, NewFile, str]] = []  # (job index, file, tmp path)
+    out: dict[int, Entry | OSError] = {}
+    for n, job in enumerate(jobs):
+        try:
+            new, tmp = _write_tmp(folder, job)
+        except OSError as exc:
+            out[n] = exc
+            continue
+        written.append((n, new, tmp))
+    placed: set[str] = set()
+    try:
+        if not written:
+            return [out[n] for n in range(len(jobs))]
+        with DotLock(index.path):
+            catch_up_locked(index)
+            _ensure_keywords_locked(index, {f for job in jobs for f in job.flags})
+            files: list[NewFile] = []
+            done: list[int] = []
+            with index.own_change():
+                for n, new, tmp in written:
+                    flags = jobs[n].flags
+                    letters = index.keywords.letters(flags)
+                    sub, fname = (
+                        ("cur", cur_name(new.base, letters)) if flags else ("new", new.base)
+                    )
+                    try:
+                        os.rename(tmp, os.path.join(folder, sub, fname))
+                    except OSError as exc:
+                        out[n] = exc
+                        continue
+                    placed.add(tmp)
+                    done.append(n)
+                    files.append(NewFile(new.base, sub, fname, new.size, new.date))
+            entries = commit_locked(index, files) if files else []
+        for n, entry in zip(done, entries, strict=True):
+            out[n] = entry
+        return [out[n] for n in range(len(jobs))]
+    finally:
+        for _, _, tmp in written:
+            if tmp not in placed:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+
+
+def _write_tmp(folder: str, job: Delivery) -> tuple[NewFile, str]:
+    """The message in tmp/, its date set and fsynced: whole on disk before any rename."""
+    wire = job.wire
+    when = time.time() if job.date is None else job.date
+    base = new_base(len(wire), len(wire), when)
     tmp = os.path.join(folder, "tmp", base)
-    placed = False
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
@@ -120,19 +194,11 @@ def deliver(index: FolderIndex, wire: bytes, flags: frozenset[str], date: float 
             os.fsync(fd)  # content and date are on disk before the name in new/ can be
         finally:
             os.close(fd)
-        with DotLock(index.path):
-            catch_up_locked(index)
-            _ensure_keywords_locked(index, flags)
-            letters = index.keywords.letters(flags)
-            sub, fname = ("cur", cur_name(base, letters)) if flags else ("new", base)
-            with index.own_change():
-                os.rename(tmp, f"{folder}/{sub}/{fname}")
-            placed = True
-            return commit_locked(index, [NewFile(base, sub, fname, len(wire), when)])[0]
-    finally:
-        if not placed:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return NewFile(base, "", "", len(wire), when), tmp
 
 
 def store_flags(

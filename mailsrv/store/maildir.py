@@ -29,6 +29,7 @@ from mailsrv.store.base import (
     InvalidName,
     NoSuchFolder,
     NoSuchUser,
+    StoreBusy,
     StoreEvent,
     to_wire,
 )
@@ -36,6 +37,7 @@ from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.folder import INLINE_LIMIT, FolderIndex
 from mailsrv.store.mailbox import MaildirMailbox
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
+from mailsrv.store.scan import Entry
 from mailsrv.store.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,15 @@ TRASH_PREFIX = "mailsrv-removing-"
 MAX_INDEXES = 512
 #: Users being removed: a leading "." in the store root, so never a valid user name.
 USER_TRASH_PREFIX = ".mailsrv-removing-"
+
+
+#: A delivery waiting for its folder, and where its result goes.
+_Queued = tuple[folder_ops.Delivery, "asyncio.Future[Entry]"]
+
+
+def _retrieved(fut: asyncio.Future[Entry]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _remove_tree(path: Path) -> None:
@@ -71,6 +82,11 @@ class MaildirStore:
         #: ``reset()`` renames user roots aside and deletes them in the background.
         self._removals: set[asyncio.Future[None]] = set()
         self._removing: set[Path] = set()
+        #: Deliveries waiting for a busy folder, delivered together (``_join_batch``).
+        self._batches: dict[
+            FolderIndex, list[tuple[folder_ops.Delivery, asyncio.Future[Entry]]]
+        ] = {}
+        self._batch_tasks: set[asyncio.Task[None]] = set()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -349,13 +365,56 @@ class MaildirStore:
         if self.create_users and not await self.user_exists(user):
             await self.ensure_user(user)
         idx = await self._index(user, folder)
-        wire = to_wire(data)
-        wanted = folder_ops.storable(flags)
-        async with idx.lock:
-            await self._refresh(idx)
-            entry = await asyncio.to_thread(folder_ops.deliver, idx, wire, wanted, internal_date)
+        job = folder_ops.Delivery(to_wire(data), folder_ops.storable(flags), internal_date)
+        if idx.lock.locked() or idx in self._batches:
+            entry = await self._join_batch(idx, job)
+        else:
+            async with idx.lock:
+                await self._refresh(idx)
+                entry = await asyncio.to_thread(
+                    folder_ops.deliver, idx, job.wire, job.flags, job.date
+                )
         self._emit(idx, kind, (entry.info.uid,), actor)
         return entry.info.uid
+
+    async def _join_batch(self, idx: FolderIndex, job: folder_ops.Delivery) -> Entry:
+        """The folder is busy: wait with the other deliveries arriving meanwhile, and go in
+        with them under one dot-lock and one uidlist append (``folder_ops.deliver_many``)."""
+        batch = self._batches.get(idx)
+        if batch is None:
+            batch = self._batches[idx] = []
+            task = asyncio.get_running_loop().create_task(self._deliver_batch(idx))
+            self._batch_tasks.add(task)
+            task.add_done_callback(self._batch_tasks.discard)
+        done: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieved)  # even when its caller has gone
+        batch.append((job, done))
+        return await asyncio.shield(done)  # a caller that gives up leaves the others be
+
+    async def _deliver_batch(self, idx: FolderIndex) -> None:
+        batch: list[_Queued] = []
+        try:
+            async with idx.lock:
+                batch = self._batches.pop(idx)
+                await self._refresh(idx)
+                jobs = [job for job, _ in batch]
+                results = await asyncio.to_thread(folder_ops.deliver_many, idx, jobs)
+        except BaseException as exc:
+            batch = batch or self._batches.pop(idx, [])
+            failure = exc if isinstance(exc, Exception) else StoreBusy("delivery interrupted")
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(failure)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, done), result in zip(batch, results, strict=True):
+            if done.done():
+                continue
+            if isinstance(result, Exception):
+                done.set_exception(result)
+            else:
+                done.set_result(result)
 
     async def open(self, user: str, folder: str = INBOX) -> MaildirMailbox:
         idx = await self._index(user, folder)
@@ -398,6 +457,8 @@ class MaildirStore:
         fut.add_done_callback(done)
 
     async def close(self) -> None:
+        if self._batch_tasks:
+            await asyncio.gather(*self._batch_tasks, return_exceptions=True)
         if self._removals:
             await asyncio.gather(*self._removals)
         await self._watcher.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -63,3 +64,56 @@ async def test_deliveries_append_to_the_uidlist(tmp_path: Path) -> None:
     ul = parse_uidlist(path.read_text())
     assert not ul.damaged and ul.next_free() == 6
     assert sorted(r.uid for r in ul.records.values()) == [1, 2, 3, 4, 5]
+
+
+async def test_concurrent_deliveries_share_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailsrv.store import folder_ops
+
+    batches: list[int] = []
+    real = folder_ops.deliver_many
+
+    def counting(index: object, jobs: list[folder_ops.Delivery]) -> object:
+        batches.append(len(jobs))
+        return real(index, jobs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(folder_ops, "deliver_many", counting)
+    store = MaildirStore(tmp_path)
+    await store.ensure_user("alice")
+    msgs = [b"Subject: %d\r\n\r\nbody %d\r\n" % (n, n) for n in range(30)]
+    uids = await asyncio.gather(*(store.deliver("alice", m) for m in msgs))
+    assert sorted(uids) == list(range(1, 31))
+    assert sum(batches) == 30 and len(batches) < 30  # some went in together
+    box = await store.open("alice")
+    for uid, m in zip(uids, msgs, strict=True):
+        assert await box.read(uid) == m
+    await store.close()
+    ul = parse_uidlist((tmp_path / "alice" / "dovecot-uidlist").read_text())
+    assert not ul.damaged and sorted(r.uid for r in ul.records.values()) == list(range(1, 31))
+
+
+async def test_a_failed_write_in_a_batch_spares_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailsrv.store import folder_ops
+
+    real = folder_ops._write_tmp
+
+    def picky(folder: str, job: folder_ops.Delivery) -> object:
+        if b"bad" in job.wire:
+            raise OSError("disk full")
+        return real(folder, job)
+
+    monkeypatch.setattr(folder_ops, "_write_tmp", picky)
+    store = MaildirStore(tmp_path)
+    await store.ensure_user("alice")
+    msgs = [b"Subject: %s\r\n\r\nx\r\n" % w for w in (b"a", b"b", b"bad", b"c", b"d")]
+    out = await asyncio.gather(*(store.deliver("alice", m) for m in msgs), return_exceptions=True)
+    assert isinstance(out[2], OSError)
+    good = [u for u in out if isinstance(u, int)]
+    assert sorted(good) == [1, 2, 3, 4]
+    assert os.listdir(tmp_path / "alice" / "tmp") == []
+    snap = await (await store.open("alice")).snapshot()
+    assert len(snap.messages) == 4
+    await store.close()
