@@ -83,9 +83,7 @@ class MaildirStore:
         self._removals: set[asyncio.Future[None]] = set()
         self._removing: set[Path] = set()
         #: Deliveries waiting for a busy folder, delivered together (``_join_batch``).
-        self._batches: dict[
-            FolderIndex, list[tuple[folder_ops.Delivery, asyncio.Future[Entry]]]
-        ] = {}
+        self._batches: dict[FolderIndex, list[_Queued]] = {}
         self._batch_tasks: set[asyncio.Task[None]] = set()
 
     # -- internals -------------------------------------------------------------------------
@@ -371,9 +369,7 @@ class MaildirStore:
         else:
             async with idx.lock:
                 await self._refresh(idx)
-                entry = await asyncio.to_thread(
-                    folder_ops.deliver, idx, job.wire, job.flags, job.date
-                )
+                entry = await asyncio.to_thread(folder_ops.deliver_one, idx, job)
         self._emit(idx, kind, (entry.info.uid,), actor)
         return entry.info.uid
 
