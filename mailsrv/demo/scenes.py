@@ -115,10 +115,14 @@ class Stage:
 
 
 def _short(name: str) -> str:
+    """``1795311463.M53P7Q1.host,S=483,W=483:2,S`` as ``1795311463…,S=483,W=483:2,S``.
+
+    The timestamp and the size and flag fields are the parts a learner reads.
+    """
     base, sep, info = name.partition(":2,")
-    if len(base) > 22:
-        base = base[:10] + "…" + base[-9:]
-    return base + sep + info
+    stamp, dot, rest = base.partition(".")
+    sizes = rest[rest.find(",") :] if "," in rest else ""
+    return f"{stamp}…{sizes}{sep}{info}" if dot else name
 
 
 SceneFn = Callable[[Stage, Scene], Awaitable[None]]
