@@ -100,7 +100,8 @@ class Stage:
         for line in self.lines[start:]:
             name = self.names.get(line.session, line.protocol.upper())
             arrow = {"C": "C:", "S": "S:"}.get(line.direction, "**")
-            out.setdefault(name, []).append(f"{arrow} {line.text}")
+            text = line.text.replace("\r\n", "\n").replace("\n", "\n   ")
+            out.setdefault(name, []).append(f"{arrow} {text}")
         return out
 
     async def smtp_send(self, messages: list[EmailMessage]) -> None:
