@@ -11,23 +11,25 @@ boundary of an enclosing multipart also ends every part inside it (so a missing 
 delimiter costs nothing), and the CRLF before a delimiter belongs to the delimiter. A
 multipart whose boundary never shows up holds one empty text/plain part, as in Dovecot.
 
-Nothing here raises on bad input: every byte string is some message.
+Nothing here raises on bad input: every byte string is some message. The byte scanning (header
+fields, delimiter search) lives in ``mime_scan.py``, the Content-* values in ``mime_content.py``.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import cast
 
-from mailsrv.imap.mime_fields import (
-    Params,
-    param,
-    parse_content_type,
-    parse_disposition,
-    parse_language,
-    parse_token,
+from mailsrv.imap.mime_content import ContentInfo, content_info
+from mailsrv.imap.mime_fields import Params, param
+from mailsrv.imap.mime_scan import DASH_TRIES as _DASH_TRIES
+from mailsrv.imap.mime_scan import (
+    HeaderField,
+    before_crlf,
+    line_end,
+    match_boundary,
+    read_header,
 )
+from mailsrv.imap.mime_scan import find_delimiter as _find_delimiter
 
 #: Deeper nesting than this is kept as an opaque leaf (a defence against crafted messages).
 MAX_DEPTH = 100
@@ -35,27 +37,9 @@ MAX_DEPTH = 100
 MAX_PARTS = 10_000
 
 _ENCAPSULATING = (b"rfc822", b"global")
-_BLANK_LINE = re.compile(rb"\n(\r?\n)")
-# A header field: the first line (name, colon, rest) and its continuation lines.
-_FIELD = re.compile(rb"([^:\n]*)(:?)([^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)")
 #: The types whose ``lines`` are counted: BODYSTRUCTURE shows body-fld-lines only for these.
 _LINE_COUNTED = (b"text", b"message")
-#: Dashes ``_find_delimiter`` looks at before it leaves the search to ``bytes.find``.
-_DASH_TRIES = 32
 _IDENTITY_ENCODINGS = (b"", b"7bit", b"8bit", b"binary")
-
-
-@dataclass(frozen=True, slots=True)
-class HeaderField:
-    """One header field: ``name`` as written, ``value`` after the colon (raw, folding kept).
-
-    ``start``/``end`` are wire offsets of the whole field, its line end(s) included.
-    """
-
-    name: bytes
-    value: bytes
-    start: int
-    end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,88 +144,8 @@ def parse_header_fields(
 ) -> tuple[tuple[HeaderField, ...], int, bool]:
     """Parse the header at ``start``: (fields, body start, whether a blank line ended it)."""
     stop = len(wire) if end is None else end
-    fields, body_start, ended, _ = _read_header(wire, start, stop, ())
+    fields, body_start, ended, _ = read_header(wire, start, stop, ())
     return fields, body_start, ended
-
-
-def _line_end(wire: bytes, pos: int, stop: int) -> int:
-    nl = wire.find(b"\n", pos, stop)
-    return stop if nl < 0 else nl + 1
-
-
-def _match_boundary(wire: bytes, pos: int, boundaries: tuple[bytes, ...]) -> int:
-    """Index of the innermost boundary the line at ``pos`` starts with, or -1."""
-    if wire[pos : pos + 2] != b"--":
-        return -1
-    for i, b in enumerate(boundaries):
-        if wire.startswith(b, pos + 2):
-            return i
-    return -1
-
-
-def _read_header(
-    wire: bytes, start: int, stop: int, boundaries: tuple[bytes, ...]
-) -> tuple[tuple[HeaderField, ...], int, bool, bool]:
-    """Header fields from ``start``: (fields, body start, blank line seen, stopped at boundary).
-
-    The header ends at the first empty line, at the first line that starts with a boundary
-    delimiter, or at ``stop``. Every line not starting with SP/TAB starts a field (so does the
-    first line, whatever it starts with); the lines after it that do are its continuation.
-    """
-    if wire.startswith(b"\r\n", start) and start + 2 <= stop:
-        blank, blank_len = start, 2
-    elif wire.startswith(b"\n", start) and start < stop:
-        blank, blank_len = start, 1
-    else:
-        m = _BLANK_LINE.search(wire, start, stop)
-        blank, blank_len = (m.start() + 1, len(m.group(1))) if m else (-1, 0)
-    limit = stop if blank < 0 else blank
-    at = _boundary_line(wire, start, limit, boundaries) if boundaries else -1
-    if at >= 0:
-        return _fields(wire, start, at), at, False, True
-    if blank >= 0:
-        return _fields(wire, start, blank), blank + blank_len, True, False
-    return _fields(wire, start, stop), stop, False, False
-
-
-def _boundary_line(wire: bytes, start: int, limit: int, boundaries: tuple[bytes, ...]) -> int:
-    """The first line starting in ``start``..``limit`` that matches a boundary, or -1."""
-    if start < limit and _match_boundary(wire, start, boundaries) >= 0:
-        return start
-    best = -1
-    for b in boundaries:
-        hit = wire.find(b"\n--" + b, start, limit + 2 + len(b))
-        if hit >= 0 and hit + 1 < limit and (best < 0 or hit < best):
-            best = hit
-    return -1 if best < 0 else best + 1
-
-
-def _fields(wire: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
-    """The fields of the header lines in ``start``..``end``."""
-    fields: list[HeaderField] = []
-    for m in _FIELD.finditer(wire, start, end):
-        field_start, field_end = m.span()
-        if field_start >= end:
-            break
-        if m.group(2):  # the usual "Name: value"
-            value = m.group(3)
-            if value.endswith(b"\n"):
-                value = value[:-2] if value.endswith(b"\r\n") else value[:-1]
-            fields.append(HeaderField(m.group(1).rstrip(b" \t"), value, field_start, field_end))
-        else:  # no colon on the first line: the name is the whole line
-            _close(fields, wire, m.group(1).rstrip(b"\r\n"), field_start, field_end)
-    return tuple(fields)
-
-
-def _close(fields: list[HeaderField], wire: bytes, name: bytes, start: int, end: int) -> None:
-    if start < 0:
-        return
-    raw = wire[start:end]
-    colon = raw.find(b":")
-    value = raw[colon + 1 :] if colon >= 0 else b""
-    if value.endswith(b"\n"):
-        value = value[:-2] if value.endswith(b"\r\n") else value[:-1]
-    fields.append(HeaderField(name, value, start, end))
 
 
 class _Parser:
@@ -271,8 +175,8 @@ class _Parser:
         """
         self.count += 1
         wire = self.wire
-        fields, body_start, ended, at_boundary = _read_header(wire, start, stop, boundaries)
-        info = _content_info(fields, default_digest)
+        fields, body_start, ended, at_boundary = read_header(wire, start, stop, boundaries)
+        info = content_info(fields, default_digest)
         kind = info.type.lower(), info.subtype.lower()
         boundary = param(info.params, "boundary") if kind[0] == b"multipart" else None
         children: tuple[MimePart, ...] = ()
@@ -309,7 +213,8 @@ class _Parser:
         lines = 0
         if self.count_lines and kind[0] in _LINE_COUNTED:
             lines = self._lines(body_start, end, () if message is None else (message,))
-        part = info.part(
+        part = _new_part(
+            info,
             start=start,
             body_start=body_start,
             end=end,
@@ -334,14 +239,14 @@ class _Parser:
         line = self._next_boundary_line(pos, stop, boundaries, first=True)
         if line < 0:
             return stop, stop
-        return _before_crlf(self.wire, line, part_start), line
+        return before_crlf(self.wire, line, part_start), line
 
     def _next_boundary_line(
         self, pos: int, stop: int, boundaries: tuple[bytes, ...], *, first: bool
     ) -> int:
         """The start of the next line at or after ``pos`` matching a boundary, or -1."""
         wire = self.wire
-        if first and _match_boundary(wire, pos, boundaries) >= 0:
+        if first and match_boundary(wire, pos, boundaries) >= 0:
             return pos
         best = -1
         for b in boundaries:
@@ -389,13 +294,13 @@ class _Parser:
         children: list[MimePart] = []
         line = self._next_boundary_line(body_start, stop, stack, first=True)
         while line >= 0:
-            which = _match_boundary(wire, line, stack)
+            which = match_boundary(wire, line, stack)
             if which > 0:  # an enclosing multipart's delimiter ends this one too
-                return _or_empty(children, body_start), _before_crlf(wire, line, body_start), line
+                return _or_empty(children, body_start), before_crlf(wire, line, body_start), line
             after = line + 2 + len(boundary)
             if wire.startswith(b"--", after) or self.count >= MAX_PARTS:
                 # close delimiter: the epilogue runs to an outer delimiter or the end
-                end_of_line = _line_end(wire, line, stop)
+                end_of_line = line_end(wire, line, stop)
                 if not outer:
                     return _or_empty(children, body_start), stop, stop
                 nxt = self._next_boundary_line(end_of_line, stop, outer, first=True)
@@ -403,9 +308,9 @@ class _Parser:
                     return _or_empty(children, body_start), stop, stop
                 # The close delimiter keeps its own line end even when the next line is
                 # an outer delimiter (Dovecot counts it in this part's size).
-                end = _before_crlf(wire, nxt, end_of_line)
+                end = before_crlf(wire, nxt, end_of_line)
                 return _or_empty(children, body_start), end, nxt
-            child_start = _line_end(wire, line, stop)
+            child_start = line_end(wire, line, stop)
             child, line = self.part(
                 child_start, stop, stack, default_digest=subtype == b"digest", depth=depth + 1
             )
@@ -415,124 +320,57 @@ class _Parser:
         return _or_empty(children, body_start), stop, stop
 
 
-def _find_delimiter(wire: bytes, needle: bytes, pos: int) -> int:
-    """``wire.find(needle, pos)`` for a ``\n--boundary`` needle, usually much faster.
-
-    Every occurrence has a ``-`` right after its line end, and a search for one byte is a
-    memchr: bodies without dashes (base64 attachments, the bulk of a big message) are skipped
-    at memory speed instead of being walked by the general substring search. After
-    ``_DASH_TRIES`` dashes that start no delimiter (text full of ``---``), the general search
-    takes over from there.
-    """
-    dash = pos  # an occurrence at s >= pos has its first dash at s + 1 > pos
-    for _ in range(_DASH_TRIES):
-        dash = wire.find(b"-", dash + 1)
-        if dash < 0:
-            return -1
-        if wire.startswith(needle, dash - 1):
-            return dash - 1
-    return wire.find(needle, dash)  # occurrences not yet ruled out start at dash or later
-
-
-def _before_crlf(wire: bytes, line: int, floor: int) -> int:
-    """The offset before the line end that precedes ``line`` (not below ``floor``)."""
-    if line >= 2 and wire[line - 2 : line] == b"\r\n":
-        return max(floor, line - 2)
-    if line >= 1 and wire[line - 1 : line] == b"\n":
-        return max(floor, line - 1)
-    return max(floor, line)
-
-
 def _or_empty(children: list[MimePart], at: int) -> tuple[MimePart, ...]:
     return tuple(children) if children else (_empty_text(at),)
 
 
 def _empty_text(at: int) -> MimePart:
-    return _content_info((), False).part(start=at, body_start=at, end=at)
+    return _new_part(content_info((), False), start=at, body_start=at, end=at)
 
 
-@dataclass(frozen=True, slots=True)
-class _ContentInfo:
-    type: bytes
-    subtype: bytes
-    params: Params
-    defaulted: bool
-    encoding: bytes | None
-    content_id: bytes | None
-    description: bytes | None
-    md5: bytes | None
-    disposition: tuple[bytes, Params] | None
-    language: tuple[bytes, ...] | None
-    location: bytes | None
-
-    def part(
-        self,
-        *,
-        start: int,
-        body_start: int,
-        end: int,
-        fields: tuple[HeaderField, ...] = (),
-        header_ended: bool = False,
-        lines: int = 0,
-        children: tuple[MimePart, ...] = (),
-        message: MimePart | None = None,
-    ) -> MimePart:
-        return MimePart(
-            start=start,
-            body_start=body_start,
-            end=end,
-            fields=fields,
-            header_ended=header_ended,
-            type=self.type,
-            subtype=self.subtype,
-            params=self.params,
-            defaulted=self.defaulted,
-            encoding=self.encoding,
-            content_id=self.content_id,
-            description=self.description,
-            md5=self.md5,
-            disposition=self.disposition,
-            language=self.language,
-            location=self.location,
-            lines=lines,
-            children=children,
-            message=message,
-        )
-
-
-def _content_info(fields: tuple[HeaderField, ...], default_digest: bool) -> _ContentInfo:
-    """The Content-* values of a part (first occurrence of each field wins)."""
-    seen: dict[bytes, bytes] = {}
-    for f in fields:
-        key = f.name.lower()
-        if key.startswith(b"content-") and key not in seen:
-            seen[key] = f.value
-    ctype = seen.get(b"content-type")
-    main, sub, params = b"text", b"plain", cast(Params, ())
-    if ctype is not None:
-        main, sub, params = parse_content_type(ctype)
-    elif default_digest:
-        main, sub = b"message", b"rfc822"
-    disposition = seen.get(b"content-disposition")
-    language = seen.get(b"content-language")
-    encoding = seen.get(b"content-transfer-encoding")
-    return _ContentInfo(
-        type=main,
-        subtype=sub,
-        params=params,
-        defaulted=ctype is None,
-        encoding=None if encoding is None else parse_token(encoding),
-        content_id=_simple(seen.get(b"content-id")),
-        description=_simple(seen.get(b"content-description")),
-        md5=_simple(seen.get(b"content-md5")),
-        disposition=None if disposition is None else parse_disposition(disposition),
-        language=None if language is None else parse_language(language),
-        location=_simple(seen.get(b"content-location")),
+def _new_part(
+    info: ContentInfo,
+    *,
+    start: int,
+    body_start: int,
+    end: int,
+    fields: tuple[HeaderField, ...] = (),
+    header_ended: bool = False,
+    lines: int = 0,
+    children: tuple[MimePart, ...] = (),
+    message: MimePart | None = None,
+) -> MimePart:
+    return MimePart(
+        start=start,
+        body_start=body_start,
+        end=end,
+        fields=fields,
+        header_ended=header_ended,
+        type=info.type,
+        subtype=info.subtype,
+        params=info.params,
+        defaulted=info.defaulted,
+        encoding=info.encoding,
+        content_id=info.content_id,
+        description=info.description,
+        md5=info.md5,
+        disposition=info.disposition,
+        language=info.language,
+        location=info.location,
+        lines=lines,
+        children=children,
+        message=message,
     )
 
 
-def _simple(value: bytes | None) -> bytes | None:
-    """An unstructured value as IMAP shows it: unfolded, leading whitespace dropped."""
-    if value is None:
-        return None
-    return value.replace(b"\r", b"").replace(b"\n", b"").lstrip(b" \t")
+# ``_DASH_TRIES`` and ``_find_delimiter`` stay importable from here for the delimiter tests.
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_PARTS",
+    "_DASH_TRIES",
+    "HeaderField",
+    "MimePart",
+    "_find_delimiter",
+    "parse_header_fields",
+    "parse_message",
+]
