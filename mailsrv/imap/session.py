@@ -7,34 +7,26 @@ what to do once the output is flushed (STARTTLS, close). Live updates (``live.py
 the session shares its user's event feed; a change counter per folder tells it when the selected
 folder changed, and before each tagged response it re-syncs and sends what the client may be told
 at that moment. While idling, the feed's fan-out hands it each new snapshot (``idle_update``) and
-it writes the updates straight out through the sink's optional ``push()``.
+it writes the updates straight out through the sink's optional ``push()``. The simple commands
+are in ``general.py``, the others in ``login.py``, ``folders.py`` and ``selected.py``; ``Sink``,
+``Mode`` and ``After`` in ``session_types.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
-from mailsrv import __version__
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.imap import folders, live, login, selected
-from mailsrv.imap.commands import (
-    Command,
-    Enable,
-    Id,
-    InvalidCommand,
-    Simple,
-    command_name,
-)
-from mailsrv.imap.errors import CommandFailed, expect
+from mailsrv.imap import folders, general, live, login, selected
+from mailsrv.imap.commands import Command, InvalidCommand, Simple, command_name
+from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.mailbox_names import BadMailboxName, decode_name
 from mailsrv.imap.mailbox_view import MailboxView, ViewInvalid
 from mailsrv.imap.protocol import LEGAL, State
 from mailsrv.imap.responses import capabilities, continuation, store_error, tagged, untagged
-from mailsrv.imap.strings import string
+from mailsrv.imap.session_types import After, Mode, Sink
 from mailsrv.store.base import (
     FolderSnapshot,
     Mailbox,
@@ -44,26 +36,6 @@ from mailsrv.store.base import (
 )
 
 log = logging.getLogger("mailsrv.imap")
-
-
-class Sink(Protocol):
-    """Where responses go: ``write`` buffers, ``drain`` sends and waits for the peer to read."""
-
-    def write(self, data: bytes) -> None: ...
-
-    async def drain(self) -> None: ...
-
-
-class Mode(enum.Enum):
-    COMMAND = "command"
-    SASL = "sasl"  # reading AUTHENTICATE responses
-    IDLE = "idle"  # waiting for DONE, pushing updates
-
-
-class After(enum.Enum):
-    NOTHING = "nothing"
-    STARTTLS = "starttls"
-    CLOSE = "close"
 
 
 Handler = Callable[["ImapSession", Command], Awaitable[None]]
@@ -262,37 +234,7 @@ class ImapSession:
             self.out.write(untagged("BYE Too many invalid commands"))
             self.after = After.CLOSE
 
-    # -- any state ----------------------------------------------------------------------------
-
-    async def _capability(self, cmd: Command) -> None:
-        self.out.write(untagged("CAPABILITY " + self.capability_text()))
-        await self.ok(cmd.tag, "Capability completed.")
-
-    async def _noop(self, cmd: Command) -> None:
-        await self.ok(cmd.tag, f"{command_name(cmd).capitalize()} completed.")
-
-    async def _logout(self, cmd: Command) -> None:
-        self.out.write(untagged("BYE Logging out"))
-        self.out.write(tagged(cmd.tag, "OK", "Logout completed."))
-        self.state = State.LOGOUT
-        self.after = After.CLOSE
-
-    async def _id(self, cmd: Command) -> None:
-        cmd = expect(cmd, Id)
-        fields = [(b"name", b"mailsrv"), (b"version", __version__.encode())]
-        body = b" ".join(string(k) + b" " + string(v) for k, v in fields)
-        self.out.write(untagged(b"ID (" + body + b")"))
-        await self.ok(cmd.tag, "ID completed.")
-
-    # -- not authenticated --------------------------------------------------------------------
-
-    async def _starttls(self, cmd: Command) -> None:
-        if not self.starttls_offered or self.tls:
-            raise CommandFailed(
-                "BAD", "TLS is already active" if self.tls else "STARTTLS not available"
-            )
-        self.out.write(tagged(cmd.tag, "OK", "Begin TLS negotiation now."))
-        self.after = After.STARTTLS
+    # -- not authenticated (STARTTLS and the simple commands are in ``general.py``) ------------
 
     def tls_started(self) -> None:
         self.tls = True
@@ -312,24 +254,7 @@ class ImapSession:
         if self._feed is None:
             self._feed = live.attach(self.ctx.store, user)
 
-    # -- authenticated ------------------------------------------------------------------------
-
-    async def _enable(self, cmd: Command) -> None:
-        cmd = expect(cmd, Enable)
-        enabled = []
-        for cap in cmd.capabilities:
-            if cap == "IMAP4REV2" and not self.rev2:
-                self.rev2 = True
-                enabled.append("IMAP4rev2")
-            elif cap == "UTF8=ACCEPT" and not self.utf8:
-                self.utf8 = True
-                enabled.append("UTF8=ACCEPT")
-        self.out.write(untagged(" ".join(["ENABLED", *enabled])))
-        await self.ok(cmd.tag, "Enabled.")
-
-    async def _namespace(self, cmd: Command) -> None:
-        self.out.write(untagged('NAMESPACE (("" "/")) NIL NIL'))
-        await self.ok(cmd.tag, "Namespace completed.")
+    # -- authenticated: IDLE (RFC 2177) -------------------------------------------------------
 
     async def _idle(self, cmd: Command) -> None:
         self._idle_tag = cmd.tag
@@ -415,16 +340,9 @@ class ImapSession:
 
 
 _HANDLERS: dict[str, Handler] = {
-    "CAPABILITY": ImapSession._capability,
-    "NOOP": ImapSession._noop,
-    "CHECK": ImapSession._noop,
-    "LOGOUT": ImapSession._logout,
-    "ID": ImapSession._id,
-    "STARTTLS": ImapSession._starttls,
+    **general.HANDLERS,
     "LOGIN": login.login,
     "AUTHENTICATE": login.authenticate,
-    "ENABLE": ImapSession._enable,
-    "NAMESPACE": ImapSession._namespace,
     "IDLE": ImapSession._idle,
     **folders.HANDLERS,
     **selected.HANDLERS,
