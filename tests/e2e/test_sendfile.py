@@ -1,8 +1,8 @@
-"""Whole message bodies sent from their Maildir file (``sendfile``) on plain IMAP connections.
+"""Whole message bodies sent from their Maildir file (``sendfile``) on plain connections.
 
 The bytes on the wire must be exactly those of the normal path (the message read into memory):
-IMAP BODY.PEEK[] / BODY[] / RFC822, plain and TLS, with faults armed, with a client that reads
-slowly, and when the file vanishes. (POP3 RETR keeps reading the message: see docs.)
+for POP3 RETR and IMAP BODY.PEEK[] / BODY[] / RFC822, plain and TLS, with faults armed, with a
+client that reads slowly, and when the file vanishes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import mailsrv.imap.connection as imap_connection
+import mailsrv.pop3.listener as pop3_listener
 from mailsrv.server import MailServer
 from mailsrv.store.base import MessageGone
 from mailsrv.store.mailbox import WireFile, open_wire_file, send_wire_file
@@ -26,7 +27,7 @@ from mailsrv.tls import client_ssl_context
 LINE = b"The quick brown fox jumps over the lazy dog, again and again and again.\r\n"
 #: Big enough for the file path (32 KB and up), no line starting with ".".
 BIG = b"Subject: big\r\nFrom: a@example.org\r\n\r\n" + LINE * 3000
-#: Lines starting with "." (POP3 would stuff them; IMAP sends them as they are).
+#: Lines starting with "." need stuffing: never sent from the file by POP3.
 DOTTED = b"Subject: dots\r\n\r\n" + (LINE + b".hidden line\r\n") * 1500
 SMALL = b"Subject: small\r\n\r\nshort body\r\n"
 
@@ -88,17 +89,88 @@ class Counter:
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> Counter:
     counter = Counter()
+    monkeypatch.setattr(pop3_listener, "send_wire_file", counter)
     monkeypatch.setattr(imap_connection, "send_wire_file", counter)
     return counter
 
 
 @contextlib.asynccontextmanager
 async def serve(make_server: Any, *messages: bytes, **kw: Any) -> AsyncIterator[MailServer]:
-    async with make_server(services={"imap", "imaps"}, **kw) as server:
+    async with make_server(services={"pop3", "pop3s", "imap", "imaps"}, **kw) as server:
         await server.store.ensure_user("ann")
         for msg in messages:
             await server.store.deliver("ann", msg)
         yield server
+
+
+# -- POP3 ---------------------------------------------------------------------------------------
+
+
+async def pop3(port: int, tls: ssl.SSLContext | None = None) -> Client:
+    c = await Client.connect(port, tls)
+    assert (await c.line()).startswith(b"+OK")
+    await c.send(b"USER ann\r\nPASS pw\r\n")
+    assert await c.line() == b"+OK\r\n"
+    assert (await c.line()).startswith(b"+OK ann has")
+    return c
+
+
+async def retr(c: Client, n: int) -> bytes:
+    await c.send(b"RETR %d\r\n" % n)
+    return await c.until(b"\r\n.\r\n")
+
+
+async def test_pop3_retr_from_file_is_byte_identical(
+    make_server: Any, certs_dir: Path, sent: Counter
+) -> None:
+    async with serve(make_server, BIG, DOTTED, SMALL) as server:
+        c = await pop3(server.ports.pop3 or 0)
+        first = [await retr(c, n) for n in (1, 2, 3)]
+        assert sent.calls == 1  # only BIG: DOTTED needs stuffing, SMALL is small
+        again = [await retr(c, n) for n in (1, 2, 3)]
+        assert sent.calls == 2
+        assert again == first
+        assert first[0] == b"+OK %d octets\r\n" % len(BIG) + BIG + b".\r\n"
+        assert first[1].count(b"\r\n..hidden line\r\n") == 1500
+        # Pipelined, with small replies on both sides of the file.
+        await c.send(b"NOOP\r\nRETR 1\r\nNOOP\r\n")
+        assert await c.line() == b"+OK\r\n"
+        assert await c.until(b"\r\n.\r\n") == first[0]
+        assert await c.line() == b"+OK\r\n"
+        assert sent.calls == 3
+        await c.close()
+        # Over TLS the normal path gives the same bytes.
+        t = await pop3(server.ports.pop3s or 0, client_ssl_context(certs_dir / "ca.pem"))
+        assert [await retr(t, n) for n in (1, 2, 3)] == first
+        assert sent.calls == 3
+        await t.close()
+        # The transcript shows the file's reply as it shows a read one.
+        replies = [x.text for x in server.context.tracer.lines if x.text.startswith("+OK 2")]
+        assert len(set(replies)) == 1 and len(replies) >= 4
+
+
+async def test_pop3_fault_armed_takes_the_normal_path(make_server: Any, sent: Counter) -> None:
+    async with serve(make_server, BIG) as server:
+        c = await pop3(server.ports.pop3 or 0)
+        assert await retr(c, 1) == b"+OK %d octets\r\n" % len(BIG) + BIG + b".\r\n"
+        assert sent.calls == 1
+        server.context.faults.drop("pop3", "RETR", after_bytes=100)
+        await c.send(b"RETR 1\r\n")
+        assert await c.rest() == (b"+OK %d octets\r\n" % len(BIG) + BIG)[:100]
+        assert sent.calls == 1
+        await c.close()
+
+
+async def test_pop3_slow_reader_gets_the_whole_file(make_server: Any, sent: Counter) -> None:
+    huge = b"Subject: huge\r\n\r\n" + LINE * 120_000  # ~8.6 MB: more than the socket holds
+    async with serve(make_server, huge) as server:
+        c = await pop3(server.ports.pop3 or 0)
+        await c.send(b"RETR 1\r\nNOOP\r\n")
+        await asyncio.sleep(0.2)  # let the socket fill up
+        assert await c.until(b"\r\n.\r\n") == b"+OK %d octets\r\n" % len(huge) + huge + b".\r\n"
+        assert await c.line() == b"+OK\r\n"
+        assert sent.calls == 1
+        await c.close()
 
 
 # -- IMAP ---------------------------------------------------------------------------------------
