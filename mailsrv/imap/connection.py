@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import Any, cast
+from typing import Any
 
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.faults import FaultKind
 from mailsrv.imap.commands import Command, InvalidCommand, command_name
 from mailsrv.imap.protocol import ImapCore, NeedData
 from mailsrv.imap.session import After, ImapSession, Mode
-from mailsrv.store.mailbox import WireFile, close_files, send_wire_file
 
 log = logging.getLogger("mailsrv.imap")
 #: Bytes read from the socket at a time.
@@ -53,31 +52,11 @@ class Output:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.buf: list[bytes | WireFile] = []
+        self.buf: list[bytes] = []
         self.drop_after: int | None = None  # fault injection: close after this many bytes
 
     def write(self, data: bytes) -> None:
         self.buf.append(data)
-
-    def files_ok(self) -> bool:
-        """Can a message file go out as it is (``write_file``)? Only on plain TCP, with no
-        fault armed."""
-        c = self.conn
-        return (
-            self.drop_after is None
-            and not c.info.tls
-            and c.transport.get_extra_info("sslcontext") is None
-            and c.transport.get_extra_info("socket") is not None
-        )
-
-    def write_file(self, body: WireFile) -> None:
-        """Queue a message file, sent with ``sendfile`` by ``drain`` (which closes it)."""
-        self.buf.append(body)
-
-    def discard(self) -> None:
-        """The connection ends: close the files still queued."""
-        close_files(self.buf)
-        self.buf.clear()
 
     def push(self) -> bool:
         """Send what is buffered now, without waiting; False when ``drain`` must do it (the
@@ -88,12 +67,9 @@ class Output:
         transport = c.transport
         if self.drop_after is not None or transport.is_closing():
             return False
-        if any(isinstance(piece, WireFile) for piece in self.buf):
-            return False
         if transport.get_write_buffer_size() > c.ctx.config.limits.output_buffer:
             return False
-        buf = cast(list[bytes], self.buf)
-        data = buf[0] if len(buf) == 1 else b"".join(buf)
+        data = self.buf[0] if len(self.buf) == 1 else b"".join(self.buf)
         self.buf.clear()
         transport.write(data)
         if c.ctx.tracer.enabled:
@@ -105,8 +81,7 @@ class Output:
             return
         c = self.conn
         if self.drop_after is not None:
-            close_files(self.buf)  # not queued while a fault is armed (files_ok)
-            data = b"".join(piece for piece in self.buf if isinstance(piece, bytes))
+            data = b"".join(self.buf)
             self.buf.clear()
             data = data[: self.drop_after]
             self.drop_after -= len(data)
@@ -118,54 +93,26 @@ class Output:
             pieces = self.buf if len(self.buf) == 1 else _coalesce(self.buf)
             self.buf = []
             if c.ctx.tracer.enabled:
-                # Given in pieces, so a message literal is summarized, never copied (a file
-                # counts with its length).
-                c.ctx.tracer.record_response(
-                    c.info.id, "imap", c.session.user, cast(list[bytes], pieces)
-                )
-            if len(pieces) == 1 and isinstance(pieces[0], bytes):
+                # Given in pieces, so a message literal is summarized, never copied.
+                c.ctx.tracer.record_response(c.info.id, "imap", c.session.user, pieces)
+            if len(pieces) == 1:
                 c.writer.write(pieces[0])
-            elif not any(isinstance(piece, WireFile) for piece in pieces):
-                c.writer.writelines(cast(list[bytes], pieces))
             else:
-                try:
-                    await self._send_with_files(pieces)
-                except BaseException:
-                    # Part of a literal may be out: the stream cannot go on. (The session
-                    # answers the error; the closed transport then ends the connection.)
-                    c.writer.transport.abort()
-                    raise
-                finally:
-                    close_files(pieces)
+                c.writer.writelines(pieces)
         limits = c.ctx.config.limits
         transport = c.writer.transport
         if transport.get_write_buffer_size() > limits.output_buffer:
             async with asyncio.timeout(limits.imap_idle_timeout):
                 await c.writer.drain()
 
-    async def _send_with_files(self, pieces: list[bytes | WireFile]) -> None:
-        """Write ``pieces`` in order, each file with ``sendfile`` after the bytes before it."""
-        c = self.conn
-        run: list[bytes] = []
-        for piece in pieces:
-            if isinstance(piece, bytes):
-                run.append(piece)
-                continue
-            if run:
-                c.writer.writelines(run)
-                run = []
-            await send_wire_file(c.writer, piece, c.ctx.config.limits.imap_idle_timeout)
-        if run:
-            c.writer.writelines(run)
 
-
-def _coalesce(pieces: list[bytes | WireFile]) -> list[bytes | WireFile]:
+def _coalesce(pieces: list[bytes]) -> list[bytes]:
     """Small pieces joined into runs, big ones (message literals) passed on as they are: the
     transport sends them with one writev and no copy of the message."""
-    out: list[bytes | WireFile] = []
+    out: list[bytes] = []
     run: list[bytes] = []
     for piece in pieces:
-        if not isinstance(piece, bytes) or len(piece) >= BIG_PIECE:
+        if len(piece) >= BIG_PIECE:
             if run:
                 out.append(run[0] if len(run) == 1 else b"".join(run))
                 run = []
@@ -202,12 +149,6 @@ class Connection:
         return limits.imap_idle_timeout
 
     async def run(self) -> None:
-        try:
-            await self._run()
-        finally:
-            self.out.discard()
-
-    async def _run(self) -> None:
         s, core = self.session, self.core
         self.out.write(s.greeting())
         await self.out.drain()

@@ -34,7 +34,6 @@ from mailsrv.store.base import (
     StoreEvent,
     header_end,
 )
-from mailsrv.store.mailbox import WireFile, close_files, open_wire_file
 
 if TYPE_CHECKING:
     from mailsrv.imap.mailbox_view import MailboxView
@@ -53,9 +52,6 @@ _UID = FetchItem("UID")
 _CACHE_PREFIX = {name: name.encode() + b" " for name in _CACHE_KEYS}
 #: Items a response can be built from without reading the message (once its cache is filled).
 _METADATA = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", *_CACHE_KEYS})
-#: Whole messages from this size go out from their file (``sendfile``) when they can; smaller
-#: ones cost less to read than to wait for an empty socket buffer.
-FILE_FROM = 32 * 1024
 #: Messages per batch: one cache query and one cache write each.
 BATCH = 500
 #: Entries kept in the FLAGS / INTERNALDATE memos before they start over.
@@ -90,22 +86,10 @@ def section_name(item: FetchItem) -> bytes:
     return f"{base}[{inner}]{origin}".encode()
 
 
-Parts = list[bytes | WireFile]
-
-
-def _literal(data: bytes, out: Parts, *, binary: bool = False) -> None:
+def _literal(data: bytes, out: list[bytes], *, binary: bool = False) -> None:
     prefix = b"~{%d}\r\n" if binary and b"\0" in data else b"{%d}\r\n"
     out.append(prefix % len(data))
     out.append(data)
-
-
-@runtime_checkable
-class FileSink(Protocol):
-    """A sink that can send a message file as it is (plain TCP, see ``connection.Output``)."""
-
-    def files_ok(self) -> bool: ...
-
-    def write_file(self, body: WireFile) -> None: ...
 
 
 @runtime_checkable
@@ -122,17 +106,7 @@ class BatchCache(Protocol):
 class _Message:
     """What one message's items have loaded so far (each thing at most once)."""
 
-    __slots__ = (
-        "_root",
-        "_wire",
-        "files",
-        "fresh",
-        "header",
-        "known",
-        "mailbox",
-        "needs_body",
-        "uid",
-    )
+    __slots__ = ("_root", "_wire", "fresh", "header", "known", "mailbox", "needs_body", "uid")
 
     def __init__(
         self,
@@ -141,10 +115,8 @@ class _Message:
         needs_body: bool,
         known: dict[tuple[int, str], bytes] | None = None,
         fresh: list[tuple[int, str, bytes]] | None = None,
-        files: bool = False,
     ) -> None:
         self.mailbox = mailbox
-        self.files = files  # the whole message may go out from its file
         self.uid = uid
         self.needs_body = needs_body  # some item reads the body: read the file once, whole
         self.known = known  # cache values loaded for the batch (absent: ask the mailbox)
@@ -157,16 +129,6 @@ class _Message:
         if self._wire is None:
             self._wire = await self.mailbox.read(self.uid)
         return self._wire
-
-    async def whole(self, out: Parts) -> None:
-        """The whole message as a literal: its file, sent as it is, when that is possible."""
-        if self.files and self._wire is None:
-            body = await open_wire_file(self.mailbox, self.uid)
-            if body is not None:
-                out.append(b"{%d}\r\n" % body.size)
-                out.append(body)
-                return
-        _literal(await self.wire(), out)
 
     async def root(self) -> MimePart:
         if self._root is None:
@@ -201,7 +163,7 @@ class _Message:
         return value
 
 
-async def _section(msg: _Message, item: FetchItem, out: Parts) -> None:
+async def _section(msg: _Message, item: FetchItem, out: list[bytes]) -> None:
     spec = item.section
     if spec is None:
         raise ValueError("not a section item")
@@ -215,10 +177,6 @@ async def _section(msg: _Message, item: FetchItem, out: Parts) -> None:
         except UnknownTransferEncoding:
             raise CommandFailed("NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from None
     elif spec.part == () and spec.text == "":
-        if item.partial is None:
-            out.append(section_name(item) + b" ")
-            await msg.whole(out)
-            return
         data = await msg.wire()
     elif spec.part == () and spec.text in _HEADER_TEXTS:
         head = await msg.head()
@@ -235,7 +193,7 @@ async def _section(msg: _Message, item: FetchItem, out: Parts) -> None:
     _literal(data, out, binary=item.name.startswith("BINARY"))
 
 
-async def _item(view: MailboxView, msg: _Message, item: FetchItem, out: Parts) -> None:
+async def _item(view: MailboxView, msg: _Message, item: FetchItem, out: list[bytes]) -> None:
     name, uid = item.name, msg.uid
     if name == "UID":
         out.append(b"UID %d" % uid)
@@ -251,7 +209,7 @@ async def _item(view: MailboxView, msg: _Message, item: FetchItem, out: Parts) -
         out.append(_CACHE_PREFIX[name] + await msg.cached(name))
     elif name == "RFC822":
         out.append(b"RFC822 ")
-        await msg.whole(out)
+        _literal(await msg.wire(), out)
     elif name == "RFC822.HEADER":
         out.append(b"RFC822.HEADER ")
         _literal(await msg.head(), out)
@@ -360,7 +318,6 @@ async def _respond(
         i.section is None and i.partial is None and i.name in _METADATA for i in items
     )
     info = view.info
-    sink = out if isinstance(out, FileSink) and out.files_ok() else None
     for first in range(0, len(uids), BATCH):
         chunk = uids[first : first + BATCH]
         known: dict[tuple[int, str], bytes] | None = None
@@ -377,9 +334,8 @@ async def _respond(
                     out.write(line)
                     pending += len(line)
                     continue
-            parts: Parts = [head]
-            files = sink is not None and uid in info and info[uid].size >= FILE_FROM
-            msg = _Message(mailbox, uid, needs_body, known, fresh, files)
+            parts: list[bytes] = [head]
+            msg = _Message(mailbox, uid, needs_body, known, fresh)
             try:
                 for i, item in enumerate(items):
                     if i:
@@ -389,18 +345,11 @@ async def _respond(
                     parts.append(b" ")
                     await _item(view, msg, flags_item, parts)
             except MessageGone:
-                close_files(parts)
                 missing = True
                 continue
-            except BaseException:
-                close_files(parts)
-                raise
             parts.append(b")\r\n")
             for piece in parts:
-                if isinstance(piece, bytes):
-                    out.write(piece)
-                elif sink is not None:
-                    sink.write_file(piece)
+                out.write(piece)
                 pending += len(piece)
             if pending >= WRITE_BATCH:
                 pending = 0

@@ -13,10 +13,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from mailsrv.context import ServerContext
-from mailsrv.store.mailbox import WireFile, close_files, send_wire_file
 
 if TYPE_CHECKING:
     from mailsrv.pop3.session import Pop3Session
@@ -137,30 +136,13 @@ class Pop3Listener:
         conn.writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         conn.session.tls_started()
 
-    async def _write(self, conn: _Connection, chunks: Sequence[bytes | WireFile]) -> None:
-        try:
-            await self._write_pieces(conn, chunks)
-        finally:
-            close_files(chunks)
-
-    async def _write_pieces(self, conn: _Connection, chunks: Sequence[bytes | WireFile]) -> None:
+    async def _write(self, conn: _Connection, chunks: Sequence[bytes]) -> None:
         writer = conn.writer
         if writer.is_closing():
             raise ConnectionResetError("the client closed the connection")
         if not chunks:
             return
-        start = 0
-        for i, piece in enumerate(chunks):
-            if isinstance(piece, WireFile):  # a message file: sent as it is, after what is before
-                if i > start:
-                    writer.writelines(cast(Sequence[bytes], chunks[start:i]))
-                await send_wire_file(writer, piece, conn.session.timeout)
-                start = i + 1
-        if start:
-            chunks = chunks[start:]
-        if not chunks:
-            return
-        writer.writelines(cast(Sequence[bytes], chunks))
+        writer.writelines(chunks)
         # drain() only waits above the high-water mark; below it, skip its cost entirely.
         if writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
             async with asyncio.timeout(conn.session.timeout):

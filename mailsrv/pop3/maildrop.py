@@ -10,20 +10,10 @@ feed: RETR, TOP and DELE of them answer ``-ERR``, never another message's conten
 from __future__ import annotations
 
 import logging
-import mmap
 
 from mailsrv.context import ServerContext
 from mailsrv.pop3 import commands as c
-from mailsrv.pop3.responses import (
-    Err,
-    FileMultiLine,
-    MultiLine,
-    Ok,
-    Response,
-    plain_body,
-    top_of,
-    uidl_of,
-)
+from mailsrv.pop3.responses import Err, MultiLine, Ok, Response, top_of, uidl_of
 from mailsrv.store.base import (
     DELETED,
     INBOX,
@@ -38,16 +28,11 @@ from mailsrv.store.base import (
     StoreError,
     StoreEvent,
 )
-from mailsrv.store.mailbox import WireFile, open_wire_file
 
 log = logging.getLogger("mailsrv.pop3")
 
 #: Events after which the session must compare its snapshot with the folder as it is now.
 _RESYNC = frozenset({EventKind.EXTERNAL, EventKind.RESET, EventKind.FOLDER_RENAMED})
-
-#: Messages from this size are sent from their file when they can be (``FileMultiLine``);
-#: smaller ones cost less to read than to wait for an empty socket buffer.
-FILE_FROM = 32 * 1024
 
 TransactionCommand = c.Stat | c.List | c.Uidl | c.Retr | c.Top | c.Dele | c.Noop | c.Rset
 
@@ -96,10 +81,7 @@ class Maildrop:
         sizes = [m.size for i, m in enumerate(self.messages) if i not in self._deleted]
         return len(sizes), sum(sizes)
 
-    async def answer(
-        self, cmd: TransactionCommand, *, files: bool = False
-    ) -> Response | FileMultiLine:
-        """The answer to ``cmd``; with ``files``, RETR may answer with the message file."""
+    async def answer(self, cmd: TransactionCommand) -> Response:
         match cmd:
             case c.Stat():
                 count, octets = self.totals()
@@ -114,7 +96,7 @@ class Maildrop:
                 uidl = isinstance(cmd, c.Uidl)
                 return Ok(f"{n} {uidl_of(info.uid, self.uidvalidity) if uidl else info.size}")
             case c.Retr(n) | c.Top(n):
-                return await self._fetch(cmd, n, files)
+                return await self._fetch(cmd, n)
             case c.Dele(n):
                 found = await self._find(n, present=True)
                 if isinstance(found, Err):
@@ -169,24 +151,13 @@ class Maildrop:
                 present = {m.uid for m in snap.messages}
                 self._gone.update(m.uid for m in self.messages if m.uid not in present)
 
-    async def _fetch(self, cmd: c.Retr | c.Top, n: int, files: bool) -> Response | FileMultiLine:
+    async def _fetch(self, cmd: c.Retr | c.Top, n: int) -> Response:
         """RETR (RFC 1939 §5) and TOP (§7): the message, or its header and first lines."""
         found = await self._find(n, present=True)
         if isinstance(found, Err):
             return found
         info = found[1]
         try:
-            if files and isinstance(cmd, c.Retr) and info.size >= FILE_FROM:
-                body = await open_wire_file(self.mailbox, info.uid)
-                if body is not None and plain_file(body):
-                    try:
-                        await self._fetched(cmd, info)
-                    except BaseException:
-                        body.close()
-                        raise
-                    return FileMultiLine(f"{body.size} octets", body)
-                if body is not None:
-                    body.close()
             if isinstance(cmd, c.Top) and cmd.lines == 0:
                 data = await self.mailbox.read_header(info.uid)
             else:
@@ -194,20 +165,15 @@ class Maildrop:
         except MessageGone:
             self._gone.add(info.uid)
             return _gone(n)
-        await self._fetched(cmd, info)
-        if isinstance(cmd, c.Top):
-            return MultiLine("top of message follows", top_of(data, cmd.lines))
-        return MultiLine(f"{len(data)} octets", data)
-
-    async def _fetched(self, cmd: c.Retr | c.Top, info: MessageInfo) -> None:
-        """Publish the FETCHED event; RETR may also set ``\\Seen``."""
         event = StoreEvent(
             self.mailbox.user, INBOX, EventKind.FETCHED, (info.uid,), self.actor, cmd.VERB
         )
         self.ctx.store.publish(event)
-        config = self.ctx.config
-        if isinstance(cmd, c.Retr) and config.pop3_retr_sets_seen and SEEN not in info.flags:
+        if isinstance(cmd, c.Top):
+            return MultiLine("top of message follows", top_of(data, cmd.lines))
+        if self.ctx.config.pop3_retr_sets_seen and SEEN not in info.flags:
             await self.mailbox.store_flags([info.uid], [SEEN], FlagMode.ADD, self.actor)
+        return MultiLine(f"{len(data)} octets", data)
 
     async def update(self) -> Response:
         """RFC 1939 §6 UPDATE: apply the DELE marks, then sign off."""
@@ -242,15 +208,6 @@ class Maildrop:
         except FolderExists:
             pass
         return "Trash"
-
-
-def plain_file(body: WireFile) -> bool:
-    """Can the file go out as it is (no line starting with ".", ends with CRLF)? Looked at
-    through a mapping of the page cache: nothing is copied into Python."""
-    # MAP_POPULATE: the page tables are filled at once, not by a fault per page.
-    flags = mmap.MAP_SHARED | mmap.MAP_POPULATE
-    with mmap.mmap(body.fd, 0, flags=flags, prot=mmap.PROT_READ) as view:
-        return plain_body(view)
 
 
 def _gone(n: int) -> Err:

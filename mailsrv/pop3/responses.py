@@ -10,11 +10,9 @@ buffer with its status line.
 
 from __future__ import annotations
 
-import mmap
 from dataclasses import dataclass
 
 from mailsrv.store.base import header_end
-from mailsrv.store.mailbox import WireFile
 
 CRLF = b"\r\n"
 
@@ -41,16 +39,6 @@ class MultiLine:
 
     text: str
     body: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class FileMultiLine:
-    """A ``MultiLine`` whose body is a message file sent as it is: the file is its wire form,
-    ends with CRLF and has no line starting with "." (nothing to stuff). Only the adapter sends
-    it; the core sees it as ``MultiLine(text)``."""
-
-    text: str
-    body: WireFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +83,7 @@ HOP_FROM = 32 * 1024
 HOP_DOTS = 48
 
 
-def needs_stuffing(data: bytes | mmap.mmap) -> bool:
+def needs_stuffing(data: bytes) -> bool:
     """Does a line of ``data`` (CRLF lines) start with "."?
 
     A big body is mostly base64 or long text with few dots: finding each "." (memchr, many GB/s)
@@ -115,11 +103,6 @@ def needs_stuffing(data: bytes | mmap.mmap) -> bool:
             return True
         pos = find(b".", pos + 1)
     return pos >= 0 and data.find(b"\r\n.", max(pos - 2, 0)) >= 0
-
-
-def plain_body(data: bytes | mmap.mmap) -> bool:
-    """Can ``data`` go out as it is in a multi-line response (no stuffing, no CRLF added)?"""
-    return data[-2:] == CRLF and not needs_stuffing(data)
 
 
 def _body_chunks(data: bytes) -> list[bytes]:

@@ -18,7 +18,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import cast
 
 from mailsrv.context import ServerContext, SessionInfo, is_loopback
 from mailsrv.faults import FaultKind
@@ -26,17 +25,8 @@ from mailsrv.pop3 import commands as c
 from mailsrv.pop3.maildrop import Maildrop
 from mailsrv.pop3.parser import decode_base64, decode_plain
 from mailsrv.pop3.protocol import NEED_DATA, Pop3Protocol, State
-from mailsrv.pop3.responses import (
-    Continuation,
-    Err,
-    FileMultiLine,
-    MultiLine,
-    Ok,
-    Raw,
-    Response,
-)
+from mailsrv.pop3.responses import Continuation, Err, MultiLine, Ok, Raw, Response
 from mailsrv.store.base import InvalidName, StoreError
-from mailsrv.store.mailbox import WireFile, close_files
 from mailsrv.store.names import check_user_name
 
 log = logging.getLogger("mailsrv.pop3")
@@ -60,7 +50,7 @@ class Output:
     never copied into one buffer with the replies around it.
     """
 
-    chunks: tuple[bytes | WireFile, ...]  # a WireFile: a message file to send as it is
+    chunks: tuple[bytes, ...]
     close: bool = False
     start_tls: bool = False
     #: Pipelined commands are still waiting: write ``chunks``, then ``feed(b"")`` again before
@@ -69,8 +59,8 @@ class Output:
 
     @property
     def data(self) -> bytes:
-        """Everything to write, joined (for tests and small replies; never with a file)."""
-        return b"".join(c for c in self.chunks if isinstance(c, bytes))
+        """Everything to write, joined (for tests and small replies)."""
+        return b"".join(self.chunks)
 
 
 @dataclass(slots=True)
@@ -149,18 +139,6 @@ class Pop3Session:
             tracer.record_response(self.info.id, "pop3", self.user, chunks)
         return chunks
 
-    def _reply_pieces(self, response: Response | FileMultiLine) -> list[bytes | WireFile]:
-        """``_reply``, with a message file in place of the body for a ``FileMultiLine``."""
-        if not isinstance(response, FileMultiLine):
-            return list(self._reply(response))
-        status, end = self.core.send_chunks(MultiLine(response.text))
-        pieces: list[bytes | WireFile] = [status, response.body, end]
-        tracer = self.ctx.tracer
-        if tracer.enabled:
-            # Summarized from the first piece and the total length, as for a read body.
-            tracer.record_response(self.info.id, "pop3", self.user, cast(list[bytes], pieces))
-        return pieces
-
     def tls_started(self) -> None:
         """RFC 2595 §4: after STLS, forget what was said in the clear."""
         self.core.tls_established()
@@ -177,7 +155,7 @@ class Pop3Session:
     async def feed(self, data: bytes) -> Output:
         """Answer every complete command in ``data`` (and what was buffered before)."""
         self.core.receive_data(data)
-        out: list[bytes | WireFile] = []
+        out: list[bytes] = []
         size = 0
         batch = self.ctx.config.limits.output_buffer // 2
         while (cmd := self.core.next_command()) is not NEED_DATA:
@@ -193,15 +171,11 @@ class Pop3Session:
             if fault is not None and fault.kind is FaultKind.DROP and fault.after_bytes is None:
                 self.core.close()
                 return Output(tuple(out), close=True)
-            # A message file is sent as it is only on plain TCP and with no fault armed (a DROP
-            # cuts the reply's bytes).
-            files = fault is None and not self.core.tls
-            wire = self._reply_pieces(await self._run(cmd, files=files))
+            wire = self._reply(await self._run(cmd))
             self.info.state = self.core.state.name
             if fault is not None and fault.kind is FaultKind.DROP:
                 self.core.close()
-                close_files(wire)
-                cut = b"".join(c for c in wire if isinstance(c, bytes))[: fault.after_bytes]
+                cut = b"".join(wire)[: fault.after_bytes]
                 return Output((*out, cut), close=True)
             out += wire
             size += sum(len(chunk) for chunk in wire)
@@ -220,11 +194,9 @@ class Pop3Session:
             self.info.id, "pop3", self.user, direction, data, sensitive=sensitive
         )
 
-    async def _run(
-        self, cmd: c.Command | c.InvalidCommand, *, files: bool = False
-    ) -> Response | FileMultiLine:
+    async def _run(self, cmd: c.Command | c.InvalidCommand) -> Response:
         try:
-            return await self._dispatch(cmd, files)
+            return await self._dispatch(cmd)
         except StoreError as exc:
             log.warning("%s: store error: %r", self.info.id, exc)
             return _TEMP
@@ -232,9 +204,7 @@ class Pop3Session:
             log.exception("%s: internal error", self.info.id)
             return _TEMP
 
-    async def _dispatch(
-        self, cmd: c.Command | c.InvalidCommand, files: bool = False
-    ) -> Response | FileMultiLine:
+    async def _dispatch(self, cmd: c.Command | c.InvalidCommand) -> Response:
         if isinstance(cmd, c.InvalidCommand):
             return self._invalid(cmd)
         self._bad_in_row = 0
@@ -249,7 +219,7 @@ class Pop3Session:
                 return await self._authorization(cmd)
         if self._drop is None:  # the state table keeps these out of AUTHORIZATION
             return Err("not logged in")
-        return await self._drop.answer(cmd, files=files)
+        return await self._drop.answer(cmd)
 
     def _invalid(self, cmd: c.InvalidCommand) -> Response:
         self._sasl = None

@@ -172,12 +172,6 @@ class Mailbox(Protocol):
         """The header block in wire form, including the blank line that ends it."""
         ...
 
-    async def wire_file(self, uid: int) -> tuple[str, int] | None:
-        """The message file's path and size when the file is exactly its wire form (so it can
-        be sent as it is, e.g. with ``sendfile``); None when it is not, or there is no file.
-        Raises ``MessageGone``."""
-        ...
-
     async def store_flags(
         self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
     ) -> list[MessageInfo]:

@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import select
-import threading
-import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
@@ -20,7 +17,6 @@ from mailsrv.store.base import (
     EventKind,
     FlagMode,
     FolderSnapshot,
-    Mailbox,
     MessageGone,
     MessageInfo,
     NoSuchFolder,
@@ -99,14 +95,6 @@ class MaildirMailbox:
         data = await self._read_file(uid, None)
         s, w = size_fields(e.base)
         return data if s is not None and s == w else to_wire(data)
-
-    async def wire_file(self, uid: int) -> tuple[str, int] | None:
-        e = await self._entry(uid)
-        s, w = size_fields(e.base)
-        if s is None or s != w or s != e.info.size:
-            return None  # no ,S=n,W=n or bare line ends in the file: not its wire form
-        idx = self._index
-        return f"{idx.path}/{e.sub}/{e.fname}", s
 
     async def read_header(self, uid: int) -> bytes:
         e = await self._entry(uid)
@@ -251,130 +239,3 @@ def _read_prefix(path: str, limit: int | None) -> bytes:
         return data
     finally:
         os.close(fd)
-
-
-class WireFile:
-    """An open message file to send as it is (``sendfile``), standing in for its bytes.
-
-    ``len()`` is its size, so batching and tracing count it like the bytes it replaces. Whoever
-    ends up with it must ``close()`` it (the adapters do once it is sent or the send failed).
-    """
-
-    __slots__ = ("fd", "size")
-
-    def __init__(self, fd: int, size: int) -> None:
-        self.fd = fd
-        self.size = size
-
-    def __len__(self) -> int:
-        return self.size
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            fd, self.fd = self.fd, -1
-            os.close(fd)
-
-
-async def open_wire_file(mailbox: Mailbox, uid: int) -> WireFile | None:
-    """The message file opened for sending, or None when the caller must read the message
-    (no file in wire form, or the file went away: the normal read retries or says gone).
-    Raises ``MessageGone``."""
-    found = await mailbox.wire_file(uid)
-    if found is None:
-        return None
-    path, size = found
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    if os.fstat(fd).st_size != size:
-        os.close(fd)
-        return None
-    return WireFile(fd, size)
-
-
-def close_files(pieces: Iterable[object]) -> None:
-    """Close every ``WireFile`` among ``pieces`` (output that will not be sent)."""
-    for piece in pieces:
-        if isinstance(piece, WireFile):
-            piece.close()
-
-
-async def send_wire_file(writer: asyncio.StreamWriter, body: WireFile, patience: float) -> None:
-    """Write ``body`` after what ``writer`` has queued: with ``sendfile`` on a plain socket
-    (the bytes never enter Python), by reading it on a TLS or socket-less transport.
-
-    The transport's buffer is emptied first, so the file follows the queued bytes on the wire;
-    while the socket is full the rest goes from a thread that waits for it (neither uvloop nor
-    a transport's socket allow waiting for writability on the loop). ``body`` stays open;
-    everything must be sent within ``patience`` seconds.
-    """
-    transport = writer.transport
-    sock = transport.get_extra_info("socket")
-    async with asyncio.timeout(patience):
-        if sock is None or transport.get_extra_info("sslcontext") is not None:
-            offset = 0
-            while offset < body.size:
-                chunk = os.pread(body.fd, min(body.size - offset, 1 << 20), offset)
-                if not chunk:
-                    raise ConnectionAbortedError("message file shrank while being sent")
-                writer.write(chunk)
-                offset += len(chunk)
-                await writer.drain()
-            return
-        if transport.get_write_buffer_size():
-            low, high = transport.get_write_buffer_limits()
-            transport.set_write_buffer_limits(high=0, low=0)
-            try:
-                await writer.drain()  # paused until the buffer is empty
-            finally:
-                transport.set_write_buffer_limits(high=high, low=low)
-        if transport.is_closing():
-            raise ConnectionResetError("the client closed the connection")
-        out_fd = sock.fileno()
-        offset = 0
-        try:
-            while offset < body.size:
-                sent = os.sendfile(out_fd, body.fd, offset, body.size - offset)
-                if sent == 0:
-                    raise ConnectionAbortedError("message file shrank while being sent")
-                offset += sent
-        except BlockingIOError:
-            pass
-        if offset == body.size:
-            return
-        # The thread works on duplicates it closes itself: it may outlive a cancelled caller.
-        stop = threading.Event()
-        job = asyncio.to_thread(
-            _send_blocking, os.dup(out_fd), os.dup(body.fd), offset, body.size, patience, stop
-        )
-        try:
-            await job
-        finally:
-            stop.set()
-
-
-def _send_blocking(
-    out_fd: int, in_fd: int, offset: int, end: int, timeout: float, stop: threading.Event
-) -> None:
-    """``sendfile`` from ``offset`` to ``end``, polling the non-blocking socket when full."""
-    try:
-        poller = select.poll()
-        poller.register(out_fd, select.POLLOUT)
-        deadline = time.monotonic() + timeout
-        while offset < end:
-            if stop.is_set():
-                raise ConnectionAbortedError("send cancelled")
-            try:
-                sent = os.sendfile(out_fd, in_fd, offset, end - offset)
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("client stopped reading") from None
-                poller.poll(200)
-                continue
-            if sent == 0:
-                raise ConnectionAbortedError("message file shrank while being sent")
-            offset += sent
-    finally:
-        os.close(out_fd)
-        os.close(in_fd)

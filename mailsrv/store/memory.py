@@ -85,10 +85,6 @@ class MemoryMailbox:
         data = self._message(uid).data
         return data[: header_end(data)]
 
-    async def wire_file(self, uid: int) -> tuple[str, int] | None:
-        self._message(uid)  # MessageGone when it is gone, as the other reads
-        return None  # in memory: no file to send
-
     async def store_flags(
         self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
     ) -> list[MessageInfo]:
