@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-ServiceName = Literal["smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "http"]
-
 #: The standard port of each service; ``port_offset`` is added to all but http.
 STANDARD_PORTS: dict[str, int] = {
     "smtp": 25,

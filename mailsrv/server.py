@@ -14,7 +14,6 @@ import errno
 import json
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +73,6 @@ class MailServer:
         self._listeners: dict[str, Listener] = {}
         self.ctx: ServerContext | None = None
         self.ports = Ports()
-        self.started_at = 0.0
         self._untrace: Callable[[], None] | None = None
 
     @property
@@ -133,7 +131,6 @@ class MailServer:
             await self.stop()
             raise failure
         self.ports = Ports(**{name: lst.port for name, lst in self._listeners.items()})
-        self.started_at = time.time()
         if cfg.ready_file is not None:
             self.write_ready_file(cfg.ready_file)
 

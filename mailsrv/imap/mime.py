@@ -88,10 +88,6 @@ class MimePart:
         return self.end - self.body_start
 
     @property
-    def header_size(self) -> int:
-        return self.body_start - self.start
-
-    @property
     def charset(self) -> str | None:
         value = param(self.params, "charset")
         return None if value is None else value.decode("latin-1")

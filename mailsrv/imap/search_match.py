@@ -127,15 +127,6 @@ def _upper(name: bytes) -> str:
     return name.decode("latin-1").upper()
 
 
-def decoded_fields(fields: tuple[HeaderField, ...]) -> dict[str, list[str]]:
-    """Field name (upper case) -> folded decoded values, in order."""
-    out: dict[str, list[str]] = {}
-    for f in fields:
-        name = f.name.decode("latin-1").upper()
-        out.setdefault(name, []).append(fold(decode_header(f.value)))
-    return out
-
-
 class _Message:
     """Lazily computed views of one message, shared by all keys of one evaluation."""
 

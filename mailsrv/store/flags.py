@@ -50,10 +50,6 @@ def cur_name(base: str, letters: str) -> str:
     return base + INFO_PREFIX + letters
 
 
-def sort_letters(letters: str) -> str:
-    return "".join(sorted(set(letters)))
-
-
 def size_fields(base: str) -> tuple[int | None, int | None]:
     """The ``S=`` (on-disk) and ``W=`` (wire) sizes in a base name, ``None`` where absent."""
     m = _SW_RE.search(base)
