@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailsrv.config import Config
-from mailsrv.context import is_loopback
+from mailsrv.net.local import is_loopback
 from mailsrv.passwords import hash_password, verify_password
 from mailsrv.store.base import InvalidName
 from mailsrv.store.names import check_user_name

@@ -66,7 +66,3 @@ class ServerContext:
     faults: FaultInjector = field(default_factory=FaultInjector)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
 
-
-def is_loopback(peer: str) -> bool:
-    """True for 127.0.0.0/8 and ::1 (plaintext auth is allowed there)."""
-    return peer.startswith("127.") or peer in ("::1", "localhost") or peer.startswith("::ffff:127.")

@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import logging
 
-from mailsrv.context import ServerContext, is_loopback
+from mailsrv.context import ServerContext
 from mailsrv.imap.connection import Connection
 from mailsrv.imap.protocol import ProtocolError
+from mailsrv.net.local import is_loopback
 
 log = logging.getLogger("mailsrv.imap")
 

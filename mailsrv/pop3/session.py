@@ -19,8 +19,9 @@ import os
 import time
 from dataclasses import dataclass
 
-from mailsrv.context import ServerContext, SessionInfo, is_loopback
+from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.faults import FaultKind
+from mailsrv.net.local import is_loopback
 from mailsrv.pop3 import commands as c
 from mailsrv.pop3.maildrop import Maildrop
 from mailsrv.pop3.parser import decode_base64, decode_plain

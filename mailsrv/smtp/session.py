@@ -11,8 +11,9 @@ from typing import Any, AnyStr, cast
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 
-from mailsrv.context import ServerContext, SessionInfo, is_loopback
+from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.faults import FaultKind
+from mailsrv.net.local import is_loopback
 from mailsrv.smtp.handler import IngressEnvelope, IngressHandler, peer_host
 
 log = logging.getLogger("mailsrv.smtp")

@@ -17,12 +17,14 @@ from mailsrv.web import messages as parse
 from mailsrv.web.api_request import (
     ACTOR,
     ApiError,
+    ascii_int,
     ctx_of,
     int_param,
     json_body,
     mailbox_param,
     uid_param,
 )
+from mailsrv.web.download_names import download_disposition
 
 routes = web.RouteTableDef()
 
@@ -161,16 +163,15 @@ async def get_html(request: web.Request) -> web.Response:
 async def get_attachment(request: web.Request) -> web.Response:
     _, info, data = await _message(request)
     raw = request.match_info["n"]
-    if not raw.isdigit():
-        raise ApiError(400, "the attachment number must be a non-negative integer")
-    found = await asyncio.to_thread(parse.attachment, data, int(raw))
+    try:
+        index = ascii_int(raw)
+    except ValueError:
+        raise ApiError(400, "the attachment number must be a non-negative integer") from None
+    found = await asyncio.to_thread(parse.attachment, data, index)
     if found is None:
         raise ApiError(404, f"message {info.uid} has no attachment {raw}")
     att, payload = found
-    ascii_name = (
-        att.filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    )
-    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(att.filename)}"
+    disposition = download_disposition(att.filename)
     return web.Response(
         body=payload,
         content_type=att.content_type,

@@ -37,6 +37,19 @@ def ctx_of(request: web.Request) -> ServerContext:
 T = TypeVar("T")
 
 
+#: JSON bodies nested deeper than this are refused: no request the API takes needs more than 3.
+MAX_JSON_DEPTH = 32
+
+
+def ascii_int(text: str) -> int:
+    """``text`` as a non-negative integer of ASCII digits only: ``int()`` would also take
+    spaces, "_" and other scripts' digits, and ``str.isdigit()`` takes "²", which ``int()``
+    refuses."""
+    if not text or len(text) > 20 or not (text.isascii() and text.isdigit()):
+        raise ValueError(f"not a number: {text!r}")
+    return int(text)
+
+
 def _query_number(
     request: web.Request, name: str, convert: Callable[[str], T], error: str
 ) -> T | None:
@@ -50,8 +63,12 @@ def _query_number(
         raise ApiError(400, error) from None
 
 
+def _signed_int(text: str) -> int:
+    return -ascii_int(text[1:]) if text.startswith("-") else ascii_int(text)
+
+
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    value = _query_number(request, name, int, f"{name} must be an integer")
+    value = _query_number(request, name, _signed_int, f"{name} must be an integer")
     if value is None:
         return default
     if not low <= value <= high:
@@ -69,10 +86,13 @@ def float_param(request: web.Request, name: str, default: float, high: float) ->
 
 
 def uid_param(request: web.Request) -> int:
-    raw = request.match_info["uid"]
-    if not raw.isdigit() or not 0 < int(raw) < 2**32:
-        raise ApiError(400, "uid must be a positive integer")
-    return int(raw)
+    try:
+        uid = ascii_int(request.match_info["uid"])
+    except ValueError:
+        uid = 0
+    if not 0 < uid < 2**32:
+        raise ApiError(400, "uid must be a positive integer (ASCII digits, below 2^32)")
+    return uid
 
 
 async def user_param(request: web.Request, name: str | None = None) -> str:
@@ -90,9 +110,40 @@ async def mailbox_param(request: web.Request) -> Mailbox:
 
 async def json_body(request: web.Request) -> dict[str, object]:
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        text = await request.text()
+    except LookupError:
+        raise ApiError(400, f"unknown charset: {request.charset!r}") from None
+    except UnicodeDecodeError:
+        raise ApiError(400, f"the request body is not valid {request.charset or 'UTF-8'}") from None
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        body = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
         raise ApiError(400, "the request body must be JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     return body
+
+
+def _depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in a JSON text, strings skipped (before parsing it, so a
+    100,000-deep body costs one pass, not a RecursionError)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest

@@ -16,12 +16,18 @@ import logging
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from mailsrv.context import is_loopback
+from mailsrv.net.local import (
+    BadHost,
+    LocalNames,
+    is_loopback,
+    normal_name,
+    split_host,
+    split_origin,
+)
 from mailsrv.store.base import (
     FolderExists,
     InvalidName,
@@ -77,7 +83,7 @@ def console_token(host: str, dev: bool, token: str | None) -> str | None:
     """
     if token:
         return token
-    if not is_loopback(host) and host != "localhost":
+    if not is_loopback(host):
         raise WebConfigError(
             f"refusing to serve the web console on {host!r} without a token: "
             "set http_token (or --http-token), or bind it to 127.0.0.1"
@@ -137,28 +143,42 @@ def _store_error_text(exc: StoreError) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _origin_ok(request: web.Request) -> bool:
-    """State changes only from our own pages (or non-browser clients, which send no Origin)."""
+def _origin_ok(request: web.Request, host: str, port: int | None) -> bool:
+    """State changes only from our own pages (or non-browser clients, which send no Origin).
+
+    Raises ``BadHost`` for an Origin that does not parse."""
     origin = request.headers.get("Origin")
     if origin is None or request.method in ("GET", "HEAD", "OPTIONS"):
         return True
-    return urlsplit(origin).netloc == request.host
+    if origin == "null":  # sandboxed frames, file: pages, some redirects: never our own page
+        return False
+    _, o_host, o_port = split_origin(origin)
+    return normal_name(o_host) == normal_name(host) and o_port == port
 
 
-def _host_ok(request: web.Request) -> bool:
-    """Without a token, only loopback host names: a DNS-rebinding page gets nothing."""
-    host = urlsplit("//" + request.host).hostname or ""
-    return host == "localhost" or is_loopback(host)
+def make_security_middleware(token: str | None, names: LocalNames, max_body: int) -> Middleware:
+    """Host, Origin, body size and token checks, before any handler runs (see docs/api.md)."""
 
-
-def make_security_middleware(token: str | None) -> Middleware:
     @web.middleware
     async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not _origin_ok(request):
+        try:
+            host, port = split_host(request.headers.get("Host", ""))
+            origin_ok = _origin_ok(request, host, port)
+        except BadHost as exc:
+            return _json_error(400, f"malformed Host or Origin header: {exc}")
+        if not names.allows(host):
+            # Every mode: a name that is not ours is a DNS-rebinding page or a misdirected request.
+            return _json_error(
+                403,
+                f"the console answers on loopback and its configured host names only, "
+                f"not on {host!r}",
+            )
+        if not origin_ok:
             return _json_error(403, "cross-origin requests are refused")
+        length = request.content_length
+        if length is not None and length > max_body:
+            return _json_error(413, f"the request body is over the limit of {max_body} bytes")
         if token is None:
-            if not _host_ok(request):
-                return _json_error(403, "the console answers on loopback host names only")
             return await handler(request)
         given = request.query.get("token")
         if given is not None and hmac.compare_digest(given.encode(), token.encode()):
@@ -209,11 +229,13 @@ def _page(name: str) -> Handler:
     return handler
 
 
-def make_app(server: MailServer, token: str | None) -> web.Application:
+def make_app(server: MailServer, token: str | None, bound: str = "127.0.0.1") -> web.Application:
     ctx = server.context
     limit = ctx.config.limits.message_size + 64 * 1024
+    names = LocalNames.of(ctx.config.hostnames, bound)
     app = web.Application(
-        middlewares=[make_security_middleware(token), errors_middleware], client_max_size=limit
+        middlewares=[make_security_middleware(token, names, limit), errors_middleware],
+        client_max_size=limit,
     )
     app[api.CTX] = ctx
     app[api.FEED] = LiveFeed(ctx)
@@ -252,7 +274,7 @@ async def start_http(server: MailServer, host: str, port: int) -> HttpListener:
     """Serve the console and the API on ``host:port`` (0: ephemeral) on the running loop."""
     cfg = server.context.config
     token = console_token(host, cfg.dev, cfg.http_token)
-    app = make_app(server, token)
+    app = make_app(server, token, host)
     feed = app[api.FEED]
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()

@@ -43,7 +43,7 @@ def _flags_of(name: str) -> str:
 
 def _size_of(entry: os.DirEntry[str]) -> int:
     for field in entry.name.split(":", 1)[0].split(","):
-        if field.startswith("S=") and field[2:].isdigit():
+        if field.startswith("S=") and field[2:].isascii() and field[2:].isdigit():
             return int(field[2:])
     try:
         return entry.stat().st_size
@@ -67,7 +67,7 @@ def _uids_by_base(uidlist: str | None) -> dict[str, int]:
     for line in (uidlist or "").splitlines()[1:]:
         head, sep, base = line.partition(":")
         uid = head.split(" ", 1)[0]
-        if sep and uid.isdigit():
+        if sep and uid.isascii() and uid.isdigit():
             out[base.strip()] = int(uid)
     return out
 

@@ -3,7 +3,15 @@
 
 const API = "/api/v1";
 
-// Build a DOM element: h("li", {class: "x", onclick: fn}, "text", child...). Text is never HTML.
+// Bidi controls (embeddings, overrides, isolates, marks) from mail are shown, not obeyed:
+// "invoice\u202efdp.exe" must not read as "invoiceexe.pdf". Mail clients do the same.
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+function showBidi(text) {
+  return String(text).replace(BIDI_CONTROLS, (c) => `[U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}]`);
+}
+
+// Build a DOM element: h("li", {class: "x", onclick: fn}, "text", child...). Text is never HTML,
+// and shows bidi controls (showBidi).
 function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -15,7 +23,7 @@ function h(tag, attrs, ...children) {
   }
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    el.append(child instanceof Node ? child : document.createTextNode(showBidi(child)));
   }
   return el;
 }

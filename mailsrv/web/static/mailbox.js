@@ -142,7 +142,7 @@ function renderMessage(m) {
   $("no-message").hidden = true;
   $("gone-notice").hidden = true;
   $("message").hidden = false;
-  $("msg-subject").textContent = m.subject || "(no subject)";
+  $("msg-subject").textContent = showBidi(m.subject || "(no subject)");
   const meta = $("msg-meta");
   meta.replaceChildren();
   for (const [label, value] of [["From", m.from], ["To", m.to], ["Cc", m.cc], ["Date", m.date], ["Size", fmtSize(m.size)]]) {
@@ -168,7 +168,7 @@ function renderMessage(m) {
         {},
         h(
           "a",
-          { href: `${API}${folderPath(state.user, state.folder)}/messages/${m.uid}/attachments/${a.index}`, download: a.filename },
+          { href: `${API}${folderPath(state.user, state.folder)}/messages/${m.uid}/attachments/${a.index}`, download: "" },
           h("span", { class: "clip" }, "⇩"),
           h("span", { class: "name" }, a.filename),
           h("span", { class: "size" }, fmtSize(a.size)),

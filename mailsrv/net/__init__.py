@@ -1,0 +1,1 @@
+"""What every listener shares about the network: which names and addresses are this machine's."""
