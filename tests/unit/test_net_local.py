@@ -44,7 +44,7 @@ def test_loopback_names_and_addresses(name: str) -> None:
         "localhost..",
         "xn--localhost-",  # IDNA-looking names are names, never loopback
         "xn--lcalhost-8za",
-        "ｌｏｃａｌｈｏｓｔ",  # fullwidth: a browser would send the IDNA form, never this
+        "\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54",  # fullwidth "localhost"
         "0.0.0.0",
         "::",
         "[::ffff:10.0.0.1]",
@@ -122,7 +122,7 @@ def test_local_names_on_loopback_allow_loopback_and_configured_names_only() -> N
 def test_local_names_bound_to_one_address_or_every_interface() -> None:
     one = LocalNames.of([], "192.0.2.7")
     assert one.allows("192.0.2.7") and not one.allows("192.0.2.8")
-    every = LocalNames.of([], "0.0.0.0")  # noqa: S104 - the wildcard bind is the case tested
+    every = LocalNames.of([], "0.0.0.0")
     # Any IP literal: a rebinding page can only use a name, and names stay refused.
     assert every.allows("192.0.2.8") and every.allows("[2001:db8::1]")
     assert not every.allows("evil.example")
