@@ -2,8 +2,9 @@
 
     listener = await start_http(server, "127.0.0.1", 8025)   # listener.port, await listener.close()
 
-Safety, in one place: on loopback in dev mode the console is open (but checks ``Host`` and
-``Origin``, so another web site cannot drive it through the browser); anywhere else every request
+Safety, in one place: on loopback in dev mode the console is open (but checks ``Host`` exactly
+and ``Origin``, in every mode, so no other web site, rebinding names included, can drive it through
+the browser); anywhere else every request
 needs the token, as ``Authorization: Bearer <token>`` or ``?token=`` once (then a cookie). Every
 page gets a strict Content-Security-Policy with no inline script; HTML mail is only ever served
 from its own path with a sandboxing policy of its own (see ``api.HTML_PART_CSP``).
