@@ -259,3 +259,33 @@ async def test_compare_page_shows_imap_flags_and_expunge(make_server: Any, page:
         finally:
             await asyncio.to_thread(imap.logout)
         assert [m.uid for m in (await (await store.open("ann")).snapshot()).messages] == [2]
+
+
+async def test_a_page_under_a_rebinding_name_cannot_read_the_api(make_server: Any) -> None:
+    """Chromium resolves ``127.0.0.1.evil.example`` to 127.0.0.1, as a rebinding attacker's DNS
+    would: the console must refuse the page and every API call made from it."""
+    rebind = "127.0.0.1.evil.example"
+    async with make_server(services={"http"}) as server, async_playwright() as pw:
+        await server.store.ensure_user("ann")
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {rebind} 127.0.0.1"],
+            headless=True,
+        )
+        try:
+            page = await browser.new_page()
+            url = f"http://{rebind}:{server.ports.http}/"
+            response = await page.goto(url)
+            assert response is not None and response.status == 403
+            statuses = await page.evaluate(
+                """async () => [
+                    (await fetch('/api/v1/users')).status,
+                    (await fetch('/api/v1/users', {method: 'POST',
+                        headers: {'Content-Type': 'application/json'},
+                        body: JSON.stringify({name: 'rebound', password: 'x'})})).status,
+                ]"""
+            )
+            assert statuses == [403, 403]
+            assert not await server.store.user_exists("rebound")
+        finally:
+            await browser.close()
