@@ -752,7 +752,7 @@ address_text = st.one_of(
 
 
 async def _recipient(address: str, dev: bool) -> tuple[str | None, str]:
-    from mailsrv.smtp_ingress import IngressHandler
+    from mailsrv.smtp.handler import IngressHandler
 
     ctx = make_context()
     ctx.config = dataclasses.replace(ctx.config, dev=dev)

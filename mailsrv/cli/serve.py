@@ -23,9 +23,9 @@ from mailsrv.server import MailServer, PortInUse
 
 #: The module each service needs; a build without it runs the other services.
 SERVICE_MODULES: dict[str, str] = {
-    "smtp": "mailsrv.smtp_ingress",
-    "submission": "mailsrv.smtp_ingress",
-    "smtps": "mailsrv.smtp_ingress",
+    "smtp": "mailsrv.smtp.ingress",
+    "submission": "mailsrv.smtp.ingress",
+    "smtps": "mailsrv.smtp.ingress",
     "pop3": "mailsrv.pop3.listener",
     "pop3s": "mailsrv.pop3.listener",
     "imap": "mailsrv.imap.listener",

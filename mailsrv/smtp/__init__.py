@@ -13,5 +13,4 @@ valid name in dev mode, a catch-all); everything else is refused: mailsrv never 
 
 The parts: ``handler`` (recipients, ``Received:``, delivery into the Store), ``session`` (the
 protocol: auth, tracing, fault hooks, limits) and ``ingress`` (``start_smtp`` and the listener).
-``mailsrv.smtp_ingress`` re-exports them under the names they always had.
 """

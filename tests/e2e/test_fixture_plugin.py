@@ -12,7 +12,7 @@ pytest_plugins = ["pytester"]
 
 SERVER_MODULES = (
     "mailsrv.tls",
-    "mailsrv.smtp_ingress",
+    "mailsrv.smtp.ingress",
     "mailsrv.store.maildir",
     "mailsrv.pop3.listener",
     "mailsrv.imap.listener",

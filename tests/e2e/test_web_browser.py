@@ -106,7 +106,7 @@ def send_smtp(port: int, data: bytes) -> None:
 async def test_mailbox_live_delivery_open_download_flag_delete(
     make_server: Any, page: Page, tmp_path: Path
 ) -> None:
-    services = {"http", "smtp"} if has_listener("mailsrv.smtp_ingress") else {"http"}
+    services = {"http", "smtp"} if has_listener("mailsrv.smtp.ingress") else {"http"}
     async with make_server(services=services) as server:
         store = server.store
         await store.ensure_user("ann")
