@@ -6,16 +6,13 @@ import email.utils
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiosmtpd.smtp import Envelope, Session
 
-from mailsrv.context import ServerContext
+from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.store.base import MessageTooLarge, StoreError
 from mailsrv.store.names import check_user_name
-
-if TYPE_CHECKING:
-    from mailsrv.smtp.session import IngressSMTP
 
 log = logging.getLogger("mailsrv.smtp")
 
@@ -27,6 +24,20 @@ def peer_host(peer: Any) -> str:
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
     return str(peer or "unknown")
+
+
+class IngressServer(Protocol):
+    """What the handler uses of the protocol calling it (``mailsrv.smtp.session.IngressSMTP``)."""
+
+    info: SessionInfo
+
+    @property
+    def tls_active(self) -> bool: ...
+
+    @property
+    def plaintext_ok(self) -> bool: ...
+
+    def trace_data(self, size: int) -> None: ...
 
 
 class IngressEnvelope(Envelope):
@@ -73,7 +84,12 @@ class IngressHandler:
         return None, "550 5.1.1 No such user here"
 
     async def handle_RCPT(
-        self, server: IngressSMTP, session: Session, envelope: Envelope, address: str, options: Any
+        self,
+        server: IngressServer,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: Any,
     ) -> str:
         users = _users_of(envelope)
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
@@ -87,7 +103,7 @@ class IngressHandler:
             users.append(user)
         return reply
 
-    async def handle_DATA(self, server: IngressSMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, server: IngressServer, session: Session, envelope: Envelope) -> str:
         users = _users_of(envelope)
         content = envelope.original_content or b""
         server.trace_data(len(content))
@@ -110,7 +126,7 @@ class IngressHandler:
         return f"250 2.0.0 OK: queued as {msg_id}"
 
     def received_header(
-        self, server: IngressSMTP, session: Session, envelope: Envelope, msg_id: str
+        self, server: IngressServer, session: Session, envelope: Envelope, msg_id: str
     ) -> str:
         """RFC 5321 §4.4 trace header; ``with`` per RFC 3848 (ESMTPSA: TLS and AUTH)."""
         proto = "ESMTP" if session.extended_smtp else "SMTP"
@@ -130,7 +146,7 @@ class IngressHandler:
 
     async def handle_EHLO(
         self,
-        server: IngressSMTP,
+        server: IngressServer,
         session: Session,
         envelope: Envelope,
         hostname: str,
