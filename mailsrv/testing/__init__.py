@@ -11,12 +11,14 @@ The pytest plugin (``mailsrv.pytest_plugin``) wraps both as fixtures. Servers li
 on ephemeral ports, keep their Maildir in a temporary directory, and share one test CA per process
 (made once, so starting a server costs milliseconds).
 
-The parts: ``options`` (``build_config`` and the test defaults), ``messages`` (``StoredMessage``),
-``async_server`` (``AsyncMailServer``) and ``threaded`` (``ThreadedMailServer``).
+The parts: ``api_names`` (``TEST_API``, the method names every face shares), ``options``
+(``build_config`` and the test defaults), ``messages`` (``StoredMessage``), ``async_server``
+(``AsyncMailServer``) and ``threaded`` (``ThreadedMailServer``).
 """
 
 from __future__ import annotations
 
+from mailsrv.testing.api_names import TEST_API as TEST_API
 from mailsrv.testing.async_server import RECHECK_SECONDS as RECHECK_SECONDS
 from mailsrv.testing.async_server import AsyncMailServer, MailTimeout
 from mailsrv.testing.messages import StoredMessage

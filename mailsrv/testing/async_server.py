@@ -155,7 +155,7 @@ class AsyncMailServer:
 
         return client_ssl_context(self.ca_file)
 
-    # -- the API ----------------------------------------------------------------------------------
+    # -- the API (the names are api_names.TEST_API, shared with ThreadedMailServer and .aio) ----
 
     async def add_user(self, name: str, password: str) -> None:
         """A user who can log in with ``password``, with an empty mailbox (removed by reset)."""

@@ -175,7 +175,7 @@ class ThreadedMailServer:
     def client_ssl_context(self) -> ssl.SSLContext:
         return self._async.client_ssl_context()
 
-    # -- the API (see AsyncMailServer) -----------------------------------------------------------
+    # -- the API (see AsyncMailServer; the names are api_names.TEST_API) -----------------------
 
     def add_user(self, name: str, password: str) -> None:
         self._call(self._async.add_user(name, password))
@@ -202,9 +202,11 @@ class ThreadedMailServer:
         return self._call(self._async.folders(user))
 
     def create_folder(self, user: str, name: str) -> None:
+        """Make a folder (and the user's mailbox, if missing)."""
         self._call(self._async.create_folder(user, name))
 
     def bump_uidvalidity(self, user: str, folder: str = INBOX) -> int:
+        """Give the folder a new UIDVALIDITY, as after a server-side rebuild; returns it."""
         return self._call(self._async.bump_uidvalidity(user, folder))
 
     def reset(self) -> None:
@@ -212,7 +214,10 @@ class ThreadedMailServer:
 
 
 class _AwaitableAPI:
-    """``ThreadedMailServer.aio``: its API as coroutines for another loop (an async test's)."""
+    """``ThreadedMailServer.aio``: its API as coroutines for another loop (an async test's).
+
+    It has every method named in ``mailsrv.testing.api_names.TEST_API``, as the other faces do.
+    """
 
     def __init__(self, owner: ThreadedMailServer) -> None:
         self._owner = owner
@@ -250,6 +255,14 @@ class _AwaitableAPI:
 
     async def folders(self, user: str) -> list[str]:
         return await self._await(self._server.folders(user))
+
+    async def create_folder(self, user: str, name: str) -> None:
+        """Make a folder (and the user's mailbox, if missing)."""
+        await self._await(self._server.create_folder(user, name))
+
+    async def bump_uidvalidity(self, user: str, folder: str = INBOX) -> int:
+        """Give the folder a new UIDVALIDITY, as after a server-side rebuild; returns it."""
+        return await self._await(self._server.bump_uidvalidity(user, folder))
 
     async def reset(self) -> None:
         await self._await(self._server.reset())

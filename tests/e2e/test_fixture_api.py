@@ -258,6 +258,20 @@ async def test_threaded_server_from_an_async_test(mail_server: ThreadedMailServe
     assert mail_server.messages("al") == []
 
 
+async def test_threaded_server_aio_folders_and_uidvalidity(mail_server: ThreadedMailServer) -> None:
+    await mail_server.aio.create_folder("alice", "Projects")
+    assert "Projects" in await mail_server.aio.folders("alice")
+    await mail_server.aio.deliver("alice", mail(), folder="Projects")
+
+    async def uidvalidity() -> int:
+        box = await mail_server.context.store.open("alice", "Projects")
+        return (await box.snapshot()).uidvalidity
+
+    before = await mail_server.aio._await(uidvalidity())  # on the server's loop, not this one
+    after = await mail_server.aio.bump_uidvalidity("alice", "Projects")
+    assert after != before and await mail_server.aio._await(uidvalidity()) == after
+
+
 async def test_async_fixture_api(mail_server_async: AsyncMailServer) -> None:
     server = mail_server_async
     assert server.ports.smtp is not None and server.host == "127.0.0.1"
