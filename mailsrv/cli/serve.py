@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import gc
-import importlib.util
 import logging
 import resource
 import shutil
@@ -21,17 +20,6 @@ from mailsrv.cli.common import CliError, build_config, with_default_users
 from mailsrv.config import Config
 from mailsrv.server import MailServer, PortInUse
 
-#: The module each service needs; a build without it runs the other services.
-SERVICE_MODULES: dict[str, str] = {
-    "smtp": "mailsrv.smtp.ingress",
-    "submission": "mailsrv.smtp.ingress",
-    "smtps": "mailsrv.smtp.ingress",
-    "pop3": "mailsrv.pop3.listener",
-    "pop3s": "mailsrv.pop3.listener",
-    "imap": "mailsrv.imap.listener",
-    "imaps": "mailsrv.imap.listener",
-    "http": "mailsrv.web.app",
-}
 _LABELS: dict[str, tuple[str, str]] = {
     "smtp": ("SMTP", "STARTTLS; delivers to local users"),
     "submission": ("submission", "STARTTLS; AUTH required"),
@@ -97,22 +85,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING ... (default INFO)")
 
 
-def _available(config: Config) -> tuple[Config, list[str]]:
-    """Turn off services whose module this build lacks; returns the names turned off."""
-    missing = [
-        name
-        for name, module in SERVICE_MODULES.items()
-        if config.port_for(name) is not None and importlib.util.find_spec(module) is None
-    ]
-    if not missing:
-        return config, []
-    ports = dict(config.ports)
-    ports.update({name: -1 for name in missing if name != "http"})
-    http = config.http_enabled and "http" not in missing
-    return dataclasses.replace(config, ports=ports, http_enabled=http), missing
-
-
-def banner(server: MailServer, missing: list[str], out: TextIO) -> None:
+def banner(server: MailServer, out: TextIO) -> None:
     cfg = server.config
     mode = "dev mode" if cfg.dev else "production mode"
     print(f"mailsrv running ({mode}), pid {server.ready_info()['pid']}", file=out)
@@ -122,8 +95,6 @@ def banner(server: MailServer, missing: list[str], out: TextIO) -> None:
             continue
         label, what = _LABELS[name]
         print(f"  {label:<11} {cfg.host}:{port:<6} {what}", file=out)
-    if missing:
-        print(f"  not in this build: {', '.join(missing)}", file=out)
     print(f"Maildir:  {cfg.maildir.resolve()}", file=out)
     if cfg.dev:
         print(f"Auth:     dev mode: any password, except users in {cfg.users_file}", file=out)
@@ -134,7 +105,7 @@ def banner(server: MailServer, missing: list[str], out: TextIO) -> None:
     print("Press Ctrl-C to stop.", file=out, flush=True)
 
 
-async def _run(config: Config, missing: list[str]) -> None:
+async def _run(config: Config) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -144,7 +115,7 @@ async def _run(config: Config, missing: list[str]) -> None:
             # Start-up garbage is there for good: keep the collector from walking it again.
             gc.freeze()
             gc.enable()
-            banner(server, missing, sys.stdout)
+            banner(server, sys.stdout)
             await stop.wait()
             print("mailsrv: shutting down", file=sys.stderr, flush=True)
     finally:
@@ -187,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.maildir is None:
             temp_maildir = Path(tempfile.mkdtemp(prefix="mailsrv-"))
             config = dataclasses.replace(config, maildir=temp_maildir / "mail")
-    config, missing = _available(with_default_users(config))
+    config = with_default_users(config)
     logging.basicConfig(
         level=config.log_level.upper(),
         stream=sys.stderr,
@@ -204,7 +175,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.disable()
     try:
         with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
-            runner.run(_run(config, missing))
+            runner.run(_run(config))
     except PortInUse as exc:
         raise CliError(str(exc.strerror or exc)) from exc
     except KeyboardInterrupt:  # a second Ctrl-C while shutting down
