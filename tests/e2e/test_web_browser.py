@@ -11,6 +11,7 @@ import asyncio
 import imaplib
 import importlib.util
 import poplib
+import re
 import shutil
 import smtplib
 from collections.abc import AsyncIterator
@@ -158,6 +159,23 @@ async def test_mailbox_live_delivery_open_download_flag_delete(
         await page.click("#btn-delete")
         await expect(page.locator("#messages li[data-uid]")).to_have_count(1)
         assert uid not in [m.uid for m in (await box.snapshot()).messages]
+
+
+async def test_a_refresh_after_the_server_stopped_shows_in_the_status_line(
+    make_server: Any, page: Page
+) -> None:
+    async with make_server(services={"http"}) as server:
+        await server.store.ensure_user("ann")
+        await page.goto(f"http://127.0.0.1:{server.ports.http}/")
+        await expect(page.locator("#live-status")).to_have_text("live")
+    # The server is gone; a refresh nobody awaits (as a live event would start) fails quietly:
+    # the status line says why, and the page fixture checks no script error reached the page.
+    await page.evaluate("setTimeout(() => refreshAll(), 0)")
+    await expect(page.locator("#live-status")).to_have_text(
+        re.compile("mailsrv is not answering|reconnecting")
+    )
+    await page.evaluate("setTimeout(() => refreshAll(), 0)")
+    await expect(page.locator("#live-status")).to_have_text("mailsrv is not answering")
 
 
 async def test_sessions_page_streams_a_pop3_transcript(make_server: Any, page: Page) -> None:

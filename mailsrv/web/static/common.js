@@ -41,7 +41,13 @@ async function api(path, options = {}) {
     init.body = JSON.stringify(options.json);
     init.headers["Content-Type"] = "application/json";
   }
-  const resp = await fetch(API + path, init);
+  let resp;
+  try {
+    resp = await fetch(API + path, init);
+  } catch {
+    // The network failed (the server stopped or restarts): say so instead of a raw TypeError.
+    throw new ApiError(0, "mailsrv is not answering");
+  }
   const type = resp.headers.get("Content-Type") || "";
   const body = type.includes("json") ? await resp.json() : await resp.text();
   if (!resp.ok) throw new ApiError(resp.status, (body && body.error) || resp.statusText);
@@ -120,6 +126,18 @@ function liveStream(params, handlers) {
   }
   return source;
 }
+
+// A request that failed and that no caller handled (a live refresh while the server stops, say)
+// shows in the status line; it is an expected state of a console, not a script error.
+window.addEventListener("unhandledrejection", (ev) => {
+  if (!(ev.reason instanceof ApiError)) return;
+  ev.preventDefault();
+  const status = document.getElementById("live-status");
+  if (status) {
+    status.className = "status down";
+    status.textContent = ev.reason.message;
+  }
+});
 
 // Mark the current page in the top bar.
 document.addEventListener("DOMContentLoaded", () => {
