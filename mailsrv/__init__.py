@@ -2,6 +2,6 @@
 
 from mailsrv.config import Config, Limits, load_config
 from mailsrv.server import MailServer, Ports
+from mailsrv.version import __version__
 
-__all__ = ["Config", "Limits", "MailServer", "Ports", "load_config"]
-__version__ = "0.1.0"
+__all__ = ["Config", "Limits", "MailServer", "Ports", "__version__", "load_config"]

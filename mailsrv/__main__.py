@@ -7,9 +7,9 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from mailsrv import __version__
 from mailsrv.cli.common import CliError, add_common_arguments, error
 from mailsrv.cli.serve import add_serve_arguments, cmd_serve
+from mailsrv.version import __version__
 
 Command = Callable[[argparse.Namespace], int]
 

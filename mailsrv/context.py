@@ -65,4 +65,3 @@ class ServerContext:
     tracer: Tracer = field(default_factory=Tracer)
     faults: FaultInjector = field(default_factory=FaultInjector)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
-

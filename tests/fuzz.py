@@ -43,17 +43,19 @@ from hypothesis import strategies as st
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config, Limits
 from mailsrv.context import ServerContext
+from mailsrv.errors import PeerError
 from mailsrv.imap.bodystructure import body_structure
 from mailsrv.imap.commands import InvalidCommand as ImapInvalid
+from mailsrv.imap.core import ReadMode
+from mailsrv.imap.dispatch import run_ready
 from mailsrv.imap.envelope import envelope
+from mailsrv.imap.framing import NEED_DATA as IMAP_NEED_DATA
+from mailsrv.imap.framing import CommandFramer
 from mailsrv.imap.mailbox_names import BadMailboxName, decode_name
 from mailsrv.imap.mime import MimePart, parse_message
 from mailsrv.imap.parser import parse_command as imap_parse
-from mailsrv.imap.protocol import NEED_DATA as IMAP_NEED_DATA
-from mailsrv.imap.protocol import ImapCore
-from mailsrv.imap.protocol import ProtocolError as ImapProtocolError
 from mailsrv.imap.sections import binary_section, section_bytes
-from mailsrv.imap.session import After, ImapSession, Mode
+from mailsrv.imap.session import ImapSession
 from mailsrv.imap.tokens import SectionSpec
 from mailsrv.imap.transfer_encoding import UnknownTransferEncoding
 from mailsrv.pop3 import commands as pc
@@ -386,7 +388,7 @@ def check_imap_parser(data: bytes) -> None:
 
 
 def _imap_core_commands(chunks: Iterator[bytes], max_line: int) -> tuple[list[object], bytes]:
-    core = ImapCore(max_line=max_line, max_append=1000)
+    core = CommandFramer(max_line=max_line, max_append=1000)
     seen: list[object] = []
     sent = b""
     for chunk in chunks:
@@ -441,18 +443,17 @@ async def _run_imap_session(script: list[tuple[bytes, bytes]]) -> None:
     ctx = make_context()
     await _seeded(ctx)
     info = ctx.sessions.open("imap", "127.0.0.1", 143)
-    core = ImapCore(max_line=ctx.config.limits.imap_line, max_append=ctx.config.limits.message_size)
     sink = _Sink()
     session = ImapSession(ctx, info, sink, tls=False, starttls=False)
     sink.write(session.greeting())
     sent: list[bytes] = []
     try:
         for tag, line in script:
-            if session.after is After.CLOSE:
+            if session.core.closed:
                 break
             sent.append(tag)
-            core.receive_data(line + b"\r\n")
-            await _imap_pump(session, core)
+            session.core.receive_data(line + b"\r\n")
+            await _imap_pump(session)
     finally:
         session.close()
     out = b"".join(sink.data)
@@ -462,30 +463,18 @@ async def _run_imap_session(script: list[tuple[bytes, bytes]]) -> None:
     for tag in sent:
         count = tagged.count(tag)
         # A session that ends with BYE (its folder vanished) may leave its last command unanswered.
-        closed_early = session.after is After.CLOSE and tag == sent[-1]
+        closed_early = session.core.closed and tag == sent[-1]
         assert count == 1 or (closed_early and count == 0), (tag, count, out[-2000:])
 
 
-async def _imap_pump(session: ImapSession, core: ImapCore) -> None:
-    """What the listener does until more input is needed (SASL and IDLE answered for it)."""
-    while session.after is not After.CLOSE:
-        event = core.next_command() if session.mode is Mode.COMMAND else core.next_line()
-        core.data_to_send()
-        if event is IMAP_NEED_DATA:
-            if session.mode is Mode.SASL:
-                core.receive_data(b"*\r\n")  # cancel the exchange
-                continue
-            if session.mode is Mode.IDLE:
-                core.receive_data(b"DONE\r\n")
-                continue
+async def _imap_pump(session: ImapSession) -> None:
+    """The adapter's loop until more input is needed (SASL and IDLE answered for it)."""
+    core = session.core
+    while True:
+        await run_ready(session)
+        if core.closed or core.mode is ReadMode.COMMAND:
             return
-        if isinstance(event, bytes):
-            if session.mode is Mode.SASL:
-                await session.sasl_line(event)
-            else:
-                await session.idle_line(event)
-        else:
-            await session.handle(event)  # type: ignore[arg-type]
+        core.receive_data(b"*\r\n" if core.mode is ReadMode.SASL else b"DONE\r\n")
 
 
 class _Sink:
@@ -503,7 +492,7 @@ def check_imap_session(script: list[tuple[bytes, bytes]]) -> None:
     with no_internal_errors():
         try:
             asyncio.run(_run_imap_session(script))
-        except ImapProtocolError:
+        except PeerError:
             pass  # the adapter closes the connection: a clean end
 
 

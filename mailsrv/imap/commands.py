@@ -1,14 +1,17 @@
 """IMAP commands as frozen values (RFC 3501 §6, RFC 9051 §6).
 
-The parser turns one complete command into one of these, or into ``InvalidCommand`` (which keeps
-the tag when one was read, so the session can answer ``tag BAD reason``). Mailbox names are kept
-as the raw wire bytes: whether they are modified UTF-7 or UTF-8 depends on the session (ENABLE
-UTF8=ACCEPT), so the session decodes them.
+Each command is a class of its own (the session's registry is keyed by it); commands that
+differ only by a flag share one (SELECT/EXAMINE, COPY/MOVE, LIST/LSUB, and a command and its
+UID form). The parser turns one complete command into one of these, or into ``InvalidCommand``
+(which keeps the tag when one was read, so the session can answer ``tag BAD reason``). Mailbox
+names are kept as the raw wire bytes: whether they are modified UTF-7 or UTF-8 depends on the
+session (ENABLE UTF8=ACCEPT), so the session decodes them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.imap.tokens import SectionSpec, Token
@@ -28,12 +31,63 @@ class InvalidCommand:
 
 
 @dataclass(frozen=True, slots=True)
-class Simple:
-    """A command without arguments: CAPABILITY NOOP LOGOUT STARTTLS CHECK CLOSE UNSELECT EXPUNGE
-    IDLE NAMESPACE."""
-
+class Capability:
     tag: str
-    name: str
+    name: ClassVar[str] = "CAPABILITY"
+
+
+@dataclass(frozen=True, slots=True)
+class Noop:
+    tag: str
+    name: ClassVar[str] = "NOOP"
+
+
+@dataclass(frozen=True, slots=True)
+class Logout:
+    tag: str
+    name: ClassVar[str] = "LOGOUT"
+
+
+@dataclass(frozen=True, slots=True)
+class StartTls:
+    tag: str
+    name: ClassVar[str] = "STARTTLS"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    tag: str
+    name: ClassVar[str] = "CHECK"
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    tag: str
+    name: ClassVar[str] = "CLOSE"
+
+
+@dataclass(frozen=True, slots=True)
+class Unselect:
+    tag: str
+    name: ClassVar[str] = "UNSELECT"
+
+
+@dataclass(frozen=True, slots=True)
+class Expunge:
+    tag: str
+    name: ClassVar[str] = "EXPUNGE"
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    tag: str
+    name: ClassVar[str] = "IDLE"
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    tag: str
+    name: ClassVar[str] = "NAMESPACE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +140,24 @@ class Create:
 
 
 @dataclass(frozen=True, slots=True)
-class MailboxCommand:
-    """A command whose only argument is a mailbox: DELETE SUBSCRIBE UNSUBSCRIBE."""
-
+class Delete:
     tag: str
-    name: str
     mailbox: bytes
+    name: ClassVar[str] = "DELETE"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    tag: str
+    mailbox: bytes
+    name: ClassVar[str] = "SUBSCRIBE"
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    tag: str
+    mailbox: bytes
+    name: ClassVar[str] = "UNSUBSCRIBE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,14 +257,25 @@ class UidExpunge:
 
 
 Command = (
-    Simple
+    Capability
+    | Noop
+    | Logout
+    | StartTls
+    | Check
+    | Close
+    | Unselect
+    | Expunge
+    | Idle
+    | Namespace
     | Login
     | Authenticate
     | Enable
     | Id
     | Select
     | Create
-    | MailboxCommand
+    | Delete
+    | Subscribe
+    | Unsubscribe
     | Rename
     | ListCommand
     | Status

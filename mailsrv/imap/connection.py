@@ -1,9 +1,10 @@
 """One IMAP connection on asyncio: read, feed the core, run the session, write (RFC 9051 §5.4).
 
-The loop reads what the session's ``mode`` asks for (a command, a SASL line, IDLE's DONE),
-applies injected faults, writes through a buffered sink that waits for the peer when too much is
-queued, upgrades to TLS after STARTTLS, and ends the connection after BYE or when the peer stays
-silent past the idle timeout. While idling, store updates reach the socket without this loop
+The loop reads, hands the bytes to the session's core and lets ``dispatch.run_ready`` act on
+every complete event (the same loop the tests' harness runs) with injected faults applied; it
+writes through a buffered sink that waits for the peer when too much is queued, upgrades to TLS
+after STARTTLS, and ends the connection after BYE or when the peer stays silent past the idle
+timeout. While idling, store updates reach the socket without this loop
 (the fan-out writes through ``Output.push``); it only wakes when the session signals that it
 must send them itself (slow peer, mailbox gone).
 """
@@ -17,9 +18,9 @@ from typing import Any
 
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.faults import FaultKind
-from mailsrv.imap.commands import Command, InvalidCommand, command_name
-from mailsrv.imap.protocol import ImapCore, NeedData
-from mailsrv.imap.session import After, ImapSession, Mode
+from mailsrv.imap.commands import Command, command_name
+from mailsrv.imap.dispatch import run_ready
+from mailsrv.imap.session import ImapSession
 
 log = logging.getLogger("mailsrv.imap")
 #: Bytes read from the socket at a time.
@@ -136,8 +137,6 @@ class Connection:
         implicit_tls: bool,
     ) -> None:
         self.ctx, self.reader, self.writer, self.info = ctx, reader, writer, info
-        limits = ctx.config.limits
-        self.core = ImapCore(max_line=limits.imap_line, max_append=limits.message_size)
         self.out = Output(self)
         self.transport = writer.transport
         self.session = ImapSession(ctx, info, self.out, tls=implicit_tls, starttls=not implicit_tls)
@@ -149,37 +148,25 @@ class Connection:
         return limits.imap_idle_timeout
 
     async def run(self) -> None:
-        s, core = self.session, self.core
+        s = self.session
         self.out.write(s.greeting())
         await self.out.drain()
-        while s.after is not After.CLOSE:
-            event = core.next_command() if s.mode is Mode.COMMAND else core.next_line()
-            if pending := core.data_to_send():
-                self.out.write(pending)
-            if isinstance(event, NeedData):
-                await self.out.drain()
-                if not await self._read():
-                    return
-                continue
-            trace = event if isinstance(event, bytes) else core.last_input
-            self.ctx.tracer.record(
-                self.info.id, "imap", s.user, "C", trace, sensitive=s.mode is Mode.SASL
-            )
-            if isinstance(event, bytes):
-                await (s.sasl_line(event) if s.mode is Mode.SASL else s.idle_line(event))
-            elif not await self._fault(event):
-                await s.handle(event)
+        while True:
+            await run_ready(s, self._fault)
             await self.out.drain()
-            if s.after is After.STARTTLS and self.ctx.tls is not None:
-                s.after = After.NOTHING
+            if s.core.closed:
+                return
+            if s.core.tls_pending and self.ctx.tls is not None:
                 await self.writer.start_tls(self.ctx.tls)
                 self.transport = self.writer.transport
-                core.discard_input()
                 s.tls_started()
+                continue
+            if not await self._read():
+                return
 
     async def _read(self) -> bool:
         """Wait for input (and, while idling, for the session's signal); False means close."""
-        if self.session.mode is not Mode.IDLE:
+        if not self.session.idling:
             # The common case, once per command: a plain read under a deadline (no task, no
             # asyncio.wait bookkeeping).
             try:
@@ -189,20 +176,18 @@ class Connection:
                 return await self._autologout()
             if not data:
                 return False
-            self.core.receive_data(data)
+            self.session.core.receive_data(data)
             return True
         read: asyncio.Future[bytes] = asyncio.ensure_future(self.reader.read(READ_SIZE))
         waits: set[asyncio.Future[Any]] = {read}
-        wake = None
-        if self.session.mode is Mode.IDLE:
-            wake = self.session.idle_signal()
-            waits.add(wake)
+        wake = self.session.idle_signal()
+        waits.add(wake)
         done, _ = await asyncio.wait(
             waits, timeout=self._timeout(), return_when=asyncio.FIRST_COMPLETED
         )
         if read not in done:
             read.cancel()
-        if wake is not None and wake.done():
+        if wake.done():
             await self.session.idle_push()
             await self.out.drain()
         if read not in done:
@@ -212,7 +197,7 @@ class Connection:
         data = read.result()
         if not data:
             return False
-        self.core.receive_data(data)
+        self.session.core.receive_data(data)
         return True
 
     async def _autologout(self) -> bool:
@@ -221,10 +206,8 @@ class Connection:
         await self.out.drain()
         return False
 
-    async def _fault(self, cmd: Command | InvalidCommand) -> bool:
+    async def _fault(self, cmd: Command) -> bool:
         """Apply an injected fault; True when the command must not run."""
-        if isinstance(cmd, InvalidCommand):
-            return False
         fault = self.ctx.faults.check("imap", command_name(cmd))
         if fault is None:
             return False

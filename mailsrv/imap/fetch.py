@@ -14,9 +14,9 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from mailsrv.imap.bodystructure import body_structure
-from mailsrv.imap.commands import Command, Fetch, FetchItem
+from mailsrv.imap.commands import Fetch, FetchItem
 from mailsrv.imap.envelope import envelope
-from mailsrv.imap.errors import CommandFailed, expect
+from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.mime import MimePart, parse_message
 from mailsrv.imap.responses import flag_list, internal_date
 from mailsrv.imap.sections import (
@@ -219,12 +219,9 @@ async def _item(view: MailboxView, msg: _Message, item: FetchItem, out: list[byt
         _literal(wire[header_end(wire) :], out)
 
 
-async def fetch(s: ImapSession, cmd: Command) -> None:
-    from mailsrv.imap.selected import targets
-
-    cmd = expect(cmd, Fetch)
+async def fetch(s: ImapSession, cmd: Fetch) -> None:
     view = s.require_view()
-    uids = targets(s, cmd.sequence, uid=cmd.uid)
+    uids = s.targets(cmd.sequence, uid=cmd.uid)
     items = list(cmd.items)
     if cmd.uid and _UID not in items:
         items.insert(0, _UID)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from mailsrv.imap.commands import Command, ListCommand
-from mailsrv.imap.errors import CommandFailed, expect
+from mailsrv.imap.commands import ListCommand
+from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.folder_status import status_line
 from mailsrv.imap.mailbox_names import encode_name
 from mailsrv.store.base import HIERARCHY_DELIMITER, INBOX, FolderInfo, StoreError
 
@@ -67,8 +68,7 @@ def _attributes(
     return attrs
 
 
-async def list_folders(s: ImapSession, cmd: Command) -> None:
-    cmd = expect(cmd, ListCommand)
+async def list_folders(s: ImapSession, cmd: ListCommand) -> None:
     reference = s.mailbox_name(cmd.reference)
     patterns = [s.mailbox_name(p) for p in cmd.patterns]
     lsub = cmd.name == "LSUB"
@@ -114,8 +114,6 @@ def _has_subscribed_child(name: str, names: dict[str, FolderInfo | None]) -> boo
 
 
 async def _status(s: ImapSession, name: str, items: tuple[str, ...]) -> None:
-    from mailsrv.imap.folders import status_line
-
     try:
         s.out.write(await status_line(s, name, items))
     except StoreError:

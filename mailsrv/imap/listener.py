@@ -8,8 +8,8 @@ import contextlib
 import logging
 
 from mailsrv.context import ServerContext
+from mailsrv.errors import PeerError
 from mailsrv.imap.connection import Connection
-from mailsrv.imap.protocol import ProtocolError
 from mailsrv.net.local import is_loopback
 
 log = logging.getLogger("mailsrv.imap")
@@ -56,7 +56,7 @@ class ImapListener:
         self.ctx.tracer.record(info.id, "imap", None, "*", f"connect from {peer}")
         try:
             await conn.run()
-        except (ConnectionError, TimeoutError, ProtocolError, OSError) as exc:
+        except (ConnectionError, TimeoutError, PeerError, OSError) as exc:
             log.debug("%s: connection ended: %r", info.id, exc)
         except asyncio.CancelledError:
             pass

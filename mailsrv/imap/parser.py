@@ -14,24 +14,35 @@ from collections.abc import Callable
 from mailsrv.imap.commands import (
     Append,
     Authenticate,
+    Capability,
+    Check,
+    Close,
     Command,
     Copy,
     Create,
+    Delete,
     Enable,
+    Expunge,
     Fetch,
     FetchItem,
     Id,
+    Idle,
     InvalidCommand,
     ListCommand,
     Login,
-    MailboxCommand,
+    Logout,
+    Namespace,
+    Noop,
     Rename,
     Search,
     Select,
-    Simple,
+    StartTls,
     Status,
     StoreCommand,
+    Subscribe,
     UidExpunge,
+    Unselect,
+    Unsubscribe,
 )
 from mailsrv.imap.fetch_parser import parse_fetch_items
 from mailsrv.imap.lexer import Lexer, ParseError
@@ -49,20 +60,22 @@ _MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 _DATE_TIME = re.compile(
     rb"([ \d]?\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\Z"
 )
-_SIMPLE = frozenset(
-    {
-        "CAPABILITY",
-        "NOOP",
-        "LOGOUT",
-        "STARTTLS",
-        "CHECK",
-        "CLOSE",
-        "UNSELECT",
-        "EXPUNGE",
-        "IDLE",
-        "NAMESPACE",
-    }
-)
+#: The commands without arguments, by name.
+_SIMPLE: dict[str, Callable[[str], Command]] = {
+    c.name: c
+    for c in (
+        Capability,
+        Noop,
+        Logout,
+        StartTls,
+        Check,
+        Close,
+        Unselect,
+        Expunge,
+        Idle,
+        Namespace,
+    )
+}
 
 Handler = Callable[[Lexer, str, bool], Command]
 
@@ -84,9 +97,9 @@ def parse_command(data: bytes) -> Command | InvalidCommand:
             name = lx.atom().upper()
             uid = True
             handler = _UID_HANDLERS.get(name)
-        elif name in _SIMPLE:
+        elif (simple := _SIMPLE.get(name)) is not None:
             lx.end()
-            return Simple(tag, name)
+            return simple(tag)
         else:
             handler = _HANDLERS.get(name)
         if handler is None:
@@ -227,9 +240,9 @@ def _create(lx: Lexer, tag: str, uid: bool) -> Command:
     return Create(tag, mailbox, uses)
 
 
-def _mailbox_only(lx: Lexer, tag: str, name: str) -> Command:
+def _mailbox_only(lx: Lexer, tag: str, kind: type[Delete | Subscribe | Unsubscribe]) -> Command:
     lx.sp()
-    return MailboxCommand(tag, name, lx.astring())
+    return kind(tag, lx.astring())
 
 
 def _rename(lx: Lexer, tag: str, uid: bool) -> Command:
@@ -403,9 +416,9 @@ _HANDLERS: dict[str, Handler] = {
     "SELECT": _select,
     "EXAMINE": lambda lx, tag, uid: _select(lx, tag, uid, readonly=True),
     "CREATE": _create,
-    "DELETE": lambda lx, tag, uid: _mailbox_only(lx, tag, "DELETE"),
-    "SUBSCRIBE": lambda lx, tag, uid: _mailbox_only(lx, tag, "SUBSCRIBE"),
-    "UNSUBSCRIBE": lambda lx, tag, uid: _mailbox_only(lx, tag, "UNSUBSCRIBE"),
+    "DELETE": lambda lx, tag, uid: _mailbox_only(lx, tag, Delete),
+    "SUBSCRIBE": lambda lx, tag, uid: _mailbox_only(lx, tag, Subscribe),
+    "UNSUBSCRIBE": lambda lx, tag, uid: _mailbox_only(lx, tag, Unsubscribe),
     "RENAME": _rename,
     "LIST": _list,
     "LSUB": _lsub,

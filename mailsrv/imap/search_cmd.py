@@ -11,8 +11,8 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING
 
-from mailsrv.imap.commands import Command, Search
-from mailsrv.imap.errors import CommandFailed, expect
+from mailsrv.imap.commands import Search
+from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.mime import parse_header_fields
 from mailsrv.imap.search import parse_search
 from mailsrv.imap.search_keys import Needs, SearchContext, SearchError, SearchItem
@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from mailsrv.imap.session import ImapSession
 
 
-async def search(s: ImapSession, cmd: Command) -> None:
-    cmd = expect(cmd, Search)
+async def search(s: ImapSession, cmd: Search) -> None:
     view = s.require_view()
     try:
         program = parse_search(list(cmd.args), utf8=s.utf8)

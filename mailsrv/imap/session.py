@@ -1,44 +1,55 @@
-"""One IMAP connection's session: commands in, store calls, responses out (RFC 9051 §6).
+"""One IMAP connection's session state: who is logged in, the selected folder's view, the
+enabled extensions, and the live updates (RFC 9051 §3, §7.5).
 
-The session never touches a socket. It writes responses to a ``Sink`` (the adapter's buffered
-writer, or a list in tests) and awaits ``sink.drain()`` now and then while streaming big answers.
-``mode`` tells the adapter what to read next (a command, a SASL line, IDLE's DONE) and ``after``
-what to do once the output is flushed (STARTTLS, close). Live updates (``live.py``): after login
-the session shares its user's event feed; a change counter per folder tells it when the selected
-folder changed, and before each tagged response it re-syncs and sends what the client may be told
-at that moment. While idling, the feed's fan-out hands it each new snapshot (``idle_update``) and
-it writes the updates straight out through the sink's optional ``push()``. The simple commands
-are in ``general.py``, the others in ``login.py``, ``folders.py`` and ``selected.py``; ``Sink``,
-``Mode`` and ``After`` in ``session_types.py``.
+The session never touches a socket. Its ``core`` (``core.py``) frames the input and keeps the
+protocol state; the session moves it on in one place, the transition methods below
+(``logged_in``, ``selected``, ``unselected``, ``logging_out``, ``bye``), which also keep the
+console's ``info.state`` in step. Responses go to a ``Sink`` (the adapter's buffered writer, or
+a list in tests). The command handlers, grouped by the state they run in (``any_state.py``,
+``not_authenticated.py``, ``authenticated.py``, ``selected.py``), work on this object;
+``dispatch.py`` routes each command to its handler.
+
+Live updates (``live.py``): after login the session shares its user's event feed; a change
+counter per folder tells it when the selected folder changed, and before each tagged response it
+re-syncs and sends what the client may be told at that moment. While idling, the feed's fan-out
+hands it each new snapshot (``idle_update``) and it writes the updates straight out through the
+sink's optional ``push()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.imap import folders, general, live, login, selected
-from mailsrv.imap.commands import Command, InvalidCommand, Simple, command_name
+from mailsrv.imap import live
+from mailsrv.imap.core import IdleEnd, ImapCore, ReadMode, State
 from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.mailbox_names import BadMailboxName, decode_name
 from mailsrv.imap.mailbox_view import MailboxView, ViewInvalid
-from mailsrv.imap.protocol import LEGAL, State
-from mailsrv.imap.responses import capabilities, continuation, store_error, tagged, untagged
-from mailsrv.imap.session_types import After, Mode, Sink
+from mailsrv.imap.responses import capabilities, continuation, tagged, untagged
+from mailsrv.imap.sequence_set import SequenceSet
+from mailsrv.imap.sink import Sink
 from mailsrv.store.base import (
     FolderSnapshot,
     Mailbox,
     NoSuchFolder,
     NoSuchUser,
-    StoreError,
 )
 
 log = logging.getLogger("mailsrv.imap")
 
 
-Handler = Callable[["ImapSession", Command], Awaitable[None]]
+class SaslExchange:
+    """An AUTHENTICATE exchange in progress (``not_authenticated.py`` runs it)."""
+
+    __slots__ = ("mechanism", "tag", "user")
+
+    def __init__(self, tag: str, mechanism: str) -> None:
+        self.tag = tag
+        self.mechanism = mechanism
+        self.user: str | None = None
 
 
 class ImapSession:
@@ -58,9 +69,8 @@ class ImapSession:
         self.out = out
         self.tls = tls
         self.starttls_offered = starttls and ctx.tls is not None
-        self.state = State.NOT_AUTHENTICATED
-        self.mode = Mode.COMMAND
-        self.after = After.NOTHING
+        limits = ctx.config.limits
+        self.core = ImapCore(max_line=limits.imap_line, max_append=limits.message_size)
         self.user: str | None = None
         self._view: MailboxView | None = None
         self.utf8 = False
@@ -68,16 +78,20 @@ class ImapSession:
         self.saved: list[int] = []  # SEARCHRES (RFC 5182) result, as UIDs
         self.bad_in_a_row = 0
         self.auth_failures = 0
-        self.sasl: login.SaslState | None = None
+        self.sasl: SaslExchange | None = None
         self._idle_tag = ""
         self._feed: live.UserFeed | None = None
         self._watch: live.FolderWatch | None = None  # of the selected folder
         self._seen = 0  # the watch's generation the view was last synced for
-        self._events_seen = 0  # the feed's event count at the last sync (``idle_wait``)
         self._syncing = False  # ``send_updates`` is awaiting a snapshot
         self._wake: asyncio.Future[None] | None = None  # done: the adapter must call idle_push
         #: The sink's "write now without waiting" (False: over the limit), when it has one.
         self._push: Callable[[], bool] | None = getattr(out, "push", None)
+
+    @property
+    def state(self) -> State:
+        """The connection state (kept by the core)."""
+        return self.core.state
 
     @property
     def view(self) -> MailboxView | None:
@@ -134,10 +148,29 @@ class ImapSession:
             raise CommandFailed("BAD", "No mailbox selected")
         return self.view
 
+    def targets(self, sequence: SequenceSet, *, uid: bool) -> list[int]:
+        """The UIDs a command's sequence set names, in view order (RFC 9051 §6.4.9, RFC 5182 ``$``).
+
+        Sequence numbers past the end are a client error (BAD), as Dovecot answers; ``*`` in an
+        empty mailbox names nothing (clients send ``1:*`` without looking); UIDs that do not exist
+        are simply left out (RFC 9051 §6.4.9).
+        """
+        view = self.require_view()
+        if sequence.uses_saved:
+            saved = set(self.saved)
+            return [u for u in view.uids if u in saved]
+        if uid:
+            return sequence.select(view.uids, max(view.uids[-1] if view.uids else 0, 1))
+        exists = view.exists
+        if exists == 0 and any(None in r for r in sequence.ranges):
+            return []
+        highest = max((b for r in sequence.ranges for b in r if b is not None), default=0)
+        if highest > exists:
+            raise CommandFailed("BAD", "Invalid messageset (no such message)")
+        return view.uids_for_seqs(sequence.resolve(exists))
+
     async def send_updates(self, *, expunge: bool, uid: bool = False) -> None:
         """Untagged updates for the selected folder that may be sent now (RFC 9051 §7.5.1)."""
-        if self._feed is not None:
-            self._events_seen = self._feed.count
         view, watch = self.view, self._watch
         if view is None:
             return
@@ -162,8 +195,7 @@ class ImapSession:
     def _bye_invalid(self) -> None:
         # RFC 9051 §7.1.5: the client's view cannot be kept valid, so the session ends.
         self.view = None
-        self.out.write(untagged("BYE Selected mailbox was deleted or changed UIDVALIDITY"))
-        self.after = After.CLOSE
+        self.bye("Selected mailbox was deleted or changed UIDVALIDITY")
 
     async def ok(
         self,
@@ -178,104 +210,62 @@ class ImapSession:
         await self.send_updates(expunge=expunge, uid=uid)
         self.out.write(tagged(tag, "OK", text, code))
 
-    # -- commands -----------------------------------------------------------------------------
-
-    async def handle(self, cmd: Command | InvalidCommand) -> None:
-        """Run one command; everything it answers goes to ``out``."""
-        if isinstance(cmd, InvalidCommand):
-            await self._invalid(cmd)
-            return
-        name = command_name(cmd)
-        if name not in LEGAL[self.state]:
-            self._bad(cmd.tag, self._illegal_reason(name))
-            return
-        handler = _HANDLERS.get(name) or _HANDLERS[name.removeprefix("UID ")]
-        try:
-            await handler(self, cmd)
-            self.bad_in_a_row = 0
-        except CommandFailed as exc:
-            if exc.status == "BAD":
-                self._bad(cmd.tag, exc.text, exc.code)
-            else:
-                self.out.write(tagged(cmd.tag, exc.status, exc.text, exc.code))
-        except StoreError as exc:
-            status, code, text = store_error(exc)
-            if code == "SERVERBUG":
-                log.exception("%s: store failure in %s", self.id, name)
-            self.out.write(tagged(cmd.tag, status, text, code))
-        except Exception:
-            log.exception("%s: internal error in %s", self.id, name)
-            self.out.write(
-                tagged(cmd.tag, "NO", "Internal error occurred, refer to server log", "SERVERBUG")
-            )
-
-    def _illegal_reason(self, name: str) -> str:
-        if self.state is State.NOT_AUTHENTICATED:
-            return f"{name} needs authentication first"
-        if name in LEGAL[State.SELECTED] and name not in LEGAL[State.AUTHENTICATED]:
-            return f"{name} needs a selected mailbox"
-        if name == "ENABLE":
-            return "ENABLE is only allowed before SELECT"
-        return f"{name} is not allowed now"
-
-    async def _invalid(self, cmd: InvalidCommand) -> None:
-        if cmd.code == "TOOBIG" or cmd.reason in ("Command line too long", "Literal too large"):
-            log.info("%s: refused a command over the size limit: %s", self.id, cmd.reason)
-        if cmd.code == "TOOBIG":
-            self.out.write(tagged(cmd.tag, "NO", cmd.reason, cmd.code))
-            return
-        self._bad(cmd.tag, cmd.reason, cmd.code)
-
-    def _bad(self, tag: str, reason: str, code: str | None = None) -> None:
-        self.out.write(tagged(tag, "BAD", reason, code))
-        self.bad_in_a_row += 1
-        if self.bad_in_a_row >= self.ctx.config.limits.bad_commands:
-            log.info("%s: closing after %d invalid commands in a row", self.id, self.bad_in_a_row)
-            self.out.write(untagged("BYE Too many invalid commands"))
-            self.after = After.CLOSE
-
-    # -- not authenticated (STARTTLS and the simple commands are in ``general.py``) ------------
+    # -- transitions: the one place the connection state changes --------------------------------
 
     def tls_started(self) -> None:
+        """The STARTTLS handshake is done."""
+        self.core.tls_established()
         self.tls = True
         self.info.tls = True
-
-    async def sasl_line(self, line: bytes) -> None:
-        """One client response in an AUTHENTICATE exchange."""
-        await login.sasl_line(self, line)
 
     async def logged_in(self, user: str) -> None:
         """LOGIN or AUTHENTICATE succeeded: enter the authenticated state (RFC 9051 §3.2)."""
         await self.ctx.store.ensure_user(user)
+        self.core.logged_in()
         self.user = user
-        self.state = State.AUTHENTICATED
         self.info.user = user
-        self.info.state = "authenticated"
+        self.info.state = State.AUTHENTICATED.value
         if self._feed is None:
             self._feed = live.attach(self.ctx.store, user)
 
+    def selected(self, view: MailboxView) -> None:
+        """SELECT or EXAMINE opened ``view``'s folder (RFC 9051 §3.3)."""
+        self.core.selected()
+        self.view = view
+        self.saved = []
+        self.info.state = f"{State.SELECTED.value} {view.name}"
+
+    def unselected(self) -> None:
+        """Back to the authenticated state (CLOSE, UNSELECT, or a new SELECT closing the old)."""
+        self.core.unselected()
+        self.view = None
+        self.saved = []
+        self.info.state = State.AUTHENTICATED.value
+
+    def logging_out(self) -> None:
+        """LOGOUT: the connection ends once the output is flushed (RFC 9051 §3.4)."""
+        self.core.logged_out()
+        self.info.state = State.LOGOUT.value
+
+    def bye(self, reason: str) -> None:
+        """Say ``* BYE reason`` and end the connection once the output is flushed."""
+        self.out.write(untagged("BYE " + reason))
+        self.core.close()
+
     # -- authenticated: IDLE (RFC 2177) -------------------------------------------------------
 
-    async def _idle(self, cmd: Command) -> None:
-        self._idle_tag = cmd.tag
-        self.mode = Mode.IDLE
+    async def begin_idle(self, tag: str) -> None:
+        """IDLE: say so, send what is pending, then follow the folder (RFC 2177)."""
+        self._idle_tag = tag
+        self.core.start_idle()
         self.out.write(continuation("idling"))
         await self.send_updates(expunge=True)
-        if self._watch is not None and self.mode is Mode.IDLE:
+        if self._watch is not None and self.idling:
             self._watch.idlers[self] = None
 
-    async def idle_wait(self) -> None:
-        """Wait for the next store event of this user (one wake-up per event).
-
-        The adapter does not need this (the fan-out pushes updates, ``idle_signal`` wakes it when
-        it must act itself); it is for driving a session without an event loop of its own.
-        """
-        feed = self._feed
-        if feed is None:
-            raise RuntimeError("not logged in")
-        while feed.count <= self._events_seen:
-            await feed.next_event()
-        self._events_seen += 1
+    @property
+    def idling(self) -> bool:
+        return self.core.mode is ReadMode.IDLE
 
     def idle_signal(self) -> asyncio.Future[None]:
         """Done when the adapter must call ``idle_push`` (an update it could not take directly)."""
@@ -302,7 +292,7 @@ class ImapSession:
     def idle_update(self, snap: FolderSnapshot, generation: int) -> None:
         """The fan-out's snapshot of the folder this session idles on (see ``live.py``)."""
         view = self._view
-        if view is None or self.mode is not Mode.IDLE or self._syncing:
+        if view is None or not self.idling or self._syncing:
             return  # a re-sync of its own is under way and checks the generation after
         if (self._wake is not None and self._wake.done()) or snap.version < view.version:
             return
@@ -321,15 +311,23 @@ class ImapSession:
         if self._push is not None and not self._push():
             self.idle_kick()  # the peer is slow: the adapter waits for it
 
-    async def idle_line(self, line: bytes) -> None:
-        self.mode = Mode.COMMAND
+    async def end_idle(self, event: IdleEnd) -> None:
+        """The line that ends IDLE: DONE, or anything else, which is an error."""
         if self._watch is not None:
             self._watch.idlers.pop(self, None)
         self._wake = None
-        if line.strip().upper() != b"DONE":
-            self._bad(self._idle_tag, "Expected DONE")
+        if not event.done:
+            self.bad(self._idle_tag, "Expected DONE")
             return
         await self.ok(self._idle_tag, "Idle completed.")
+
+    def bad(self, tag: str, reason: str, code: str | None = None) -> None:
+        """``tag BAD reason``; too many in a row end the connection."""
+        self.out.write(tagged(tag, "BAD", reason, code))
+        self.bad_in_a_row += 1
+        if self.bad_in_a_row >= self.ctx.config.limits.bad_commands:
+            log.info("%s: closing after %d invalid commands in a row", self.id, self.bad_in_a_row)
+            self.bye("Too many invalid commands")
 
     def close(self) -> None:
         self._unwatch()
@@ -337,15 +335,3 @@ class ImapSession:
         feed, self._feed = self._feed, None
         if feed is not None:
             feed.release()
-
-
-_HANDLERS: dict[str, Handler] = {
-    **general.HANDLERS,
-    "LOGIN": login.login,
-    "AUTHENTICATE": login.authenticate,
-    "IDLE": ImapSession._idle,
-    **folders.HANDLERS,
-    **selected.HANDLERS,
-}
-
-__all__ = ["After", "CommandFailed", "ImapSession", "Mode", "Simple", "Sink"]

@@ -1,19 +1,21 @@
 """Drive the IMAP core + session with bytes, no sockets: ``await imap.talk(b"a NOOP\\r\\n")``.
 
-``Talker`` does what the listener does (cut commands with the core, hand them to the session,
-route SASL and IDLE lines) and returns everything the server wrote in answer.
+``Talker`` runs the adapter's own loop (``dispatch.run_ready``: the session's core cuts the
+events, the registry's handlers answer them) on a list instead of a socket, and returns
+everything the server wrote in answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config, Limits
 from mailsrv.context import ServerContext, SessionRegistry
-from mailsrv.imap.protocol import ImapCore, NeedData
-from mailsrv.imap.session import After, ImapSession, Mode
+from mailsrv.imap.dispatch import run_ready
+from mailsrv.imap.session import ImapSession
 from mailsrv.store.memory import MemoryStore
 
 MESSAGE = (
@@ -27,12 +29,18 @@ class ListSink:
     def __init__(self) -> None:
         self.data: list[bytes] = []
         self.drains = 0
+        self.pushes = 0
 
     def write(self, data: bytes) -> None:
         self.data.append(data)
 
     async def drain(self) -> None:
         self.drains += 1
+
+    def push(self) -> bool:
+        """What the IDLE fan-out calls: the data stays in the list, as if it went out at once."""
+        self.pushes += 1
+        return True
 
     def take(self) -> bytes:
         out = b"".join(self.data)
@@ -55,37 +63,34 @@ class Talker:
         self.ctx = ctx
         registry: SessionRegistry = ctx.sessions
         self.info = registry.open("imap", peer, 143, tls)
-        limits = ctx.config.limits
-        self.core = ImapCore(max_line=limits.imap_line, max_append=limits.message_size)
         self.sink = ListSink()
         self.session = ImapSession(ctx, self.info, self.sink, tls=tls, starttls=False)
 
     def greeting(self) -> bytes:
         return self.session.greeting()
 
+    @property
+    def core(self) -> Any:
+        return self.session.core
+
     async def talk(self, data: bytes) -> bytes:
         """Feed ``data`` and run every complete command in it; return what was written."""
-        self.core.receive_data(data)
-        s = self.session
-        while s.after is not After.CLOSE:
-            core = self.core
-            event = core.next_command() if s.mode is Mode.COMMAND else core.next_line()
-            self.sink.write(self.core.data_to_send())
-            if isinstance(event, NeedData):
-                break
-            if isinstance(event, bytes):
-                if s.mode is Mode.SASL:
-                    await s.sasl_line(event)
-                else:
-                    await s.idle_line(event)
-            else:
-                await s.handle(event)
+        self.session.core.receive_data(data)
+        await run_ready(self.session)
         return self.sink.take()
 
-    async def idle_events(self) -> bytes:
-        """While idling: take one store event and return what the session pushes."""
-        await self.session.idle_wait()
-        await self.session.idle_push()
+    async def idle_events(self, timeout: float = 5.0) -> bytes:
+        """While idling: wait until the fan-out pushed updates (or the session was woken to send
+        them itself), and return what it wrote; ``b""`` when nothing came within ``timeout``."""
+        s = self.session
+        wake = s.idle_signal()
+        pushes = self.sink.pushes
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not wake.done() and self.sink.pushes == pushes and loop.time() < deadline:
+            await asyncio.sleep(0.001)
+        if wake.done():
+            await s.idle_push()
         return self.sink.take()
 
     async def login(self, user: str = "ann") -> None:

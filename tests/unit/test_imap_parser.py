@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from mailsrv.imap.commands import (
     Append,
     Authenticate,
+    Capability,
     Copy,
     Create,
     Fetch,
@@ -17,9 +18,9 @@ from mailsrv.imap.commands import (
     InvalidCommand,
     ListCommand,
     Login,
+    Noop,
     Search,
     Select,
-    Simple,
     Status,
     StoreCommand,
     UidExpunge,
@@ -38,8 +39,8 @@ def p(text: bytes) -> object:
 
 
 def test_simple_commands_are_case_insensitive() -> None:
-    assert p(b"a1 noop") == Simple("a1", "NOOP")
-    assert p(b"x CaPaBiLiTy") == Simple("x", "CAPABILITY")
+    assert p(b"a1 noop") == Noop("a1")
+    assert p(b"x CaPaBiLiTy") == Capability("x")
 
 
 def test_login_with_atoms_quoted_and_literal() -> None:

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailsrv.imap.session import After
 from mailsrv.store.base import INBOX
 from mailsrv.store.memory import MemoryStore
 from tests.unit.imap_harness import MESSAGE, Talker, make_context
@@ -75,7 +74,7 @@ async def test_failed_logins_then_bye(imap: Talker) -> None:
         assert reply == b"a NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
     reply = await imap.talk(b"a LOGIN ann wrong\r\n")
     assert reply.endswith(b"* BYE Too many failed logins\r\n")
-    assert imap.session.after is After.CLOSE
+    assert imap.session.core.closed
 
 
 async def test_commands_in_wrong_state(imap: Talker) -> None:
@@ -372,7 +371,7 @@ async def test_idle_woken_by_delivery(store: MemoryStore) -> None:
     assert await t.talk(b"i IDLE\r\n") == b"+ idling\r\n"
     start = time.monotonic()
     await store.deliver("ann", MESSAGE, folder="Trash")  # another folder: nothing to say
-    assert await t.idle_events() == b""
+    assert await t.idle_events(timeout=0.2) == b""
     await store.deliver("ann", MESSAGE)
     pushed = await t.idle_events()
     print(f"IDLE push after {1000 * (time.monotonic() - start):.2f} ms")
@@ -393,7 +392,7 @@ async def test_rev2_session_gets_no_recent(store: MemoryStore) -> None:
 
 async def test_logout(imap: Talker) -> None:
     assert await imap.talk(b"z LOGOUT\r\n") == b"* BYE Logging out\r\nz OK Logout completed.\r\n"
-    assert imap.session.after is After.CLOSE
+    assert imap.session.core.closed
 
 
 async def test_search_forms(store: MemoryStore) -> None:
@@ -441,7 +440,7 @@ async def test_selected_folder_deleted_or_uidvalidity_changed(store: MemoryStore
     await store.delete_folder("ann", "Tmp")
     reply = await t.talk(b"n NOOP\r\n")
     assert reply.startswith(b"* BYE Selected mailbox was deleted")
-    assert t.session.after is After.CLOSE
+    assert t.session.core.closed
     u = await logged_in(store)
     await u.select()
     await (await store.open("ann")).uidvalidity_bump()

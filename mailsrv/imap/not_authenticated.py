@@ -1,4 +1,5 @@
-"""LOGIN and AUTHENTICATE PLAIN / LOGIN with SASL-IR (RFC 9051 §6.2.2-6.2.3, RFC 4616, RFC 4959).
+"""Not-authenticated state: STARTTLS (RFC 9051 §6.2.1), LOGIN and AUTHENTICATE PLAIN / LOGIN with
+SASL-IR (RFC 9051 §6.2.2-6.2.3, RFC 4616, RFC 4959).
 
 Passwords are checked by ``ctx.auth`` (which also delays failures); a connection that fails
 ``limits.auth_failures_per_connection`` times is told BYE and closed.
@@ -11,9 +12,12 @@ import binascii
 import logging
 from typing import TYPE_CHECKING
 
-from mailsrv.imap.commands import Authenticate, Command, Login
-from mailsrv.imap.errors import CommandFailed, expect
-from mailsrv.imap.responses import continuation, tagged, untagged
+from mailsrv.imap.command_registry import CommandRegistry
+from mailsrv.imap.commands import Authenticate, Login, StartTls
+from mailsrv.imap.core import SaslResponse
+from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.responses import continuation, tagged
+from mailsrv.imap.session import SaslExchange
 
 if TYPE_CHECKING:
     from mailsrv.imap.session import ImapSession
@@ -25,15 +29,15 @@ _USERNAME_PROMPT = "VXNlcm5hbWU6"
 _PASSWORD_PROMPT = "UGFzc3dvcmQ6"  # noqa: S105 (a prompt, not a secret)
 
 
-class SaslState:
-    """An AUTHENTICATE exchange in progress."""
+HANDLERS = CommandRegistry()
 
-    __slots__ = ("mechanism", "tag", "user")
 
-    def __init__(self, tag: str, mechanism: str) -> None:
-        self.tag = tag
-        self.mechanism = mechanism
-        self.user: str | None = None
+@HANDLERS.on(StartTls)
+async def starttls(s: ImapSession, cmd: StartTls) -> None:
+    if not s.starttls_offered or s.tls:
+        raise CommandFailed("BAD", "TLS is already active" if s.tls else "STARTTLS not available")
+    s.out.write(tagged(cmd.tag, "OK", "Begin TLS negotiation now."))
+    s.core.start_tls()
 
 
 def _require_plaintext_allowed(s: ImapSession) -> None:
@@ -43,8 +47,8 @@ def _require_plaintext_allowed(s: ImapSession) -> None:
         )
 
 
-async def login(s: ImapSession, cmd: Command) -> None:
-    cmd = expect(cmd, Login)
+@HANDLERS.on(Login)
+async def login(s: ImapSession, cmd: Login) -> None:
     _require_plaintext_allowed(s)
     try:
         user, password = cmd.user.decode("utf-8"), cmd.password.decode("utf-8")
@@ -67,41 +71,33 @@ async def try_login(s: ImapSession, tag: str, user: str, password: str) -> None:
 
 
 def _failed(s: ImapSession, tag: str) -> None:
-    from mailsrv.imap.session import After
-
     s.auth_failures += 1
     s.out.write(tagged(tag, "NO", "Authentication failed.", "AUTHENTICATIONFAILED"))
     if s.auth_failures >= s.ctx.config.limits.auth_failures_per_connection:
         log.info("%s: closing after %d failed logins", s.id, s.auth_failures)
-        s.out.write(untagged("BYE Too many failed logins"))
-        s.after = After.CLOSE
+        s.bye("Too many failed logins")
 
 
-async def authenticate(s: ImapSession, cmd: Command) -> None:
-    from mailsrv.imap.session import Mode
-
-    cmd = expect(cmd, Authenticate)
+@HANDLERS.on(Authenticate)
+async def authenticate(s: ImapSession, cmd: Authenticate) -> None:
     if cmd.mechanism not in ("PLAIN", "LOGIN"):
         raise CommandFailed("NO", "Unsupported authentication mechanism", "CANNOT")
     _require_plaintext_allowed(s)
-    s.sasl = SaslState(cmd.tag, cmd.mechanism)
+    s.sasl = SaslExchange(cmd.tag, cmd.mechanism)
     if cmd.initial is not None:
-        await sasl_line(s, cmd.initial)
+        await sasl_response(s, SaslResponse(cmd.initial))
         return
-    s.mode = Mode.SASL
+    s.core.expect_sasl()
     s.out.write(continuation("" if cmd.mechanism == "PLAIN" else _USERNAME_PROMPT))
 
 
-async def sasl_line(s: ImapSession, line: bytes) -> None:
+async def sasl_response(s: ImapSession, event: SaslResponse) -> None:
     """One client response: ``*`` cancels, ``=`` is empty, else base64 (RFC 9051 §6.2.2)."""
-    from mailsrv.imap.session import Mode
-
     sasl = s.sasl
     if sasl is None:
         raise RuntimeError("no AUTHENTICATE in progress")
-    s.mode = Mode.COMMAND
     s.sasl = None
-    line = line.strip()
+    line = event.line.strip()
     if line == b"*":
         s.out.write(tagged(sasl.tag, "BAD", "Authentication aborted"))
         return
@@ -114,7 +110,7 @@ async def sasl_line(s: ImapSession, line: bytes) -> None:
         if sasl.user is None:
             sasl.user = text
             s.sasl = sasl
-            s.mode = Mode.SASL
+            s.core.expect_sasl()
             s.out.write(continuation(_PASSWORD_PROMPT))
             return
         await try_login(s, sasl.tag, sasl.user, text)

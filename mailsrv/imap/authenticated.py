@@ -1,24 +1,37 @@
-"""Folder commands: SELECT EXAMINE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE STATUS APPEND
-(RFC 9051 §6.3, RFC 6154 CREATE-SPECIAL-USE, RFC 4315 APPENDUID, RFC 7889 APPENDLIMIT)."""
+"""Authenticated-state commands (also allowed once a folder is selected): SELECT EXAMINE CREATE
+DELETE RENAME SUBSCRIBE UNSUBSCRIBE STATUS APPEND LIST LSUB (RFC 9051 §6.3, RFC 6154
+CREATE-SPECIAL-USE, RFC 4315 APPENDUID, RFC 7889 APPENDLIMIT), ENABLE (RFC 5161), NAMESPACE
+(RFC 2342) and IDLE (RFC 2177). LIST's pattern matching is in ``list_cmd.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from mailsrv.imap import list_cmd
-from mailsrv.imap.commands import Append, Command, Create, MailboxCommand, Rename, Select, Status
-from mailsrv.imap.errors import CommandFailed, expect
+from mailsrv.imap.command_registry import CommandRegistry
+from mailsrv.imap.commands import (
+    Append,
+    Create,
+    Delete,
+    Enable,
+    Idle,
+    ListCommand,
+    Namespace,
+    Rename,
+    Select,
+    Status,
+    Subscribe,
+    Unsubscribe,
+)
+from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.folder_status import status_line
 from mailsrv.imap.mailbox_names import encode_name
 from mailsrv.imap.mailbox_view import MailboxView
-from mailsrv.imap.protocol import State
 from mailsrv.imap.responses import untagged
 from mailsrv.store.base import (
-    DELETED,
     INBOX,
     SEEN,
     EventKind,
-    FolderSnapshot,
     NoSuchFolder,
 )
 
@@ -31,18 +44,44 @@ SPECIAL_USES = frozenset(
 )
 _SPECIAL_BY_UPPER = {u.upper(): u for u in SPECIAL_USES}
 
+HANDLERS = CommandRegistry()
+HANDLERS.add(ListCommand, list_cmd.list_folders)
+
 
 def _user(s: ImapSession) -> str:
     return s.username
 
 
-async def select(s: ImapSession, cmd: Command) -> None:
-    cmd = expect(cmd, Select)
+@HANDLERS.on(Enable)
+async def enable(s: ImapSession, cmd: Enable) -> None:
+    enabled = []
+    for cap in cmd.capabilities:
+        if cap == "IMAP4REV2" and not s.rev2:
+            s.rev2 = True
+            enabled.append("IMAP4rev2")
+        elif cap == "UTF8=ACCEPT" and not s.utf8:
+            s.utf8 = True
+            enabled.append("UTF8=ACCEPT")
+    s.out.write(untagged(" ".join(["ENABLED", *enabled])))
+    await s.ok(cmd.tag, "Enabled.")
+
+
+@HANDLERS.on(Namespace)
+async def namespace(s: ImapSession, cmd: Namespace) -> None:
+    s.out.write(untagged('NAMESPACE (("" "/")) NIL NIL'))
+    await s.ok(cmd.tag, "Namespace completed.")
+
+
+@HANDLERS.on(Idle)
+async def idle(s: ImapSession, cmd: Idle) -> None:
+    await s.begin_idle(cmd.tag)
+
+
+@HANDLERS.on(Select)
+async def select(s: ImapSession, cmd: Select) -> None:
     name = s.mailbox_name(cmd.mailbox)
     if s.view is not None:
-        s.view = None
-        s.state = State.AUTHENTICATED
-        s.info.state = "authenticated"
+        s.unselected()
         s.out.write(untagged("OK [CLOSED] Previous mailbox closed."))
     mailbox = await s.ctx.store.open(_user(s), name)
     snap = await mailbox.snapshot()
@@ -60,16 +99,13 @@ async def select(s: ImapSession, cmd: Command) -> None:
     out.write(b"* OK [UIDNEXT %d] Predicted next UID.\r\n" % view.uidnext)
     if s.rev2:
         out.write(b'* LIST () "/" ' + encode_name(mailbox.name, utf8=s.utf8) + b"\r\n")
-    s.view = view
-    s.saved = []
-    s.state = State.SELECTED
-    s.info.state = f"selected {mailbox.name}"
+    s.selected(view)
     mode = "READ-ONLY" if cmd.readonly else "READ-WRITE"
     await s.ok(cmd.tag, f"{cmd.name.capitalize()} completed.", mode)
 
 
-async def create(s: ImapSession, cmd: Command) -> None:
-    cmd = expect(cmd, Create)
+@HANDLERS.on(Create)
+async def create(s: ImapSession, cmd: Create) -> None:
     name = s.mailbox_name(cmd.mailbox).rstrip("/")
     use = None
     if cmd.special_use:
@@ -83,74 +119,38 @@ async def create(s: ImapSession, cmd: Command) -> None:
     await s.ok(cmd.tag, "Create completed.")
 
 
-async def delete(s: ImapSession, cmd: Command) -> None:
-    cmd = expect(cmd, MailboxCommand)
+@HANDLERS.on(Delete)
+async def delete(s: ImapSession, cmd: Delete) -> None:
     name = s.mailbox_name(cmd.mailbox)
     await s.ctx.store.delete_folder(_user(s), name)
     await s.ok(cmd.tag, "Delete completed.")
 
 
-async def rename(s: ImapSession, cmd: Command) -> None:
-    cmd = expect(cmd, Rename)
+@HANDLERS.on(Rename)
+async def rename(s: ImapSession, cmd: Rename) -> None:
     old, new = s.mailbox_name(cmd.old), s.mailbox_name(cmd.new)
     await s.ctx.store.rename_folder(_user(s), old, new)
     await s.ok(cmd.tag, "Rename completed.")
 
 
-async def subscribe(s: ImapSession, cmd: Command) -> None:
-    cmd = expect(cmd, MailboxCommand)
+async def subscribe(s: ImapSession, cmd: Subscribe | Unsubscribe) -> None:
     name = s.mailbox_name(cmd.mailbox)
-    await s.ctx.store.set_subscribed(_user(s), name, cmd.name == "SUBSCRIBE")
+    await s.ctx.store.set_subscribed(_user(s), name, isinstance(cmd, Subscribe))
     await s.ok(cmd.tag, f"{cmd.name.capitalize()} completed.")
 
 
-def status_values(
-    snap: FolderSnapshot, items: tuple[str, ...], recent: int
-) -> list[tuple[str, int]]:
-    """(item, value) pairs of a STATUS answer (RFC 9051 §6.3.11, RFC 8438 SIZE)."""
-    out = []
-    for item in items:
-        if item == "MESSAGES":
-            value = len(snap.messages)
-        elif item == "UIDNEXT":
-            value = snap.uidnext
-        elif item == "UIDVALIDITY":
-            value = snap.uidvalidity
-        elif item == "UNSEEN":
-            value = sum(1 for m in snap.messages if SEEN not in m.flags)
-        elif item == "DELETED":
-            value = sum(1 for m in snap.messages if DELETED in m.flags)
-        elif item == "SIZE":
-            value = sum(m.size for m in snap.messages)
-        else:
-            value = recent
-        out.append((item, value))
-    return out
+HANDLERS.add(Subscribe, subscribe)
+HANDLERS.add(Unsubscribe, subscribe)
 
 
-async def status_line(s: ImapSession, name: str, items: tuple[str, ...]) -> bytes:
-    mailbox = await s.ctx.store.open(_user(s), name)
-    snap = await mailbox.snapshot()
-    recent = 0
-    if "RECENT" in items:
-        view = s.view
-        if view is not None and view.name == mailbox.name:
-            recent = len(view.recent)
-        else:
-            probe = MailboxView(s.ctx.store, mailbox, snap, readonly=True)
-            recent = len(probe.recent)
-    values = " ".join(f"{k} {v}" for k, v in status_values(snap, items, recent))
-    return b"* STATUS " + encode_name(mailbox.name, utf8=s.utf8) + f" ({values})\r\n".encode()
-
-
-async def status(s: ImapSession, cmd: Command) -> None:
-    cmd = expect(cmd, Status)
+@HANDLERS.on(Status)
+async def status(s: ImapSession, cmd: Status) -> None:
     s.out.write(await status_line(s, s.mailbox_name(cmd.mailbox), cmd.items))
     await s.ok(cmd.tag, "Status completed.")
 
 
-async def append(s: ImapSession, cmd: Command) -> None:
-    cmd = expect(cmd, Append)
+@HANDLERS.on(Append)
+async def append(s: ImapSession, cmd: Append) -> None:
     name = s.mailbox_name(cmd.mailbox)
     if not cmd.message:
         raise CommandFailed("NO", "Can't save a zero byte message")
@@ -175,20 +175,3 @@ async def append(s: ImapSession, cmd: Command) -> None:
     else:
         uidvalidity = (await mailbox.snapshot()).uidvalidity
     await s.ok(cmd.tag, "Append completed.", f"APPENDUID {uidvalidity} {uid}")
-
-
-Handler = Callable[["ImapSession", Command], Awaitable[None]]
-
-HANDLERS: dict[str, Handler] = {
-    "SELECT": select,
-    "EXAMINE": select,
-    "CREATE": create,
-    "DELETE": delete,
-    "RENAME": rename,
-    "SUBSCRIBE": subscribe,
-    "UNSUBSCRIBE": subscribe,
-    "STATUS": status,
-    "APPEND": append,
-    "LIST": list_cmd.list_folders,
-    "LSUB": list_cmd.list_folders,
-}

@@ -1,4 +1,5 @@
-"""The sans-I/O IMAP core: bytes in, commands out (RFC 9051 §2.2, §4.3, §7.5).
+"""IMAP command framing: bytes in, whole commands with their literals out (RFC 9051 §2.2, §4.3,
+§7.5). The core (``core.py``) drives it and adds the connection state on top.
 
 How it works: ``receive_data`` appends to a buffer; ``next_command`` cuts one line at a time.
 A line that ends in a literal announcement ``{n}`` / ``{n+}`` (LITERAL+, RFC 7888) is kept, the
@@ -20,10 +21,10 @@ data instead would leave them hanging with no answer. Literal lengths are always
 
 from __future__ import annotations
 
-import enum
 import re
 from typing import Final
 
+from mailsrv.errors import PeerError
 from mailsrv.imap.commands import Command, InvalidCommand
 from mailsrv.imap.parser import parse_command
 
@@ -33,62 +34,6 @@ MAX_OTHER_LITERAL = 64 * 1024
 _LITERAL_END = re.compile(rb"~?\{(\d{1,19})(\+?)\}\Z")
 _TAG = re.compile(rb"([\x21-\x7e]+?)[ \r\n]")
 _APPEND = re.compile(rb"\S+ +APPEND ", re.IGNORECASE)
-
-
-class ProtocolError(Exception):
-    """The peer is too broken to go on with (the adapter closes the connection)."""
-
-
-class State(enum.Enum):
-    """RFC 9051 §3 connection states."""
-
-    NOT_AUTHENTICATED = "not authenticated"
-    AUTHENTICATED = "authenticated"
-    SELECTED = "selected"
-    LOGOUT = "logout"
-
-
-_ANY = frozenset({"CAPABILITY", "NOOP", "LOGOUT", "ID"})
-_AUTHENTICATED = _ANY | {
-    "ENABLE",
-    "SELECT",
-    "EXAMINE",
-    "CREATE",
-    "DELETE",
-    "RENAME",
-    "SUBSCRIBE",
-    "UNSUBSCRIBE",
-    "LIST",
-    "LSUB",
-    "NAMESPACE",
-    "STATUS",
-    "APPEND",
-    "IDLE",
-}
-#: The commands legal in each state (RFC 9051 §6.1-6.4; ENABLE only before SELECT, RFC 5161).
-LEGAL: Final[dict[State, frozenset[str]]] = {
-    State.NOT_AUTHENTICATED: _ANY | {"STARTTLS", "AUTHENTICATE", "LOGIN"},
-    State.AUTHENTICATED: _AUTHENTICATED,
-    State.SELECTED: (_AUTHENTICATED - {"ENABLE"})
-    | {
-        "CHECK",
-        "CLOSE",
-        "UNSELECT",
-        "EXPUNGE",
-        "SEARCH",
-        "FETCH",
-        "STORE",
-        "COPY",
-        "MOVE",
-        "UID FETCH",
-        "UID STORE",
-        "UID COPY",
-        "UID MOVE",
-        "UID SEARCH",
-        "UID EXPUNGE",
-    },
-    State.LOGOUT: frozenset(),
-}
 
 
 class NeedData:
@@ -102,7 +47,7 @@ class NeedData:
 NEED_DATA: Final = NeedData()
 
 
-class ImapCore:
+class CommandFramer:
     """Cuts commands (with their literals) out of the input stream."""
 
     def __init__(
@@ -146,7 +91,7 @@ class ImapCore:
         idx = self._buf.find(b"\n")
         if idx < 0:
             if len(self._buf) > self.max_line:
-                raise ProtocolError("line too long")
+                raise PeerError("line too long")
             return NEED_DATA
         line = bytes(self._buf[:idx])
         del self._buf[: idx + 1]

@@ -1,0 +1,42 @@
+"""Commands allowed in any state: CAPABILITY NOOP LOGOUT (RFC 9051 §6.1) and ID (RFC 2971)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailsrv.imap.command_registry import CommandRegistry
+from mailsrv.imap.commands import Capability, Id, Logout, Noop
+from mailsrv.imap.responses import tagged, untagged
+from mailsrv.imap.strings import string
+from mailsrv.version import __version__
+
+if TYPE_CHECKING:
+    from mailsrv.imap.session import ImapSession
+
+HANDLERS = CommandRegistry()
+
+
+@HANDLERS.on(Capability)
+async def capability(s: ImapSession, cmd: Capability) -> None:
+    s.out.write(untagged("CAPABILITY " + s.capability_text()))
+    await s.ok(cmd.tag, "Capability completed.")
+
+
+@HANDLERS.on(Noop)
+async def noop(s: ImapSession, cmd: Noop) -> None:
+    await s.ok(cmd.tag, "Noop completed.")
+
+
+@HANDLERS.on(Logout)
+async def logout(s: ImapSession, cmd: Logout) -> None:
+    s.out.write(untagged("BYE Logging out"))
+    s.out.write(tagged(cmd.tag, "OK", "Logout completed."))
+    s.logging_out()
+
+
+@HANDLERS.on(Id)
+async def id_(s: ImapSession, cmd: Id) -> None:
+    fields = [(b"name", b"mailsrv"), (b"version", __version__.encode())]
+    body = b" ".join(string(k) + b" " + string(v) for k, v in fields)
+    s.out.write(untagged(b"ID (" + body + b")"))
+    await s.ok(cmd.tag, "ID completed.")
