@@ -18,12 +18,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
 from mailsrv.store.base import Store
+
+if TYPE_CHECKING:
+    from mailsrv.imap.server_state import ImapServerState
 
 log = logging.getLogger("mailsrv")
 
@@ -137,6 +140,7 @@ class MailServer:
     def _starters(self) -> list[tuple[str, _Starter]]:
         ctx, cfg = self.context, self.config
         out: list[tuple[str, _Starter]] = []
+        imap_state: list[ImapServerState] = []
 
         async def smtp(port: int, mode: str) -> Listener:
             from mailsrv.smtp.ingress import start_smtp
@@ -150,13 +154,18 @@ class MailServer:
 
         async def imap(port: int, implicit_tls: bool) -> Listener:
             from mailsrv.imap.listener import start_imap
+            from mailsrv.imap.server_state import ImapServerState
 
-            return await start_imap(ctx, cfg.host, port, implicit_tls=implicit_tls)
+            # One for both IMAP ports of this server, none shared with another server.
+            if not imap_state:
+                imap_state.append(ImapServerState())
+            shared = imap_state[0]
+            return await start_imap(ctx, cfg.host, port, implicit_tls=implicit_tls, shared=shared)
 
         async def http(port: int) -> Listener:
             from mailsrv.web.app import start_http
 
-            return await start_http(self, cfg.host, port)
+            return await start_http(self.context, cfg.host, port)
 
         factories: dict[str, _Factory] = {
             "smtp": lambda p: smtp(p, "smtp"),

@@ -55,6 +55,7 @@ from mailsrv.imap.mailbox_names import BadMailboxName, decode_name
 from mailsrv.imap.mime import MimePart, parse_message
 from mailsrv.imap.parser import parse_command as imap_parse
 from mailsrv.imap.sections import binary_section, section_bytes
+from mailsrv.imap.server_state import ImapServerState
 from mailsrv.imap.session import ImapSession
 from mailsrv.imap.tokens import SectionSpec
 from mailsrv.imap.transfer_encoding import UnknownTransferEncoding
@@ -444,7 +445,7 @@ async def _run_imap_session(script: list[tuple[bytes, bytes]]) -> None:
     await _seeded(ctx)
     info = ctx.sessions.open("imap", "127.0.0.1", 143)
     sink = _Sink()
-    session = ImapSession(ctx, info, sink, tls=False, starttls=False)
+    session = ImapSession(ctx, ImapServerState(), info, sink, tls=False, starttls=False)
     sink.write(session.greeting())
     sent: list[bytes] = []
     try:

@@ -85,7 +85,7 @@ async def select(s: ImapSession, cmd: Select) -> None:
         s.out.write(untagged("OK [CLOSED] Previous mailbox closed."))
     mailbox = await s.ctx.store.open(_user(s), name)
     snap = await mailbox.snapshot()
-    view = MailboxView(s.ctx.store, mailbox, snap, readonly=cmd.readonly)
+    view = MailboxView(s.shared.views, s.ctx.store, mailbox, snap, readonly=cmd.readonly)
     out = s.out
     for line in view.flags_lines():
         out.write(line)

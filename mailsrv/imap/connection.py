@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from typing import Any
 
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.faults import FaultKind
 from mailsrv.imap.commands import Command, command_name
 from mailsrv.imap.dispatch import run_ready
+from mailsrv.imap.server_state import ImapServerState
 from mailsrv.imap.session import ImapSession
 
 log = logging.getLogger("mailsrv.imap")
@@ -27,25 +27,6 @@ log = logging.getLogger("mailsrv.imap")
 READ_SIZE = 256 * 1024
 #: Pieces of output at least this big are written as they are, not copied into a join.
 BIG_PIECE = 32 * 1024
-
-#: Per loop, what ``Output.push`` sent: traced once the fan-out that pushed it reached every idler.
-_untraced: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[tuple[Connection, bytes]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _trace_later(c: Connection, data: bytes) -> None:
-    loop = asyncio.get_running_loop()
-    batch = _untraced.get(loop)
-    if batch is None:
-        batch = _untraced[loop] = []
-        loop.call_soon(_trace_pushed, loop)
-    batch.append((c, data))
-
-
-def _trace_pushed(loop: asyncio.AbstractEventLoop) -> None:
-    for c, data in _untraced.pop(loop, ()):
-        c.ctx.tracer.record(c.info.id, "imap", c.session.user, "S", data)
 
 
 class Output:
@@ -74,7 +55,7 @@ class Output:
         self.buf.clear()
         transport.write(data)
         if c.ctx.tracer.enabled:
-            _trace_later(c, data)
+            c.shared.trace_later(c.trace_pushed, data)
         return True
 
     async def drain(self) -> None:
@@ -135,11 +116,19 @@ class Connection:
         writer: asyncio.StreamWriter,
         info: SessionInfo,
         implicit_tls: bool,
+        shared: ImapServerState,
     ) -> None:
         self.ctx, self.reader, self.writer, self.info = ctx, reader, writer, info
+        self.shared = shared
         self.out = Output(self)
         self.transport = writer.transport
-        self.session = ImapSession(ctx, info, self.out, tls=implicit_tls, starttls=not implicit_tls)
+        self.session = ImapSession(
+            ctx, shared, info, self.out, tls=implicit_tls, starttls=not implicit_tls
+        )
+
+    def trace_pushed(self, data: bytes) -> None:
+        """Trace output the IDLE fan-out wrote (``ImapServerState.trace_later``)."""
+        self.ctx.tracer.record(self.info.id, "imap", self.session.user, "S", data)
 
     def _timeout(self) -> float:
         limits = self.ctx.config.limits

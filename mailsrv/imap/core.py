@@ -35,6 +35,7 @@ from mailsrv.imap.commands import (
     Enable,
     Expunge,
     Fetch,
+    FetchItem,
     Id,
     Idle,
     InvalidCommand,
@@ -125,10 +126,15 @@ class ImapCore:
     """One connection's IMAP framing, state and read mode (see the module docstring)."""
 
     def __init__(
-        self, *, max_line: int, max_append: int, max_literal: int = MAX_OTHER_LITERAL
+        self,
+        *,
+        max_line: int,
+        max_append: int,
+        max_literal: int = MAX_OTHER_LITERAL,
+        memo: dict[bytes, tuple[FetchItem, ...]] | None = None,
     ) -> None:
         self._framer = CommandFramer(
-            max_line=max_line, max_append=max_append, max_literal=max_literal
+            max_line=max_line, max_append=max_append, max_literal=max_literal, memo=memo
         )
         self.state = State.NOT_AUTHENTICATED
         self.mode = ReadMode.COMMAND

@@ -56,8 +56,6 @@ _METADATA = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", *_CACHE_KE
 BATCH = 500
 #: Entries kept in the FLAGS / INTERNALDATE memos before they start over.
 _MEMO_MAX = 50_000
-_FLAGS_DONE: dict[tuple[frozenset[str], bool], bytes] = {}
-_DATES_DONE: dict[float, bytes] = {}
 
 
 def _sets_seen(item: FetchItem) -> bool:
@@ -198,11 +196,11 @@ async def _item(view: MailboxView, msg: _Message, item: FetchItem, out: list[byt
     if name == "UID":
         out.append(b"UID %d" % uid)
     elif name == "FLAGS":
-        out.append(_flags(view.info[uid].flags, uid in view.recent))
+        out.append(_flags(view.tables.flags, view.info[uid].flags, uid in view.recent))
     elif name == "RFC822.SIZE":
         out.append(b"RFC822.SIZE %d" % view.info[uid].size)
     elif name == "INTERNALDATE":
-        out.append(_date(view.info[uid].internal_date))
+        out.append(_date(view.tables.dates, view.info[uid].internal_date))
     elif item.section is not None:
         await _section(msg, item, out)
     elif name in _CACHE_KEYS:
@@ -250,24 +248,26 @@ async def _mark_seen(
     return {m.uid for m in infos}
 
 
-def _flags(flags: frozenset[str], recent: bool) -> bytes:
+def _flags(
+    memo: dict[tuple[frozenset[str], bool], bytes], flags: frozenset[str], recent: bool
+) -> bytes:
     """``FLAGS (...)``, built once per distinct flag set."""
     key = (flags, recent)
-    done = _FLAGS_DONE.get(key)
+    done = memo.get(key)
     if done is None:
-        if len(_FLAGS_DONE) >= _MEMO_MAX:
-            _FLAGS_DONE.clear()
-        done = _FLAGS_DONE[key] = b"FLAGS " + flag_list(flags, recent)
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        done = memo[key] = b"FLAGS " + flag_list(flags, recent)
     return done
 
 
-def _date(seconds: float) -> bytes:
+def _date(memo: dict[float, bytes], seconds: float) -> bytes:
     """``INTERNALDATE "..."``, built once per distinct date."""
-    done = _DATES_DONE.get(seconds)
+    done = memo.get(seconds)
     if done is None:
-        if len(_DATES_DONE) >= _MEMO_MAX:
-            _DATES_DONE.clear()
-        done = _DATES_DONE[seconds] = b"INTERNALDATE " + internal_date(seconds)
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        done = memo[seconds] = b"INTERNALDATE " + internal_date(seconds)
     return done
 
 
@@ -282,11 +282,11 @@ def _metadata(
         if name == "UID":
             parts.append(b"UID %d" % uid)
         elif name == "FLAGS":
-            parts.append(_flags(info.flags, uid in view.recent))
+            parts.append(_flags(view.tables.flags, info.flags, uid in view.recent))
         elif name == "RFC822.SIZE":
             parts.append(b"RFC822.SIZE %d" % info.size)
         elif name == "INTERNALDATE":
-            parts.append(_date(info.internal_date))
+            parts.append(_date(view.tables.dates, info.internal_date))
         else:
             value = known.get((uid, _CACHE_KEYS[name]))
             if value is None:

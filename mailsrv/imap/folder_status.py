@@ -46,7 +46,7 @@ async def status_line(s: ImapSession, name: str, items: tuple[str, ...]) -> byte
         if view is not None and view.name == mailbox.name:
             recent = len(view.recent)
         else:
-            probe = MailboxView(s.ctx.store, mailbox, snap, readonly=True)
+            probe = MailboxView(s.shared.views, s.ctx.store, mailbox, snap, readonly=True)
             recent = len(probe.recent)
     values = " ".join(f"{k} {v}" for k, v in status_values(snap, items, recent))
     return b"* STATUS " + encode_name(mailbox.name, utf8=s.utf8) + f" ({values})\r\n".encode()

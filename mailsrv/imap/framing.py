@@ -25,7 +25,7 @@ import re
 from typing import Final
 
 from mailsrv.errors import PeerError
-from mailsrv.imap.commands import Command, InvalidCommand
+from mailsrv.imap.commands import Command, FetchItem, InvalidCommand
 from mailsrv.imap.parser import parse_command
 
 #: Default limit for literals outside APPEND (login names, search strings, folder names).
@@ -51,8 +51,15 @@ class CommandFramer:
     """Cuts commands (with their literals) out of the input stream."""
 
     def __init__(
-        self, *, max_line: int, max_append: int, max_literal: int = MAX_OTHER_LITERAL
+        self,
+        *,
+        max_line: int,
+        max_append: int,
+        max_literal: int = MAX_OTHER_LITERAL,
+        memo: dict[bytes, tuple[FetchItem, ...]] | None = None,
     ) -> None:
+        #: FETCH item lists already parsed (shared by the server's sessions), or a private one.
+        self._memo: dict[bytes, tuple[FetchItem, ...]] = {} if memo is None else memo
         self.max_line = max_line
         self.max_append = max_append
         self.max_literal = min(max_literal, max_append)
@@ -158,7 +165,7 @@ class CommandFramer:
             self._line_bytes = 0
             if not data.strip():
                 return None  # an empty line: ignored, as clients sometimes send one
-            return parse_command(data)
+            return parse_command(data, self._memo)
         size, nonsync = int(m.group(1)), bool(m.group(2))
         head = self._parts[0] if self._parts else line
         append = _APPEND.match(head) is not None

@@ -10,6 +10,7 @@ import logging
 from mailsrv.context import ServerContext
 from mailsrv.errors import PeerError
 from mailsrv.imap.connection import Connection
+from mailsrv.imap.server_state import ImapServerState
 from mailsrv.net.local import is_loopback
 
 log = logging.getLogger("mailsrv.imap")
@@ -18,9 +19,10 @@ log = logging.getLogger("mailsrv.imap")
 class ImapListener:
     """One listening socket (143 with STARTTLS, or 993 with implicit TLS)."""
 
-    def __init__(self, ctx: ServerContext, implicit_tls: bool) -> None:
+    def __init__(self, ctx: ServerContext, implicit_tls: bool, shared: ImapServerState) -> None:
         self.ctx = ctx
         self.implicit_tls = implicit_tls
+        self.shared = shared
         self.server: asyncio.Server | None = None
         self.connections: set[Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -51,7 +53,7 @@ class ImapListener:
             self.tasks.discard(task)
             return
         info = self.ctx.sessions.open("imap", peer, self.port, self.implicit_tls)
-        conn = Connection(self.ctx, reader, writer, info, self.implicit_tls)
+        conn = Connection(self.ctx, reader, writer, info, self.implicit_tls, self.shared)
         self.connections.add(conn)
         self.ctx.tracer.record(info.id, "imap", None, "*", f"connect from {peer}")
         try:
@@ -91,10 +93,11 @@ async def _close(writer: asyncio.StreamWriter) -> None:
 
 
 async def start_imap(
-    ctx: ServerContext, host: str, port: int, *, implicit_tls: bool
+    ctx: ServerContext, host: str, port: int, *, implicit_tls: bool, shared: ImapServerState
 ) -> ImapListener:
-    """Listen for IMAP on ``host:port`` (RFC 9051 §2.1: 143 with STARTTLS, 993 with TLS)."""
-    listener = ImapListener(ctx, implicit_tls)
+    """Listen for IMAP on ``host:port`` (RFC 9051 §2.1: 143 with STARTTLS, 993 with TLS);
+    ``shared`` is the server's IMAP state, the same for all its IMAP listeners."""
+    listener = ImapListener(ctx, implicit_tls, shared)
     ssl_ctx = ctx.tls if implicit_tls else None
     listener.server = await asyncio.start_server(listener.serve, host, port, ssl=ssl_ctx)
     return listener

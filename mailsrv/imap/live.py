@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import weakref
 from typing import Protocol
 
 from mailsrv.store.base import (
@@ -183,16 +182,18 @@ class UserFeed:
             self._pump.cancel()
 
 
-_feeds: weakref.WeakKeyDictionary[object, dict[str, UserFeed]] = weakref.WeakKeyDictionary()
+class Feeds:
+    """The user feeds of one server's IMAP sessions (``ImapServerState.feeds``)."""
 
+    __slots__ = ("by_user",)
 
-def attach(store: Store, user: str) -> UserFeed:
-    """The user's feed on ``store`` for one more session (``UserFeed.release`` when it ends)."""
-    registry = _feeds.get(store)
-    if registry is None:
-        registry = _feeds[store] = {}
-    feed = registry.get(user)
-    if feed is None:
-        feed = registry[user] = UserFeed(registry, store, user)
-    feed.sessions += 1
-    return feed
+    def __init__(self) -> None:
+        self.by_user: dict[str, UserFeed] = {}
+
+    def attach(self, store: Store, user: str) -> UserFeed:
+        """The user's feed for one more session (``UserFeed.release`` when it ends)."""
+        feed = self.by_user.get(user)
+        if feed is None:
+            feed = self.by_user[user] = UserFeed(self.by_user, store, user)
+        feed.sessions += 1
+        return feed

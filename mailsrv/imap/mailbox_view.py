@@ -18,24 +18,11 @@ view then only looks at the messages that changed, never walks the whole folder.
 from __future__ import annotations
 
 import bisect
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailsrv.imap.responses import flag_list
 from mailsrv.store.base import SYSTEM_FLAGS, FolderSnapshot, Mailbox, MessageInfo, Store
-
-_recent_claims: weakref.WeakKeyDictionary[object, dict[tuple[str, str, int], int]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _claims(store: Store) -> dict[tuple[str, str, int], int]:
-    table = _recent_claims.get(store)
-    if table is None:
-        table = _recent_claims[store] = {}
-    return table
-
 
 #: Folder deltas remembered per store; a handful of versions in flight is the normal case.
 MAX_DELTAS = 64
@@ -78,16 +65,19 @@ def diff(old: tuple[MessageInfo, ...], new: tuple[MessageInfo, ...]) -> FolderDe
     return FolderDelta(old, new, gone, tuple(changed), added, tuple(m.uid for m in added), keywords)
 
 
-_deltas: weakref.WeakKeyDictionary[object, dict[_DeltaKey, FolderDelta]] = (
-    weakref.WeakKeyDictionary()
-)
+class ViewTables:
+    """What the views of one server's sessions share (``ImapServerState.views``): who saw which
+    message first (\\Recent), the deltas between folder versions, and the memos of the response
+    pieces every view writes alike (``FLAGS (...)``, ``INTERNALDATE "..."``)."""
 
+    __slots__ = ("claims", "dates", "deltas", "flags")
 
-def _delta_table(store: Store) -> dict[_DeltaKey, FolderDelta]:
-    table = _deltas.get(store)
-    if table is None:
-        table = _deltas[store] = {}
-    return table
+    def __init__(self) -> None:
+        #: (user, folder, uidvalidity) -> the highest UID some session has claimed as recent.
+        self.claims: dict[tuple[str, str, int], int] = {}
+        self.deltas: dict[_DeltaKey, FolderDelta] = {}
+        self.flags: dict[tuple[frozenset[str], bool], bytes] = {}
+        self.dates: dict[float, bytes] = {}
 
 
 def shared_delta(
@@ -115,8 +105,15 @@ class MailboxView:
     """Sequence numbers, last reported flags and pending changes of one selected folder."""
 
     def __init__(
-        self, store: Store, mailbox: Mailbox, snap: FolderSnapshot, *, readonly: bool
+        self,
+        tables: ViewTables,
+        store: Store,
+        mailbox: Mailbox,
+        snap: FolderSnapshot,
+        *,
+        readonly: bool,
     ) -> None:
+        self.tables = tables
         self.store = store
         self.mailbox = mailbox
         self.readonly = readonly
@@ -133,8 +130,8 @@ class MailboxView:
         self._exists_changed = False
         self.dirty = False
         self.keywords: set[str] = {f for m in snap.messages for f in m.flags} - SYSTEM_FLAGS
-        self._deltas = _delta_table(store)
-        self._claims = _claims(store)
+        self._deltas = tables.deltas
+        self._claims = tables.claims
         self._claim(self.uids)
 
     @property

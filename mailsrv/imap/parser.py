@@ -80,8 +80,12 @@ _SIMPLE: dict[str, Callable[[str], Command]] = {
 Handler = Callable[[Lexer, str, bool], Command]
 
 
-def parse_command(data: bytes) -> Command | InvalidCommand:
-    """Parse one command: ``tag SP name [args] CRLF`` with literals spliced in."""
+def parse_command(
+    data: bytes, memo: dict[bytes, tuple[FetchItem, ...]] | None = None
+) -> Command | InvalidCommand:
+    """Parse one command: ``tag SP name [args] CRLF`` with literals spliced in. ``memo`` keeps
+    FETCH item lists already parsed, by their text (a client sends the same list again and
+    again); without one, nothing is remembered."""
     lx = Lexer(data)
     try:
         tag = lx.tag()
@@ -104,7 +108,7 @@ def parse_command(data: bytes) -> Command | InvalidCommand:
             handler = _HANDLERS.get(name)
         if handler is None:
             return InvalidCommand(tag, "Unknown command", name=("UID " if uid else "") + name)
-        cmd = handler(lx, tag, uid)
+        cmd = _fetch(lx, tag, uid, memo) if handler is _fetch else handler(lx, tag, uid)
         lx.end()
         return cmd
     except ParseError as exc:
@@ -341,14 +345,16 @@ def _append(lx: Lexer, tag: str, uid: bool) -> Command:
     return Append(tag, mailbox, flags, date, message)
 
 
-def _fetch(lx: Lexer, tag: str, uid: bool) -> Command:
+def _fetch(
+    lx: Lexer, tag: str, uid: bool, memo: dict[bytes, tuple[FetchItem, ...]] | None = None
+) -> Command:
     lx.sp()
     sequence = _sequence(lx)
     lx.sp()
     # A client sends the same item list command after command: the items of a line that
     # holds no literal are parsed once and remembered (they are immutable).
     rest = lx.data[lx.pos :]
-    items = _ITEMS_DONE.get(rest)
+    items = memo.get(rest) if memo is not None else None
     if items is not None:
         lx.pos = len(lx.data)
         return Fetch(tag, uid, sequence, items)
@@ -356,15 +362,14 @@ def _fetch(lx: Lexer, tag: str, uid: bool) -> Command:
     if lx.skip_sp():
         raise ParseError("FETCH modifiers are not supported")
     lx.end()
-    if len(rest) <= _ITEMS_TEXT_MAX and b"{" not in rest:
-        if len(_ITEMS_DONE) >= _ITEMS_MEMO_MAX:
-            _ITEMS_DONE.clear()
-        _ITEMS_DONE[rest] = items
+    if memo is not None and len(rest) <= _ITEMS_TEXT_MAX and b"{" not in rest:
+        if len(memo) >= _ITEMS_MEMO_MAX:
+            memo.clear()
+        memo[rest] = items
     return Fetch(tag, uid, sequence, items)
 
 
-#: FETCH item lists already parsed, by their text (with the line end) in the command.
-_ITEMS_DONE: dict[bytes, tuple[FetchItem, ...]] = {}
+#: Entries in a FETCH item memo before it starts over, and the longest text remembered.
 _ITEMS_MEMO_MAX = 256
 _ITEMS_TEXT_MAX = 512
 

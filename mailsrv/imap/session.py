@@ -30,6 +30,7 @@ from mailsrv.imap.mailbox_names import BadMailboxName, decode_name
 from mailsrv.imap.mailbox_view import MailboxView, ViewInvalid
 from mailsrv.imap.responses import capabilities, continuation, tagged, untagged
 from mailsrv.imap.sequence_set import SequenceSet
+from mailsrv.imap.server_state import ImapServerState
 from mailsrv.imap.sink import Sink
 from mailsrv.store.base import (
     FolderSnapshot,
@@ -58,6 +59,7 @@ class ImapSession:
     def __init__(
         self,
         ctx: ServerContext,
+        shared: ImapServerState,
         info: SessionInfo,
         out: Sink,
         *,
@@ -65,12 +67,15 @@ class ImapSession:
         starttls: bool,
     ) -> None:
         self.ctx = ctx
+        self.shared = shared
         self.info = info
         self.out = out
         self.tls = tls
         self.starttls_offered = starttls and ctx.tls is not None
         limits = ctx.config.limits
-        self.core = ImapCore(max_line=limits.imap_line, max_append=limits.message_size)
+        self.core = ImapCore(
+            max_line=limits.imap_line, max_append=limits.message_size, memo=shared.fetch_items
+        )
         self.user: str | None = None
         self._view: MailboxView | None = None
         self.utf8 = False
@@ -226,7 +231,7 @@ class ImapSession:
         self.info.user = user
         self.info.state = State.AUTHENTICATED.value
         if self._feed is None:
-            self._feed = live.attach(self.ctx.store, user)
+            self._feed = self.shared.feeds.attach(self.ctx.store, user)
 
     def selected(self, view: MailboxView) -> None:
         """SELECT or EXAMINE opened ``view``'s folder (RFC 9051 §3.3)."""

@@ -1,6 +1,6 @@
 """The web console and REST API on the server's loop (aiohttp ``AppRunner`` + ``TCPSite``).
 
-    listener = await start_http(server, "127.0.0.1", 8025)   # listener.port, await listener.close()
+    listener = await start_http(ctx, "127.0.0.1", 8025)   # listener.port, await listener.close()
 
 Safety, in one place: on loopback in dev mode the console is open (but checks ``Host`` exactly
 and ``Origin``, in every mode, so no other web site, rebinding names included, can drive it through
@@ -16,11 +16,11 @@ import hmac
 import logging
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from mailsrv.context import ServerContext
 from mailsrv.net.local import (
     BadHost,
     LocalNames,
@@ -41,9 +41,6 @@ from mailsrv.store.base import (
 )
 from mailsrv.web import api
 from mailsrv.web.events import LiveFeed
-
-if TYPE_CHECKING:
-    from mailsrv.server import MailServer
 
 log = logging.getLogger("mailsrv.web")
 
@@ -230,8 +227,7 @@ def _page(name: str) -> Handler:
     return handler
 
 
-def make_app(server: MailServer, token: str | None, bound: str = "127.0.0.1") -> web.Application:
-    ctx = server.context
+def make_app(ctx: ServerContext, token: str | None, bound: str = "127.0.0.1") -> web.Application:
     limit = ctx.config.limits.message_size + 64 * 1024
     names = LocalNames.of(ctx.config.hostnames, bound)
     app = web.Application(
@@ -271,11 +267,11 @@ class HttpListener:
         await self._runner.cleanup()
 
 
-async def start_http(server: MailServer, host: str, port: int) -> HttpListener:
+async def start_http(ctx: ServerContext, host: str, port: int) -> HttpListener:
     """Serve the console and the API on ``host:port`` (0: ephemeral) on the running loop."""
-    cfg = server.context.config
+    cfg = ctx.config
     token = console_token(host, cfg.dev, cfg.http_token)
-    app = make_app(server, token, host)
+    app = make_app(ctx, token, host)
     feed = app[api.FEED]
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()

@@ -170,3 +170,35 @@ async def test_client_that_stops_reading_is_bounded(make_server: Any) -> None:
         live = [s for s in server.context.sessions.live.values() if s.protocol == "imap"]
         assert live == []
         c.writer.close()
+
+
+async def test_imap_state_is_per_server_and_shared_by_its_ports(
+    make_server: Any, certs_dir: Path
+) -> None:
+    """One server's IMAP ports share one state (who saw a message first, \\Recent); a second
+    server in the same process, even on the same store, shares nothing with it."""
+    from mailsrv.store.memory import MemoryStore
+
+    store = MemoryStore()
+    await store.ensure_user("ann")
+    await store.deliver("ann", MSG)
+    async with (
+        make_server(store, services={"imap", "imaps"}) as one,
+        make_server(store, services={"imap"}) as two,
+    ):
+        first = await logged_in(one)
+        assert b"* 1 RECENT" in await first.cmd(b"s SELECT INBOX")
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1",
+            one.ports.imaps,
+            ssl=client_ssl_context(certs_dir / "ca.pem"),
+            server_hostname="localhost",
+        )
+        tls = Client(reader, writer)
+        assert (await tls.line()).startswith(b"* OK")
+        assert b"a OK" in await tls.cmd(b"a LOGIN ann pw")
+        assert b"* 0 RECENT" in await tls.cmd(b"s SELECT INBOX")  # claimed on port 143
+        other = await logged_in(two)
+        assert b"* 1 RECENT" in await other.cmd(b"s SELECT INBOX")  # its own claims
+        for c in (first, tls, other):
+            await c.close()

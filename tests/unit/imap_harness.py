@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import weakref
 from typing import Any
 
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config, Limits
 from mailsrv.context import ServerContext, SessionRegistry
 from mailsrv.imap.dispatch import run_ready
+from mailsrv.imap.server_state import ImapServerState
 from mailsrv.imap.session import ImapSession
 from mailsrv.store.memory import MemoryStore
 
@@ -56,6 +58,18 @@ def make_context(store: MemoryStore | None = None, **limits: Any) -> ServerConte
     return ServerContext(config, store or MemoryStore(), auth, None)
 
 
+#: One IMAP server state per store: talkers on one store act as sessions of one server (what
+#: ``MailServer`` makes once for all its IMAP sessions).
+_STATES: weakref.WeakKeyDictionary[object, ImapServerState] = weakref.WeakKeyDictionary()
+
+
+def shared_state(ctx: ServerContext) -> ImapServerState:
+    state = _STATES.get(ctx.store)
+    if state is None:
+        state = _STATES[ctx.store] = ImapServerState()
+    return state
+
+
 class Talker:
     """One client connection to a session, fed whole byte strings."""
 
@@ -64,7 +78,9 @@ class Talker:
         registry: SessionRegistry = ctx.sessions
         self.info = registry.open("imap", peer, 143, tls)
         self.sink = ListSink()
-        self.session = ImapSession(ctx, self.info, self.sink, tls=tls, starttls=False)
+        self.session = ImapSession(
+            ctx, shared_state(ctx), self.info, self.sink, tls=tls, starttls=False
+        )
 
     def greeting(self) -> bytes:
         return self.session.greeting()

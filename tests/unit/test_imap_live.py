@@ -95,12 +95,10 @@ async def test_flags_changed_back_by_another_session_are_reported() -> None:
 
 
 async def test_sessions_release_the_shared_feed() -> None:
-    from mailsrv.imap import live
-
     store = await _store()
     ctx = make_context(store)
     t = await _idler(ctx)
-    feed = live.attach(store, "ann")
+    feed = t.session.shared.feeds.attach(store, "ann")
     assert feed.sessions == 2 and feed.watches[INBOX].idlers
     feed.release()
     t.session.close()
