@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mailsrv.store.base import MessageInfo, NoSuchFolder
 from mailsrv.store.cache import MessageCache
-from mailsrv.store.flags import letters_of, name_time, wire_size
+from mailsrv.store.filenames import letters_of, name_time, wire_size
 from mailsrv.store.keywords import Keywords
 from mailsrv.store.scan import Entry, Scan, Stamp, file_stamp, make_entry, measure
 from mailsrv.store.uidlist import (

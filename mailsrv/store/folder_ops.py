@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode, MessageInfo, apply_flags
-from mailsrv.store.flags import base_of, cur_name, new_base, size_fields
+from mailsrv.store.filenames import base_of, cur_name, new_base, size_fields
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.scan import Entry, file_stamp
 from mailsrv.store.uidlist import (

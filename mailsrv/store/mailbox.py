@@ -23,7 +23,7 @@ from mailsrv.store.base import (
     header_end,
     to_wire,
 )
-from mailsrv.store.flags import size_fields
+from mailsrv.store.filenames import size_fields
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.scan import Entry
 

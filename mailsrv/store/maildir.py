@@ -1,6 +1,6 @@
 """``MaildirStore``: the ``Store`` on a Maildir++ tree that Dovecot 2.3 can share.
 
-Layout, UIDs, flags and keywords are Dovecot's (``layout.py``, ``uidlist.py``, ``flags.py``,
+Layout, UIDs, flags and keywords are Dovecot's (``layout.py``, ``uidlist.py``, ``filenames.py``,
 ``keywords.py``). Every folder has one in-process ``FolderIndex`` shared by all handles on it
 (``mailbox.py``); each change we make is published as a ``StoreEvent``, and changes made by
 other processes are found by re-scans and by the ``Watcher``.
