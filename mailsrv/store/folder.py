@@ -10,7 +10,7 @@ dot-lock, in the order of the timestamps in their names. A directory whose mtime
 it is listed again at the next check.
 
 Every method here is blocking and must run with ``FolderIndex.lock`` (an asyncio lock) held;
-the async layer (``maildir.py``) decides what runs in a thread.
+the async layer (``indexes.py``, ``mailbox.py``, ``maildir.py``) decides what runs in a thread.
 """
 
 from __future__ import annotations

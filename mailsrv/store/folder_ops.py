@@ -1,9 +1,9 @@
 """Blocking changes to one folder: deliver, flags, expunge, copy/move, new UIDVALIDITY.
 
-Each function runs with the folder's asyncio lock held (``maildir.py`` decides whether in a
-thread) and takes the dot-lock itself where UIDs or keywords are handed out. A message file that
-vanished under us (renamed by another process) is reported back as "retry": the caller re-scans
-the folder and tries those once more.
+Each function runs with the folder's asyncio lock held (``maildir.py`` and ``mailbox.py``
+decide whether in a thread) and takes the dot-lock itself where UIDs or keywords are handed
+out. A message file that vanished under us (renamed by another process) is reported back as
+"retry": the caller re-scans the folder and tries those once more.
 """
 
 from __future__ import annotations
