@@ -39,7 +39,8 @@ class Subscription:
         #: When set, events go to it synchronously instead of into the queue (see module doc).
         self.callback: Callable[[StoreEvent], None] | None = None
 
-    def _push(self, event: StoreEvent) -> None:
+    def push(self, event: StoreEvent) -> None:
+        """Take one event (the hub calls this for every event of this subscriber's user)."""
         if self.callback is not None:
             try:
                 self.callback(event)
@@ -73,7 +74,7 @@ class Subscription:
 
     def close(self) -> None:
         self._closed = True
-        self._hub._remove(self)
+        self._hub.unsubscribe(self)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()
 
@@ -96,7 +97,8 @@ class EventHub:
         self._by_user.setdefault(user, set()).add(sub)
         return sub
 
-    def _remove(self, sub: Subscription) -> None:
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop handing events to ``sub`` (its ``close()`` calls this)."""
         subs = self._by_user.get(sub.user)
         if subs is not None:
             subs.discard(sub)
@@ -116,7 +118,11 @@ class EventHub:
             )
         for key in (event.user, None):
             for sub in tuple(self._by_user.get(key, ())):
-                sub._push(event)
+                sub.push(event)
+
+    def watched_users(self) -> set[str | None]:
+        """The users someone subscribed to (``None``: someone subscribed to every user)."""
+        return set(self._by_user)
 
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._by_user.values())

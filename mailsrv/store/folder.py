@@ -10,7 +10,7 @@ dot-lock, in the order of the timestamps in their names. A directory whose mtime
 it is listed again at the next check.
 
 Every method here is blocking and must run with ``FolderIndex.lock`` (an asyncio lock) held;
-the async layer (``maildir.py``) decides what runs in a thread.
+the async layer (``indexes.py``, ``mailbox.py``, ``maildir.py``) decides what runs in a thread.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mailsrv.store.base import MessageInfo, NoSuchFolder
 from mailsrv.store.cache import MessageCache
-from mailsrv.store.flags import letters_of, name_time, wire_size
+from mailsrv.store.filenames import letters_of, name_time, wire_size
 from mailsrv.store.keywords import Keywords
 from mailsrv.store.scan import Entry, Scan, Stamp, file_stamp, make_entry, measure
 from mailsrv.store.uidlist import (

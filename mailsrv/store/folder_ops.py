@@ -1,9 +1,9 @@
 """Blocking changes to one folder: deliver, flags, expunge, copy/move, new UIDVALIDITY.
 
-Each function runs with the folder's asyncio lock held (``maildir.py`` decides whether in a
-thread) and takes the dot-lock itself where UIDs or keywords are handed out. A message file that
-vanished under us (renamed by another process) is reported back as "retry": the caller re-scans
-the folder and tries those once more.
+Each function runs with the folder's asyncio lock held (``maildir.py`` and ``mailbox.py``
+decide whether in a thread) and takes the dot-lock itself where UIDs or keywords are handed
+out. A message file that vanished under us (renamed by another process) is reported back as
+"retry": the caller re-scans the folder and tries those once more.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode, MessageInfo, apply_flags
-from mailsrv.store.flags import base_of, cur_name, new_base, size_fields
+from mailsrv.store.filenames import base_of, cur_name, new_base, size_fields
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.scan import Entry, file_stamp
 from mailsrv.store.uidlist import (

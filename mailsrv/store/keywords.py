@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mailsrv.store.base import StoreError
-from mailsrv.store.flags import FLAG_LETTERS, LETTER_FLAGS
+from mailsrv.store.filenames import FLAG_LETTERS, LETTER_FLAGS
 
 log = logging.getLogger(__name__)
 

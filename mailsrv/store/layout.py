@@ -18,7 +18,10 @@ from mailsrv.store.base import (
     HIERARCHY_DELIMITER,
     INBOX,
     InvalidName,
+    NoSuchFolder,
+    NoSuchUser,
 )
+from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
 
 SUBSCRIPTIONS_FILE = "subscriptions"
 SPECIAL_USE_FILE = "mailsrv-special-use"
@@ -27,6 +30,36 @@ DOVECOT_TRASH = ".DOVECOT-TRASHED"
 #: Longest directory name most file systems take (NAME_MAX).
 MAX_DIR_NAME = 255
 _SUBS_V2_HEADER = "V\t2\n\n"
+
+
+def user_dir(root: Path, user: str) -> Path:
+    """``ROOT/<user>``; raises ``InvalidName`` for a name that is not a safe user name."""
+    return root / check_user_name(user)
+
+
+def existing_user_dir(root: Path, user: str) -> Path:
+    """The root of a user whose INBOX exists; ``NoSuchUser`` otherwise (for bad names too)."""
+    try:
+        path = user_dir(root, user)
+    except InvalidName:
+        raise NoSuchUser(user) from None
+    if not (path / "cur").is_dir():
+        raise NoSuchUser(user)
+    return path
+
+
+def folder_location(root: Path, user: str, name: str) -> tuple[str, Path]:
+    """(normalized name, directory) of an existing user's folder, which may itself be missing;
+    a name no folder can have raises ``NoSuchFolder``."""
+    home = existing_user_dir(root, user)
+    name = normalize_folder_name(name)
+    if name == INBOX:
+        return name, home
+    try:
+        name = check_folder_name(name)
+        return name, folder_dir(home, name)
+    except InvalidName:
+        raise NoSuchFolder(name) from None
 
 
 def folder_dir(user_root: Path, name: str) -> Path:

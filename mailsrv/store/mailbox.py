@@ -1,7 +1,9 @@
 """``MaildirMailbox``: a handle on one Maildir folder (the ``Mailbox`` of ``MaildirStore``).
 
 The blocking work is in ``folder_ops.py``; here it runs under the folder's asyncio lock, in a
-thread when it fsyncs or touches many files, and the resulting events are published.
+thread when it fsyncs or touches many files, and the resulting events are published. The store
+hands each handle its folder's ``FolderIndex`` and its ``FolderIndexes`` (``indexes.py``), which
+finds the destination of a copy or move, refreshes an index from the disk and publishes events.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from mailsrv.store import folder_ops
 from mailsrv.store.base import (
@@ -23,12 +25,10 @@ from mailsrv.store.base import (
     header_end,
     to_wire,
 )
-from mailsrv.store.flags import size_fields
+from mailsrv.store.filenames import size_fields
 from mailsrv.store.folder import FolderIndex
+from mailsrv.store.indexes import FolderIndexes
 from mailsrv.store.scan import Entry
-
-if TYPE_CHECKING:
-    from mailsrv.store.maildir import MaildirStore
 
 T = TypeVar("T")
 #: Messages up to this size are read on the event loop; bigger ones in a thread.
@@ -44,10 +44,10 @@ async def _run(inline: bool, fn: Callable[..., T], *args: object) -> T:
 class MaildirMailbox:
     """A session's handle on one folder; all handles on a folder share its index."""
 
-    __slots__ = ("__weakref__", "_index", "_store")
+    __slots__ = ("__weakref__", "_index", "_indexes")
 
-    def __init__(self, store: MaildirStore, index: FolderIndex) -> None:
-        self._store = store
+    def __init__(self, indexes: FolderIndexes, index: FolderIndex) -> None:
+        self._indexes = indexes  # the store's: other folders, refreshing, publishing events
         self._index = index
 
     @property
@@ -61,7 +61,7 @@ class MaildirMailbox:
     async def snapshot(self) -> FolderSnapshot:
         idx = self._index
         async with idx.lock:
-            await self._store._refresh(idx)
+            await self._indexes.refresh(idx)
             return FolderSnapshot(
                 idx.name, idx.uidvalidity, idx.uidnext, idx.messages(), idx.version
             )
@@ -85,7 +85,7 @@ class MaildirMailbox:
                 if attempt == 0:  # renamed (flags) or moved by another process: look again
                     try:
                         async with self._index.lock:
-                            await self._store._refresh(self._index, force=True)
+                            await self._indexes.refresh(self._index, force=True)
                     except NoSuchFolder:
                         break  # the whole folder went away
         raise MessageGone(f"message UID {uid} no longer exists")
@@ -118,34 +118,34 @@ class MaildirMailbox:
         wanted = folder_ops.storable(flags)
         uids = list(uids)
         async with idx.lock:
-            await self._store._refresh(idx)
+            await self._indexes.refresh(idx)
             # New keywords take the dot-lock, which may mean waiting: not on the loop.
             inline = len(uids) <= INLINE_BATCH and not idx.keywords.missing(wanted)
             out, changed, retry = await _run(
                 inline, folder_ops.store_flags, idx, uids, wanted, mode
             )
             if retry:
-                await self._store._refresh(idx, force=True)
+                await self._indexes.refresh(idx, force=True)
                 more, changed2, _ = folder_ops.store_flags(idx, retry, wanted, mode)
                 out = sorted(out + more, key=lambda m: m.uid)
                 changed = sorted(changed + changed2)
         if changed:
-            self._store._emit(idx, EventKind.FLAGS, changed, actor)
+            self._indexes.emit(idx, EventKind.FLAGS, changed, actor)
         return out
 
     async def expunge(self, uids: Iterable[int], actor: str | None = None) -> list[int]:
         idx = self._index
         uids = list(uids)
         async with idx.lock:
-            await self._store._refresh(idx)
+            await self._indexes.refresh(idx)
             removed, retry = await _run(len(uids) <= INLINE_BATCH, folder_ops.expunge, idx, uids)
             if retry:
-                await self._store._refresh(idx, force=True)
+                await self._indexes.refresh(idx, force=True)
                 removed += folder_ops.expunge(idx, retry)[0]
         idx.cache.forget(e.base for e in removed)
         gone = sorted(e.info.uid for e in removed)
         if gone:
-            self._store._emit(idx, EventKind.EXPUNGED, gone, actor)
+            self._indexes.emit(idx, EventKind.EXPUNGED, gone, actor)
         return gone
 
     async def copy(
@@ -162,15 +162,15 @@ class MaildirMailbox:
         self, uids: list[int], dest: str, move: bool, actor: str | None
     ) -> list[tuple[int, int]]:
         src = self._index
-        dst = await self._store._index(src.user, dest)
+        dst = await self._indexes.get(src.user, dest)
         async with contextlib.AsyncExitStack() as stack:
             for idx in sorted({id(src): src, id(dst): dst}.values(), key=lambda i: i.name):
                 await stack.enter_async_context(idx.lock)
-            await self._store._refresh(src)
-            await self._store._refresh(dst)
+            await self._indexes.refresh(src)
+            await self._indexes.refresh(dst)
             found, retry = await asyncio.to_thread(folder_ops.transfer, src, dst, uids, move)
             if retry:
-                await self._store._refresh(src, force=True)
+                await self._indexes.refresh(src, force=True)
                 more, _ = await asyncio.to_thread(folder_ops.transfer, src, dst, retry, move)
                 found += more
         src.cache.copy_to(dst.cache, [(s, d) for _, _, s, d in found])
@@ -178,9 +178,9 @@ class MaildirMailbox:
             src.cache.forget(s for _, _, s, _ in found)
         pairs = sorted((s, d) for s, d, _, _ in found)
         if pairs:
-            self._store._emit(dst, EventKind.COPIED, [d for _, d in pairs], actor)
+            self._indexes.emit(dst, EventKind.COPIED, [d for _, d in pairs], actor)
             if move:
-                self._store._emit(src, EventKind.MOVED, [s for s, _ in pairs], actor, dst.name)
+                self._indexes.emit(src, EventKind.MOVED, [s for s, _ in pairs], actor, dst.name)
         return pairs
 
     async def get_cached(self, uid: int, key: str) -> bytes | None:
@@ -216,7 +216,7 @@ class MaildirMailbox:
         idx = self._index
         async with idx.lock:
             value = await asyncio.to_thread(folder_ops.bump_uidvalidity, idx)
-        self._store._emit(idx, EventKind.EXTERNAL, (), None)
+        self._indexes.emit(idx, EventKind.EXTERNAL, (), None)
         return value
 
 

@@ -1,9 +1,10 @@
 """``MaildirStore``: the ``Store`` on a Maildir++ tree that Dovecot 2.3 can share.
 
-Layout, UIDs, flags and keywords are Dovecot's (``layout.py``, ``uidlist.py``, ``flags.py``,
+Layout, UIDs, flags and keywords are Dovecot's (``layout.py``, ``uidlist.py``, ``filenames.py``,
 ``keywords.py``). Every folder has one in-process ``FolderIndex`` shared by all handles on it
-(``mailbox.py``); each change we make is published as a ``StoreEvent``, and changes made by
-other processes are found by re-scans and by the ``Watcher``.
+(``mailbox.py``); the store and its handles find, refresh and forget indexes through one
+``FolderIndexes`` (``indexes.py``). Each change we make is published as a ``StoreEvent``, and
+changes made by other processes are found by re-scans and by the ``Watcher``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ import asyncio
 import logging
 import os
 import shutil
-import time
 import uuid
-import weakref
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,7 +35,8 @@ from mailsrv.store.base import (
     to_wire,
 )
 from mailsrv.store.events import EventHub, Subscription
-from mailsrv.store.folder import INLINE_LIMIT, FolderIndex
+from mailsrv.store.folder import FolderIndex
+from mailsrv.store.indexes import FolderIndexes
 from mailsrv.store.mailbox import MaildirMailbox
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
 from mailsrv.store.scan import Entry
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 #: Folder directories being removed are renamed to this first: no leading "." in a user's root,
 #: so Dovecot never takes one for a folder.
 TRASH_PREFIX = "mailsrv-removing-"
-#: Folder indexes kept in memory; past this, those without open handles are forgotten.
-MAX_INDEXES = 512
 #: Threads that write delivered messages. Few: with more, the threads and the event loop
 #: mostly fight over the GIL (2 instead of the default pool: ~12 % less CPU per SMTP delivery);
 #: deliveries that queue up for a busy folder go in together anyway.
@@ -83,9 +81,8 @@ class MaildirStore:
         self.root = Path(root)
         self.create_users = create_users
         self._hub = EventHub()
-        self._indexes: dict[tuple[str, str], FolderIndex] = {}
-        self._handles: dict[tuple[str, str], weakref.WeakSet[MaildirMailbox]] = {}
-        self._watcher = Watcher(self._watched, self._rescan)
+        self._indexes = FolderIndexes(self.root, self._hub)
+        self._watcher = Watcher(self._indexes.watched, self._indexes.rescan)
         #: ``reset()`` renames user roots aside and deletes them in the background.
         self._removals: set[asyncio.Future[None]] = set()
         self._removing: set[Path] = set()
@@ -95,110 +92,6 @@ class MaildirStore:
         self._writer: ThreadPoolExecutor | None = None
 
     # -- internals -------------------------------------------------------------------------
-
-    def _user_root(self, user: str) -> Path:
-        return self.root / check_user_name(user)
-
-    def _existing_root(self, user: str) -> Path:
-        try:
-            root = self._user_root(user)
-        except InvalidName:
-            raise NoSuchUser(user) from None
-        if not (root / "cur").is_dir():
-            raise NoSuchUser(user)
-        return root
-
-    def _folder_path(self, user: str, name: str) -> tuple[str, Path]:
-        root = self._existing_root(user)
-        name = normalize_folder_name(name)
-        if name != INBOX:
-            try:
-                name = check_folder_name(name)
-                path = layout.folder_dir(root, name)
-            except InvalidName:
-                raise NoSuchFolder(name) from None
-        else:
-            path = root
-        return name, path
-
-    async def _index(self, user: str, name: str) -> FolderIndex:
-        name, path = self._folder_path(user, name)
-        idx = self._indexes.get((user, name))
-        if idx is not None and not idx.dead:
-            return idx
-        if not (path / "cur").is_dir():
-            raise NoSuchFolder(name)
-        idx = FolderIndex(user, name, path, self._user_root(user))
-        if len(self._indexes) >= MAX_INDEXES:
-            self._evict()
-        self._indexes[(user, name)] = idx
-        return idx
-
-    def _evict(self) -> None:
-        """Forget the indexes nobody holds a handle on (oldest first), keeping memory bounded."""
-        for key in list(self._indexes)[: len(self._indexes) // 2]:
-            idx = self._indexes[key]
-            if not self._handles.get(key) and not idx.lock.locked():
-                del self._indexes[key]
-                self._handles.pop(key, None)
-                idx.close()
-
-    def _drop(self, user: str, names: Iterable[str] | None = None) -> None:
-        """Forget indexes (folder deleted/renamed, user removed): their handles go stale."""
-        for key in list(self._indexes):
-            if key[0] == user and (names is None or key[1] in names):
-                self._indexes.pop(key).close()
-                self._handles.pop(key, None)
-
-    async def _refresh(self, idx: FolderIndex, force: bool = False) -> None:
-        """Bring ``idx`` up to date with the disk (caller holds ``idx.lock``)."""
-        if idx.dead:
-            raise NoSuchFolder(idx.name)
-        if not force and not idx.due():
-            return
-        idx.checked_at = time.monotonic()
-        if not idx.changed_on_disk():
-            return
-        was_loaded = idx.loaded
-        inline = len(idx.by_uid) <= INLINE_LIMIT
-        try:
-            scan = idx.scan() if inline else await asyncio.to_thread(idx.scan)
-            if scan.needs_lock:
-                await asyncio.to_thread(idx.assign, scan)
-            if inline:
-                changed = idx.apply(scan)
-            else:
-                changed = await asyncio.to_thread(idx.apply, scan)
-                await asyncio.to_thread(idx.messages)  # sort 100,000 UIDs off the loop too
-        except NoSuchFolder:
-            self._drop(idx.user, [idx.name])
-            raise
-        if changed and was_loaded:
-            self._emit(idx, EventKind.EXTERNAL, (), None)
-
-    async def _rescan(self, idx: FolderIndex) -> None:
-        async with idx.lock:
-            await self._refresh(idx, force=True)
-
-    def _watched(self) -> list[FolderIndex]:
-        users = set(self._hub._by_user)  # whose events someone is waiting for
-        everyone = None in users
-        out = []
-        for key, idx in self._indexes.items():
-            handles = self._handles.get(key)
-            if (handles and len(handles)) or everyone or key[0] in users:
-                out.append(idx)
-        return out
-
-    def _emit(
-        self,
-        idx: FolderIndex,
-        kind: EventKind,
-        uids: Iterable[int],
-        actor: str | None,
-        detail: str = "",
-    ) -> None:
-        self._hub.publish(StoreEvent(idx.user, idx.name, kind, tuple(uids), actor, detail))
 
     def _event(self, user: str, folder: str, kind: EventKind, detail: str = "") -> None:
         self._hub.publish(StoreEvent(user, folder, kind, (), None, detail))
@@ -219,7 +112,7 @@ class MaildirStore:
     # -- Store: users ----------------------------------------------------------------------
 
     async def ensure_user(self, user: str) -> None:
-        root = self._user_root(user)
+        root = layout.user_dir(self.root, user)
         if (root / "cur").is_dir():
             return
         layout.make_maildir(root, folder=False)
@@ -232,7 +125,7 @@ class MaildirStore:
 
     async def user_exists(self, user: str) -> bool:
         try:
-            self._existing_root(user)
+            layout.existing_user_dir(self.root, user)
         except NoSuchUser:
             return False
         return True
@@ -254,10 +147,10 @@ class MaildirStore:
 
     async def delete_user(self, user: str) -> None:
         try:
-            root = self._existing_root(user)
+            root = layout.existing_user_dir(self.root, user)
         except NoSuchUser:
             return
-        self._drop(user)
+        self._indexes.drop(user)
         graves = [self._trash(root, USER_TRASH_PREFIX), *self._leftovers()]
         for grave in set(graves):
             await asyncio.to_thread(_remove_tree, grave)
@@ -265,7 +158,7 @@ class MaildirStore:
     # -- Store: folders --------------------------------------------------------------------
 
     async def list_folders(self, user: str) -> list[FolderInfo]:
-        root = self._existing_root(user)
+        root = layout.existing_user_dir(self.root, user)
         dirs = layout.folder_dirs(root)
         subs = layout.read_subscriptions(root)
         special = layout.read_special_use(root)
@@ -279,7 +172,7 @@ class MaildirStore:
         return out
 
     async def create_folder(self, user: str, name: str, special_use: str | None = None) -> None:
-        root = self._existing_root(user)
+        root = layout.existing_user_dir(self.root, user)
         name = check_folder_name(name)
         if name == INBOX:
             raise FolderExists(name)
@@ -298,11 +191,11 @@ class MaildirStore:
         name = normalize_folder_name(name)
         if name == INBOX:
             raise InvalidName("INBOX cannot be deleted")
-        root = self._existing_root(user)
-        name, path = self._folder_path(user, name)
+        root = layout.existing_user_dir(self.root, user)
+        name, path = layout.folder_location(self.root, user, name)
         if not path.is_dir():
             raise NoSuchFolder(name)
-        self._drop(user, [name])
+        self._indexes.drop(user, [name])
         grave = self._trash(path)
         layout.update_subscriptions(root, drop=[name])
         layout.update_special_use(root, {name: None})
@@ -310,8 +203,8 @@ class MaildirStore:
         self._event(user, name, EventKind.FOLDER_DELETED)
 
     async def rename_folder(self, user: str, old: str, new: str) -> None:
-        root = self._existing_root(user)
-        old, old_path = self._folder_path(user, old)
+        root = layout.existing_user_dir(self.root, user)
+        old, old_path = layout.folder_location(self.root, user, old)
         new = check_folder_name(new)
         if not (old_path / "cur").is_dir():
             raise NoSuchFolder(old)
@@ -327,7 +220,7 @@ class MaildirStore:
     def _rename_tree(self, user: str, root: Path, old: str, new: str) -> None:
         dirs = layout.folder_dirs(root)
         moving = sorted(n for n in dirs if n == old or n.startswith(old + HIERARCHY_DELIMITER))
-        self._drop(user, moving)
+        self._indexes.drop(user, moving)
         for n in moving:
             target = layout.folder_dir(root, new + n[len(old) :])
             if target.exists():
@@ -347,8 +240,8 @@ class MaildirStore:
             await inbox.move([m.uid for m in snap.messages], new)
 
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
-        root = self._existing_root(user)
-        name, path = self._folder_path(user, name)
+        root = layout.existing_user_dir(self.root, user)
+        name, path = layout.folder_location(self.root, user, name)
         if not (path / "cur").is_dir():
             raise NoSuchFolder(name)
         if subscribed:
@@ -370,15 +263,15 @@ class MaildirStore:
     ) -> int:
         if self.create_users and not await self.user_exists(user):
             await self.ensure_user(user)
-        idx = await self._index(user, folder)
+        idx = await self._indexes.get(user, folder)
         job = folder_ops.Delivery(to_wire(data), folder_ops.storable(flags), internal_date)
         if idx.lock.locked() or idx in self._batches:
             entry = await self._join_batch(idx, job)
         else:
             async with idx.lock:
-                await self._refresh(idx)
+                await self._indexes.refresh(idx)
                 entry = await self._in_writer(folder_ops.deliver_one, idx, job)
-        self._emit(idx, kind, (entry.info.uid,), actor)
+        self._indexes.emit(idx, kind, (entry.info.uid,), actor)
         return entry.info.uid
 
     async def _in_writer(self, fn: Callable[..., T], *args: object) -> T:
@@ -406,7 +299,7 @@ class MaildirStore:
         try:
             async with idx.lock:
                 batch = self._batches.pop(idx)
-                await self._refresh(idx)
+                await self._indexes.refresh(idx)
                 jobs = [job for job, _ in batch]
                 results = await self._in_writer(folder_ops.deliver_many, idx, jobs)
         except BaseException as exc:
@@ -427,11 +320,11 @@ class MaildirStore:
                 done.set_result(result)
 
     async def open(self, user: str, folder: str = INBOX) -> MaildirMailbox:
-        idx = await self._index(user, folder)
+        idx = await self._indexes.get(user, folder)
         async with idx.lock:
-            await self._refresh(idx)
-        box = MaildirMailbox(self, idx)
-        self._handles.setdefault((user, idx.name), weakref.WeakSet()).add(box)
+            await self._indexes.refresh(idx)
+        box = MaildirMailbox(self._indexes, idx)
+        self._indexes.hold(idx, box)
         self._watcher.ensure_started()
         return box
 
@@ -446,8 +339,7 @@ class MaildirStore:
         """Every user gone at once: each root is renamed aside (atomic, so no session or
         other process sees half a mailbox) and the renamed trees are deleted in a background
         thread; ``close()`` waits for that deletion."""
-        for user in list({u for u, _ in self._indexes}):
-            self._drop(user)
+        self._indexes.drop_all()
         graves = [g for g in self._leftovers() if g not in self._removing]
         for user in await self.list_users():
             graves.append(self._trash(self.root / user, USER_TRASH_PREFIX))
@@ -475,5 +367,4 @@ class MaildirStore:
         if self._removals:
             await asyncio.gather(*self._removals)
         await self._watcher.stop()
-        for idx in self._indexes.values():
-            idx.cache.close()
+        self._indexes.close_caches()

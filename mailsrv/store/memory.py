@@ -33,26 +33,72 @@ _keys = itertools.count(1)
 
 
 @dataclass(slots=True)
-class _Message:
+class StoredMessage:
+    """One message of a ``MemoryStore`` folder: its info, wire bytes and cached values."""
+
     info: MessageInfo
     data: bytes
     cache: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
-class _Folder:
+class StoredFolder:
+    """One folder of a ``MemoryStore`` user: its UID state, attributes and messages."""
+
     name: str
     uidvalidity: int
     uidnext: int = 1
     special_use: str | None = None
     subscribed: bool = True
-    messages: dict[int, _Message] = field(default_factory=dict)
+    messages: dict[int, StoredMessage] = field(default_factory=dict)
     version: int = 0
 
 
+class MemoryFolders:
+    """Every user's folders and the event hub: what ``MemoryStore`` and its mailboxes share."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self.users: dict[str, dict[str, StoredFolder]] = {}
+        self._hub = hub
+
+    def of_user(self, user: str) -> dict[str, StoredFolder]:
+        try:
+            return self.users[user]
+        except KeyError:
+            raise NoSuchUser(user) from None
+
+    def folder(self, user: str, name: str) -> StoredFolder:
+        name = normalize_folder_name(name)
+        try:
+            return self.of_user(user)[name]
+        except KeyError:
+            raise NoSuchFolder(name) from None
+
+    def add(self, f: StoredFolder, data: bytes, flags: Iterable[str], date: float | None) -> int:
+        """Append a message to ``f``; its new UID."""
+        wire = to_wire(data)
+        uid = f.uidnext
+        f.uidnext += 1
+        info = MessageInfo(uid, f"m{next(_keys)}", frozenset(flags), len(wire), date or time.time())
+        f.messages[uid] = StoredMessage(info, wire)
+        f.version += 1
+        return uid
+
+    def emit(
+        self,
+        user: str,
+        folder: str,
+        kind: EventKind,
+        uids: Iterable[int],
+        actor: str | None,
+        detail: str = "",
+    ) -> None:
+        self._hub.publish(StoreEvent(user, folder, kind, tuple(uids), actor, detail))
+
+
 class MemoryMailbox:
-    def __init__(self, store: MemoryStore, user: str, name: str) -> None:
-        self._store = store
+    def __init__(self, folders: MemoryFolders, user: str, name: str) -> None:
+        self._folders = folders
         self._user = user
         self._name = name
 
@@ -64,10 +110,10 @@ class MemoryMailbox:
     def name(self) -> str:
         return self._name
 
-    def _folder(self) -> _Folder:
-        return self._store._folder(self._user, self._name)
+    def _folder(self) -> StoredFolder:
+        return self._folders.folder(self._user, self._name)
 
-    def _message(self, uid: int) -> _Message:
+    def _message(self, uid: int) -> StoredMessage:
         try:
             return self._folder().messages[uid]
         except (KeyError, NoSuchFolder):
@@ -103,7 +149,7 @@ class MemoryMailbox:
             out.append(m.info)
         if changed:
             f.version += 1
-            self._store._emit(self._user, f.name, EventKind.FLAGS, changed, actor)
+            self._folders.emit(self._user, f.name, EventKind.FLAGS, changed, actor)
         return out
 
     async def expunge(self, uids: Iterable[int], actor: str | None = None) -> list[int]:
@@ -111,24 +157,24 @@ class MemoryMailbox:
         gone = [uid for uid in sorted(set(uids)) if f.messages.pop(uid, None) is not None]
         if gone:
             f.version += 1
-            self._store._emit(self._user, f.name, EventKind.EXPUNGED, gone, actor)
+            self._folders.emit(self._user, f.name, EventKind.EXPUNGED, gone, actor)
         return gone
 
     async def copy(
         self, uids: Iterable[int], dest: str, actor: str | None = None
     ) -> list[tuple[int, int]]:
         src = self._folder()
-        dst = self._store._folder(self._user, dest)
+        dst = self._folders.folder(self._user, dest)
         pairs: list[tuple[int, int]] = []
         for uid in sorted(set(uids)):
             m = src.messages.get(uid)
             if m is None:
                 continue
-            new_uid = self._store._add(dst, m.data, m.info.flags, m.info.internal_date)
+            new_uid = self._folders.add(dst, m.data, m.info.flags, m.info.internal_date)
             dst.messages[new_uid].cache.update(m.cache)
             pairs.append((uid, new_uid))
         if pairs:
-            self._store._emit(self._user, dst.name, EventKind.COPIED, [d for _, d in pairs], actor)
+            self._folders.emit(self._user, dst.name, EventKind.COPIED, [d for _, d in pairs], actor)
         return pairs
 
     async def move(
@@ -140,7 +186,7 @@ class MemoryMailbox:
             src.messages.pop(uid, None)
         if pairs:
             src.version += 1
-            self._store._emit(
+            self._folders.emit(
                 self._user, src.name, EventKind.MOVED, [s for s, _ in pairs], actor, dest
             )
         return pairs
@@ -155,7 +201,7 @@ class MemoryMailbox:
         f = self._folder()
         f.uidvalidity += 1
         f.version += 1
-        self._store._emit(self._user, f.name, EventKind.EXTERNAL, [], None)
+        self._folders.emit(self._user, f.name, EventKind.EXTERNAL, [], None)
         return f.uidvalidity
 
 
@@ -163,69 +209,36 @@ class MemoryStore:
     """Everything in dictionaries; same names, rules and events as ``MaildirStore``."""
 
     def __init__(self) -> None:
-        self._users: dict[str, dict[str, _Folder]] = {}
         self._hub = EventHub()
+        self._folders = MemoryFolders(self._hub)
 
     # -- internals -------------------------------------------------------------------------
 
-    def _user(self, user: str) -> dict[str, _Folder]:
-        try:
-            return self._users[user]
-        except KeyError:
-            raise NoSuchUser(user) from None
-
-    def _folder(self, user: str, name: str) -> _Folder:
-        name = normalize_folder_name(name)
-        try:
-            return self._user(user)[name]
-        except KeyError:
-            raise NoSuchFolder(name) from None
-
-    def _add(self, f: _Folder, data: bytes, flags: Iterable[str], date: float | None) -> int:
-        wire = to_wire(data)
-        uid = f.uidnext
-        f.uidnext += 1
-        info = MessageInfo(uid, f"m{next(_keys)}", frozenset(flags), len(wire), date or time.time())
-        f.messages[uid] = _Message(info, wire)
-        f.version += 1
-        return uid
-
-    def _emit(
-        self,
-        user: str,
-        folder: str,
-        kind: EventKind,
-        uids: Iterable[int],
-        actor: str | None,
-        detail: str = "",
-    ) -> None:
-        self._hub.publish(StoreEvent(user, folder, kind, tuple(uids), actor, detail))
-
-    def _new_folder(self, name: str, special_use: str | None = None) -> _Folder:
-        return _Folder(name, uidvalidity=int(time.time()), special_use=special_use)
+    def _new_folder(self, name: str, special_use: str | None = None) -> StoredFolder:
+        return StoredFolder(name, uidvalidity=int(time.time()), special_use=special_use)
 
     # -- Store -----------------------------------------------------------------------------
 
     async def ensure_user(self, user: str) -> None:
         check_user_name(user)
-        if user in self._users:
+        if user in self._folders.users:
             return
         folders = {INBOX: self._new_folder(INBOX)}
         for use, name in DEFAULT_SPECIAL_FOLDERS.items():
             folders[name] = self._new_folder(name, use)
-        self._users[user] = folders
+        self._folders.users[user] = folders
 
     async def user_exists(self, user: str) -> bool:
-        return user in self._users
+        return user in self._folders.users
 
     async def list_users(self) -> list[str]:
-        return sorted(self._users)
+        return sorted(self._folders.users)
 
     async def delete_user(self, user: str) -> None:
-        self._users.pop(user, None)
+        self._folders.users.pop(user, None)
 
     async def list_folders(self, user: str) -> list[FolderInfo]:
-        folders = self._user(user)
+        folders = self._folders.of_user(user)
         names = sorted(folders, key=lambda n: (n != INBOX, n))
         out = []
         for n in names:
@@ -237,25 +250,25 @@ class MemoryStore:
 
     async def create_folder(self, user: str, name: str, special_use: str | None = None) -> None:
         name = check_folder_name(name)
-        folders = self._user(user)
+        folders = self._folders.of_user(user)
         if name in folders:
             raise FolderExists(name)
         folders[name] = self._new_folder(name, special_use)
-        self._emit(user, name, EventKind.FOLDER_CREATED, (), None)
+        self._folders.emit(user, name, EventKind.FOLDER_CREATED, (), None)
 
     async def delete_folder(self, user: str, name: str) -> None:
         name = normalize_folder_name(name)
         if name == INBOX:
             raise InvalidName("INBOX cannot be deleted")
-        folders = self._user(user)
+        folders = self._folders.of_user(user)
         if folders.pop(name, None) is None:
             raise NoSuchFolder(name)
-        self._emit(user, name, EventKind.FOLDER_DELETED, (), None)
+        self._folders.emit(user, name, EventKind.FOLDER_DELETED, (), None)
 
     async def rename_folder(self, user: str, old: str, new: str) -> None:
         old = normalize_folder_name(old)
         new = check_folder_name(new)
-        folders = self._user(user)
+        folders = self._folders.of_user(user)
         if old not in folders:
             raise NoSuchFolder(old)
         if new in folders:
@@ -264,7 +277,7 @@ class MemoryStore:
             src = folders[INBOX]
             dst = self._new_folder(new)
             for m in list(src.messages.values()):
-                self._add(dst, m.data, m.info.flags, m.info.internal_date)
+                self._folders.add(dst, m.data, m.info.flags, m.info.internal_date)
             src.messages.clear()
             src.version += 1
             folders[new] = dst
@@ -273,10 +286,10 @@ class MemoryStore:
                 f = folders.pop(name)
                 f.name = new + name[len(old) :]
                 folders[f.name] = f
-        self._emit(user, old, EventKind.FOLDER_RENAMED, (), None, new)
+        self._folders.emit(user, old, EventKind.FOLDER_RENAMED, (), None, new)
 
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
-        self._folder(user, name).subscribed = subscribed
+        self._folders.folder(user, name).subscribed = subscribed
 
     async def deliver(
         self,
@@ -288,14 +301,14 @@ class MemoryStore:
         actor: str | None = None,
         kind: EventKind = EventKind.DELIVERED,
     ) -> int:
-        f = self._folder(user, folder)
-        uid = self._add(f, data, flags, internal_date)
-        self._emit(user, f.name, kind, (uid,), actor)
+        f = self._folders.folder(user, folder)
+        uid = self._folders.add(f, data, flags, internal_date)
+        self._folders.emit(user, f.name, kind, (uid,), actor)
         return uid
 
     async def open(self, user: str, folder: str = INBOX) -> MemoryMailbox:
-        f = self._folder(user, folder)
-        return MemoryMailbox(self, user, f.name)
+        f = self._folders.folder(user, folder)
+        return MemoryMailbox(self._folders, user, f.name)
 
     def subscribe(self, user: str | None = None) -> Subscription:
         return self._hub.subscribe(user)
@@ -304,7 +317,7 @@ class MemoryStore:
         self._hub.publish(event)
 
     async def reset(self) -> None:
-        self._users.clear()
+        self._folders.users.clear()
         self._hub.publish(StoreEvent("", "", EventKind.RESET))
 
     async def close(self) -> None:

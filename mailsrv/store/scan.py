@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailsrv.store.base import MessageInfo, to_wire
-from mailsrv.store.flags import letters_of, name_time, standard_name, wire_size
+from mailsrv.store.filenames import letters_of, name_time, standard_name, wire_size
 from mailsrv.store.keywords import Keywords
 from mailsrv.store.uidlist import Record, UidList
 

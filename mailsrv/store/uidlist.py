@@ -90,6 +90,16 @@ def parse_uidlist(text: str) -> UidList:
     return out
 
 
+def read_uidlist(folder: Path) -> UidList:
+    """The folder's uidlist as it is on disk now, without taking the lock (an empty
+    ``UidList`` where there is no file)."""
+    try:
+        data = (folder / UIDLIST_FILE).read_bytes()
+    except FileNotFoundError:
+        return UidList()
+    return parse_uidlist(data.decode("utf-8", errors="replace"))
+
+
 def _parse_header(line: str, out: UidList) -> int:
     parts = line.split()
     if not parts or parts[0] not in ("1", "3"):

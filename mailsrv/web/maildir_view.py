@@ -2,8 +2,10 @@
 
 Read-only, and never outside the Maildir root: user and folder names are validated with the
 store's rules first, the folder is mapped to its directory exactly as the store maps it
-(``store.layout.folder_dir``), and the resolved path must still lie under the root. The caller
-runs it in a thread (it touches the disk).
+(``store.layout.folder_dir``), and the resolved path must still lie under the root. File names
+(base, ``:2,`` letters, ``S=`` size) and the uidlist are read with the store's own functions
+(``store.filenames``, ``store.uidlist``), so the view shows what the store sees. The caller runs
+it in a thread (it touches the disk).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mailsrv.store.layout import folder_dir
-from mailsrv.store.names import check_folder_name, check_user_name
+from mailsrv.store.filenames import base_of, letters_of, size_fields
+from mailsrv.store.keywords import KEYWORDS_FILE
+from mailsrv.store.layout import folder_dir, user_dir
+from mailsrv.store.names import check_folder_name
+from mailsrv.store.uidlist import UIDLIST_FILE, read_uidlist
 
 #: The uidlist and keywords files are shown up to this many bytes (a huge folder is cut short).
 MAX_SHOWN_FILE = 256 * 1024
@@ -28,7 +33,7 @@ class OutsideRoot(ValueError):
 
 def folder_path(root: Path, user: str, folder: str) -> Path:
     """The Maildir++ directory of ``folder``; raises ``InvalidName`` or ``OutsideRoot``."""
-    base = folder_dir(root / check_user_name(user), check_folder_name(folder))
+    base = folder_dir(user_dir(root, user), check_folder_name(folder))
     resolved_root = root.resolve()
     resolved = base.resolve()
     if not resolved.is_relative_to(resolved_root) or resolved == resolved_root:
@@ -36,15 +41,10 @@ def folder_path(root: Path, user: str, folder: str) -> Path:
     return base
 
 
-def _flags_of(name: str) -> str:
-    _, sep, info = name.partition(":2,")
-    return info if sep else ""
-
-
 def _size_of(entry: os.DirEntry[str]) -> int:
-    for field in entry.name.split(":", 1)[0].split(","):
-        if field.startswith("S=") and field[2:].isascii() and field[2:].isdigit():
-            return int(field[2:])
+    size = size_fields(base_of(entry.name))[0]
+    if size is not None:
+        return size
     try:
         return entry.stat().st_size
     except OSError:
@@ -61,15 +61,13 @@ def _read_text(path: Path) -> str | None:
     return text + "\n[... cut]\n" if len(data) > MAX_SHOWN_FILE else text
 
 
-def _uids_by_base(uidlist: str | None) -> dict[str, int]:
-    """Base file name -> UID from a dovecot-uidlist (v3: ``<uid> [fields] :<base name>``)."""
-    out: dict[str, int] = {}
-    for line in (uidlist or "").splitlines()[1:]:
-        head, sep, base = line.partition(":")
-        uid = head.split(" ", 1)[0]
-        if sep and uid.isascii() and uid.isdigit():
-            out[base.strip()] = int(uid)
-    return out
+def _uids_by_base(path: Path) -> dict[str, int]:
+    """Base file name -> UID, from the folder's dovecot-uidlist as the store reads it."""
+    try:
+        records = read_uidlist(path).records
+    except OSError:
+        return {}
+    return {base: rec.uid for base, rec in records.items()}
 
 
 def list_folder(root: Path, user: str, folder: str) -> dict[str, object] | None:
@@ -77,14 +75,14 @@ def list_folder(root: Path, user: str, folder: str) -> dict[str, object] | None:
     path = folder_path(root, user, folder)
     if not path.is_dir():
         return None
-    uidlist = _read_text(path / "dovecot-uidlist")
-    uids = _uids_by_base(uidlist)
+    uidlist = _read_text(path / UIDLIST_FILE)
+    uids = _uids_by_base(path)
     result: dict[str, object] = {
         "user": user,
         "folder": check_folder_name(folder),
         "path": str(path.relative_to(root)),
         "uidlist": uidlist,
-        "keywords": _read_text(path / "dovecot-keywords"),
+        "keywords": _read_text(path / KEYWORDS_FILE),
     }
     for sub in _SUBDIRS:
         files: list[dict[str, object]] = []
@@ -98,13 +96,12 @@ def list_folder(root: Path, user: str, folder: str) -> dict[str, object] | None:
             entries = []
         count = len(entries)
         for entry in entries[:MAX_LISTED]:
-            base = entry.name.split(":", 1)[0]
             files.append(
                 {
                     "name": entry.name,
                     "size": _size_of(entry),
-                    "flags": _flags_of(entry.name),
-                    "uid": uids.get(base),
+                    "flags": letters_of(entry.name),
+                    "uid": uids.get(base_of(entry.name)),
                 }
             )
         result[sub] = files

@@ -351,9 +351,9 @@ async def test_large_folder_listing(tmp_path: Path) -> None:
 async def test_idle_indexes_are_forgotten(
     maildir: MaildirStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mailsrv.store import maildir as maildir_module
+    from mailsrv.store import indexes
 
-    monkeypatch.setattr(maildir_module, "MAX_INDEXES", 4)
+    monkeypatch.setattr(indexes, "MAX_INDEXES", 4)
     held = await maildir.open("alice", "Trash")
     for n in range(8):
         await maildir.create_folder("alice", f"F{n}")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mailsrv.store import mutf7
 from mailsrv.store.base import DRAFT, FLAGGED, SEEN
-from mailsrv.store.flags import name_time, new_base, size_fields, split_name
+from mailsrv.store.filenames import base_of, letters_of, name_time, new_base, size_fields
 from mailsrv.store.keywords import Keywords, TooManyKeywords
 from mailsrv.store.layout import (
     dir_folder,
@@ -61,9 +61,9 @@ def test_file_names() -> None:
     assert base.startswith("1700000000.M250000P")
     assert size_fields(base) == (120, 125)
     assert name_time(base) == pytest.approx(1_700_000_000.25)
-    assert split_name(base + ":2,FSa") == (base, "FSa")
-    assert split_name(base) == (base, "")
-    assert split_name("1000.a.host:1,xyz") == ("1000.a.host", "")
+    assert (base_of(base + ":2,FSa"), letters_of(base + ":2,FSa")) == (base, "FSa")
+    assert (base_of(base), letters_of(base)) == (base, "")
+    assert (base_of("1000.a.host:1,xyz"), letters_of("1000.a.host:1,xyz")) == ("1000.a.host", "")
     assert size_fields("1.x.host,S=12,W=14:2,S".partition(":")[0]) == (12, 14)
     assert size_fields("1.x.host,W=14,S=12") == (12, 14)
     assert name_time("1700000000.12345_1.host") == 1_700_000_000

@@ -30,17 +30,13 @@ _W_RE = re.compile(r",W=(\d+)(?:,|\Z)")
 _counter = itertools.count(1)
 
 
-def split_name(fname: str) -> tuple[str, str]:
-    """(base, info letters) of a file name; other info versions than ``2,`` keep no letters."""
-    base, _, info = fname.partition(INFO_SEP)
-    return base, (info[2:] if info.startswith("2,") else "")
-
-
 def base_of(fname: str) -> str:
+    """The base name: the file name without its info part."""
     return fname.partition(INFO_SEP)[0]
 
 
 def letters_of(fname: str) -> str:
+    """The info letters after ``:2,``; other info versions than ``2,`` keep no letters."""
     info = fname.partition(INFO_SEP)[2]
     return info[2:] if info.startswith("2,") else ""
 
