@@ -5,7 +5,7 @@ every complete event (the same loop the tests' harness runs) with injected fault
 writes through a buffered sink that waits for the peer when too much is queued, upgrades to TLS
 after STARTTLS, and ends the connection after BYE or when the peer stays silent past the idle
 timeout. While idling, store updates reach the socket without this loop
-(the fan-out writes through ``Output.push``); it only wakes when the session signals that it
+(the fan-out writes through ``SocketSink.push``); it only wakes when the session signals that it
 must send them itself (slow peer, mailbox gone).
 """
 
@@ -29,7 +29,7 @@ READ_SIZE = 256 * 1024
 BIG_PIECE = 32 * 1024
 
 
-class Output:
+class SocketSink:
     """The session's sink: buffers responses, writes them in one go, waits while the peer lags."""
 
     def __init__(self, conn: Connection) -> None:
@@ -120,7 +120,7 @@ class Connection:
     ) -> None:
         self.ctx, self.reader, self.writer, self.info = ctx, reader, writer, info
         self.shared = shared
-        self.out = Output(self)
+        self.out = SocketSink(self)
         self.transport = writer.transport
         self.session = ImapSession(
             ctx, shared, info, self.out, tls=implicit_tls, starttls=not implicit_tls

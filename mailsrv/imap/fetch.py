@@ -101,7 +101,7 @@ class BatchCache(Protocol):
     async def set_cached_many(self, rows: Iterable[tuple[int, str, bytes]]) -> None: ...
 
 
-class _Message:
+class LoadedMessage:
     """What one message's items have loaded so far (each thing at most once)."""
 
     __slots__ = ("_root", "_wire", "fresh", "header", "known", "mailbox", "needs_body", "uid")
@@ -161,7 +161,7 @@ class _Message:
         return value
 
 
-async def _section(msg: _Message, item: FetchItem, out: list[bytes]) -> None:
+async def _section(msg: LoadedMessage, item: FetchItem, out: list[bytes]) -> None:
     spec = item.section
     if spec is None:
         raise ValueError("not a section item")
@@ -191,7 +191,7 @@ async def _section(msg: _Message, item: FetchItem, out: list[bytes]) -> None:
     _literal(data, out, binary=item.name.startswith("BINARY"))
 
 
-async def _item(view: MailboxView, msg: _Message, item: FetchItem, out: list[bytes]) -> None:
+async def _item(view: MailboxView, msg: LoadedMessage, item: FetchItem, out: list[bytes]) -> None:
     name, uid = item.name, msg.uid
     if name == "UID":
         out.append(b"UID %d" % uid)
@@ -332,7 +332,7 @@ async def _respond(
                     pending += len(line)
                     continue
             parts: list[bytes] = [head]
-            msg = _Message(mailbox, uid, needs_body, known, fresh)
+            msg = LoadedMessage(mailbox, uid, needs_body, known, fresh)
             try:
                 for i, item in enumerate(items):
                     if i:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from mailsrv.imap.change_feed import Feeds
 from mailsrv.imap.commands import FetchItem
-from mailsrv.imap.live import Feeds
 from mailsrv.imap.mailbox_view import ViewTables
 
 

@@ -9,7 +9,7 @@ a list in tests). The command handlers, grouped by the state they run in (``any_
 ``not_authenticated.py``, ``authenticated.py``, ``selected.py``), work on this object;
 ``dispatch.py`` routes each command to its handler.
 
-Live updates (``live.py``): after login the session shares its user's event feed; a change
+Live updates (``change_feed.py``): after login the session shares its user's event feed; a change
 counter per folder tells it when the selected folder changed, and before each tagged response it
 re-syncs and sends what the client may be told at that moment. While idling, the feed's fan-out
 hands it each new snapshot (``idle_update``) and it writes the updates straight out through the
@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.imap import live
+from mailsrv.imap import change_feed
 from mailsrv.imap.core import IdleEnd, ImapCore, ReadMode, State
 from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.mailbox_names import BadMailboxName, decode_name
@@ -85,8 +85,8 @@ class ImapSession:
         self.auth_failures = 0
         self.sasl: SaslExchange | None = None
         self._idle_tag = ""
-        self._feed: live.UserFeed | None = None
-        self._watch: live.FolderWatch | None = None  # of the selected folder
+        self._feed: change_feed.UserFeed | None = None
+        self._watch: change_feed.FolderWatch | None = None  # of the selected folder
         self._seen = 0  # the watch's generation the view was last synced for
         self._syncing = False  # ``send_updates`` is awaiting a snapshot
         self._wake: asyncio.Future[None] | None = None  # done: the adapter must call idle_push
@@ -295,7 +295,7 @@ class ImapSession:
             wake.set_result(None)
 
     def idle_update(self, snap: FolderSnapshot, generation: int) -> None:
-        """The fan-out's snapshot of the folder this session idles on (see ``live.py``)."""
+        """The fan-out's snapshot of the folder this session idles on (see ``change_feed.py``)."""
         view = self._view
         if view is None or not self.idling or self._syncing:
             return  # a re-sync of its own is under way and checks the generation after

@@ -67,9 +67,3 @@ def nstring(b: bytes | None, *, utf8: bool = False) -> bytes:
 def encode_list(items: Iterable[bytes]) -> bytes:
     """Already-encoded items as a parenthesized list: ``(a b c)``, ``()`` when empty."""
     return b"(" + b" ".join(items) + b")"
-
-
-def nlist(items: Iterable[bytes]) -> bytes:
-    """Already-encoded items as a parenthesized list, or NIL when there are none."""
-    parts = list(items)
-    return encode_list(parts) if parts else b"NIL"

@@ -4,7 +4,6 @@ from mailsrv.imap.strings import (
     encode_list,
     is_atom,
     literal,
-    nlist,
     nstring,
     quote_string,
     string,
@@ -60,5 +59,3 @@ def test_nstring():
 def test_lists():
     assert encode_list([]) == b"()"
     assert encode_list([b"a", b'"b"']) == b'(a "b")'
-    assert nlist([]) == b"NIL"
-    assert nlist([b"x"]) == b"(x)"
