@@ -52,13 +52,13 @@ from mailsrv.imap.envelope import envelope
 from mailsrv.imap.framing import NEED_DATA as IMAP_NEED_DATA
 from mailsrv.imap.framing import CommandFramer
 from mailsrv.imap.mailbox_names import BadMailboxName, decode_name
-from mailsrv.imap.mime import MimePart, parse_message
 from mailsrv.imap.parser import parse_command as imap_parse
 from mailsrv.imap.sections import binary_section, section_bytes
 from mailsrv.imap.server_state import ImapServerState
 from mailsrv.imap.session import ImapSession
 from mailsrv.imap.tokens import SectionSpec
-from mailsrv.imap.transfer_encoding import UnknownTransferEncoding
+from mailsrv.message.structure import MimePart, parse_message
+from mailsrv.message.transfer_encoding import UnknownTransferEncoding
 from mailsrv.pop3 import commands as pc
 from mailsrv.pop3.protocol import NEED_DATA as POP3_NEED_DATA
 from mailsrv.pop3.protocol import Pop3Protocol

@@ -10,9 +10,10 @@ encoded value stays encoded under ``name*``), and the body MD5 is the Content-MD
 from __future__ import annotations
 
 from mailsrv.imap.envelope import envelope
-from mailsrv.imap.mime import MimePart
-from mailsrv.imap.mime_fields import Params
 from mailsrv.imap.strings import literal, quote_string
+from mailsrv.message.content_fields import Params
+from mailsrv.message.part_numbers import encapsulated
+from mailsrv.message.structure import MimePart
 
 _DEFAULT_CHARSET = (b"charset", b"us-ascii")
 
@@ -51,20 +52,6 @@ def _extension(part: MimePart) -> list[bytes]:
     return [disposition, language, _nstring(part.location)]
 
 
-def encapsulated(part: MimePart, *, rev2: bool = False) -> MimePart | None:
-    """The message inside a message/rfc822 part (and message/global when ``rev2``).
-
-    IMAP4rev1's grammar (RFC 3501 §9 ``media-message``) allows envelope data only for
-    message/rfc822; RFC 9051 adds message/global. Dovecot 2.3 treats message/global as an
-    opaque part, so without ``rev2`` (the session enabled IMAP4rev2) we do too.
-    """
-    if part.message is None:
-        return None
-    if rev2 or part.subtype.lower() == b"rfc822":
-        return part.message
-    return None
-
-
 def body_structure(part: MimePart, *, extended: bool, rev2: bool = False) -> bytes:
     """BODY (``extended=False``) or BODYSTRUCTURE (``extended=True``) of ``part``."""
     if part.children:
@@ -85,7 +72,7 @@ def body_structure(part: MimePart, *, extended: bool, rev2: bool = False) -> byt
         _string(part.encoding if part.encoding is not None else b"7bit"),
         b"%d" % part.body_size,
     ]
-    message = encapsulated(part, rev2=rev2)
+    message = encapsulated(part, include_global=rev2)
     if message is not None:
         items += [
             envelope(message),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from mailsrv.imap.addresses import Address, parse_addresses
-from mailsrv.imap.mime import MimePart
 from mailsrv.imap.strings import literal, quote_string
+from mailsrv.message.addresses import Address, parse_addresses
+from mailsrv.message.structure import MimePart
 
 _NOT_QUOTED = re.compile(rb'[\r\n\0"\\\\]')
 _ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")

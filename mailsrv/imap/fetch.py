@@ -17,14 +17,10 @@ from mailsrv.imap.bodystructure import body_structure
 from mailsrv.imap.commands import Fetch, FetchItem
 from mailsrv.imap.envelope import envelope
 from mailsrv.imap.errors import CommandFailed
-from mailsrv.imap.mime import MimePart, parse_message
 from mailsrv.imap.responses import flag_list, internal_date
-from mailsrv.imap.sections import (
-    UnknownTransferEncoding,
-    binary_section,
-    binary_size,
-    section_bytes,
-)
+from mailsrv.imap.sections import binary_section, binary_size, section_bytes
+from mailsrv.message.structure import MimePart, parse_message
+from mailsrv.message.transfer_encoding import UnknownTransferEncoding
 from mailsrv.store.base import (
     SEEN,
     EventKind,

@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
+from mailsrv.imap.search_headers import HeaderIndex
 from mailsrv.imap.search_keys import (
     RETURN_OPTIONS,
     SUPPORTED_CHARSETS,
@@ -35,7 +36,7 @@ from mailsrv.imap.search_keys import (
     Size,
     Within,
 )
-from mailsrv.imap.search_match import HeaderIndex, esearch_data, matches
+from mailsrv.imap.search_match import esearch_data, matches
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.imap.tokens import Atom, Token
 

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 
 from mailsrv.imap.commands import Search
 from mailsrv.imap.errors import CommandFailed
-from mailsrv.imap.mime import parse_header_fields
 from mailsrv.imap.search import parse_search
+from mailsrv.imap.search_headers import HeaderIndex
 from mailsrv.imap.search_keys import Needs, SearchContext, SearchError, SearchItem
-from mailsrv.imap.search_match import HeaderIndex, esearch_data, matches
+from mailsrv.imap.search_match import esearch_data, matches
 from mailsrv.imap.strings import string
+from mailsrv.message.headers import parse_header_fields
 from mailsrv.store.base import MessageGone
 
 if TYPE_CHECKING:

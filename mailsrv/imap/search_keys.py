@@ -3,7 +3,7 @@
 A ``SearchProgram`` is a tree of small frozen key nodes plus the ESEARCH return options;
 ``SearchItem`` is what the session knows about one message and ``SearchContext`` what it
 knows about the mailbox. ``parse_search`` (search.py) builds programs, ``matches``
-(search_match.py) runs them.
+(search_match.py) runs them; neither module is needed here.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import datetime as dt
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from mailsrv.imap.search_headers import SENT, HeaderIndex
 from mailsrv.imap.sequence_set import SequenceSet
-
-if TYPE_CHECKING:
-    from mailsrv.imap.search_match import HeaderIndex
 
 SUPPORTED_CHARSETS = ("US-ASCII", "UTF-8")
 RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
@@ -178,15 +176,11 @@ class SearchProgram:
         return Needs.NONE
 
     def header_names(self) -> frozenset[str]:
-        """The header fields the program looks at (upper case); ``search_match.SENT`` (the
+        """The header fields the program looks at (upper case); ``search_headers.SENT`` (the
         Date field) for SENTBEFORE/SENTON/SENTSINCE."""
         names: set[str] = set()
         _collect_names(self.key, names)
         return frozenset(names)
-
-
-#: The pseudo field name of the Date value SENT* keys use (see ``search_match.HeaderIndex``).
-SENT = "\0SENT"
 
 
 def _collect_names(key: Key, names: set[str]) -> None:

@@ -15,14 +15,10 @@ import email.utils
 import functools
 import re
 import time
-import unicodedata
-from collections.abc import Callable, Iterator
 from functools import cached_property
 
-from mailsrv.imap.encoded_words import charset_codec, decode_bytes, decode_header
-from mailsrv.imap.mime import HeaderField, MimePart, parse_header_fields, parse_message
+from mailsrv.imap.search_headers import SENT, field_values
 from mailsrv.imap.search_keys import (
-    SENT,
     All,
     And,
     BodyText,
@@ -41,13 +37,9 @@ from mailsrv.imap.search_keys import (
     Within,
 )
 from mailsrv.imap.sequence_set import SequenceSet, in_intervals
-from mailsrv.imap.transfer_encoding import KNOWN, decode
-
-#: How many messages' decoded header values a HeaderIndex keeps.
-HEADER_INDEX_SIZE = 20_000
-#: Python codecs that decode ASCII bytes to the same ASCII characters, statelessly.
-_ASCII_CODECS = ("utf-8", "ascii", "latin-1", "iso8859-", "cp125", "koi8-")
-
+from mailsrv.message.headers import HeaderField, parse_header_fields
+from mailsrv.message.structure import MimePart, parse_message
+from mailsrv.message.text import fold, folded_pieces, folded_texts, is_ascii_charset
 
 #: Needles the raw-bytes check in ``_surely_absent`` applies to.
 _WORD = re.compile(r"[a-z0-9]+")
@@ -59,76 +51,12 @@ _CHARSET = re.compile(
 )
 
 
-def fold(text: str) -> str:
-    """The form text keys compare in: NFKD-decomposed and case-folded."""
-    return unicodedata.normalize("NFKD", text.casefold())
+__all__ = ["esearch_data", "matches"]
 
 
-__all__ = ["SENT", "HeaderIndex", "esearch_data", "field_values", "fold", "matches"]
-
-
-class HeaderIndex:
-    """Decoded, folded header values per UID and field name, kept between searches.
-
-    A session keeps one per selected mailbox (the messages of one UIDVALIDITY never change)
-    so that repeated SUBJECT/FROM searches decode each header once, and need not read the
-    message again at all: ``known`` tells the caller when every wanted field is at hand.
-    Only the fields searches asked for are kept; the oldest messages go first when full.
-    """
-
-    def __init__(self, size: int = HEADER_INDEX_SIZE) -> None:
-        self.size = size
-        self._entries: dict[int, dict[str, list[str]]] = {}
-
-    def known(self, uid: int, names: frozenset[str]) -> bool:
-        """True when the values of all ``names`` of message ``uid`` are kept."""
-        entry = self._entries.get(uid)
-        return entry is not None and names <= entry.keys()
-
-    def values(
-        self, uid: int, name: str, fields: Callable[[], tuple[HeaderField, ...]]
-    ) -> list[str]:
-        """The kept values of ``name`` (upper case, or ``SENT``), computed from ``fields``."""
-        entry = self._entries.get(uid)
-        if entry is None:
-            entry = self._entries[uid] = {}
-            if len(self._entries) > self.size:
-                del self._entries[next(iter(self._entries))]
-        found = entry.get(name)
-        if found is None:
-            found = entry[name] = field_values(fields(), name)
-        return found
-
-    def forget(self, uid: int) -> None:
-        self._entries.pop(uid, None)
-
-
-def field_values(fields: tuple[HeaderField, ...], name: str) -> list[str]:
-    """The folded, decoded values of the fields called ``name`` (upper case), in order;
-    for ``SENT`` the first Date value, decoded but not folded."""
-    if name == SENT:
-        for f in fields:
-            if f.name.lower() == b"date":
-                return [decode_header(f.value)]
-        return []
-    if not name.isascii():
-        return [
-            fold(decode_header(f.value)) for f in fields if f.name.decode("latin-1").upper() == name
-        ]
-    wanted = name.encode("ascii")
-    return [
-        fold(decode_header(f.value))
-        for f in fields
-        if (f.name.upper() == wanted if f.name.isascii() else _upper(f.name) == name)
-    ]
-
-
-def _upper(name: bytes) -> str:
-    return name.decode("latin-1").upper()
-
-
-class _Message:
-    """Lazily computed views of one message, shared by all keys of one evaluation."""
+class _SearchedMessage:
+    """The message a search is testing: its parts, header fields, flags and text, each
+    computed when a key first needs it and shared by all keys of one evaluation."""
 
     def __init__(self, item: SearchItem, ctx: SearchContext) -> None:
         self.item = item
@@ -161,11 +89,11 @@ class _Message:
 
     @cached_property
     def body_text(self) -> str:
-        return "\n".join(_texts(self.root, self.wire, with_headers=False))
+        return "\n".join(folded_texts(self.root, self.wire, with_headers=False))
 
     @cached_property
     def all_text(self) -> str:
-        return "\n".join(_texts(self.root, self.wire, with_headers=True))
+        return "\n".join(folded_texts(self.root, self.wire, with_headers=True))
 
     def contains(self, needle: str, *, with_headers: bool) -> bool:
         """Whether the folded text (TEXT: with every header) contains the folded ``needle``.
@@ -181,7 +109,7 @@ class _Message:
         raw = needle.encode("ascii")
         if _WORD.fullmatch(needle) and _surely_absent(self.wire, raw):
             return False
-        for piece in _pieces(self.root, self.wire, with_headers=with_headers):
+        for piece in folded_pieces(self.root, self.wire, with_headers=with_headers):
             if raw in piece.lower() if isinstance(piece, bytes) else needle in piece:
                 return True
         return False
@@ -205,86 +133,18 @@ def _surely_absent(wire: bytes, word: bytes) -> bool:
     start = low.find(b"charset")
     while start >= 0:
         m = _CHARSET.match(low, start)
-        if m is None or not _ascii_charset((m.group(1) or m.group(2)).decode("ascii")):
+        if m is None or not is_ascii_charset((m.group(1) or m.group(2)).decode("ascii")):
             return False
         start = low.find(b"charset", m.end())
     return True
 
 
-def _texts(root: MimePart, wire: bytes, *, with_headers: bool) -> list[str]:
-    out: list[str] = []
-    if with_headers:
-        out.append(_header_text(root))
-    for part in root.walk()[0:]:
-        if part is not root and with_headers:
-            out.append(_header_text(part))
-        if part.message is not None:
-            if not with_headers:
-                out.append(_header_text(part.message))
-            continue
-        if part.children or not (part.is_text or part.defaulted) or not part.subtype:
-            continue
-        encoding = part.transfer_encoding
-        body = part.body(wire)
-        data = decode(body, encoding) if encoding in KNOWN else body
-        out.append(fold(decode_bytes(data, part.charset or "us-ascii")))
-    return out
-
-
-def _pieces(root: MimePart, wire: bytes, *, with_headers: bool) -> Iterator[bytes | str]:
-    """The texts ``_texts`` folds, in pieces no match crosses: folded text, or ASCII bytes
-    whose ``lower()`` is their folded text."""
-    if with_headers:
-        yield from _header_pieces(root)
-    for part in root.walk():
-        if part is not root and with_headers:
-            yield from _header_pieces(part)
-        if part.message is not None:
-            if not with_headers:
-                yield from _header_pieces(part.message)
-            continue
-        if part.children or not (part.is_text or part.defaulted) or not part.subtype:
-            continue
-        encoding = part.transfer_encoding
-        body = part.body(wire)
-        data = decode(body, encoding) if encoding in KNOWN else body
-        charset = part.charset or "us-ascii"
-        if data.isascii() and _ascii_charset(charset):
-            yield data
-        else:
-            yield fold(decode_bytes(data, charset))
-
-
-def _header_pieces(part: MimePart) -> Iterator[bytes | str]:
-    plain: list[bytes] = []
-    for f in part.fields:
-        if f.name.isascii() and f.value.isascii() and b"=?" not in f.value:
-            plain.append(f.name + b": " + f.value.replace(b"\r\n", b"").replace(b"\n", b""))
-        else:
-            yield fold(f.name.decode("latin-1") + ": " + decode_header(f.value))
-    if plain:
-        yield b"\n".join(plain)
-
-
-@functools.lru_cache(maxsize=256)
-def _ascii_charset(charset: str) -> bool:
-    """True when ASCII bytes in ``charset`` decode (as decode_bytes does it) to themselves."""
-    codec = charset_codec(charset)
-    return codec is None or codec.startswith(_ASCII_CODECS)
-
-
-def _header_text(part: MimePart) -> str:
-    return "\n".join(
-        fold(f.name.decode("latin-1") + ": " + decode_header(f.value)) for f in part.fields
-    )
-
-
 def matches(program: SearchProgram, item: SearchItem, ctx: SearchContext) -> bool:
     """True when the message ``item`` satisfies ``program``."""
-    return _match(program.key, _Message(item, ctx))
+    return _match(program.key, _SearchedMessage(item, ctx))
 
 
-def _match(key: Key, msg: _Message) -> bool:
+def _match(key: Key, msg: _SearchedMessage) -> bool:
     item = msg.item
     if isinstance(key, And):
         return all(_match(k, msg) for k in key.keys)
@@ -337,7 +197,7 @@ def _local_date(item: SearchItem, ctx: SearchContext) -> dt.date:
     return dt.datetime.fromtimestamp(item.internal_date, ctx.tz).date()
 
 
-def _sent_date(msg: _Message) -> dt.date:
+def _sent_date(msg: _SearchedMessage) -> dt.date:
     values = msg.header_values(SENT)
     date = _parse_date(values[0]) if values else None
     return _local_date(msg.item, msg.ctx) if date is None else date

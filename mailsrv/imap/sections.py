@@ -1,51 +1,18 @@
 """FETCH BODY[section] and BINARY[section] (RFC 3501 §6.4.5, RFC 3516, RFC 9051 §6.4.5).
 
-Part numbers walk the MIME tree: a multipart's parts are numbered from 1, part 1 of
-anything that is not a multipart is that thing itself, and numbers after a message/rfc822
-part address the parts of the message inside it. HEADER, TEXT and HEADER.FIELDS after a
-part number need a message/rfc822 part. A section that does not exist gives None: Dovecot
-answers it with an empty string (``BODY[9] {0}``), which is what the session should send.
+Part numbers name parts as ``mailsrv.message.part_numbers`` does (the web console uses the
+same numbers); ``rev2`` (IMAP4rev2 enabled) makes message/global encapsulating too. HEADER,
+TEXT and HEADER.FIELDS after a part number need a message/rfc822 part. A section that does
+not exist gives None: Dovecot answers it with an empty string (``BODY[9] {0}``), which is
+what the session should send.
 """
 
 from __future__ import annotations
 
-from mailsrv.imap.bodystructure import encapsulated
-from mailsrv.imap.mime import MimePart
 from mailsrv.imap.tokens import SectionSpec
-from mailsrv.imap.transfer_encoding import IDENTITY, UnknownTransferEncoding, decode
-
-__all__ = [
-    "UnknownTransferEncoding",
-    "binary_section",
-    "binary_size",
-    "find_part",
-    "header_fields",
-    "section_bytes",
-]
-
-
-def find_part(root: MimePart, path: tuple[int, ...], *, rev2: bool = False) -> MimePart | None:
-    """The part that ``path`` (e.g. ``(1, 2)``) names, or None when there is none.
-
-    "Part 1 of a non-multipart is itself" applies once per part: ``1.1`` of a single-part
-    message does not exist (Dovecot answers it with an empty string too).
-    """
-    current = root
-    stayed = False
-    for depth, number in enumerate(path):
-        if depth:
-            inner = encapsulated(current, rev2=rev2)
-            if inner is not None:
-                current, stayed = inner, False
-        if current.children:
-            if not 1 <= number <= len(current.children):
-                return None
-            current, stayed = current.children[number - 1], False
-        elif number == 1 and not stayed:
-            stayed = True
-        else:
-            return None
-    return current
+from mailsrv.message.part_numbers import encapsulated, find_part
+from mailsrv.message.structure import MimePart
+from mailsrv.message.transfer_encoding import IDENTITY, decode
 
 
 def section_bytes(
@@ -57,14 +24,14 @@ def section_bytes(
         if spec.text == "":
             return wire
     else:
-        part = find_part(root, spec.part, rev2=rev2)
+        part = find_part(root, spec.part, include_global=rev2)
         if part is None:
             return None
         if spec.text == "":
             return part.body(wire)
         if spec.text == "MIME":
             return part.header(wire)
-        target = encapsulated(part, rev2=rev2)
+        target = encapsulated(part, include_global=rev2)
     if target is None:
         return None
     if spec.text == "HEADER":
@@ -150,7 +117,7 @@ def binary_section(
     """
     if not part:
         return _decoded_range(root, wire, 0, len(wire))
-    found = find_part(root, part, rev2=rev2)
+    found = find_part(root, part, include_global=rev2)
     if found is None:
         return b""
     if found.children or found.message is not None:

@@ -1,7 +1,7 @@
 import pytest
 
 from mailsrv.imap.bodystructure import body_structure
-from mailsrv.imap.mime import parse_message
+from mailsrv.message.structure import parse_message
 from tests.unit.mime_corpus import NAMES, golden, wire
 
 

@@ -1,8 +1,8 @@
 import pytest
 
-from mailsrv.imap.addresses import Address, parse_addresses
 from mailsrv.imap.envelope import envelope
-from mailsrv.imap.mime import parse_message
+from mailsrv.message.addresses import Address, parse_addresses
+from mailsrv.message.structure import parse_message
 from tests.unit.mime_corpus import NAMES, golden, wire
 
 

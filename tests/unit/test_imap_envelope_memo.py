@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from mailsrv.imap import envelope as env_mod
-from mailsrv.imap.addresses import parse_addresses
 from mailsrv.imap.envelope import address_list, addresses, envelope
-from mailsrv.imap.mime import parse_message
+from mailsrv.message.addresses import parse_addresses
+from mailsrv.message.structure import parse_message
 
 
 def test_memo_matches_a_fresh_parse() -> None:

@@ -14,10 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailsrv.imap.mime import HeaderField, parse_header_fields, parse_message
-from mailsrv.imap.mime_fields import parse_content_type, parse_disposition
 from mailsrv.imap.search_keys import SearchContext, SearchItem
-from mailsrv.imap.search_match import _Message, fold
+from mailsrv.imap.search_match import _SearchedMessage
+from mailsrv.message.content_fields import parse_content_type, parse_disposition
+from mailsrv.message.headers import HeaderField, parse_header_fields
+from mailsrv.message.structure import parse_message
+from mailsrv.message.text import fold
 from mailsrv.store.base import INBOX
 from mailsrv.store.memory import MemoryStore
 from tests.unit.imap_harness import Talker, make_context
@@ -117,8 +119,10 @@ async def test_repeated_header_searches_read_each_message_once_per_field() -> No
 # -- TEXT / BODY ----------------------------------------------------------------------------
 
 
-def _msg(data: bytes) -> _Message:
-    return _Message(SearchItem(1, 1, frozenset(), len(data), 0.0, False, data), SearchContext(1, 1))
+def _msg(data: bytes) -> _SearchedMessage:
+    return _SearchedMessage(
+        SearchItem(1, 1, frozenset(), len(data), 0.0, False, data), SearchContext(1, 1)
+    )
 
 
 EXTRA = (

@@ -2,15 +2,11 @@ import re
 
 import pytest
 
-from mailsrv.imap.mime import parse_message
-from mailsrv.imap.sections import (
-    UnknownTransferEncoding,
-    binary_section,
-    binary_size,
-    find_part,
-    section_bytes,
-)
+from mailsrv.imap.sections import binary_section, binary_size, section_bytes
 from mailsrv.imap.tokens import SectionSpec
+from mailsrv.message.part_numbers import find_part
+from mailsrv.message.structure import parse_message
+from mailsrv.message.transfer_encoding import UnknownTransferEncoding
 from tests.unit.mime_corpus import NAMES, golden, wire
 
 _ITEM = re.compile(r"(BODY\.PEEK|BINARY\.PEEK|BINARY\.SIZE)\[(.*)\]$")

@@ -1,4 +1,4 @@
-"""Content-Transfer-Encoding decoders (RFC 2045 §6.7, §6.8) for BINARY and SEARCH.
+"""Content-Transfer-Encoding decoders (RFC 2045 §6.7, §6.8).
 
 Both are lenient: base64 ignores bytes outside its alphabet and a trailing partial group;
 quoted-printable drops trailing blanks on a line, joins soft line breaks and leaves a

@@ -1,4 +1,4 @@
-"""Decoding header text for SEARCH: RFC 2047 encoded words and charsets.
+"""Decoding header text: RFC 2047 encoded words and charsets.
 
 ``decode_header`` turns a raw header value (bytes as on the wire, maybe folded, maybe raw
 UTF-8) into text: encoded words are decoded, whitespace between two adjacent encoded words

@@ -1,10 +1,9 @@
-"""Byte scanning for the MIME parser (``mime.py``): header fields and boundary delimiters.
+"""Header fields in wire form, with their offsets (RFC 5322 §2.2, §3.6).
 
 A header ends at its first empty line, at the first line that starts with an open boundary
 delimiter, or where its part ends; ``read_header`` splits it into ``HeaderField`` values with
-wire offsets. ``find_delimiter`` finds the next ``\\n--boundary`` in a body much faster than a
-plain substring search, and ``before_crlf`` gives the end of a part before the line end that
-belongs to the delimiter after it. Nothing here raises on bad input.
+wire offsets, and ``parse_header_fields`` does it for a message's own header. Nothing here
+raises on bad input.
 """
 
 from __future__ import annotations
@@ -12,11 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailsrv.message.delimiters import match_boundary
+
 _BLANK_LINE = re.compile(rb"\n(\r?\n)")
 # A header field: the first line (name, colon, rest) and its continuation lines.
 _FIELD = re.compile(rb"([^:\n]*)(:?)([^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)")
-#: Dashes ``find_delimiter`` looks at before it leaves the search to ``bytes.find``.
-DASH_TRIES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,21 +29,6 @@ class HeaderField:
     value: bytes
     start: int
     end: int
-
-
-def line_end(wire: bytes, pos: int, stop: int) -> int:
-    nl = wire.find(b"\n", pos, stop)
-    return stop if nl < 0 else nl + 1
-
-
-def match_boundary(wire: bytes, pos: int, boundaries: tuple[bytes, ...]) -> int:
-    """Index of the innermost boundary the line at ``pos`` starts with, or -1."""
-    if wire[pos : pos + 2] != b"--":
-        return -1
-    for i, b in enumerate(boundaries):
-        if wire.startswith(b, pos + 2):
-            return i
-    return -1
 
 
 def read_header(
@@ -112,29 +96,10 @@ def _close(fields: list[HeaderField], wire: bytes, name: bytes, start: int, end:
     fields.append(HeaderField(name, value, start, end))
 
 
-def find_delimiter(wire: bytes, needle: bytes, pos: int) -> int:
-    """``wire.find(needle, pos)`` for a ``\\n--boundary`` needle, usually much faster.
-
-    Every occurrence has a ``-`` right after its line end, and a search for one byte is a
-    memchr: bodies without dashes (base64 attachments, the bulk of a big message) are skipped
-    at memory speed instead of being walked by the general substring search. After
-    ``DASH_TRIES`` dashes that start no delimiter (text full of ``---``), the general search
-    takes over from there.
-    """
-    dash = pos  # an occurrence at s >= pos has its first dash at s + 1 > pos
-    for _ in range(DASH_TRIES):
-        dash = wire.find(b"-", dash + 1)
-        if dash < 0:
-            return -1
-        if wire.startswith(needle, dash - 1):
-            return dash - 1
-    return wire.find(needle, dash)  # occurrences not yet ruled out start at dash or later
-
-
-def before_crlf(wire: bytes, line: int, floor: int) -> int:
-    """The offset before the line end that precedes ``line`` (not below ``floor``)."""
-    if line >= 2 and wire[line - 2 : line] == b"\r\n":
-        return max(floor, line - 2)
-    if line >= 1 and wire[line - 1 : line] == b"\n":
-        return max(floor, line - 1)
-    return max(floor, line)
+def parse_header_fields(
+    wire: bytes, start: int = 0, end: int | None = None
+) -> tuple[tuple[HeaderField, ...], int, bool]:
+    """Parse the header at ``start``: (fields, body start, whether a blank line ended it)."""
+    stop = len(wire) if end is None else end
+    fields, body_start, ended, _ = read_header(wire, start, stop, ())
+    return fields, body_start, ended

@@ -2,12 +2,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailsrv.imap.bodystructure import body_structure
-from mailsrv.imap.encoded_words import decode_header
-from mailsrv.imap.mime import MimePart, parse_message
-from mailsrv.imap.mime_fields import decode_param, parse_content_type
 from mailsrv.imap.sections import binary_section, section_bytes
 from mailsrv.imap.tokens import SectionSpec
-from mailsrv.imap.transfer_encoding import decode_base64, decode_quoted_printable
+from mailsrv.message.content_fields import decode_param, parse_content_type
+from mailsrv.message.encoded_words import decode_header
+from mailsrv.message.structure import MimePart, parse_message
+from mailsrv.message.transfer_encoding import decode_base64, decode_quoted_printable
 from tests.unit.mime_corpus import NAMES, raw, wire
 
 

@@ -1,8 +1,8 @@
 """The Content-* values of one MIME part, read from its header fields (RFC 2045, RFC 2183).
 
 ``content_info(fields, default_digest)`` picks the first occurrence of each Content-* field and
-parses it with ``mime_fields``; a part without Content-Type gets the RFC 2045/2046 default
-(text/plain, or message/rfc822 inside multipart/digest). ``mime.py`` puts the result into the
+parses it with ``content_fields``; a part without Content-Type gets the RFC 2045/2046 default
+(text/plain, or message/rfc822 inside multipart/digest). ``structure.py`` puts the result into the
 ``MimePart`` it builds. Nothing here raises on bad input.
 """
 
@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from mailsrv.imap.mime_fields import (
+from mailsrv.message.content_fields import (
     Params,
     parse_content_type,
     parse_disposition,
     parse_language,
     parse_token,
 )
-from mailsrv.imap.mime_scan import HeaderField
+from mailsrv.message.headers import HeaderField
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ import functools
 import re
 import urllib.parse
 
+from mailsrv.message.encoded_words import decode_bytes, decode_header
+
 # RFC 2045 tspecials plus SP and CTLs end a token.
 _TSPECIALS = frozenset(b'()<>@,;:\\"/[]?= \t\r\n')
 _RFC2231_KEY = re.compile(rb"^(.*?)\*(?:(\d+)(\*?)|)$", re.DOTALL)
@@ -238,8 +240,6 @@ def _join_rfc2231(raw: list[tuple[bytes, bytes]]) -> Params:
 
 def decode_param(params: Params, name: str) -> str | None:
     """The decoded text of parameter ``name`` (RFC 2231 charset and %XX, or RFC 2047 words)."""
-    from mailsrv.imap.encoded_words import decode_bytes, decode_header
-
     wanted = name.lower().encode()
     for key, value in params:
         if key.lower() == wanted:

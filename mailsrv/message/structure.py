@@ -12,24 +12,18 @@ delimiter costs nothing), and the CRLF before a delimiter belongs to the delimit
 multipart whose boundary never shows up holds one empty text/plain part, as in Dovecot.
 
 Nothing here raises on bad input: every byte string is some message. The byte scanning (header
-fields, delimiter search) lives in ``mime_scan.py``, the Content-* values in ``mime_content.py``.
+fields) lives in ``headers.py``, the delimiter search in ``delimiters.py``, the Content-*
+values in ``content_info.py``; ``part_numbers.py`` names the parts of the tree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mailsrv.imap.mime_content import ContentInfo, content_info
-from mailsrv.imap.mime_fields import Params, param
-from mailsrv.imap.mime_scan import DASH_TRIES as _DASH_TRIES
-from mailsrv.imap.mime_scan import (
-    HeaderField,
-    before_crlf,
-    line_end,
-    match_boundary,
-    read_header,
-)
-from mailsrv.imap.mime_scan import find_delimiter as _find_delimiter
+from mailsrv.message.content_fields import Params, param
+from mailsrv.message.content_info import ContentInfo, content_info
+from mailsrv.message.delimiters import before_crlf, find_delimiter, line_end, match_boundary
+from mailsrv.message.headers import HeaderField, read_header
 
 #: Deeper nesting than this is kept as an opaque leaf (a defence against crafted messages).
 MAX_DEPTH = 100
@@ -133,15 +127,6 @@ def parse_message(wire: bytes, *, count_lines: bool = True) -> MimePart:
     parser = _Parser(wire, count_lines)
     part, _ = parser.part(0, len(wire), (), default_digest=False, depth=0)
     return part
-
-
-def parse_header_fields(
-    wire: bytes, start: int = 0, end: int | None = None
-) -> tuple[tuple[HeaderField, ...], int, bool]:
-    """Parse the header at ``start``: (fields, body start, whether a blank line ended it)."""
-    stop = len(wire) if end is None else end
-    fields, body_start, ended, _ = read_header(wire, start, stop, ())
-    return fields, body_start, ended
 
 
 class _Parser:
@@ -258,7 +243,7 @@ class _Parser:
             since, hit = known
             if since <= pos and (hit < 0 or hit >= pos):
                 return hit
-        hit = _find_delimiter(self.wire, b"\n--" + boundary, pos)
+        hit = find_delimiter(self.wire, b"\n--" + boundary, pos)
         self._found[boundary] = (pos, hit)
         return hit
 
@@ -357,16 +342,3 @@ def _new_part(
         children=children,
         message=message,
     )
-
-
-# ``_DASH_TRIES`` and ``_find_delimiter`` stay importable from here for the delimiter tests.
-__all__ = [
-    "MAX_DEPTH",
-    "MAX_PARTS",
-    "_DASH_TRIES",
-    "HeaderField",
-    "MimePart",
-    "_find_delimiter",
-    "parse_header_fields",
-    "parse_message",
-]
