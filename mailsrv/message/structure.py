@@ -129,6 +129,18 @@ def parse_message(wire: bytes, *, count_lines: bool = True) -> MimePart:
     return part
 
 
+def defects(root: MimePart, wire: bytes) -> int:
+    """How many multiparts in the message could not be split: no boundary parameter, or a
+    boundary that never shows up in the body (RFC 2046 §5.1.1). 0 for well-formed mail."""
+    count = 0
+    for part in root.walk():
+        if part.is_multipart:
+            boundary = param(part.params, "boundary")
+            if not boundary or b"--" + boundary not in part.body(wire):
+                count += 1
+    return count
+
+
 class _Parser:
     """One parse: the recursion over parts keeps the stack of open boundaries."""
 

@@ -1,9 +1,10 @@
 """Parsed views of one message for the console and the REST API.
 
-Everything here is pure: bytes in, plain dictionaries and strings out, using the stdlib ``email``
-package with ``policy.default``. Real mail is often malformed, so every header or part that cannot
-be decoded falls back to a lossy but safe form instead of raising: the console must show broken
-mail too (that is when people look at it).
+Everything here is pure: bytes in, plain dictionaries and strings out, read with
+``mailsrv.message`` (the library IMAP answers FETCH from), so an attachment's ``part`` is its
+IMAP part number: ``BODY[part]`` over IMAP is the same part. Real mail is often malformed, so
+nothing here raises on it: the console must show broken mail too (that is when people look at
+it).
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from email import policy
-from email.message import EmailMessage, Message
-from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
+
+from mailsrv.message import bodies
+from mailsrv.message.encoded_words import decode_bytes, decode_header
+from mailsrv.message.headers import HeaderField, parse_header_fields
+from mailsrv.message.part_numbers import part_name
+from mailsrv.message.structure import MimePart, defects, parse_message
+from mailsrv.message.text import body_text, decoded_body
 
 #: Headers shown in a message list and searched by ``q``.
 SUMMARY_HEADERS = ("from", "to", "subject", "date")
@@ -24,39 +29,24 @@ MAX_INLINE_IMAGE = 2 * 1024 * 1024
 _CID_RE = re.compile(r"""cid:([^"'\s)>]+)""", re.IGNORECASE)
 
 
-def parse_message(data: bytes) -> EmailMessage:
-    """The whole message as an ``EmailMessage`` (RFC 5322, MIME per RFC 2045)."""
-    msg = BytesParser(policy=policy.default).parsebytes(data)
-    assert isinstance(msg, EmailMessage)  # noqa: S101 - policy.default always builds these
-    return msg
+def header_text(fields: tuple[HeaderField, ...], name: str) -> str:
+    """The first ``name`` field's decoded value (RFC 2047), '' when there is none."""
+    wanted = name.lower().encode()
+    for f in fields:
+        if f.name.lower() == wanted:
+            return decode_header(f.value).strip()
+    return ""
 
 
-def header_text(msg: Message, name: str) -> str:
-    """One header's decoded value ('' when missing); raw text when it cannot be decoded."""
-    try:
-        value = msg.get(name)
-        return "" if value is None else str(value)
-    except Exception:  # the email package raises odd errors on some malformed headers
-        raw = msg.get_all(name, failobj=[])
-        return " ".join(str(v) for v in raw) if raw else ""
-
-
-def all_headers(msg: Message) -> list[list[str]]:
-    """Every header as ``[name, decoded value]`` in message order (raw text if undecodable)."""
-    out: list[list[str]] = []
-    for name, raw in msg.raw_items():
-        try:
-            value = str(msg.policy.header_fetch_parse(name, raw))
-        except Exception:
-            value = str(raw)
-        out.append([name, value])
-    return out
+def all_headers(fields: tuple[HeaderField, ...]) -> list[list[str]]:
+    """Every header as ``[name, decoded value]`` in message order."""
+    return [[decode_bytes(f.name, "utf-8"), decode_header(f.value).strip()] for f in fields]
 
 
 def summarize(header_block: bytes) -> dict[str, str]:
     """From, To, Subject and Date of a header block, decoded (RFC 2047) for listing."""
-    msg = BytesParser(policy=policy.default).parsebytes(header_block, headersonly=True)
-    return {name: header_text(msg, name) for name in SUMMARY_HEADERS}
+    fields = parse_header_fields(header_block)[0]
+    return {name: header_text(fields, name) for name in SUMMARY_HEADERS}
 
 
 def date_iso(value: str) -> str | None:
@@ -67,22 +57,15 @@ def date_iso(value: str) -> str | None:
         return None
 
 
-def part_text(part: Message) -> str:
+def part_text(part: MimePart, wire: bytes) -> str:
     """A text part's content as str with LF line ends; bad charsets fall back to UTF-8."""
-    text = ""
-    try:
-        content = part.get_content()  # type: ignore[attr-defined]
-        if isinstance(content, str):
-            text = content
-    except (LookupError, UnicodeError, KeyError, ValueError, AssertionError):
-        payload = part.get_payload(decode=True)
-        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-    return text.replace("\r\n", "\n")
+    return body_text(part, wire).replace("\r\n", "\n")
 
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
     index: int
+    part: str  # the IMAP part number, e.g. "1.2"
     filename: str
     content_type: str
     size: int
@@ -92,6 +75,7 @@ class Attachment:
     def as_dict(self) -> dict[str, object]:
         return {
             "index": self.index,
+            "part": self.part,
             "filename": self.filename,
             "content_type": self.content_type,
             "size": self.size,
@@ -100,119 +84,82 @@ class Attachment:
         }
 
 
-def _leaf_parts(msg: Message) -> list[Message]:
-    """Non-multipart parts in order; an attached message/rfc822 counts as one part."""
-    out: list[Message] = []
-    stack: list[Message] = [msg]
-    while stack:
-        part = stack.pop(0)
-        if part.is_multipart() and part.get_content_type() != "message/rfc822":
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                stack[:0] = [p for p in payload if isinstance(p, Message)]
-            continue
-        out.append(part)
-    return out
-
-
-def bodies(msg: EmailMessage) -> tuple[Message | None, Message | None]:
-    """The text/plain and text/html parts a mail reader would show (RFC 2046 §5.1.4)."""
-    try:
-        text = msg.get_body(preferencelist=("plain",))
-        html = msg.get_body(preferencelist=("html",))
-    except (KeyError, ValueError, AttributeError):
-        return None, None
-    return text, html
-
-
-def _payload_bytes(part: Message) -> bytes:
-    if part.get_content_type() == "message/rfc822":
-        inner = part.get_payload()
-        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            return inner[0].as_bytes(policy=policy.default)
-    payload = part.get_payload(decode=True)
-    return payload if isinstance(payload, bytes) else b""
-
-
-def _filename(part: Message, index: int) -> str:
-    try:
-        name = part.get_filename()
-    except Exception:
-        name = None
+def _filename(part: MimePart, number: str) -> str:
+    name = bodies.filename(part)
     if name:
         # Only the last path segment: a name like "../../x" must never look like a path.
         name = re.split(r"[\\/]", name)[-1].strip().replace("\x00", "")
     if not name:
-        subtype = part.get_content_subtype() or "bin"
-        name = f"part-{index}.{'eml' if subtype == 'rfc822' else subtype}"
+        subtype = bodies.content_type(part).partition("/")[2] or "bin"
+        name = f"part-{number}.{'eml' if subtype == 'rfc822' else subtype}"
     return name
 
 
-def attachment_parts(msg: EmailMessage) -> list[tuple[Attachment, Message]]:
-    """Every part that is not one of the shown bodies, numbered from 0 in message order."""
-    text, html = bodies(msg)
-    shown = {id(p) for p in (text, html) if p is not None}
-    out: list[tuple[Attachment, Message]] = []
-    for part in _leaf_parts(msg):
-        if id(part) in shown:
-            continue
-        index = len(out)
-        cid = part.get("Content-ID")
-        disposition = part.get_content_disposition()
+def attachment_parts(root: MimePart, wire: bytes) -> list[tuple[Attachment, bytes]]:
+    """Every part that is not one of the shown bodies, numbered from 0 in message order,
+    with its decoded content."""
+    out: list[tuple[Attachment, bytes]] = []
+    for number, part in bodies.attachments(root):
+        payload = decoded_body(part, wire)
+        cid = bodies.content_id(part)
+        disposition = bodies.disposition(part)
         att = Attachment(
-            index=index,
-            filename=_filename(part, index),
-            content_type=part.get_content_type(),
-            size=len(_payload_bytes(part)),
+            index=len(out),
+            part=part_name(number),
+            filename=_filename(part, part_name(number)),
+            content_type=bodies.content_type(part),
+            size=len(payload),
             inline=disposition == "inline" or (disposition is None and cid is not None),
-            content_id=str(cid).strip("<> ") if cid else None,
+            content_id=cid,
         )
-        out.append((att, part))
+        out.append((att, payload))
     return out
 
 
 def attachment(data: bytes, index: int) -> tuple[Attachment, bytes] | None:
     """Attachment number ``index`` and its decoded bytes, or None when there is none."""
-    parts = attachment_parts(parse_message(data))
+    parts = attachment_parts(parse_message(data), data)
     if not 0 <= index < len(parts):
         return None
-    att, part = parts[index]
-    return att, _payload_bytes(part)
+    return parts[index]
 
 
 def html_body(data: bytes) -> str | None:
     """The HTML body with ``cid:`` images turned into data: URLs (the only images CSP allows)."""
-    msg = parse_message(data)
-    _, html = bodies(msg)
+    root = parse_message(data)
+    html = bodies.find_body(root, "html")
     if html is None:
         return None
     images: dict[str, str] = {}
-    for att, part in attachment_parts(msg):
-        if att.content_id and att.content_type.startswith("image/"):
-            raw = _payload_bytes(part)
-            if len(raw) <= MAX_INLINE_IMAGE:
-                encoded = base64.b64encode(raw).decode("ascii")
-                images[att.content_id] = f"data:{att.content_type};base64,{encoded}"
-    text = part_text(html)
+    for att, raw in attachment_parts(root, data):
+        if (
+            att.content_id
+            and att.content_type.startswith("image/")
+            and len(raw) <= MAX_INLINE_IMAGE
+        ):
+            encoded = base64.b64encode(raw).decode("ascii")
+            images[att.content_id] = f"data:{att.content_type};base64,{encoded}"
+    text = part_text(html, data)
     return _CID_RE.sub(lambda m: images.get(m.group(1), m.group(0)), text)
 
 
 def message_view(data: bytes) -> dict[str, object]:
     """The parsed view the API returns: headers, text part, whether there is HTML, attachments."""
-    msg = parse_message(data)
-    text, html = bodies(msg)
-    date = header_text(msg, "date")
+    root = parse_message(data)
+    text = bodies.find_body(root, "plain")
+    fields = root.fields
+    date = header_text(fields, "date")
     return {
-        "headers": all_headers(msg),
-        "from": header_text(msg, "from"),
-        "to": header_text(msg, "to"),
-        "cc": header_text(msg, "cc"),
-        "subject": header_text(msg, "subject"),
+        "headers": all_headers(fields),
+        "from": header_text(fields, "from"),
+        "to": header_text(fields, "to"),
+        "cc": header_text(fields, "cc"),
+        "subject": header_text(fields, "subject"),
         "date": date,
         "date_iso": date_iso(date),
-        "message_id": header_text(msg, "message-id"),
-        "text": part_text(text) if text is not None else None,
-        "has_html": html is not None,
-        "attachments": [att.as_dict() for att, _ in attachment_parts(msg)],
-        "defects": len(msg.defects),
+        "message_id": header_text(fields, "message-id"),
+        "text": part_text(text, data) if text is not None else None,
+        "has_html": bodies.find_body(root, "html") is not None,
+        "attachments": [att.as_dict() for att, _ in attachment_parts(root, data)],
+        "defects": defects(root, data),
     }

@@ -168,10 +168,11 @@ async def test_message_parsed_html_attachment_and_raw(web: Any) -> None:
     assert ["Subject", "Report für dich"] in view["headers"]
     atts = view["attachments"]
     assert [(a["filename"], a["content_type"]) for a in atts] == [
-        ("part-0.png", "image/png"),
+        ("part-1.2.2.png", "image/png"),
         ("data ü.csv", "text/csv"),
     ]
     assert atts[0]["inline"] is True and atts[0]["content_id"] == "logo@x"
+    assert [(a["index"], a["part"]) for a in atts] == [(0, "1.2.2"), (1, "2")]
 
     async with client.get(view["html_url"]) as resp:
         assert resp.status == 200

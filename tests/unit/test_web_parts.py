@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from email.message import EmailMessage
 from pathlib import Path
@@ -10,6 +11,9 @@ from typing import Any, cast
 
 import pytest
 
+from mailsrv.imap.sections import binary_section, section_bytes
+from mailsrv.imap.tokens import SectionSpec
+from mailsrv.message.structure import parse_message
 from mailsrv.store.base import EventKind, InvalidName, StoreEvent
 from mailsrv.web import messages
 from mailsrv.web.app import WebConfigError, console_token
@@ -65,7 +69,9 @@ def test_attachment_names_never_look_like_paths() -> None:
     msg.add_attachment(b"y", maintype="application", subtype="pdf")
     data = msg.as_bytes()
     atts = cast(list[dict[str, Any]], messages.message_view(data)["attachments"])
-    assert [a["filename"] for a in atts] == ["passwd", "part-1.pdf"]
+    # Unnamed attachments are named for their IMAP part number (part 1 is the text).
+    assert [a["filename"] for a in atts] == ["passwd", "part-3.pdf"]
+    assert [(a["index"], a["part"]) for a in atts] == [(0, "2"), (1, "3")]
     found = messages.attachment(data, 1)
     assert found is not None and found[1] == b"y" and found[0].content_type == "application/pdf"
     assert messages.attachment(data, 2) is None
@@ -81,7 +87,8 @@ def test_attached_message_counts_as_one_part() -> None:
     outer.add_attachment(inner)
     view = messages.message_view(outer.as_bytes())
     (att,) = cast(list[dict[str, Any]], view["attachments"])
-    assert att["content_type"] == "message/rfc822" and att["filename"] == "part-0.eml"
+    assert att["content_type"] == "message/rfc822" and att["filename"] == "part-2.eml"
+    assert att["index"] == 0 and att["part"] == "2"
     found = messages.attachment(outer.as_bytes(), 0)
     assert found is not None and b"Subject: forwarded" in found[1]
 
@@ -95,6 +102,35 @@ def test_html_body_inlines_cid_images_only() -> None:
     assert html is not None
     assert 'src="data:image/gif;base64,R0lGODlh"' in html and 'src="cid:missing@x"' in html
     assert messages.html_body(b"Subject: x\r\n\r\nplain\r\n") is None
+
+
+def test_console_part_numbers_fetch_the_same_bytes_over_imap() -> None:
+    # multipart/mixed [ multipart/alternative [ text/plain, multipart/related [ text/html,
+    # image/png ] ], application/pdf ]: the image is part 1.2.2, the PDF part 2.
+    msg = EmailMessage()
+    msg["Subject"] = "nested"
+    msg.set_content("plain body")
+    msg.add_alternative('<p>html <img src="cid:pic@x"></p>', subtype="html")
+    html_part(msg).add_related(b"\x89PNG inline", "image", "png", cid="<pic@x>")
+    msg.add_attachment(b"%PDF-1.4 report", maintype="application", subtype="pdf", filename="r.pdf")
+    data = msg.as_bytes()
+    atts = cast(list[dict[str, Any]], messages.message_view(data)["attachments"])
+    assert [(a["index"], a["part"], a["content_type"]) for a in atts] == [
+        (0, "1.2.2", "image/png"),
+        (1, "2", "application/pdf"),
+    ]
+    root = parse_message(data)
+    for att in atts:
+        found = messages.attachment(data, att["index"])
+        assert found is not None
+        payload = found[1]
+        path = tuple(int(n) for n in att["part"].split("."))
+        body = section_bytes(root, data, SectionSpec(path))  # what BODY[1.2.2] answers
+        mime = section_bytes(root, data, SectionSpec(path, "MIME"))
+        assert body is not None and mime is not None
+        assert att["content_type"].encode() in mime and b"base64" in mime
+        assert base64.b64decode(body) == payload == binary_section(root, data, path)
+        assert att["size"] == len(payload)
 
 
 def make_maildir(root: Path) -> Path:
