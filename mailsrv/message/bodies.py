@@ -12,6 +12,8 @@ from mailsrv.message.content_fields import decode_param, param
 from mailsrv.message.encoded_words import decode_header
 from mailsrv.message.part_numbers import leaf_parts
 from mailsrv.message.structure import MimePart
+from mailsrv.message.text import decoded_body
+from mailsrv.message.transfer_encoding import UUENCODE, decode_uuencode
 
 
 def content_type(part: MimePart) -> str:
@@ -85,3 +87,11 @@ def attachments(root: MimePart) -> list[tuple[tuple[int, ...], MimePart]]:
         for number, part in leaf_parts(root)
         if not any(part is body for body in shown)
     ]
+
+
+def payload(part: MimePart, wire: bytes) -> bytes:
+    """The content of a leaf part as a reader saves it: transfer encoding undone (uuencode
+    too), an encapsulated message as it is."""
+    if part.transfer_encoding in UUENCODE:
+        return decode_uuencode(part.body(wire))
+    return decoded_body(part, wire)

@@ -17,6 +17,9 @@ _QP_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 KNOWN = IDENTITY | {"base64", "quoted-printable"}
+#: Names uuencoded bodies go by. Not a MIME encoding (IMAP BINARY answers UNKNOWN-CTE for it),
+#: but mail readers decode it for the reader, and so does the console.
+UUENCODE = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
 
 
 class UnknownTransferEncoding(ValueError):
@@ -37,6 +40,29 @@ def decode_quoted_printable(data: bytes) -> bytes:
     data = _QP_TRAILING.sub(b"", data)
     data = _QP_SOFT_BREAK.sub(b"", data)
     return _QP_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), data)
+
+
+def decode_uuencode(data: bytes) -> bytes:
+    """The file inside a uuencoded body (the lines between ``begin`` and ``end``); a broken
+    line is decoded as far as its length byte says, or skipped."""
+    out: list[bytes] = []
+    inside = False
+    for line in data.splitlines():
+        if not inside:
+            inside = line.startswith(b"begin ")
+            continue
+        if line.strip() == b"end":
+            break
+        try:
+            out.append(binascii.a2b_uu(line))
+        except binascii.Error:
+            # Some encoders pad lines with extra characters: decode what the length promises.
+            length = (((line[0] - 32) & 63) * 4 + 5) // 3 if line else 0
+            try:
+                out.append(binascii.a2b_uu(line[:length]))
+            except binascii.Error:
+                continue
+    return b"".join(out)
 
 
 def decode(data: bytes, encoding: str) -> bytes:

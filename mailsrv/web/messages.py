@@ -19,7 +19,7 @@ from mailsrv.message.encoded_words import decode_bytes, decode_header
 from mailsrv.message.headers import HeaderField, parse_header_fields
 from mailsrv.message.part_numbers import part_name
 from mailsrv.message.structure import MimePart, defects, parse_message
-from mailsrv.message.text import body_text, decoded_body
+from mailsrv.message.text import body_text
 
 #: Headers shown in a message list and searched by ``q``.
 SUMMARY_HEADERS = ("from", "to", "subject", "date")
@@ -100,7 +100,7 @@ def attachment_parts(root: MimePart, wire: bytes) -> list[tuple[Attachment, byte
     with its decoded content."""
     out: list[tuple[Attachment, bytes]] = []
     for number, part in bodies.attachments(root):
-        payload = decoded_body(part, wire)
+        payload = bodies.payload(part, wire)
         cid = bodies.content_id(part)
         disposition = bodies.disposition(part)
         att = Attachment(

@@ -222,3 +222,12 @@ def test_console_token_rules() -> None:
     assert console_token("0.0.0.0", dev=False, token="t") == "t"
     with pytest.raises(WebConfigError, match="without a token"):
         console_token("0.0.0.0", dev=True, token=None)
+
+
+def test_uuencoded_attachment_is_decoded_for_download() -> None:
+    data = (
+        b"Subject: x-uuencode\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 a\r\n#86)C\r\n`\r\nend\r\n"
+    )
+    found = messages.attachment(data, 0)
+    assert found is not None and found[1] == b"abc" and found[0].part == "1"
