@@ -21,6 +21,7 @@ from mailsrv.imap.responses import flag_list, internal_date
 from mailsrv.imap.sections import binary_section, binary_size, section_bytes
 from mailsrv.message.structure import MimePart, parse_message
 from mailsrv.message.transfer_encoding import UnknownTransferEncoding
+from mailsrv.message.wire import header_end
 from mailsrv.store.base import (
     SEEN,
     EventKind,
@@ -28,7 +29,6 @@ from mailsrv.store.base import (
     Mailbox,
     MessageGone,
     StoreEvent,
-    header_end,
 )
 
 if TYPE_CHECKING:

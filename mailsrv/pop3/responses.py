@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailsrv.store.base import header_end
+from mailsrv.message.wire import header_end
 
 CRLF = b"\r\n"
 

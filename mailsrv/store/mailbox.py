@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TypeVar
 
+from mailsrv.message.wire import header_end, to_wire
 from mailsrv.store import folder_ops
 from mailsrv.store.base import (
     EventKind,
@@ -22,8 +23,6 @@ from mailsrv.store.base import (
     MessageGone,
     MessageInfo,
     NoSuchFolder,
-    header_end,
-    to_wire,
 )
 from mailsrv.store.filenames import size_fields
 from mailsrv.store.folder import FolderIndex

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from mailsrv.message.wire import to_wire
 from mailsrv.store import folder_ops, layout
 from mailsrv.store.base import (
     DEFAULT_SPECIAL_FOLDERS,
@@ -32,7 +33,6 @@ from mailsrv.store.base import (
     NoSuchUser,
     StoreBusy,
     StoreEvent,
-    to_wire,
 )
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.folder import FolderIndex

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from mailsrv.message.wire import header_end, to_wire
 from mailsrv.store.base import (
     DEFAULT_SPECIAL_FOLDERS,
     HIERARCHY_DELIMITER,
@@ -23,8 +24,6 @@ from mailsrv.store.base import (
     NoSuchUser,
     StoreEvent,
     apply_flags,
-    header_end,
-    to_wire,
 )
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name

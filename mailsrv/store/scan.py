@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailsrv.store.base import MessageInfo, to_wire
+from mailsrv.message.wire import to_wire
+from mailsrv.store.base import MessageInfo
 from mailsrv.store.filenames import letters_of, name_time, standard_name, wire_size
 from mailsrv.store.keywords import Keywords
 from mailsrv.store.uidlist import Record, UidList
