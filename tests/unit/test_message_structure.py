@@ -4,10 +4,8 @@ from hypothesis import strategies as st
 from mailsrv.imap.bodystructure import body_structure
 from mailsrv.imap.sections import binary_section, section_bytes
 from mailsrv.imap.tokens import SectionSpec
-from mailsrv.message.content_fields import decode_param, parse_content_type
-from mailsrv.message.encoded_words import decode_header
+from mailsrv.message.content_fields import parse_content_type
 from mailsrv.message.structure import MimePart, parse_message
-from mailsrv.message.transfer_encoding import decode_base64, decode_quoted_printable
 from tests.unit.mime_corpus import NAMES, raw, wire
 
 
@@ -94,33 +92,6 @@ def test_digest_default_type_and_case_kept():
     assert digest.children[0].mime_type == "message/rfc822"
     assert digest.children[0].defaulted
     assert parse_content_type(b"TEXT/Plain; CharSet=x")[:2] == (b"TEXT", b"Plain")
-
-
-def test_rfc2231_decoding():
-    root = parse_message(wire("base64_attachment"))
-    png = root.children[1]
-    assert decode_param(png.params, "name") == "a very long file name.png"
-    assert png.disposition is not None
-    assert decode_param(png.disposition[1], "filename") == "café photo.png"
-    assert png.language == (b"en", b"fr")
-    assert png.location == b"http://example.com/pic.png"
-
-
-def test_encoded_words():
-    assert decode_header(b" =?UTF-8?B?Q2Fmw6kgY3LDqG1l?= and\r\n =?ISO-8859-1?Q?gr=FC=DFe?=") == (
-        " Café crème and grüße"
-    )
-    assert decode_header(b"=?utf-8?q?a?= =?utf-8?q?b?=") == "ab"
-    assert decode_header(b"=?x-unknown?q?caf=C3=A9?=") == "café"
-    assert decode_header(b"=?utf-8?b?!!!?= plain") == "=?utf-8?b?!!!?= plain"
-    assert decode_header(b"J\xc3\xbcrgen") == "Jürgen"
-
-
-def test_transfer_decoders_are_lenient():
-    assert decode_base64(b"Q2Fm\r\nw6k=\r\n") == "Café".encode()
-    assert decode_base64(b"Q2Fmw6k") == "Café".encode()
-    assert decode_base64(b"!!!") == b""
-    assert decode_quoted_printable(b"a=3Db =\r\nc  \r\n=ZZ") == b"a=b c\r\n=ZZ"
 
 
 def test_huge_header_is_fine():
