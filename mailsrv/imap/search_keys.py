@@ -3,7 +3,7 @@
 A ``SearchProgram`` is a tree of small frozen key nodes plus the ESEARCH return options;
 ``SearchItem`` is what the session knows about one message and ``SearchContext`` what it
 knows about the mailbox. ``parse_search`` (search.py) builds programs, ``matches``
-(search_match.py) runs them; neither module is needed here.
+(search_match.py) runs them.
 """
 
 from __future__ import annotations
