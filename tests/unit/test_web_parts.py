@@ -14,11 +14,13 @@ import pytest
 from mailsrv.imap.sections import binary_section, section_bytes
 from mailsrv.imap.tokens import SectionSpec
 from mailsrv.message.structure import parse_message
-from mailsrv.store.base import EventKind, InvalidName, StoreEvent
+from mailsrv.store.base import INBOX, EventKind, InvalidName, StoreEvent
+from mailsrv.store.memory import MemoryStore
 from mailsrv.web import messages
 from mailsrv.web.app import WebConfigError, console_token
 from mailsrv.web.events import CLIENT_QUEUE, IDLE, StreamClient, event_dict, protocol_of, sse_bytes
 from mailsrv.web.maildir_view import OutsideRoot, folder_path, list_folder
+from tests.unit.imap_harness import Talker, make_context
 
 
 def html_part(msg: EmailMessage) -> EmailMessage:
@@ -104,16 +106,20 @@ def test_html_body_inlines_cid_images_only() -> None:
     assert messages.html_body(b"Subject: x\r\n\r\nplain\r\n") is None
 
 
-def test_console_part_numbers_fetch_the_same_bytes_over_imap() -> None:
-    # multipart/mixed [ multipart/alternative [ text/plain, multipart/related [ text/html,
-    # image/png ] ], application/pdf ]: the image is part 1.2.2, the PDF part 2.
+def nested_message() -> bytes:
+    """multipart/mixed [ multipart/alternative [ text/plain, multipart/related [ text/html,
+    image/png ] ], application/pdf ]: the image is part 1.2.2, the PDF part 2."""
     msg = EmailMessage()
     msg["Subject"] = "nested"
     msg.set_content("plain body")
     msg.add_alternative('<p>html <img src="cid:pic@x"></p>', subtype="html")
     html_part(msg).add_related(b"\x89PNG inline", "image", "png", cid="<pic@x>")
     msg.add_attachment(b"%PDF-1.4 report", maintype="application", subtype="pdf", filename="r.pdf")
-    data = msg.as_bytes()
+    return msg.as_bytes()
+
+
+def test_console_part_numbers_fetch_the_same_bytes_from_the_section_functions() -> None:
+    data = nested_message()
     atts = cast(list[dict[str, Any]], messages.message_view(data)["attachments"])
     assert [(a["index"], a["part"], a["content_type"]) for a in atts] == [
         (0, "1.2.2", "image/png"),
@@ -131,6 +137,27 @@ def test_console_part_numbers_fetch_the_same_bytes_over_imap() -> None:
         assert att["content_type"].encode() in mime and b"base64" in mime
         assert base64.b64decode(body) == payload == binary_section(root, data, path)
         assert att["size"] == len(payload)
+
+
+async def test_console_part_numbers_fetch_the_same_bytes_over_an_imap_session() -> None:
+    store = MemoryStore()
+    await store.ensure_user("ann")
+    uid = await store.deliver("ann", nested_message())
+    wire = await (await store.open("ann", INBOX)).read(uid)  # what the console reads
+    t = Talker(make_context(store))
+    await t.login()
+    await t.select()
+    atts = cast(list[dict[str, Any]], messages.message_view(wire)["attachments"])
+    assert [a["part"] for a in atts] == ["1.2.2", "2"]
+    for att in atts:
+        found = messages.attachment(wire, att["index"])
+        assert found is not None
+        n = att["part"]
+        reply = await t.talk(b"a FETCH 1 (BODY.PEEK[%s])\r\n" % n.encode())
+        head = b"* 1 FETCH (BODY[%s] {" % n.encode()
+        assert reply.startswith(head) and reply.endswith(b")\r\na OK Fetch completed.\r\n")
+        size, _, rest = reply[len(head) :].partition(b"}\r\n")
+        assert base64.b64decode(rest[: int(size)]) == found[1]
 
 
 def make_maildir(root: Path) -> Path:
