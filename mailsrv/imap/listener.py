@@ -10,9 +10,17 @@ import logging
 from mailsrv.context import ServerContext
 from mailsrv.imap.connection import Connection
 from mailsrv.imap.protocol import ProtocolError
-from mailsrv.net.local import is_loopback
+from mailsrv.net import admission
 
 log = logging.getLogger("mailsrv.imap")
+
+#: How IMAP turns a connection away (RFC 9051 §7.1.5: BYE at connect, then close).
+_REFUSALS: dict[admission.Refusal, bytes] = {
+    admission.Refusal.TOO_MANY_CONNECTIONS: b"* BYE [UNAVAILABLE] too many connections\r\n",
+    admission.Refusal.BLOCKED: (
+        b"* BYE [UNAVAILABLE] too many failed logins from your address; try again later\r\n"
+    ),
+}
 
 
 class ImapListener:
@@ -31,22 +39,15 @@ class ImapListener:
             raise RuntimeError("not listening")
         return int(self.server.sockets[0].getsockname()[1])
 
-    def _over_limit(self, peer: str) -> bool:
-        limits, sessions = self.ctx.config.limits, self.ctx.sessions
-        if len(sessions.live) >= limits.connections_total:
-            return True
-        exempt = self.ctx.config.dev and is_loopback(peer)
-        return not exempt and sessions.count_from(peer) >= limits.connections_per_ip
-
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is None:
             return
         self.tasks.add(task)
         peer = str((writer.get_extra_info("peername") or ("?",))[0])
-        if self._over_limit(peer):
-            log.warning("imap: refused a connection from %s: too many connections", peer)
-            writer.write(b"* BYE [UNAVAILABLE] too many connections\r\n")
+        refused = admission.refusal(self.ctx, peer, "imap")
+        if refused is not None:
+            writer.write(_REFUSALS[refused])
             await _close(writer)
             self.tasks.discard(task)
             return

@@ -6,14 +6,13 @@ Passwords are checked by ``ctx.auth`` (which also delays failures); a connection
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from typing import TYPE_CHECKING
 
 from mailsrv.imap.commands import Authenticate, Command, Login
 from mailsrv.imap.errors import CommandFailed, expect
 from mailsrv.imap.responses import continuation, tagged, untagged
+from mailsrv.net.sasl import Failure, SaslError, decode_text
 
 if TYPE_CHECKING:
     from mailsrv.imap.session import ImapSession
@@ -23,6 +22,12 @@ log = logging.getLogger("mailsrv.imap")
 #: Base64 of the LOGIN mechanism's prompts "Username:" and "Password:".
 _USERNAME_PROMPT = "VXNlcm5hbWU6"
 _PASSWORD_PROMPT = "UGFzc3dvcmQ6"  # noqa: S105 (a prompt, not a secret)
+#: The BAD text for a response that mailsrv.net.sasl could not decode (RFC 9051 §6.2.2).
+_SASL_ERRORS: dict[Failure, str] = {
+    Failure.CANCELLED: "Authentication aborted",
+    Failure.BAD_BASE64: "Invalid base64 data in AUTHENTICATE response",
+    Failure.BAD_UTF8: "Invalid UTF-8 in AUTHENTICATE response",
+}
 
 
 class SaslState:
@@ -105,10 +110,9 @@ async def sasl_line(s: ImapSession, line: bytes) -> None:
     if line == b"*":
         s.out.write(tagged(sasl.tag, "BAD", "Authentication aborted"))
         return
-    try:
-        text = (b"" if line == b"=" else base64.b64decode(line, validate=True)).decode("utf-8")
-    except (binascii.Error, ValueError):
-        s.out.write(tagged(sasl.tag, "BAD", "Invalid base64 data in AUTHENTICATE response"))
+    text = decode_text(line)
+    if isinstance(text, SaslError):
+        s.out.write(tagged(sasl.tag, "BAD", _SASL_ERRORS[text.failure]))
         return
     if sasl.mechanism == "LOGIN":
         if sasl.user is None:

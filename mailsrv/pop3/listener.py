@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mailsrv.context import ServerContext
+from mailsrv.net import admission
 
 if TYPE_CHECKING:
     from mailsrv.pop3.session import Pop3Session
@@ -57,13 +58,13 @@ class Pop3Listener:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # The protocol modules load with the first connection, not at server start.
         from mailsrv.pop3.responses import encode
-        from mailsrv.pop3.session import Pop3Session, admission_refusal
+        from mailsrv.pop3.session import REFUSALS, Pop3Session
 
         peername = writer.get_extra_info("peername")
         peer = str(peername[0]) if peername else "?"
-        refusal = admission_refusal(self.ctx, peer)
-        if refusal is not None:
-            writer.write(encode(refusal))
+        refused = admission.refusal(self.ctx, peer, "pop3")
+        if refused is not None:
+            writer.write(encode(REFUSALS[refused]))
             await _close(writer)
             return
         info = self.ctx.sessions.open("pop3", peer, self.port, tls=self.implicit_tls)
