@@ -16,10 +16,10 @@ import weakref
 from typing import Any
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.faults import FaultKind
 from mailsrv.imap.commands import Command, InvalidCommand, command_name
 from mailsrv.imap.protocol import ImapCore, NeedData
 from mailsrv.imap.session import After, ImapSession, Mode
+from mailsrv.net import faults
 
 log = logging.getLogger("mailsrv.imap")
 #: Bytes read from the socket at a time.
@@ -225,14 +225,11 @@ class Connection:
         """Apply an injected fault; True when the command must not run."""
         if isinstance(cmd, InvalidCommand):
             return False
-        fault = self.ctx.faults.check("imap", command_name(cmd))
+        fault = await faults.before_command(self.ctx.faults, "imap", command_name(cmd))
         if fault is None:
             return False
-        if fault.kind is FaultKind.DELAY:
-            await asyncio.sleep(fault.seconds)
-            return False
-        if fault.kind is FaultKind.FAIL:
-            self.out.write(f"{cmd.tag} {fault.reply}\r\n".encode())
+        if isinstance(fault, faults.Reply):
+            self.out.write(f"{cmd.tag} {fault.text}\r\n".encode())
             return True
         if fault.after_bytes is None:
             raise ConnectionAbortedError("fault injection: drop")

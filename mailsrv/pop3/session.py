@@ -10,7 +10,6 @@ answered with ``-ERR``, never with another message's content.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -19,8 +18,7 @@ import time
 from dataclasses import dataclass
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.faults import FaultKind
-from mailsrv.net import admission, sasl
+from mailsrv.net import admission, faults, sasl
 from mailsrv.pop3 import commands as c
 from mailsrv.pop3.maildrop import Maildrop
 from mailsrv.pop3.protocol import NEED_DATA, Pop3Protocol, State
@@ -153,18 +151,16 @@ class Pop3Session:
             if self.ctx.tracer.enabled:
                 self._trace("C", self.core.last_line, sensitive=self.core.in_sasl)
             verb = None if isinstance(cmd, c.InvalidCommand | c.SaslResponse) else cmd.VERB
-            fault = self.ctx.faults.check("pop3", verb) if verb else None
-            if fault is not None and fault.kind is FaultKind.FAIL:
-                out += self._reply(Raw(fault.reply))
+            fault = await faults.before_command(self.ctx.faults, "pop3", verb) if verb else None
+            if isinstance(fault, faults.Reply):
+                out += self._reply(Raw(fault.text))
                 continue
-            if fault is not None and fault.kind is FaultKind.DELAY:
-                await asyncio.sleep(fault.seconds)
-            if fault is not None and fault.kind is FaultKind.DROP and fault.after_bytes is None:
+            if isinstance(fault, faults.Drop) and fault.after_bytes is None:
                 self.core.close()
                 return Output(tuple(out), close=True)
             wire = self._reply(await self._run(cmd))
             self.info.state = self.core.state.name
-            if fault is not None and fault.kind is FaultKind.DROP:
+            if isinstance(fault, faults.Drop):
                 self.core.close()
                 cut = b"".join(wire)[: fault.after_bytes]
                 return Output((*out, cut), close=True)

@@ -10,8 +10,7 @@ from typing import Any, AnyStr, cast
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.faults import FaultKind
-from mailsrv.net import admission, sasl
+from mailsrv.net import admission, faults, sasl
 from mailsrv.smtp.handler import IngressEnvelope, IngressHandler, peer_host
 
 log = logging.getLogger("mailsrv.smtp")
@@ -170,17 +169,15 @@ class IngressSMTP(SMTP):
     ) -> Callable[[str | None], Awaitable[None]]:
         async def run(arg: str | None) -> None:
             self._trace("C", verb if arg is None else f"{verb} {arg}")
-            fault = self.ctx.faults.check("smtp", verb)
-            if fault is not None:
-                if fault.kind is FaultKind.FAIL:
-                    await self.push(fault.reply or "451 4.3.0 Injected failure")
-                    return
-                if fault.kind is FaultKind.DROP:
-                    self._trace("*", f"dropped on {verb} (fault injection)")
-                    if self.transport is not None:
-                        self.transport.close()
-                    return
-                await asyncio.sleep(fault.seconds)
+            fault = await faults.before_command(self.ctx.faults, "smtp", verb)
+            if isinstance(fault, faults.Reply):
+                await self.push(fault.text or "451 4.3.0 Injected failure")
+                return
+            if isinstance(fault, faults.Drop):  # SMTP drops before the command, whatever the size
+                self._trace("*", f"dropped on {verb} (fault injection)")
+                if self.transport is not None:
+                    self.transport.close()
+                return
             await method(arg)
 
         return run
