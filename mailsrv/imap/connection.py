@@ -20,6 +20,7 @@ from mailsrv.imap.commands import Command, InvalidCommand, command_name
 from mailsrv.imap.protocol import ImapCore, NeedData
 from mailsrv.imap.session import After, ImapSession, Mode
 from mailsrv.net import faults
+from mailsrv.net.stream import Stream
 
 log = logging.getLogger("mailsrv.imap")
 #: Bytes read from the socket at a time.
@@ -130,8 +131,8 @@ class Connection:
     def __init__(
         self,
         ctx: ServerContext,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        reader: Stream,
+        writer: Stream,
         info: SessionInfo,
         implicit_tls: bool,
     ) -> None:
