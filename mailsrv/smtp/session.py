@@ -11,6 +11,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.net import admission, faults, sasl
+from mailsrv.net.shutdown import LiveSessions
 from mailsrv.smtp.handler import IngressEnvelope, IngressHandler, peer_host
 
 log = logging.getLogger("mailsrv.smtp")
@@ -58,7 +59,7 @@ class IngressSMTP(SMTP):
         handler: IngressHandler,
         mode: str,
         port: int,
-        live: set[IngressSMTP],
+        live: LiveSessions,
     ) -> None:
         self.ctx = ctx
         self.live = live
@@ -69,6 +70,8 @@ class IngressSMTP(SMTP):
         self.info = SessionInfo("smtp-?", "smtp", "", port)
         self.registered = False
         self.refused = False  # turned away at connect (admission): aiosmtpd never ran
+        self.busy = False  # inside a command (DATA while the message comes in, AUTH, ...)
+        self.stopping = False  # server shutdown: 421 once the current command is done
         super().__init__(
             handler,
             data_size_limit=ctx.config.limits.message_size,
@@ -118,6 +121,7 @@ class IngressSMTP(SMTP):
                 return
             self.info = self.ctx.sessions.open("smtp", peer, self.local_port, self.implicit_tls)
             self.registered = True
+            self.live.add(self)
             self._trace("*", f"connect from {peer} ({self.mode})")
         elif self._tls_protocol is not None:
             self.info.tls = True
@@ -132,9 +136,9 @@ class IngressSMTP(SMTP):
         return False if self.refused else super().eof_received()
 
     def connection_lost(self, error: Exception | None) -> None:
-        self.live.discard(self)
         if self.refused:
             return
+        self.live.ended(self)
         if self.registered:
             self.ctx.sessions.close(self.info)
             self._trace("*", "closed")
@@ -153,6 +157,16 @@ class IngressSMTP(SMTP):
     async def push(self, status: AnyStr) -> None:
         self._trace("S", status)
         await super().push(status)
+
+    def stop(self) -> None:
+        """Server shutdown: 421 now between commands, else once the command is done."""
+        self.stopping = True
+        if not self.busy:
+            self.goodbye()
+
+    def abort(self) -> None:
+        """The shutdown grace is over (a DATA transfer never finished): 421 and close."""
+        self.goodbye()
 
     def goodbye(self) -> None:
         """Server shutdown: a 421 (RFC 5321 §3.8) and close, without waiting on the client."""
@@ -178,7 +192,13 @@ class IngressSMTP(SMTP):
                 if self.transport is not None:
                     self.transport.close()
                 return
-            await method(arg)
+            self.busy = True
+            try:
+                await method(arg)
+            finally:
+                self.busy = False
+                if self.stopping:
+                    self.goodbye()
 
         return run
 
