@@ -41,7 +41,7 @@ _REFUSALS: dict[admission.Refusal, bytes] = {
 #: How SMTP words the end of an AUTH exchange that brought no credentials (RFC 4954 §4, §6).
 _SASL_ERRORS: dict[sasl.Failure, str] = {
     sasl.Failure.CANCELLED: "501 5.7.0 Auth aborted",
-    sasl.Failure.BAD_BASE64: "501 5.5.2 Cannot decode base64",
+    sasl.Failure.BAD_BASE64: "501 5.5.2 Can't decode base64",  # as aiosmtpd says it
     sasl.Failure.BAD_UTF8: "501 5.5.2 Credentials are not valid UTF-8",
     sasl.Failure.MALFORMED: "501 5.5.2 Malformed PLAIN response",
     sasl.Failure.AUTHZID: "535 5.7.8 Authorization identity not allowed",
