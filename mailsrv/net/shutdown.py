@@ -11,7 +11,6 @@ writes a message to ``tmp/`` and renames it only when whole).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Protocol
 
 #: Seconds a session gets to finish the command it is in when the server stops.
@@ -40,9 +39,6 @@ class LiveSessions:
 
     def __len__(self) -> int:
         return len(self._live)
-
-    def __iter__(self) -> Iterator[Stoppable]:
-        return iter(tuple(self._live))
 
     def add(self, session: Stoppable) -> None:
         self._live[session] = asyncio.get_running_loop().create_future()
