@@ -61,6 +61,8 @@ class Limits:
     output_buffer: int = 4 * 1024 * 1024
     #: Malformed commands in a row before the server gives up on a connection.
     bad_commands: int = 20
+    #: Seconds a session may take to finish its command when the server stops (then goodbye).
+    shutdown_grace: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)

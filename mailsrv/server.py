@@ -3,8 +3,10 @@
     async with MailServer(config) as server:
         print(server.ports)          # {"imap": 3143, ...}: the real ports, also for port 0
 
-Listeners are started in parallel; on exit they stop accepting, every session is told goodbye
-(IMAP ``* BYE``, POP3 ``-ERR``, SMTP ``421``) and the store is closed with nothing half-written.
+Listeners are started in parallel; on exit they stop accepting, every session finishes the
+command it is in (within ``limits.shutdown_grace``, see ``mailsrv.net.shutdown``) and is told
+goodbye (IMAP ``* BYE``, POP3 ``-ERR``, SMTP ``421``), and the store is closed with nothing
+half-written.
 """
 
 from __future__ import annotations

@@ -16,11 +16,12 @@ import logging
 from typing import Any
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.faults import FaultKind
 from mailsrv.imap.commands import Command, command_name
 from mailsrv.imap.dispatch import run_ready
 from mailsrv.imap.server_state import ImapServerState
 from mailsrv.imap.session import ImapSession
+from mailsrv.net import faults
+from mailsrv.net.stream import Stream
 
 log = logging.getLogger("mailsrv.imap")
 #: Bytes read from the socket at a time.
@@ -112,8 +113,8 @@ class Connection:
     def __init__(
         self,
         ctx: ServerContext,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        reader: Stream,
+        writer: Stream,
         info: SessionInfo,
         implicit_tls: bool,
         shared: ImapServerState,
@@ -197,14 +198,11 @@ class Connection:
 
     async def _fault(self, cmd: Command) -> bool:
         """Apply an injected fault; True when the command must not run."""
-        fault = self.ctx.faults.check("imap", command_name(cmd))
+        fault = await faults.before_command(self.ctx.faults, "imap", command_name(cmd))
         if fault is None:
             return False
-        if fault.kind is FaultKind.DELAY:
-            await asyncio.sleep(fault.seconds)
-            return False
-        if fault.kind is FaultKind.FAIL:
-            self.out.write(f"{cmd.tag} {fault.reply}\r\n".encode())
+        if isinstance(fault, faults.Reply):
+            self.out.write(f"{cmd.tag} {fault.text}\r\n".encode())
             return True
         if fault.after_bytes is None:
             raise ConnectionAbortedError("fault injection: drop")

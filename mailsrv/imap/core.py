@@ -164,6 +164,11 @@ class ImapCore:
     def buffered(self) -> int:
         return self._framer.buffered
 
+    @property
+    def mid_command(self) -> bool:
+        """A command has begun and is not complete yet (its literal is still coming, say)."""
+        return self.mode is ReadMode.COMMAND and self._framer.mid_command
+
     def next_event(self) -> Event:
         """The next thing the session must act on, or ``NEED_DATA``."""
         if self.closed or self.tls_pending:

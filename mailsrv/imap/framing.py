@@ -93,6 +93,11 @@ class CommandFramer:
     def buffered(self) -> int:
         return len(self._buf)
 
+    @property
+    def mid_command(self) -> bool:
+        """Part of a command is in: a line without its end, or a literal still to come."""
+        return bool(self._buf or self._parts or self._literal_left)
+
     def next_line(self) -> bytes | NeedData:
         """One raw line, without its line end (SASL responses, IDLE's DONE)."""
         idx = self._buf.find(b"\n")

@@ -7,8 +7,6 @@ Passwords are checked by ``ctx.auth`` (which also delays failures); a connection
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from typing import TYPE_CHECKING
 
@@ -18,15 +16,20 @@ from mailsrv.imap.core import SaslResponse
 from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.responses import continuation, tagged
 from mailsrv.imap.session import SaslExchange
+from mailsrv.net import sasl
 
 if TYPE_CHECKING:
     from mailsrv.imap.session import ImapSession
 
 log = logging.getLogger("mailsrv.imap")
 
-#: Base64 of the LOGIN mechanism's prompts "Username:" and "Password:".
-_USERNAME_PROMPT = "VXNlcm5hbWU6"
-_PASSWORD_PROMPT = "UGFzc3dvcmQ6"  # noqa: S105 (a prompt, not a secret)
+#: The BAD text for a response that mailsrv.net.sasl could not decode (RFC 9051 §6.2.2).
+#: (PLAIN's malformed message or foreign authzid is a failed login, not a syntax error.)
+_SASL_ERRORS: dict[sasl.Failure, str] = {
+    sasl.Failure.CANCELLED: "Authentication aborted",
+    sasl.Failure.BAD_BASE64: "Invalid base64 data in AUTHENTICATE response",
+    sasl.Failure.BAD_UTF8: "Invalid UTF-8 in AUTHENTICATE response",
+}
 
 
 HANDLERS = CommandRegistry()
@@ -80,44 +83,34 @@ def _failed(s: ImapSession, tag: str) -> None:
 
 @HANDLERS.on(Authenticate)
 async def authenticate(s: ImapSession, cmd: Authenticate) -> None:
-    if cmd.mechanism not in ("PLAIN", "LOGIN"):
+    exchange = sasl.start(cmd.mechanism)
+    if exchange is None:
         raise CommandFailed("NO", "Unsupported authentication mechanism", "CANNOT")
     _require_plaintext_allowed(s)
-    s.sasl = SaslExchange(cmd.tag, cmd.mechanism)
-    if cmd.initial is not None:
-        await sasl_response(s, SaslResponse(cmd.initial))
-        return
-    s.core.expect_sasl()
-    s.out.write(continuation("" if cmd.mechanism == "PLAIN" else _USERNAME_PROMPT))
+    step = exchange.begin_line(cmd.initial)
+    await _step(s, SaslExchange(cmd.tag, exchange), step)
 
 
 async def sasl_response(s: ImapSession, event: SaslResponse) -> None:
     """One client response: ``*`` cancels, ``=`` is empty, else base64 (RFC 9051 §6.2.2)."""
-    sasl = s.sasl
-    if sasl is None:
+    current = s.sasl
+    if current is None:
         raise RuntimeError("no AUTHENTICATE in progress")
     s.sasl = None
-    line = event.line.strip()
-    if line == b"*":
-        s.out.write(tagged(sasl.tag, "BAD", "Authentication aborted"))
-        return
-    try:
-        text = (b"" if line == b"=" else base64.b64decode(line, validate=True)).decode("utf-8")
-    except (binascii.Error, ValueError):
-        s.out.write(tagged(sasl.tag, "BAD", "Invalid base64 data in AUTHENTICATE response"))
-        return
-    if sasl.mechanism == "LOGIN":
-        if sasl.user is None:
-            sasl.user = text
-            s.sasl = sasl
-            s.core.expect_sasl()
-            s.out.write(continuation(_PASSWORD_PROMPT))
-            return
-        await try_login(s, sasl.tag, sasl.user, text)
-        return
-    authzid, _, rest = text.partition("\0")
-    authcid, sep, password = rest.partition("\0")
-    if not sep or "\0" in password or (authzid and authzid != authcid):
-        _failed(s, sasl.tag)
-        return
-    await try_login(s, sasl.tag, authcid, password)
+    await _step(s, current, current.exchange.line(event.line))
+
+
+async def _step(s: ImapSession, current: SaslExchange, step: sasl.Step) -> None:
+    """Send the next challenge, or end the exchange: an error, or the login it names."""
+    if isinstance(step, sasl.Challenge):
+        s.sasl = current
+        s.core.expect_sasl()
+        s.out.write(continuation(step.base64))
+    elif isinstance(step, sasl.SaslError):
+        text = _SASL_ERRORS.get(step.failure)
+        if text is None:
+            _failed(s, current.tag)
+        else:
+            s.out.write(tagged(current.tag, "BAD", text))
+    else:
+        await try_login(s, current.tag, step.user, step.password)

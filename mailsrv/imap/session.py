@@ -32,6 +32,7 @@ from mailsrv.imap.responses import capabilities, continuation, tagged, untagged
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.imap.server_state import ImapServerState
 from mailsrv.imap.sink import Sink
+from mailsrv.net import sasl
 from mailsrv.store.base import (
     FolderSnapshot,
     Mailbox,
@@ -43,14 +44,14 @@ log = logging.getLogger("mailsrv.imap")
 
 
 class SaslExchange:
-    """An AUTHENTICATE exchange in progress (``not_authenticated.py`` runs it)."""
+    """An AUTHENTICATE exchange in progress: its tag and the shared SASL core's exchange
+    (``not_authenticated.py`` runs it)."""
 
-    __slots__ = ("mechanism", "tag", "user")
+    __slots__ = ("exchange", "tag")
 
-    def __init__(self, tag: str, mechanism: str) -> None:
+    def __init__(self, tag: str, exchange: sasl.Exchange) -> None:
         self.tag = tag
-        self.mechanism = mechanism
-        self.user: str | None = None
+        self.exchange = exchange
 
 
 class ImapSession:

@@ -1,1 +1,12 @@
-"""What every listener shares about the network: which names and addresses are this machine's."""
+"""The connection layer every listener shares (POP3, IMAP, SMTP), one concept per module:
+
+- ``local``: which names and addresses are this machine's (loopback, Host checks);
+- ``admission``: whether a new connection is served (connection limits, blocked peers);
+- ``sasl``: sans-I/O SASL exchanges (PLAIN, LOGIN) with strict decoding;
+- ``faults``: what an injected fault does to the command about to run;
+- ``stream``: one connection as an ``asyncio.Protocol``, with a STARTTLS upgrade that drops
+  plaintext pipelined after the upgrade command;
+- ``shutdown``: the graceful shutdown (goodbye when idle, after the command when busy).
+
+Each protocol only renders the answers in its own words.
+"""

@@ -161,25 +161,3 @@ Command = (
     | Noop
     | Rset
 )
-
-#: Every verb the server knows (AUTH continuation lines are not commands of their own).
-VERBS: frozenset[str] = frozenset(
-    c.VERB
-    for c in (
-        User,
-        Pass,
-        Apop,
-        Auth,
-        Capa,
-        Stls,
-        Quit,
-        Stat,
-        List,
-        Uidl,
-        Retr,
-        Top,
-        Dele,
-        Noop,
-        Rset,
-    )
-)

@@ -1,21 +1,23 @@
 """The asyncio adapter for POP3: port 110 with STLS (RFC 2595) and 995 with implicit TLS (RFC 8314).
 
 It reads, feeds the session, writes each batch of answers with one ``writelines`` (a message
-body goes out as the store gave it, not copied), upgrades on
-STLS, enforces the timeouts and connection limits, and on ``close()`` tells idle sessions the
-server is going away. Back-pressure: the transport buffer is bounded, so a client that stops
-reading only pauses its own session (until the idle timeout cuts it off).
+body goes out as the store gave it, not copied), upgrades on STLS (``mailsrv.net.stream``),
+enforces the timeouts and admission (``mailsrv.net.admission``), and on ``close()`` shuts down
+gracefully (``mailsrv.net.shutdown``). Back-pressure: the transport buffer is bounded, so a
+client that stops reading only pauses its own session (until the idle timeout cuts it off).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mailsrv.context import ServerContext
+from mailsrv.net import admission
+from mailsrv.net.shutdown import LiveSessions
+from mailsrv.net.stream import Stream, serve
 
 if TYPE_CHECKING:
     from mailsrv.pop3.session import Pop3Session
@@ -26,19 +28,27 @@ log = logging.getLogger("mailsrv.pop3")
 READ_SIZE = 64 * 1024
 #: Transport buffer high-water mark: drain() waits above this (one RETR may exceed it).
 WRITE_HIGH_WATER = 256 * 1024
-#: How long ``close()`` waits for busy sessions to finish their command.
-SHUTDOWN_GRACE = 5.0
 
 
 class _Connection:
-    __slots__ = ("reading", "session", "stopping", "task", "writer")
+    """One client as the shutdown sees it: idle (waiting for a command) or busy."""
 
-    def __init__(self, session: Pop3Session, writer: asyncio.StreamWriter) -> None:
+    __slots__ = ("reading", "session", "stopping", "stream")
+
+    def __init__(self, session: Pop3Session, stream: Stream) -> None:
         self.session = session
-        self.writer = writer
-        self.task: asyncio.Task[None] | None = asyncio.current_task()
+        self.stream = stream
         self.reading = False
         self.stopping = False
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self.reading:
+            self.abort()  # the read loop answers the cancel with the goodbye
+
+    def abort(self) -> None:
+        if self.stream.task is not None:
+            self.stream.task.cancel()
 
 
 class Pop3Listener:
@@ -47,32 +57,32 @@ class Pop3Listener:
         self.implicit_tls = implicit_tls
         self._server: asyncio.Server | None = None
         self._port = 0
-        self._conns: set[_Connection] = set()
+        self._conns = LiveSessions()
 
     @property
     def port(self) -> int:
         """The bound port (the real one when 0 was asked for)."""
         return self._port
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle(self, stream: Stream) -> None:
         # The protocol modules load with the first connection, not at server start.
         from mailsrv.pop3.responses import encode
-        from mailsrv.pop3.session import Pop3Session, admission_refusal
+        from mailsrv.pop3.session import REFUSALS, Pop3Session
 
-        peername = writer.get_extra_info("peername")
+        peername = stream.get_extra_info("peername")
         peer = str(peername[0]) if peername else "?"
-        refusal = admission_refusal(self.ctx, peer)
-        if refusal is not None:
-            writer.write(encode(refusal))
-            await _close(writer)
+        refused = admission.refusal(self.ctx, peer, "pop3")
+        if refused is not None:
+            stream.write(encode(REFUSALS[refused]))
+            await stream.close_and_wait()
             return
         info = self.ctx.sessions.open("pop3", peer, self.port, tls=self.implicit_tls)
         session = Pop3Session(self.ctx, info, tls=self.implicit_tls, stls=not self.implicit_tls)
-        conn = _Connection(session, writer)
+        conn = _Connection(session, stream)
         self._conns.add(conn)
         self.ctx.tracer.record(info.id, "pop3", None, "*", f"connect from {peer}")
         try:
-            await self._serve(conn, reader)
+            await self._serve(conn)
         except asyncio.CancelledError:
             if not conn.stopping:
                 raise
@@ -81,14 +91,14 @@ class Pop3Listener:
         except Exception:
             log.exception("%s: adapter error", info.id)
         finally:
-            self._conns.discard(conn)
             await session.close()
             self.ctx.tracer.record(info.id, "pop3", session.user, "*", "closed")
-            await _close(writer)
+            await stream.close_and_wait()
+            self._conns.ended(conn)
 
-    async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
-        session, writer = conn.session, conn.writer
-        writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+    async def _serve(self, conn: _Connection) -> None:
+        session, stream = conn.session, conn.stream
+        stream.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         from mailsrv.pop3.session import AUTOLOGOUT, SHUTDOWN
 
         await self._write(conn, (session.greeting(),))
@@ -96,7 +106,7 @@ class Pop3Listener:
             conn.reading = True
             try:
                 async with asyncio.timeout(session.timeout):  # no task per read, as wait_for has
-                    data = await reader.read(READ_SIZE)
+                    data = await stream.read(READ_SIZE)
             except TimeoutError:
                 log.info("%s: autologout after %.0f s idle", conn.session.info.id, session.timeout)
                 await self._write(conn, (session.notice(AUTOLOGOUT),))
@@ -114,61 +124,45 @@ class Pop3Listener:
                 await self._write(conn, out.chunks)
                 out = await session.feed(b"")
             if out.start_tls:
-                await self._upgrade(conn, reader, out.data)
+                await self._upgrade(conn, out.data)
                 continue
             await self._write(conn, out.chunks)
             if out.close:
                 return
         await self._write(conn, (session.notice(SHUTDOWN),))
 
-    async def _upgrade(self, conn: _Connection, reader: asyncio.StreamReader, reply: bytes) -> None:
+    async def _upgrade(self, conn: _Connection, reply: bytes) -> None:
         """STLS: send ``+OK`` and start the handshake without yielding in between.
 
         Any await here would let the client's ClientHello land in the plaintext reader; and any
-        plaintext already buffered there was pipelined after STLS and must go (RFC 2595 §4).
+        plaintext already buffered was pipelined after STLS: ``Stream.start_tls`` drops it
+        (RFC 2595 §4).
         """
         assert self.ctx.tls is not None  # noqa: S101 - STLS is offered only with TLS
-        conn.writer.write(reply)
-        buffered = getattr(reader, "_buffer", None)
-        if isinstance(buffered, bytearray):
-            buffered.clear()
-        await conn.writer.start_tls(self.ctx.tls)
-        conn.writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        conn.stream.write(reply)
+        await conn.stream.start_tls(self.ctx.tls)
+        conn.stream.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         conn.session.tls_started()
 
     async def _write(self, conn: _Connection, chunks: Sequence[bytes]) -> None:
-        writer = conn.writer
-        if writer.is_closing():
+        stream = conn.stream
+        if stream.is_closing():
             raise ConnectionResetError("the client closed the connection")
         if not chunks:
             return
-        writer.writelines(chunks)
+        stream.writelines(chunks)
         # drain() only waits above the high-water mark; below it, skip its cost entirely.
-        if writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+        if stream.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
             async with asyncio.timeout(conn.session.timeout):
-                await writer.drain()
+                await stream.drain()
 
     async def close(self) -> None:
         """Stop accepting; idle sessions are told at once, busy ones after their command."""
         if self._server is not None:
             self._server.close()
-        for conn in tuple(self._conns):
-            conn.stopping = True
-            if conn.reading and conn.task is not None:
-                conn.task.cancel()
-        tasks = [conn.task for conn in self._conns if conn.task is not None]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
-            for task in pending:
-                task.cancel()
+        await self._conns.shutdown(self.ctx.config.limits.shutdown_grace)
         if self._server is not None:
             await self._server.wait_closed()
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(Exception):
-        writer.close()
-        await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
 async def start_pop3(
@@ -179,7 +173,7 @@ async def start_pop3(
     ssl_ctx = ctx.tls if implicit_tls else None
     if implicit_tls and ssl_ctx is None:
         raise ValueError("POP3S needs a TLS context")
-    server = await asyncio.start_server(listener._handle, host, port, ssl=ssl_ctx)
+    server = await serve(listener._handle, host, port, ssl_context=ssl_ctx)
     listener._server = server
     listener._port = int(server.sockets[0].getsockname()[1])
     return listener

@@ -8,7 +8,6 @@ The SASL helpers decode AUTH responses (RFC 4648 base64, RFC 4616 PLAIN).
 
 from __future__ import annotations
 
-import binascii
 import re
 from collections.abc import Callable
 
@@ -158,32 +157,3 @@ def parse_command(line: bytes) -> Parsed:
     if key == "PASS" and not sep:
         return InvalidCommand("PASS needs a password", key)
     return parse(key, rest)
-
-
-def decode_base64(data: str) -> bytes | None:
-    """Strict base64 of a SASL response; ``=`` is the empty response (RFC 5034 §4)."""
-    data = data.strip(" ")
-    if data == "=":
-        return b""
-    try:
-        return binascii.a2b_base64(data.encode("ascii"), strict_mode=True)
-    except (binascii.Error, UnicodeEncodeError):
-        return None
-
-
-def decode_plain(message: bytes) -> tuple[str, str] | None:
-    """RFC 4616 PLAIN ``authzid NUL authcid NUL passwd`` -> (user, password).
-
-    None when malformed, or when the authorization identity differs from the user: mailsrv
-    does not let one user act as another.
-    """
-    parts = message.split(b"\0")
-    if len(parts) != 3 or not parts[1]:
-        return None
-    try:
-        authzid, user, password = (p.decode("utf-8") for p in parts)
-    except UnicodeDecodeError:
-        return None
-    if authzid and authzid != user:
-        return None
-    return user, password

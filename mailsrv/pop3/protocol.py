@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 
+from mailsrv.errors import CoreMisuse
 from mailsrv.pop3.commands import (
     Apop,
     Auth,
@@ -75,10 +76,6 @@ class NeedData(enum.Enum):
 NEED_DATA = NeedData.NEED_DATA
 
 
-class ProtocolError(Exception):
-    """The core was driven wrongly (a command taken before the previous one was answered)."""
-
-
 class Pop3Protocol:
     """One connection's POP3 framing and state (see the module docstring)."""
 
@@ -112,7 +109,7 @@ class Pop3Protocol:
     def next_command(self) -> Command | InvalidCommand | NeedData:
         """The next complete command, an ``InvalidCommand``, or ``NEED_DATA``."""
         if self._pending is not None:
-            raise ProtocolError("the previous command has not been answered")
+            raise CoreMisuse("the previous command has not been answered")
         if self.closed or self.tls_pending:
             return NEED_DATA
         while True:
@@ -159,7 +156,7 @@ class Pop3Protocol:
         cmd, self._pending = self._pending, None
         if isinstance(response, Continuation):
             if not isinstance(cmd, Auth | SaslResponse):
-                raise ProtocolError("a continuation only answers AUTH")
+                raise CoreMisuse("a continuation only answers AUTH")
             self._sasl = True
             return encode_chunks(response)
         self._sasl = False

@@ -1,7 +1,7 @@
 """One POP3 session: commands in, store calls, responses out (RFC 1939, 2449, 2595, 5034).
 
 ``feed(data)`` hands bytes to the core, answers every complete command in order (pipelining,
-RFC 2449 §6.6) and returns everything to write in one ``Output``. At login the session takes a
+RFC 2449 §6.6) and returns everything to write in one ``FeedResult``. At login the session takes a
 snapshot of INBOX: message numbers stay fixed for the session. DELE only marks; QUIT applies
 the marks (``pop3_delete``: expunge, flag or move to Trash); a dropped connection changes
 nothing. Messages expunged underneath by others are learned from the store's event feed and
@@ -10,8 +10,6 @@ answered with ``-ERR``, never with another message's content.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import hashlib
 import hmac
 import logging
@@ -20,11 +18,9 @@ import time
 from dataclasses import dataclass
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.faults import FaultKind
-from mailsrv.net.local import is_loopback
+from mailsrv.net import admission, faults, sasl
 from mailsrv.pop3 import commands as c
 from mailsrv.pop3.maildrop import Maildrop
-from mailsrv.pop3.parser import decode_base64, decode_plain
 from mailsrv.pop3.protocol import NEED_DATA, Pop3Protocol, State
 from mailsrv.pop3.responses import Continuation, Err, MultiLine, Ok, Raw, Response
 from mailsrv.store.base import InvalidName, StoreError
@@ -33,9 +29,13 @@ from mailsrv.store.names import check_user_name
 log = logging.getLogger("mailsrv.pop3")
 
 IMPLEMENTATION = "mailsrv"
-MECHANISMS = ("PLAIN", "LOGIN")
-_LOGIN_USER = base64.b64encode(b"Username:").decode()
-_LOGIN_PASS = base64.b64encode(b"Password:").decode()
+MECHANISMS = tuple(sasl.MECHANISMS)
+#: How POP3 words the end of an AUTH exchange that brought no credentials (RFC 5034 §4).
+_SASL_ERRORS: dict[sasl.Failure, str] = {
+    sasl.Failure.CANCELLED: "authentication cancelled",
+    sasl.Failure.BAD_BASE64: "invalid base64 in SASL response",
+    sasl.Failure.BAD_UTF8: "invalid UTF-8 in SASL response",
+}
 _INVALID = Err("invalid credentials", "AUTH")
 _TEMP = Err("temporary server error, try again later", "SYS/TEMP")
 #: What the adapter says before it closes a connection on its own.
@@ -44,7 +44,7 @@ AUTOLOGOUT = Err("autologout; idle for too long", "SYS/TEMP")
 
 
 @dataclass(frozen=True, slots=True)
-class Output:
+class FeedResult:
     """What the adapter does after ``feed``: write ``chunks`` in order, then close or start TLS.
 
     The pieces are written as they are (``writelines``): a message body from the store is
@@ -64,12 +64,6 @@ class Output:
         return b"".join(self.chunks)
 
 
-@dataclass(slots=True)
-class _Sasl:
-    mechanism: str
-    user: str | None = None  # LOGIN: the user name, once given
-
-
 def apop_possible(ctx: ServerContext) -> bool:
     """APOP needs a clear secret: API users, ``{PLAIN}`` users-file entries, or dev mode."""
     auth = ctx.auth
@@ -78,19 +72,13 @@ def apop_possible(ctx: ServerContext) -> bool:
     return any(auth.secret_for_apop(u) is not None for u in auth.users.names())
 
 
-def admission_refusal(ctx: ServerContext, peer: str) -> Err | None:
-    """Why a new connection from ``peer`` is turned away at once, if it is."""
-    limits, sessions = ctx.config.limits, ctx.sessions
-    per_ip_exempt = ctx.config.dev and is_loopback(peer)
-    if len(sessions.live) >= limits.connections_total or (
-        not per_ip_exempt and sessions.count_from(peer) >= limits.connections_per_ip
-    ):
-        log.warning("pop3: refused a connection from %s: too many connections", peer)
-        return Err("too many connections", "SYS/TEMP")
-    if ctx.auth.blocked(peer):
-        log.warning("pop3: refused a connection from %s: too many failed logins", peer)
-        return Err("too many failed logins from your address; try again later", "AUTH")
-    return None
+#: How POP3 turns a connection away (RFC 2449 §8 response codes), by admission's reason.
+REFUSALS: dict[admission.Refusal, Err] = {
+    admission.Refusal.TOO_MANY_CONNECTIONS: Err("too many connections", "SYS/TEMP"),
+    admission.Refusal.BLOCKED: Err(
+        "too many failed logins from your address; try again later", "AUTH"
+    ),
+}
 
 
 class Pop3Session:
@@ -108,7 +96,7 @@ class Pop3Session:
         )
         self.user: str | None = None
         self._user_arg: str | None = None
-        self._sasl: _Sasl | None = None
+        self._sasl: sasl.Exchange | None = None
         self._drop: Maildrop | None = None
         self._auth_failures = 0
         self._bad_in_row = 0
@@ -153,7 +141,7 @@ class Pop3Session:
             self._drop.close()
         self.ctx.sessions.close(self.info)
 
-    async def feed(self, data: bytes) -> Output:
+    async def feed(self, data: bytes) -> FeedResult:
         """Answer every complete command in ``data`` (and what was buffered before)."""
         self.core.receive_data(data)
         out: list[bytes] = []
@@ -163,21 +151,19 @@ class Pop3Session:
             if self.ctx.tracer.enabled:
                 self._trace("C", self.core.last_line, sensitive=self.core.in_sasl)
             verb = None if isinstance(cmd, c.InvalidCommand | c.SaslResponse) else cmd.VERB
-            fault = self.ctx.faults.check("pop3", verb) if verb else None
-            if fault is not None and fault.kind is FaultKind.FAIL:
-                out += self._reply(Raw(fault.reply))
+            fault = await faults.before_command(self.ctx.faults, "pop3", verb) if verb else None
+            if isinstance(fault, faults.Reply):
+                out += self._reply(Raw(fault.text))
                 continue
-            if fault is not None and fault.kind is FaultKind.DELAY:
-                await asyncio.sleep(fault.seconds)
-            if fault is not None and fault.kind is FaultKind.DROP and fault.after_bytes is None:
+            if isinstance(fault, faults.Drop) and fault.after_bytes is None:
                 self.core.close()
-                return Output(tuple(out), close=True)
+                return FeedResult(tuple(out), close=True)
             wire = self._reply(await self._run(cmd))
             self.info.state = self.core.state.name
-            if fault is not None and fault.kind is FaultKind.DROP:
+            if isinstance(fault, faults.Drop):
                 self.core.close()
                 cut = b"".join(wire)[: fault.after_bytes]
-                return Output((*out, cut), close=True)
+                return FeedResult((*out, cut), close=True)
             out += wire
             size += sum(len(chunk) for chunk in wire)
             if self._closing:
@@ -185,8 +171,8 @@ class Pop3Session:
             if self.core.closed or self.core.tls_pending:
                 break
             if size >= batch:
-                return Output(tuple(out), more=True)
-        return Output(tuple(out), close=self.core.closed, start_tls=self.core.tls_pending)
+                return FeedResult(tuple(out), more=True)
+        return FeedResult(tuple(out), close=self.core.closed, start_tls=self.core.tls_pending)
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -323,38 +309,27 @@ class Pop3Session:
             return MultiLine(
                 "SASL mechanisms follow", "".join(f"{m}\r\n" for m in MECHANISMS).encode()
             )
-        if cmd.mechanism not in MECHANISMS:
+        exchange = sasl.start(cmd.mechanism)
+        if exchange is None:
             return Err(f"unsupported SASL mechanism {cmd.mechanism[:20]}")
-        self._sasl = _Sasl(cmd.mechanism)
-        if cmd.initial is not None:
-            return await self._sasl_step(cmd.initial)
-        return Continuation("" if cmd.mechanism == "PLAIN" else _LOGIN_USER)
+        self._sasl = exchange
+        return await self._sasl_step(exchange.begin_line(cmd.initial))
 
     async def _sasl_response(self, cmd: c.SaslResponse) -> Response:
         if self._sasl is None:
             return Err("no authentication in progress")
-        if cmd.data.strip() == "*":
-            self._sasl = None
-            return Err("authentication cancelled")
-        return await self._sasl_step(cmd.data)
+        return await self._sasl_step(self._sasl.line(cmd.data))
 
-    async def _sasl_step(self, data: str) -> Response:
-        state = self._sasl
-        assert state is not None  # noqa: S101 - only called while an exchange is open
-        raw = decode_base64(data)
-        if raw is None:
-            self._sasl = None
-            return Err("invalid base64 in SASL response")
-        if state.mechanism == "PLAIN":
-            self._sasl = None
-            creds = decode_plain(raw)
-            return self._failed() if creds is None else await self._login(*creds)
-        text = raw.decode("utf-8", "replace")
-        if state.user is None:
-            state.user = text
-            return Continuation(_LOGIN_PASS)
+    async def _sasl_step(self, step: sasl.Step) -> Response:
+        if isinstance(step, sasl.Challenge):
+            return Continuation(step.base64)
         self._sasl = None
-        return await self._login(state.user, text)
+        if isinstance(step, sasl.SaslError):
+            reason = _SASL_ERRORS.get(step.failure)
+            return self._failed() if reason is None else Err(reason)
+        if not step.user:
+            return self._failed()
+        return await self._login(step.user, step.password)
 
     def _locked_by_other(self, user: str) -> bool:
         return any(

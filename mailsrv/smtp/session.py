@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import binascii
 import logging
-from base64 import b64decode
 from collections.abc import Awaitable, Callable
 from typing import Any, AnyStr, cast
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.faults import FaultKind
-from mailsrv.net.local import is_loopback
+from mailsrv.net import admission, faults, sasl
+from mailsrv.net.shutdown import LiveSessions
 from mailsrv.smtp.handler import IngressEnvelope, IngressHandler, peer_host
 
 log = logging.getLogger("mailsrv.smtp")
@@ -33,6 +31,21 @@ _aiosmtpd_log.addFilter(_not_login_data_noise)
 #: on one line) often breaks it and every common MTA accepts longer; the reader buffers this much.
 MAX_DATA_LINE = 64 * 1024
 IDENT = "ESMTP mailsrv"
+#: How SMTP turns a connection away (RFC 5321 §3.8: 421 and close).
+_REFUSALS: dict[admission.Refusal, bytes] = {
+    admission.Refusal.TOO_MANY_CONNECTIONS: b"421 4.7.0 Too many connections; try again later\r\n",
+    admission.Refusal.BLOCKED: (
+        b"421 4.7.0 Too many failed logins from your address; try again later\r\n"
+    ),
+}
+#: How SMTP words the end of an AUTH exchange that brought no credentials (RFC 4954 §4, §6).
+_SASL_ERRORS: dict[sasl.Failure, str] = {
+    sasl.Failure.CANCELLED: "501 5.7.0 Auth aborted",
+    sasl.Failure.BAD_BASE64: "501 5.5.2 Can't decode base64",  # as aiosmtpd says it
+    sasl.Failure.BAD_UTF8: "501 5.5.2 Credentials are not valid UTF-8",
+    sasl.Failure.MALFORMED: "501 5.5.2 Malformed PLAIN response",
+    sasl.Failure.AUTHZID: "535 5.7.8 Authorization identity not allowed",
+}
 
 
 class IngressSMTP(SMTP):
@@ -46,7 +59,7 @@ class IngressSMTP(SMTP):
         handler: IngressHandler,
         mode: str,
         port: int,
-        live: set[IngressSMTP],
+        live: LiveSessions,
     ) -> None:
         self.ctx = ctx
         self.live = live
@@ -56,6 +69,9 @@ class IngressSMTP(SMTP):
         self.failed_logins = 0
         self.info = SessionInfo("smtp-?", "smtp", "", port)
         self.registered = False
+        self.refused = False  # turned away at connect (admission): aiosmtpd never ran
+        self.busy = False  # inside a command (DATA while the message comes in, AUTH, ...)
+        self.stopping = False  # server shutdown: 421 once the current command is done
         super().__init__(
             handler,
             data_size_limit=ctx.config.limits.message_size,
@@ -96,16 +112,33 @@ class IngressSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self.registered:
             peer = peer_host(transport.get_extra_info("peername"))
+            refused = admission.refusal(self.ctx, peer, "smtp")
+            if refused is not None:
+                # Before aiosmtpd sees the connection: no greeting, no session, one 421.
+                self.refused = True
+                cast(asyncio.WriteTransport, transport).write(_REFUSALS[refused])
+                transport.close()
+                return
             self.info = self.ctx.sessions.open("smtp", peer, self.local_port, self.implicit_tls)
             self.registered = True
+            self.live.add(self)
             self._trace("*", f"connect from {peer} ({self.mode})")
         elif self._tls_protocol is not None:
             self.info.tls = True
             self._trace("*", "TLS started")
         super().connection_made(transport)
 
+    def data_received(self, data: bytes) -> None:
+        if not self.refused:
+            super().data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return False if self.refused else super().eof_received()
+
     def connection_lost(self, error: Exception | None) -> None:
-        self.live.discard(self)
+        if self.refused:
+            return
+        self.live.ended(self)
         if self.registered:
             self.ctx.sessions.close(self.info)
             self._trace("*", "closed")
@@ -121,26 +154,19 @@ class IngressSMTP(SMTP):
             )
             self.transport.close()
 
-    async def _handle_client(self) -> None:
-        if self._over_connection_limit():
-            log.warning("%s: refused %s: too many connections", self.info.id, self.info.peer)
-            await self.push("421 4.7.0 Too many connections; try again later")
-            if self.transport is not None:
-                self.transport.close()
-            return
-        await super()._handle_client()
-
-    def _over_connection_limit(self) -> bool:
-        limits, sessions = self.ctx.config.limits, self.ctx.sessions
-        if len(sessions.live) > limits.connections_total:
-            return True
-        if self.ctx.config.dev and is_loopback(self.info.peer):
-            return False
-        return sessions.count_from(self.info.peer) > limits.connections_per_ip
-
     async def push(self, status: AnyStr) -> None:
         self._trace("S", status)
         await super().push(status)
+
+    def stop(self) -> None:
+        """Server shutdown: 421 now between commands, else once the command is done."""
+        self.stopping = True
+        if not self.busy:
+            self.goodbye()
+
+    def abort(self) -> None:
+        """The shutdown grace is over (a DATA transfer never finished): 421 and close."""
+        self.goodbye()
 
     def goodbye(self) -> None:
         """Server shutdown: a 421 (RFC 5321 §3.8) and close, without waiting on the client."""
@@ -157,18 +183,22 @@ class IngressSMTP(SMTP):
     ) -> Callable[[str | None], Awaitable[None]]:
         async def run(arg: str | None) -> None:
             self._trace("C", verb if arg is None else f"{verb} {arg}")
-            fault = self.ctx.faults.check("smtp", verb)
-            if fault is not None:
-                if fault.kind is FaultKind.FAIL:
-                    await self.push(fault.reply or "451 4.3.0 Injected failure")
-                    return
-                if fault.kind is FaultKind.DROP:
-                    self._trace("*", f"dropped on {verb} (fault injection)")
-                    if self.transport is not None:
-                        self.transport.close()
-                    return
-                await asyncio.sleep(fault.seconds)
-            await method(arg)
+            fault = await faults.before_command(self.ctx.faults, "smtp", verb)
+            if isinstance(fault, faults.Reply):
+                await self.push(fault.text or "451 4.3.0 Injected failure")
+                return
+            if isinstance(fault, faults.Drop):  # SMTP drops before the command, whatever the size
+                self._trace("*", f"dropped on {verb} (fault injection)")
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            self.busy = True
+            try:
+                await method(arg)
+            finally:
+                self.busy = False
+                if self.stopping:
+                    self.goodbye()
 
         return run
 
@@ -198,53 +228,43 @@ class IngressSMTP(SMTP):
         self._trace("C", "***", sensitive=True)
         return result
 
-    # --- SASL (RFC 4616 PLAIN, draft LOGIN), checked by our Authenticator ------------------
+    # --- SASL (RFC 4616 PLAIN, draft LOGIN): mailsrv.net.sasl, checked by our Authenticator --
 
-    async def _decode_ir(self, arg: str) -> bytes | None:
-        try:
-            return b64decode(arg.encode(), validate=True)
-        except (binascii.Error, ValueError):
-            await self.push("501 5.5.2 Cannot decode base64")
-            return None
+    @property
+    def _login_prompts(self) -> dict[bytes, str]:
+        return {
+            b"Username:": self.AuthLoginUsernameChallenge,
+            b"Password:": self.AuthLoginPasswordChallenge,
+        }
 
-    async def _first_response(self, args: list[str], challenge: str) -> bytes | None:
-        """The initial response sent with AUTH, else the client's answer to ``challenge``.
+    async def _run_sasl(self, mechanism: str, args: list[str]) -> AuthResult:
+        """One exchange through aiosmtpd's ``auth_<MECHANISM>`` hook and ``challenge_auth``.
 
-        None when there is none to use: the client cancelled, or it was not base64 (answered).
+        ``challenge_auth`` already answers ``*`` and lines that are not base64 (501).
         """
-        if len(args) == 1:
-            response = await self.challenge_auth(challenge)
-            return response if isinstance(response, bytes) else None
-        return await self._decode_ir(args[1])
+        exchange = sasl.start(mechanism)
+        if exchange is None:  # only the mechanisms of sasl.MECHANISMS have a hook
+            raise AssertionError(mechanism)
+        step = exchange.begin_line(args[1] if len(args) > 1 else None)
+        while isinstance(step, sasl.Challenge):
+            # SMTP has always sent aiosmtpd's LOGIN prompts; they stay byte for byte.
+            prompt = self._login_prompts.get(step.data, step.data)
+            response = await self.challenge_auth(prompt)
+            if not isinstance(response, bytes):
+                return AuthResult(success=False, handled=True)
+            step = exchange.receive(response)
+        if isinstance(step, sasl.SaslError):
+            await self.push(_SASL_ERRORS[step.failure])
+            return AuthResult(success=False, handled=True)
+        return await self._check_login(step.user, step.password)
 
     async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
-        blob = await self._first_response(args, "")
-        if blob is None:
-            return AuthResult(success=False, handled=True)
-        parts = blob.split(b"\x00")
-        if len(parts) != 3:
-            await self.push("501 5.5.2 Malformed PLAIN response")
-            return AuthResult(success=False, handled=True)
-        authz, login, password = parts
-        if authz and authz != login:
-            await self.push("535 5.7.8 Authorization identity not allowed")
-            return AuthResult(success=False, handled=True)
-        return await self._check_login(login, password)
+        return await self._run_sasl("PLAIN", args)
 
     async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
-        login = await self._first_response(args, self.AuthLoginUsernameChallenge)
-        if login is None:
-            return AuthResult(success=False, handled=True)
-        password = await self.challenge_auth(self.AuthLoginPasswordChallenge)
-        if not isinstance(password, bytes):
-            return AuthResult(success=False, handled=True)
-        return await self._check_login(login, password)
+        return await self._run_sasl("LOGIN", args)
 
-    async def _check_login(self, login: bytes, password: bytes) -> AuthResult:
-        try:
-            user_text, pw_text = login.decode(), password.decode()
-        except UnicodeDecodeError:
-            user_text, pw_text = "", ""
+    async def _check_login(self, user_text: str, pw_text: str) -> AuthResult:
         user = None
         if user_text:
             user = await self.ctx.auth.login(user_text, pw_text, self.info.peer)

@@ -99,7 +99,7 @@ async def test_sessions_registry_and_shutdown_bye(make_server: Any) -> None:
         [info] = [s for s in server.context.sessions.live.values() if s.protocol == "imap"]
         assert info.user == "ann" and info.state == "selected INBOX"
         ctx = server.context
-    assert await c.line() == b"* BYE Server shutting down\r\n"
+    assert await c.line() == b"* BYE [UNAVAILABLE] Server shutting down\r\n"
     assert await c.line() == b""
     assert not [s for s in ctx.sessions.live.values() if s.protocol == "imap"]
     await c.close()

@@ -14,9 +14,10 @@ import pytest
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config, Limits
 from mailsrv.context import ServerContext
+from mailsrv.net import admission
 from mailsrv.pop3.protocol import State
-from mailsrv.pop3.responses import encode
-from mailsrv.pop3.session import Pop3Session, admission_refusal
+from mailsrv.pop3.responses import Err, encode
+from mailsrv.pop3.session import REFUSALS, Pop3Session
 from mailsrv.store.base import DELETED, SEEN, EventKind, FlagMode, StoreBusy
 from mailsrv.store.memory import MemoryMailbox, MemoryStore
 
@@ -563,6 +564,12 @@ async def test_faults(ctx: ServerContext, pop3: Pop3) -> None:
     ctx.faults.drop("pop3", "CAPA")
     assert await other.talk(b"CAPA\r\n") == b""
     assert other.closed
+
+
+def admission_refusal(ctx: ServerContext, peer: str) -> Err | None:
+    """The POP3 answer to a connection from ``peer``, as the listener renders it."""
+    reason = admission.refusal(ctx, peer, "pop3")
+    return None if reason is None else REFUSALS[reason]
 
 
 async def test_admission_refusal() -> None:
