@@ -1,8 +1,10 @@
 """LIST and LSUB (RFC 9051 §6.3.9, RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154).
 
 Patterns: ``*`` matches anything, ``%`` anything but the delimiter; the reference is joined in
-front of the pattern. Folders that exist only as the parent of another (``A`` when only ``A/B``
-exists) are listed with ``\\NonExistent`` (implies ``\\Noselect``) so hierarchy browsers work.
+front of the pattern. A reference or pattern that is not a valid name on the wire (neither
+modified UTF-7 nor UTF-8) names nothing: OK and no results, no error, as Dovecot answers. Folders
+that exist only as the parent of another (``A`` when only ``A/B`` exists) are listed with
+``\\NonExistent`` (implies ``\\Noselect``) so hierarchy browsers work.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 from mailsrv.imap.commands import ListCommand
 from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.folder_status import status_line
-from mailsrv.imap.mailbox_names import encode_name
+from mailsrv.imap.mailbox_names import BadMailboxName, decode_name, encode_name
 from mailsrv.store.base import HIERARCHY_DELIMITER, INBOX, FolderInfo, StoreError
 
 if TYPE_CHECKING:
@@ -68,9 +70,18 @@ def _attributes(
     return attrs
 
 
+def _decoded(s: ImapSession, raw: bytes) -> str | None:
+    """A reference or pattern as a store name; None when it is not a valid wire name, which
+    names nothing (Dovecot answers OK with no results too)."""
+    try:
+        return decode_name(raw, utf8=s.utf8)
+    except BadMailboxName:
+        return None
+
+
 async def list_folders(s: ImapSession, cmd: ListCommand) -> None:
-    reference = s.mailbox_name(cmd.reference)
-    patterns = [s.mailbox_name(p) for p in cmd.patterns]
+    reference = _decoded(s, cmd.reference)
+    patterns = [_decoded(s, p) for p in cmd.patterns]
     lsub = cmd.name == "LSUB"
     if patterns == [""] and not cmd.selection:
         # RFC 9051 §6.3.9: the empty pattern asks for the delimiter and the root.
@@ -85,7 +96,8 @@ async def list_folders(s: ImapSession, cmd: ListCommand) -> None:
         raise CommandFailed("BAD", "RECURSIVEMATCH needs another selection option")
     folders = await s.ctx.store.list_folders(s.username)
     names = _with_parents(folders)
-    regexes = [pattern_regex(join_reference(reference, p)) for p in patterns if p]
+    wanted = [join_reference(reference, p) for p in patterns if p and reference is not None]
+    regexes = [pattern_regex(w) for w in wanted]
     kind = cmd.name.encode()
     for name in sorted(names, key=lambda n: (n != INBOX, n)):
         if not any(r.match(name) for r in regexes):
