@@ -44,3 +44,18 @@ async def test_move_to_the_selected_mailbox(tmp_path: Path, kind: str) -> None:
     assert [m.uid for m in messages] == [4, 5, 6]
     if isinstance(store, MaildirStore):
         await store.close()
+
+
+async def test_another_session_sees_the_move_to_self() -> None:
+    store = MemoryStore()
+    t, uidvalidity = await _three(store)
+    other = Talker(t.ctx)
+    await other.login()
+    await other.select()
+    assert (await t.talk(b"a MOVE 1 INBOX\r\n")).startswith(b"* OK [COPYUID %d 1 4]" % uidvalidity)
+    assert await other.talk(b"n NOOP\r\n") == (
+        b"* 1 EXPUNGE\r\n* 3 EXISTS\r\n* 0 RECENT\r\nn OK Noop completed.\r\n"
+    )
+    assert await other.talk(b"f UID FETCH 1:* UID\r\n") == (
+        b"* 1 FETCH (UID 2)\r\n* 2 FETCH (UID 3)\r\n* 3 FETCH (UID 4)\r\nf OK Fetch completed.\r\n"
+    )
