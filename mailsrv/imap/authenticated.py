@@ -115,7 +115,9 @@ async def create(s: ImapSession, cmd: Create) -> None:
         use = uses[0]
     if name.upper() == INBOX:
         raise CommandFailed("NO", "Mailbox already exists", "ALREADYEXISTS")
-    await s.ctx.store.create_folder(_user(s), name, use)
+    # IMAP CREATE does not subscribe (clients SUBSCRIBE what they want in LSUB), as Dovecot's
+    # CREATE; folders made by the store itself, the fixture or the console are subscribed.
+    await s.ctx.store.create_folder(_user(s), name, use, subscribe=False)
     await s.ok(cmd.tag, "Create completed.")
 
 

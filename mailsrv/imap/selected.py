@@ -104,8 +104,6 @@ async def copy(s: ImapSession, cmd: Copy) -> None:
         target = await store.open(s.username, dest)
     except NoSuchFolder:
         raise CommandFailed("NO", "Mailbox doesn't exist", "TRYCREATE") from None
-    if target.name == view.name and cmd.move:
-        raise CommandFailed("NO", "Cannot move messages to the same mailbox", "CANNOT")
     action = view.mailbox.move if cmd.move else view.mailbox.copy
     pairs = await action(uids, target.name, actor=s.id) if uids else []
     code = None

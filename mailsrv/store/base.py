@@ -220,15 +220,28 @@ class Store(Protocol):
 
     async def list_folders(self, user: str) -> list[FolderInfo]: ...
 
-    async def create_folder(self, user: str, name: str, special_use: str | None = None) -> None: ...
+    async def list_subscriptions(self, user: str) -> list[str]:
+        """Every subscribed name, sorted, including names whose folder is gone (RFC 9051 §6.3.7:
+        deleting a folder does not unsubscribe it)."""
+        ...
 
-    async def delete_folder(self, user: str, name: str) -> None: ...
+    async def create_folder(
+        self, user: str, name: str, special_use: str | None = None, *, subscribe: bool = True
+    ) -> None:
+        """Make a folder; ``subscribe`` adds it to the subscriptions (IMAP CREATE does not)."""
+        ...
+
+    async def delete_folder(self, user: str, name: str) -> None:
+        """Remove a folder (its children stay); its subscription stays too."""
+        ...
 
     async def rename_folder(self, user: str, old: str, new: str) -> None:
         """Rename (with children); renaming INBOX moves its messages (RFC 3501 §6.3.5)."""
         ...
 
-    async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None: ...
+    async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
+        """Subscribe an existing folder (else ``NoSuchFolder``) or unsubscribe any name."""
+        ...
 
     async def deliver(
         self,

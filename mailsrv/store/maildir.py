@@ -171,7 +171,12 @@ class MaildirStore:
             out.append(FolderInfo(n, use, n in subs, kids))
         return out
 
-    async def create_folder(self, user: str, name: str, special_use: str | None = None) -> None:
+    async def list_subscriptions(self, user: str) -> list[str]:
+        return sorted(layout.read_subscriptions(layout.existing_user_dir(self.root, user)))
+
+    async def create_folder(
+        self, user: str, name: str, special_use: str | None = None, *, subscribe: bool = True
+    ) -> None:
         root = layout.existing_user_dir(self.root, user)
         name = check_folder_name(name)
         if name == INBOX:
@@ -182,7 +187,8 @@ class MaildirStore:
         except FileExistsError:
             raise FolderExists(name) from None
         layout.make_maildir(path, folder=True)
-        layout.update_subscriptions(root, add=[name])
+        if subscribe:
+            layout.update_subscriptions(root, add=[name])
         if special_use:
             layout.update_special_use(root, {name: special_use})
         self._event(user, name, EventKind.FOLDER_CREATED)
@@ -197,7 +203,6 @@ class MaildirStore:
             raise NoSuchFolder(name)
         self._indexes.drop(user, [name])
         grave = self._trash(path)
-        layout.update_subscriptions(root, drop=[name])
         layout.update_special_use(root, {name: None})
         await asyncio.to_thread(_remove_tree, grave)
         self._event(user, name, EventKind.FOLDER_DELETED)
@@ -242,11 +247,11 @@ class MaildirStore:
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
         root = layout.existing_user_dir(self.root, user)
         name, path = layout.folder_location(self.root, user, name)
-        if not (path / "cur").is_dir():
-            raise NoSuchFolder(name)
         if subscribed:
+            if not (path / "cur").is_dir():
+                raise NoSuchFolder(name)
             layout.update_subscriptions(root, add=[name])
-        else:
+        else:  # also a name whose folder is gone
             layout.update_subscriptions(root, drop=[name])
 
     # -- Store: messages -------------------------------------------------------------------

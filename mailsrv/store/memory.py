@@ -48,7 +48,6 @@ class StoredFolder:
     uidvalidity: int
     uidnext: int = 1
     special_use: str | None = None
-    subscribed: bool = True
     messages: dict[int, StoredMessage] = field(default_factory=dict)
     version: int = 0
 
@@ -58,6 +57,8 @@ class MemoryFolders:
 
     def __init__(self, hub: EventHub) -> None:
         self.users: dict[str, dict[str, StoredFolder]] = {}
+        #: Subscribed names per user; a name stays subscribed when its folder is deleted.
+        self.subscriptions: dict[str, set[str]] = {}
         self._hub = hub
 
     def of_user(self, user: str) -> dict[str, StoredFolder]:
@@ -226,6 +227,7 @@ class MemoryStore:
         for use, name in DEFAULT_SPECIAL_FOLDERS.items():
             folders[name] = self._new_folder(name, use)
         self._folders.users[user] = folders
+        self._folders.subscriptions[user] = set(folders)
 
     async def user_exists(self, user: str) -> bool:
         return user in self._folders.users
@@ -235,24 +237,34 @@ class MemoryStore:
 
     async def delete_user(self, user: str) -> None:
         self._folders.users.pop(user, None)
+        self._folders.subscriptions.pop(user, None)
 
     async def list_folders(self, user: str) -> list[FolderInfo]:
         folders = self._folders.of_user(user)
+        subs = self._folders.subscriptions[user]
         names = sorted(folders, key=lambda n: (n != INBOX, n))
         out = []
         for n in names:
             f = folders[n]
             prefix = n + HIERARCHY_DELIMITER
             kids = any(o.startswith(prefix) for o in folders)
-            out.append(FolderInfo(n, f.special_use, f.subscribed, kids))
+            out.append(FolderInfo(n, f.special_use, n in subs, kids))
         return out
 
-    async def create_folder(self, user: str, name: str, special_use: str | None = None) -> None:
+    async def list_subscriptions(self, user: str) -> list[str]:
+        self._folders.of_user(user)
+        return sorted(self._folders.subscriptions[user])
+
+    async def create_folder(
+        self, user: str, name: str, special_use: str | None = None, *, subscribe: bool = True
+    ) -> None:
         name = check_folder_name(name)
         folders = self._folders.of_user(user)
         if name in folders:
             raise FolderExists(name)
         folders[name] = self._new_folder(name, special_use)
+        if subscribe:
+            self._folders.subscriptions[user].add(name)
         self._folders.emit(user, name, EventKind.FOLDER_CREATED, (), None)
 
     async def delete_folder(self, user: str, name: str) -> None:
@@ -280,15 +292,25 @@ class MemoryStore:
             src.messages.clear()
             src.version += 1
             folders[new] = dst
+            self._folders.subscriptions[user].add(new)
         else:
+            subs = self._folders.subscriptions[user]
             for name in [n for n in folders if n == old or n.startswith(old + "/")]:
                 f = folders.pop(name)
                 f.name = new + name[len(old) :]
                 folders[f.name] = f
+                if name in subs:
+                    subs.discard(name)
+                    subs.add(f.name)
         self._folders.emit(user, old, EventKind.FOLDER_RENAMED, (), None, new)
 
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
-        self._folders.folder(user, name).subscribed = subscribed
+        self._folders.of_user(user)
+        subs = self._folders.subscriptions[user]
+        if subscribed:
+            subs.add(self._folders.folder(user, name).name)
+        else:  # also a name whose folder is gone
+            subs.discard(normalize_folder_name(name))
 
     async def deliver(
         self,
@@ -317,6 +339,7 @@ class MemoryStore:
 
     async def reset(self) -> None:
         self._folders.users.clear()
+        self._folders.subscriptions.clear()
         self._hub.publish(StoreEvent("", "", EventKind.RESET))
 
     async def close(self) -> None:
