@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, AnyStr, cast
@@ -83,14 +84,12 @@ class IngressSMTP(SMTP):
             auth_require_tls=False,  # our own policy: see plaintext_ok
             loop=asyncio.get_running_loop(),
         )
-        for verb, method in list(self._smtp_methods.items()):
-            self._smtp_methods[verb] = self._wrap(verb, method)
 
     # --- state -------------------------------------------------------------------------
 
     @property
     def tls_active(self) -> bool:
-        return self.implicit_tls or self._tls_protocol is not None
+        return self.implicit_tls or (self.session is not None and self.session.ssl is not None)
 
     @property
     def plaintext_ok(self) -> bool:
@@ -123,7 +122,7 @@ class IngressSMTP(SMTP):
             self.registered = True
             self.live.add(self)
             self._trace("*", f"connect from {peer} ({self.mode})")
-        elif self._tls_protocol is not None:
+        else:  # aiosmtpd hands the connection over again once STARTTLS is done
             self.info.tls = True
             self._trace("*", "TLS started")
         super().connection_made(transport)
@@ -178,29 +177,28 @@ class IngressSMTP(SMTP):
 
     # --- commands: tracing and fault injection -------------------------------------------
 
-    def _wrap(
-        self, verb: str, method: Callable[[str | None], Awaitable[None]]
-    ) -> Callable[[str | None], Awaitable[None]]:
-        async def run(arg: str | None) -> None:
-            self._trace("C", verb if arg is None else f"{verb} {arg}")
-            fault = await faults.before_command(self.ctx.faults, "smtp", verb)
-            if isinstance(fault, faults.Reply):
-                await self.push(fault.text or "451 4.3.0 Injected failure")
-                return
-            if isinstance(fault, faults.Drop):  # SMTP drops before the command, whatever the size
-                self._trace("*", f"dropped on {verb} (fault injection)")
-                if self.transport is not None:
-                    self.transport.close()
-                return
-            self.busy = True
-            try:
-                await method(arg)
-            finally:
-                self.busy = False
-                if self.stopping:
-                    self.goodbye()
-
-        return run
+    async def run_command(
+        self, verb: str, method: Callable[[str | None], Awaitable[None]], arg: str | None
+    ) -> None:
+        """Every ``smtp_<VERB>`` goes through here (see ``_through_run_command``): traced,
+        then the fault hook, then the command, marked busy for the graceful shutdown."""
+        self._trace("C", verb if arg is None else f"{verb} {arg}")
+        fault = await faults.before_command(self.ctx.faults, "smtp", verb)
+        if isinstance(fault, faults.Reply):
+            await self.push(fault.text or "451 4.3.0 Injected failure")
+            return
+        if isinstance(fault, faults.Drop):  # SMTP drops before the command, whatever the size
+            self._trace("*", f"dropped on {verb} (fault injection)")
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.busy = True
+        try:
+            await method(arg)
+        finally:
+            self.busy = False
+            if self.stopping:
+                self.goodbye()
 
     async def check_auth_needed(self, caller_method: str) -> bool:
         """RFC 6409 §4.3: submission needs AUTH before the transaction."""
@@ -281,3 +279,24 @@ class IngressSMTP(SMTP):
         self.info.state = "authenticated"
         self._trace("*", f"authenticated as {user}")
         return AuthResult(success=True, auth_data=user)
+
+
+def _through_run_command(verb: str, method: Callable[..., Awaitable[None]]) -> Any:
+    """``method`` (an ``smtp_<VERB>`` of the class) running inside ``run_command``; its
+    ``@syntax`` and docstring stay, so HELP still shows them."""
+
+    @functools.wraps(method)
+    async def smtp_verb(self: IngressSMTP, arg: str | None) -> None:
+        await self.run_command(verb, functools.partial(method, self), arg)
+
+    return smtp_verb
+
+
+# aiosmtpd's documented extension point is the ``smtp_<VERB>`` coroutine methods of a subclass:
+# each one, ours and the inherited ones, is routed through ``run_command``.
+for _name in [n for n in dir(IngressSMTP) if n.startswith("smtp_")]:
+    setattr(
+        IngressSMTP,
+        _name,
+        _through_run_command(_name.removeprefix("smtp_"), getattr(IngressSMTP, _name)),
+    )

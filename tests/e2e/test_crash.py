@@ -137,11 +137,23 @@ def _expunge_all(port: int, acked: list[int]) -> None:
     _imap_worker(port, work)
 
 
+class _ClosingPOP3(poplib.POP3):
+    """poplib's client, which also closes its socket when the greeting never comes."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        try:
+            super().__init__(host, port, timeout)
+        except Exception:
+            if getattr(self, "sock", None) is not None:
+                self.close()
+            raise
+
+
 def _pop3_quit(port: int, acked: list[int]) -> None:
     try:
-        pop = poplib.POP3(HOST, port, timeout=10)
-    except OSError:
-        return
+        pop = _ClosingPOP3(HOST, port, timeout=10)
+    except (OSError, poplib.error_proto):
+        return  # killed between accept and greeting
     try:
         pop.user(USER)
         pop.pass_("pw")
