@@ -20,7 +20,7 @@ from mailsrv.imap.commands import Command, command_name
 from mailsrv.imap.dispatch import run_ready
 from mailsrv.imap.server_state import ImapServerState
 from mailsrv.imap.session import ImapSession
-from mailsrv.net import faults
+from mailsrv.net import faults, timeouts
 from mailsrv.net.stream import Stream
 
 log = logging.getLogger("mailsrv.imap")
@@ -85,7 +85,7 @@ class SocketSink:
         limits = c.ctx.config.limits
         transport = c.writer.transport
         if transport.get_write_buffer_size() > limits.output_buffer:
-            async with asyncio.timeout(limits.imap_idle_timeout):
+            async with asyncio.timeout(timeouts.drain(limits, "imap")):
                 await c.writer.drain()
 
 
@@ -132,10 +132,8 @@ class Connection:
         self.ctx.tracer.record(self.info.id, "imap", self.session.user, "S", data)
 
     def _timeout(self) -> float:
-        limits = self.ctx.config.limits
-        if self.session.user is None:
-            return limits.preauth_timeout
-        return limits.imap_idle_timeout
+        logged_in = self.session.user is not None
+        return timeouts.silence(self.ctx.config.limits, "imap", logged_in=logged_in)
 
     async def run(self) -> None:
         s = self.session

@@ -153,7 +153,7 @@ class Pop3Listener:
         stream.writelines(chunks)
         # drain() only waits above the high-water mark; below it, skip its cost entirely.
         if stream.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-            async with asyncio.timeout(conn.session.timeout):
+            async with asyncio.timeout(conn.session.drain_timeout):
                 await stream.drain()
 
     async def close(self) -> None:

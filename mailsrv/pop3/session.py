@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.net import admission, faults, sasl
+from mailsrv.net import admission, faults, sasl, timeouts
 from mailsrv.pop3 import commands as c
 from mailsrv.pop3.maildrop import Maildrop
 from mailsrv.pop3.protocol import NEED_DATA, Pop3Protocol, State
@@ -106,10 +106,13 @@ class Pop3Session:
 
     @property
     def timeout(self) -> float:
-        limits = self.ctx.config.limits
-        if self.core.state is State.AUTHORIZATION:
-            return limits.preauth_timeout
-        return limits.pop3_idle_timeout
+        """How long to wait for the client (``mailsrv.net.timeouts``)."""
+        logged_in = self.core.state is not State.AUTHORIZATION
+        return timeouts.silence(self.ctx.config.limits, "pop3", logged_in=logged_in)
+
+    @property
+    def drain_timeout(self) -> float:
+        return timeouts.drain(self.ctx.config.limits, "pop3")
 
     def greeting(self) -> bytes:
         """RFC 1939 §4 greeting, with the APOP timestamp when APOP can work (§7)."""

@@ -11,7 +11,7 @@ from typing import Any, AnyStr, cast
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.net import admission, faults, sasl
+from mailsrv.net import admission, faults, sasl, timeouts
 from mailsrv.net.shutdown import LiveSessions
 from mailsrv.smtp.handler import IngressEnvelope, IngressHandler, peer_host
 
@@ -80,7 +80,7 @@ class IngressSMTP(SMTP):
             hostname=ctx.config.server_name,
             ident=IDENT,
             tls_context=None if self.implicit_tls else ctx.tls,
-            timeout=ctx.config.limits.smtp_timeout,
+            timeout=timeouts.silence(ctx.config.limits, "smtp", logged_in=False),
             auth_require_tls=False,  # our own policy: see plaintext_ok
             loop=asyncio.get_running_loop(),
         )
