@@ -1,0 +1,13 @@
+"""The config's ``watch`` values: how a store notices other processes' changes (``watcher.py``).
+
+Kept apart so that ``mailsrv.config`` can name them without importing the store.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+#: "inotify": the kernel tells us at once (Linux); "poll": three stats per folder every
+#: ``poll_interval`` seconds (network file systems, where inotify sees no other host's change).
+WatchMode = Literal["inotify", "poll"]
+WATCH_MODES: tuple[WatchMode, ...] = ("inotify", "poll")
