@@ -8,7 +8,9 @@ created, removed or renamed there re-scans the folder of that name, so a folder 
 another process is forgotten and a recreated one is found again.
 
 Events mark folders dirty; ``COALESCE_SECONDS`` after the first event of a burst, each dirty
-folder is re-scanned once (a delivery touches new/ and the uidlist; one re-scan sees both).
+folder is re-scanned once (a delivery touches new/ and the uidlist; one re-scan sees both),
+unless this process's index already shows what the events report: our own changes raise events
+too (``folder_events.py``).
 An ``IN_Q_OVERFLOW`` (the kernel dropped events) re-scans every watched folder. The set of
 watches follows the set of watched folders: at once when a folder is opened or a user
 subscribed (``ensure_started``), and every ``interval`` seconds to drop the watches nobody needs.
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,7 @@ from pathlib import Path
 from mailsrv.store import inotify, layout
 from mailsrv.store.base import StoreError
 from mailsrv.store.folder import FolderIndex
+from mailsrv.store.folder_events import FolderEvents
 from mailsrv.store.poller import POLL_SECONDS, Rescan, Targets, poll_once
 
 log = logging.getLogger(__name__)
@@ -50,7 +54,8 @@ WATCH_MASK = (
 )
 _GONE = inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF | inotify.IN_UNMOUNT | inotify.IN_IGNORED
 #: Entries of a folder's directory whose change is a change of the folder.
-_FOLDER_ENTRIES = frozenset({"dovecot-uidlist", "dovecot-keywords", "new", "cur"})
+_FOLDER_ENTRIES = frozenset({"dovecot-keywords", "new", "cur"})
+UIDLIST = "dovecot-uidlist"
 
 _Key = tuple[str, str]  # (user, folder name)
 
@@ -72,6 +77,11 @@ class _Watch:
     path: str
     wd: int
     roles: _Roles
+
+    @property
+    def sub(self) -> str:
+        """``new`` or ``cur`` for a folder's message directory."""
+        return os.path.basename(self.path)
 
 
 class InotifyWatcher:
@@ -96,7 +106,7 @@ class InotifyWatcher:
         self._ino: inotify.Inotify | None = None
         self._by_wd: dict[int, _Watch] = {}
         self._by_path: dict[str, _Watch] = {}
-        self._dirty: set[_Key] = set()
+        self._dirty: dict[_Key, FolderEvents] = {}
         self._dirty_users: set[str] = set()
         self._everything = False
         self._flush_at: asyncio.TimerHandle | None = None
@@ -169,7 +179,7 @@ class InotifyWatcher:
         self._loop = None
         self._by_wd.clear()
         self._by_path.clear()
-        self._dirty.clear()
+        self._dirty = {}
         self._dirty_users.clear()
         self._everything = False
         self.polled_users.clear()
@@ -242,7 +252,7 @@ class InotifyWatcher:
             wd = self._ino.add_watch(path, WATCH_MASK)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-                self._dirty |= roles.messages | roles.home  # gone: the re-scan forgets it
+                self._force(roles.messages | roles.home)  # gone: the re-scan forgets it
                 return
             self._poll_instead(roles, exc)
             return
@@ -253,7 +263,7 @@ class InotifyWatcher:
         self._by_wd[wd] = watch
         self._by_path[path] = watch
         # What changed between the folder's last scan and this watch is seen now.
-        self._dirty |= roles.messages | roles.home
+        self._force(roles.messages | roles.home)
 
     def _unwatch(self, watch: _Watch) -> None:
         if self._by_wd.get(watch.wd) is watch:
@@ -302,7 +312,7 @@ class InotifyWatcher:
             return
         roles = watch.roles
         if event.mask & _GONE and not event.name:
-            self._dirty |= roles.messages | roles.home
+            self._force(roles.messages | roles.home)
             if roles.root_of is not None:
                 self._dirty_users.add(roles.root_of)
             if event.mask & inotify.IN_IGNORED:  # the kernel dropped the watch
@@ -310,13 +320,27 @@ class InotifyWatcher:
                 if self._by_path.get(watch.path) is watch:
                     del self._by_path[watch.path]
             return
-        self._dirty |= roles.messages
-        if event.name in _FOLDER_ENTRIES:
-            self._dirty |= roles.home
+        for key in roles.messages:
+            self._events(key).entry(watch.sub, event.name, event.mask)
+        if event.name == UIDLIST:
+            for key in roles.home:
+                self._events(key).uidlist = True
+        elif event.name in _FOLDER_ENTRIES:
+            self._force(roles.home)
         if roles.root_of is not None and event.mask & inotify.IN_ISDIR:
             name = layout.dir_folder(event.name)
             if name is not None:
-                self._dirty.add((roles.root_of, name))
+                self._force([(roles.root_of, name)])
+
+    def _events(self, key: _Key) -> FolderEvents:
+        events = self._dirty.get(key)
+        if events is None:
+            events = self._dirty[key] = FolderEvents()
+        return events
+
+    def _force(self, keys: Iterable[_Key]) -> None:
+        for key in keys:
+            self._events(key).force()
 
     def _schedule_flush(self) -> None:
         if self._flush_at is not None or self._flushing is not None or self._loop is None:
@@ -332,20 +356,27 @@ class InotifyWatcher:
         try:
             while self._dirty or self._dirty_users or self._everything:
                 keys, users, everything = self._dirty, self._dirty_users, self._everything
-                self._dirty, self._dirty_users, self._everything = set(), set(), False
-                todo = [
-                    idx
-                    for idx in self._targets()
-                    if not idx.dead
-                    and (everything or idx.user in users or (idx.user, idx.name) in keys)
-                ]
-                await asyncio.gather(*(self._rescan_one(idx) for idx in todo))
+                self._dirty, self._dirty_users, self._everything = {}, set(), False
+                todo: list[tuple[FolderIndex, FolderEvents | None]] = []
+                for idx in self._targets():
+                    events = keys.get((idx.user, idx.name))
+                    if everything or idx.user in users:
+                        events = None  # look whatever the events say
+                    elif events is None:
+                        continue
+                    if not idx.dead:
+                        todo.append((idx, events))
+                await asyncio.gather(*(self._rescan_one(idx, ev) for idx, ev in todo))
         finally:
             if self._flushing is asyncio.current_task():
                 self._flushing = None
 
-    async def _rescan_one(self, idx: FolderIndex) -> None:
+    async def _rescan_one(self, idx: FolderIndex, events: FolderEvents | None) -> None:
         try:
+            if events is not None:
+                async with idx.lock:  # a change of ours that raised the events is done then
+                    if events.explained_by(idx):
+                        return
             await self._rescan(idx)
         except StoreError:
             pass  # gone or locked: the sessions will hear of it themselves

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from mailsrv.store import inotify, layout
-from mailsrv.store.base import EventKind
+from mailsrv.store.base import SEEN, EventKind, FlagMode
 from mailsrv.store.folder import FolderIndex
+from mailsrv.store.indexes import FolderIndexes
 from mailsrv.store.inotify import InotifyEvent, parse_events
 from mailsrv.store.inotify_watcher import InotifyWatcher
 from mailsrv.store.maildir import MaildirStore
@@ -277,5 +278,46 @@ async def test_file_dropped_into_new_by_another_program_is_published(
     assert (event.user, event.folder, event.kind) == ("alice", "INBOX", EventKind.EXTERNAL)
     snap = await box.snapshot()
     assert len(snap.messages) == 1
+    sub.close()
+    await store.close()
+
+
+@linux_only
+async def test_our_own_changes_cause_no_rescan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked: list[str] = []
+    rescan = FolderIndexes.rescan
+
+    async def counting(self: FolderIndexes, idx: FolderIndex) -> None:
+        looked.append(idx.name)
+        await rescan(self, idx)
+
+    monkeypatch.setattr(FolderIndexes, "rescan", counting)
+    store = MaildirStore(tmp_path, watch="inotify")
+    await store.ensure_user("alice")
+    box = await store.open("alice")
+    sub = store.subscribe("alice")
+    await asyncio.sleep(0.1)  # the first look, right after the watches are added
+    looked.clear()
+    for n in range(5):
+        await store.deliver("alice", message(n))
+    snap = await box.snapshot()
+    await box.store_flags([snap.messages[0].uid], {SEEN}, FlagMode.ADD)
+    await box.expunge([snap.messages[1].uid])
+    await asyncio.sleep(0.2)  # let the events of those changes arrive and be weighed
+    assert looked == [], "every event was one of ours, already in the index"
+
+    def drop() -> None:
+        tmp = tmp_path / "alice" / "tmp" / "1700000000.M2P99.other"
+        tmp.write_bytes(message(9))
+        tmp.rename(tmp_path / "alice" / "new" / tmp.name)
+
+    await asyncio.to_thread(drop)
+    while True:
+        event = await asyncio.wait_for(sub.get(), 20)
+        if event.kind is EventKind.EXTERNAL:
+            break
+    assert looked == ["INBOX"]
     sub.close()
     await store.close()
