@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mailsrv.store.watch_mode import WATCH_MODES, WatchMode
+from mailsrv.store.watch_mode import POLL_SECONDS, WATCH_MODES, WatchMode
 
 #: The standard port of each service; ``port_offset`` is added to all but http.
 STANDARD_PORTS: dict[str, int] = {
@@ -103,7 +103,7 @@ class Config:
     #: every ``poll_interval`` seconds (network file systems, where inotify sees no other host).
     watch: WatchMode = field(default_factory=_default_watch)
     #: Seconds between two looks at the watched folders when polling.
-    poll_interval: float = 0.4
+    poll_interval: float = POLL_SECONDS
     #: Name shown in greetings and Received: headers.
     server_name: str = "localhost"
 

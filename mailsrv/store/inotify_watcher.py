@@ -34,7 +34,8 @@ from mailsrv.store import inotify, layout
 from mailsrv.store.base import StoreError
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.folder_events import FolderEvents
-from mailsrv.store.poller import POLL_SECONDS, Rescan, Targets, poll_once
+from mailsrv.store.poller import Rescan, Targets, poll_once
+from mailsrv.store.watch_mode import POLL_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,13 @@ class InotifyWatcher:
     def watch_count(self) -> int:
         """Directories watched now."""
         return len(self._by_path)
+
+    @property
+    def settled(self) -> bool:
+        """No event waits to be looked at, no re-scan or watch update is under way."""
+        pending = self._flush_at, self._flushing, self._sync_soon
+        dirty = self._dirty or self._dirty_users or self._everything
+        return not dirty and all(p is None for p in pending)
 
     async def stop(self) -> None:
         tasks = [t for t in (self._resync, self._flushing) if t is not None]

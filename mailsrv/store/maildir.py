@@ -40,9 +40,8 @@ from mailsrv.store.folder import FolderIndex
 from mailsrv.store.indexes import FolderIndexes
 from mailsrv.store.mailbox import MaildirMailbox
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
-from mailsrv.store.poller import POLL_SECONDS
 from mailsrv.store.scan import Entry
-from mailsrv.store.watch_mode import WatchMode
+from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
 from mailsrv.store.watcher import default_mode, make_watcher
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,9 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from mailsrv.store.base import StoreError
 from mailsrv.store.folder import FolderIndex
+from mailsrv.store.watch_mode import POLL_SECONDS
 
 log = logging.getLogger(__name__)
-
-#: How often watched folders are polled; well inside the 1 s the design promises.
-POLL_SECONDS = 0.4
 
 #: The folders somebody is looking at (``FolderIndexes.watched``).
 Targets = Callable[[], list[FolderIndex]]

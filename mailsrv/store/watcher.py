@@ -21,8 +21,8 @@ from typing import Protocol
 
 from mailsrv.store import inotify
 from mailsrv.store.inotify_watcher import InotifyWatcher
-from mailsrv.store.poller import POLL_SECONDS, PollWatcher, Rescan, Targets
-from mailsrv.store.watch_mode import WatchMode
+from mailsrv.store.poller import PollWatcher, Rescan, Targets
+from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
 
 log = logging.getLogger(__name__)
 
