@@ -13,6 +13,7 @@ import errno
 import os
 import struct
 import sys
+import weakref
 from dataclasses import dataclass
 
 # Event bits, from <sys/inotify.h>.
@@ -108,6 +109,8 @@ class Inotify:
         if fd < 0:
             raise _error()
         self._fd: int | None = fd
+        # A store dropped without close() must not keep its descriptor for the process's life.
+        self._finalizer = weakref.finalize(self, os.close, fd)
 
     def fileno(self) -> int:
         if self._fd is None:
@@ -148,4 +151,5 @@ class Inotify:
     def close(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
+            self._finalizer.detach()
             os.close(fd)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import os
 import struct
@@ -320,3 +321,13 @@ async def test_our_own_changes_cause_no_rescan(
     assert looked == ["INBOX"]
     sub.close()
     await store.close()
+
+
+@linux_only
+def test_an_instance_dropped_without_close_gives_its_descriptor_back() -> None:
+    ino = inotify.Inotify()
+    fd = ino.fileno()
+    del ino
+    gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(fd)
