@@ -331,3 +331,31 @@ def test_an_instance_dropped_without_close_gives_its_descriptor_back() -> None:
     gc.collect()
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+@linux_only
+async def test_a_folder_another_process_creates_later_is_watched_once_opened(
+    tmp_path: Path,
+) -> None:
+    store = MaildirStore(tmp_path, watch="inotify")
+    await store.ensure_user("alice")
+    await store.open("alice")
+    sub = store.subscribe("alice")
+    path = tmp_path / "alice" / ".Later"
+    await asyncio.to_thread(layout.make_maildir, path, True)  # as Dovecot would
+    box = await store.open("alice", "Later")
+    await asyncio.sleep(0.05)  # the watches are added on the next turn of the loop
+
+    def drop() -> None:
+        tmp = path / "tmp" / "1700000000.M3P99.other"
+        tmp.write_bytes(message(3))
+        tmp.rename(path / "new" / tmp.name)
+
+    await asyncio.to_thread(drop)
+    while True:
+        event = await asyncio.wait_for(sub.get(), 20)
+        if event.kind is EventKind.EXTERNAL and event.folder == "Later":
+            break
+    assert len((await box.snapshot()).messages) == 1
+    sub.close()
+    await store.close()
