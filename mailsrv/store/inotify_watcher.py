@@ -196,7 +196,10 @@ class InotifyWatcher:
     async def _resync_forever(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            self.sync()
+            try:
+                self.sync()
+            except Exception:  # keep watching what we can; the next round tries again
+                log.exception("updating the inotify watches failed")
             if self.polling_all or self.polled_users:
                 await poll_once(self._polled(), self._rescan)
 
