@@ -7,10 +7,13 @@ Every limit is a named field with a safe default and a one-line reason. ``Config
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from mailsrv.store.watch_mode import POLL_SECONDS, WATCH_MODES, WatchMode
 
 #: The standard port of each service; ``port_offset`` is added to all but http.
 STANDARD_PORTS: dict[str, int] = {
@@ -26,6 +29,11 @@ DEV_PORT_OFFSET = 3000
 DEFAULT_HTTP_PORT = 8025
 
 Pop3DeleteMode = Literal["expunge", "flag", "trash"]
+
+
+def _default_watch() -> WatchMode:
+    # inotify is Linux's; the store falls back to polling (logged) where libc lacks it.
+    return "inotify" if sys.platform.startswith("linux") else "poll"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +101,11 @@ class Config:
     pop3_lock_session: bool = False
     pop3_retr_sets_seen: bool = True
     limits: Limits = field(default_factory=Limits)
+    #: "inotify": other processes' changes reach sessions in milliseconds (Linux); "poll":
+    #: every ``poll_interval`` seconds (network file systems, where inotify sees no other host).
+    watch: WatchMode = field(default_factory=_default_watch)
+    #: Seconds between two looks at the watched folders when polling.
+    poll_interval: float = POLL_SECONDS
     #: Name shown in greetings and Received: headers.
     server_name: str = "localhost"
 
@@ -123,6 +136,18 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
     if isinstance(current, tuple):
         return tuple(value)
     return value
+
+
+#: Longest poll interval accepted: past a minute, sessions would seem to miss mail.
+MAX_POLL_INTERVAL = 60.0
+
+
+def _poll_interval(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"poll_interval must be a number of seconds, not {value!r}")
+    if not 0 < value <= MAX_POLL_INTERVAL:
+        raise ConfigError(f"poll_interval must be more than 0 and at most {MAX_POLL_INTERVAL:g}")
+    return float(value)
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> Config:
@@ -157,4 +182,8 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
         kwargs.setdefault("allow_plaintext_auth", True)
     if kwargs.get("pop3_delete", "expunge") not in ("expunge", "flag", "trash"):
         raise ConfigError("pop3_delete must be expunge, flag or trash")
+    if "watch" in kwargs and kwargs["watch"] not in WATCH_MODES:
+        raise ConfigError(f"watch must be inotify or poll, not {kwargs['watch']!r}")
+    if "poll_interval" in kwargs:
+        kwargs["poll_interval"] = _poll_interval(kwargs["poll_interval"])
     return dataclasses.replace(base, **kwargs)

@@ -109,7 +109,13 @@ class MailServer:
     def _make_store(self) -> Store:
         from mailsrv.store.maildir import MaildirStore
 
-        return MaildirStore(self.config.maildir, create_users=self.config.dev)
+        cfg = self.config
+        return MaildirStore(
+            cfg.maildir,
+            create_users=cfg.dev,
+            watch=cfg.watch,
+            poll_interval=cfg.poll_interval,
+        )
 
     async def start(self) -> None:
         from mailsrv.tls import server_ssl_context

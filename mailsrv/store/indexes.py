@@ -3,8 +3,8 @@
 The store and all its mailbox handles share one. It finds (or makes) a folder's index, brings an
 index up to date with the disk (``refresh``), publishes the events of changes (``emit``), and
 forgets indexes: those of folders deleted, renamed or whose user was removed (``drop``), and,
-past ``MAX_INDEXES``, those no handle holds. The ``Watcher`` asks it which indexes someone is
-waiting on (``watched``) and re-scans them through it (``rescan``).
+past ``MAX_INDEXES``, those no handle holds. The watcher (``watcher.py``) asks it which
+indexes someone is waiting on (``watched``) and re-scans them through it (``rescan``).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class FolderIndexes:
             self.emit(idx, EventKind.EXTERNAL, (), None)
 
     async def rescan(self, idx: FolderIndex) -> None:
-        """Look at the disk now, whatever the last check (the ``Watcher``'s call)."""
+        """Look at the disk now, whatever the last check (the watcher's call)."""
         async with idx.lock:
             await self.refresh(idx, force=True)
 

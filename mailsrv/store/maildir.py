@@ -4,7 +4,8 @@ Layout, UIDs, flags and keywords are Dovecot's (``layout.py``, ``uidlist.py``, `
 ``keywords.py``). Every folder has one in-process ``FolderIndex`` shared by all handles on it
 (``mailbox.py``); the store and its handles find, refresh and forget indexes through one
 ``FolderIndexes`` (``indexes.py``). Each change we make is published as a ``StoreEvent``, and
-changes made by other processes are found by re-scans and by the ``Watcher``.
+changes made by other processes are found by re-scans and by the watcher (``watcher.py``:
+inotify, or polling).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from mailsrv.store.indexes import FolderIndexes
 from mailsrv.store.mailbox import MaildirMailbox
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
 from mailsrv.store.scan import Entry
-from mailsrv.store.watcher import Watcher
+from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
+from mailsrv.store.watcher import default_mode, make_watcher
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +79,25 @@ def _remove_trees(paths: list[Path]) -> None:
 class MaildirStore:
     """All users' mail under ``root``; one per process, shared by every session."""
 
-    def __init__(self, root: Path, create_users: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        create_users: bool = False,
+        watch: WatchMode | None = None,
+        poll_interval: float = POLL_SECONDS,
+    ) -> None:
         self.root = Path(root)
         self.create_users = create_users
         self._hub = EventHub()
         self._indexes = FolderIndexes(self.root, self._hub)
-        self._watcher = Watcher(self._indexes.watched, self._indexes.rescan)
+        self._watcher = make_watcher(
+            watch or default_mode(),
+            self.root,
+            self._indexes.watched,
+            self._hub.watched_users,
+            self._indexes.rescan,
+            poll_interval,
+        )
         #: ``reset()`` renames user roots aside and deletes them in the background.
         self._removals: set[asyncio.Future[None]] = set()
         self._removing: set[Path] = set()
