@@ -45,7 +45,8 @@ class Conn:
                 return out
 
     async def closed(self, timeout: float = 10) -> bytes:
-        """Everything the server sends until it closes."""
+        """Everything the server sends until it closes (TimeoutError if it keeps the
+        connection open)."""
         data = b""
         with contextlib.suppress(ConnectionError):
             while chunk := await asyncio.wait_for(self.reader.read(65536), timeout):

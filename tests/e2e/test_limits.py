@@ -17,58 +17,17 @@ import pytest
 
 from mailsrv.config import Limits
 from mailsrv.server import MailServer
+from tests.e2e.netclient import OPEN, Conn, close_all
 
 pytestmark = pytest.mark.timeout(30)
 
 MSG = b"From: a@example.org\r\nSubject: limits\r\n\r\nhello\r\n"
-_open: list[Conn] = []
 
 
 @pytest.fixture(autouse=True)
 async def close_connections() -> AsyncIterator[None]:
     yield
-    while _open:
-        _open.pop().close()
-
-
-class Conn:
-    """A raw line client (the tests need to see exact bytes, closes and stalls)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        _open.append(self)
-
-    @classmethod
-    async def open(cls, port: int) -> Conn:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    async def line(self, timeout: float = 10) -> bytes:
-        return await asyncio.wait_for(self.reader.readline(), timeout)
-
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
-
-    async def until(self, prefix: bytes) -> list[bytes]:
-        """Lines up to and including the first that starts with ``prefix``."""
-        out: list[bytes] = []
-        while True:
-            line = await self.line()
-            assert line, f"closed before {prefix!r}: {out}"
-            out.append(line)
-            if line.startswith(prefix):
-                return out
-
-    async def closed(self, timeout: float = 10) -> bool:
-        """True when the server closes (everything still unread is skipped)."""
-        with contextlib.suppress(ConnectionError):
-            while await asyncio.wait_for(self.reader.read(65536), timeout):
-                pass
-        return True
-
-    def close(self) -> None:
-        self.writer.close()
+    await close_all()
 
 
 def limits(**kw: Any) -> Limits:
@@ -114,7 +73,7 @@ async def test_pop3_connections_per_address(make_server: Any) -> None:
         await pop3(s)
         third = await Conn.open(s.ports.pop3)  # type: ignore[arg-type]
         assert await third.line() == b"-ERR [SYS/TEMP] too many connections\r\n"
-        assert await third.closed()
+        await third.closed()
 
 
 async def test_pop3_connections_in_total(make_server: Any) -> None:
@@ -123,7 +82,7 @@ async def test_pop3_connections_in_total(make_server: Any) -> None:
         await pop3(s)
         third = await Conn.open(s.ports.pop3)  # type: ignore[arg-type]
         assert await third.line() == b"-ERR [SYS/TEMP] too many connections\r\n"
-        assert await third.closed()
+        await third.closed()
 
 
 async def test_pop3_failed_logins_per_connection(make_server: Any) -> None:
@@ -137,7 +96,7 @@ async def test_pop3_failed_logins_per_connection(make_server: Any) -> None:
         await c.send(b"USER ann\r\nPASS bad\r\n")
         assert await c.line() == b"+OK\r\n"
         assert await c.line() == b"-ERR [AUTH] invalid credentials\r\n"
-        assert await c.closed()
+        await c.closed()
 
 
 async def test_pop3_failed_logins_per_address_block(make_server: Any) -> None:
@@ -151,10 +110,10 @@ async def test_pop3_failed_logins_per_address_block(make_server: Any) -> None:
         # Even the right password is refused now, and the connection is closed.
         await c.send(b"USER ann\r\n")
         assert (await c.line()).startswith(b"-ERR [AUTH] too many failed logins")
-        assert await c.closed()
+        await c.closed()
         late = await Conn.open(s.ports.pop3)  # type: ignore[arg-type]
         assert (await late.line()).startswith(b"-ERR [AUTH] too many failed logins")
-        assert await late.closed()
+        await late.closed()
 
 
 async def test_pop3_failure_delay_grows(make_server: Any) -> None:
@@ -176,14 +135,14 @@ async def test_pop3_preauth_timeout(make_server: Any) -> None:
     async with serve(make_server, "pop3", limits=limits(preauth_timeout=0.5)) as s:
         c = await pop3(s)
         assert await c.line() == b"-ERR [SYS/TEMP] autologout; idle for too long\r\n"
-        assert await c.closed()
+        await c.closed()
 
 
 async def test_pop3_idle_timeout_after_login(make_server: Any) -> None:
     async with serve(make_server, "pop3", limits=limits(pop3_idle_timeout=0.5)) as s:
         c = await pop3(s, login=True)
         assert await c.line() == b"-ERR [SYS/TEMP] autologout; idle for too long\r\n"
-        assert await c.closed()
+        await c.closed()
         assert await s.store.open("ann")  # nothing was expunged by the autologout
 
 
@@ -194,7 +153,7 @@ async def test_pop3_bad_command_budget(make_server: Any) -> None:
         assert (await c.line()).startswith(b"-ERR unknown command")
         assert (await c.line()).startswith(b"-ERR unknown command")
         assert (await c.line()).endswith(b"too many bad commands, closing connection\r\n")
-        assert await c.closed()
+        await c.closed()
 
 
 async def _max_buffered(server: MailServer, protocol: str, seconds: float) -> int:
@@ -211,7 +170,7 @@ async def _max_buffered(server: MailServer, protocol: str, seconds: float) -> in
 
 def _transports() -> list[asyncio.WriteTransport]:
     """The server-side transports of live connections (found through their stream writers)."""
-    clients = {id(c.writer) for c in _open}
+    clients = {id(c.writer) for c in OPEN}
     found = []
     for obj in gc.get_objects():
         if isinstance(obj, asyncio.StreamWriter) and id(obj) not in clients:
@@ -284,7 +243,7 @@ async def test_imap_connections_per_address(make_server: Any) -> None:
         await imap(s)
         third = await Conn.open(s.ports.imap)  # type: ignore[arg-type]
         assert await third.line() == b"* BYE [UNAVAILABLE] too many connections\r\n"
-        assert await third.closed()
+        await third.closed()
 
 
 async def test_imap_connections_in_total(make_server: Any) -> None:
@@ -293,7 +252,7 @@ async def test_imap_connections_in_total(make_server: Any) -> None:
         await imap(s)
         third = await Conn.open(s.ports.imap)  # type: ignore[arg-type]
         assert await third.line() == b"* BYE [UNAVAILABLE] too many connections\r\n"
-        assert await third.closed()
+        await third.closed()
 
 
 async def test_imap_failed_logins_per_connection(make_server: Any) -> None:
@@ -304,7 +263,7 @@ async def test_imap_failed_logins_per_connection(make_server: Any) -> None:
         assert await c.line() == b"a NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
         assert await c.line() == b"b NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
         assert await c.line() == b"* BYE Too many failed logins\r\n"
-        assert await c.closed()
+        await c.closed()
 
 
 async def test_imap_failed_logins_per_address_block(make_server: Any) -> None:
@@ -321,14 +280,14 @@ async def test_imap_preauth_timeout(make_server: Any) -> None:
     async with serve(make_server, "imap", limits=limits(preauth_timeout=0.5)) as s:
         c = await imap(s)
         assert await c.line() == b"* BYE Autologout; idle for too long\r\n"
-        assert await c.closed()
+        await c.closed()
 
 
 async def test_imap_idle_timeout_after_login(make_server: Any) -> None:
     async with serve(make_server, "imap", limits=limits(imap_idle_timeout=0.5)) as s:
         c = await imap(s, login=True)
         assert await c.line() == b"* BYE Autologout; idle for too long\r\n"
-        assert await c.closed()
+        await c.closed()
 
 
 async def test_imap_bad_command_budget(make_server: Any) -> None:
@@ -339,7 +298,7 @@ async def test_imap_bad_command_budget(make_server: Any) -> None:
         assert (await c.line()).startswith(b"b BAD")
         assert (await c.line()).startswith(b"c BAD")
         assert await c.line() == b"* BYE Too many invalid commands\r\n"
-        assert await c.closed()
+        await c.closed()
 
 
 async def test_imap_client_that_never_reads_a_huge_fetch_is_bounded(make_server: Any) -> None:
@@ -397,7 +356,7 @@ async def test_smtp_connections_per_address(make_server: Any) -> None:
         await smtp(s)
         third = await Conn.open(s.ports.smtp)  # type: ignore[arg-type]
         assert (await third.line()).startswith(b"421 ")
-        assert await third.closed()
+        await third.closed()
 
 
 async def test_smtp_connections_in_total(make_server: Any) -> None:
@@ -406,7 +365,7 @@ async def test_smtp_connections_in_total(make_server: Any) -> None:
         await smtp(s)
         third = await Conn.open(s.ports.smtp)  # type: ignore[arg-type]
         assert (await third.line()).startswith(b"421 ")
-        assert await third.closed()
+        await third.closed()
 
 
 PLAIN_BAD = b"AUTH PLAIN AGFubgBiYWQ=\r\n"  # \0ann\0bad
@@ -423,7 +382,7 @@ async def test_smtp_failed_logins_per_connection(make_server: Any) -> None:
         assert (await c.line()).startswith(b"535 ")
         await c.send(PLAIN_BAD)
         assert (await c.line()).startswith(b"421 ")
-        assert await c.closed()
+        await c.closed()
 
 
 async def test_smtp_failed_logins_per_address_block(make_server: Any) -> None:
@@ -455,7 +414,7 @@ async def test_smtp_idle_timeout(make_server: Any) -> None:
     async with serve(make_server, "smtp", limits=limits(smtp_timeout=0.5)) as s:
         c = await smtp(s)
         assert (await c.line(timeout=3)).startswith(b"421 ")
-        assert await c.closed()
+        await c.closed()
 
 
 GREETING = {"pop3": b"-ERR [SYS/TEMP]", "imap": b"* BYE [UNAVAILABLE]", "smtp": b"421 "}
