@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mailsrv.imap import list_cmd
+from mailsrv.imap.binary_append import base64_binary_parts
 from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import (
     Append,
@@ -164,7 +165,7 @@ async def append(s: ImapSession, cmd: Append) -> None:
     flags = [f for f in cmd.flags if f != "\\Recent"]
     uid = await store.deliver(
         user,
-        cmd.message,
+        base64_binary_parts(cmd.message) if cmd.binary else cmd.message,
         mailbox.name,
         flags,
         cmd.internal_date,

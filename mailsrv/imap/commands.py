@@ -196,6 +196,7 @@ class Append:
     flags: tuple[str, ...]
     internal_date: float | None
     message: bytes
+    binary: bool = False  # sent as a literal8 (``~{n}``, RFC 3516)
     name: str = "APPEND"
 
 

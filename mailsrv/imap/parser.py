@@ -335,14 +335,15 @@ def _append(lx: Lexer, tag: str, uid: bool) -> Command:
         date = parse_date_time(lx.quoted())
         lx.sp()
     utf8 = lx.accept(b"UTF8 (")  # RFC 6855 §4: UTF8 (literal8)
-    if lx.peek() == 0x7E:  # literal8 (RFC 3516 §4.4)
+    binary = lx.peek() == 0x7E  # literal8 (RFC 3516 §4.4)
+    if binary:
         lx.pos += 1
     if lx.peek() != 0x7B:
         raise ParseError("expected the message as a literal")
     message = lx.literal()
     if utf8:
         lx.expect(b")")
-    return Append(tag, mailbox, flags, date, message)
+    return Append(tag, mailbox, flags, date, message, binary)
 
 
 def _fetch(
