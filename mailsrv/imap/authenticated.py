@@ -12,6 +12,7 @@ from mailsrv.imap.binary_append import base64_binary_parts
 from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import (
     Append,
+    Compress,
     Create,
     Delete,
     Enable,
@@ -71,6 +72,20 @@ async def enable(s: ImapSession, cmd: Enable) -> None:
 async def namespace(s: ImapSession, cmd: Namespace) -> None:
     s.out.write(untagged('NAMESPACE (("" "/")) NIL NIL'))
     await s.ok(cmd.tag, "Namespace completed.")
+
+
+@HANDLERS.on(Compress)
+async def compress(s: ImapSession, cmd: Compress) -> None:
+    """COMPRESS DEFLATE (RFC 4978 §3): the OK goes out uncompressed, everything after it is
+    compressed both ways (the adapter switches once the core says so)."""
+    if s.core.compressing:
+        raise CommandFailed("NO", "DEFLATE compression is already active", "COMPRESSIONACTIVE")
+    if not s.compress_offered:
+        raise CommandFailed("BAD", "COMPRESS not available")
+    if cmd.mechanism != "DEFLATE":
+        raise CommandFailed("BAD", f"Unknown compression mechanism {cmd.mechanism}")
+    await s.ok(cmd.tag, "DEFLATE active.")
+    s.core.start_compression()
 
 
 @HANDLERS.on(Idle)

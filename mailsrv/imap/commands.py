@@ -115,6 +115,15 @@ class Enable:
 
 
 @dataclass(frozen=True, slots=True)
+class Compress:
+    """COMPRESS mechanism (RFC 4978 §3); only ``DEFLATE`` is defined."""
+
+    tag: str
+    mechanism: str
+    name: str = "COMPRESS"
+
+
+@dataclass(frozen=True, slots=True)
 class Id:
     tag: str
     params: tuple[tuple[bytes, bytes | None], ...] | None
@@ -271,6 +280,7 @@ Command = (
     | Login
     | Authenticate
     | Enable
+    | Compress
     | Id
     | Select
     | Create

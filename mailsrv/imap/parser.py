@@ -18,6 +18,7 @@ from mailsrv.imap.commands import (
     Check,
     Close,
     Command,
+    Compress,
     Copy,
     Create,
     Delete,
@@ -192,6 +193,11 @@ def _authenticate(lx: Lexer, tag: str, uid: bool) -> Command:
     if lx.skip_sp():
         initial = lx.word().encode()
     return Authenticate(tag, mechanism, initial)
+
+
+def _compress(lx: Lexer, tag: str, uid: bool) -> Command:
+    lx.sp()
+    return Compress(tag, lx.atom().upper())
 
 
 def _enable(lx: Lexer, tag: str, uid: bool) -> Command:
@@ -418,6 +424,7 @@ _HANDLERS: dict[str, Handler] = {
     "LOGIN": _login,
     "AUTHENTICATE": _authenticate,
     "ENABLE": _enable,
+    "COMPRESS": _compress,
     "ID": _id,
     "SELECT": _select,
     "EXAMINE": lambda lx, tag, uid: _select(lx, tag, uid, readonly=True),
