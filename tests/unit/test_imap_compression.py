@@ -29,7 +29,11 @@ def flushed(co: Any, data: bytes) -> bytes:
 def test_each_batch_is_sync_flushed_and_decodable_on_its_own() -> None:
     d = Deflate()
     _, de = client()
-    for batch in ([b"* 1 EXISTS\r\n"], [b"* 1 FETCH (BODY[] {3}\r\n", b"abc", b")\r\n"], [b"a OK\r\n"]):
+    for batch in (
+        [b"* 1 EXISTS\r\n"],
+        [b"* 1 FETCH (BODY[] {3}\r\n", b"abc", b")\r\n"],
+        [b"a OK\r\n"],
+    ):
         wire = b"".join(d.deflate(batch))
         assert wire.endswith(b"\x00\x00\xff\xff")  # the empty stored block of a sync flush
         assert de.decompress(wire) == b"".join(batch)  # nothing held back for later
