@@ -77,14 +77,15 @@ async def namespace(s: ImapSession, cmd: Namespace) -> None:
 @HANDLERS.on(Compress)
 async def compress(s: ImapSession, cmd: Compress) -> None:
     """COMPRESS DEFLATE (RFC 4978 §3): the OK goes out uncompressed, everything after it is
-    compressed both ways (the adapter switches once the core says so)."""
+    compressed both ways (the adapter switches once the core says so). The answers are
+    Dovecot 2.3's (imap_zlib), word for word."""
     if s.core.compressing:
-        raise CommandFailed("NO", "DEFLATE compression is already active", "COMPRESSIONACTIVE")
+        raise CommandFailed("NO", "COMPRESSION=DEFLATE already enabled.", "COMPRESSIONACTIVE")
     if not s.compress_offered:
         raise CommandFailed("BAD", "COMPRESS not available")
     if cmd.mechanism != "DEFLATE":
-        raise CommandFailed("BAD", f"Unknown compression mechanism {cmd.mechanism}")
-    await s.ok(cmd.tag, "DEFLATE active.")
+        raise CommandFailed("NO", "Unknown compression mechanism.")
+    await s.ok(cmd.tag, "Begin compression.")
     s.core.start_compression()
 
 

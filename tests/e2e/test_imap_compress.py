@@ -126,8 +126,8 @@ def session(m: DeflateMixin, user: str = "ann") -> dict[str, Any]:
 
 def check(out: dict[str, Any], big: bytes) -> None:
     assert "COMPRESS=DEFLATE" in out["caps"]
-    assert out["compress"] == ("OK", [b"DEFLATE active."])
-    assert out["again"] == ("NO", [b"[COMPRESSIONACTIVE] DEFLATE compression is already active"])
+    assert out["compress"] == ("OK", [b"Begin compression."])
+    assert out["again"] == ("NO", [b"[COMPRESSIONACTIVE] COMPRESSION=DEFLATE already enabled."])
     assert out["select"] == ("OK", [b"1"])
     assert out["append"][0] == "OK"
     assert out["big"] == big
@@ -191,7 +191,7 @@ class RawClient:
         c = cls(reader, writer)
         assert (await c.line()).startswith(b"* OK [CAPABILITY ")
         assert b"a OK" in await c.cmd(b"a LOGIN ann pw\r\n")
-        assert await c.cmd(b"z COMPRESS DEFLATE\r\n") == b"z OK DEFLATE active.\r\n"
+        assert await c.cmd(b"z COMPRESS DEFLATE\r\n") == b"z OK Begin compression.\r\n"
         c.z = Zlib()
         return c
 
@@ -267,7 +267,7 @@ async def test_input_pipelined_right_after_compress_is_inflated(make_server: Any
         z = Zlib()
         writer.write(b"a LOGIN ann pw\r\nb COMPRESS DEFLATE\r\n" + z.deflate(b"c NOOP\r\n"))
         assert (await c.line()).startswith(b"a OK")
-        assert await c.line() == b"b OK DEFLATE active.\r\n"
+        assert await c.line() == b"b OK Begin compression.\r\n"
         c.z = z
         assert await c.line() == b"c OK Noop completed.\r\n"
 

@@ -118,12 +118,12 @@ async def test_session_answers_ok_then_compressionactive() -> None:
     assert b"COMPRESS=DEFLATE" in t.greeting()
     assert (await t.talk(b"a COMPRESS DEFLATE\r\n")).startswith(b"a BAD ")  # needs a login
     await t.login()
-    assert await t.talk(b"b COMPRESS LZW\r\n") == b"b BAD Unknown compression mechanism LZW\r\n"
-    assert await t.talk(b"c COMPRESS DEFLATE\r\n") == b"c OK DEFLATE active.\r\n"
+    assert await t.talk(b"b COMPRESS LZW\r\n") == b"b NO Unknown compression mechanism.\r\n"
+    assert await t.talk(b"c COMPRESS DEFLATE\r\n") == b"c OK Begin compression.\r\n"
     assert t.core.compression_pending
     assert t.core.compression_established() == b""
     reply = await t.talk(b"d COMPRESS DEFLATE\r\n")
-    assert reply == b"d NO [COMPRESSIONACTIVE] DEFLATE compression is already active\r\n"
+    assert reply == b"d NO [COMPRESSIONACTIVE] COMPRESSION=DEFLATE already enabled.\r\n"
 
 
 async def test_a_driver_without_compression_neither_offers_nor_accepts_it() -> None:
