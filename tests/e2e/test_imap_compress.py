@@ -297,3 +297,16 @@ async def test_compress_needs_authentication(make_server: Any) -> None:
         assert b"COMPRESS=DEFLATE" in await c.line()
         assert (await c.cmd(b"a COMPRESS DEFLATE\r\n")).startswith(b"a BAD ")
         assert await c.cmd(b"b NOOP\r\n") == b"b OK Noop completed.\r\n"  # still uncompressed
+
+
+async def test_large_append_compressed_is_stored_exactly(make_server: Any) -> None:
+    big = big_message()
+    async with make_server(services={"imap"}) as server:
+        c = await RawClient.login(server)
+        await c.send(b"b APPEND INBOX {%d}\r\n" % len(big))
+        assert (await c.line()).startswith(b"+ ")
+        reply = await c.cmd(big + b"\r\nc NOOP\r\n")
+        assert b"b OK [APPENDUID " in reply and reply.endswith(b"c OK Noop completed.\r\n")
+        box = await server.store.open("ann")
+        [info] = (await box.snapshot()).messages
+        assert await box.read(info.uid) == big
