@@ -120,7 +120,7 @@ def test_bad_config_file_is_a_clear_error(tmp_path):
     (tmp_path / "bad.toml").write_text("no_such_key = 1\n")
     result = run(tmp_path, "serve", "--config", "bad.toml", "--ephemeral")
     assert result.returncode == 2
-    assert "unknown config key: no_such_key" in result.stderr
+    assert result.stderr == "mailsrv: config bad.toml: no_such_key: unknown key\n"
     assert "Traceback" not in result.stderr
 
 
