@@ -189,8 +189,7 @@ def _check_values(kwargs: dict[str, Any], origin: dict[str, str | None]) -> None
             raise unknown_key(key, STANDARD_PORTS, origin.get("ports"))
         if not -1 <= port <= MAX_PORT:
             raise ConfigError(
-                f"{key} must be -1 (off), 0 (any free port) or a port up to {MAX_PORT}, "
-                f"got {port}",
+                f"{key} must be -1 (off), 0 (any free port) or a port up to {MAX_PORT}, got {port}",
                 where=origin.get("ports"),
                 key=key,
             )

@@ -171,8 +171,10 @@ def check_table(
         if key not in names:
             raise unknown_key(dotted, names, where)
         hint = hints[key]
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint) and not isinstance(
-            value, hint
+        if (
+            isinstance(hint, type)
+            and dataclasses.is_dataclass(hint)
+            and not isinstance(value, hint)
         ):
             if not isinstance(value, Mapping):
                 raise _wrong_type(dotted, value, f"a table of {key} settings", where)
