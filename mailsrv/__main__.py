@@ -1,4 +1,4 @@
-"""The ``mailsrv`` command line (``python -m mailsrv``): serve, user, certs, deliver, demo."""
+"""The ``mailsrv`` command line: serve, check-config, user, certs, deliver, demo."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """Server configuration: defaults, a TOML file, and command-line flags over it.
 
 Every limit is a named field with a safe default and a one-line reason. ``Config`` is frozen;
-``dataclasses.replace`` makes variants (the CLI and the pytest fixture do).
+``dataclasses.replace`` makes variants (the CLI and the pytest fixture do). ``load_config``
+checks every key against the fields' types (``config_fields``) and the impossible values below,
+so a mistake is one ``ConfigError`` line naming the key and the file.
 """
 
 from __future__ import annotations
