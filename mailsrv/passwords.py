@@ -110,7 +110,8 @@ def _decode(scheme: Scheme, suffix: str, value: str) -> bytes:
         try:
             raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
         except binascii.Error:
-            raise MalformedHash(f"is neither valid {encoding} nor base-64") from None
+            reason = "is neither hex nor base-64" if encoding == "hex" else "is not base-64"
+            raise MalformedHash(reason) from None
     if scheme.size and len(raw) != scheme.size:
         raise MalformedHash(f"holds {len(raw)} bytes where {scheme.size} are expected")
     return raw
