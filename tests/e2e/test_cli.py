@@ -196,6 +196,7 @@ def serving(
     proc = subprocess.Popen(
         [sys.executable, "-m", "mailsrv", "serve", "--ready-file", str(ready), *args],
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": SOURCE_ROOT},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -232,3 +232,17 @@ async def test_full_address_logs_in_as_the_local_user() -> None:
     assert await auth.login("alice@localhost", "pw", "127.0.0.1") == "alice"
     assert await auth.login("alice@elsewhere.example", "pw", "127.0.0.1") is None
     assert await auth.login("alice", "pw", "127.0.0.1") == "alice"
+
+
+async def test_uncheckable_scheme_logs_one_line_with_user_and_scheme(tmp_path, caplog):
+    auth = make_auth(tmp_path)
+    (tmp_path / "users").write_text("eve:{FOO}secretvalue\nfay:{SHA512-CRYPT}$6$secretvalue\n")
+    with caplog.at_level("WARNING", logger="mailsrv.auth"):
+        assert await auth.login("eve", "pw", "127.0.0.1") is None
+        assert await auth.login("fay", "pw", "127.0.0.1") is None
+    lines = [r.getMessage() for r in caplog.records if r.name == "mailsrv.auth"]
+    assert len(lines) == 2
+    assert "user eve: password scheme {FOO} is unknown; login refused" in lines[0]
+    assert "user fay: password scheme {SHA512-CRYPT} value has no digest" in lines[1]
+    assert not any("secretvalue" in line for line in lines)
+    assert not any("secretvalue" in r.getMessage() for r in caplog.records)
