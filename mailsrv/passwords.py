@@ -4,8 +4,8 @@
 scheme means PLAIN, Dovecot's default), decodes the value and asks the scheme
 (``password_schemes.py``). An unknown scheme or a value its scheme cannot read raises
 ``PasswordSchemeError`` naming the scheme and why, never the value, after the same work as a
-wrong password against a freshly written hash; so does an unknown user (``stored=None``), which
-just returns False. ``hash_password`` writes the schemes in ``WRITABLE``, ARGON2ID by default;
+wrong password against a freshly written hash; an unknown user (``stored=None``) does that work
+too and gets False. ``hash_password`` writes the schemes in ``WRITABLE``, ARGON2ID by default;
 ``{SCRYPT}`` (what earlier versions wrote) is still read but no longer written.
 """
 
