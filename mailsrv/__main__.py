@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from mailsrv.cli.check_config import add_check_config_arguments, cmd_check_config
 from mailsrv.cli.common import CliError, OneLineParser, add_common_arguments, error
 from mailsrv.cli.serve import add_serve_arguments, cmd_serve
+from mailsrv.passwords import DEFAULT_SCHEME, WRITABLE
 from mailsrv.version import __version__
 
 Command = Callable[[argparse.Namespace], int]
@@ -32,7 +33,7 @@ cmd_user, cmd_certs, cmd_deliver, cmd_demo = (
 EPILOG = """\
 examples:
   mailsrv serve --dev                      ports +3000, any password, Maildir in var/mail
-  mailsrv user add alice --password-stdin  add or update a user (scrypt hash)
+  mailsrv user add alice --password-stdin  add or update a user (ARGON2ID hash)
   mailsrv deliver --to alice mail.eml      put one message in alice's INBOX, print its UID
   mailsrv certs --force                    make a new CA and server certificate
   mailsrv check-config var/mailsrv.toml    the effective configuration, or its first mistake
@@ -69,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from the first line"
+    )
+    add.add_argument(
+        "--scheme",
+        default=DEFAULT_SCHEME,
+        type=str.upper,
+        choices=WRITABLE,
+        help=f"Dovecot password scheme to write (default {DEFAULT_SCHEME})",
     )
     delete = user_sub.add_parser("del", help="remove a user (their mail stays)")
     delete.add_argument("name")

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailsrv.config import Config
 from mailsrv.net.local import is_loopback
-from mailsrv.passwords import hash_password, verify_password
+from mailsrv.passwords import (
+    DEFAULT_SCHEME,
+    PasswordSchemeError,
+    check_password,
+    hash_password,
+    verify_password,
+)
 from mailsrv.store.base import InvalidName
 from mailsrv.store.names import check_user_name
+
+log = logging.getLogger("mailsrv.auth")
 
 
 @dataclass(slots=True)
@@ -63,9 +72,10 @@ class UsersFile:
         self._load()
         return sorted(self._users)
 
-    def set(self, user: str, password: str) -> None:
+    def set(self, user: str, password: str, scheme: str = DEFAULT_SCHEME) -> None:
+        """Add or update ``user`` with ``password`` hashed in ``scheme`` (ARGON2ID by default)."""
         check_user_name(user)
-        self._rewrite(user, hash_password(password))
+        self._rewrite(user, hash_password(password, scheme))
 
     def delete(self, user: str) -> bool:
         self._load()
@@ -118,7 +128,12 @@ class Authenticator:
             # Same work as a real check, so timing says nothing about whether the user exists.
             verify_password(password, None)
             return False
-        return verify_password(password, stored)
+        try:
+            return check_password(password, stored, user)
+        except PasswordSchemeError as exc:
+            # One line naming the user and the scheme; the stored value never reaches the log.
+            log.warning("users file %s: user %s: %s; login refused", self.users.path, user, exc)
+            return False
 
     def secret_for_apop(self, user: str) -> str | None:
         """The clear-text secret APOP needs, when the stored form allows it."""

@@ -1,75 +1,157 @@
-"""Password hashing in Dovecot's ``{SCHEME}`` forms: SCRYPT (ours), PLAIN and SHA512-CRYPT read.
+"""Passwords in Dovecot's ``{SCHEME}value`` forms: check every scheme it makes, write ARGON2ID.
 
-``{SCRYPT}`` is ``$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt b64>$<hash b64>``; verification is
-constant-time. A check against ``None`` (unknown user) does the same work and returns False.
+``check_password`` reads the scheme and its encoding (``{SHA256.HEX}``, ``{PLAIN.B64}``; no
+scheme means PLAIN, Dovecot's default), decodes the value and asks the scheme
+(``password_schemes.py``). An unknown scheme or a value its scheme cannot read raises
+``PasswordSchemeError`` naming the scheme and why, never the value, after the same work as a
+wrong password against a freshly written hash; an unknown user (``stored=None``) does that work
+too and gets False. ``hash_password`` writes the schemes in ``WRITABLE``, ARGON2ID by default;
+``{SCRYPT}`` (what earlier versions wrote) is still read but no longer written.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
-import hmac
 import os
+import string
 
-SCRYPT_LOG_N = 14  # N = 16384: about 50 ms here, the usual interactive-login cost
-SCRYPT_R = 8
-SCRYPT_P = 1
-_DUMMY = None
+import bcrypt
+from argon2 import PasswordHasher, Type
+
+from mailsrv.password_schemes import (
+    BCRYPT_MAX,
+    NOT_CHECKED,
+    SCHEMES,
+    MalformedHash,
+    Scheme,
+    utf8,
+)
+from mailsrv.sha_crypt import sha_crypt
+
+DEFAULT_SCHEME = "ARGON2ID"
+BCRYPT_COST = 10
+_CRYPT_SALT = string.ascii_letters + string.digits + "./"
+_dummy: dict[str, str] = {}
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode().rstrip("=")
+class PasswordSchemeError(ValueError):
+    """A stored password this server cannot check: an unknown scheme or a malformed value."""
+
+    def __init__(self, scheme: str, reason: str) -> None:
+        super().__init__(f"password scheme {{{scheme}}} {reason}")
+        self.scheme = scheme
+        self.reason = reason
 
 
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text + "=" * (-len(text) % 4))
+def _crypt_salt(length: int = 16) -> str:
+    return "".join(_CRYPT_SALT[b % 64] for b in os.urandom(length))
 
 
-def hash_password(password: str) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=1 << SCRYPT_LOG_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
+def _argon2(kind: Type) -> PasswordHasher:
+    """Argon2 as Dovecot writes it (libsodium reads only one lane: parallelism 1)."""
+    return PasswordHasher(
+        time_cost=3, memory_cost=65536, parallelism=1, hash_len=32, salt_len=16, type=kind
     )
-    params = f"ln={SCRYPT_LOG_N},r={SCRYPT_R},p={SCRYPT_P}"
-    return f"{{SCRYPT}}$scrypt${params}${_b64(salt)}${_b64(digest)}"
 
 
-def _verify_scrypt(password: str, encoded: str) -> bool:
-    try:
-        _, _, params, salt, digest = encoded.split("$")
-        kv = dict(item.split("=") for item in params.split(","))
-        expected = _unb64(digest)
-        got = hashlib.scrypt(
-            password.encode(),
-            salt=_unb64(salt),
-            n=1 << int(kv["ln"]),
-            r=int(kv["r"]),
-            p=int(kv["p"]),
-            dklen=len(expected),
-            maxmem=256 * 1024 * 1024,
-        )
-    except (ValueError, KeyError):
-        return False
-    return hmac.compare_digest(got, expected)
+def _ssha512(password: str) -> str:
+    salt = os.urandom(16)
+    return base64.b64encode(hashlib.sha512(utf8(password) + salt).digest() + salt).decode()
 
 
-def verify_password(password: str, stored: str | None) -> bool:
-    global _DUMMY
-    if stored is None:
-        if _DUMMY is None:
-            _DUMMY = hash_password("unused dummy secret")
-        _verify_scrypt(password, _DUMMY[len("{SCRYPT}") :])
-        return False
-    if not stored.startswith("{"):
-        stored = "{PLAIN}" + stored
-    scheme, _, value = stored[1:].partition("}")
+WRITABLE = ("ARGON2ID", "ARGON2I", "BLF-CRYPT", "SHA512-CRYPT", "SHA256-CRYPT", "SSHA512")
+
+
+def hash_password(password: str, scheme: str = DEFAULT_SCHEME) -> str:
+    """``{SCHEME}value`` for ``password``, salted; ``scheme`` is one of ``WRITABLE``."""
     scheme = scheme.upper()
-    if scheme == "SCRYPT":
-        return _verify_scrypt(password, value)
-    if scheme in ("PLAIN", "CLEARTEXT"):
-        return hmac.compare_digest(value.encode(), password.encode())
-    if scheme in ("SHA512-CRYPT", "SHA256-CRYPT", "CRYPT"):
-        from mailsrv.sha_crypt import sha_crypt_verify
+    if scheme == "ARGON2ID":
+        value = _argon2(Type.ID).hash(password)
+    elif scheme == "ARGON2I":
+        value = _argon2(Type.I).hash(password)
+    elif scheme == "BLF-CRYPT":
+        salt = bcrypt.gensalt(rounds=BCRYPT_COST)
+        value = bcrypt.hashpw(utf8(password)[:BCRYPT_MAX], salt).decode()
+    elif scheme in ("SHA512-CRYPT", "SHA256-CRYPT"):
+        variant = "6" if scheme == "SHA512-CRYPT" else "5"
+        value = sha_crypt(password, f"${variant}${_crypt_salt()}")
+    elif scheme == "SSHA512":
+        value = _ssha512(password)
+    else:
+        raise ValueError(f"cannot write {{{scheme}}}; choose one of {', '.join(WRITABLE)}")
+    return f"{{{scheme}}}{value}"
 
-        return sha_crypt_verify(password, value)
-    return False
+
+def split_scheme(stored: str) -> tuple[str, str, str]:
+    """(scheme, encoding suffix or "", value) of a stored password; no scheme means PLAIN."""
+    if not stored.startswith("{") or "}" not in stored:
+        return "PLAIN", "", stored
+    name, _, value = stored[1:].partition("}")
+    scheme, _, suffix = name.upper().partition(".")
+    return scheme, suffix, value
+
+
+def _decode(scheme: Scheme, suffix: str, value: str) -> bytes:
+    encoding = {"HEX": "hex", "B64": "base64", "BASE64": "base64"}.get(suffix, scheme.encoding)
+    if suffix and suffix not in ("HEX", "B64", "BASE64"):
+        raise MalformedHash(f"has an unknown encoding .{suffix}")
+    if encoding == "none":
+        return utf8(value)
+    raw: bytes | None = None
+    if encoding == "hex" or (scheme.size and len(value) == 2 * scheme.size):
+        # Dovecot reads hex where base-64 is the default when the length says hex.
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raw = None
+    if raw is None:
+        try:
+            raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+        except binascii.Error:
+            reason = "is neither hex nor base-64" if encoding == "hex" else "is not base-64"
+            raise MalformedHash(reason) from None
+    if scheme.size and len(raw) != scheme.size:
+        raise MalformedHash(f"holds {len(raw)} bytes where {scheme.size} are expected")
+    return raw
+
+
+def _same_work_as_a_wrong_password(password: str) -> None:
+    if DEFAULT_SCHEME not in _dummy:
+        _dummy[DEFAULT_SCHEME] = hash_password("unused dummy secret")
+    _, _, value = split_scheme(_dummy[DEFAULT_SCHEME])
+    SCHEMES[DEFAULT_SCHEME].check(password, value.encode(), "")
+
+
+def check_password(password: str, stored: str | None, user: str = "") -> bool:
+    """True when ``password`` matches ``stored``; False for a wrong one or an unknown user.
+
+    Raises ``PasswordSchemeError`` when ``stored`` cannot be checked (unknown scheme, malformed
+    value); that and an unknown user cost as much as a wrong password for a new user.
+    """
+    if stored is None:
+        _same_work_as_a_wrong_password(password)
+        return False
+    scheme_name, suffix, value = split_scheme(stored)
+    scheme = SCHEMES.get(scheme_name)
+    try:
+        if scheme is None:
+            known = "is not checked by this server" if scheme_name in NOT_CHECKED else "is unknown"
+            raise MalformedHash(known)
+        return scheme.check(password, _decode(scheme, suffix, value), user)
+    except MalformedHash as exc:
+        _same_work_as_a_wrong_password(password)
+        reason = str(exc) if scheme is None else f"value {exc}"
+        raise PasswordSchemeError(scheme_name, reason) from None
+    except UnicodeError:
+        _same_work_as_a_wrong_password(password)
+        return False
+
+
+def verify_password(password: str, stored: str | None, user: str = "") -> bool:
+    """``check_password`` that answers False instead of raising for an uncheckable value."""
+    try:
+        return check_password(password, stored, user)
+    except PasswordSchemeError:
+        return False

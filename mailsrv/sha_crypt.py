@@ -1,7 +1,9 @@
 """SHA-crypt (``$5$`` SHA-256 and ``$6$`` SHA-512), the hashes of Dovecot's ``{SHA512-CRYPT}``.
 
 This is Ulrich Drepper's published "Unix crypt using SHA-256 and SHA-512" algorithm, written
-with ``hashlib`` (the stdlib ``crypt`` module is deprecated). A hash reads
+with ``hashlib``. It stays here because no maintained library covers it: the stdlib ``crypt``
+module is gone in Python 3.13, passlib has had no release since 2020, and argon2-cffi and
+bcrypt (used in ``passwords.py``) do one algorithm each. A hash reads
 ``$6$[rounds=N$]salt$digest``: the salt is at most 16 characters, rounds default to 5000 and are
 clamped to 1000..999,999,999, and the digest is the final hash in crypt's own base-64 with a
 fixed byte order. Users-file hashes written by ``doveadm pw -s SHA512-CRYPT`` verify here.
@@ -58,7 +60,8 @@ def _stretch(block: bytes, length: int) -> bytes:
     return (block * (length // len(block) + 1))[:length]
 
 
-def _encode(digest: bytes, order: tuple[tuple[int, ...], ...]) -> str:
+def crypt_b64encode(digest: bytes, order: tuple[tuple[int, ...], ...]) -> str:
+    """``digest`` in crypt's base-64, taking its bytes in the groups of ``order``."""
     out: list[str] = []
     for group in order:
         # Bytes are packed big-endian into a word; the last group is shorter (2 or 1 bytes).
@@ -117,7 +120,7 @@ def sha_crypt(password: str, setting: str) -> str:
     salt = rest.split("$", 1)[0][:SALT_MAX]
     digest = _digest(variant, password.encode(), salt.encode(), rounds)
     prefix = f"${setting[1]}$" + (f"rounds={rounds}$" if explicit_rounds else "")
-    return f"{prefix}{salt}${_encode(digest, variant.order)}"
+    return f"{prefix}{salt}${crypt_b64encode(digest, variant.order)}"
 
 
 def sha_crypt_verify(password: str, hashed: str) -> bool:

@@ -45,8 +45,8 @@ def cmd_user(args: argparse.Namespace) -> int:
         raise CliError(f"invalid user name {name!r}: {exc}") from exc
     if args.user_command == "add":
         existed = users.get(name) is not None
-        users.set(name, _read_password(args.password_stdin))
-        print(f"{'updated' if existed else 'added'} {name} in {config.users_file}")
+        users.set(name, _read_password(args.password_stdin), args.scheme)
+        print(f"{'updated' if existed else 'added'} {name} in {config.users_file} ({args.scheme})")
         return 0
     if not users.delete(name):
         raise CliError(f"no user {name!r} in {config.users_file}", EXIT_FAILURE)

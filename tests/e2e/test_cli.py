@@ -67,7 +67,7 @@ def test_user_add_list_del(tmp_path):
     assert "added alice" in added.stdout
     assert stat.S_IMODE(users.stat().st_mode) == 0o600
     stored = UsersFile(users).get("alice")
-    assert stored is not None and stored.startswith("{SCRYPT}")
+    assert stored is not None and stored.startswith("{ARGON2ID}$argon2id$")
     assert verify_password("pw one", stored)
 
     changed = run(
@@ -75,6 +75,26 @@ def test_user_add_list_del(tmp_path):
     )
     assert changed.returncode == 0 and "updated alice" in changed.stdout
     assert verify_password("two", UsersFile(users).get("alice"))
+    chosen = run(
+        tmp_path,
+        "user",
+        "add",
+        "alice",
+        "--password-stdin",
+        "--scheme",
+        "sha512-crypt",
+        "--users",
+        str(users),
+        stdin="three\n",
+    )
+    assert chosen.returncode == 0 and "(SHA512-CRYPT)" in chosen.stdout, chosen.stderr
+    stored = UsersFile(users).get("alice")
+    assert stored is not None and stored.startswith("{SHA512-CRYPT}$6$")
+    assert verify_password("three", stored)
+    unknown = run(
+        tmp_path, "user", "add", "alice", "--password-stdin", "--scheme", "MD4", stdin="x\n"
+    )
+    assert unknown.returncode == 2 and "--scheme" in unknown.stderr
     run(tmp_path, "user", "add", "bob", "--password-stdin", "--users", str(users), stdin="x\n")
 
     listed = run(tmp_path, "user", "list", "--users", str(users))
