@@ -102,6 +102,8 @@ class Config:
     trace: bool = False
     trace_file: Path | None = None
     log_level: str = "INFO"
+    #: "text" for people, "json" for log collectors (one object per line, ``log_format.py``).
+    log_format: Literal["text", "json"] = "text"
     pop3_delete: Pop3DeleteMode = "expunge"
     pop3_lock_session: bool = False
     pop3_retr_sets_seen: bool = True

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from mailsrv import log_format
 from mailsrv.cli.common import CliError, build_config, with_default_users
 from mailsrv.config import Config
 from mailsrv.server import MailServer, StartupError
@@ -83,6 +84,11 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--pop3-delete", choices=("expunge", "flag", "trash"), help="POP3 DELE mode")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING ... (default INFO)")
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="text (default) or json: one object per line (time, level, session, user, ...)",
+    )
 
 
 def banner(server: MailServer, out: TextIO) -> None:
@@ -105,13 +111,15 @@ def banner(server: MailServer, out: TextIO) -> None:
     print("Press Ctrl-C to stop.", file=out, flush=True)
 
 
-async def _run(config: Config) -> None:
+async def _run(config: Config, formatter: log_format.JsonFormatter | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
         async with MailServer(config) as server:
+            if formatter is not None:
+                formatter.lookup = server.context.sessions.live.get
             # Start-up garbage is there for good: keep the collector from walking it again.
             gc.freeze()
             gc.enable()
@@ -151,6 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http_enabled=args.http_enabled,
         pop3_delete=args.pop3_delete,
         log_level=args.log_level,
+        log_format=args.log_format,
     )
     temp_maildir: Path | None = None
     if args.ephemeral:
@@ -159,11 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             temp_maildir = Path(tempfile.mkdtemp(prefix="mailsrv-"))
             config = dataclasses.replace(config, maildir=temp_maildir / "mail")
     config = with_default_users(config)
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    formatter = log_format.install(config.log_level, config.log_format)
     before, soft, hard = raise_fd_limit()
     log.info(
         "open-files limit (RLIMIT_NOFILE): %s%s (hard limit %s)",
@@ -175,7 +180,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.disable()
     try:
         with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
-            runner.run(_run(config))
+            runner.run(_run(config, formatter))
     except StartupError as exc:
         raise CliError(str(exc.strerror or exc)) from exc
     except KeyboardInterrupt:  # a second Ctrl-C while shutting down
