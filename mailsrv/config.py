@@ -24,6 +24,7 @@ STANDARD_PORTS: dict[str, int] = {
     "pop3s": 995,
     "imap": 143,
     "imaps": 993,
+    "lmtp": 24,
 }
 DEV_PORT_OFFSET = 3000
 DEFAULT_HTTP_PORT = 8025
@@ -106,6 +107,8 @@ class Config:
     watch: WatchMode = field(default_factory=_default_watch)
     #: Seconds between two looks at the watched folders when polling.
     poll_interval: float = POLL_SECONDS
+    #: A UNIX socket for LMTP besides (or, with ``ports.lmtp = -1``, instead of) its TCP port.
+    lmtp_socket: Path | None = None
     #: Name shown in greetings and Received: headers.
     server_name: str = "localhost"
 
@@ -130,8 +133,12 @@ class ConfigError(ValueError):
     pass
 
 
+#: The keys whose value is a path or nothing.
+_OPTIONAL_PATHS = ("users_file", "ready_file", "trace_file", "lmtp_socket")
+
+
 def _coerce(name: str, value: Any, current: Any) -> Any:
-    if isinstance(current, Path) or name in ("users_file", "ready_file", "trace_file"):
+    if isinstance(current, Path) or name in _OPTIONAL_PATHS:
         return None if value is None else Path(value)
     if isinstance(current, tuple):
         return tuple(value)
