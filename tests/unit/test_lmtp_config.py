@@ -26,3 +26,9 @@ def test_lmtp_socket_is_a_path_and_off_by_default(tmp_path: Path) -> None:
     path = tmp_path / "mailsrv.toml"
     path.write_text('lmtp_socket = "var/lmtp.sock"\n')
     assert load_config(path).lmtp_socket == Path("var/lmtp.sock")
+
+
+def test_console_names_lmtp_deliveries() -> None:
+    from mailsrv.web.events import protocol_of
+
+    assert protocol_of("lmtp-2") == "lmtp"
