@@ -8,6 +8,10 @@ It is SMTP ingress with three differences, so it reuses ``IngressSMTP`` and ``In
 MTA has done its checks and the port, like port 25, only takes mail for local users; and after
 DATA one reply per accepted RCPT (RFC 2033 §4.2), so one recipient's failure (a message too big
 for the mailbox, a store error) is that recipient's alone while the others are delivered.
+
+A sub-address (RFC 5233) ``user+Folder`` goes into that folder of ``user`` when it exists, else
+into the INBOX, as Dovecot's LMTP does with ``lmtp_save_to_detail_mailbox`` (imaptest's profile
+mode delivers ``user+Spam`` so). A user whose own name has a ``+`` keeps it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from mailsrv.context import ServerContext
 from mailsrv.net.shutdown import LiveSessions
 from mailsrv.smtp.handler import IngressHandler, IngressServer, ingress_envelope
 from mailsrv.smtp.session import IngressSMTP, through_run_command
-from mailsrv.store.base import MessageTooLarge, StoreError
+from mailsrv.store.base import INBOX, InvalidName, MessageTooLarge, NoSuchFolder, StoreError
 
 log = logging.getLogger("mailsrv.smtp")
 
@@ -37,6 +41,20 @@ IDENT = "LMTP mailsrv"
 
 class LmtpHandler(IngressHandler):
     """The SMTP handler's recipient checks, with LMTP's ``Received:`` word and replies."""
+
+    async def recipient_user(self, address: str) -> tuple[str | None, str]:
+        """As SMTP's, but ``user+detail`` is ``user`` (see ``detail_folder``)."""
+        local, at, domain = address.rpartition("@") if "@" in address else (address, "", "")
+        base, plus, detail = local.partition("+")
+        if plus and base and detail and not await self._exists(local):
+            return await super().recipient_user(base + at + domain)
+        return await super().recipient_user(address)
+
+    async def _exists(self, name: str) -> bool:
+        for candidate in (name, name.lower()):
+            if self.ctx.auth.known(candidate) or await self.ctx.store.user_exists(candidate):
+                return True
+        return False
 
     def with_protocol(self, session: Session) -> str:
         return "LMTP"  # RFC 3848 §2: LMTP, LMTPS (TLS), LMTPA (AUTH), LMTPSA
@@ -55,28 +73,37 @@ class LmtpHandler(IngressHandler):
 
     async def handle_DATA(self, server: IngressServer, session: Session, envelope: Envelope) -> str:
         """One reply line per accepted RCPT, in RCPT order (RFC 2033 §4.2); each user gets the
-        message once, however many of its addresses were given."""
+        message once per folder, however many of its addresses were given."""
         env = ingress_envelope(envelope)
         content = envelope.original_content or b""
         server.trace_data(len(content))
         msg_id = secrets.token_hex(8)
         data = self.received_header(server, session, envelope, msg_id).encode() + content
-        outcome: dict[str, tuple[str, str]] = {}
-        for user in env.users:
-            outcome[user] = await self._deliver(server, user, data, msg_id)
+        outcome: dict[tuple[str, str | None], tuple[str, str]] = {}
         replies = []
         for address, user in zip(env.rcpt_tos, env.rcpt_users, strict=True):
-            code, text = outcome[user]
+            where = (user, detail_folder(address, user))
+            if where not in outcome:
+                outcome[where] = await self._deliver(server, where, data, msg_id)
+            code, text = outcome[where]
             replies.append(f"{code} <{address}> {text}")
         return "\r\n".join(replies)
 
     async def _deliver(
-        self, server: IngressServer, user: str, data: bytes, msg_id: str
+        self, server: IngressServer, where: tuple[str, str | None], data: bytes, msg_id: str
     ) -> tuple[str, str]:
-        """Deliver to one user: the reply's codes and its text."""
+        """Deliver to one user (into its sub-address's folder if that exists): the reply's
+        codes and its text."""
+        user, folder = where
+        store = self.ctx.store
         try:
-            await self.ctx.store.ensure_user(user)
-            uid = await self.ctx.store.deliver(user, data, actor=server.info.id)
+            await store.ensure_user(user)
+            try:
+                uid = await store.deliver(user, data, folder or INBOX, actor=server.info.id)
+            except (NoSuchFolder, InvalidName):
+                if folder is None:
+                    raise
+                uid = await store.deliver(user, data, actor=server.info.id)
         except MessageTooLarge:
             return "552 5.3.4", "Message too big for the mailbox"
         except StoreError:
@@ -84,6 +111,14 @@ class LmtpHandler(IngressHandler):
             return "451 4.3.0", "Delivery failed; try again later"
         log.info("%s: delivered %s to %s uid %d", server.info.id, msg_id, user, uid)
         return "250 2.0.0", f"OK: delivered as {msg_id}"
+
+
+def detail_folder(address: str, user: str) -> str | None:
+    """The folder a sub-address names (``alice+Spam@localhost`` for ``alice``: ``Spam``)."""
+    local = address.rpartition("@")[0] if "@" in address else address
+    if local.lower() == user.lower():
+        return None
+    return local.partition("+")[2] or None
 
 
 class IngressLMTP(IngressSMTP, LMTP):

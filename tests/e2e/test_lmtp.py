@@ -44,10 +44,10 @@ def sock_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-async def inbox(server: MailServer, user: str) -> list[bytes]:
+async def inbox(server: MailServer, user: str, folder: str = "INBOX") -> list[bytes]:
     if not await server.store.user_exists(user):
         return []
-    mbox = await server.store.open(user)
+    mbox = await server.store.open(user, folder)
     return [await mbox.read(m.uid) for m in (await mbox.snapshot()).messages]
 
 
@@ -146,6 +146,34 @@ async def test_unknown_recipient_gets_its_5xx_at_rcpt(make_server: Any) -> None:
         b"<alice@localhost>",
         b"<carol@localhost>",
     ]
+
+
+@pytest.fixture(params=["memory", "maildir"])
+def store(request: pytest.FixtureRequest) -> MemoryStore | None:
+    return MemoryStore() if request.param == "memory" else None
+
+
+async def test_a_sub_address_goes_into_its_folder(make_server: Any, store: Any) -> None:
+    rcpts = ["alice+Spam@localhost", "alice+Nowhere@localhost", "alice+../x@localhost"]
+    async with make_server(services={"lmtp"}, store=store) as server:
+        await server.store.ensure_user("alice")
+        await server.store.create_folder("alice", "Spam")
+        at_rcpt, after = await asyncio.to_thread(transaction, server.ports.lmtp, rcpts)
+        spam, inbox_ = await inbox(server, "alice", "Spam"), await inbox(server, "alice")
+        assert await server.store.list_users() == ["alice"], "no user alice+Spam in dev mode"
+    assert [code for code, _ in at_rcpt + after] == [250] * 6
+    assert len(spam) == 1
+    assert len(inbox_) == 2, "a folder that does not exist, or cannot, means the INBOX"
+
+
+async def test_a_user_with_a_plus_in_its_name_keeps_it(make_server: Any) -> None:
+    async with make_server(services={"lmtp"}, dev=False) as server:
+        server.context.auth.add_user("ann+list", "pw")
+        server.context.auth.add_user("bob", "pw")
+        rcpts = ["ann+list@localhost", "bob+news@localhost", "ann+x@localhost"]
+        at_rcpt, _ = await asyncio.to_thread(transaction, server.ports.lmtp, rcpts)
+        assert len(await inbox(server, "ann+list")) == len(await inbox(server, "bob")) == 1
+    assert [code for code, _ in at_rcpt] == [250, 250, 550]
 
 
 class FailingStore(MemoryStore):
