@@ -22,6 +22,7 @@ import logging
 import secrets
 import socket
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, AnyStr
 
@@ -186,7 +187,8 @@ class LmtpListener:
             self.path.unlink(missing_ok=True)
 
 
-def _factory(ctx: ServerContext, live: LiveSessions, port: list[int]) -> Any:
+def _factory(ctx: ServerContext, live: LiveSessions, port: list[int]) -> Callable[[], IngressLMTP]:
+    """One protocol per connection; ``port`` is read then, once the listener knows it."""
     handler = LmtpHandler(ctx)
 
     def factory() -> IngressLMTP:
