@@ -1,4 +1,4 @@
-"""The ``mailsrv`` command line (``python -m mailsrv``): serve, user, certs, deliver, demo."""
+"""The ``mailsrv`` command line: serve, check-config, user, certs, deliver, demo."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from mailsrv.cli.common import CliError, add_common_arguments, error
+from mailsrv.cli.check_config import add_check_config_arguments, cmd_check_config
+from mailsrv.cli.common import CliError, OneLineParser, add_common_arguments, error
 from mailsrv.cli.serve import add_serve_arguments, cmd_serve
 from mailsrv.version import __version__
 
@@ -34,6 +35,7 @@ examples:
   mailsrv user add alice --password-stdin  add or update a user (scrypt hash)
   mailsrv deliver --to alice mail.eml      put one message in alice's INBOX, print its UID
   mailsrv certs --force                    make a new CA and server certificate
+  mailsrv check-config var/mailsrv.toml    the effective configuration, or its first mistake
 
 The users file defaults to 'users' beside the Maildir root (var/mail -> var/users) unless
 --users or users_file in the config says otherwise.
@@ -41,7 +43,7 @@ The users file defaults to 'users' beside the Maildir root (var/mail -> var/user
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mailsrv",
         description="POP3 + IMAP + SMTP on one asyncio loop and one Maildir.",
         epilog=EPILOG,
@@ -54,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(serve)
     add_common_arguments(serve)
     serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser(
+        "check-config", help="print the effective configuration of FILE, or its first mistake"
+    )
+    add_check_config_arguments(check)
+    check.set_defaults(func=cmd_check_config)
 
     user = sub.add_parser("user", help="add, delete or list users in the users file")
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")

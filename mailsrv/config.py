@@ -1,7 +1,9 @@
 """Server configuration: defaults, a TOML file, and command-line flags over it.
 
 Every limit is a named field with a safe default and a one-line reason. ``Config`` is frozen;
-``dataclasses.replace`` makes variants (the CLI and the pytest fixture do).
+``dataclasses.replace`` makes variants (the CLI and the pytest fixture do). ``load_config``
+checks every key against the fields' types (``config_fields``) and the impossible values below,
+so a mistake is one ``ConfigError`` line naming the key and the file.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mailsrv.store.watch_mode import POLL_SECONDS, WATCH_MODES, WatchMode
+from mailsrv.config_fields import ConfigError as ConfigError
+from mailsrv.config_fields import check_table, show, unknown_key
+from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
 
 #: The standard port of each service; ``port_offset`` is added to all but http.
 STANDARD_PORTS: dict[str, int] = {
@@ -129,68 +134,131 @@ class Config:
         return dataclasses.replace(self, ports=ports, http_port=0 if self.http_enabled else -1)
 
 
-class ConfigError(ValueError):
-    pass
-
-
-#: The keys whose value is a path or nothing.
-_OPTIONAL_PATHS = ("users_file", "ready_file", "trace_file", "lmtp_socket")
-
-
-def _coerce(name: str, value: Any, current: Any) -> Any:
-    if isinstance(current, Path) or name in _OPTIONAL_PATHS:
-        return None if value is None else Path(value)
-    if isinstance(current, tuple):
-        return tuple(value)
-    return value
-
-
 #: Longest poll interval accepted: past a minute, sessions would seem to miss mail.
 MAX_POLL_INTERVAL = 60.0
+MAX_PORT = 65535
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-def _poll_interval(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"poll_interval must be a number of seconds, not {value!r}")
+def _poll_interval(value: float) -> str | None:
     if not 0 < value <= MAX_POLL_INTERVAL:
-        raise ConfigError(f"poll_interval must be more than 0 and at most {MAX_POLL_INTERVAL:g}")
-    return float(value)
+        return f"must be more than 0 and at most {MAX_POLL_INTERVAL:g}"
+    return None
+
+
+def _port_offset(value: int) -> str | None:
+    highest = MAX_PORT - max(STANDARD_PORTS.values())
+    if not 0 <= value <= highest:
+        return f"must be between 0 and {highest} (the ports must stay at most {MAX_PORT})"
+    return None
+
+
+def _log_level(value: str) -> str | None:
+    return None if value.upper() in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}"
+
+
+#: Words for a type that say more than its annotation.
+_EXPECTED = {"poll_interval": "a number of seconds"}
+
+#: Checks of single values beyond their type: a text saying why the value is impossible.
+_VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "poll_interval": _poll_interval,
+    "port_offset": _port_offset,
+    "log_level": _log_level,
+}
+
+
+def _check_values(kwargs: dict[str, Any], origin: dict[str, str | None]) -> None:
+    """Impossible values: each key's own check, negative limits, ports, files and folders."""
+    for key, value in kwargs.items():
+        where = origin.get(key)
+        check = _VALUE_CHECKS.get(key)
+        problem = check(value) if check is not None else None
+        if problem is not None:
+            raise ConfigError(f"{key} {problem}, got {show(value)}", where=where, key=key)
+        if isinstance(value, Path):
+            _check_path(key, value, where)
+    limits = kwargs.get("limits")
+    if isinstance(limits, Limits):
+        for f in dataclasses.fields(Limits):
+            number = getattr(limits, f.name)
+            if isinstance(number, int | float) and number < 0:
+                raise ConfigError(
+                    f"limits.{f.name} must not be negative, got {show(number)}",
+                    where=origin.get("limits"),
+                    key=f"limits.{f.name}",
+                )
+    for name, port in kwargs.get("ports", {}).items():
+        key = f"ports.{name}"
+        if name not in STANDARD_PORTS:
+            raise unknown_key(key, STANDARD_PORTS, origin.get("ports"))
+        if not -1 <= port <= MAX_PORT:
+            raise ConfigError(
+                f"{key} must be -1 (off), 0 (any free port) or a port up to {MAX_PORT}, got {port}",
+                where=origin.get("ports"),
+                key=key,
+            )
+
+
+def _check_path(key: str, path: Path, where: str | None) -> None:
+    """A folder key (``maildir``, ``*_dir``) must not name a file, a file key not a folder."""
+    wants_dir = key == "maildir" or key.endswith("_dir")
+    if wants_dir and path.exists() and not path.is_dir():
+        raise ConfigError(f"{key} {show(path)} is a file, not a directory", where=where, key=key)
+    if not wants_dir and path.is_dir():
+        raise ConfigError(f"{key} {show(path)} is a directory, not a file", where=where, key=key)
+
+
+def _check_ports(config: Config, origin: dict[str, str | None]) -> None:
+    for name in (*STANDARD_PORTS, "http"):
+        port = config.port_for(name)
+        if port is not None and not 0 <= port <= MAX_PORT:
+            key = "http_port" if name == "http" else "port_offset"
+            if name in config.ports:
+                key = f"ports.{name}"
+            raise ConfigError(
+                f"the {name} port would be {port}, over {MAX_PORT}"
+                if port > MAX_PORT
+                else f"the {name} port would be {port}: use -1 with http_enabled = false for off",
+                where=origin.get(key.split(".")[0]),
+                key=key,
+            )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read config {path}: not UTF-8 text ({exc.reason})") from exc
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> Config:
     """Defaults, then the TOML file (top-level keys and a ``[limits]`` table), then overrides.
 
+    Every key is checked against ``Config``'s fields (``config_fields``): a wrong type, an
+    unknown key or an impossible value raises ``ConfigError`` with one line naming the key and,
+    for a file, ``config FILE``. Overrides that are None are "not given" (unset flags).
     ``dev = true`` turns on the dev defaults (port offset 3000 unless given, plaintext allowed).
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    base = Config()
-    fields = {f.name for f in dataclasses.fields(Config)}
     kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        key = key.replace("-", "_")
-        if key == "limits":
-            limit_fields = {f.name for f in dataclasses.fields(Limits)}
-            bad = set(value) - limit_fields
-            if bad:
-                raise ConfigError(f"unknown limits: {', '.join(sorted(bad))}")
-            kwargs["limits"] = dataclasses.replace(base.limits, **value)
-            continue
-        if key not in fields:
-            raise ConfigError(f"unknown config key: {key}")
-        kwargs[key] = _coerce(key, value, getattr(base, key))
+    origin: dict[str, str | None] = {}
+    if path is not None:
+        where = f"config {path}"
+        from_file = check_table(Config, _read_toml(path), where, expected=_EXPECTED)
+        kwargs.update(from_file)
+        origin.update(dict.fromkeys(from_file, where))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    from_flags = check_table(Config, given, expected=_EXPECTED)
+    kwargs.update(from_flags)
+    origin.update(dict.fromkeys(from_flags, None))
     if kwargs.get("dev"):
         kwargs.setdefault("port_offset", DEV_PORT_OFFSET)
         kwargs.setdefault("allow_plaintext_auth", True)
-    if kwargs.get("pop3_delete", "expunge") not in ("expunge", "flag", "trash"):
-        raise ConfigError("pop3_delete must be expunge, flag or trash")
-    if "watch" in kwargs and kwargs["watch"] not in WATCH_MODES:
-        raise ConfigError(f"watch must be inotify or poll, not {kwargs['watch']!r}")
-    if "poll_interval" in kwargs:
-        kwargs["poll_interval"] = _poll_interval(kwargs["poll_interval"])
-    return dataclasses.replace(base, **kwargs)
+    _check_values(kwargs, origin)
+    config = dataclasses.replace(Config(), **kwargs)
+    _check_ports(config, origin)
+    return config

@@ -63,8 +63,32 @@ class Ports:
         return {k: v for k in self.__slots__ if (v := getattr(self, k)) is not None}
 
 
-class PortInUse(OSError):
-    pass
+class StartupError(OSError):
+    """The server cannot start; ``strerror`` is the one line that says why."""
+
+
+class PortInUse(StartupError):
+    """A listener's port cannot be bound (in use, or below 1024 without the right)."""
+
+
+def check_maildir_root(root: Path) -> None:
+    """Refuse to start on a Maildir root that is a file or that the server cannot write.
+
+    A root that does not exist yet is fine when its nearest existing parent is writable.
+    """
+    path = root
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    if not path.is_dir():
+        what = "is a file" if path == root else f"cannot be made: {path} is a file"
+        raise StartupError(errno.ENOTDIR, f"the Maildir root {root} {what}, not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        where = "" if path == root else f" (nor can it be made in {path})"
+        raise StartupError(
+            errno.EACCES,
+            f"the Maildir root {root} is not writable by this user{where}: fix its "
+            "permissions or choose another with --maildir",
+        )
 
 
 class MailServer:
@@ -122,6 +146,8 @@ class MailServer:
         from mailsrv.tls import server_ssl_context
 
         cfg = self.config
+        if self._store is None:
+            check_maildir_root(cfg.maildir)
         store = self._store if self._store is not None else self._make_store()
         auth = self._auth if self._auth is not None else Authenticator(cfg)
         tls = server_ssl_context(cfg) if cfg.tls else None
@@ -237,11 +263,12 @@ def _bind(name: str, port: int, make: _Factory) -> _Starter:
         try:
             listener: Listener = await make(port)
         except PermissionError as exc:
-            raise PortInUse(
-                exc.errno,
-                f"cannot bind the {name} port {port}: permission denied; ports below 1024 "
-                "need root: try --port-offset 3000 or --dev",
-            ) from exc
+            message = f"cannot bind the {name} port {port}: permission denied"
+            if 0 < port < 1024:
+                message += (
+                    "; ports below 1024 need root: use --port-offset 3000 (or --dev) or run as root"
+                )
+            raise PortInUse(exc.errno, message) from exc
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
             message = f"cannot bind the {name} port {port}: {reason}"

@@ -317,6 +317,8 @@ IMAP_COMMANDS = [
     b"STATUS INBOX (MESSAGES UIDNEXT UNSEEN SIZE HIGHESTMODSEQ)",
     b"APPEND INBOX (\\Seen) {5+}\r\nhello",
     b'APPEND INBOX "07-Feb-1994 21:52:25 -0800" {3+}\r\nabc',
+    b"APPEND INBOX ~{5+}\r\nhello",
+    b"COMPRESS DEFLATE",
     b"CHECK",
     b"CLOSE",
     b"UNSELECT",

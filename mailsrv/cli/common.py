@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mailsrv.config import Config, ConfigError, load_config
 
@@ -21,6 +21,22 @@ class CliError(Exception):
     def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.status = status
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (``--help`` has the rest)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+#: Flags whose name is not the config key's with dashes (``port_offset`` -> ``--port-offset``).
+_FLAG_NAMES = {"users_file": "--users", "certs_dir": "--certs", "http_enabled": "--no-http"}
+
+
+def flag_name(key: str) -> str:
+    """The command-line flag that sets the config key ``key``."""
+    return _FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,15 +75,14 @@ def build_config(
 
     With ``default_users`` a missing users file is set to the one beside the Maildir root.
     """
+    flags = {"maildir": args.maildir, "users_file": args.users, "certs_dir": args.certs}
+    flags.update(overrides)
     try:
-        config = load_config(
-            args.config,
-            maildir=args.maildir,
-            users_file=args.users,
-            certs_dir=args.certs,
-            **overrides,
-        )
+        config = load_config(args.config, **flags)
     except ConfigError as exc:
+        key = (exc.key or "").split(".")[0]
+        if exc.where is None and flags.get(key) is not None:
+            raise CliError(f"option {flag_name(key)}: {exc.text}") from exc
         raise CliError(str(exc)) from exc
     except (TypeError, ValueError) as exc:
         raise CliError(f"bad configuration: {exc}") from exc

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from mailsrv.cli.common import CliError, build_config, with_default_users
 from mailsrv.config import Config
-from mailsrv.server import MailServer, PortInUse
+from mailsrv.server import MailServer, StartupError
 
 _LABELS: dict[str, tuple[str, str]] = {
     "smtp": ("SMTP", "STARTTLS; delivers to local users"),
@@ -179,7 +179,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
             runner.run(_run(config))
-    except PortInUse as exc:
+    except StartupError as exc:
         raise CliError(str(exc.strerror or exc)) from exc
     except KeyboardInterrupt:  # a second Ctrl-C while shutting down
         pass

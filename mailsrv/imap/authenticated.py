@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mailsrv.imap import list_cmd
+from mailsrv.imap.binary_append import base64_binary_parts
 from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import (
     Append,
+    Compress,
     Create,
     Delete,
     Enable,
@@ -70,6 +72,21 @@ async def enable(s: ImapSession, cmd: Enable) -> None:
 async def namespace(s: ImapSession, cmd: Namespace) -> None:
     s.out.write(untagged('NAMESPACE (("" "/")) NIL NIL'))
     await s.ok(cmd.tag, "Namespace completed.")
+
+
+@HANDLERS.on(Compress)
+async def compress(s: ImapSession, cmd: Compress) -> None:
+    """COMPRESS DEFLATE (RFC 4978 §3): the OK goes out uncompressed, everything after it is
+    compressed both ways (the adapter switches once the core says so). The answers are
+    Dovecot 2.3's (imap_zlib), word for word."""
+    if s.core.compressing:
+        raise CommandFailed("NO", "COMPRESSION=DEFLATE already enabled.", "COMPRESSIONACTIVE")
+    if not s.compress_offered:
+        raise CommandFailed("BAD", "COMPRESS not available")
+    if cmd.mechanism != "DEFLATE":
+        raise CommandFailed("NO", "Unknown compression mechanism.")
+    await s.ok(cmd.tag, "Begin compression.")
+    s.core.start_compression()
 
 
 @HANDLERS.on(Idle)
@@ -164,7 +181,7 @@ async def append(s: ImapSession, cmd: Append) -> None:
     flags = [f for f in cmd.flags if f != "\\Recent"]
     uid = await store.deliver(
         user,
-        cmd.message,
+        base64_binary_parts(cmd.message) if cmd.binary else cmd.message,
         mailbox.name,
         flags,
         cmd.internal_date,

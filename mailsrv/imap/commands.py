@@ -115,6 +115,15 @@ class Enable:
 
 
 @dataclass(frozen=True, slots=True)
+class Compress:
+    """COMPRESS mechanism (RFC 4978 §3); only ``DEFLATE`` is defined."""
+
+    tag: str
+    mechanism: str
+    name: str = "COMPRESS"
+
+
+@dataclass(frozen=True, slots=True)
 class Id:
     tag: str
     params: tuple[tuple[bytes, bytes | None], ...] | None
@@ -196,6 +205,7 @@ class Append:
     flags: tuple[str, ...]
     internal_date: float | None
     message: bytes
+    binary: bool = False  # sent as a literal8 (``~{n}``, RFC 3516)
     name: str = "APPEND"
 
 
@@ -270,6 +280,7 @@ Command = (
     | Login
     | Authenticate
     | Enable
+    | Compress
     | Id
     | Select
     | Create

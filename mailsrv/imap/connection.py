@@ -3,10 +3,12 @@
 The loop reads, hands the bytes to the session's core and lets ``dispatch.run_ready`` act on
 every complete event (the same loop the tests' harness runs) with injected faults applied; it
 writes through a buffered sink that waits for the peer when too much is queued, upgrades to TLS
-after STARTTLS, and ends the connection after BYE or when the peer stays silent past the idle
-timeout. While idling, store updates reach the socket without this loop
-(the fan-out writes through ``SocketSink.push``); it only wakes when the session signals that it
-must send them itself (slow peer, mailbox gone).
+after STARTTLS, puts COMPRESS=DEFLATE (``compression.Deflate``, RFC 4978) between the stream
+and the core after COMPRESS (over TLS too: deflate sits above it), and ends the connection
+after BYE or when the peer stays silent past the idle timeout. While idling, store updates
+reach the socket without this loop (the fan-out writes through ``SocketSink.push``, compressed
+once COMPRESS is on); it only wakes when the session signals that it must send them itself
+(slow peer, mailbox gone).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.imap.commands import Command, command_name
+from mailsrv.imap.compression import CorruptStream, Deflate
 from mailsrv.imap.dispatch import run_ready
 from mailsrv.imap.server_state import ImapServerState
 from mailsrv.imap.session import ImapSession
@@ -37,6 +40,8 @@ class SocketSink:
         self.conn = conn
         self.buf: list[bytes] = []
         self.drop_after: int | None = None  # fault injection: close after this many bytes
+        #: After COMPRESS: each batch written is compressed and sync-flushed.
+        self.deflate: Deflate | None = None
 
     def write(self, data: bytes) -> None:
         self.buf.append(data)
@@ -54,7 +59,10 @@ class SocketSink:
             return False
         data = self.buf[0] if len(self.buf) == 1 else b"".join(self.buf)
         self.buf.clear()
-        transport.write(data)
+        if self.deflate is None:
+            transport.write(data)
+        else:
+            transport.writelines(self.deflate.deflate((data,)))
         if c.ctx.tracer.enabled:
             c.shared.trace_later(c.trace_pushed, data)
         return True
@@ -69,7 +77,10 @@ class SocketSink:
             data = data[: self.drop_after]
             self.drop_after -= len(data)
             c.ctx.tracer.record(c.info.id, "imap", c.session.user, "S", data)
-            c.writer.write(data)
+            if self.deflate is None:
+                c.writer.write(data)
+            else:
+                c.writer.writelines(self.deflate.deflate((data,)))
             if self.drop_after == 0:
                 raise ConnectionAbortedError("fault injection: drop")
         else:
@@ -78,7 +89,9 @@ class SocketSink:
             if c.ctx.tracer.enabled:
                 # Given in pieces, so a message literal is summarized, never copied.
                 c.ctx.tracer.record_response(c.info.id, "imap", c.session.user, pieces)
-            if len(pieces) == 1:
+            if self.deflate is not None:
+                c.writer.writelines(self.deflate.deflate(pieces))
+            elif len(pieces) == 1:
                 c.writer.write(pieces[0])
             else:
                 c.writer.writelines(pieces)
@@ -124,8 +137,10 @@ class Connection:
         self.out = SocketSink(self)
         self.transport = writer.transport
         self.session = ImapSession(
-            ctx, shared, info, self.out, tls=implicit_tls, starttls=not implicit_tls
+            ctx, shared, info, self.out, tls=implicit_tls, starttls=not implicit_tls, compress=True
         )
+        #: After COMPRESS: what the client sends is inflated before the core sees it.
+        self.deflate: Deflate | None = None
 
     def trace_pushed(self, data: bytes) -> None:
         """Trace output the IDLE fan-out wrote (``ImapServerState.trace_later``)."""
@@ -149,11 +164,33 @@ class Connection:
                 self.transport = self.writer.transport
                 s.tls_started()
                 continue
+            if s.core.compression_pending:
+                self.deflate = self.out.deflate = Deflate()
+                if not self._feed(s.core.compression_established()):
+                    return
+                continue
             if not await self._read():
                 return
 
+    def _feed(self, data: bytes) -> bool:
+        """Hand input to the core (inflated first once COMPRESS is on); False means close."""
+        deflate = self.deflate
+        if deflate is not None:
+            try:
+                data = deflate.inflate(data)
+            except CorruptStream as exc:
+                log.info(
+                    "%s: closing: corrupt COMPRESS stream from the client: %s", self.info.id, exc
+                )
+                return False
+        if data:
+            self.session.core.receive_data(data)
+        return True
+
     async def _read(self) -> bool:
         """Wait for input (and, while idling, for the session's signal); False means close."""
+        if self.deflate is not None and self.deflate.pending:
+            return self._feed(b"")  # the rest of what the last read inflated to
         if not self.session.idling:
             # The common case, once per command: a plain read under a deadline (no task, no
             # asyncio.wait bookkeeping).
@@ -164,8 +201,7 @@ class Connection:
                 return await self._autologout()
             if not data:
                 return False
-            self.session.core.receive_data(data)
-            return True
+            return self._feed(data)
         read: asyncio.Future[bytes] = asyncio.ensure_future(self.reader.read(READ_SIZE))
         waits: set[asyncio.Future[Any]] = {read}
         wake = self.session.idle_signal()
@@ -185,8 +221,7 @@ class Connection:
         data = read.result()
         if not data:
             return False
-        self.session.core.receive_data(data)
-        return True
+        return self._feed(data)
 
     async def _autologout(self) -> bool:
         log.info("%s: autologout after %.0f s without a command", self.info.id, self._timeout())

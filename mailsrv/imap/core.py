@@ -12,7 +12,8 @@ STARTTLS switch. A command that is not allowed in the current state comes out as
 ``InvalidCommand`` with the reason, so handlers never see it. The session moves the core on
 with the transition methods once it knows the outcome (a login succeeded, a SELECT opened the
 folder); a transition from the wrong state is a ``CoreMisuse``. It never touches a socket, a
-clock or the store.
+clock or the store. COMPRESS (RFC 4978) is the same kind of switch: the core says when the
+adapter must put deflate under it and hands back the input that came after the command.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from mailsrv.imap.commands import (
     Check,
     Close,
     Command,
+    Compress,
     Copy,
     Create,
     Delete,
@@ -110,6 +112,7 @@ _AUTHENTICATED = _ANY | {
     Status,
     Append,
     Idle,
+    Compress,
 }
 #: The commands legal in each state (RFC 9051 §6.1-6.4; ENABLE only before SELECT, RFC 5161).
 #: A command and its UID form are one class, legal in the same states.
@@ -140,6 +143,10 @@ class ImapCore:
         self.mode = ReadMode.COMMAND
         #: After the OK to STARTTLS: input is dropped until ``tls_established`` (RFC 9051 §6.2.1).
         self.tls_pending = False
+        #: After the OK to COMPRESS: no event until ``compression_established`` (RFC 4978 §3).
+        self.compression_pending = False
+        #: COMPRESS DEFLATE is in effect (a second COMPRESS is refused).
+        self.compressing = False
         #: The connection is to end once the output is flushed (LOGOUT, BYE).
         self.closed = False
 
@@ -171,7 +178,7 @@ class ImapCore:
 
     def next_event(self) -> Event:
         """The next thing the session must act on, or ``NEED_DATA``."""
-        if self.closed or self.tls_pending:
+        if self.closed or self.tls_pending or self.compression_pending:
             return NEED_DATA
         if self.mode is not ReadMode.COMMAND:
             line = self._framer.next_line()
@@ -253,3 +260,20 @@ class ImapCore:
         if not self.tls_pending:
             raise CoreMisuse("no STARTTLS in progress")
         self.tls_pending = False
+
+    # -- COMPRESS ------------------------------------------------------------------------------
+
+    def start_compression(self) -> None:
+        """The OK to COMPRESS is written: everything after it is compressed both ways; no
+        event comes out until the adapter has put the compression layer in place."""
+        if self.state not in (State.AUTHENTICATED, State.SELECTED) or self.compressing:
+            raise CoreMisuse("COMPRESS happens once, after authentication")
+        self.compression_pending = self.compressing = True
+
+    def compression_established(self) -> bytes:
+        """The layer is in place: read commands again. Returns the input received after the
+        COMPRESS command (still compressed) for the adapter to inflate and feed back."""
+        if not self.compression_pending:
+            raise CoreMisuse("no COMPRESS in progress")
+        self.compression_pending = False
+        return self._framer.take_input()

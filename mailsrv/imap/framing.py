@@ -89,6 +89,13 @@ class CommandFramer:
         self._line_bytes = self._literal_left = 0
         self._discarding = self._skipping = False
 
+    def take_input(self) -> bytes:
+        """Everything buffered and not yet read, taken out (between commands: the input after
+        COMPRESS is compressed, RFC 4978 §3, and comes back through the inflater)."""
+        data = bytes(self._buf)
+        self.discard_input()
+        return data
+
     @property
     def buffered(self) -> int:
         return len(self._buf)

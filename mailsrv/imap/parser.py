@@ -18,6 +18,7 @@ from mailsrv.imap.commands import (
     Check,
     Close,
     Command,
+    Compress,
     Copy,
     Create,
     Delete,
@@ -194,6 +195,11 @@ def _authenticate(lx: Lexer, tag: str, uid: bool) -> Command:
     return Authenticate(tag, mechanism, initial)
 
 
+def _compress(lx: Lexer, tag: str, uid: bool) -> Command:
+    lx.sp()
+    return Compress(tag, lx.atom().upper())
+
+
 def _enable(lx: Lexer, tag: str, uid: bool) -> Command:
     caps = []
     lx.sp()
@@ -335,14 +341,15 @@ def _append(lx: Lexer, tag: str, uid: bool) -> Command:
         date = parse_date_time(lx.quoted())
         lx.sp()
     utf8 = lx.accept(b"UTF8 (")  # RFC 6855 §4: UTF8 (literal8)
-    if lx.peek() == 0x7E:  # literal8 (RFC 3516 §4.4)
+    binary = lx.peek() == 0x7E  # literal8 (RFC 3516 §4.4)
+    if binary:
         lx.pos += 1
     if lx.peek() != 0x7B:
         raise ParseError("expected the message as a literal")
     message = lx.literal()
     if utf8:
         lx.expect(b")")
-    return Append(tag, mailbox, flags, date, message)
+    return Append(tag, mailbox, flags, date, message, binary)
 
 
 def _fetch(
@@ -417,6 +424,7 @@ _HANDLERS: dict[str, Handler] = {
     "LOGIN": _login,
     "AUTHENTICATE": _authenticate,
     "ENABLE": _enable,
+    "COMPRESS": _compress,
     "ID": _id,
     "SELECT": _select,
     "EXAMINE": lambda lx, tag, uid: _select(lx, tag, uid, readonly=True),

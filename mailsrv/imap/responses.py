@@ -44,15 +44,24 @@ AUTHENTICATED_CAPABILITIES = (
 
 
 def capabilities(
-    *, authenticated: bool, tls: bool, starttls: bool, plaintext: bool, append_limit: int
+    *,
+    authenticated: bool,
+    tls: bool,
+    starttls: bool,
+    plaintext: bool,
+    append_limit: int,
+    compress: bool = False,
 ) -> str:
-    """The CAPABILITY list for a session in this situation (RFC 9051 §6.1.1)."""
+    """The CAPABILITY list for a session in this situation (RFC 9051 §6.1.1); ``compress``
+    when the connection can do COMPRESS=DEFLATE (RFC 4978)."""
     caps = list(BASE_CAPABILITIES)
     if not authenticated:
         if starttls and not tls:
             caps.append("STARTTLS")
         caps.extend(("AUTH=PLAIN", "AUTH=LOGIN") if plaintext else ("LOGINDISABLED",))
     caps.extend(AUTHENTICATED_CAPABILITIES)
+    if compress:
+        caps.append("COMPRESS=DEFLATE")
     caps.append(f"APPENDLIMIT={append_limit}")
     return " ".join(caps)
 

@@ -218,7 +218,8 @@ class _KeyParser:
         return tok.value
 
     def _header(self, word: str, depth: int) -> Key:
-        return HeaderText(word, self.string(f"{word} string"))
+        text = self.string(f"{word} string")
+        return HeaderText(word, text, addresses=word != "SUBJECT")
 
     def _header_named(self, word: str, depth: int) -> Key:
         name = self.string("HEADER field name")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mailsrv.message.addresses import address_text
 from mailsrv.message.encoded_words import decode_header
 from mailsrv.message.headers import HeaderField
 from mailsrv.message.text import fold
@@ -17,6 +18,14 @@ from mailsrv.message.text import fold
 HEADER_INDEX_SIZE = 20_000
 #: The pseudo field name of the Date value SENT* keys use.
 SENT = "\0SENT"
+#: What an address field's pseudo name starts with (see ``address_field``).
+_ADDRESSES = "\0ADDRESSES "
+
+
+def address_field(name: str) -> str:
+    """The pseudo field name of field ``name``'s addresses in their normal form (the values
+    FROM/TO/CC/BCC compare): ``Name <mailbox@host>``, groups as ``group: ...;``."""
+    return _ADDRESSES + name.upper()
 
 
 class HeaderIndex:
@@ -63,6 +72,12 @@ def field_values(fields: tuple[HeaderField, ...], name: str) -> list[str]:
             if f.name.lower() == b"date":
                 return [decode_header(f.value)]
         return []
+    if name.startswith(_ADDRESSES):
+        return [
+            fold(decode_header(address_text(f.value)))
+            for f in fields
+            if f.name.upper() == name[len(_ADDRESSES) :].encode("latin-1")
+        ]
     if not name.isascii():
         return [
             fold(decode_header(f.value)) for f in fields if f.name.decode("latin-1").upper() == name

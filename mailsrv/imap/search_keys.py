@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mailsrv.imap.search_headers import SENT, HeaderIndex
+from mailsrv.imap.search_headers import SENT, HeaderIndex, address_field
 from mailsrv.imap.sequence_set import SequenceSet
 
 SUPPORTED_CHARSETS = ("US-ASCII", "UTF-8")
@@ -87,10 +87,20 @@ class Within:
 
 @dataclass(frozen=True, slots=True)
 class HeaderText:
-    """FROM/TO/CC/BCC/SUBJECT/HEADER: a header field contains ``text`` ("" = is present)."""
+    """FROM/TO/CC/BCC/SUBJECT/HEADER: a header field contains ``text`` ("" = is present).
+
+    ``addresses`` (the FROM/TO/CC/BCC keys, not HEADER) compares the field's addresses
+    written in their normal form, so comments and odd spacing inside an address still match.
+    """
 
     name: str
     text: str
+    addresses: bool = False
+
+    @property
+    def field(self) -> str:
+        """The name of the values this key reads from ``search_headers.field_values``."""
+        return address_field(self.name) if self.addresses else self.name.upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +195,7 @@ class SearchProgram:
 
 def _collect_names(key: Key, names: set[str]) -> None:
     if isinstance(key, HeaderText):
-        names.add(key.name.upper())
+        names.add(key.field)
     elif isinstance(key, DateKey) and key.sent:
         names.add(SENT)
     elif isinstance(key, Not):

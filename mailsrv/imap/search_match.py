@@ -170,7 +170,7 @@ def _match(key: Key, msg: _SearchedMessage) -> bool:
         age = (msg.ctx.now if msg.ctx.now is not None else time.time()) - item.internal_date
         return age > key.seconds if key.older else age <= key.seconds
     if isinstance(key, HeaderText):
-        values = msg.header_values(key.name.upper())
+        values = msg.header_values(key.field)
         if not key.text:
             return bool(values)
         needle = _folded(key.text)

@@ -66,6 +66,7 @@ class ImapSession:
         *,
         tls: bool,
         starttls: bool,
+        compress: bool = False,
     ) -> None:
         self.ctx = ctx
         self.shared = shared
@@ -73,6 +74,8 @@ class ImapSession:
         self.out = out
         self.tls = tls
         self.starttls_offered = starttls and ctx.tls is not None
+        #: The driver can put COMPRESS=DEFLATE under the core (RFC 4978; the asyncio adapter).
+        self.compress_offered = compress
         limits = ctx.config.limits
         self.core = ImapCore(
             max_line=limits.imap_line, max_append=limits.message_size, memo=shared.fetch_items
@@ -136,6 +139,7 @@ class ImapSession:
             starttls=self.starttls_offered,
             plaintext=self.ctx.auth.plaintext_allowed(self.tls, self.info.peer),
             append_limit=self.ctx.config.limits.message_size,
+            compress=self.compress_offered,
         )
 
     def greeting(self) -> bytes:

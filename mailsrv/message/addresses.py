@@ -15,6 +15,7 @@ from dataclasses import dataclass
 MISSING_MAILBOX = b"MISSING_MAILBOX"
 MISSING_DOMAIN = b"MISSING_DOMAIN"
 
+_MISSING = (MISSING_MAILBOX, MISSING_DOMAIN)
 _SPECIALS = b'()<>[]:;@\\,"'
 _WS = b" \t\r\n"
 
@@ -130,6 +131,32 @@ def parse_addresses(value: bytes) -> list[Address]:
             continue
         break
     return out
+
+
+def address_text(value: bytes) -> bytes:
+    """An address-list header value written back in a normal form: ``name <mailbox@host>``
+    (``mailbox@host`` without a name), a group as ``group: a, b;``, comments and folding
+    gone, missing parts left out. A value with no address at all is returned unchanged."""
+    addresses = parse_addresses(value)
+    if not addresses:
+        return value
+    items: list[bytes] = []
+    group: list[bytes] | None = None  # the members of the open group
+    group_name = b""
+    for a in addresses:
+        if a.host is None and a.mailbox is not None:  # group start
+            group, group_name = [], a.mailbox
+        elif a.host is None:  # group end
+            items.append(b"%s: %s;" % (group_name, b", ".join(group or [])))
+            group = None
+        else:
+            (items if group is None else group).append(_written(a))
+    return b", ".join(items)
+
+
+def _written(a: Address) -> bytes:
+    spec = b"@".join(p for p in (a.mailbox, a.host) if p and p not in _MISSING)
+    return b"%s <%s>" % (a.name, spec) if a.name else spec
 
 
 def _address(r: _Reader, out: list[Address]) -> None:

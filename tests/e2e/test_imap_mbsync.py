@@ -101,6 +101,10 @@ async def test_mbsync_two_way(make_server: Any, tmp_path: Path, mech: str) -> No
         rc = write_config(tmp_path, server.ports.imap, mech)
 
         await asyncio.to_thread(run_mbsync, rc)
+        # mbsync (1.4 and later) compresses when offered: this sync ran over COMPRESS=DEFLATE
+        trace = [(t.direction, t.text) for t in server.context.tracer.lines if t.protocol == "imap"]
+        assert any(d == "C" and text.endswith(" COMPRESS DEFLATE") for d, text in trace)
+        assert any(d == "S" and text.endswith(" OK Begin compression.") for d, text in trace)
         local = tmp_path / "local"
         assert local_messages(local / "INBOX") == {"one": "", "two": "S"}
         assert local_messages(local / "Work") == {"three": ""}

@@ -24,7 +24,8 @@ import pytest
 from yarl import URL
 
 from mailsrv.server import MailServer
-from tests.e2e.test_limits import Conn, limits
+from tests.e2e.netclient import Conn, close_all
+from tests.e2e.test_limits import limits
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,11 +37,8 @@ BOB_MSG = b"From: a@example.org\r\nSubject: for bob\r\n\r\nBOB-PRIVATE-BODY\r\n"
 
 @pytest.fixture(autouse=True)
 async def close_connections() -> AsyncIterator[None]:
-    from tests.e2e import test_limits
-
     yield
-    while test_limits._open:
-        test_limits._open.pop().close()
+    await close_all()
 
 
 @contextlib.asynccontextmanager
@@ -139,7 +137,7 @@ async def test_pop3_user_names_never_leave_the_root(make_server: Any, tmp_path: 
             await c.send(b"USER " + name + b"\r\nPASS x\r\n")
             replies = [await c.line(), await c.line()]
             assert replies[-1].startswith(b"-ERR"), (name, replies)
-            c.close()
+            await c.close()
         assert tree(tmp_path) == before
 
 
@@ -321,7 +319,7 @@ async def test_pop3_passwords_never_logged(
             c = await Conn.open(s.ports.pop3)  # type: ignore[arg-type]
             reply = await _pop3_auth(c, method, password)
             assert reply.startswith(b"+OK" if ok else b"-ERR"), reply
-            c.close()
+            await c.close()
         _assert_no_secret(s, caplog, PASSWORD)
         _assert_no_secret(s, caplog, WRONG)
 
@@ -367,7 +365,7 @@ async def test_imap_passwords_never_logged(
             c = await Conn.open(s.ports.imap)  # type: ignore[arg-type]
             reply = await _imap_auth(c, method, password)
             assert reply.startswith(b"a OK" if ok else b"a NO"), reply
-            c.close()
+            await c.close()
         _assert_no_secret(s, caplog, PASSWORD)
         _assert_no_secret(s, caplog, WRONG)
 
@@ -405,7 +403,7 @@ async def test_smtp_passwords_never_logged(
             c = await Conn.open(s.ports.submission)  # type: ignore[arg-type]
             reply = await _smtp_auth(c, method, password)
             assert reply.startswith(b"235" if ok else b"535"), reply
-            c.close()
+            await c.close()
         _assert_no_secret(s, caplog, PASSWORD)
         _assert_no_secret(s, caplog, WRONG)
 
@@ -446,7 +444,7 @@ async def test_unknown_user_and_wrong_password_look_the_same(
                 reply, took = await _timed(_smtp_auth(c, "plain-ir", WRONG, user))
                 answers.append((reply,))
             assert took >= 0.2, (user, took)  # the failure delay applies to both
-            c.close()
+            await c.close()
         assert answers[0] == answers[1]
 
 

@@ -69,8 +69,8 @@ def test_toml_file_then_overrides(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("nope = 1\n", "unknown config key: nope"),
-        ("[limits]\nnope = 1\n", "unknown limits: nope"),
+        ("nope = 1\n", r"bad\.toml: nope: unknown key$"),
+        ("[limits]\nnope = 1\n", r"bad\.toml: limits\.nope: unknown key$"),
         ('pop3_delete = "shred"\n', "pop3_delete must be"),
         ("host = \n", "cannot read config"),
     ],

@@ -101,7 +101,7 @@ def test_parse_tree_and_implicit_and():
     assert program.key == And(
         (
             Or(
-                HeaderText("FROM", "a"),
+                HeaderText("FROM", "a", addresses=True),
                 And((Not(HasFlag("\\Seen")), InSet(SequenceSet.parse("3:*"), uid=True))),
             ),
             InSet(SequenceSet.parse("1,4")),
@@ -309,3 +309,19 @@ def test_parser_raises_only_search_error(args):
         return
     it = item(b"Subject: x\r\n\r\nbody", flags=frozenset({"\\Seen"}))
     assert matches(program, it, SearchContext(3, 3, saved=frozenset({1}))) in (True, False)
+
+
+def test_address_keys_compare_addresses_in_normal_form():
+    # imaptest's search-addresses mbox: comments inside an address, names from comments, groups
+    comments = item(b"From: <user-from (comment)@ (comment) domain.org>\r\n\r\n")
+    assert run("FROM user-from@domain.org", comments)
+    assert not run("FROM comment", comments)
+    assert run('HEADER FROM "(comment)"', comments)
+    named = item(b"To: user-to@domain.org (RealTo)\r\n\r\n")
+    assert run("TO realto", named)
+    assert run('TO "RealTo <user-to@"', named)
+    groups = item(b"To: groupname: a@x.org, b@x.org;,\r\n  groupname2: c@x.org;\r\n\r\n")
+    assert run("TO groupname2", groups)
+    assert run('TO "groupname: a@x.org, b@x.org;"', groups)
+    assert not run("TO groupuser4", groups)
+    assert run("BCC x", item(b"Bcc: =?utf-8?q?x?= <u@h>\r\n\r\n"))

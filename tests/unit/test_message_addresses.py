@@ -2,7 +2,7 @@
 
 import pytest
 
-from mailsrv.message.addresses import Address, parse_addresses
+from mailsrv.message.addresses import Address, address_text, parse_addresses
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,22 @@ def test_parse_addresses(value, expected):
 def test_parse_addresses_never_raises_on_junk():
     for junk in [b"<<<", b'"unterminated', b"(open comment", b"@@@,,;;::", b"\xff\xfe<a@b>", b">"]:
         assert isinstance(parse_addresses(junk), list)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"<user-from (comment)@ (comment) domain.org>", b"user-from@domain.org"),
+        (b"user-from@domain.org (RealFrom)", b"RealFrom <user-from@domain.org>"),
+        (b'"Ann Lee" <ann@x.org>, b@c', b"Ann Lee <ann@x.org>, b@c"),
+        (
+            b"g: a@b, c@d;,\r\n  h: e@f;",
+            b"g: a@b, c@d;, h: e@f;",
+        ),
+        (b"g:;", b"g: ;"),
+        (b"nobody", b"nobody"),
+        (b"", b""),
+    ],
+)
+def test_address_text(value, expected):
+    assert address_text(value) == expected

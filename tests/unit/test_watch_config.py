@@ -28,7 +28,7 @@ def test_both_keys_from_a_file(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('watch = "fanotify"\n', "watch must be inotify or poll, not 'fanotify'"),
+        ('watch = "fanotify"\n', 'watch must be inotify or poll, got "fanotify"'),
         ("watch = 1\n", "watch must be inotify or poll"),
         ("poll_interval = 0\n", "poll_interval must be more than 0"),
         ("poll_interval = -1.5\n", "poll_interval must be more than 0"),
