@@ -29,6 +29,7 @@ STANDARD_PORTS: dict[str, int] = {
     "pop3s": 995,
     "imap": 143,
     "imaps": 993,
+    "lmtp": 24,
 }
 DEV_PORT_OFFSET = 3000
 DEFAULT_HTTP_PORT = 8025
@@ -113,6 +114,8 @@ class Config:
     watch: WatchMode = field(default_factory=_default_watch)
     #: Seconds between two looks at the watched folders when polling.
     poll_interval: float = POLL_SECONDS
+    #: A UNIX socket for LMTP besides (or, with ``ports.lmtp = -1``, instead of) its TCP port.
+    lmtp_socket: Path | None = None
     #: Name shown in greetings and Received: headers.
     server_name: str = "localhost"
 

@@ -14,13 +14,14 @@ import re
 import threading
 from dataclasses import dataclass
 
-PROTOCOLS = ("imap", "pop3", "smtp")
+PROTOCOLS = ("imap", "pop3", "smtp", "lmtp")
 
 #: The reply a FAIL fault sends when the test gives none.
 DEFAULT_REPLIES: dict[str, str] = {
     "imap": "NO [UNAVAILABLE] injected failure",
     "pop3": "-ERR [SYS/TEMP] injected failure",
     "smtp": "451 4.3.0 Injected failure",
+    "lmtp": "451 4.3.0 Injected failure",
 }
 
 #: What a FAIL reply must look like on each protocol, so a test cannot break the framing.
@@ -29,6 +30,7 @@ _REPLY_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
     "pop3": (re.compile(r"(-ERR|\+OK)( .*)?\Z"), "a POP3 status: '-ERR ...' or '+OK ...'"),
     "smtp": (re.compile(r"[2-5][0-9][0-9]( .*)?\Z"), "an SMTP reply: a code such as '451 ...'"),
 }
+_REPLY_FORMS["lmtp"] = _REPLY_FORMS["smtp"]
 
 
 class FaultKind(enum.Enum):

@@ -90,7 +90,7 @@ def redact_line(
                 m = _IMAP_AUTH_IR.match(stripped)
                 if m:
                     stripped = m.group(1) + b" ***"
-        elif protocol == "smtp":
+        elif protocol in ("smtp", "lmtp"):
             m = _SMTP_AUTH_IR.match(stripped)
             if m:
                 stripped = m.group(1) + b" ***"

@@ -56,6 +56,7 @@ class Ports:
     pop3s: int | None = None
     imap: int | None = None
     imaps: int | None = None
+    lmtp: int | None = None
     http: int | None = None
 
     def as_dict(self) -> dict[str, int]:
@@ -167,7 +168,8 @@ class MailServer:
             # Close the listeners that did start, so a failed start leaves no port bound.
             await self.stop()
             raise failure
-        self.ports = Ports(**{name: lst.port for name, lst in self._listeners.items()})
+        ports = {name: lst.port for name, lst in self._listeners.items() if name != "lmtp_socket"}
+        self.ports = Ports(**ports)
         if cfg.ready_file is not None:
             self.write_ready_file(cfg.ready_file)
 
@@ -196,6 +198,11 @@ class MailServer:
             shared = imap_state[0]
             return await start_imap(ctx, cfg.host, port, implicit_tls=implicit_tls, shared=shared)
 
+        async def lmtp(port: int) -> Listener:
+            from mailsrv.smtp.lmtp import start_lmtp
+
+            return await start_lmtp(ctx, cfg.host, port)
+
         async def http(port: int) -> Listener:
             from mailsrv.web.app import start_http
 
@@ -209,12 +216,15 @@ class MailServer:
             "pop3s": lambda p: pop3(p, True),
             "imap": lambda p: imap(p, False),
             "imaps": lambda p: imap(p, True),
+            "lmtp": lmtp,
             "http": http,
         }
         for name, make in factories.items():
             port = cfg.port_for(name)
             if port is not None:
                 out.append((name, _bind(name, port, make)))
+        if cfg.lmtp_socket is not None:
+            out.append(("lmtp_socket", _bind_socket(ctx, cfg.lmtp_socket)))
         return out
 
     async def stop(self) -> None:
@@ -234,8 +244,13 @@ class MailServer:
             "ports": self.ports.as_dict(),
             "maildir": str(self.config.maildir.resolve()),
             "ca_file": str(self.ca_file.resolve()) if self.config.tls else None,
+            **self._socket_info(),
             "dev": self.config.dev,
         }
+
+    def _socket_info(self) -> dict[str, str]:
+        path = self.config.lmtp_socket
+        return {} if path is None else {"lmtp_socket": str(path.resolve())}
 
     def write_ready_file(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
@@ -261,5 +276,20 @@ def _bind(name: str, port: int, make: _Factory) -> _Starter:
                 message += " (another server is using it: try --port-offset N or --ephemeral)"
             raise PortInUse(exc.errno, message) from exc
         return listener
+
+    return start
+
+
+def _bind_socket(ctx: ServerContext, path: Path) -> _Starter:
+    async def start() -> Listener:
+        from mailsrv.smtp.lmtp import start_lmtp_socket
+
+        try:
+            return await start_lmtp_socket(ctx, path)
+        except OSError as exc:
+            reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+            raise PortInUse(
+                exc.errno, f"cannot listen on the lmtp socket {path}: {reason}"
+            ) from exc
 
     return start

@@ -29,6 +29,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "pop3s": ("POP3S", "implicit TLS"),
     "imap": ("IMAP", "STARTTLS"),
     "imaps": ("IMAPS", "implicit TLS"),
+    "lmtp": ("LMTP", "STARTTLS; an MTA delivers to local users"),
 }
 
 
@@ -101,6 +102,8 @@ def banner(server: MailServer, out: TextIO) -> None:
             continue
         label, what = _LABELS[name]
         print(f"  {label:<11} {cfg.host}:{port:<6} {what}", file=out)
+    if cfg.lmtp_socket is not None:
+        print(f"  {'LMTP':<11} {cfg.lmtp_socket.resolve()}  (UNIX socket)", file=out)
     print(f"Maildir:  {cfg.maildir.resolve()}", file=out)
     if cfg.dev:
         print(f"Auth:     dev mode: any password, except users in {cfg.users_file}", file=out)

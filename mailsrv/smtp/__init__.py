@@ -13,4 +13,6 @@ valid name in dev mode, a catch-all); everything else is refused: mailsrv never 
 
 The parts: ``handler`` (recipients, ``Received:``, delivery into the Store), ``session`` (the
 protocol: auth, tracing, fault hooks, limits) and ``ingress`` (``start_smtp`` and the listener).
+``lmtp`` serves LMTP (RFC 2033) to an MTA in front, on a port and a UNIX socket, through the same
+two classes: one reply per recipient after DATA.
 """

@@ -23,6 +23,8 @@ MAX_RECIPIENTS = 1000
 def peer_host(peer: Any) -> str:
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
+    if peer == "":  # a UNIX socket's client (LMTP) has no address
+        return "local"
     return str(peer or "unknown")
 
 
@@ -41,17 +43,23 @@ class IngressServer(Protocol):
 
 
 class IngressEnvelope(Envelope):
-    """The envelope plus the local users its recipients resolved to (no duplicates)."""
+    """The envelope plus the local users its recipients resolved to: ``users`` without
+    duplicates, ``rcpt_users`` one per accepted RCPT, beside ``rcpt_tos`` (LMTP replies so)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.users: list[str] = []
+        self.rcpt_users: list[str] = []
+
+
+def ingress_envelope(envelope: Envelope | None) -> IngressEnvelope:
+    if not isinstance(envelope, IngressEnvelope):  # aiosmtpd always builds ours
+        raise TypeError("unexpected envelope type")
+    return envelope
 
 
 def _users_of(envelope: Envelope | None) -> list[str]:
-    if not isinstance(envelope, IngressEnvelope):  # aiosmtpd always builds ours
-        raise TypeError("unexpected envelope type")
-    return envelope.users
+    return ingress_envelope(envelope).users
 
 
 class IngressHandler:
@@ -99,6 +107,7 @@ class IngressHandler:
             return reply
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
+        ingress_envelope(envelope).rcpt_users.append(user)
         if user not in users:
             users.append(user)
         return reply
@@ -129,7 +138,7 @@ class IngressHandler:
         self, server: IngressServer, session: Session, envelope: Envelope, msg_id: str
     ) -> str:
         """RFC 5321 §4.4 trace header; ``with`` per RFC 3848 (ESMTPSA: TLS and AUTH)."""
-        proto = "ESMTP" if session.extended_smtp else "SMTP"
+        proto = self.with_protocol(session)
         if server.tls_active:
             proto += "S"
         if session.authenticated:
@@ -143,6 +152,10 @@ class IngressHandler:
             f"\tby {self.ctx.config.server_name} (mailsrv) with {proto} id {msg_id}{fold};\r\n"
             f"\t{date}\r\n"
         )
+
+    def with_protocol(self, session: Session) -> str:
+        """The ``with`` word of ``Received:`` before the TLS and AUTH suffixes (RFC 3848)."""
+        return "ESMTP" if session.extended_smtp else "SMTP"
 
     async def handle_EHLO(
         self,

@@ -53,6 +53,10 @@ class IngressSMTP(SMTP):
     """aiosmtpd's protocol with our auth, tracing, fault hooks and session registry."""
 
     line_length_limit = MAX_DATA_LINE
+    #: The name of the sessions, transcripts and fault hooks ("lmtp" in the LMTP subclass).
+    protocol = "smtp"
+    #: The word after the host name in the 220 greeting (aiosmtpd's ``ident``).
+    greeting_ident = IDENT
 
     def __init__(
         self,
@@ -68,7 +72,7 @@ class IngressSMTP(SMTP):
         self.local_port = port
         self.implicit_tls = mode == "smtps"
         self.failed_logins = 0
-        self.info = SessionInfo("smtp-?", "smtp", "", port)
+        self.info = SessionInfo(f"{self.protocol}-?", self.protocol, "", port)
         self.registered = False
         self.refused = False  # turned away at connect (admission): aiosmtpd never ran
         self.busy = False  # inside a command (DATA while the message comes in, AUTH, ...)
@@ -78,7 +82,7 @@ class IngressSMTP(SMTP):
             data_size_limit=ctx.config.limits.message_size,
             enable_SMTPUTF8=True,
             hostname=ctx.config.server_name,
-            ident=IDENT,
+            ident=self.greeting_ident,
             tls_context=None if self.implicit_tls else ctx.tls,
             timeout=timeouts.silence(ctx.config.limits, "smtp", logged_in=False),
             auth_require_tls=False,  # our own policy: see plaintext_ok
@@ -97,7 +101,7 @@ class IngressSMTP(SMTP):
 
     def _trace(self, direction: str, data: bytes | str, sensitive: bool = False) -> None:
         self.ctx.tracer.record(
-            self.info.id, "smtp", self.info.user, direction, data, sensitive=sensitive
+            self.info.id, self.protocol, self.info.user, direction, data, sensitive=sensitive
         )
 
     def trace_data(self, size: int) -> None:
@@ -111,14 +115,16 @@ class IngressSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self.registered:
             peer = peer_host(transport.get_extra_info("peername"))
-            refused = admission.refusal(self.ctx, peer, "smtp")
+            refused = admission.refusal(self.ctx, peer, self.protocol)
             if refused is not None:
                 # Before aiosmtpd sees the connection: no greeting, no session, one 421.
                 self.refused = True
                 cast(asyncio.WriteTransport, transport).write(_REFUSALS[refused])
                 transport.close()
                 return
-            self.info = self.ctx.sessions.open("smtp", peer, self.local_port, self.implicit_tls)
+            self.info = self.ctx.sessions.open(
+                self.protocol, peer, self.local_port, self.implicit_tls
+            )
             self.registered = True
             self.live.add(self)
             self._trace("*", f"connect from {peer} ({self.mode})")
@@ -180,10 +186,10 @@ class IngressSMTP(SMTP):
     async def run_command(
         self, verb: str, method: Callable[[str | None], Awaitable[None]], arg: str | None
     ) -> None:
-        """Every ``smtp_<VERB>`` goes through here (see ``_through_run_command``): traced,
+        """Every ``smtp_<VERB>`` goes through here (see ``through_run_command``): traced,
         then the fault hook, then the command, marked busy for the graceful shutdown."""
         self._trace("C", verb if arg is None else f"{verb} {arg}")
-        fault = await faults.before_command(self.ctx.faults, "smtp", verb)
+        fault = await faults.before_command(self.ctx.faults, self.protocol, verb)
         if isinstance(fault, faults.Reply):
             await self.push(fault.text or "451 4.3.0 Injected failure")
             return
@@ -281,7 +287,7 @@ class IngressSMTP(SMTP):
         return AuthResult(success=True, auth_data=user)
 
 
-def _through_run_command(verb: str, method: Callable[..., Awaitable[None]]) -> Any:
+def through_run_command(verb: str, method: Callable[..., Awaitable[None]]) -> Any:
     """``method`` (an ``smtp_<VERB>`` of the class) running inside ``run_command``; its
     ``@syntax`` and docstring stay, so HELP still shows them."""
 
@@ -298,5 +304,5 @@ for _name in [n for n in dir(IngressSMTP) if n.startswith("smtp_")]:
     setattr(
         IngressSMTP,
         _name,
-        _through_run_command(_name.removeprefix("smtp_"), getattr(IngressSMTP, _name)),
+        through_run_command(_name.removeprefix("smtp_"), getattr(IngressSMTP, _name)),
     )

@@ -32,7 +32,7 @@ SESSION_POLL = 0.2
 #: Seconds of silence after which a comment line keeps proxies and browsers from timing out.
 KEEPALIVE = 15.0
 
-_PROTOCOLS = ("pop3", "imap", "smtp")
+_PROTOCOLS = ("pop3", "imap", "smtp", "lmtp")
 
 
 def protocol_of(actor: str | None) -> str:

@@ -90,7 +90,7 @@ function fmtSince(seconds) {
 function protocolOf(actor) {
   if (!actor) return "other";
   const head = actor.split("-")[0];
-  return ["pop3", "imap", "smtp"].includes(head) ? head : actor;
+  return ["pop3", "imap", "smtp", "lmtp"].includes(head) ? head : actor;
 }
 
 function badge(protocol) {

@@ -1,0 +1,235 @@
+"""LMTP (RFC 2033): how an MTA in front of mailsrv (Postfix's ``mailbox_transport``, Exim's lmtp
+transport) hands mail to the store, on a TCP port (24, 3024 in dev mode) and optionally a UNIX
+socket (``lmtp_socket``).
+
+It is SMTP ingress with three differences, so it reuses ``IngressSMTP`` and ``IngressHandler``
+(admission, fault hooks, tracing, timeouts and shutdown are the same, under the protocol name
+``lmtp``): ``LHLO`` instead of ``HELO``/``EHLO`` (aiosmtpd's ``LMTP`` class); no AUTH, since the
+MTA has done its checks and the port, like port 25, only takes mail for local users; and after
+DATA one reply per accepted RCPT (RFC 2033 §4.2), so one recipient's failure (a message too big
+for the mailbox, a store error) is that recipient's alone while the others are delivered.
+
+A sub-address (RFC 5233) ``user+Folder`` goes into that folder of ``user`` when it exists, else
+into the INBOX, as Dovecot's LMTP does with ``lmtp_save_to_detail_mailbox`` (imaptest's profile
+mode delivers ``user+Spam`` so). A user whose own name has a ``+`` keeps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import secrets
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, AnyStr
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import Envelope, Session
+
+from mailsrv.context import ServerContext
+from mailsrv.net.shutdown import LiveSessions
+from mailsrv.smtp.handler import IngressHandler, IngressServer, ingress_envelope
+from mailsrv.smtp.session import IngressSMTP, through_run_command
+from mailsrv.store.base import INBOX, InvalidName, MessageTooLarge, NoSuchFolder, StoreError
+
+log = logging.getLogger("mailsrv.smtp")
+
+IDENT = "LMTP mailsrv"
+
+
+class LmtpHandler(IngressHandler):
+    """The SMTP handler's recipient checks, with LMTP's ``Received:`` word and replies."""
+
+    async def recipient_user(self, address: str) -> tuple[str | None, str]:
+        """As SMTP's, but ``user+detail`` is ``user`` (see ``detail_folder``)."""
+        local, at, domain = address.rpartition("@") if "@" in address else (address, "", "")
+        base, plus, detail = local.partition("+")
+        if plus and base and detail and not await self._exists(local):
+            return await super().recipient_user(base + at + domain)
+        return await super().recipient_user(address)
+
+    async def _exists(self, name: str) -> bool:
+        for candidate in (name, name.lower()):
+            if self.ctx.auth.known(candidate) or await self.ctx.store.user_exists(candidate):
+                return True
+        return False
+
+    def with_protocol(self, session: Session) -> str:
+        return "LMTP"  # RFC 3848 §2: LMTP, LMTPS (TLS), LMTPA (AUTH), LMTPSA
+
+    async def handle_EHLO(
+        self,
+        server: IngressServer,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """The ``LHLO`` reply: aiosmtpd's extensions without AUTH."""
+        session.host_name = hostname
+        return [r for r in responses if not r[4:].startswith("AUTH")]
+
+    async def handle_DATA(self, server: IngressServer, session: Session, envelope: Envelope) -> str:
+        """One reply line per accepted RCPT, in RCPT order (RFC 2033 §4.2); each user gets the
+        message once per folder, however many of its addresses were given."""
+        env = ingress_envelope(envelope)
+        content = envelope.original_content or b""
+        server.trace_data(len(content))
+        msg_id = secrets.token_hex(8)
+        data = self.received_header(server, session, envelope, msg_id).encode() + content
+        outcome: dict[tuple[str, str | None], tuple[str, str]] = {}
+        replies = []
+        for address, user in zip(env.rcpt_tos, env.rcpt_users, strict=True):
+            where = (user, detail_folder(address, user))
+            if where not in outcome:
+                outcome[where] = await self._deliver(server, where, data, msg_id)
+            code, text = outcome[where]
+            replies.append(f"{code} <{address}> {text}")
+        return "\r\n".join(replies)
+
+    async def _deliver(
+        self, server: IngressServer, where: tuple[str, str | None], data: bytes, msg_id: str
+    ) -> tuple[str, str]:
+        """Deliver to one user (into its sub-address's folder if that exists): the reply's
+        codes and its text."""
+        user, folder = where
+        store = self.ctx.store
+        try:
+            await store.ensure_user(user)
+            try:
+                uid = await store.deliver(user, data, folder or INBOX, actor=server.info.id)
+            except (NoSuchFolder, InvalidName):
+                if folder is None:
+                    raise
+                uid = await store.deliver(user, data, actor=server.info.id)
+        except MessageTooLarge:
+            return "552 5.3.4", "Message too big for the mailbox"
+        except StoreError:
+            log.exception("%s: delivery to %s failed", server.info.id, user)
+            return "451 4.3.0", "Delivery failed; try again later"
+        log.info("%s: delivered %s to %s uid %d", server.info.id, msg_id, user, uid)
+        return "250 2.0.0", f"OK: delivered as {msg_id}"
+
+
+def detail_folder(address: str, user: str) -> str | None:
+    """The folder a sub-address names (``alice+Spam@localhost`` for ``alice``: ``Spam``)."""
+    local = address.rpartition("@")[0] if "@" in address else address
+    if local.lower() == user.lower():
+        return None
+    return local.partition("+")[2] or None
+
+
+class IngressLMTP(IngressSMTP, LMTP):
+    """``IngressSMTP`` speaking LMTP: aiosmtpd's ``LHLO``, no AUTH, one reply line traced at a
+    time."""
+
+    protocol = "lmtp"
+    greeting_ident = IDENT
+
+    def __init__(
+        self, ctx: ServerContext, handler: LmtpHandler, port: int, live: LiveSessions
+    ) -> None:
+        super().__init__(ctx, handler, "lmtp", port, live)
+
+    async def check_auth_needed(self, caller_method: str) -> bool:
+        return False
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        await self.push("502 5.5.1 AUTH is not offered over LMTP")
+
+    async def push(self, status: AnyStr) -> None:
+        """The reply after DATA comes as several lines: each is traced (and sent) on its own."""
+        lines: list[Any] = (
+            status.split("\r\n") if isinstance(status, str) else status.split(b"\r\n")
+        )
+        for line in lines:
+            await super().push(line)
+
+
+# LMTP's HELO/EHLO refusals and LHLO, and our AUTH refusal, traced and fault-hooked like the
+# rest (``IngressSMTP`` already routes the inherited ``smtp_<VERB>`` methods so).
+for _name, _impl in (
+    ("smtp_LHLO", LMTP.smtp_LHLO),
+    ("smtp_HELO", LMTP.smtp_HELO),
+    ("smtp_EHLO", LMTP.smtp_EHLO),
+    ("smtp_AUTH", IngressLMTP.smtp_AUTH),
+):
+    setattr(IngressLMTP, _name, through_run_command(_name.removeprefix("smtp_"), _impl))
+
+
+class LmtpListener:
+    """One LMTP endpoint: a TCP port, or a UNIX socket (``port`` 0, ``path`` its file)."""
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        server: asyncio.Server,
+        live: LiveSessions,
+        port: int,
+        path: Path | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._server = server
+        self._live = live
+        self.port = port
+        self.path = path
+
+    async def close(self) -> None:
+        """As SMTP's: a 421 between commands at once, in the middle of DATA after it; then
+        the socket file is removed."""
+        self._server.close()
+        await self._live.shutdown(self._ctx.config.limits.shutdown_grace)
+        await self._server.wait_closed()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def _factory(ctx: ServerContext, live: LiveSessions, port: list[int]) -> Callable[[], IngressLMTP]:
+    """One protocol per connection; ``port`` is read then, once the listener knows it."""
+    handler = LmtpHandler(ctx)
+
+    def factory() -> IngressLMTP:
+        return IngressLMTP(ctx, handler, port[0], live)
+
+    return factory
+
+
+async def start_lmtp(ctx: ServerContext, host: str, port: int) -> LmtpListener:
+    """Serve LMTP on ``host:port`` (0: ephemeral)."""
+    loop = asyncio.get_running_loop()
+    live = LiveSessions()
+    holder = [port]
+    server = await loop.create_server(_factory(ctx, live, holder), host, port, reuse_address=True)
+    holder[0] = server.sockets[0].getsockname()[1]
+    return LmtpListener(ctx, server, live, holder[0])
+
+
+def clear_stale_socket(path: Path) -> None:
+    """Remove a socket file that a stopped server left; refuse a live one or any other file."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(errno.EEXIST, "the file exists and is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except ConnectionRefusedError:
+            path.unlink(missing_ok=True)
+            return
+    raise OSError(errno.EADDRINUSE, "another server is listening on it")
+
+
+async def start_lmtp_socket(ctx: ServerContext, path: Path) -> LmtpListener:
+    """Serve LMTP on the UNIX socket ``path`` (its directory made if missing). Its permissions
+    follow the umask: the MTA's user needs write access to connect."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clear_stale_socket(path)
+    loop = asyncio.get_running_loop()
+    live = LiveSessions()
+    server = await loop.create_unix_server(_factory(ctx, live, [0]), str(path))
+    return LmtpListener(ctx, server, live, 0, path)
