@@ -6,10 +6,10 @@
 
 ``session`` is the id a session's log lines start with (``imap-7: ...``), ``user`` who is logged
 in on it (looked up among the live sessions, when the server is running), ``protocol`` the
-protocol whose logger wrote it (``mailsrv.imap`` -> ``imap``; None for the server as a whole), ``event`` where the line comes from (module and function: stable
-across releases of one version, for grouping). Exceptions add ``exception`` with the traceback.
-No password reaches a log line in either format: mailsrv never logs credentials, and
-transcripts, which see them, redact them before anything is written.
+protocol whose logger wrote it (``mailsrv.imap`` -> ``imap``; None for the server as a whole),
+``event`` where the line comes from (module and function, for grouping). Exceptions add
+``exception`` with the traceback. No password reaches a log line in either format: mailsrv never
+logs credentials, and transcripts, which see them, redact them before anything is written.
 """
 
 from __future__ import annotations
