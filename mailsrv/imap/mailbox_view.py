@@ -128,6 +128,10 @@ class MailboxView:
         self._base = snap.messages  # the snapshot ``version`` stands for
         self._recheck: set[int] = set()  # flags we set ourselves, after ``_base`` was taken
         self._exists_changed = False
+        #: New messages brought keywords the client was not told of: ``* FLAGS`` goes first.
+        self._keywords_changed = False
+        #: The message count the client knows (the last EXISTS, minus the EXPUNGEs since).
+        self._told = len(self.uids)
         self.dirty = False
         self.keywords: set[str] = {f for m in snap.messages for f in m.flags} - SYSTEM_FLAGS
         self._deltas = tables.deltas
@@ -237,14 +241,16 @@ class MailboxView:
         top = self.uids[-1] if self.uids else 0
         if delta.added_uids[0] > top:  # the usual case: all of them are new to the view
             new, new_uids = delta.added, delta.added_uids
-            if not delta.added_keywords <= self.keywords:
-                self.keywords |= delta.added_keywords
+            keywords = delta.added_keywords
         else:
             new = tuple(m for m in delta.added if m.uid > top)
             if not new:
                 return
             new_uids = tuple(m.uid for m in new)
-            self.keywords |= {f for m in new for f in m.flags} - SYSTEM_FLAGS
+            keywords = frozenset(f for m in new for f in m.flags) - SYSTEM_FLAGS
+        if not keywords <= self.keywords:
+            self.keywords |= keywords
+            self._keywords_changed = True
         self.uids.extend(new_uids)
         info = self.info
         for m in new:
@@ -273,9 +279,14 @@ class MailboxView:
         out: list[bytes] = []
         if expunge and self.gone:
             out.extend(self._expunge_lines())
+        if self._keywords_changed:
+            # RFC 9051 §7.3.5: a keyword is in FLAGS before any FETCH shows it.
+            self._keywords_changed = False
+            out.extend(self.flags_lines())
         if self._exists_changed:
             self._exists_changed = False
-            out.append(b"* %d EXISTS\r\n" % len(self.uids))
+            self._told = len(self.uids)
+            out.append(b"* %d EXISTS\r\n" % self._told)
             if not rev2:
                 out.append(b"* %d RECENT\r\n" % len(self.recent))
         if self._flags_changed:
@@ -294,9 +305,13 @@ class MailboxView:
         return b"* %d FETCH (FLAGS %s)\r\n" % (seq, flags)
 
     def _expunge_lines(self) -> list[bytes]:
+        """EXPUNGE for the messages the client knows; one that arrived and went again before
+        its EXISTS was sent is simply dropped (the client never had its number)."""
         gone = self.gone
-        positions = [i for i, u in enumerate(self.uids) if u in gone]
+        told = self._told
+        positions = [i for i, u in enumerate(self.uids) if u in gone and i < told]
         lines = [b"* %d EXPUNGE\r\n" % (i + 1) for i in reversed(positions)]
+        self._told = told - len(positions)
         self.uids = [u for u in self.uids if u not in gone]
         for u in gone:
             self.info.pop(u, None)

@@ -562,3 +562,21 @@ async def test_fetch_rfc822_forms_and_macros(store: MemoryStore) -> None:
     assert reply == b"* 1 FETCH (BODY[TEXT]<5> {6}\r\n Bob\r\n)\r\nd OK Fetch completed.\r\n"
     reply = await t.talk(b"e FETCH 2 (BODY.PEEK[9] BODY)\r\n")
     assert reply.startswith(b'* 2 FETCH (BODY[9] NIL BODY (("text" "plain"')
+
+
+async def test_keywords_of_new_messages_are_announced_in_flags_before_exists(
+    store: MemoryStore,
+) -> None:
+    """RFC 9051 §7.3.5: a keyword another client brings in with a new message is in ``* FLAGS``
+    before any FETCH shows it (imaptest's stress mode checks exactly this)."""
+    t = await logged_in(store)
+    reply = await t.select()
+    assert b"$Label1" not in reply
+    await store.deliver("ann", MESSAGE, flags=["$Label1"])
+    reply = await t.talk(b"n NOOP\r\n")
+    flags_at = reply.index(b"* FLAGS (")
+    assert b"$Label1" in reply[flags_at : reply.index(b"\r\n", flags_at)]
+    assert b"* OK [PERMANENTFLAGS (" in reply
+    assert flags_at < reply.index(b"* 3 EXISTS\r\n")
+    fetched = await t.talk(b"f FETCH 3 FLAGS\r\n")
+    assert b"$Label1" in fetched and b"* FLAGS" not in fetched  # told once
