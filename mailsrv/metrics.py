@@ -90,8 +90,9 @@ class Metrics:
         self.bytes_out[(protocol,)] += size
 
     def on_store_event(self, event: StoreEvent) -> None:
-        """A new message in the store: counted by how it came (the actor's protocol, ``api``,
-        ``imap-append``, or ``local`` for the deliver command and the fixture)."""
+        """A new message in the store, counted by how it came: the actor's prefix (``smtp`` from
+        ``smtp-3``, ``web`` for the REST API, ``api`` for the test fixture), ``imap-append``, or
+        ``local`` when no actor is named."""
         via = _DELIVERY_KINDS.get(event.kind)
         if via is None:
             return

@@ -84,6 +84,13 @@ async def test_metrics_count_sessions_logins_commands_and_deliveries(make_server
         await asyncio.to_thread(imap_session, server.ports.imap)
         await asyncio.to_thread(pop3_session, server.ports.pop3)
         await asyncio.to_thread(smtp_session, server.ports.submission)
+        url = f"http://{HOST}:{server.ports.http}/api/v1/users/ann/folders/INBOX/messages"
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, data=MESSAGE, headers=headers) as r,
+        ):
+            assert r.status == 201
         held = await asyncio.to_thread(imaplib.IMAP4, HOST, server.ports.imap, timeout=10)
         try:
             status, ctype, text = await scrape(server)
@@ -116,6 +123,7 @@ async def test_metrics_count_sessions_logins_commands_and_deliveries(make_server
         assert value(samples, "mailsrv_command_seconds_sum", **labels) > 0
     assert value(samples, "mailsrv_deliveries_total", via="smtp") == 1
     assert value(samples, "mailsrv_deliveries_total", via="imap-append") == 1
+    assert value(samples, "mailsrv_deliveries_total", via="web") == 1
 
 
 async def test_metrics_count_refusals(make_server: Any) -> None:
