@@ -4,7 +4,7 @@
 connection as a ``SessionInfo`` (the console lists them) and report every line through
 ``ctx.tracer`` (transcripts, ``--trace``). Before running a command a listener asks
 ``ctx.faults.check(protocol, command)``: a test may have asked for that command to fail, be
-delayed, or drop the connection.
+delayed, or drop the connection. The shared layers count into ``ctx.metrics``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
+from mailsrv.metrics import Metrics
 from mailsrv.store.base import Store
 from mailsrv.trace import Tracer
 
@@ -65,3 +66,5 @@ class ServerContext:
     tracer: Tracer = field(default_factory=Tracer)
     faults: FaultInjector = field(default_factory=FaultInjector)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
+    #: Counters for ``GET /metrics`` (see ``mailsrv.metrics``).
+    metrics: Metrics = field(default_factory=Metrics)

@@ -59,6 +59,7 @@ class SocketSink:
             return False
         data = self.buf[0] if len(self.buf) == 1 else b"".join(self.buf)
         self.buf.clear()
+        c.ctx.metrics.sent("imap", len(data))
         if self.deflate is None:
             transport.write(data)
         else:
@@ -76,6 +77,7 @@ class SocketSink:
             self.buf.clear()
             data = data[: self.drop_after]
             self.drop_after -= len(data)
+            c.ctx.metrics.sent("imap", len(data))
             c.ctx.tracer.record(c.info.id, "imap", c.session.user, "S", data)
             if self.deflate is None:
                 c.writer.write(data)
@@ -86,6 +88,7 @@ class SocketSink:
         else:
             pieces = self.buf if len(self.buf) == 1 else _coalesce(self.buf)
             self.buf = []
+            c.ctx.metrics.sent("imap", sum(map(len, pieces)))
             if c.ctx.tracer.enabled:
                 # Given in pieces, so a message literal is summarized, never copied.
                 c.ctx.tracer.record_response(c.info.id, "imap", c.session.user, pieces)
@@ -184,6 +187,7 @@ class Connection:
                 )
                 return False
         if data:
+            self.ctx.metrics.received("imap", len(data))
             self.session.core.receive_data(data)
         return True
 

@@ -10,6 +10,7 @@ input, the connection is to close, or STARTTLS waits for its handshake; the driv
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import get_args
 
@@ -74,7 +75,9 @@ async def run_event(
 
 
 async def run_command(s: ImapSession, cmd: Command) -> None:
-    """Run one (legal) command; everything it answers goes to ``s.out``."""
+    """Run one (legal) command; everything it answers goes to ``s.out`` (counted in
+    ``ctx.metrics``: the command, its latency, an internal error)."""
+    started = time.perf_counter()
     try:
         await HANDLERS.handler(cmd)(s, cmd)
         s.bad_in_a_row = 0
@@ -87,12 +90,15 @@ async def run_command(s: ImapSession, cmd: Command) -> None:
         status, code, text = store_error(exc)
         if code == "SERVERBUG":
             log.exception("%s: store failure in %s", s.id, command_name(cmd))
+            s.ctx.metrics.error("imap")
         s.out.write(tagged(cmd.tag, status, text, code))
     except Exception:
         log.exception("%s: internal error in %s", s.id, command_name(cmd))
+        s.ctx.metrics.error("imap")
         s.out.write(
             tagged(cmd.tag, "NO", "Internal error occurred, refer to server log", "SERVERBUG")
         )
+    s.ctx.metrics.command("imap", command_name(cmd), time.perf_counter() - started)
 
 
 def invalid(s: ImapSession, cmd: InvalidCommand) -> None:

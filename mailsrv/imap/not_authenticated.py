@@ -69,11 +69,13 @@ async def try_login(s: ImapSession, tag: str, user: str, password: str) -> None:
     if found is None:
         _failed(s, tag)
         return
+    s.ctx.metrics.login("imap", ok=True)
     await s.logged_in(found)
     s.out.write(tagged(tag, "OK", "Logged in", "CAPABILITY " + s.capability_text()))
 
 
 def _failed(s: ImapSession, tag: str) -> None:
+    s.ctx.metrics.login("imap", ok=False)
     s.auth_failures += 1
     s.out.write(tagged(tag, "NO", "Authentication failed.", "AUTHENTICATIONFAILED"))
     if s.auth_failures >= s.ctx.config.limits.auth_failures_per_connection:

@@ -3,7 +3,8 @@
 A connection is turned away when the server already holds ``connections_total`` sessions, when
 its address holds ``connections_per_ip`` (loopback is exempt in dev mode, where one developer's
 clients all share 127.0.0.1), or when its address is blocked after too many failed logins.
-``refusal`` gives the reason; each protocol renders it in its own words and closes.
+``refusal`` gives the reason (and counts it in ``ctx.metrics``); each protocol renders it in its
+own words and closes.
 """
 
 from __future__ import annotations
@@ -40,5 +41,6 @@ def refusal(ctx: ServerContext, peer: str, protocol: str) -> Refusal | None:
     elif ctx.auth.blocked(peer):
         reason = Refusal.BLOCKED
     if reason is not None:
+        ctx.metrics.refusal(protocol, reason.name.lower())
         log.warning("%s: refused a connection from %s: %s", protocol, peer, reason.value)
     return reason

@@ -119,6 +119,7 @@ class Pop3Listener:
                 conn.reading = False
             if not data:
                 return  # dropped: nothing is expunged
+            self.ctx.metrics.received("pop3", len(data))
             out = await session.feed(data)
             while out.more:
                 await self._write(conn, out.chunks)
@@ -151,6 +152,7 @@ class Pop3Listener:
         if not chunks:
             return
         stream.writelines(chunks)
+        self.ctx.metrics.sent("pop3", sum(map(len, chunks)))
         # drain() only waits above the high-water mark; below it, skip its cost entirely.
         if stream.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
             async with asyncio.timeout(conn.session.drain_timeout):

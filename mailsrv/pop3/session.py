@@ -185,6 +185,8 @@ class Pop3Session:
         )
 
     async def _run(self, cmd: c.Command | c.InvalidCommand) -> Response:
+        """Answer one command, counted in ``ctx.metrics`` (with its latency, an error)."""
+        started = time.perf_counter()
         try:
             return await self._dispatch(cmd)
         except StoreError as exc:
@@ -192,7 +194,11 @@ class Pop3Session:
             return _TEMP
         except Exception:
             log.exception("%s: internal error", self.info.id)
+            self.ctx.metrics.error("pop3")
             return _TEMP
+        finally:
+            if not isinstance(cmd, c.InvalidCommand | c.SaslResponse):
+                self.ctx.metrics.command("pop3", cmd.VERB, time.perf_counter() - started)
 
     async def _dispatch(self, cmd: c.Command | c.InvalidCommand) -> Response:
         if isinstance(cmd, c.InvalidCommand):
@@ -278,6 +284,7 @@ class Pop3Session:
         return await self._open_maildrop(name)
 
     def _failed(self) -> Response:
+        self.ctx.metrics.login("pop3", ok=False)
         self._auth_failures += 1
         if self._auth_failures >= self.ctx.config.limits.auth_failures_per_connection:
             self._closing = True
@@ -342,6 +349,7 @@ class Pop3Session:
 
     async def _open_maildrop(self, name: str) -> Response:
         """Enter TRANSACTION: take the INBOX snapshot that numbers messages for the session."""
+        self.ctx.metrics.login("pop3", ok=True)  # the password (or APOP digest) was right
         if self.ctx.config.pop3_lock_session and self._locked_by_other(name):
             return Err(f"maildrop of {name} is locked by another POP3 session", "IN-USE")
         self.info.user = name  # claimed before any await: a concurrent login sees the lock

@@ -172,4 +172,5 @@ class IngressHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error", exc_info=error)
+        self.ctx.metrics.error("smtp")
         return "451 4.3.0 Internal error; try again later"

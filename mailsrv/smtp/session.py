@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, AnyStr, cast
 
@@ -135,6 +136,7 @@ class IngressSMTP(SMTP):
 
     def data_received(self, data: bytes) -> None:
         if not self.refused:
+            self.ctx.metrics.received("smtp", len(data))
             super().data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -161,6 +163,7 @@ class IngressSMTP(SMTP):
 
     async def push(self, status: AnyStr) -> None:
         self._trace("S", status)
+        self.ctx.metrics.sent("smtp", len(status) + 2)  # aiosmtpd ends the line with CRLF
         await super().push(status)
 
     def stop(self) -> None:
@@ -199,9 +202,11 @@ class IngressSMTP(SMTP):
                 self.transport.close()
             return
         self.busy = True
+        started = time.perf_counter()
         try:
             await method(arg)
         finally:
+            self.ctx.metrics.command("smtp", verb, time.perf_counter() - started)
             self.busy = False
             if self.stopping:
                 self.goodbye()
@@ -272,6 +277,7 @@ class IngressSMTP(SMTP):
         user = None
         if user_text:
             user = await self.ctx.auth.login(user_text, pw_text, self.info.peer)
+        self.ctx.metrics.login("smtp", ok=user is not None)
         if user is None:
             self.failed_logins += 1
             if self.failed_logins >= self.ctx.config.limits.auth_failures_per_connection:

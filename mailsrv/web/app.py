@@ -15,12 +15,14 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from mailsrv.context import ServerContext
+from mailsrv.metrics import CONTENT_TYPE as METRICS_TYPE
 from mailsrv.net.local import (
     BadHost,
     LocalNames,
@@ -227,6 +229,19 @@ def _page(name: str) -> Handler:
     return handler
 
 
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus' scrape (behind the token like the API: ``Authorization: Bearer <token>``)."""
+    ctx = request.app[api.CTX]
+    text = ctx.metrics.render(s.protocol for s in tuple(ctx.sessions.live.values()))
+    return web.Response(body=text.encode(), headers={"Content-Type": METRICS_TYPE})
+
+
+async def _watch_deliveries(app: web.Application) -> AsyncIterator[None]:
+    stop = app[api.CTX].metrics.watch(app[api.CTX].store)
+    yield
+    stop()
+
+
 def make_app(ctx: ServerContext, token: str | None, bound: str = "127.0.0.1") -> web.Application:
     limit = ctx.config.limits.message_size + 64 * 1024
     names = LocalNames.of(ctx.config.hostnames, bound)
@@ -243,6 +258,8 @@ def make_app(ctx: ServerContext, token: str | None, bound: str = "127.0.0.1") ->
     app.add_subapp(API_PREFIX, v1)
     for path, name in PAGES.items():
         app.router.add_get(path, _page(name))
+    app.router.add_get("/metrics", _metrics)
+    app.cleanup_ctx.append(_watch_deliveries)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     app.on_response_prepare.append(_security_headers)
     return app
