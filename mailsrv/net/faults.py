@@ -43,9 +43,12 @@ def decide(fault: Fault) -> Action | float:
     return fault.seconds
 
 
-async def before_command(faults: FaultInjector, protocol: str, verb: str) -> Action | None:
-    """The fault to apply to ``verb`` on ``protocol`` now (a DELAY is waited out here)."""
-    fault = faults.check(protocol, verb)
+async def before_command(
+    faults: FaultInjector, protocol: str, verb: str, argument: str = "", user: str | None = None
+) -> Action | None:
+    """The fault to apply to ``verb`` on ``protocol`` now (a DELAY is waited out here);
+    ``argument`` and ``user`` are what a fault's ``match`` and ``user`` look at."""
+    fault = faults.check(protocol, verb, argument, user)
     if fault is None:
         return None
     action = decide(fault)
