@@ -16,7 +16,7 @@ import pytest
 
 from mailsrv.testing import ThreadedMailServer
 
-TOKEN = "fault-token"  # noqa: S105 - a test token
+TOKEN = "fault-token"
 ALL = {"imap", "pop3", "smtp", "http"}
 MESSAGE = "From: bob@example.com\nTo: alice@localhost\nSubject: Hello\n\nline\n"
 
