@@ -39,11 +39,19 @@ _REPLY_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
 }
 _REPLY_FORMS["lmtp"] = _REPLY_FORMS["smtp"]
 
+#: The command a downgrading middlebox strips, and how it refuses it, per protocol.
+STARTTLS_REFUSALS: dict[str, tuple[str, str]] = {
+    "imap": ("STARTTLS", "BAD STARTTLS not available"),
+    "pop3": ("STLS", "-ERR STLS is not available here"),
+    "smtp": ("STARTTLS", "502 5.5.1 STARTTLS not available"),
+}
+
 
 class FaultKind(enum.Enum):
     FAIL = "fail"  # answer with ``reply`` instead of running the command
     DELAY = "delay"  # wait ``seconds`` first, then run it
     DROP = "drop"  # close the connection (after ``after_bytes`` of the response, if set)
+    STRIP_STARTTLS = "strip-starttls"  # STARTTLS/STLS not offered, and refused with ``reply``
 
 
 @dataclass(slots=True)
@@ -164,6 +172,31 @@ class FaultInjector:
                 match=match,
             )
         )
+
+    def strip_starttls(self, protocol: str, *, user: str | None = None) -> Fault:
+        """Act as a downgrading middlebox on ``protocol`` (imap, pop3, smtp): CAPABILITY, CAPA
+        and EHLO no longer offer STARTTLS/STLS, and the command is refused, until removed."""
+        proto = protocol.lower()
+        if proto not in STARTTLS_REFUSALS:
+            raise ValueError(
+                f"strip-starttls protocol must be one of {', '.join(STARTTLS_REFUSALS)}"
+            )
+        command, reply = STARTTLS_REFUSALS[proto]
+        kind = FaultKind.STRIP_STARTTLS
+        return self._add(Fault(proto, command, kind, reply=reply, times=None, user=user))
+
+    def starttls_stripped(self, protocol: str, user: str | None = None) -> bool:
+        """Whether a strip-starttls fault hides STARTTLS/STLS from this session's capabilities
+        (not counted as a hit: only the refused command is)."""
+        if not self._faults:
+            return False
+        with self._lock:
+            return any(
+                f.kind is FaultKind.STRIP_STARTTLS
+                and f.protocol == protocol
+                and (f.user is None or f.user == user)
+                for f in self._faults
+            )
 
     def remove(self, fault: Fault) -> None:
         """Withdraw one fault (no error if it already ran out)."""

@@ -2,10 +2,11 @@
 ``mailsrv.faults.FaultInjector``).
 
 ``before_command`` asks the injector, waits out a DELAY itself, and says what the adapter must
-do instead of (or besides) running the command: ``Reply`` (FAIL: answer with this status line,
-the protocol adds its tag) or ``Drop`` (close the connection, at once or after ``after_bytes``
-of the command's response). None means: run the command as usual. Each protocol only renders
-the reply and closes its own way, so a fault means the same on POP3, IMAP and SMTP.
+do instead of (or besides) running the command: ``Reply`` (FAIL, or the STARTTLS/STLS that a
+strip-starttls fault refuses: answer with this status line, the protocol adds its tag) or
+``Drop`` (close the connection, at once or after ``after_bytes`` of the command's response).
+None means: run the command as usual. Each protocol only renders the reply and closes its own
+way, so a fault means the same on POP3, IMAP and SMTP.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ Action = Reply | Drop
 
 def decide(fault: Fault) -> Action | float:
     """What ``fault`` asks for: an action, or the seconds to wait before running the command."""
-    if fault.kind is FaultKind.FAIL:
+    if fault.kind in (FaultKind.FAIL, FaultKind.STRIP_STARTTLS):
         return Reply(fault.reply)
     if fault.kind is FaultKind.DROP:
         return Drop(fault.after_bytes)

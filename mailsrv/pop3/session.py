@@ -230,7 +230,8 @@ class Pop3Session:
             if self._plaintext_ok():
                 caps[:0] = ["USER"]
                 caps.append("SASL " + " ".join(MECHANISMS))
-            if self._stls and not self.core.tls:
+            stripped = self.ctx.faults.starttls_stripped("pop3", self.user)
+            if self._stls and not self.core.tls and not stripped:
                 caps.append("STLS")
         caps.append(f"IMPLEMENTATION {IMPLEMENTATION}")
         return MultiLine("capability list follows", "".join(f"{x}\r\n" for x in caps).encode())

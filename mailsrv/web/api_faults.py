@@ -1,6 +1,7 @@
 """API: injected faults over HTTP, the same engine as the Python fixture's ``faults``.
 
-``POST /faults`` takes ``{"protocol", "command", "action", ...}`` and answers ``201 {"id"}``;
+``POST /faults`` takes ``{"protocol", "command", "action", ...}`` (``action`` one of fail, delay,
+drop, strip-starttls; the last one takes no command) and answers ``201 {"id"}``;
 ``GET /faults`` lists the faults still waiting to fire (with ``hits``, how often each fired);
 ``DELETE /faults/{id}`` withdraws one, ``DELETE /faults`` all. The body is checked field by
 field here, so a bad request is a 400 naming the field; the injector checks the rest (reply
@@ -11,13 +12,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mailsrv.faults import PROTOCOLS, Fault, FaultInjector, FaultKind
+from mailsrv.faults import PROTOCOLS, STARTTLS_REFUSALS, Fault, FaultInjector, FaultKind
 from mailsrv.web.api_request import ApiError, ascii_int, ctx_of, json_body
 
 routes = web.RouteTableDef()
-
-#: The actions a fault can take, by their API names.
-ACTIONS = ("fail", "delay", "drop")
 
 #: The fields each action takes (besides protocol, command and action).
 _COMMON = {"times", "user", "match"}
@@ -25,6 +23,7 @@ FIELDS: dict[str, set[str]] = {
     "fail": _COMMON | {"reply"},
     "delay": _COMMON | {"seconds"},
     "drop": _COMMON | {"after_bytes"},
+    "strip-starttls": {"user"},
 }
 
 
@@ -44,7 +43,7 @@ def fault_dict(fault: Fault) -> dict[str, object]:
         out["reply"] = fault.reply
     elif fault.kind is FaultKind.DELAY:
         out["seconds"] = fault.seconds
-    else:
+    elif fault.kind is FaultKind.DROP:
         out["after_bytes"] = fault.after_bytes
     return out
 
@@ -85,6 +84,11 @@ def add_fault(faults: FaultInjector, body: dict[str, object]) -> Fault:
     unknown = sorted(set(body) - {"protocol", "action", "command"} - FIELDS[action])
     if unknown:
         raise ApiError(400, f"unknown field for a {action} fault: {unknown[0]}")
+    user = _text(body, "user")
+    if action == "strip-starttls":
+        if protocol.lower() not in STARTTLS_REFUSALS:
+            raise ApiError(400, f"protocol must be one of {', '.join(STARTTLS_REFUSALS)}")
+        return faults.strip_starttls(protocol, user=user)
     command = _text(body, "command")
     if not command or not command.strip():
         raise ApiError(400, "command must be a command name, or '*' for any")
@@ -93,7 +97,6 @@ def add_fault(faults: FaultInjector, body: dict[str, object]) -> Fault:
         times = _count(body, "times")
         if times == 0:
             raise ApiError(400, "times must be a positive integer, or null for every time")
-    user = _text(body, "user")
     match = _text(body, "match")
     try:
         if action == "fail":

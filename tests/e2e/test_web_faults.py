@@ -8,6 +8,7 @@ import json
 import poplib
 import shutil
 import smtplib
+import socket
 import subprocess
 import time
 from typing import Any
@@ -46,6 +47,15 @@ def post(server: ThreadedMailServer, **body: Any) -> int:
     assert status == 201, answer
     assert isinstance(answer["id"], int)
     return int(answer["id"])
+
+
+def raw_reply(port: int | None, line: bytes) -> bytes:
+    """Send one command line after the greeting; the first reply line, without CRLF."""
+    assert port is not None
+    with socket.create_connection(("127.0.0.1", port), 10) as raw, raw.makefile("rb") as reader:
+        reader.readline()
+        raw.sendall(line + b"\r\n")
+        return reader.readline().rstrip(b"\r\n")
 
 
 def imap_login(server: ThreadedMailServer, user: str = "alice") -> imaplib.IMAP4:
@@ -179,3 +189,73 @@ def test_bad_requests_name_the_field(mail_server: ThreadedMailServer, body: Any,
     assert status == 400, answer
     assert word.lower() in answer["error"].lower()
     assert mail_server.faults.active == []
+
+
+# -- strip-starttls: a downgrading middlebox ------------------------------------------------
+
+
+def test_strip_starttls_imap(mail_server: ThreadedMailServer) -> None:
+    assert mail_server.ports.imap is not None
+    before = imaplib.IMAP4(mail_server.host, mail_server.ports.imap, timeout=10)
+    assert "STARTTLS" in before.capabilities
+    before.logout()
+    fid = post(mail_server, protocol="imap", action="strip-starttls")
+    client = imaplib.IMAP4(mail_server.host, mail_server.ports.imap, timeout=10)
+    try:
+        assert "STARTTLS" not in client.capabilities
+        assert "STARTTLS" not in client.capability()[1][0].decode().split()
+        with pytest.raises(imaplib.IMAP4.error, match="TLS not supported"):
+            client.starttls(ssl_context=mail_server.client_ssl_context())  # imaplib trusts it
+        # A client that tries anyway is refused:
+        assert raw_reply(mail_server.ports.imap, b"a1 STARTTLS") == b"a1 BAD STARTTLS not available"
+    finally:
+        client.logout()
+    listed = curl(mail_server, "GET", "/faults")[1]["faults"]
+    assert listed[0]["action"] == "strip-starttls" and listed[0]["hits"] == 1
+    curl(mail_server, "DELETE", f"/faults/{fid}")
+    after = imaplib.IMAP4(mail_server.host, mail_server.ports.imap, timeout=10)
+    after.starttls(ssl_context=mail_server.client_ssl_context())  # back to normal
+    after.logout()
+
+
+def test_strip_starttls_pop3(mail_server: ThreadedMailServer) -> None:
+    assert mail_server.ports.pop3 is not None
+    post(mail_server, protocol="pop3", action="strip-starttls")
+    client = poplib.POP3(mail_server.host, mail_server.ports.pop3, timeout=10)
+    try:
+        assert "STLS" not in client.capa()
+        with pytest.raises(poplib.error_proto, match="STLS not supported"):
+            client.stls(context=mail_server.client_ssl_context())  # poplib trusts CAPA
+    finally:
+        client.quit()
+    # A client that tries anyway is refused:
+    assert raw_reply(mail_server.ports.pop3, b"STLS") == b"-ERR STLS is not available here"
+
+
+def test_strip_starttls_smtp_from_the_fixture(mail_server: ThreadedMailServer) -> None:
+    assert mail_server.ports.smtp is not None
+    with smtplib.SMTP(mail_server.host, mail_server.ports.smtp, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("starttls")
+    mail_server.faults.strip_starttls("smtp")
+    with smtplib.SMTP(mail_server.host, mail_server.ports.smtp, timeout=10) as client:
+        client.ehlo()
+        assert not client.has_extn("starttls")
+        assert client.docmd("STARTTLS") == (502, b"5.5.1 STARTTLS not available")
+        with pytest.raises(smtplib.SMTPNotSupportedError):
+            client.starttls(context=mail_server.client_ssl_context())
+    assert curl(mail_server, "GET", "/faults")[1]["faults"][0]["action"] == "strip-starttls"
+
+
+def test_strip_starttls_refuses_other_protocols_and_fields(mail_server: ThreadedMailServer) -> None:
+    status, answer = curl(
+        mail_server, "POST", "/faults", {"protocol": "lmtp", "action": "strip-starttls"}
+    )
+    assert status == 400 and "protocol" in answer["error"]
+    status, answer = curl(
+        mail_server,
+        "POST",
+        "/faults",
+        {"protocol": "imap", "action": "strip-starttls", "reply": "BAD x"},
+    )
+    assert status == 400 and "reply" in answer["error"]

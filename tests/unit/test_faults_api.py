@@ -81,3 +81,18 @@ def test_bad_bodies_are_400_naming_the_field(body: dict[str, Any], field: str) -
         add_fault(faults, body)
     assert caught.value.status == 400 and field in caught.value.message
     assert faults.active == []
+
+
+def test_strip_starttls_hides_and_refuses() -> None:
+    faults = FaultInjector()
+    assert not faults.starttls_stripped("pop3")
+    fault = faults.strip_starttls("POP3")
+    assert faults.starttls_stripped("pop3") and not faults.starttls_stripped("imap")
+    assert faults.check("pop3", "STLS") is fault and fault.reply.startswith("-ERR")
+    assert faults.check("pop3", "STLS") is fault  # until removed
+    assert faults.check("pop3", "CAPA") is None
+    with pytest.raises(ValueError, match="strip-starttls protocol"):
+        faults.strip_starttls("lmtp")
+    api = add_fault(faults, {"protocol": "smtp", "action": "strip-starttls", "user": "bob"})
+    assert fault_dict(api)["action"] == "strip-starttls" and api.reply.startswith("502")
+    assert faults.starttls_stripped("smtp", "bob") and not faults.starttls_stripped("smtp", "al")
