@@ -5,11 +5,18 @@ IMAP FETCH answer with that reply (the tag is added by the server). Listeners ca
 before running a command and act on the ``Fault`` it returns. Tests add faults from their own
 thread while the server's loop checks them, so the list is guarded by a lock (taken only when a
 fault is set: with none, ``check`` is one attribute test).
+
+A fault can be narrowed to one user (``user=``: the session's login, so nothing before it) and
+to the command's argument (``match=``: a case-insensitive glob such as ``"*bounce-*@example.com*"``
+on SMTP ``RCPT``'s ``TO:<...>``, POP3's arguments, or an IMAP command's mailbox name). Every
+fault has an ``id`` (for the REST API) and counts its ``hits``.
 """
 
 from __future__ import annotations
 
 import enum
+import fnmatch
+import itertools
 import re
 import threading
 from dataclasses import dataclass
@@ -32,11 +39,19 @@ _REPLY_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
 }
 _REPLY_FORMS["lmtp"] = _REPLY_FORMS["smtp"]
 
+#: The command a downgrading middlebox strips, and how it refuses it, per protocol.
+STARTTLS_REFUSALS: dict[str, tuple[str, str]] = {
+    "imap": ("STARTTLS", "BAD STARTTLS not available"),
+    "pop3": ("STLS", "-ERR STLS is not available here"),
+    "smtp": ("STARTTLS", "502 5.5.1 STARTTLS not available"),
+}
+
 
 class FaultKind(enum.Enum):
     FAIL = "fail"  # answer with ``reply`` instead of running the command
     DELAY = "delay"  # wait ``seconds`` first, then run it
     DROP = "drop"  # close the connection (after ``after_bytes`` of the response, if set)
+    STRIP_STARTTLS = "strip-starttls"  # STARTTLS/STLS not offered, and refused with ``reply``
 
 
 @dataclass(slots=True)
@@ -49,6 +64,17 @@ class Fault:
     after_bytes: int | None = None
     times: int | None = 1  # None: always
     hits: int = 0
+    user: str | None = None  # only this user's sessions (None: everyone, logged in or not)
+    match: str | None = None  # a glob on the command's argument (None: any argument)
+    id: int = 0  # given by the injector
+
+    def applies(self, protocol: str, command: str, argument: str, user: str | None) -> bool:
+        """Whether this fault fires on ``command`` (upper case) with ``argument`` for ``user``."""
+        if self.protocol != protocol or self.command not in (command, "*"):
+            return False
+        if self.user is not None and self.user != user:
+            return False
+        return self.match is None or fnmatch.fnmatchcase(argument.lower(), self.match.lower())
 
 
 def _check_reply(protocol: str, reply: str) -> str:
@@ -64,6 +90,7 @@ class FaultInjector:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self._ids = itertools.count(1)
 
     def _add(self, fault: Fault) -> Fault:
         fault.protocol = fault.protocol.lower()
@@ -74,41 +101,117 @@ class FaultInjector:
             raise ValueError("a fault needs a command name (or '*' for any command)")
         if fault.times is not None and fault.times < 1:
             raise ValueError("times is a positive count, or None for every time")
+        if fault.user is not None and not fault.user:
+            raise ValueError("user is a user name, or None for every session")
+        if fault.match is not None and ("\r" in fault.match or "\n" in fault.match):
+            raise ValueError("match is one line: no CR or LF in it")
         with self._lock:
+            fault.id = next(self._ids)
             self._faults.append(fault)
         return fault
 
     def fail(
-        self, protocol: str, command: str, reply: str | None = None, times: int | None = 1
+        self,
+        protocol: str,
+        command: str,
+        reply: str | None = None,
+        times: int | None = 1,
+        *,
+        user: str | None = None,
+        match: str | None = None,
     ) -> Fault:
         """Answer ``command`` with ``reply`` (``NO ...``/``BAD ...``, ``-ERR ...``, ``451 ...``)."""
         proto = protocol.lower()
         if proto not in PROTOCOLS:
             raise ValueError(f"fault protocol must be one of {', '.join(PROTOCOLS)}")
         text = DEFAULT_REPLIES[proto] if reply is None else _check_reply(proto, reply)
-        return self._add(Fault(proto, command, FaultKind.FAIL, reply=text, times=times))
+        fault = Fault(
+            proto, command, FaultKind.FAIL, reply=text, times=times, user=user, match=match
+        )
+        return self._add(fault)
 
-    def delay(self, protocol: str, command: str, seconds: float, times: int | None = 1) -> Fault:
+    def delay(
+        self,
+        protocol: str,
+        command: str,
+        seconds: float,
+        times: int | None = 1,
+        *,
+        user: str | None = None,
+        match: str | None = None,
+    ) -> Fault:
         """Wait ``seconds`` before running ``command``."""
         if seconds < 0:
             raise ValueError("a delay is zero seconds or more")
-        return self._add(Fault(protocol, command, FaultKind.DELAY, seconds=seconds, times=times))
+        kind = FaultKind.DELAY
+        fault = Fault(protocol, command, kind, seconds=seconds, times=times, user=user, match=match)
+        return self._add(fault)
 
     def drop(
-        self, protocol: str, command: str, after_bytes: int | None = None, times: int | None = 1
+        self,
+        protocol: str,
+        command: str,
+        after_bytes: int | None = None,
+        times: int | None = 1,
+        *,
+        user: str | None = None,
+        match: str | None = None,
     ) -> Fault:
         """Close the connection on ``command``, optionally after sending ``after_bytes``."""
         if after_bytes is not None and after_bytes < 0:
             raise ValueError("after_bytes is zero or more")
+        kind = FaultKind.DROP
         return self._add(
-            Fault(protocol, command, FaultKind.DROP, after_bytes=after_bytes, times=times)
+            Fault(
+                protocol,
+                command,
+                kind,
+                after_bytes=after_bytes,
+                times=times,
+                user=user,
+                match=match,
+            )
         )
+
+    def strip_starttls(self, protocol: str, *, user: str | None = None) -> Fault:
+        """Act as a downgrading middlebox on ``protocol`` (imap, pop3, smtp): CAPABILITY, CAPA
+        and EHLO no longer offer STARTTLS/STLS, and the command is refused, until removed."""
+        proto = protocol.lower()
+        if proto not in STARTTLS_REFUSALS:
+            raise ValueError(
+                f"strip-starttls protocol must be one of {', '.join(STARTTLS_REFUSALS)}"
+            )
+        command, reply = STARTTLS_REFUSALS[proto]
+        kind = FaultKind.STRIP_STARTTLS
+        return self._add(Fault(proto, command, kind, reply=reply, times=None, user=user))
+
+    def starttls_stripped(self, protocol: str, user: str | None = None) -> bool:
+        """Whether a strip-starttls fault hides STARTTLS/STLS from this session's capabilities
+        (not counted as a hit: only the refused command is)."""
+        if not self._faults:
+            return False
+        with self._lock:
+            return any(
+                f.kind is FaultKind.STRIP_STARTTLS
+                and f.protocol == protocol
+                and (f.user is None or f.user == user)
+                for f in self._faults
+            )
 
     def remove(self, fault: Fault) -> None:
         """Withdraw one fault (no error if it already ran out)."""
         with self._lock:
             if fault in self._faults:
                 self._faults.remove(fault)
+
+    def remove_id(self, fault_id: int) -> bool:
+        """Withdraw the fault with this ``id``; False when there is none (any more)."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.id == fault_id:
+                    self._faults.remove(fault)
+                    return True
+        return False
 
     def clear(self) -> None:
         with self._lock:
@@ -120,14 +223,17 @@ class FaultInjector:
         with self._lock:
             return list(self._faults)
 
-    def check(self, protocol: str, command: str) -> Fault | None:
-        """The fault to apply to this command now, if any (and count it)."""
+    def check(
+        self, protocol: str, command: str, argument: str = "", user: str | None = None
+    ) -> Fault | None:
+        """The fault to apply to this command now, if any (and count it): ``argument`` is the
+        command's argument text, ``user`` the session's login (None before it)."""
         if not self._faults:
             return None
         command = command.upper()
         with self._lock:
             for fault in self._faults:
-                if fault.protocol == protocol and fault.command in (command, "*"):
+                if fault.applies(protocol, command, argument, user):
                     fault.hits += 1
                     if fault.times is not None and fault.hits >= fault.times:
                         self._faults.remove(fault)

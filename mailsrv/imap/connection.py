@@ -235,7 +235,11 @@ class Connection:
 
     async def _fault(self, cmd: Command) -> bool:
         """Apply an injected fault; True when the command must not run."""
-        fault = await faults.before_command(self.ctx.faults, "imap", command_name(cmd))
+        mailbox = getattr(cmd, "mailbox", "")  # what a fault's ``match`` sees on IMAP
+        argument = mailbox.decode("utf-8", "replace") if isinstance(mailbox, bytes) else ""
+        name = command_name(cmd)
+        user = self.session.user
+        fault = await faults.before_command(self.ctx.faults, "imap", name, argument, user)
         if fault is None:
             return False
         if isinstance(fault, faults.Reply):

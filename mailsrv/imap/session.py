@@ -136,7 +136,8 @@ class ImapSession:
         return capabilities(
             authenticated=self.state is not State.NOT_AUTHENTICATED,
             tls=self.tls,
-            starttls=self.starttls_offered,
+            starttls=self.starttls_offered
+            and not self.ctx.faults.starttls_stripped("imap", self.user),
             plaintext=self.ctx.auth.plaintext_allowed(self.tls, self.info.peer),
             append_limit=self.ctx.config.limits.message_size,
             compress=self.compress_offered,

@@ -2,10 +2,11 @@
 ``mailsrv.faults.FaultInjector``).
 
 ``before_command`` asks the injector, waits out a DELAY itself, and says what the adapter must
-do instead of (or besides) running the command: ``Reply`` (FAIL: answer with this status line,
-the protocol adds its tag) or ``Drop`` (close the connection, at once or after ``after_bytes``
-of the command's response). None means: run the command as usual. Each protocol only renders
-the reply and closes its own way, so a fault means the same on POP3, IMAP and SMTP.
+do instead of (or besides) running the command: ``Reply`` (FAIL, or the STARTTLS/STLS that a
+strip-starttls fault refuses: answer with this status line, the protocol adds its tag) or
+``Drop`` (close the connection, at once or after ``after_bytes`` of the command's response).
+None means: run the command as usual. Each protocol only renders the reply and closes its own
+way, so a fault means the same on POP3, IMAP and SMTP.
 """
 
 from __future__ import annotations
@@ -36,16 +37,19 @@ Action = Reply | Drop
 
 def decide(fault: Fault) -> Action | float:
     """What ``fault`` asks for: an action, or the seconds to wait before running the command."""
-    if fault.kind is FaultKind.FAIL:
+    if fault.kind in (FaultKind.FAIL, FaultKind.STRIP_STARTTLS):
         return Reply(fault.reply)
     if fault.kind is FaultKind.DROP:
         return Drop(fault.after_bytes)
     return fault.seconds
 
 
-async def before_command(faults: FaultInjector, protocol: str, verb: str) -> Action | None:
-    """The fault to apply to ``verb`` on ``protocol`` now (a DELAY is waited out here)."""
-    fault = faults.check(protocol, verb)
+async def before_command(
+    faults: FaultInjector, protocol: str, verb: str, argument: str = "", user: str | None = None
+) -> Action | None:
+    """The fault to apply to ``verb`` on ``protocol`` now (a DELAY is waited out here);
+    ``argument`` and ``user`` are what a fault's ``match`` and ``user`` look at."""
+    fault = faults.check(protocol, verb, argument, user)
     if fault is None:
         return None
     action = decide(fault)

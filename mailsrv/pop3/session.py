@@ -138,6 +138,10 @@ class Pop3Session:
         self._user_arg = None
         self._sasl = None
 
+    async def _fault(self, verb: str) -> faults.Action | None:
+        argument = self.core.last_line.decode("utf-8", "replace").partition(" ")[2]
+        return await faults.before_command(self.ctx.faults, "pop3", verb, argument, self.user)
+
     async def close(self) -> None:
         """The connection is gone: no expunge, release the maildrop and the registry entry."""
         if self._drop is not None:
@@ -154,7 +158,7 @@ class Pop3Session:
             if self.ctx.tracer.enabled:
                 self._trace("C", self.core.last_line, sensitive=self.core.in_sasl)
             verb = None if isinstance(cmd, c.InvalidCommand | c.SaslResponse) else cmd.VERB
-            fault = await faults.before_command(self.ctx.faults, "pop3", verb) if verb else None
+            fault = await self._fault(verb) if verb else None
             if isinstance(fault, faults.Reply):
                 out += self._reply(Raw(fault.text))
                 continue
@@ -232,7 +236,8 @@ class Pop3Session:
             if self._plaintext_ok():
                 caps[:0] = ["USER"]
                 caps.append("SASL " + " ".join(MECHANISMS))
-            if self._stls and not self.core.tls:
+            stripped = self.ctx.faults.starttls_stripped("pop3", self.user)
+            if self._stls and not self.core.tls and not stripped:
                 caps.append("STLS")
         caps.append(f"IMPLEMENTATION {IMPLEMENTATION}")
         return MultiLine("capability list follows", "".join(f"{x}\r\n" for x in caps).encode())

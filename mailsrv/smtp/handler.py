@@ -168,6 +168,8 @@ class IngressHandler:
         session.host_name = hostname
         if not server.plaintext_ok:
             responses = [r for r in responses if not r[4:].startswith("AUTH")]
+        if self.ctx.faults.starttls_stripped("smtp", server.info.user):
+            responses = [r for r in responses if r[4:] != "STARTTLS"]
         return responses
 
     async def handle_exception(self, error: Exception) -> str:
