@@ -68,3 +68,5 @@ class ServerContext:
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     #: Counters for ``GET /metrics`` (see ``mailsrv.metrics``).
     metrics: Metrics = field(default_factory=Metrics)
+    #: The ports the listeners really bound, by service ("imaps": 993, ...), once started.
+    ports: dict[str, int] = field(default_factory=dict)

@@ -170,6 +170,8 @@ class MailServer:
             raise failure
         ports = {name: lst.port for name, lst in self._listeners.items() if name != "lmtp_socket"}
         self.ports = Ports(**ports)
+        self.context.ports.clear()
+        self.context.ports.update(self.ports.as_dict())
         if cfg.ready_file is not None:
             self.write_ready_file(cfg.ready_file)
 
