@@ -218,6 +218,12 @@ class FaultInjector:
             self._faults.clear()
 
     @property
+    def armed(self) -> bool:
+        """Whether any fault waits: when not, a command's hook has nothing to look at (the
+        adapters skip building its argument)."""
+        return bool(self._faults)
+
+    @property
     def active(self) -> list[Fault]:
         """The faults still waiting to fire, in the order they were added."""
         with self._lock:

@@ -103,6 +103,8 @@ class MailServer:
         self._listeners: dict[str, Listener] = {}
         self.ctx: ServerContext | None = None
         self.ports = Ports()
+        #: What this server's IMAP sessions share, made with the first IMAP listener.
+        self._imap_state: ImapServerState | None = None
         self._untrace: Callable[[], None] | None = None
 
     @property
@@ -178,7 +180,6 @@ class MailServer:
     def _starters(self) -> list[tuple[str, _Starter]]:
         ctx, cfg = self.context, self.config
         out: list[tuple[str, _Starter]] = []
-        imap_state: list[ImapServerState] = []
 
         async def smtp(port: int, mode: str) -> Listener:
             from mailsrv.smtp.ingress import start_smtp
@@ -195,9 +196,9 @@ class MailServer:
             from mailsrv.imap.server_state import ImapServerState
 
             # One for both IMAP ports of this server, none shared with another server.
-            if not imap_state:
-                imap_state.append(ImapServerState())
-            shared = imap_state[0]
+            if self._imap_state is None:
+                self._imap_state = ImapServerState()
+            shared = self._imap_state
             return await start_imap(ctx, cfg.host, port, implicit_tls=implicit_tls, shared=shared)
 
         async def lmtp(port: int) -> Listener:

@@ -235,6 +235,8 @@ class Connection:
 
     async def _fault(self, cmd: Command) -> bool:
         """Apply an injected fault; True when the command must not run."""
+        if not self.ctx.faults.armed:
+            return False
         mailbox = getattr(cmd, "mailbox", "")  # what a fault's ``match`` sees on IMAP
         argument = mailbox.decode("utf-8", "replace") if isinstance(mailbox, bytes) else ""
         name = command_name(cmd)

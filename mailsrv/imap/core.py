@@ -168,10 +168,6 @@ class ImapCore:
         return self._framer.last_input
 
     @property
-    def buffered(self) -> int:
-        return self._framer.buffered
-
-    @property
     def mid_command(self) -> bool:
         """A command has begun and is not complete yet (its literal is still coming, say)."""
         return self.mode is ReadMode.COMMAND and self._framer.mid_command

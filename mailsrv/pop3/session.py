@@ -139,6 +139,8 @@ class Pop3Session:
         self._sasl = None
 
     async def _fault(self, verb: str) -> faults.Action | None:
+        if not self.ctx.faults.armed:
+            return None
         argument = self.core.last_line.decode("utf-8", "replace").partition(" ")[2]
         return await faults.before_command(self.ctx.faults, "pop3", verb, argument, self.user)
 

@@ -192,9 +192,11 @@ class IngressSMTP(SMTP):
         """Every ``smtp_<VERB>`` goes through here (see ``through_run_command``): traced,
         then the fault hook, then the command, marked busy for the graceful shutdown."""
         self._trace("C", verb if arg is None else f"{verb} {arg}")
-        fault = await faults.before_command(
-            self.ctx.faults, self.protocol, verb, arg or "", self.info.user
-        )
+        fault = None
+        if self.ctx.faults.armed:
+            fault = await faults.before_command(
+                self.ctx.faults, self.protocol, verb, arg or "", self.info.user
+            )
         if isinstance(fault, faults.Reply):
             await self.push(fault.text or "451 4.3.0 Injected failure")
             return
