@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,7 +369,8 @@ def next_uidvalidity(user_root: Path, above: int = 0) -> int:
                 os.rename(marker, new_marker)
         except (FileNotFoundError, FileExistsError):
             continue  # someone else took a value just now: look again
-        tmp = user_root / f"{UIDVALIDITY_FILE}.{os.getpid()}.tmp"
+        # Per thread, not just per process: folders of one user are rebuilt in parallel threads.
+        tmp = user_root / f"{UIDVALIDITY_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
         tmp.write_text(f"{value:08x}")
         os.replace(tmp, path)
         return value

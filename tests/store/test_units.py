@@ -172,3 +172,16 @@ def test_dot_lock_busy(tmp_path: Path) -> None:
     with pytest.raises(StoreBusy):
         DotLock(tmp_path).acquire(wait=0.05)
     assert lock.read_text() == "1:elsewhere"
+
+
+def test_next_uidvalidity_from_many_threads_at_once(tmp_path: Path) -> None:
+    """Folders of one user are rebuilt in parallel threads: each gets a value, none fails on
+    the other's temporary file, and no value is handed out twice."""
+    import concurrent.futures
+
+    from mailsrv.store.uidlist import next_uidvalidity
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        values = list(pool.map(lambda _: next_uidvalidity(tmp_path), range(64)))
+    assert len(set(values)) == 64
+    assert not list(tmp_path.glob("*.tmp"))
