@@ -44,6 +44,8 @@ class UsersFile:
         self.path = path
         self._mtime: float | None = None
         self._users: dict[str, str] = {}
+        #: What follows the password on each line (uid:gid:gecos:home:shell:extra fields).
+        self._rests: dict[str, str] = {}
 
     def _load(self) -> None:
         if self.path is None:
@@ -51,22 +53,37 @@ class UsersFile:
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
-            self._users, self._mtime = {}, None
+            self._users, self._rests, self._mtime = {}, {}, None
             return
         if mtime == self._mtime:
             return
         users: dict[str, str] = {}
+        rests: dict[str, str] = {}
         for line in self.path.read_text().splitlines():
             line = line.strip()
             if not line or line.startswith("#") or ":" not in line:
                 continue
             name, _, rest = line.partition(":")
-            users[name] = rest.split(":", 1)[0]
-        self._users, self._mtime = users, mtime
+            users[name], _, rests[name] = rest.partition(":")
+        self._users, self._rests, self._mtime = users, rests, mtime
 
     def get(self, user: str) -> str | None:
         self._load()
         return self._users.get(user)
+
+    def extra_fields(self, user: str) -> dict[str, str]:
+        """The line's userdb extra fields (its 7th column on, ``key=value`` separated by
+        spaces, as Dovecot's passwd-file has them): ``{"userdb_quota_rule": "*:storage=1G"}``."""
+        self._load()
+        columns = self._rests.get(user, "").split(":", 5)
+        if len(columns) < 6:
+            return {}
+        fields = {}
+        for item in columns[5].split():
+            key, eq, value = item.partition("=")
+            if eq:
+                fields[key] = value
+        return fields
 
     def names(self) -> list[str]:
         self._load()
@@ -95,7 +112,11 @@ class UsersFile:
             users[user] = hashed
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(f"{u}:{h}\n" for u, h in sorted(users.items())))
+        rests = self._rests  # the other columns (extra fields: quota rules) are kept
+        lines = (
+            f"{u}:{h}:{rests[u]}" if rests.get(u) else f"{u}:{h}" for u, h in sorted(users.items())
+        )
+        tmp.write_text("".join(line + "\n" for line in lines))
         tmp.chmod(0o600)
         tmp.replace(self.path)
         self._mtime = None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
 from mailsrv.metrics import Metrics
+from mailsrv.quota import QuotaPolicy
 from mailsrv.store.base import Store
 from mailsrv.trace import Tracer
 
@@ -70,3 +71,8 @@ class ServerContext:
     metrics: Metrics = field(default_factory=Metrics)
     #: The ports the listeners really bound, by service ("imaps": 993, ...), once started.
     ports: dict[str, int] = field(default_factory=dict)
+    #: Per-user quota limits and the check before a save (``mailsrv.quota``).
+    quota: QuotaPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.quota = QuotaPolicy(self.config, self.store, self.auth.users)

@@ -16,6 +16,7 @@ from mailsrv.store.base import (
     MessageTooLarge,
     NoSuchFolder,
     NoSuchUser,
+    OverQuota,
     StoreBusy,
     StoreError,
 )
@@ -28,6 +29,8 @@ BASE_CAPABILITIES = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENA
 AUTHENTICATED_CAPABILITIES = (
     "NAMESPACE",
     "UIDPLUS",
+    "MULTIAPPEND",  # RFC 3502 (append_cmd.py)
+    "CATENATE",  # RFC 4469 (append_cmd.py, imap_url.py)
     "MOVE",
     "UNSELECT",
     "CHILDREN",
@@ -40,6 +43,9 @@ AUTHENTICATED_CAPABILITIES = (
     "BINARY",
     "STATUS=SIZE",
     "UTF8=ACCEPT",
+    "QUOTA",  # RFC 9208 (quota_cmd.py): the resources counted, no QUOTASET
+    "QUOTA=RES-STORAGE",
+    "QUOTA=RES-MESSAGE",
 )
 
 
@@ -114,6 +120,8 @@ def store_error(exc: StoreError) -> tuple[str, str, str]:
         return "NO", "EXPUNGEISSUED", "Some of the requested messages no longer exist"
     if isinstance(exc, MessageTooLarge):
         return "NO", "TOOBIG", "Message too large"
+    if isinstance(exc, OverQuota):
+        return "NO", "OVERQUOTA", "Quota exceeded (mailbox for user is full)"
     if isinstance(exc, StoreBusy):
         return "NO", "INUSE", "Mailbox is busy, try again later"
     if isinstance(exc, NoSuchUser):

@@ -104,6 +104,12 @@ async def copy(s: ImapSession, cmd: Copy) -> None:
         target = await store.open(s.username, dest)
     except NoSuchFolder:
         raise CommandFailed("NO", "Mailbox doesn't exist", "TRYCREATE") from None
+    if not cmd.move and uids and s.ctx.quota.limits(s.username).limited:
+        # RFC 9208 (OVERQUOTA): a COPY that would go over quota copies nothing. A MOVE stays within
+        # the user's one quota root, so it never changes the usage and is never refused.
+        sizes = {m.uid: m.size for m in (await view.mailbox.snapshot()).messages}
+        octets = sum(sizes.get(uid, 0) for uid in uids)
+        await s.ctx.quota.check(s.username, octets, len(uids))
     action = view.mailbox.move if cmd.move else view.mailbox.copy
     pairs = await action(uids, target.name, actor=s.id) if uids else []
     code = None

@@ -154,6 +154,13 @@ class ImapSession:
         except BadMailboxName as exc:
             raise CommandFailed("NO", str(exc), "CANNOT") from None
 
+    def mailbox_name_utf8(self, raw: bytes) -> str:
+        """A mailbox name given in UTF-8 whatever the session enabled (IMAP URLs, RFC 5092)."""
+        try:
+            return decode_name(raw, utf8=True)
+        except BadMailboxName as exc:
+            raise CommandFailed("NO", str(exc), "CANNOT") from None
+
     def require_view(self) -> MailboxView:
         if self.view is None:
             raise CommandFailed("BAD", "No mailbox selected")

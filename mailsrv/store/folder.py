@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from mailsrv.store import append_journal
 from mailsrv.store.base import MessageInfo, NoSuchFolder
 from mailsrv.store.cache import MessageCache
 from mailsrv.store.filenames import letters_of, name_time, wire_size
@@ -90,6 +91,7 @@ class FolderIndex:
         self.checked_at = -1e9
         self._kw_stamp: object = None
         self._snapshot: tuple[int, tuple[MessageInfo, ...]] | None = None
+        self._usage: tuple[int, int, int] = (-1, 0, 0)  # (version, octets, messages)
 
     # -- looking at the disk -------------------------------------------------------------
 
@@ -189,6 +191,8 @@ class FolderIndex:
         self._ul_stamp = None  # someone may have written it: read it afresh
         scan.uidlist, scan.ul_stamp = self._read_uidlist()
         ul = scan.uidlist
+        for base in append_journal.roll_back(self.path, ul.records):
+            scan.disk.pop(base, None)
         scan.unassigned = list(scan.disk.keys() - ul.records.keys())
         rebuild = ul.damaged or ul.uidvalidity <= 0
         if rebuild:
@@ -349,6 +353,15 @@ class FolderIndex:
         msgs = tuple(e.info for e in self.by_uid.values())
         self._snapshot = (self.version, msgs)
         return msgs
+
+    def usage(self) -> tuple[int, int]:
+        """Octets and messages in the folder (summed again only when the version changed)."""
+        version, octets, count = self._usage
+        if version != self.version:
+            msgs = self.messages()
+            octets, count = sum(m.size for m in msgs), len(msgs)
+            self._usage = (self.version, octets, count)
+        return octets, count
 
     def uidlist_state(self) -> tuple[UidList, Stamp | None]:
         return self._ul, self._ul_stamp

@@ -288,8 +288,16 @@ class AsyncMailServer:
         mailbox = await self.context.store.open(user, folder)
         return await mailbox.uidvalidity_bump()
 
+    async def set_quota(
+        self, user: str, storage: int | None = None, messages: int | None = None
+    ) -> None:
+        """Give ``user`` a quota (RFC 9208): ``storage`` octets and ``messages`` over all its
+        folders (None: no limit), over the config's and the users file's; ``reset`` drops it."""
+        self.context.quota.set(user, storage, messages)
+
     async def reset(self) -> None:
-        """Back to a fresh server: no mail, no folders, no users added with ``add_user``.
+        """Back to a fresh server: no mail, no folders, no users added with ``add_user``, no
+        quota set with ``set_quota``.
 
         The users given as ``users=`` stay (with empty mailboxes); faults and transcripts are
         cleared. Open connections stay open and see the change as mailboxes emptied.
@@ -297,6 +305,7 @@ class AsyncMailServer:
         ctx = self.context
         await ctx.store.reset()
         ctx.auth.extra.clear()
+        ctx.quota.clear()
         ctx.faults.clear()
         ctx.tracer.clear()
         await self._add_configured_users()
