@@ -59,7 +59,10 @@ async def test_getquotaroot_getquota_and_setquota(make_server: Any) -> None:
         assert b" QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE " in caps
         assert b"QUOTASET" not in caps
         free = await command(conn, b"a GETQUOTAROOT INBOX\r\n", b"a")
-        assert free == [b'* QUOTAROOT "INBOX" "User quota"\r\n', b"a OK Getquotaroot completed.\r\n"]
+        assert free == [
+            b'* QUOTAROOT "INBOX" "User quota"\r\n',
+            b"a OK Getquotaroot completed.\r\n",
+        ]
         server.context.quota.set("alice", storage=10 * 1024, messages=5)
         got = await command(conn, b'b GETQUOTAROOT Sent\r\nd GETQUOTA "User quota"\r\n', b"d")
         line = b'* QUOTA "User quota" (STORAGE 1 10 MESSAGE 2 5)\r\n'  # 472 octets: 1 KiB
