@@ -91,7 +91,7 @@ class FolderIndex:
         self.checked_at = -1e9
         self._kw_stamp: object = None
         self._snapshot: tuple[int, tuple[MessageInfo, ...]] | None = None
-        self._usage: tuple[int, int, int] = (-1, 0, 0)  # (version, octets, messages)
+        self._octets = 0  # the sizes in by_uid, kept as entries come and go (quota)
 
     # -- looking at the disk -------------------------------------------------------------
 
@@ -275,7 +275,7 @@ class FolderIndex:
         records = scan.uidlist.records
         before = {e.info.uid: e.info.flags for e in self.by_base.values()}
         self.by_base, self.by_uid = {}, {}
-        self._top_uid, self._ordered = 0, True
+        self._top_uid, self._ordered, self._octets = 0, True, 0
         for base, (sub, fname) in scan.disk.items():
             rec = records.get(base)
             if rec is not None:
@@ -324,10 +324,12 @@ class FolderIndex:
 
     def add_entry(self, entry: Entry) -> None:
         uid = entry.info.uid
+        old = self.by_uid.get(uid)
         if uid > self._top_uid:
             self._top_uid = uid
-        elif uid not in self.by_uid:
+        elif old is None:
             self._ordered = False  # by_uid is no longer in UID order: messages() re-sorts
+        self._octets += entry.info.size - (0 if old is None else old.info.size)
         self.by_uid[uid] = entry
         self.by_base[entry.base] = entry
         self._touched.add(entry.base)
@@ -335,6 +337,7 @@ class FolderIndex:
     def drop_entry(self, uid: int) -> Entry | None:
         entry = self.by_uid.pop(uid, None)
         if entry is not None:
+            self._octets -= entry.info.size
             self.by_base.pop(entry.base, None)
             self._touched.add(entry.base)
         return entry
@@ -355,13 +358,8 @@ class FolderIndex:
         return msgs
 
     def usage(self) -> tuple[int, int]:
-        """Octets and messages in the folder (summed again only when the version changed)."""
-        version, octets, count = self._usage
-        if version != self.version:
-            msgs = self.messages()
-            octets, count = sum(m.size for m in msgs), len(msgs)
-            self._usage = (self.version, octets, count)
-        return octets, count
+        """Octets and messages in the folder (a running total: no sum over the messages)."""
+        return self._octets, len(self.by_uid)
 
     def uidlist_state(self) -> tuple[UidList, Stamp | None]:
         return self._ul, self._ul_stamp

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailsrv.store import append_journal, folder_ops
-from mailsrv.store.base import SEEN, EventKind, NewMessage, NoSuchFolder, Store, Usage
+from mailsrv.store.base import SEEN, EventKind, FlagMode, NewMessage, NoSuchFolder, Store, Usage
 from mailsrv.store.maildir import MaildirStore
 from tests.store.conftest import message
 
@@ -39,9 +39,15 @@ async def test_usage_sums_every_folder(store: Store) -> None:
     await store.deliver("alice", b"a\r\n")
     await store.deliver("alice", b"bcd\r\n", "Sent")
     assert await store.usage("alice") == Usage(8, 2)
+    inbox = await store.open("alice")
+    await inbox.store_flags([1], [SEEN], FlagMode.ADD)  # a rename: the same message
+    await inbox.copy([1], "Archive")
+    assert await store.usage("alice") == Usage(11, 3)
+    await inbox.move([1], "Trash")
+    assert await store.usage("alice") == Usage(11, 3)
     mbox = await store.open("alice", "Sent")
     await mbox.expunge([1])
-    assert await store.usage("alice") == Usage(3, 1)
+    assert await store.usage("alice") == Usage(6, 2)
 
 
 async def test_usage_sees_another_process(maildir: MaildirStore, tmp_path: Path) -> None:
