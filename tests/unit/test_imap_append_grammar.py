@@ -1,6 +1,6 @@
-"""MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469) grammar: whole, byte by byte and with data
-after it through the framing layer, the literal limits over a whole MULTIAPPEND, and the IMAP
-URLs CATENATE takes (RFC 5092)."""
+"""MULTIAPPEND (RFC 3502), CATENATE (RFC 4469) and QUOTA (RFC 9208) grammar: whole, byte by
+byte and with data after it through the framing layer, the literal limits over a whole
+MULTIAPPEND, and the IMAP URLs CATENATE takes (RFC 5092)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from mailsrv.imap.commands import (
     AppendMessage,
     CatenateText,
     CatenateUrl,
+    GetQuota,
     InvalidCommand,
+    SetQuota,
 )
 from mailsrv.imap.framing import APPEND_TOTAL_MESSAGES, NEED_DATA, CommandFramer
 from mailsrv.imap.imap_url import BadUrl, ImapUrl, parse_imap_url
@@ -168,3 +170,29 @@ def test_urls_catenate_accepts(url: bytes, expected: ImapUrl) -> None:
 def test_urls_catenate_refuses(url: bytes) -> None:
     with pytest.raises(BadUrl):
         parse_imap_url(url)
+
+
+# -- QUOTA commands (RFC 9208 §4) -------------------------------------------------------------
+
+
+def test_quota_commands_whole_and_byte_by_byte() -> None:
+    data = (
+        b'a GETQUOTA "User quota"\r\nb GETQUOTAROOT {5}\r\nINBOX\r\n'
+        b'c SETQUOTA "User quota" (STORAGE 512 MESSAGE 10)\r\n'
+    )
+    expected = [
+        GetQuota("a", b"User quota", "GETQUOTA"),
+        GetQuota("b", b"INBOX", "GETQUOTAROOT"),
+        SetQuota("c", b"User quota"),
+    ]
+    for result in feed_all_ways(data):
+        assert result == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"a GETQUOTA\r\n", b"a GETQUOTAROOT INBOX extra\r\n", b'a SETQUOTA ""\r\n', b"a SETQUOTA\r\n"],
+)
+def test_bad_quota_commands(data: bytes) -> None:
+    cmd = parse_command(data)
+    assert isinstance(cmd, InvalidCommand) and cmd.tag == "a"
