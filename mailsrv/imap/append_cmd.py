@@ -19,7 +19,7 @@ from mailsrv.imap.sections import section_bytes
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.message.structure import parse_message
 from mailsrv.message.wire import to_wire
-from mailsrv.store.base import EventKind, MessageGone, NewMessage, NoSuchFolder
+from mailsrv.store.base import EventKind, InvalidName, MessageGone, NewMessage, NoSuchFolder
 
 if TYPE_CHECKING:
     from mailsrv.imap.session import ImapSession
@@ -81,7 +81,7 @@ async def _url_content(s: ImapSession, part: CatenateUrl) -> bytes:
     """What a URL part names, or ``NO [BADURL url]`` (RFC 4469 §5)."""
     try:
         return _cut(await _referenced(s, parse_imap_url(part.url)))
-    except (BadUrl, NoSuchFolder, MessageGone, CommandFailed):
+    except (BadUrl, NoSuchFolder, InvalidName, MessageGone, CommandFailed):
         pass
     url = part.url.decode("ascii", "replace")
     if not url.isprintable() or "]" in url or len(url) > 400:

@@ -145,6 +145,7 @@ async def test_catenate_urls_texts_and_multiappend(make_server: Any) -> None:
         (b'"/INBOX/;UID=1/;SECTION=7"', b"BADURL /INBOX/;UID=1/;SECTION=7"),
         (b'"/INBOX/;UID=1;URLAUTH=anonymous"', b"BADURL /INBOX/;UID=1;URLAUTH=anonymous"),
         (b'";UID=1"', b"BADURL ;UID=1"),  # relative, but nothing is selected
+        (b'"/a%2F..%2F..%2Fx/;UID=1"', b"BADURL /a%2F..%2F..%2Fx/;UID=1"),
     ],
 )
 async def test_bad_urls(make_server: Any, url: bytes, code: bytes) -> None:
