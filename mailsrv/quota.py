@@ -7,8 +7,8 @@ counts octets, as Dovecot reads them), then ``[limits] quota_storage`` / ``quota
 Usage comes from the store's cached listings (``Store.usage``), so a check costs no file read.
 
 The check is made before the message is written, and the store writes a message whole or not at
-all, so a refused save leaves nothing behind. Two saves checked at the same moment may both pass
-(as with Dovecot's default, the limit is a ceiling on what one save may start from).
+all, so a refused save leaves nothing behind. Two saves checked at the same moment may both pass:
+the limit bounds what each save starts from, not the sum of saves in flight.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from mailsrv.store.base import NoSuchUser, OverQuota, Store, Usage
 #: RFC 9208 §5 resource names.
 STORAGE = "STORAGE"
 MESSAGE = "MESSAGE"
-#: The one quota root every user has (Dovecot's default root name, "" for the unnamed root).
+#: The one quota root every user has; named, since some clients show no quota for "".
 ROOT = "User quota"
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}

@@ -1,6 +1,6 @@
-"""QUOTA (RFC 9208): GETQUOTA, GETQUOTAROOT and STATUS's view of the one quota root a user has.
+"""QUOTA (RFC 9208): GETQUOTA, GETQUOTAROOT and SETQUOTA for the one quota root a user has.
 
-Every mailbox of a user belongs to one root, ``"User quota"`` (Dovecot's name for it), with the
+Every mailbox of a user belongs to one root, ``"User quota"`` (``quota.ROOT``), with the
 resources the limits give it: STORAGE in units of 1024 octets (RFC 9208 §5.1, usage rounded up)
 and MESSAGE. A root without limits is listed by GETQUOTAROOT with no QUOTA line. SETQUOTA is
 answered NO: limits are set by the operator (config, users file, fixture), not by users;
