@@ -190,3 +190,30 @@ def test_fixture_set_quota(mail_server: Any) -> None:
         with pytest.raises(smtplib.SMTPRecipientsRefused):
             smtp.sendmail("app@example.org", ["alice@localhost"], MSG)
     assert len(mail_server.messages("alice")) == 1
+
+
+async def test_imapclient_get_quota_root_and_get_quota(make_server: Any) -> None:
+    imapclient = pytest.importorskip("imapclient")
+    async with make_server(services={"imap"}) as server:
+        await server.store.ensure_user("alice")
+        await server.store.deliver("alice", MSG)
+        server.context.quota.set("alice", storage=1 << 20, messages=100)
+
+        def run() -> tuple[Any, Any]:
+            c = imapclient.IMAPClient("127.0.0.1", port=server.ports.imap, ssl=False, timeout=10)
+            try:
+                c.login("alice", "pw")
+                return c.get_quota_root("INBOX"), c.get_quota("INBOX")
+            finally:
+                c.logout()
+
+        (roots, quotas), direct = await asyncio.to_thread(run)
+        assert roots.mailbox == "INBOX" and roots.quota_roots == ["User quota"]
+        assert [(q.resource, q.usage, q.limit) for q in quotas] == [
+            ("STORAGE", 1, 1024),
+            ("MESSAGE", 1, 100),
+        ]
+        assert [(q.quota_root, q.resource) for q in direct] == [
+            ("User quota", "STORAGE"),
+            ("User quota", "MESSAGE"),
+        ]
