@@ -16,12 +16,13 @@ import pytest
 
 from mailsrv.config import Limits
 from mailsrv.server import MailServer
+from mailsrv.store.base import FlagMode
 from tests.e2e.netclient import Conn, close_all
 from tests.e2e.test_lmtp import transaction
 
 pytestmark = pytest.mark.timeout(30)
 
-MSG = b"From: a@example.org\r\nSubject: q\r\n\r\n" + b"x" * 200 + b"\r\n"  # 236 octets
+MSG = b"From: a@example.org\r\nSubject: q\r\n\r\n" + b"x" * 200 + b"\r\n"  # 237 octets
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +66,7 @@ async def test_getquotaroot_getquota_and_setquota(make_server: Any) -> None:
         ]
         server.context.quota.set("alice", storage=10 * 1024, messages=5)
         got = await command(conn, b'b GETQUOTAROOT Sent\r\nd GETQUOTA "User quota"\r\n', b"d")
-        line = b'* QUOTA "User quota" (STORAGE 1 10 MESSAGE 2 5)\r\n'  # 472 octets: 1 KiB
+        line = b'* QUOTA "User quota" (STORAGE 1 10 MESSAGE 2 5)\r\n'  # 474 octets: 1 KiB
         assert got == [
             b'* QUOTAROOT "Sent" "User quota"\r\n',
             line,
@@ -81,6 +82,10 @@ async def test_getquotaroot_getquota_and_setquota(make_server: Any) -> None:
         assert refused[-1].startswith(b"g NO "), "refused, not BAD: the command is known"
         bad = await command(conn, b"h SETQUOTA\r\n", b"h")
         assert bad[-1].startswith(b"h BAD ")
+        mbox = await server.store.open("alice", "Sent")
+        await mbox.store_flags([1], ["\\Deleted"], FlagMode.ADD)
+        status = await command(conn, b"i STATUS Sent (DELETED DELETED-STORAGE SIZE)\r\n", b"i")
+        assert status[0] == b'* STATUS "Sent" (DELETED 1 DELETED-STORAGE 237 SIZE 237)\r\n'
         assert (await command(conn, b"n NOOP\r\n", b"n"))[-1].startswith(b"n OK")
 
 
@@ -132,7 +137,7 @@ async def test_smtp_over_quota_is_552_5_2_2(make_server: Any) -> None:
             with smtplib.SMTP("127.0.0.1", server.ports.smtp, timeout=10) as smtp:
                 return smtp.sendmail("me@example.org", rcpts, MSG)
 
-        await asyncio.to_thread(send, ["alice@localhost"])  # 236 octets and Received: fits
+        await asyncio.to_thread(send, ["alice@localhost"])  # 237 octets and Received: fits
         with pytest.raises(smtplib.SMTPDataError) as exc:
             await asyncio.to_thread(send, ["alice@localhost", "bob@localhost"])
         assert exc.value.smtp_code == 552 and exc.value.smtp_error.startswith(b"5.2.2 ")
