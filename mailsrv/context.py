@@ -23,6 +23,7 @@ from mailsrv.trace import Tracer
 
 if TYPE_CHECKING:
     from mailsrv.auth import Authenticator
+    from mailsrv.tls_faults import TlsContexts
 
 
 @dataclass(slots=True)
@@ -70,3 +71,14 @@ class ServerContext:
     metrics: Metrics = field(default_factory=Metrics)
     #: The ports the listeners really bound, by service ("imaps": 993, ...), once started.
     ports: dict[str, int] = field(default_factory=dict)
+    #: One context per TLS service, so a TLS fault can change one service's certificate.
+    tls_contexts: TlsContexts | None = None
+
+    def tls_for(self, service: str) -> ssl.SSLContext | None:
+        """The context ``service`` ("imaps", "imap" for its STARTTLS, "submission", ...) serves
+        TLS with; None when TLS is off."""
+        if self.tls is None:
+            return None
+        if self.tls_contexts is None:
+            return self.tls
+        return self.tls_contexts.for_service(service)
