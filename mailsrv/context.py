@@ -23,6 +23,7 @@ from mailsrv.trace import Tracer
 
 if TYPE_CHECKING:
     from mailsrv.auth import Authenticator
+    from mailsrv.report.card import ReportCard
     from mailsrv.tls_faults import TlsContexts
 
 
@@ -73,6 +74,13 @@ class ServerContext:
     ports: dict[str, int] = field(default_factory=dict)
     #: One context per TLS service, so a TLS fault can change one service's certificate.
     tls_contexts: TlsContexts | None = None
+    #: The client report card, fed from the tracer (``mailsrv.report``).
+    report: ReportCard | None = None
+
+    def session_tls(self, session: str) -> bool:
+        """Whether that live session is on TLS now (False when it is gone)."""
+        info = self.sessions.live.get(session)
+        return info is not None and info.tls
 
     def tls_for(self, service: str) -> ssl.SSLContext | None:
         """The context ``service`` ("imaps", "imap" for its STARTTLS, "submission", ...) serves

@@ -158,6 +158,10 @@ class MailServer:
             from mailsrv.tls_faults import TlsContexts
 
             self.ctx.tls_contexts = TlsContexts.for_config(cfg, self.ctx.faults)
+        from mailsrv.report.card import ReportCard
+
+        self.ctx.report = ReportCard(self.ctx.session_tls)
+        self.ctx.tracer.add_sink(self.ctx.report.record)
         if cfg.trace or cfg.trace_file:
             from mailsrv.trace_sinks import install_trace_sinks
 
