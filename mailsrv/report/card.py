@@ -65,6 +65,14 @@ class ReportCard:
             observer = self._sessions.get(session)
             return None if observer is None else merge(list(observer.noted.values()))
 
+    def for_sessions(self, sessions: set[str]) -> list[Finding]:
+        """The findings of these sessions together, one per habit (a device's card)."""
+        with self._lock:
+            noted = [
+                n for sid, o in self._sessions.items() if sid in sessions for n in o.noted.values()
+            ]
+        return merge(noted)
+
     def for_user(self, user: str) -> list[Finding]:
         """The findings of every kept session of ``user``, one per habit."""
         with self._lock:
