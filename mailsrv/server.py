@@ -157,7 +157,7 @@ class MailServer:
         if tls is not None:
             from mailsrv.tls_faults import TlsContexts
 
-            self.ctx.tls_contexts = TlsContexts.for_config(cfg, self.ctx.faults)
+            self.ctx.tls_contexts = TlsContexts.for_config(cfg, tls, self.ctx.faults)
         from mailsrv.report.card import ReportCard
 
         self.ctx.report = ReportCard(self.ctx.session_tls)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ssl
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,8 @@ def test_unknown_kind_is_refused(ca: Path) -> None:
 
 def test_injector_counts_handshakes_and_never_matches_commands(ca: Path) -> None:
     faults = FaultInjector()
-    contexts = TlsContexts(ensure_certificates(ca), DEFAULT_NAMES, faults)
+    good = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    contexts = TlsContexts(good, ensure_certificates(ca), DEFAULT_NAMES, faults)
     fault = faults.tls("IMAPS", "Expired", times=2)
     assert (fault.protocol, fault.certificate) == ("imaps", "expired")
     assert faults.check("imap", "TLS") is None and faults.check("imaps", "TLS") is None
