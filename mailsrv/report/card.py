@@ -21,6 +21,8 @@ from mailsrv.trace import TraceLine
 
 #: Sessions whose findings are kept (live and closed): the newest ones.
 MAX_SESSIONS = 2_000
+#: Users whose earlier downloads are remembered (for refetch-all): the most recent ones.
+MAX_USERS = 1_000
 
 _OBSERVERS: dict[str, Callable[[str], HabitObserver]] = {
     "imap": ImapObserver,
@@ -36,7 +38,7 @@ class ReportCard:
         self._tls_of = tls_of
         self._lock = threading.Lock()
         self._sessions: OrderedDict[str, HabitObserver] = OrderedDict()
-        self._memory: dict[str, UserMemory] = {}
+        self._memory: OrderedDict[str, UserMemory] = OrderedDict()
 
     def record(self, line: TraceLine) -> None:
         """Feed one transcript line to its session's observer."""
@@ -51,13 +53,20 @@ class ReportCard:
                     self._sessions.popitem(last=False)
             if line.user is not None and observer.user is None:
                 observer.user = line.user
-                observer.memory = self._memory.setdefault(line.user, UserMemory())
+                observer.memory = self._remember(line.user)
             if line.direction == "C":
                 observer.client(line.text, self._tls_of(line.session))
             elif line.direction == "S":
                 observer.server(line.text)
             elif line.text in _CLOSE_EVENTS:
                 observer.closed()
+
+    def _remember(self, user: str) -> UserMemory:
+        memory = self._memory.pop(user, None) or UserMemory()
+        self._memory[user] = memory
+        if len(self._memory) > MAX_USERS:
+            self._memory.popitem(last=False)
+        return memory
 
     def for_session(self, session: str) -> list[Finding] | None:
         """The session's findings; None when the card never saw it (or forgot it)."""

@@ -81,8 +81,9 @@ class ImapObserver(HabitObserver):
             return
         lines = self.polls.setdefault(key, [])
         lines.append(evidence)
-        if len(lines) >= POLLS and self.idle_offered and not self.idled:
-            self.note("poll-instead-of-idle", *lines[-POLLS:])
+        del lines[:-POLLS]  # a session that polls for days keeps only the last few
+        if len(lines) == POLLS and self.idle_offered and not self.idled:
+            self.note("poll-instead-of-idle", *lines)
 
     def _fetch(self, uid: bool, argument: str, evidence: str) -> None:
         sequence, _, items = argument.partition(" ")

@@ -13,6 +13,7 @@ SMTP (and submission):
 
 from __future__ import annotations
 
+from mailsrv.report.findings import MAX_EVIDENCE
 from mailsrv.report.observer import HabitObserver
 
 _CLEARTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN"})
@@ -41,9 +42,9 @@ class Pop3Observer(HabitObserver):
         evidence = self.line("C", text)
         if not tls and (verb in ("USER", "PASS") or (verb == "AUTH" and _cleartext(argument))):
             self.note("cleartext-login", evidence)
-        elif verb == "RETR":
+        elif verb == "RETR" and len(self.retrieved) < MAX_EVIDENCE:
             self.retrieved.append(evidence)
-        elif verb == "DELE":
+        elif verb == "DELE" and len(self.deleted) < MAX_EVIDENCE:
             self.deleted.append(evidence)
         elif verb == "UIDL":
             self.uidl = True

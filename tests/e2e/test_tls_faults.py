@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import imaplib
 import json
 import poplib
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mailsrv.testing import ThreadedMailServer
+from mailsrv.testing import AsyncMailServer, ThreadedMailServer
 
 TOKEN = "tls-fault-token"
 
@@ -213,3 +214,33 @@ def test_bad_tls_faults_are_a_400_naming_the_field(
 def test_a_tls_fault_on_a_server_without_tls_is_refused(mail_server: ThreadedMailServer) -> None:
     with pytest.raises(ValueError, match="TLS is off"):
         mail_server.faults.tls("imap", "expired")
+
+
+@pytest.mark.mail_server(services={"imaps", "pop3"})
+async def test_tls_faults_on_the_async_fixture(mail_server_async: AsyncMailServer) -> None:
+    """The same on the test's own loop (run under asyncio and uvloop, see conftest.py)."""
+    server = mail_server_async
+    server.faults.tls("imaps", "untrusted-ca", times=1)
+    server.faults.tls("pop3", "weak-key", times=1)
+
+    def handshakes() -> list[int | None]:
+        codes: list[int | None] = []
+        for _ in range(2):
+            try:
+                imaplib.IMAP4_SSL(
+                    "localhost", server.ports.imaps, ssl_context=server.client_ssl_context()
+                ).logout()
+                codes.append(None)
+            except ssl.SSLCertVerificationError as exc:
+                codes.append(exc.verify_code)
+        pop = poplib.POP3("localhost", server.ports.pop3, timeout=10)
+        try:
+            pop.stls(context=server.client_ssl_context())
+            codes.append(None)
+        except ssl.SSLCertVerificationError as exc:
+            codes.append(exc.verify_code)
+        return codes
+
+    codes = await asyncio.to_thread(handshakes)
+    assert codes[0] in VERIFY_CODES["untrusted-ca"] and codes[1:] == [None, 66]
+    assert server.faults.active == []
