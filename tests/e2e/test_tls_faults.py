@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import json
+import logging
 import poplib
 import shutil
 import smtplib
@@ -143,7 +144,10 @@ def test_imaplib_with_a_verifying_context_refuses(
 
 
 @pytest.mark.mail_server(services={"pop3", "submission"})
-def test_poplib_stls_and_smtplib_starttls_refuse(mail_server: ThreadedMailServer) -> None:
+def test_poplib_stls_and_smtplib_starttls_refuse(
+    mail_server: ThreadedMailServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     mail_server.faults.tls("pop3", "wrong-host")
     mail_server.faults.tls("submission", "self-signed")
     pop = poplib.POP3("localhost", mail_server.ports.pop3, timeout=10)
@@ -156,6 +160,7 @@ def test_poplib_stls_and_smtplib_starttls_refuse(mail_server: ThreadedMailServer
     with pytest.raises(ssl.SSLCertVerificationError) as smtp_raised:
         smtp.starttls(context=mail_server.client_ssl_context())
     assert smtp_raised.value.verify_code == 18
+    smtp.close()
     # An unverifying client (the kind these faults exist to catch) goes on regardless.
     careless = ssl.create_default_context()
     careless.check_hostname, careless.verify_mode = False, ssl.CERT_NONE
@@ -164,6 +169,8 @@ def test_poplib_stls_and_smtplib_starttls_refuse(mail_server: ThreadedMailServer
     pop.user("alice")
     assert pop.pass_("pw").startswith(b"+OK")
     pop.quit()
+    # A refused handshake is the client's doing: no error, no traceback on the terminal.
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 @needs_curl
