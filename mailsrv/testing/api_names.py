@@ -13,5 +13,6 @@ TEST_API: tuple[str, ...] = (
     "create_folder",
     "bump_uidvalidity",
     "set_quota",
+    "report",
     "reset",
 )
