@@ -7,14 +7,19 @@ counts octets, as Dovecot reads them), then ``[limits] quota_storage`` / ``quota
 Usage comes from the store's cached listings (``Store.usage``), so a check costs no file read.
 
 The check is made before the message is written, and the store writes a message whole or not at
-all, so a refused save leaves nothing behind. Two saves checked at the same moment may both pass:
-the limit bounds what each save starts from, not the sum of saves in flight.
+all, so a refused save leaves nothing behind. ``reserve`` checks and then holds the user's quota
+until the save is done, so two saves in one process never both pass on the same free room;
+saves by two processes at the same moment may (each checks what the store holds).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from types import TracebackType
 from typing import Protocol
 
 from mailsrv.config import Config
@@ -77,6 +82,8 @@ class QuotaPolicy:
         self._store = store
         self._fields = fields
         self._set: dict[str, QuotaLimits] = {}
+        #: One lock per user with a save in progress (gone with the last holder or waiter).
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def set(self, user: str, storage: int | None = None, messages: int | None = None) -> None:
         """Give ``user`` these limits (octets, messages; None: none), over any other source."""
@@ -108,6 +115,47 @@ class QuotaPolicy:
             raise OverQuota(MESSAGE)
         if limits.storage is not None and used.octets + octets > limits.storage:
             raise OverQuota(STORAGE)
+
+    async def reserve(self, users: Iterable[str], octets: int, messages: int = 1) -> Reservation:
+        """``check`` each user, holding each one's quota until the ``Reservation`` is released
+        (``with await policy.reserve(...): save``): this process's other saves for them wait."""
+        held: list[asyncio.Lock] = []
+        try:
+            for user in sorted(set(users)):  # one order for everyone: no two saves deadlock
+                if not self.limits(user).limited:
+                    continue
+                lock = self._locks.get(user)
+                if lock is None:
+                    lock = self._locks[user] = asyncio.Lock()
+                await lock.acquire()
+                held.append(lock)
+                await self.check(user, octets, messages)
+        except BaseException:
+            Reservation(held).release()
+            raise
+        return Reservation(held)
+
+
+class Reservation:
+    """The quota held for one save (``QuotaPolicy.reserve``); release it once the save is done."""
+
+    def __init__(self, locks: list[asyncio.Lock]) -> None:
+        self._locks = locks
+
+    def release(self) -> None:
+        while self._locks:
+            self._locks.pop().release()
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
 
 
 class UserFields(Protocol):

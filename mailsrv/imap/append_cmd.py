@@ -42,8 +42,8 @@ async def append(s: ImapSession, cmd: Append) -> None:
             raise CommandFailed("NO", "Message too large", "TOOBIG")
         flags = frozenset(f for f in message.flags if f != "\\Recent")
         messages.append(NewMessage(data, flags, message.internal_date))
-    await s.ctx.quota.check(user, sum(len(m.data) for m in messages), len(messages))
-    uids = await store.deliver_all(user, mailbox.name, messages, s.id, EventKind.APPENDED)
+    with await s.ctx.quota.reserve([user], sum(len(m.data) for m in messages), len(messages)):
+        uids = await store.deliver_all(user, mailbox.name, messages, s.id, EventKind.APPENDED)
     view = s.view
     if view is not None and view.name == mailbox.name:
         uidvalidity = view.uidvalidity

@@ -126,21 +126,21 @@ class IngressHandler:
         data = self.received_header(server, session, envelope, msg_id).encode() + content
         failed = False
         try:  # one reply for all recipients: nobody gets it unless it fits everyone's quota
-            for user in users:
-                await self.ctx.quota.check(user, len(data))
+            room = await self.ctx.quota.reserve(users, len(data))
         except OverQuota:
             return OVER_QUOTA
-        for user in users:
-            try:
-                await self.ctx.store.ensure_user(user)
-                uid = await self.ctx.store.deliver(user, data, actor=server.info.id)
-            except MessageTooLarge:
-                return "552 5.3.4 Message too big for the mailbox"
-            except StoreError:
-                log.exception("%s: delivery to %s failed", server.info.id, user)
-                failed = True
-                continue
-            log.info("%s: delivered %s to %s uid %d", server.info.id, msg_id, user, uid)
+        with room:
+            for user in users:
+                try:
+                    await self.ctx.store.ensure_user(user)
+                    uid = await self.ctx.store.deliver(user, data, actor=server.info.id)
+                except MessageTooLarge:
+                    return "552 5.3.4 Message too big for the mailbox"
+                except StoreError:
+                    log.exception("%s: delivery to %s failed", server.info.id, user)
+                    failed = True
+                    continue
+                log.info("%s: delivered %s to %s uid %d", server.info.id, msg_id, user, uid)
         if failed:
             return "451 4.3.0 Delivery failed for some recipients; try again later"
         return f"250 2.0.0 OK: queued as {msg_id}"

@@ -106,13 +106,13 @@ class LmtpHandler(IngressHandler):
         store = self.ctx.store
         try:
             await store.ensure_user(user)
-            await self.ctx.quota.check(user, len(data))
-            try:
-                uid = await store.deliver(user, data, folder or INBOX, actor=server.info.id)
-            except (NoSuchFolder, InvalidName):
-                if folder is None:
-                    raise
-                uid = await store.deliver(user, data, actor=server.info.id)
+            with await self.ctx.quota.reserve([user], len(data)):
+                try:
+                    uid = await store.deliver(user, data, folder or INBOX, actor=server.info.id)
+                except (NoSuchFolder, InvalidName):
+                    if folder is None:
+                        raise
+                    uid = await store.deliver(user, data, actor=server.info.id)
         except MessageTooLarge:
             return "552 5.3.4", "Message too big for the mailbox"
         except OverQuota:

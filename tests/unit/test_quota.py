@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,29 @@ async def test_policy_sources_and_check(tmp_path: Path) -> None:
     assert exc.value.resource == "STORAGE"
     await policy.check("alice", 80)
     assert (await policy.usage("alice")).messages == 1
+
+
+async def test_reserve_holds_the_room_until_the_save_is_done() -> None:
+    """Two saves at once for a user with room for one: the second waits for the first and
+    then sees it, instead of both passing the check on the same free room."""
+    store = MemoryStore()
+    await store.ensure_user("alice")
+    policy = QuotaPolicy(Config(), store, UsersFile(None))
+    policy.set("alice", messages=1)
+    outcome: list[str] = []
+
+    async def save(name: str) -> None:
+        try:
+            with await policy.reserve(["alice", "bob"], 10):
+                await asyncio.sleep(0)  # the other save gets its turn to check meanwhile
+                await store.deliver("alice", b"Subject: %s\r\n\r\nx\r\n" % name.encode())
+                outcome.append(name)
+        except OverQuota:
+            outcome.append(f"{name} refused")
+
+    await asyncio.gather(save("first"), save("second"))
+    assert outcome == ["first", "second refused"]
+    assert (await store.usage("alice")).messages == 1
+    assert not policy._locks, "no lock is kept once nobody saves"
+    with await policy.reserve(["bob"], 10**9):  # no limit: nothing to hold
+        pass
