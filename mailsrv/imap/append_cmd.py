@@ -90,6 +90,8 @@ async def _url_content(s: ImapSession, part: CatenateUrl) -> bytes:
 
 
 async def _referenced(s: ImapSession, url: ImapUrl) -> tuple[bytes, ImapUrl]:
+    if url.user is not None and url.user != s.username.encode("utf-8"):
+        raise BadUrl("another user's message")  # no URLAUTH: only one's own mail
     if url.mailbox is None:
         view = s.view
         if view is None:

@@ -4,21 +4,22 @@ user's own mailboxes, without URLAUTH::
     [imap://[user@]host[:port]] "/" mailbox [";UIDVALIDITY=" n] "/;UID=" n
         ["/;SECTION=" section] ["/;PARTIAL=" start ["." length]]
 
-or relative to the selected mailbox, ``;UID=n[/;SECTION=...][/;PARTIAL=...]``. Keys compare
+or relative to the selected mailbox, ``;UID=n[/;SECTION=...][/;PARTIAL=...]``. A user named in
+the URL must be the one logged in (the session checks). Keys compare
 without case; the mailbox and the section are percent-decoded (the mailbox as UTF-8).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote_to_bytes
 
 from mailsrv.imap.fetch_parser import parse_section
 from mailsrv.imap.lexer import Lexer, ParseError
 from mailsrv.imap.tokens import SectionSpec
 
-_SCHEME = re.compile(rb"imap://[^/]*", re.IGNORECASE)
+_SCHEME = re.compile(rb"imap://(?:([^/@;]*)(?:;[^/@]*)?@)?[^/@]*", re.IGNORECASE)
 _NUMBER = re.compile(rb"[1-9]\d{0,9}\Z")
 _PARTIAL = re.compile(rb"(\d{1,10})(?:\.([1-9]\d{0,9}))?\Z")
 
@@ -29,7 +30,8 @@ class BadUrl(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ImapUrl:
-    """One message (or part of it). ``mailbox`` None: the selected mailbox."""
+    """One message (or part of it). ``mailbox`` None: the selected mailbox; ``user`` the one an
+    absolute URL names (None: not given)."""
 
     mailbox: bytes | None
     uid: int
@@ -37,6 +39,7 @@ class ImapUrl:
     section: SectionSpec | None = None
     #: ``<start.length>``; length None: to the end.
     partial: tuple[int, int | None] | None = None
+    user: bytes | None = None
 
 
 def parse_imap_url(url: bytes) -> ImapUrl:
@@ -63,7 +66,8 @@ def parse_imap_url(url: bytes) -> ImapUrl:
             raise BadUrl("bad URL parameter")
         params[key] = value[:-1] if value.endswith(b"/") else value
         order.append(key)
-    return _url(mailbox, params, order)
+    user = unquote_to_bytes(m.group(1)) if m is not None and m.group(1) else None
+    return replace(_url(mailbox, params, order), user=user)
 
 
 #: The parameters in the order RFC 5092 allows them.

@@ -146,6 +146,7 @@ async def test_catenate_urls_texts_and_multiappend(make_server: Any) -> None:
         (b'"/INBOX/;UID=1;URLAUTH=anonymous"', b"BADURL /INBOX/;UID=1;URLAUTH=anonymous"),
         (b'";UID=1"', b"BADURL ;UID=1"),  # relative, but nothing is selected
         (b'"/a%2F..%2F..%2Fx/;UID=1"', b"BADURL /a%2F..%2F..%2Fx/;UID=1"),
+        (b'"imap://bob@localhost/INBOX/;UID=1"', b"BADURL imap://bob@localhost/INBOX/;UID=1"),
     ],
 )
 async def test_bad_urls(make_server: Any, url: bytes, code: bytes) -> None:
@@ -187,3 +188,13 @@ async def test_imapclient_multiappend(make_server: Any) -> None:
         answer = await asyncio.to_thread(run)
         assert answer.startswith(b"[APPENDUID ") and b" 1:2]" in answer
         assert await bodies(server) == [ONE, TWO]
+
+
+async def test_an_absolute_url_with_the_users_own_name(make_server: Any) -> None:
+    async with make_server(services={"imap"}) as server:
+        conn = await login(server)
+        await server.store.deliver("alice", ONE)
+        url = b'"imap://alice@localhost/INBOX/;UID=1/;SECTION=TEXT"'
+        answer = await command(conn, b"a APPEND Drafts CATENATE (URL %s)\r\n" % url, b"a")
+        assert answer[-1].startswith(b"a OK [APPENDUID ")
+        assert await bodies(server, "Drafts") == [b"first body\r\n"]

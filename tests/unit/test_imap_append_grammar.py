@@ -132,7 +132,7 @@ def test_an_over_limit_second_message_refuses_the_whole_command() -> None:
         (b"/INBOX;uidvalidity=9/;uid=5", ImapUrl(b"INBOX", 5, 9)),
         (
             b"imap://alice@localhost:143/A%2FB%20C;UIDVALIDITY=9/;UID=5/;SECTION=1.MIME",
-            ImapUrl(b"A/B C", 5, 9, SectionSpec((1,), "MIME")),
+            ImapUrl(b"A/B C", 5, 9, SectionSpec((1,), "MIME"), user=b"alice"),
         ),
         (
             b"/Sent/;UID=5/;section=HEADER.FIELDS%20(From%20To)/;PARTIAL=10.20",
@@ -140,6 +140,8 @@ def test_an_over_limit_second_message_refuses_the_whole_command() -> None:
         ),
         (b";UID=7/;SECTION=TEXT", ImapUrl(None, 7, None, SectionSpec((), "TEXT"))),
         (b"/INBOX/;UID=5/;PARTIAL=100000", ImapUrl(b"INBOX", 5, partial=(100000, None))),
+        (b"imap://host/INBOX/;UID=5", ImapUrl(b"INBOX", 5)),
+        (b"IMAP://al%40x;AUTH=*@host/INBOX/;UID=5", ImapUrl(b"INBOX", 5, user=b"al@x")),
     ],
 )
 def test_urls_catenate_accepts(url: bytes, expected: ImapUrl) -> None:
