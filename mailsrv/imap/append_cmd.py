@@ -32,14 +32,11 @@ async def append(s: ImapSession, cmd: Append) -> None:
         mailbox = await store.open(user, name)
     except NoSuchFolder:
         raise CommandFailed("NO", "Mailbox doesn't exist", "TRYCREATE") from None
-    limit = s.ctx.config.limits.message_size
     messages = []
     for message in cmd.messages:
         data = to_wire(await _content(s, message))
         if not data:
             raise CommandFailed("NO", "Can't save a zero byte message")
-        if len(data) > limit:
-            raise CommandFailed("NO", "Message too large", "TOOBIG")
         flags = frozenset(f for f in message.flags if f != "\\Recent")
         messages.append(NewMessage(data, flags, message.internal_date))
     with await s.ctx.quota.reserve([user], sum(len(m.data) for m in messages), len(messages)):
