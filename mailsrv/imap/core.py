@@ -47,6 +47,7 @@ from mailsrv.imap.commands import (
     Logout,
     Namespace,
     Noop,
+    Notify,
     Rename,
     Search,
     Select,
@@ -117,6 +118,7 @@ _AUTHENTICATED = _ANY | {
     SetQuota,
     Idle,
     Compress,
+    Notify,
 }
 #: The commands legal in each state (RFC 9051 §6.1-6.4; ENABLE only before SELECT, RFC 5161).
 #: A command and its UID form are one class, legal in the same states.

@@ -49,6 +49,7 @@ from mailsrv.imap.commands import (
 )
 from mailsrv.imap.fetch_parser import parse_fetch_items
 from mailsrv.imap.lexer import Lexer, ParseError
+from mailsrv.imap.notify_args import parse_notify
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.imap.tokens import Atom
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode
@@ -440,6 +441,7 @@ _HANDLERS: dict[str, Handler] = {
     "GETQUOTA": lambda lx, tag, uid: _quota(lx, tag, "GETQUOTA"),
     "GETQUOTAROOT": lambda lx, tag, uid: _quota(lx, tag, "GETQUOTAROOT"),
     "SETQUOTA": _setquota,
+    "NOTIFY": lambda lx, tag, uid: parse_notify(lx, tag),
 }
 _UID_HANDLERS: dict[str, Handler] = {
     "FETCH": _fetch,

@@ -270,6 +270,7 @@ class MaildirStore:
             layout.update_subscriptions(root, add=[name])
         else:  # also a name whose folder is gone
             layout.update_subscriptions(root, drop=[name])
+        self._event(user, name, EventKind.SUBSCRIPTION, "on" if subscribed else "off")
 
     # -- Store: messages -------------------------------------------------------------------
 

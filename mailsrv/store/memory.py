@@ -310,9 +310,13 @@ class MemoryStore:
         self._folders.of_user(user)
         subs = self._folders.subscriptions[user]
         if subscribed:
-            subs.add(self._folders.folder(user, name).name)
+            name = self._folders.folder(user, name).name
+            subs.add(name)
         else:  # also a name whose folder is gone
-            subs.discard(normalize_folder_name(name))
+            name = normalize_folder_name(name)
+            subs.discard(name)
+        detail = "on" if subscribed else "off"
+        self._folders.emit(user, name, EventKind.SUBSCRIPTION, (), None, detail)
 
     async def deliver(
         self,
