@@ -260,8 +260,11 @@ class Notifier:
         text = " ".join(f"{k} {v}" for k, v in values)
         return b"* STATUS " + encode_name(name, utf8=s.utf8) + f" ({text})\r\n".encode()
 
-    async def send_initial_status(self) -> None:
-        """``NOTIFY SET STATUS``: every mailbox with message events, the selected one aside."""
+    async def start(self, *, status: bool) -> None:
+        """Look at every mailbox with message events once (the selected one aside): what it
+        holds now is what later STATUS replies are compared with, and the store now follows
+        it for changes by other processes too. With ``NOTIFY SET STATUS`` the client is told
+        (RFC 5465 §3.1)."""
         s = self._s
         message_filters = [f for f in self.filters if f.bits]
         if not message_filters:
@@ -276,7 +279,7 @@ class Notifier:
                 continue
             if any(f.matches(info.name, subscribed) for f in message_filters):
                 line = await self._status_line(info.name, items)
-                if line:
+                if line and status:
                     s.out.write(line)
 
     async def _send_lists(self, subscribed: frozenset[str]) -> None:
@@ -296,6 +299,14 @@ class Notifier:
                 continue
             for line in await self._list_lines(event):
                 s.out.write(line)
+        for event in events:
+            if event.kind in (EventKind.FOLDER_CREATED, EventKind.FOLDER_RENAMED):
+                await self._follow(event.detail or event.folder, subscribed)
+
+    async def _follow(self, name: str, subscribed: frozenset[str]) -> None:
+        """A new mailbox name that message events are wanted for: look at it once (``start``)."""
+        if any(f.bits and f.matches(name, subscribed) for f in self.filters):
+            await self._status_line(name, _INITIAL_ITEMS)
 
     async def _list_lines(self, event: StoreEvent) -> list[bytes]:
         s = self._s
@@ -380,7 +391,6 @@ async def notify(s: ImapSession, cmd: Notify) -> None:
     notifier = Notifier(
         s, tuple(filters), selected=selected, immediate_expunges=immediate, new_fetch=new_fetch
     )
-    if cmd.status:
-        await notifier.send_initial_status()
+    await notifier.start(status=cmd.status)
     s.set_notify(notifier)
     await s.ok(cmd.tag, "NOTIFY completed.")
