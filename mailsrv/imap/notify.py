@@ -51,7 +51,6 @@ from mailsrv.store.base import (
     INBOX,
     EventKind,
     NoSuchFolder,
-    StoreError,
     StoreEvent,
 )
 
@@ -319,18 +318,10 @@ class Notifier:
         if event.kind is EventKind.SUBSCRIPTION:
             flags = "\\Subscribed" if event.detail == "on" else ""
             return [_list_line(flags, encode_name(name, utf8=utf8))]
-        # A rename moves the children along: each gets its LIST with its old name (RFC 5465 §5.4).
-        new = event.detail
-        lines = []
-        try:
-            folders = [f.name for f in await s.ctx.store.list_folders(s.username)]
-        except StoreError:
-            folders = [new]
-        for moved in [new, *(f for f in folders if f.startswith(new + HIERARCHY_DELIMITER))]:
-            old = name + moved[len(new) :]
-            tail = b' ("OLDNAME" (' + encode_name(old, utf8=utf8) + b"))"
-            lines.append(_list_line("", encode_name(moved, utf8=utf8), tail))
-        return lines
+        # RFC 5465 §5.4: the new name, with the old one as extended data (RFC 5258 §3.4);
+        # the store sends one event per folder that moved, its children included.
+        tail = b' ("OLDNAME" (' + encode_name(name, utf8=utf8) + b"))"
+        return [_list_line("", encode_name(event.detail, utf8=utf8), tail)]
 
 
 def _list_line(flags: str, name: bytes, tail: bytes = b"") -> bytes:

@@ -75,6 +75,8 @@ def _group(lx: Lexer) -> NotifyGroup:
         mailboxes = _mailboxes(lx)
     elif kind not in _PLAIN_FILTERS:
         raise ParseError(f"unknown mailbox filter {kind}")
+    if lx.peek() == 0x29:
+        raise ParseError(f"the {kind} filter needs a list of events or NONE")
     lx.sp()
     selected = kind.startswith("selected")
     events = _events(lx, selected=selected)

@@ -233,13 +233,15 @@ class MaildirStore:
         new_path = layout.folder_dir(root, new)
         if new == INBOX or new_path.exists():
             raise FolderExists(new)
+        moved = [old]
         if old == INBOX:
             await self._rename_inbox(user, root, new)
         else:
-            self._rename_tree(user, root, old, new)
-        self._event(user, old, EventKind.FOLDER_RENAMED, new)
+            moved = self._rename_tree(user, root, old, new)
+        for name in moved:  # the folder first, then each child that moved with it
+            self._event(user, name, EventKind.FOLDER_RENAMED, new + name[len(old) :])
 
-    def _rename_tree(self, user: str, root: Path, old: str, new: str) -> None:
+    def _rename_tree(self, user: str, root: Path, old: str, new: str) -> list[str]:
         dirs = layout.folder_dirs(root)
         moving = sorted(n for n in dirs if n == old or n.startswith(old + HIERARCHY_DELIMITER))
         self._indexes.drop(user, moving)
@@ -253,6 +255,7 @@ class MaildirStore:
         renamed = {new + s[len(old) :] for s in subs if s in moving}
         layout.update_subscriptions(root, add=renamed, drop=[s for s in subs if s in moving])
         layout.update_special_use(root, rename=(old, new))
+        return moving
 
     async def _rename_inbox(self, user: str, root: Path, new: str) -> None:
         await self.create_folder(user, new)

@@ -286,6 +286,7 @@ class MemoryStore:
             raise NoSuchFolder(old)
         if new in folders:
             raise FolderExists(new)
+        moved = [old]
         if old == INBOX:
             src = folders[INBOX]
             dst = self._new_folder(new)
@@ -297,14 +298,18 @@ class MemoryStore:
             self._folders.subscriptions[user].add(new)
         else:
             subs = self._folders.subscriptions[user]
-            for name in [n for n in folders if n == old or n.startswith(old + "/")]:
+            moved = sorted(n for n in folders if n == old or n.startswith(old + "/"))
+            for name in moved:
                 f = folders.pop(name)
                 f.name = new + name[len(old) :]
                 folders[f.name] = f
                 if name in subs:
                     subs.discard(name)
                     subs.add(f.name)
-        self._folders.emit(user, old, EventKind.FOLDER_RENAMED, (), None, new)
+        for name in moved:  # the folder first, then each child that moved with it
+            self._folders.emit(
+                user, name, EventKind.FOLDER_RENAMED, (), None, new + name[len(old) :]
+            )
 
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
         self._folders.of_user(user)
