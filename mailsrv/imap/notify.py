@@ -51,6 +51,7 @@ from mailsrv.store.base import (
     INBOX,
     EventKind,
     NoSuchFolder,
+    StoreError,
     StoreEvent,
 )
 
@@ -190,7 +191,15 @@ class Notifier:
         self._s.wake()
 
     async def flush(self) -> None:
-        """Send what may be sent now (the session calls this after its view's updates)."""
+        """Send what may be sent now (the session calls this after its view's updates). A
+        store failure here ends no command: the client is told that news may be missing."""
+        try:
+            await self._flush()
+        except StoreError as exc:
+            log.warning("%s: NOTIFY could not look at a mailbox: %r", self._s.id, exc)
+            self._s.out.write(b"* NO NOTIFY error, some events may have got lost\r\n")
+
+    async def _flush(self) -> None:
         s = self._s
         if self._overflow:
             s.out.write(b"* OK [NOTIFICATIONOVERFLOW] Too many changes at once; NOTIFY is off\r\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from mailsrv.imap import notify
+from mailsrv.store.base import StoreBusy
 from tests.unit.imap_harness import MESSAGE, Talker, make_context
 
 PERSONAL = (
@@ -212,3 +213,20 @@ async def test_logout_detaches_the_listener() -> None:
     a.session.close()
     assert not feed.listeners
     await b.talk(b"c CREATE Gone\r\n")  # no listener left to fail
+
+
+async def test_a_store_failure_while_notifying_ends_no_command(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, _b = await two_sessions()
+    await a.talk(PERSONAL)
+    await a.ctx.store.deliver("ann", MESSAGE, "Work")
+
+    async def broken(user: str, name: str) -> None:
+        raise StoreBusy(name)
+
+    monkeypatch.setattr(a.ctx.store, "open", broken)
+    assert await a.talk(b"x NOOP\r\n") == (
+        b"* NO NOTIFY error, some events may have got lost\r\nx OK Noop completed.\r\n"
+    )
+    assert "NOTIFY could not look at a mailbox" in caplog.text
