@@ -3,7 +3,7 @@
 One object per server, made by the server and handed to both IMAP listeners (143 and 993), so a
 session on one port sees the other port's sessions: the IDLE fan-out (one store subscription
 per user), who saw which message first (\\Recent), the deltas between folder versions, the
-FETCH item lists already parsed, and the output pushed to idlers that is still to be traced. Two
+FETCH item lists already parsed, NOTIFY's STATUS values, and the output pushed to idlers that is still to be traced. Two
 servers in one process (two test fixtures, say) share none of it.
 """
 
@@ -20,13 +20,17 @@ from mailsrv.imap.mailbox_view import ViewTables
 class ImapServerState:
     """The IMAP state of one server (see the module docstring)."""
 
-    __slots__ = ("feeds", "fetch_items", "untraced", "views")
+    __slots__ = ("feeds", "fetch_items", "status_values", "untraced", "views")
 
     def __init__(self) -> None:
         self.feeds = Feeds()
         self.views = ViewTables()
         #: FETCH item lists by their text in the command (the parser's memo).
         self.fetch_items: dict[bytes, tuple[FetchItem, ...]] = {}
+        #: NOTIFY's STATUS values by (user, mailbox, uidvalidity, version, items): computed once
+        #: for all the sessions told of one change (``notify.py``).
+        self.status_values: dict[tuple[str, str, int, int, tuple[str, ...]], list[tuple[str, int]]]
+        self.status_values = {}
         #: Output pushed to idlers, traced once the fan-out that pushed it reached every one.
         self.untraced: list[tuple[Callable[[bytes], None], bytes]] = []
 

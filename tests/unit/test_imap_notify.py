@@ -230,3 +230,16 @@ async def test_a_store_failure_while_notifying_ends_no_command(
         b"* NO NOTIFY error, some events may have got lost\r\nx OK Noop completed.\r\n"
     )
     assert "NOTIFY could not look at a mailbox" in caplog.text
+
+
+async def test_status_values_are_computed_once_for_all_sessions_told() -> None:
+    a, b = await two_sessions()
+    for t in (a, b):
+        await t.talk(b"n NOTIFY SET (personal (MessageNew MessageExpunge))\r\n")
+    memo = a.session.shared.status_values
+    memo.clear()
+    await a.ctx.store.deliver("ann", MESSAGE, "Work")
+    line = b'* STATUS "Work" (MESSAGES 1 UIDNEXT 2 UNSEEN 1)\r\n'
+    assert await a.talk(b"x NOOP\r\n") == line + b"x OK Noop completed.\r\n"
+    assert await b.talk(b"x NOOP\r\n") == line + b"x OK Noop completed.\r\n"
+    assert len(memo) == 1
