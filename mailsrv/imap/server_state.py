@@ -3,8 +3,8 @@
 One object per server, made by the server and handed to both IMAP listeners (143 and 993), so a
 session on one port sees the other port's sessions: the IDLE fan-out (one store subscription
 per user), who saw which message first (\\Recent), the deltas between folder versions, the
-FETCH item lists already parsed, NOTIFY's STATUS values, and the output pushed to idlers that is still to be traced. Two
-servers in one process (two test fixtures, say) share none of it.
+FETCH item lists already parsed, NOTIFY's STATUS values, and the output pushed to idlers that
+is still to be traced. Two servers in one process (two test fixtures, say) share none of it.
 """
 
 from __future__ import annotations
