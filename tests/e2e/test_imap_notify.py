@@ -18,6 +18,7 @@ import pytest
 
 from mailsrv.server import MailServer
 from tests.e2e.netclient import Conn, close_all
+from tests.e2e.test_imap_compress import RawClient
 from tests.e2e.test_watch_other_process import deliver_by_cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -201,3 +202,16 @@ def imaplib_session(port: int | None) -> None:
         assert data[0].startswith(b"[BADEVENT (MessageNew MessageExpunge FlagChange")
         typ, _ = imap.xatom("NOTIFY", "NONE")
         assert typ == "OK"
+
+
+async def test_notifications_between_commands_arrive_compressed(make_server: Any) -> None:
+    async with make_server(services={"imap"}) as srv:
+        c = await RawClient.login(srv)  # user ann, COMPRESS DEFLATE on
+        assert b"n OK" in await c.cmd(b"n NOTIFY SET (personal (MessageNew MailboxName))\r\n")
+        await srv.store.create_folder("ann", "Later")
+        assert await c.line(timeout=5) == b'* LIST () "/" "Later"\r\n'
+        await srv.store.deliver("ann", MSG, "Later")
+        assert await c.line(timeout=5) == b'* STATUS "Later" (MESSAGES 1 UIDNEXT 2 UNSEEN 1)\r\n'
+        assert await c.cmd(b"d NOOP\r\n") == b"d OK Noop completed.\r\n"
+        c.writer.close()
+        await c.writer.wait_closed()
