@@ -243,3 +243,21 @@ async def test_status_values_are_computed_once_for_all_sessions_told() -> None:
     assert await a.talk(b"x NOOP\r\n") == line + b"x OK Noop completed.\r\n"
     assert await b.talk(b"x NOOP\r\n") == line + b"x OK Noop completed.\r\n"
     assert len(memo) == 1
+
+
+async def test_notify_needs_authentication() -> None:
+    t = Talker(make_context())
+    assert await t.talk(b"n NOTIFY NONE\r\n") == (b"n BAD NOTIFY needs authentication first\r\n")
+
+
+async def test_inbox_is_named_in_any_case_and_the_selected_mailbox_gets_no_status() -> None:
+    a, _b = await two_sessions()
+    await a.select("Work")
+    await a.talk(b"n NOTIFY SET (mailboxes (inbox Work) (MessageNew MessageExpunge))\r\n")
+    await a.ctx.store.deliver("ann", MESSAGE, "Work")
+    await a.ctx.store.deliver("ann", MESSAGE, "INBOX")
+    assert await a.talk(b"x NOOP\r\n") == (
+        b"* 1 EXISTS\r\n* 1 RECENT\r\n"
+        b'* STATUS "INBOX" (MESSAGES 1 UIDNEXT 2 UNSEEN 1)\r\n'
+        b"x OK Noop completed.\r\n"
+    )
