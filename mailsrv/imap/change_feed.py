@@ -33,7 +33,7 @@ log = logging.getLogger("mailsrv.imap")
 #: Events that say nothing about a folder's messages.
 _IGNORED = frozenset({EventKind.FETCHED})
 #: Events that say nothing about a folder's messages but are news for NOTIFY (RFC 5465 §5.5).
-_LISTENERS_ONLY = frozenset({EventKind.SUBSCRIPTION})
+_LISTENERS_ONLY = frozenset({EventKind.SUBSCRIPTION, EventKind.FOLDERS})
 #: Events that may concern every folder of the user.
 _EVERY_FOLDER = frozenset({EventKind.EXTERNAL, EventKind.RESET})
 

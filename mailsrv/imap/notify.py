@@ -149,6 +149,9 @@ class Notifier:
         self._changed: dict[str, int] = {}  # mailbox -> what happened to its messages
         self._every_folder = 0  # bits for every mailbox (the store was reset)
         self._list_events: list[StoreEvent] = []
+        #: The user's mailboxes as last seen, to tell what another process made or removed.
+        self._known: set[str] = set()
+        self._recount = False  # the store saw folder directories come or go on disk
         self._overflow = False
         self._told: dict[str, dict[str, int]] = {}  # the STATUS values each mailbox last had
         self._fetched_to = 0  # the highest UID of the selected mailbox told of by FETCH
@@ -176,6 +179,10 @@ class Notifier:
             if not self._lists:
                 return
             self._list_events.append(event)
+        elif kind is EventKind.FOLDERS:
+            if not self._lists:
+                return
+            self._recount = True
         elif kind is EventKind.RESET:
             self._every_folder |= self._bits
         else:
@@ -211,7 +218,7 @@ class Notifier:
             return
         if self.new_fetch and s.view is not None:
             await self._fetch_new(s.view)
-        if not (self._changed or self._every_folder or self._list_events):
+        if not (self._changed or self._every_folder or self._list_events or self._recount):
             return
         subscribed = await self._subscriptions()
         await self._send_status(subscribed)
@@ -284,6 +291,8 @@ class Notifier:
         it for changes by other processes too. With ``NOTIFY SET STATUS`` the client is told
         (RFC 5465 §3.1)."""
         s = self._s
+        if self._lists:
+            self._known = {f.name for f in await s.ctx.store.list_folders(s.username)}
         message_filters = [f for f in self.filters if f.bits]
         if not message_filters:
             return
@@ -303,7 +312,10 @@ class Notifier:
     async def _send_lists(self, subscribed: frozenset[str]) -> None:
         s = self._s
         events, self._list_events = self._list_events, []
+        if self._recount:
+            events.extend(await self._recounted(events))
         for event in events:
+            self._note_name(event)
             if event.kind is EventKind.SUBSCRIPTION:
                 wanted = [f for f in self.filters if f.subscription]
                 # An unsubscribed mailbox is no longer in ``subscribed``: match the name itself.
@@ -325,6 +337,33 @@ class Notifier:
         """A new mailbox name that message events are wanted for: look at it once (``start``)."""
         if any(f.bits and f.matches(name, subscribed) for f in self.filters):
             await self._status_line(name, _INITIAL_ITEMS)
+
+    def _note_name(self, event: StoreEvent) -> None:
+        if event.kind is EventKind.FOLDER_CREATED:
+            self._known.add(event.folder)
+        elif event.kind is EventKind.FOLDER_DELETED:
+            self._known.discard(event.folder)
+        elif event.kind is EventKind.FOLDER_RENAMED:
+            self._known.discard(event.folder)
+            self._known.add(event.detail)
+
+    async def _recounted(self, pending: list[StoreEvent]) -> list[StoreEvent]:
+        """What the folder list says changed that no event said (``pending`` are the events
+        not yet applied): folders another process made or removed; a rename there is a
+        removal and a creation here."""
+        self._recount = False
+        s = self._s
+        known = self._known
+        expected = set(known)
+        self._known = expected
+        for event in pending:
+            self._note_name(event)
+        self._known = known
+        now = {f.name for f in await s.ctx.store.list_folders(s.username)}
+        user = s.username
+        made = [StoreEvent(user, n, EventKind.FOLDER_CREATED) for n in sorted(now - expected)]
+        gone = [StoreEvent(user, n, EventKind.FOLDER_DELETED) for n in sorted(expected - now)]
+        return gone + made
 
     async def _list_lines(self, event: StoreEvent) -> list[bytes]:
         s = self._s

@@ -34,6 +34,7 @@ from mailsrv.store.base import (
     NoSuchFolder,
     NoSuchUser,
     StoreBusy,
+    StoreError,
     StoreEvent,
     Usage,
 )
@@ -99,7 +100,10 @@ class MaildirStore:
             self._hub.watched_users,
             self._indexes.rescan,
             poll_interval,
+            self._folders_changed,
         )
+        #: Each user's folders as this process last listed or changed them (``_folders_changed``).
+        self._folder_names: dict[str, set[str]] = {}
         #: ``reset()`` renames user roots aside and deletes them in the background.
         self._removals: set[asyncio.Future[None]] = set()
         self._removing: set[Path] = set()
@@ -109,6 +113,28 @@ class MaildirStore:
         self._writer: ThreadPoolExecutor | None = None
 
     # -- internals -------------------------------------------------------------------------
+
+    def _folders_changed(self, user: str) -> None:
+        """The watcher saw a folder directory of ``user`` come or go: ``FOLDERS`` when the
+        folders are not the ones this process last listed and made (ours publish their own
+        events). Nothing before a first listing: nobody has a list to compare then."""
+        known = self._folder_names.get(user)
+        if known is None:
+            return
+        try:
+            now = {INBOX, *layout.folder_dirs(layout.existing_user_dir(self.root, user))}
+        except StoreError:
+            now = set()
+        if now != known:
+            self._folder_names[user] = now
+            self._hub.publish(StoreEvent(user, "", EventKind.FOLDERS))
+
+    def _names(self, user: str, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
+        """Our own change to the user's folders (``_folders_changed`` compares with them)."""
+        known = self._folder_names.get(user)
+        if known is not None:
+            known.difference_update(drop)
+            known.update(add)
 
     def _event(self, user: str, folder: str, kind: EventKind, detail: str = "") -> None:
         self._hub.publish(StoreEvent(user, folder, kind, (), None, detail))
@@ -168,6 +194,7 @@ class MaildirStore:
         except NoSuchUser:
             return
         self._indexes.drop(user)
+        self._folder_names.pop(user, None)
         graves = [self._trash(root, USER_TRASH_PREFIX), *self._leftovers()]
         for grave in set(graves):
             await asyncio.to_thread(_remove_tree, grave)
@@ -180,6 +207,7 @@ class MaildirStore:
         subs = layout.read_subscriptions(root)
         special = layout.read_special_use(root)
         names = [INBOX, *sorted(n for n in dirs if n != INBOX)]
+        self._folder_names[user] = set(names)
         out = []
         for n in names:
             prefix = n + HIERARCHY_DELIMITER
@@ -208,6 +236,7 @@ class MaildirStore:
             layout.update_subscriptions(root, add=[name])
         if special_use:
             layout.update_special_use(root, {name: special_use})
+        self._names(user, add=[name])
         self._event(user, name, EventKind.FOLDER_CREATED)
 
     async def delete_folder(self, user: str, name: str) -> None:
@@ -222,6 +251,7 @@ class MaildirStore:
         grave = self._trash(path)
         layout.update_special_use(root, {name: None})
         await asyncio.to_thread(_remove_tree, grave)
+        self._names(user, drop=[name])
         self._event(user, name, EventKind.FOLDER_DELETED)
 
     async def rename_folder(self, user: str, old: str, new: str) -> None:
@@ -238,8 +268,10 @@ class MaildirStore:
             await self._rename_inbox(user, root, new)
         else:
             moved = self._rename_tree(user, root, old, new)
-        for name in moved:  # the folder first, then each child that moved with it
-            self._event(user, name, EventKind.FOLDER_RENAMED, new + name[len(old) :])
+        renamed = [new + name[len(old) :] for name in moved]
+        self._names(user, add=renamed, drop=[n for n in moved if n != INBOX])
+        for name, to in zip(moved, renamed, strict=True):  # the folder, then its children
+            self._event(user, name, EventKind.FOLDER_RENAMED, to)
 
     def _rename_tree(self, user: str, root: Path, old: str, new: str) -> list[str]:
         dirs = layout.folder_dirs(root)
@@ -399,6 +431,7 @@ class MaildirStore:
         other process sees half a mailbox) and the renamed trees are deleted in a background
         thread; ``close()`` waits for that deletion."""
         self._indexes.drop_all()
+        self._folder_names.clear()
         graves = [g for g in self._leftovers() if g not in self._removing]
         for user in await self.list_users():
             graves.append(self._trash(self.root / user, USER_TRASH_PREFIX))

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from mailsrv.server import MailServer
+from mailsrv.store import inotify
+from mailsrv.store.maildir import MaildirStore
 from tests.e2e.netclient import Conn, close_all
 from tests.e2e.test_imap_compress import RawClient
 from tests.e2e.test_watch_other_process import deliver_by_cli
@@ -215,3 +217,25 @@ async def test_notifications_between_commands_arrive_compressed(make_server: Any
         assert await c.cmd(b"d NOOP\r\n") == b"d OK Noop completed.\r\n"
         c.writer.close()
         await c.writer.wait_closed()
+
+
+@pytest.mark.skipif(not inotify.available(), reason="folder changes on disk are seen by inotify")
+async def test_folders_made_and_removed_by_another_process_give_list(server: MailServer) -> None:
+    conn = await watcher(server, idle=False)
+    # A second store on the same root: what a second mailsrv process (``--workers``) does.
+    other = MaildirStore(server.config.maildir)
+    try:
+        await other.create_folder("alice", "Elsewhere")
+        assert (await expect(conn, b"* LIST"))[-1] == b'* LIST () "/" "Elsewhere"\r\n'
+        await other.rename_folder("alice", "Elsewhere", "Moved")
+        moved = [await conn.line(), await conn.line()]
+        assert moved[0] == b'* LIST (\\NonExistent) "/" "Elsewhere"\r\n'
+        assert moved[1] == b'* LIST () "/" "Moved"\r\n'
+        # The client's own CREATE is told once (before its OK), not again when the watcher sees
+        # the new directory.
+        assert (await command(conn, b"CREATE Mine", b"c"))[0] == b'* LIST () "/" "Mine"\r\n'
+        await other.delete_folder("alice", "Moved")
+        assert await expect(conn, b"* LIST") == [b'* LIST (\\NonExistent) "/" "Moved"\r\n']
+        assert await command(conn, b"NOOP", b"x") == [b"x OK Noop completed.\r\n"]
+    finally:
+        await other.close()
