@@ -123,8 +123,8 @@ class MaildirStore:
             return
         try:
             now = {INBOX, *layout.folder_dirs(layout.existing_user_dir(self.root, user))}
-        except StoreError:
-            now = set()
+        except (StoreError, OSError):
+            now = set()  # the user is gone: so are the folders
         if now != known:
             self._folder_names[user] = now
             self._hub.publish(StoreEvent(user, "", EventKind.FOLDERS))

@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 
 from mailsrv.server import MailServer
-from mailsrv.store import inotify
 from mailsrv.store.maildir import MaildirStore
 from tests.e2e.netclient import Conn, close_all
 from tests.e2e.test_imap_compress import RawClient
-from tests.e2e.test_watch_other_process import deliver_by_cli
+from tests.e2e.test_watch_other_process import MODES, deliver_by_cli
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -219,8 +218,17 @@ async def test_notifications_between_commands_arrive_compressed(make_server: Any
         await c.writer.wait_closed()
 
 
-@pytest.mark.skipif(not inotify.available(), reason="folder changes on disk are seen by inotify")
-async def test_folders_made_and_removed_by_another_process_give_list(server: MailServer) -> None:
+@pytest.mark.parametrize("watch", MODES)
+async def test_folders_made_and_removed_by_another_process_give_list(
+    make_server: Any, watch: str
+) -> None:
+    async with make_server(services={"imap"}, watch=watch) as server:
+        await server.store.ensure_user("alice")
+        await server.store.create_folder("alice", "Work")
+        await folders_from_elsewhere(server)
+
+
+async def folders_from_elsewhere(server: MailServer) -> None:
     conn = await watcher(server, idle=False)
     # A second store on the same root: what a second mailsrv process (``--workers``) does.
     other = MaildirStore(server.config.maildir)
