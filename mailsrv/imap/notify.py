@@ -167,8 +167,10 @@ class Notifier:
         return bool(self.new_fetch)
 
     def view_selected(self, view: MailboxView) -> None:
-        """A mailbox was selected: its messages so far are not news."""
+        """A mailbox was selected: its messages so far are not news, and what the client is
+        told of it while selected is no longer what its last STATUS said."""
         self._fetched_to = view.uids[-1] if view.uids else 0
+        self._told.pop(view.name, None)
 
     def on_event(self, event: StoreEvent) -> None:
         """One event of the user (``UserFeed`` calls this at once; only notes and wakes)."""
