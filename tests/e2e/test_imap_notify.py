@@ -1,9 +1,10 @@
 """NOTIFY (RFC 5465) end to end over loopback: what one client is told, unasked, of changes
-made by others: an SMTP delivery to another mailbox (STATUS), a POP3 delete (STATUS), another
-process's delivery (STATUS), a CREATE, RENAME, DELETE and SUBSCRIBE by another IMAP session
-(LIST), and flag changes and new mail in the selected mailbox (FETCH, with MessageNew's
-attributes). Each both while the client is quiet (no command, no IDLE) and during IDLE, and
-with imaplib for the command's own answers."""
+made by others: an SMTP delivery to another mailbox and an LMTP one to a sub-address folder
+(STATUS), a POP3 delete (STATUS), another process's delivery (STATUS), a CREATE, RENAME, DELETE
+and SUBSCRIBE by another IMAP session or folders made by another process (LIST), and flag
+changes and new mail in the selected mailbox (FETCH, with MessageNew's attributes). Both while
+the client is quiet (no command, no IDLE) and during IDLE, over COMPRESS too, and with imaplib
+for the command's own answers."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from mailsrv.server import MailServer
 from mailsrv.store.maildir import MaildirStore
 from tests.e2e.netclient import Conn, close_all
 from tests.e2e.test_imap_compress import RawClient
+from tests.e2e.test_lmtp import transaction
 from tests.e2e.test_watch_other_process import MODES, deliver_by_cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -247,3 +249,14 @@ async def folders_from_elsewhere(server: MailServer) -> None:
         assert await command(conn, b"NOOP", b"x") == [b"x OK Noop completed.\r\n"]
     finally:
         await other.close()
+
+
+async def test_lmtp_delivery_to_a_subaddress_folder_gives_its_status(make_server: Any) -> None:
+    async with make_server(services={"imap", "lmtp"}) as srv:
+        await srv.store.ensure_user("alice")
+        await srv.store.create_folder("alice", "Work")
+        conn = await watcher(srv, idle=True, select=b"INBOX")
+        at_rcpt, _ = await asyncio.to_thread(transaction, srv.ports.lmtp, ["alice+Work@localhost"])
+        assert at_rcpt[0][0] == 250
+        line = (await expect(conn, b'* STATUS "Work"'))[-1]
+        assert line == b'* STATUS "Work" (MESSAGES 1 UIDNEXT 2 UNSEEN 1)\r\n'
