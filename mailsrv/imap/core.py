@@ -26,6 +26,7 @@ from mailsrv.errors import CoreMisuse
 from mailsrv.imap.commands import (
     Append,
     Authenticate,
+    CancelUpdate,
     Capability,
     Check,
     Close,
@@ -49,10 +50,12 @@ from mailsrv.imap.commands import (
     Rename,
     Search,
     Select,
+    Sort,
     StartTls,
     Status,
     StoreCommand,
     Subscribe,
+    Thread,
     UidExpunge,
     Unselect,
     Unsubscribe,
@@ -120,7 +123,8 @@ LEGAL: Final[dict[State, frozenset[type[Command]]]] = {
     State.NOT_AUTHENTICATED: _ANY | {StartTls, Authenticate, Login},
     State.AUTHENTICATED: _AUTHENTICATED,
     State.SELECTED: (_AUTHENTICATED - {Enable})
-    | {Check, Close, Unselect, Expunge, Search, Fetch, StoreCommand, Copy, UidExpunge},
+    | {Check, Close, Unselect, Expunge, Search, Fetch, StoreCommand, Copy, UidExpunge}
+    | {Sort, Thread, CancelUpdate},
     State.LOGOUT: frozenset(),
 }
 

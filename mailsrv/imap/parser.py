@@ -14,6 +14,7 @@ from collections.abc import Callable
 from mailsrv.imap.commands import (
     Append,
     Authenticate,
+    CancelUpdate,
     Capability,
     Check,
     Close,
@@ -37,10 +38,12 @@ from mailsrv.imap.commands import (
     Rename,
     Search,
     Select,
+    Sort,
     StartTls,
     Status,
     StoreCommand,
     Subscribe,
+    Thread,
     UidExpunge,
     Unselect,
     Unsubscribe,
@@ -415,6 +418,29 @@ def _search(lx: Lexer, tag: str, uid: bool) -> Command:
     return Search(tag, uid, tuple(args))
 
 
+def _sort(lx: Lexer, tag: str, uid: bool) -> Command:
+    args = lx.rest()
+    if not args:
+        raise ParseError("missing sort criteria")
+    return Sort(tag, uid, tuple(args))
+
+
+def _thread(lx: Lexer, tag: str, uid: bool) -> Command:
+    args = lx.rest()
+    if not args:
+        raise ParseError("missing threading algorithm")
+    return Thread(tag, uid, tuple(args))
+
+
+def _cancel_update(lx: Lexer, tag: str, uid: bool) -> Command:
+    tags = []
+    while lx.skip_sp():
+        tags.append(lx.string().decode("utf-8", "replace"))
+    if not tags:
+        raise ParseError("CANCELUPDATE needs the tags of the searches to cancel")
+    return CancelUpdate(tag, tuple(tags))
+
+
 def _uid_expunge(lx: Lexer, tag: str, uid: bool) -> Command:
     lx.sp()
     return UidExpunge(tag, _sequence(lx))
@@ -442,6 +468,9 @@ _HANDLERS: dict[str, Handler] = {
     "COPY": _copy,
     "MOVE": lambda lx, tag, uid: _copy(lx, tag, uid, move=True),
     "SEARCH": _search,
+    "SORT": _sort,
+    "THREAD": _thread,
+    "CANCELUPDATE": _cancel_update,
 }
 _UID_HANDLERS: dict[str, Handler] = {
     "FETCH": _fetch,
@@ -449,5 +478,7 @@ _UID_HANDLERS: dict[str, Handler] = {
     "COPY": _copy,
     "MOVE": lambda lx, tag, uid: _copy(lx, tag, uid, move=True),
     "SEARCH": _search,
+    "SORT": _sort,
+    "THREAD": _thread,
     "EXPUNGE": lambda lx, tag, uid: _uid_expunge(lx, tag, uid),
 }

@@ -1,0 +1,92 @@
+"""SORT criteria and ordering (RFC 5256 §3, RFC 5957 DISPLAYFROM/DISPLAYTO).
+
+``parse_criteria`` reads the parenthesized criteria; ``sort_messages`` orders messages by
+them. Messages equal under every criterion keep mailbox order (RFC 5256 §3: "in the order in
+which they appear in the mailbox"), also under REVERSE: the sort is stable, one pass per
+criterion from the last to the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from mailsrv.imap.sort_record import SortRecord
+from mailsrv.imap.tokens import Atom, Token
+
+#: The sort keys (RFC 5256 §3, RFC 5957 §3).
+SORT_KEYS = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO")
+#: More criteria than this is certainly not a client's real sort order.
+MAX_CRITERIA = 32
+
+
+class SortError(ValueError):
+    """A sort criteria list the command must refuse with BAD."""
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    name: str
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SortItem:
+    """One message as SORT and THREAD see it: where it is, and its keys."""
+
+    seq: int
+    uid: int
+    internal_date: float
+    size: int
+    record: SortRecord
+
+    @property
+    def date(self) -> float:
+        """The sent date, or the internal date when the Date header is missing or unreadable
+        (RFC 5256 §3, DATE)."""
+        sent = self.record.sent
+        return self.internal_date if sent is None else sent
+
+
+def parse_criteria(tok: Token) -> tuple[SortKey, ...]:
+    """``(REVERSE DATE SUBJECT)`` as keys; unknown or misplaced words are errors."""
+    if not isinstance(tok, list) or not tok:
+        raise SortError("SORT needs a parenthesized list of sort criteria")
+    if len(tok) > MAX_CRITERIA:
+        raise SortError("too many sort criteria")
+    keys: list[SortKey] = []
+    reverse = False
+    for item in tok:
+        word = item.value.upper() if isinstance(item, Atom) else ""
+        if word == "REVERSE" and not reverse:
+            reverse = True
+            continue
+        if word not in SORT_KEYS:
+            shown = item.value[:40] if isinstance(item, Atom) else "(...)"
+            raise SortError(f"unknown sort criterion {shown}")
+        keys.append(SortKey(word, reverse))
+        reverse = False
+    if reverse:
+        raise SortError("REVERSE must be followed by a sort criterion")
+    return tuple(keys)
+
+
+_KEYS: dict[str, Callable[[SortItem], object]] = {
+    "ARRIVAL": lambda m: m.internal_date,
+    "CC": lambda m: m.record.cc,
+    "DATE": lambda m: m.date,
+    "FROM": lambda m: m.record.from_,
+    "SIZE": lambda m: m.size,
+    "SUBJECT": lambda m: m.record.subject,
+    "TO": lambda m: m.record.to,
+    "DISPLAYFROM": lambda m: m.record.display_from,
+    "DISPLAYTO": lambda m: m.record.display_to,
+}
+
+
+def sort_messages(items: Sequence[SortItem], keys: Sequence[SortKey]) -> list[SortItem]:
+    """``items`` (in mailbox order) sorted by ``keys``."""
+    out = list(items)
+    for key in reversed(keys):
+        out.sort(key=_KEYS[key.name], reverse=key.reverse)  # type: ignore[arg-type]
+    return out

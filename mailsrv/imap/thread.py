@@ -1,0 +1,252 @@
+"""THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (RFC 5256 §4) and THREAD=REFS.
+
+Each algorithm takes the matching messages in mailbox order (``SortItem``s) and returns the
+threads as a forest of ``Node``s; ``thread_response`` writes them as RFC 5256 §4 does:
+``(1 2 (3)(4))``, a chain with one child per level written flat, a dummy (a message referred
+to but not in the result) as a node without a number.
+
+REFS (draft-ietf-morg-inthread) is REFERENCES without the grouping by subject, with threads
+ordered by their newest message, so that a thread a new reply arrives in moves to the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from mailsrv.imap.sort import SortItem
+
+#: The algorithms, as THREAD=... capabilities name them.
+ALGORITHMS = ("ORDEREDSUBJECT", "REFERENCES", "REFS")
+
+
+@dataclass(eq=False, slots=True)
+class Node:
+    """A thread member: a message, or a dummy (``item`` None) that only holds children."""
+
+    item: SortItem | None = None
+    children: list[Node] = field(default_factory=list)
+    parent: Node | None = None
+
+    def first(self) -> SortItem | None:
+        """The message the node stands for: its own, or a dummy's first child's."""
+        node: Node | None = self
+        while node is not None and node.item is None:
+            node = node.children[0] if node.children else None
+        return None if node is None else node.item
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+def _date_key(node: Node) -> tuple[float, int]:
+    item = node.first()
+    return (0.0, 0) if item is None else (item.date, item.seq)
+
+
+# -- ORDEREDSUBJECT -----------------------------------------------------------------------------
+
+
+def ordered_subject(items: Sequence[SortItem]) -> list[Node]:
+    """RFC 5256 §4 ORDEREDSUBJECT: by base subject, then sent date; each run of one subject is
+    a thread whose first message is the parent of all the others."""
+    ordered = sorted(items, key=lambda m: (m.record.subject, m.date, m.seq))
+    threads: list[Node] = []
+    subject: str | None = None
+    for item in ordered:
+        if threads and item.record.subject == subject:
+            threads[-1].children.append(Node(item, parent=threads[-1]))
+        else:
+            threads.append(Node(item))
+            subject = item.record.subject
+    threads.sort(key=_date_key)
+    return threads
+
+
+# -- REFERENCES and REFS -------------------------------------------------------------------------
+
+
+def _is_ancestor(node: Node, of: Node) -> bool:
+    """Whether ``node`` is ``of`` or one of its ancestors (a link would make a loop)."""
+    current: Node | None = of
+    while current is not None:
+        if current is node:
+            return True
+        current = current.parent
+    return False
+
+
+def _link(parent: Node, child: Node) -> None:
+    if child.parent is not None:
+        child.parent.children.remove(child)
+    child.parent = parent
+    parent.children.append(child)
+
+
+def _containers(items: Sequence[SortItem]) -> list[Node]:
+    """Step 1: one node per message and per referenced Message-ID, linked as the references
+    say; returns the root set (step 2), in the order the nodes were made."""
+    by_id: dict[str, Node] = {}
+    nodes: list[Node] = []
+
+    def container(msg_id: str) -> Node:
+        node = by_id.get(msg_id)
+        if node is None:
+            node = by_id[msg_id] = Node()
+            nodes.append(node)
+        return node
+
+    for item in items:
+        own = item.record.message_id
+        if own is not None and own in by_id and by_id[own].item is None:
+            node = by_id[own]
+            node.item = item
+        else:
+            # No Message-ID, or a duplicate of one already used: the message is unique.
+            node = Node(item)
+            nodes.append(node)
+            if own is not None and own not in by_id:
+                by_id[own] = node
+        parents = [container(ref) for ref in item.record.parents]
+        for upper, lower in itertools.pairwise(parents):
+            if lower.parent is None and not _is_ancestor(lower, upper):
+                _link(upper, lower)
+        # 1B: the message's own references decide its parent: an earlier guess from
+        # another message's References goes, even when the new link would make a loop.
+        if node.parent is not None:
+            node.parent.children.remove(node)
+            node.parent = None
+        if parents and not _is_ancestor(node, parents[-1]):
+            _link(parents[-1], node)
+    return [n for n in nodes if n.parent is None]
+
+
+def _prune(nodes: list[Node], *, root: bool) -> list[Node]:
+    """Step 3: dummies without children go; a dummy's children take its place, except for a
+    dummy at the root with more than one child."""
+    out: list[Node] = []
+    for node in nodes:
+        node.children = _prune(node.children, root=False)
+        for child in node.children:
+            child.parent = node
+        if node.item is not None or (root and len(node.children) > 1):
+            out.append(node)
+        else:
+            for child in node.children:
+                child.parent = None if root else node.parent
+            out.extend(node.children)
+    return out
+
+
+def _sort_siblings(nodes: list[Node]) -> None:
+    for node in nodes:
+        _sort_siblings(node.children)
+    nodes.sort(key=_date_key)
+
+
+def _subject(node: Node) -> str:
+    item = node.first()
+    return "" if item is None else item.record.subject
+
+
+def _group_by_subject(roots: list[Node]) -> list[Node]:
+    """Step 5: threads whose first messages share a base subject are joined."""
+    table: dict[str, Node] = {}
+    for node in roots:  # 5B, 5C
+        subject = _subject(node)
+        if not subject:
+            continue
+        held = table.get(subject)
+        if held is None or (
+            held.item is not None and (node.item is None or (_reply(held) and not _reply(node)))
+        ):
+            table[subject] = node
+    in_place: dict[int, Node] = {}  # id of a root -> the new dummy that took its place
+    gone: set[int] = set()  # ids of roots that went under another
+    for node in roots:  # 5D
+        subject = _subject(node)
+        held = table.get(subject) if subject else None
+        if held is None or held is node or node.parent is not None:
+            continue
+        gone.add(id(node))
+        if held.item is None and node.item is None:
+            for child in list(node.children):
+                _link(held, child)
+        elif held.item is None or (_reply(node) and not _reply(held)):
+            _link(held, node)
+        else:
+            dummy = Node()
+            _link(dummy, held)
+            _link(dummy, node)
+            table[subject] = dummy
+            in_place[id(held)] = dummy
+    return [in_place.get(id(n), n) for n in roots if id(n) not in gone]
+
+
+def _reply(node: Node) -> bool:
+    item = node.item
+    return item is not None and item.record.reply
+
+
+def references(items: Sequence[SortItem]) -> list[Node]:
+    """RFC 5256 §4 REFERENCES."""
+    roots = _prune(_containers(items), root=True)
+    for node in roots:
+        _sort_siblings(node.children)
+    roots.sort(key=_date_key)  # step 4
+    roots = _group_by_subject(roots)  # step 5
+    _sort_siblings(roots)  # step 6
+    return roots
+
+
+def refs(items: Sequence[SortItem]) -> list[Node]:
+    """THREAD=REFS: REFERENCES steps 1-3, siblings by date, threads by their newest message."""
+    roots = _prune(_containers(items), root=True)
+    _sort_siblings(roots)
+    newest = {
+        id(root): max((n.item.date, n.item.seq) for n in root.walk() if n.item is not None)
+        for root in roots
+    }
+    roots.sort(key=lambda r: newest[id(r)])
+    return roots
+
+
+def thread(algorithm: str, items: Sequence[SortItem]) -> list[Node]:
+    if algorithm == "ORDEREDSUBJECT":
+        return ordered_subject(items)
+    if algorithm == "REFS":
+        return refs(items)
+    return references(items)
+
+
+# -- the response --------------------------------------------------------------------------------
+
+
+def thread_response(threads: Sequence[Node], *, uid: bool) -> bytes:
+    """``* THREAD (2)(3 6 (4 23)(44 7 96))`` (RFC 5256 §4)."""
+    return b"* THREAD " + b"".join(b"(" + _members(n, uid) + b")" for n in threads) + b"\r\n"
+
+
+def _number(item: SortItem, uid: bool) -> bytes:
+    return b"%d" % (item.uid if uid else item.seq)
+
+
+def _members(node: Node, uid: bool) -> bytes:
+    parts: list[bytes] = []
+    current = node
+    while True:
+        if current.item is not None:
+            parts.append(_number(current.item, uid))
+        if len(current.children) != 1 or current.item is None:
+            break
+        current = current.children[0]
+    text = b" ".join(parts)
+    if current.children and (current.item is not None or len(current.children) > 1):
+        subs = b"".join(b"(" + _members(c, uid) + b")" for c in current.children)
+        text = text + b" " + subs if text else subs
+    elif current.children:
+        text = _members(current.children[0], uid)
+    return text
