@@ -113,24 +113,25 @@ def ordered_set(numbers: Sequence[int]) -> str:
 def result_items(returns: ReturnOptions, results: Sequence[int]) -> bytes:
     """The ESEARCH data for ``results``: ``MIN 2 MAX 9 ALL 2:4,9 COUNT 4``, ``PARTIAL (...)``.
 
-    MIN and MAX are the lowest and highest number whatever the order (RFC 5267 §3.1); MIN, MAX
-    and ALL are left out when nothing matched (RFC 4731 §3.1); SAVE, UPDATE and CONTEXT add
+    MIN and MAX are the first and last result: for a search the lowest and highest number, for
+    a sort the first and last in sort order (RFC 5267 §3.1, as Dovecot answers); MIN, MAX and
+    ALL are left out when nothing matched (RFC 4731 §3.1); SAVE, UPDATE and CONTEXT add
     nothing here.
     """
     options = returns.options
     out: list[bytes] = []
     if results:
         if "MIN" in options:
-            out.append(b"MIN %d" % min(results))
+            out.append(b"MIN %d" % results[0])
         if "MAX" in options:
-            out.append(b"MAX %d" % max(results))
+            out.append(b"MAX %d" % results[-1])
         if "ALL" in options:
             out.append(b"ALL " + ordered_set(results).encode())
-    if "COUNT" in options:
-        out.append(b"COUNT %d" % len(results))
-    if returns.partial is not None:
+    if returns.partial is not None:  # before COUNT, in Dovecot's order
         chosen = ordered_set(returns.partial.select(results)) or "NIL"
         out.append(f"PARTIAL ({returns.partial.text} {chosen})".encode())
+    if "COUNT" in options:
+        out.append(b"COUNT %d" % len(results))
     return b" ".join(out)
 
 

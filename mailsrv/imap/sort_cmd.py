@@ -88,7 +88,7 @@ async def cancel_update(s: ImapSession, cmd: CancelUpdate) -> None:
     s.require_view()
     unknown = s.selection.cancel(cmd.tags)
     if unknown:
-        raise CommandFailed("BAD", "No live search with tag " + unknown[0][:40])
+        raise CommandFailed("NO", "Unknown tag (no live search) " + unknown[0][:40])
     await s.ok(cmd.tag, "CancelUpdate completed.")
 
 

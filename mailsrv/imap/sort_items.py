@@ -34,7 +34,9 @@ async def load_items(s: ImapSession, view: MailboxView, uids: Sequence[int]) -> 
         m = info.get(uid)
         if record is None or m is None:
             continue
-        out.append(SortItem(view.seq_of(uid), uid, m.internal_date, m.size, record))
+        # Whole seconds, as INTERNALDATE shows them: messages that arrived in one second
+        # keep mailbox order.
+        out.append(SortItem(view.seq_of(uid), uid, int(m.internal_date), m.size, record))
     return out
 
 
