@@ -35,6 +35,7 @@ SCENARIOS: dict[str, ScenarioFn] = {
     "pop3-drain": scenarios.pop3_drain,
     "imap-initial-sync": scenarios.imap_initial_sync,
     "imap-search": scenarios.imap_search,
+    "imap-sort": scenarios.imap_sort,
     "select-scaling": scenarios.select_scaling,
     "idle-per-user": scenarios_idle.idle_per_user,
     "idle-conns": scenarios_idle.idle_conns,

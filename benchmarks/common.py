@@ -25,6 +25,7 @@ class Sizes:
     drain_users: int = 10
     drain_messages: int = 200
     search_messages: int = 1_000
+    sort_messages: int = 10_000
     select_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     #: Added to ``select_sizes`` when Dovecot runs too (its 50k figures are the targets).
     select_compare_sizes: tuple[int, ...] = (50_000,)
@@ -40,6 +41,7 @@ QUICK = Sizes(
     drain_users=2,
     drain_messages=10,
     search_messages=40,
+    sort_messages=50,
     select_sizes=(100,),
     select_compare_sizes=(),
     idle_connections=20,

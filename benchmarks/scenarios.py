@@ -1,5 +1,6 @@
-"""The throughput scenarios: pop3-drain, imap-initial-sync, imap-search, select-scaling,
-smtp-ingress. Each takes the run settings and a server kind and returns its rows' series."""
+"""The throughput scenarios: pop3-drain, imap-initial-sync, imap-search, imap-sort,
+select-scaling, smtp-ingress. Each takes the run settings and a server kind and returns its
+rows' series."""
 
 from __future__ import annotations
 
@@ -118,6 +119,41 @@ def imap_search(bench: Bench, kind: str) -> Results:
                 s.loadgen_cpu = [job.phases[0].loadgen_cpu]
                 s.peak_mb = peak_mb(server, sampler)
             out[(f"{query.split()[1]} over {count:,}", "ms", target)] = s
+    return out
+
+
+SORTS = (
+    ("SORT (DATE) UTF-8 ALL", "SORT DATE"),
+    ("SORT (SUBJECT) UTF-8 ALL", "SORT SUBJECT"),
+    ("THREAD REFERENCES UTF-8 ALL", "THREAD REFERENCES"),
+)
+
+
+def imap_sort(bench: Bench, kind: str) -> Results:
+    """SORT DATE, SORT SUBJECT and THREAD REFERENCES over one folder, warm: one untimed pass
+    first (mailsrv fills its cache of sort keys, Dovecot its index), then the timed runs."""
+    count = bench.sizes.sort_messages
+    tpl = bench.template(f"thread-{count}", [("sort", count, "thread")])
+    out: Results = {}
+    with (
+        running(bench, kind, tpl, ["sort"]) as server,
+        procstat.RssSampler(server.pid) as sampler,
+    ):
+        args = {
+            "port": server.ports["imap"],
+            "user": "sort",
+            "queries": [q for q, _ in SORTS],
+            "repeats": max(bench.runs, 5),
+        }
+        job = run_job("benchmarks.work:imap_search", [args], 1, lambda: server_cpu(server))
+        result = job.workers[0]
+        for i, (query, name) in enumerate(SORTS):
+            s = Series(values=[t * 1000 for t in result["times"][query]])
+            if i == 0:
+                s.server_cpu = [job.phases[0].server_cpu]
+                s.loadgen_cpu = [job.phases[0].loadgen_cpu]
+                s.peak_mb = peak_mb(server, sampler)
+            out[(f"{name} over {count:,}", "ms", "≤ Dovecot")] = s
     return out
 
 

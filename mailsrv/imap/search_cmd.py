@@ -18,6 +18,7 @@ from mailsrv.imap.search import parse_search
 from mailsrv.imap.search_context import LiveResult
 from mailsrv.imap.search_headers import HeaderIndex
 from mailsrv.imap.search_keys import (
+    All,
     Needs,
     SearchContext,
     SearchError,
@@ -84,6 +85,9 @@ async def matching(
 ) -> list[tuple[int, int]]:
     """The ``(seq, uid)`` of the messages of ``view`` (or of ``uids`` among them, in view
     order) that ``program`` matches; SEARCH, SORT, THREAD and the CONTEXT updates share it."""
+    if isinstance(program.key, All) and uids is None:
+        # ALL, what SORT and THREAD are mostly asked for: every message of the view.
+        return list(enumerate(view.uids, 1))
     needs = program.needs()
     index = _header_index(view) if needs is Needs.HEADER else None
     ctx = SearchContext(

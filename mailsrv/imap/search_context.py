@@ -8,8 +8,8 @@ messages that are new or whose flags changed (message contents never change, so 
 can enter or leave a result) and reports them as ``ADDTO`` / ``REMOVEFROM``. A search reports
 position 0 (RFC 5267 §4.3.2, an unordered result); a sort the message's place in the order.
 
-``SelectionState`` also keeps the decoded ``SortRecord``s of the selected folder, so a second
-SORT or THREAD does not decode the cache again.
+``SelectionState`` also keeps the ``SortItem``s of the selected folder, so a second SORT or
+THREAD does not decode the cache again.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from mailsrv.imap.esearch_results import ordered_set
 from mailsrv.imap.sort import SortItem, SortKey, sort_messages
-from mailsrv.imap.sort_record import SortRecord
 from mailsrv.imap.strings import string
 from mailsrv.store.base import MessageInfo
 
@@ -57,13 +56,13 @@ class LiveResult:
 class SelectionState:
     """What SORT, THREAD and the live results keep for the selected folder."""
 
-    __slots__ = ("items", "live", "matching", "records")
+    __slots__ = ("items", "live", "load", "matching")
 
     def __init__(self) -> None:
-        self.records: dict[int, SortRecord] = {}
+        self.items: dict[int, SortItem] = {}  # by UID
         self.live: dict[str, LiveResult] = {}
         self.matching: Matcher | None = None
-        self.items: ItemLoader | None = None
+        self.load: ItemLoader | None = None
 
     def add(
         self, live: LiveResult, view: MailboxView, matching: Matcher, items: ItemLoader
@@ -72,7 +71,7 @@ class SelectionState:
         with ``items``; False when the session has too many already."""
         if live.tag not in self.live and len(self.live) >= MAX_LIVE_RESULTS:
             return False
-        self.matching, self.items = matching, items
+        self.matching, self.load = matching, items
         live.seen = dict(view.info)
         self.live[live.tag] = live
         return True
@@ -104,7 +103,7 @@ class SelectionState:
 
     async def after_changes(self, view: MailboxView) -> list[bytes]:
         """``ADDTO``/``REMOVEFROM`` for messages that are new or changed flags since."""
-        matching, items = self.matching, self.items
+        matching, items = self.matching, self.load
         lines: list[bytes] = []
         if matching is None or items is None:
             return lines

@@ -32,20 +32,22 @@ class SortKey:
 
 @dataclass(frozen=True, slots=True)
 class SortItem:
-    """One message as SORT and THREAD see it: where it is, and its keys."""
+    """One message as SORT and THREAD see it (by UID: sequence numbers are the caller's).
 
-    seq: int
+    ``date`` is the sent date, or the internal date when the Date header is missing or
+    unreadable (RFC 5256 §3, DATE); ``sort_item`` works it out.
+    """
+
     uid: int
     internal_date: float
     size: int
     record: SortRecord
+    date: float
 
-    @property
-    def date(self) -> float:
-        """The sent date, or the internal date when the Date header is missing or unreadable
-        (RFC 5256 §3, DATE)."""
-        sent = self.record.sent
-        return self.internal_date if sent is None else sent
+
+def sort_item(uid: int, internal_date: float, size: int, record: SortRecord) -> SortItem:
+    sent = record.sent
+    return SortItem(uid, internal_date, size, record, internal_date if sent is None else sent)
 
 
 def parse_criteria(tok: Token) -> tuple[SortKey, ...]:

@@ -58,7 +58,11 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
     program = _program(args[1:], "SORT")
     hits = await matching(s, view, program)
     ordered = sort_messages(await load_items(s, view, [u for _, u in hits]), keys)
-    numbers = [m.uid if cmd.uid else m.seq for m in ordered]
+    if cmd.uid:
+        numbers = [m.uid for m in ordered]
+    else:
+        seqs = {u: q for q, u in hits}
+        numbers = [seqs[m.uid] for m in ordered]
     if returns is None:
         s.out.write(b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
     else:
@@ -80,7 +84,8 @@ async def thread_command(s: ImapSession, cmd: Thread) -> None:
     program = _program(args[1:], "THREAD")
     hits = await matching(s, view, program)
     items = await load_items(s, view, [u for _, u in hits])
-    s.out.write(thread_response(thread(algorithm, items), uid=cmd.uid))
+    numbers = None if cmd.uid else {u: q for q, u in hits}
+    s.out.write(thread_response(thread(algorithm, items), numbers))
     await s.ok(cmd.tag, "Thread completed.", expunge=cmd.uid, uid=cmd.uid)
 
 

@@ -1,18 +1,18 @@
 """The sort keys of the selected folder's messages, from the message cache (RFC 5256 §3).
 
 ``load_items`` gives SORT and THREAD a ``SortItem`` per message: the folder listing's size and
-internal date, and the message's ``SortRecord``. Records come from the session's memo of the
-selection, else from the folder's message cache in batches, else (the first time a message is
-sorted, ever) from its header, parsed once and written back to the cache.
+internal date, and the message's ``SortRecord``. Items come from the session's memo of the
+selection; records from the folder's message cache in batches, else (the first time a message
+is sorted, ever) from its header, parsed once and written back to the cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mailsrv.imap.fetch import BatchCache
-from mailsrv.imap.sort import SortItem
+from mailsrv.imap.sort import SortItem, sort_item
 from mailsrv.imap.sort_record import CACHE_KEY, SortRecord, from_header
 from mailsrv.store.base import MessageGone
 
@@ -25,30 +25,30 @@ BATCH = 500
 
 
 async def load_items(s: ImapSession, view: MailboxView, uids: Sequence[int]) -> list[SortItem]:
-    """The SortItems of ``uids`` (in view order); gone messages are left out."""
-    records = await _records(view, s.selection.records, uids)
-    info = view.info
-    out = []
-    for uid in uids:
-        record = records.get(uid)
-        m = info.get(uid)
-        if record is None or m is None:
-            continue
-        # Whole seconds, as INTERNALDATE shows them: messages that arrived in one second
-        # keep mailbox order.
-        out.append(SortItem(view.seq_of(uid), uid, int(m.internal_date), m.size, record))
-    return out
+    """The SortItems of ``uids`` (in view order); gone messages are left out. A message's
+    item never changes (its header, size and internal date are fixed), so the selection keeps
+    each one it made."""
+    items = s.selection.items
+    missing = [u for u in uids if u not in items]
+    if missing:
+        records = await _records(view, missing)
+        info = view.info
+        for uid, record in records.items():
+            m = info.get(uid)
+            if m is not None:
+                # Whole seconds, as INTERNALDATE shows them: messages that arrived in one
+                # second keep mailbox order.
+                items[uid] = sort_item(uid, int(m.internal_date), m.size, record)
+    return [items[u] for u in uids if u in items]
 
 
-async def _records(
-    view: MailboxView, memo: dict[int, SortRecord], uids: Iterable[int]
-) -> dict[int, SortRecord]:
-    """The records of ``uids``: from the session's memo, else the folder cache, else (the
-    first time only) parsed from the message header and written to the cache."""
-    missing = [u for u in uids if u not in memo]
+async def _records(view: MailboxView, uids: list[int]) -> dict[int, SortRecord]:
+    """The records of ``uids``: from the folder cache, else (the first time only) parsed
+    from the message header and written to the cache."""
+    out: dict[int, SortRecord] = {}
     mailbox = view.mailbox
-    for first in range(0, len(missing), BATCH):
-        chunk = missing[first : first + BATCH]
+    for first in range(0, len(uids), BATCH):
+        chunk = uids[first : first + BATCH]
         if isinstance(mailbox, BatchCache):
             found = await mailbox.get_cached_many(chunk, {CACHE_KEY})
             cached = {u: found.get((u, CACHE_KEY)) for u in chunk}
@@ -63,11 +63,11 @@ async def _records(
                 except MessageGone:
                     continue
                 fresh.append((uid, CACHE_KEY, record.encode()))
-            memo[uid] = record
+            out[uid] = record
         if fresh:
             if isinstance(mailbox, BatchCache):
                 await mailbox.set_cached_many(fresh)
             else:
                 for uid, key, value in fresh:
                     await mailbox.set_cached(uid, key, value)
-    return memo
+    return out

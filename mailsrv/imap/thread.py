@@ -12,7 +12,7 @@ ordered by their newest message, so that a thread a new reply arrives in moves t
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mailsrv.imap.sort import SortItem
@@ -28,6 +28,12 @@ class Node:
     item: SortItem | None = None
     children: list[Node] = field(default_factory=list)
     parent: Node | None = None
+    #: A message's place among its siblings: (sent date, UID; UIDs are in mailbox order).
+    key: tuple[float, int] = (0.0, 0)
+
+    def __post_init__(self) -> None:
+        if self.item is not None:
+            self.key = (self.item.date, self.item.uid)
 
     def first(self) -> SortItem | None:
         """The message the node stands for: its own, or a dummy's first child's."""
@@ -43,8 +49,11 @@ class Node:
 
 
 def _date_key(node: Node) -> tuple[float, int]:
+    """A message's own date; a dummy's is its first child's (RFC 5256 §4 REFERENCES step 4)."""
+    if node.item is not None:
+        return node.key
     item = node.first()
-    return (0.0, 0) if item is None else (item.date, item.seq)
+    return (0.0, 0) if item is None else (item.date, item.uid)
 
 
 # -- ORDEREDSUBJECT -----------------------------------------------------------------------------
@@ -53,7 +62,7 @@ def _date_key(node: Node) -> tuple[float, int]:
 def ordered_subject(items: Sequence[SortItem]) -> list[Node]:
     """RFC 5256 §4 ORDEREDSUBJECT: by base subject, then sent date; each run of one subject is
     a thread whose first message is the parent of all the others."""
-    ordered = sorted(items, key=lambda m: (m.record.subject, m.date, m.seq))
+    ordered = sorted(items, key=lambda m: (m.record.subject, m.date, m.uid))
     threads: list[Node] = []
     subject: str | None = None
     for item in ordered:
@@ -104,6 +113,7 @@ def _containers(items: Sequence[SortItem]) -> list[Node]:
         if own is not None and own in by_id and by_id[own].item is None:
             node = by_id[own]
             node.item = item
+            node.key = (item.date, item.uid)
         else:
             # No Message-ID, or a duplicate of one already used: the message is unique.
             node = Node(item)
@@ -126,14 +136,18 @@ def _containers(items: Sequence[SortItem]) -> list[Node]:
 
 def _prune(nodes: list[Node], *, root: bool) -> list[Node]:
     """Step 3: dummies without children go; a dummy's children take its place, except for a
-    dummy at the root with more than one child."""
+    dummy at the root with more than one child. Lists without dummies are kept as they are."""
+    for node in nodes:
+        if node.children:
+            node.children = _prune(node.children, root=False)
+    if all(n.item is not None for n in nodes):
+        return nodes
     out: list[Node] = []
     for node in nodes:
-        node.children = _prune(node.children, root=False)
-        for child in node.children:
-            child.parent = node
         if node.item is not None or (root and len(node.children) > 1):
             out.append(node)
+            for child in node.children:
+                child.parent = node
         else:
             for child in node.children:
                 child.parent = None if root else node.parent
@@ -143,8 +157,10 @@ def _prune(nodes: list[Node], *, root: bool) -> list[Node]:
 
 def _sort_siblings(nodes: list[Node]) -> None:
     for node in nodes:
-        _sort_siblings(node.children)
-    nodes.sort(key=_date_key)
+        if node.children:
+            _sort_siblings(node.children)
+    if len(nodes) > 1:
+        nodes.sort(key=_date_key)
 
 
 def _subject(node: Node) -> str:
@@ -206,10 +222,7 @@ def refs(items: Sequence[SortItem]) -> list[Node]:
     """THREAD=REFS: REFERENCES steps 1-3, siblings by date, threads by their newest message."""
     roots = _prune(_containers(items), root=True)
     _sort_siblings(roots)
-    newest = {
-        id(root): max((n.item.date, n.item.seq) for n in root.walk() if n.item is not None)
-        for root in roots
-    }
+    newest = {id(root): max(n.key for n in root.walk() if n.item is not None) for root in roots}
     roots.sort(key=lambda r: newest[id(r)])
     return roots
 
@@ -225,16 +238,17 @@ def thread(algorithm: str, items: Sequence[SortItem]) -> list[Node]:
 # -- the response --------------------------------------------------------------------------------
 
 
-def thread_response(threads: Sequence[Node], *, uid: bool) -> bytes:
-    """``* THREAD (2)(3 6 (4 23)(44 7 96))`` (RFC 5256 §4)."""
-    return b"* THREAD " + b"".join(b"(" + _members(n, uid) + b")" for n in threads) + b"\r\n"
+def thread_response(threads: Sequence[Node], numbers: Mapping[int, int] | None = None) -> bytes:
+    """``* THREAD (2)(3 6 (4 23)(44 7 96))`` (RFC 5256 §4): messages by UID, or by the number
+    ``numbers`` gives each UID (their sequence numbers)."""
+    return b"* THREAD " + b"".join(b"(" + _members(n, numbers) + b")" for n in threads) + b"\r\n"
 
 
-def _number(item: SortItem, uid: bool) -> bytes:
-    return b"%d" % (item.uid if uid else item.seq)
+def _number(item: SortItem, numbers: Mapping[int, int] | None) -> bytes:
+    return b"%d" % (item.uid if numbers is None else numbers[item.uid])
 
 
-def _members(node: Node, uid: bool) -> bytes:
+def _members(node: Node, uid: Mapping[int, int] | None) -> bytes:
     parts: list[bytes] = []
     current = node
     while True:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from mailsrv.imap.sort import SortItem
+from mailsrv.imap.sort import SortItem, sort_item
 from mailsrv.imap.sort_record import from_header
 from mailsrv.imap.thread import ordered_subject, references, refs, thread_response
 
 
 def item(seq: int, header: str, date: float | None = None) -> SortItem:
     when = date if date is not None else 1_700_000_000.0 + seq * 60
-    return SortItem(seq, seq * 10, when, 100, from_header(header.encode() + b"\r\n\r\n"))
+    return sort_item(seq * 10, when, 100, from_header(header.encode() + b"\r\n\r\n"))
 
 
 def msg(seq: int, own: str | None, refs_: str = "", subject: str = "s", date: str = "") -> SortItem:
@@ -24,7 +24,9 @@ def msg(seq: int, own: str | None, refs_: str = "", subject: str = "s", date: st
 
 
 def answer(threads: object, uid: bool = False) -> bytes:
-    return thread_response(threads, uid=uid)  # type: ignore[arg-type]
+    """The response with UIDs, or with the sequence numbers (UID / 10) of ``item``."""
+    numbers = None if uid else {n * 10: n for n in range(1, 100)}
+    return thread_response(threads, numbers)  # type: ignore[arg-type]
 
 
 def test_references_chain_and_siblings() -> None:
