@@ -43,9 +43,13 @@ class Node:
         return None if node is None else node.item
 
     def walk(self) -> Iterator[Node]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This node and all below it, parents before children (no recursion: a thread may
+        be thousands of messages deep)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
 
 def _date_key(node: Node) -> tuple[float, int]:
@@ -79,7 +83,10 @@ def ordered_subject(items: Sequence[SortItem]) -> list[Node]:
 
 
 def _is_ancestor(node: Node, of: Node) -> bool:
-    """Whether ``node`` is ``of`` or one of its ancestors (a link would make a loop)."""
+    """Whether ``node`` is ``of`` or one of its ancestors (a link would make a loop). A node
+    without children is nobody's ancestor: the common case costs no walk up the thread."""
+    if not node.children:
+        return node is of
     current: Node | None = of
     while current is not None:
         if current is node:
@@ -134,33 +141,47 @@ def _containers(items: Sequence[SortItem]) -> list[Node]:
     return [n for n in nodes if n.parent is None]
 
 
-def _prune(nodes: list[Node], *, root: bool) -> list[Node]:
-    """Step 3: dummies without children go; a dummy's children take its place, except for a
-    dummy at the root with more than one child. Lists without dummies are kept as they are."""
-    for node in nodes:
-        if node.children:
-            node.children = _prune(node.children, root=False)
-    if all(n.item is not None for n in nodes):
-        return nodes
+def _all_nodes(roots: list[Node]) -> list[Node]:
+    """Every node under ``roots``, parents before their children."""
     out: list[Node] = []
-    for node in nodes:
-        if node.item is not None or (root and len(node.children) > 1):
-            out.append(node)
-            for child in node.children:
-                child.parent = node
-        else:
-            for child in node.children:
-                child.parent = None if root else node.parent
-            out.extend(node.children)
+    for root in roots:
+        out.extend(root.walk())
     return out
 
 
-def _sort_siblings(nodes: list[Node]) -> None:
-    for node in nodes:
-        if node.children:
-            _sort_siblings(node.children)
-    if len(nodes) > 1:
-        nodes.sort(key=_date_key)
+def _prune(roots: list[Node]) -> list[Node]:
+    """Step 3: dummies without children go; a dummy's children take its place, except for a
+    dummy at the root with more than one child. Children are pruned before their parents."""
+    for node in reversed(_all_nodes(roots)):
+        children = node.children
+        if children and not all(c.item is not None for c in children):
+            kept: list[Node] = []
+            for child in children:
+                if child.item is not None:
+                    kept.append(child)
+                    continue
+                for grandchild in child.children:
+                    grandchild.parent = node
+                    kept.append(grandchild)
+            node.children = kept
+    out: list[Node] = []
+    for node in roots:
+        if node.item is not None or len(node.children) > 1:
+            out.append(node)
+        else:
+            for child in node.children:
+                child.parent = None
+                out.append(child)
+    return out
+
+
+def _sort_siblings(roots: list[Node]) -> None:
+    """Each node's children by date, children before parents (a dummy's date is its first
+    child's), then ``roots`` themselves."""
+    for node in reversed(_all_nodes(roots)):
+        if len(node.children) > 1:
+            node.children.sort(key=_date_key)
+    roots.sort(key=_date_key)
 
 
 def _subject(node: Node) -> str:
@@ -209,10 +230,8 @@ def _reply(node: Node) -> bool:
 
 def references(items: Sequence[SortItem]) -> list[Node]:
     """RFC 5256 §4 REFERENCES."""
-    roots = _prune(_containers(items), root=True)
-    for node in roots:
-        _sort_siblings(node.children)
-    roots.sort(key=_date_key)  # step 4
+    roots = _prune(_containers(items))
+    _sort_siblings(roots)  # step 4
     roots = _group_by_subject(roots)  # step 5
     _sort_siblings(roots)  # step 6
     return roots
@@ -220,7 +239,7 @@ def references(items: Sequence[SortItem]) -> list[Node]:
 
 def refs(items: Sequence[SortItem]) -> list[Node]:
     """THREAD=REFS: REFERENCES steps 1-3, siblings by date, threads by their newest message."""
-    roots = _prune(_containers(items), root=True)
+    roots = _prune(_containers(items))
     _sort_siblings(roots)
     newest = {id(root): max(n.key for n in root.walk() if n.item is not None) for root in roots}
     roots.sort(key=lambda r: newest[id(r)])
@@ -248,19 +267,31 @@ def _number(item: SortItem, numbers: Mapping[int, int] | None) -> bytes:
     return b"%d" % (item.uid if numbers is None else numbers[item.uid])
 
 
-def _members(node: Node, uid: Mapping[int, int] | None) -> bytes:
-    parts: list[bytes] = []
-    current = node
-    while True:
-        if current.item is not None:
-            parts.append(_number(current.item, uid))
-        if len(current.children) != 1 or current.item is None:
-            break
-        current = current.children[0]
-    text = b" ".join(parts)
-    if current.children and (current.item is not None or len(current.children) > 1):
-        subs = b"".join(b"(" + _members(c, uid) + b")" for c in current.children)
-        text = text + b" " + subs if text else subs
-    elif current.children:
-        text = _members(current.children[0], uid)
-    return text
+def _members(node: Node, numbers: Mapping[int, int] | None) -> bytes:
+    """What goes inside one thread's parentheses: a run of only children written flat
+    (``3 6``), then the subthreads each in parentheses. A stack instead of recursion."""
+    out: list[bytes] = []
+    stack: list[Node | bytes] = [node]
+    while stack:
+        top = stack.pop()
+        if isinstance(top, bytes):
+            out.append(top)
+            continue
+        current = top
+        parts: list[bytes] = []
+        while True:
+            if current.item is not None:
+                parts.append(_number(current.item, numbers))
+            if current.item is None or len(current.children) != 1:
+                break
+            current = current.children[0]
+        out.append(b" ".join(parts))
+        children = current.children
+        if len(children) == 1:  # a dummy holding one child: nothing of its own to write
+            stack.append(children[0])
+        elif children:
+            if parts:
+                out.append(b" ")
+            for child in reversed(children):
+                stack.extend((b")", child, b"("))
+    return b"".join(out)

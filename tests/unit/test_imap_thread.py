@@ -25,7 +25,7 @@ def msg(seq: int, own: str | None, refs_: str = "", subject: str = "s", date: st
 
 def answer(threads: object, uid: bool = False) -> bytes:
     """The response with UIDs, or with the sequence numbers (UID / 10) of ``item``."""
-    numbers = None if uid else {n * 10: n for n in range(1, 100)}
+    numbers = None if uid else {n * 10: n for n in range(1, 10_001)}
     return thread_response(threads, numbers)  # type: ignore[arg-type]
 
 
@@ -91,3 +91,19 @@ def test_ordered_subject() -> None:
 
 def test_empty_result() -> None:
     assert answer(references([])) == b"* THREAD \r\n"  # byte for byte as Dovecot answers
+
+
+def test_threads_thousands_deep() -> None:
+    """A reply chain far deeper than Python's recursion limit, and one that branches at every
+    level, thread without trouble."""
+    depth = 5000
+    chain = [msg(1, "m1")] + [msg(n, f"m{n}", f"m{n - 1}") for n in range(2, depth + 1)]
+    want = b"* THREAD (" + b" ".join(b"%d" % n for n in range(1, depth + 1)) + b")\r\n"
+    assert answer(references(chain)) == want
+    assert answer(refs(chain)) == want
+    # Every message gets two answers: one a leaf, one that goes on.
+    branchy = [msg(1, "b1")]
+    for n in range(2, depth, 2):
+        branchy += [msg(n, f"b{n}", f"b{n - 1}"), msg(n + 1, f"b{n + 1}", f"b{n - 1}")]
+    reply = answer(references(branchy))
+    assert reply.startswith(b"* THREAD (1 (2)(3 (4)(5 (6)(7") and reply.count(b"(") == depth - 1
