@@ -135,6 +135,22 @@ def result_items(returns: ReturnOptions, results: Sequence[int]) -> bytes:
     return b" ".join(out)
 
 
+def saved_results(returns: ReturnOptions, results: Sequence[int]) -> list[int]:
+    """What ``RETURN (SAVE ...)`` keeps for ``$`` (RFC 5182 §2.4, RFC 9394 §3.3): with only
+    MIN, MAX and/or PARTIAL beside it, just the messages those return; else all of them."""
+    options = set(returns.options)
+    if not results or options & {"ALL", "COUNT"} or not options & {"MIN", "MAX", "PARTIAL"}:
+        return list(results)
+    kept: list[int] = []
+    if "MIN" in options:
+        kept.append(results[0])
+    if "MAX" in options:
+        kept.append(results[-1])
+    if returns.partial is not None:
+        kept.extend(returns.partial.select(results))
+    return sorted(set(kept))
+
+
 def _show(tok: Token) -> str:
     if isinstance(tok, Atom):
         return tok.value[:40]

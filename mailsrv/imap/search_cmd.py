@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from mailsrv.imap.commands import Search
 from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.esearch_results import saved_results
 from mailsrv.imap.search import parse_search
 from mailsrv.imap.search_context import LiveResult
 from mailsrv.imap.search_headers import HeaderIndex
@@ -46,7 +47,7 @@ async def search(s: ImapSession, cmd: Search) -> None:
     hits = await matching(s, view, program)
     returns = program.returns
     if returns is not None and "SAVE" in returns:
-        s.saved = _saved(returns, [u for _, u in hits])
+        s.saved = saved_results(program.return_options, [u for _, u in hits])
     numbers = [u if cmd.uid else q for q, u in hits]
     if returns is not None or s.rev2:
         if returns != ("SAVE",):
@@ -124,18 +125,6 @@ async def matching(
         if matches(program, item, ctx):
             hits.append((seq, uid))
     return hits
-
-
-def _saved(returns: tuple[str, ...], uids: list[int]) -> list[int]:
-    """RFC 5182 §2.4: with only MIN and/or MAX beside SAVE, just those messages are saved."""
-    if not uids or "ALL" in returns or "COUNT" in returns or returns == ("SAVE",):
-        return uids
-    out = []
-    if "MIN" in returns:
-        out.append(uids[0])
-    if "MAX" in returns and uids[-1] not in out:
-        out.append(uids[-1])
-    return out
 
 
 #: Each selected mailbox view's header index, with the UIDVALIDITY it was built for. A view

@@ -20,6 +20,7 @@ from mailsrv.imap.esearch_results import (
     ReturnOptions,
     parse_return_options,
     result_items,
+    saved_results,
 )
 from mailsrv.imap.search import parse_search
 from mailsrv.imap.search_cmd import keep_live, matching
@@ -46,8 +47,6 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
             returns = parse_return_options(args[1])
         except ReturnError as exc:
             raise CommandFailed("BAD", str(exc)) from None
-        if "SAVE" in returns.options:
-            raise CommandFailed("BAD", "SAVE is not supported with SORT")
         args = args[2:]
     if not args:
         raise CommandFailed("BAD", "SORT needs sort criteria")
@@ -66,9 +65,12 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
     if returns is None:
         s.out.write(b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
     else:
-        head = b"* ESEARCH (TAG " + string(cmd.tag.encode()) + (b") UID" if cmd.uid else b")")
-        data = result_items(returns, numbers)
-        s.out.write(head + (b" " + data if data else b"") + b"\r\n")
+        if "SAVE" in returns.options:  # RFC 5182 §2.4: $ is the (unordered) saved set
+            s.saved = saved_results(returns, [m.uid for m in ordered])
+        if returns.options != ("SAVE",):
+            head = b"* ESEARCH (TAG " + string(cmd.tag.encode()) + (b") UID" if cmd.uid else b")")
+            data = result_items(returns, numbers)
+            s.out.write(head + (b" " + data if data else b"") + b"\r\n")
         if "UPDATE" in returns.options:
             live = LiveResult(cmd.tag, cmd.uid, program, keys, [m.uid for m in ordered])
             keep_live(s, view, live)

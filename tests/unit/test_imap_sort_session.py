@@ -100,10 +100,26 @@ async def test_sort_keys_and_errors() -> None:
     assert (await t.talk(b"c THREAD FOO UTF-8 ALL\r\n")).startswith(b"c BAD ")
     assert (await t.talk(b"d SORT (DATE)\r\n")).startswith(b"d BAD ")
     assert (await t.talk(b"e SORT RETURN (PARTIAL 1:*) (DATE) UTF-8 ALL\r\n")).startswith(b"e BAD ")
-    assert (await t.talk(b"f SORT RETURN (SAVE) (DATE) UTF-8 ALL\r\n")).startswith(b"f BAD ")
+    assert (await t.talk(b"f SORT RETURN (NOPE) (DATE) UTF-8 ALL\r\n")).startswith(b"f BAD ")
     assert (await t.talk(b"g SORT (DATE) UTF-8 NOSUCHKEY\r\n")).startswith(b"g BAD ")
     # The session goes on after each refusal.
     assert (await t.talk(b"h SORT (SIZE) US-ASCII 1:3\r\n")).startswith(b"* SORT ")
+
+
+async def test_save_keeps_what_min_max_and_partial_return() -> None:
+    _, t = await five()  # subjects m5 m4 m3 m2 m1: by subject 5 4 3 2 1
+    reply = await t.talk(b"a SEARCH RETURN (PARTIAL 2:3 SAVE) ALL\r\n")
+    assert reply.startswith(b'* ESEARCH (TAG "a") PARTIAL (2:3 2:3)\r\n')
+    assert b"* 2 FETCH (UID 2)\r\n* 3 FETCH (UID 3)\r\nb OK" in await t.talk(b"b FETCH $ UID\r\n")
+    reply = await t.talk(b"c SORT RETURN (SAVE MIN) (SUBJECT) UTF-8 ALL\r\n")
+    assert reply.startswith(b'* ESEARCH (TAG "c") MIN 5\r\n')
+    assert (await t.talk(b"d FETCH $ UID\r\n")).startswith(b"* 5 FETCH (UID 5)\r\nd OK")
+    assert (await t.talk(b"e UID SORT RETURN (SAVE) (SUBJECT) UTF-8 2:4\r\n")).startswith(b"e OK")
+    reply = await t.talk(b"f SEARCH $\r\n")
+    assert reply.startswith(b"* SEARCH 2 3 4\r\n")
+    reply = await t.talk(b"g SEARCH RETURN (SAVE UPDATE) 1\r\n")
+    assert reply.startswith(b'* ESEARCH (TAG "g")\r\n')
+    assert (await t.talk(b"h SEARCH $\r\n")).startswith(b"* SEARCH 1\r\n")
 
 
 async def test_sort_before_select_is_refused() -> None:
