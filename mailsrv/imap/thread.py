@@ -238,11 +238,20 @@ def references(items: Sequence[SortItem]) -> list[Node]:
 
 
 def refs(items: Sequence[SortItem]) -> list[Node]:
-    """THREAD=REFS: REFERENCES steps 1-3, siblings by date, threads by their newest message."""
-    roots = _prune(_containers(items))
+    """THREAD=REFS: REFERENCES steps 1-3 and siblings by sent date; the threads by the sent
+    date of their newest message, the most recently active last. Threads as new as each other
+    go by their root's UID, a root that is a missing message (a dummy) first, as in Dovecot."""
+    keyed: list[tuple[tuple[float, int], Node]] = []
+    for root in _containers(items):
+        dates = [n.item.date for n in root.walk() if n.item is not None]
+        if not dates:
+            continue  # a dummy without messages below it
+        key = (max(dates), 0 if root.item is None else root.item.uid)
+        keyed.extend((key, node) for node in _prune([root]))
+    roots = [node for _, node in keyed]
     _sort_siblings(roots)
-    newest = {id(root): max(n.key for n in root.walk() if n.item is not None) for root in roots}
-    roots.sort(key=lambda r: newest[id(r)])
+    order = {id(node): key for key, node in keyed}
+    roots.sort(key=lambda r: order[id(r)])
     return roots
 
 

@@ -49,7 +49,7 @@ def recorded(path: Path) -> list[tuple[str, bytes]]:
     return out
 
 
-@pytest.mark.parametrize("name", ["mixed", "collation"])
+@pytest.mark.parametrize("name", ["mixed", "collation", "threads"])
 async def test_answers_match_dovecot(name: str) -> None:
     t = await loaded(DATA / f"{name}.mbox")
     for command, answer in recorded(DATA / f"{name}.dovecot"):

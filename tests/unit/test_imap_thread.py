@@ -107,3 +107,14 @@ def test_threads_thousands_deep() -> None:
         branchy += [msg(n, f"b{n}", f"b{n - 1}"), msg(n + 1, f"b{n + 1}", f"b{n - 1}")]
     reply = answer(references(branchy))
     assert reply.startswith(b"* THREAD (1 (2)(3 (4)(5 (6)(7") and reply.count(b"(") == depth - 1
+
+
+def test_refs_ties_go_by_root_and_a_missing_root_first() -> None:
+    same = "Mon, 1 Jan 2024 10:00:00 +0000"
+    items = [
+        msg(1, "a", subject="p", date=same),
+        msg(2, "b", subject="q", date=same),
+        msg(3, "c", "gone", subject="r", date=same),  # its parent is not in the mailbox
+    ]
+    assert answer(refs(items)) == b"* THREAD (3)(1)(2)\r\n"
+    assert answer(references(items)) == b"* THREAD (1)(2)(3)\r\n"
