@@ -8,8 +8,6 @@ messages that are new or whose flags changed (message contents never change, so 
 can enter or leave a result) and reports them as ``ADDTO`` / ``REMOVEFROM``. A search reports
 position 0 (RFC 5267 §4.3.2, an unordered result); a sort the message's place in the order.
 
-``SelectionState`` also keeps the ``SortItem``s of the selected folder, so a second SORT or
-THREAD does not decode the cache again.
 """
 
 from __future__ import annotations
@@ -54,12 +52,11 @@ class LiveResult:
 
 
 class SelectionState:
-    """What SORT, THREAD and the live results keep for the selected folder."""
+    """The live results of the selected folder."""
 
-    __slots__ = ("items", "live", "load", "matching")
+    __slots__ = ("live", "load", "matching")
 
     def __init__(self) -> None:
-        self.items: dict[int, SortItem] = {}  # by UID
         self.live: dict[str, LiveResult] = {}
         self.matching: Matcher | None = None
         self.load: ItemLoader | None = None

@@ -1,9 +1,9 @@
 """The sort keys of the selected folder's messages, from the message cache (RFC 5256 §3).
 
 ``load_items`` gives SORT and THREAD a ``SortItem`` per message: the folder listing's size and
-internal date, and the message's ``SortRecord``. Items come from the session's memo of the
-selection; records from the folder's message cache in batches, else (the first time a message
-is sorted, ever) from its header, parsed once and written back to the cache.
+internal date, and the message's ``SortRecord``. Items come from the server's table of the
+folders sorted lately; records from the folder's message cache in batches, else (the first
+time a message is sorted, ever) from its header, parsed once and written back to the cache.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ BATCH = 500
 
 async def load_items(s: ImapSession, view: MailboxView, uids: Sequence[int]) -> list[SortItem]:
     """The SortItems of ``uids`` (in view order); gone messages are left out. A message's
-    item never changes (its header, size and internal date are fixed), so the selection keeps
-    each one it made."""
-    items = s.selection.items
+    item never changes (its header, size and internal date are fixed), so the server keeps
+    the ones made for every session (``sort.SortItemTables``)."""
+    items = s.shared.sort_items.table(view.mailbox.user, view.name, view.uidvalidity)
     missing = [u for u in uids if u not in items]
     if missing:
         records = await _records(view, missing)

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from mailsrv.imap.search_context import MAX_LIVE_RESULTS
+from mailsrv.imap.sort import SortItemTables, sort_item
+from mailsrv.imap.sort_record import from_header
 from mailsrv.store.base import INBOX
 from mailsrv.store.maildir import MaildirStore
 from mailsrv.store.memory import MemoryMailbox, MemoryStore
@@ -142,10 +144,23 @@ async def test_records_come_from_the_cache_not_the_message(
     monkeypatch.setattr(MemoryMailbox, "read_header", no_reading)
     monkeypatch.setattr(MemoryMailbox, "read", no_reading)
     second = Talker(make_context(store))
+    second.session.shared.sort_items = SortItemTables()  # as after a restart: only the cache
     await second.login()
     await second.select()
     assert await second.talk(b"a THREAD REFERENCES UTF-8 ALL\r\n") == want
     assert (await second.talk(b"b SORT (SUBJECT DATE) UTF-8 ALL\r\n")).startswith(b"* SORT ")
+
+
+def test_sort_item_tables_keep_the_folders_used_last() -> None:
+    tables = SortItemTables(limit=3)
+    item = sort_item(1, 0.0, 10, from_header(b"Subject: x\r\n\r\n"))
+    tables.table("ann", "A", 1).update({1: item, 2: item})
+    tables.table("ann", "B", 1)[1] = item
+    assert len(tables.table("ann", "A", 1)) == 2  # A is now the most recently used
+    tables.table("ann", "C", 1)[1] = item  # over the limit at the next lookup: B goes first
+    assert tables.table("ann", "C", 1) == {1: item}
+    assert tables.table("ann", "B", 1) == {}
+    assert tables.table("ann", "A", 7) == {}  # another UIDVALIDITY is another folder
 
 
 async def test_maildir_cache_survives_a_restart(tmp_path: Path) -> None:
