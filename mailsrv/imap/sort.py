@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from mailsrv.imap.sort_record import SortRecord
 from mailsrv.imap.tokens import Atom, Token
@@ -75,16 +76,17 @@ def parse_criteria(tok: Token) -> tuple[SortKey, ...]:
     return tuple(keys)
 
 
+#: Each key's value (C-level getters: a sort calls them once per message).
 _KEYS: dict[str, Callable[[SortItem], object]] = {
-    "ARRIVAL": lambda m: m.internal_date,
-    "CC": lambda m: m.record.cc,
-    "DATE": lambda m: m.date,
-    "FROM": lambda m: m.record.from_,
-    "SIZE": lambda m: m.size,
-    "SUBJECT": lambda m: m.record.subject,
-    "TO": lambda m: m.record.to,
-    "DISPLAYFROM": lambda m: m.record.display_from,
-    "DISPLAYTO": lambda m: m.record.display_to,
+    "ARRIVAL": attrgetter("internal_date"),
+    "CC": attrgetter("record.cc"),
+    "DATE": attrgetter("date"),
+    "FROM": attrgetter("record.from_"),
+    "SIZE": attrgetter("size"),
+    "SUBJECT": attrgetter("record.subject"),
+    "TO": attrgetter("record.to"),
+    "DISPLAYFROM": attrgetter("record.display_from"),
+    "DISPLAYTO": attrgetter("record.display_to"),
 }
 
 

@@ -11,6 +11,8 @@ UPDATE the result stays live (``search_context.py``).
 
 from __future__ import annotations
 
+import itertools
+from array import array
 from typing import TYPE_CHECKING
 
 from mailsrv.imap.commands import CancelUpdate, Sort, Thread
@@ -56,23 +58,28 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         raise CommandFailed("BAD", str(exc)) from None
     program = _program(args[1:], "SORT")
     hits = await matching(s, view, program)
-    ordered = sort_messages(await load_items(s, view, [u for _, u in hits]), keys)
-    if cmd.uid:
-        numbers = [m.uid for m in ordered]
+    memo_key = ("SORT", keys, _messages_key(hits))
+    known = s.selection.answer(memo_key)
+    if isinstance(known, tuple):
+        uids, seqs = known
     else:
-        seqs = {u: q for q, u in hits}
-        numbers = [seqs[m.uid] for m in ordered]
+        ordered = sort_messages(await load_items(s, view, [u for _, u in hits]), keys)
+        uids = [m.uid for m in ordered]
+        seq_of = {u: q for q, u in hits}
+        seqs = [seq_of[u] for u in uids]
+        s.selection.remember(memo_key, (uids, seqs))
+    numbers = uids if cmd.uid else seqs
     if returns is None:
-        s.out.write(b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
+        s.out.write(b"* SORT" + "".join([f" {n}" for n in numbers]).encode() + b"\r\n")
     else:
         if "SAVE" in returns.options:  # RFC 5182 §2.4: $ is the (unordered) saved set
-            s.saved = saved_results(returns, [m.uid for m in ordered])
+            s.saved = saved_results(returns, uids)
         if returns.options != ("SAVE",):
             head = b"* ESEARCH (TAG " + string(cmd.tag.encode()) + (b") UID" if cmd.uid else b")")
             data = result_items(returns, numbers)
             s.out.write(head + (b" " + data if data else b"") + b"\r\n")
         if "UPDATE" in returns.options:
-            live = LiveResult(cmd.tag, cmd.uid, program, keys, [m.uid for m in ordered])
+            live = LiveResult(cmd.tag, cmd.uid, program, keys, list(uids))
             keep_live(s, view, live)
     await s.ok(cmd.tag, "Sort completed.", expunge=cmd.uid, uid=cmd.uid)
 
@@ -85,9 +92,14 @@ async def thread_command(s: ImapSession, cmd: Thread) -> None:
         raise CommandFailed("BAD", "Unknown threading algorithm")
     program = _program(args[1:], "THREAD")
     hits = await matching(s, view, program)
-    items = await load_items(s, view, [u for _, u in hits])
-    numbers = None if cmd.uid else {u: q for q, u in hits}
-    s.out.write(thread_response(thread(algorithm, items), numbers))
+    memo_key = ("THREAD", algorithm, cmd.uid, _messages_key(hits))
+    answer = s.selection.answer(memo_key)
+    if not isinstance(answer, bytes):
+        items = await load_items(s, view, [u for _, u in hits])
+        numbers = None if cmd.uid else {u: q for q, u in hits}
+        answer = thread_response(thread(algorithm, items), numbers)
+        s.selection.remember(memo_key, answer)
+    s.out.write(answer)
     await s.ok(cmd.tag, "Thread completed.", expunge=cmd.uid, uid=cmd.uid)
 
 
@@ -97,6 +109,11 @@ async def cancel_update(s: ImapSession, cmd: CancelUpdate) -> None:
     if unknown:
         raise CommandFailed("NO", "Unknown tag (no live search) " + unknown[0][:40])
     await s.ok(cmd.tag, "CancelUpdate completed.")
+
+
+def _messages_key(hits: list[tuple[int, int]]) -> bytes:
+    """The messages a command ran on, exactly and compactly: their (seq, UID) pairs."""
+    return array("I", itertools.chain.from_iterable(hits)).tobytes()
 
 
 def _is_word(tok: Token, word: str) -> bool:

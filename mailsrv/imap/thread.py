@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from mailsrv.imap.sort import SortItem
 
@@ -21,19 +20,20 @@ from mailsrv.imap.sort import SortItem
 ALGORITHMS = ("ORDEREDSUBJECT", "REFERENCES", "REFS")
 
 
-@dataclass(eq=False, slots=True)
 class Node:
-    """A thread member: a message, or a dummy (``item`` None) that only holds children."""
+    """A thread member: a message, or a dummy (``item`` None) that only holds children.
 
-    item: SortItem | None = None
-    children: list[Node] = field(default_factory=list)
-    parent: Node | None = None
-    #: A message's place among its siblings: (sent date, UID; UIDs are in mailbox order).
-    key: tuple[float, int] = (0.0, 0)
+    ``key`` is a message's place among its siblings: (sent date, UID; UIDs are in mailbox
+    order). A plain class with slots: a thread of a big folder makes one per message.
+    """
 
-    def __post_init__(self) -> None:
-        if self.item is not None:
-            self.key = (self.item.date, self.item.uid)
+    __slots__ = ("children", "item", "key", "parent")
+
+    def __init__(self, item: SortItem | None = None, parent: Node | None = None) -> None:
+        self.item = item
+        self.children: list[Node] = []
+        self.parent = parent
+        self.key = (0.0, 0) if item is None else (item.date, item.uid)
 
     def first(self) -> SortItem | None:
         """The message the node stands for: its own, or a dummy's first child's."""
@@ -127,7 +127,10 @@ def _containers(items: Sequence[SortItem]) -> list[Node]:
             nodes.append(node)
             if own is not None and own not in by_id:
                 by_id[own] = node
-        parents = [container(ref) for ref in item.record.parents]
+        refs = item.record.parents
+        if not refs and node.parent is None:
+            continue  # nothing to link: the common case for a message that starts a thread
+        parents = [container(ref) for ref in refs]
         for upper, lower in itertools.pairwise(parents):
             if lower.parent is None and not _is_ancestor(lower, upper):
                 _link(upper, lower)
@@ -142,10 +145,14 @@ def _containers(items: Sequence[SortItem]) -> list[Node]:
 
 
 def _all_nodes(roots: list[Node]) -> list[Node]:
-    """Every node under ``roots``, parents before their children."""
-    out: list[Node] = []
-    for root in roots:
-        out.extend(root.walk())
+    """Every node under ``roots``, each parent before its children (level by level)."""
+    out = list(roots)
+    i = 0
+    while i < len(out):
+        children = out[i].children
+        if children:
+            out.extend(children)
+        i += 1
     return out
 
 
@@ -185,7 +192,7 @@ def _sort_siblings(roots: list[Node]) -> None:
 
 
 def _subject(node: Node) -> str:
-    item = node.first()
+    item = node.item if node.item is not None else node.first()
     return "" if item is None else item.record.subject
 
 
@@ -269,7 +276,14 @@ def thread(algorithm: str, items: Sequence[SortItem]) -> list[Node]:
 def thread_response(threads: Sequence[Node], numbers: Mapping[int, int] | None = None) -> bytes:
     """``* THREAD (2)(3 6 (4 23)(44 7 96))`` (RFC 5256 §4): messages by UID, or by the number
     ``numbers`` gives each UID (their sequence numbers)."""
-    return b"* THREAD " + b"".join(b"(" + _members(n, numbers) + b")" for n in threads) + b"\r\n"
+    parts = [b"* THREAD "]
+    for n in threads:
+        if n.item is not None and not n.children:  # a thread of one message, the common case
+            parts.append(b"(%d)" % (n.item.uid if numbers is None else numbers[n.item.uid]))
+        else:
+            parts.append(b"(" + _members(n, numbers) + b")")
+    parts.append(b"\r\n")
+    return b"".join(parts)
 
 
 def _number(item: SortItem, numbers: Mapping[int, int] | None) -> bytes:

@@ -276,3 +276,22 @@ async def test_live_results_end_with_the_selection() -> None:
     await t.select()
     reply = await t.talk(b"a STORE 1 +FLAGS.SILENT (\\Seen)\r\n")
     assert reply == b"a OK Store completed.\r\n"
+
+
+async def test_remembered_answers_follow_changes() -> None:
+    """A repeated SORT or THREAD may be answered from memory, but only for the same messages
+    under the same numbers."""
+    _, t = await five()
+    assert (await t.talk(b"a SORT (SUBJECT) UTF-8 UNSEEN\r\n")).startswith(b"* SORT 5 4 3 2 1\r\n")
+    assert (await t.talk(b"b SORT (SUBJECT) UTF-8 UNSEEN\r\n")).startswith(b"* SORT 5 4 3 2 1\r\n")
+    await t.talk(b"c STORE 4 +FLAGS.SILENT (\\Seen)\r\n")
+    assert (await t.talk(b"d SORT (SUBJECT) UTF-8 UNSEEN\r\n")).startswith(b"* SORT 5 3 2 1\r\n")
+    assert (await t.talk(b"e THREAD ORDEREDSUBJECT UTF-8 ALL\r\n")).startswith(
+        b"* THREAD (1)(2)(3)(4)(5)\r\n"
+    )
+    await t.talk(b"f STORE 1 +FLAGS.SILENT (\\Deleted)\r\ng EXPUNGE\r\n")
+    assert (await t.talk(b"h THREAD ORDEREDSUBJECT UTF-8 ALL\r\n")).startswith(
+        b"* THREAD (1)(2)(3)(4)\r\n"
+    )
+    reply = await t.talk(b"i UID THREAD ORDEREDSUBJECT UTF-8 ALL\r\n")
+    assert reply.startswith(b"* THREAD (2)(3)(4)(5)\r\n")
