@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 MAX_LIVE_RESULTS = 16
 #: SORT orders and THREAD answers a selection remembers (clients repeat them on a folder
 #: that has not changed: 10,000 messages, THREAD 50 -> 5 ms, SORT SUBJECT 10 -> 4 ms).
-MAX_ANSWERS = 4
+MAX_ANSWERS = 8
 
 #: ``matching(view, program, uids)``: the (seq, uid) among ``uids`` that match.
 Matcher = Callable[

@@ -70,7 +70,12 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         s.selection.remember(memo_key, (uids, seqs))
     numbers = uids if cmd.uid else seqs
     if returns is None:
-        s.out.write(b"* SORT" + "".join([f" {n}" for n in numbers]).encode() + b"\r\n")
+        line_key = (*memo_key, cmd.uid)
+        line = s.selection.answer(line_key)
+        if not isinstance(line, bytes):
+            line = b"* SORT" + "".join([f" {n}" for n in numbers]).encode() + b"\r\n"
+            s.selection.remember(line_key, line)
+        s.out.write(line)
     else:
         if "SAVE" in returns.options:  # RFC 5182 §2.4: $ is the (unordered) saved set
             s.saved = saved_results(returns, uids)
