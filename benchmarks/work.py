@@ -105,6 +105,34 @@ async def imap_search(
     return {"hits": hits, "times": times}
 
 
+async def imap_sort(
+    ctx: WorkerCtx, port: int, user: str, queries: list[str], repeats: int
+) -> dict[str, Any]:
+    """One untimed pass (caches warm up), then ``repeats`` times: a new session, each query
+    timed once as the session's first ("new") and once more ("again")."""
+    client = await ImapClient.connect(HOST, port)
+    await client.login(user, PASSWORD)
+    await client.command("SELECT INBOX")
+    for query in queries:
+        await client.command(query)
+    await client.logout()
+    await ctx.phase()
+    whens = ("new", "again")
+    times: dict[str, list[float]] = {f"{q} {when}": [] for q in queries for when in whens}
+    for _ in range(repeats):
+        client = await ImapClient.connect(HOST, port)
+        await client.login(user, PASSWORD)
+        await client.command("SELECT INBOX")
+        for when in whens:
+            for query in queries:
+                start = time.perf_counter()
+                await client.command(query)
+                times[f"{query} {when}"].append(time.perf_counter() - start)
+        await client.logout()
+    await ctx.phase()
+    return {"times": times}
+
+
 async def smtp_ingress(
     ctx: WorkerCtx, port: int, users: list[str], count: int, data: bytes
 ) -> dict[str, Any]:

@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 
 #: Live results one session may keep; more are answered ``NOUPDATE`` (RFC 5267 §4.3.1).
 MAX_LIVE_RESULTS = 16
-#: SORT orders and THREAD answers a selection remembers (clients repeat them on a folder
-#: that has not changed: 10,000 messages, THREAD 50 -> 5 ms, SORT SUBJECT 10 -> 4 ms).
-MAX_ANSWERS = 8
 
 #: ``matching(view, program, uids)``: the (seq, uid) among ``uids`` that match.
 Matcher = Callable[
@@ -55,26 +52,14 @@ class LiveResult:
 
 
 class SelectionState:
-    """The live results of the selected folder, and its last SORT and THREAD answers."""
+    """The live results of the selected folder."""
 
-    __slots__ = ("_answers", "live", "load", "matching")
+    __slots__ = ("live", "load", "matching")
 
     def __init__(self) -> None:
         self.live: dict[str, LiveResult] = {}
         self.matching: Matcher | None = None
         self.load: ItemLoader | None = None
-        self._answers: dict[tuple[object, ...], object] = {}
-
-    def answer(self, key: tuple[object, ...]) -> object | None:
-        """A SORT order or THREAD answer remembered under ``key``: the command and its
-        arguments and the exact messages it ran on (their UIDs and sequence numbers). A
-        message's sort keys never change, so the same key means the same answer."""
-        return self._answers.get(key)
-
-    def remember(self, key: tuple[object, ...], value: object) -> None:
-        if len(self._answers) >= MAX_ANSWERS:
-            del self._answers[next(iter(self._answers))]
-        self._answers[key] = value
 
     def add(
         self, live: LiveResult, view: MailboxView, matching: Matcher, items: ItemLoader

@@ -35,6 +35,7 @@ from mailsrv.imap.thread import ALGORITHMS, thread, thread_response
 from mailsrv.imap.tokens import Atom, Token
 
 if TYPE_CHECKING:
+    from mailsrv.imap.mailbox_view import MailboxView
     from mailsrv.imap.session import ImapSession
 
 
@@ -58,8 +59,9 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         raise CommandFailed("BAD", str(exc)) from None
     program = _program(args[1:], "SORT")
     hits = await matching(s, view, program)
-    memo_key = ("SORT", keys, _messages_key(hits))
-    known = s.selection.answer(memo_key)
+    memo, messages = s.shared.sort_answers, _messages_key(hits)
+    memo_key = ("SORT", *_folder(view), keys, messages)
+    known = memo.get(memo_key)
     if isinstance(known, tuple):
         uids, seqs = known
     else:
@@ -67,14 +69,14 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         uids = [m.uid for m in ordered]
         seq_of = {u: q for q, u in hits}
         seqs = [seq_of[u] for u in uids]
-        s.selection.remember(memo_key, (uids, seqs))
+        memo.put(memo_key, (uids, seqs), 2 * len(messages))
     numbers = uids if cmd.uid else seqs
     if returns is None:
         line_key = (*memo_key, cmd.uid)
-        line = s.selection.answer(line_key)
+        line = memo.get(line_key)
         if not isinstance(line, bytes):
             line = b"* SORT" + "".join([f" {n}" for n in numbers]).encode() + b"\r\n"
-            s.selection.remember(line_key, line)
+            memo.put(line_key, line, len(line))
         s.out.write(line)
     else:
         if "SAVE" in returns.options:  # RFC 5182 §2.4: $ is the (unordered) saved set
@@ -97,13 +99,14 @@ async def thread_command(s: ImapSession, cmd: Thread) -> None:
         raise CommandFailed("BAD", "Unknown threading algorithm")
     program = _program(args[1:], "THREAD")
     hits = await matching(s, view, program)
-    memo_key = ("THREAD", algorithm, cmd.uid, _messages_key(hits))
-    answer = s.selection.answer(memo_key)
+    messages = _messages_key(hits)
+    memo_key = ("THREAD", *_folder(view), algorithm, cmd.uid, messages)
+    answer = s.shared.sort_answers.get(memo_key)
     if not isinstance(answer, bytes):
         items = await load_items(s, view, [u for _, u in hits])
         numbers = None if cmd.uid else {u: q for q, u in hits}
         answer = thread_response(thread(algorithm, items), numbers)
-        s.selection.remember(memo_key, answer)
+        s.shared.sort_answers.put(memo_key, answer, len(answer) + len(messages))
     s.out.write(answer)
     await s.ok(cmd.tag, "Thread completed.", expunge=cmd.uid, uid=cmd.uid)
 
@@ -114,6 +117,10 @@ async def cancel_update(s: ImapSession, cmd: CancelUpdate) -> None:
     if unknown:
         raise CommandFailed("NO", "Unknown tag (no live search) " + unknown[0][:40])
     await s.ok(cmd.tag, "CancelUpdate completed.")
+
+
+def _folder(view: MailboxView) -> tuple[str, str, int]:
+    return (view.mailbox.user, view.name, view.uidvalidity)
 
 
 def _messages_key(hits: list[tuple[int, int]]) -> bytes:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailsrv.imap.search_context import MAX_LIVE_RESULTS
-from mailsrv.imap.sort import SortItemTables, sort_item
+from mailsrv.imap.sort import AnswerMemo, SortItemTables, sort_item
 from mailsrv.imap.sort_record import from_header
 from mailsrv.store.base import INBOX
 from mailsrv.store.maildir import MaildirStore
@@ -144,7 +144,9 @@ async def test_records_come_from_the_cache_not_the_message(
     monkeypatch.setattr(MemoryMailbox, "read_header", no_reading)
     monkeypatch.setattr(MemoryMailbox, "read", no_reading)
     second = Talker(make_context(store))
-    second.session.shared.sort_items = SortItemTables()  # as after a restart: only the cache
+    # As after a restart: nothing in memory, only the folder's cache.
+    second.session.shared.sort_items = SortItemTables()
+    second.session.shared.sort_answers = AnswerMemo()
     await second.login()
     await second.select()
     assert await second.talk(b"a THREAD REFERENCES UTF-8 ALL\r\n") == want
@@ -161,6 +163,17 @@ def test_sort_item_tables_keep_the_folders_used_last() -> None:
     assert tables.table("ann", "C", 1) == {1: item}
     assert tables.table("ann", "B", 1) == {}
     assert tables.table("ann", "A", 7) == {}  # another UIDVALIDITY is another folder
+
+
+def test_answer_memo_keeps_within_its_budget() -> None:
+    memo = AnswerMemo(limit=100)
+    memo.put(("a",), b"x", 60)
+    memo.put(("b",), b"y", 30)
+    assert memo.get(("a",)) == b"x" and memo.get(("b",)) == b"y"
+    memo.put(("c",), b"z", 30)  # over budget: the oldest goes
+    assert memo.get(("a",)) is None and memo.get(("c",)) == b"z"
+    memo.put(("d",), b"too big", 101)  # never kept
+    assert memo.get(("d",)) is None and memo.get(("b",)) == b"y"
 
 
 async def test_maildir_cache_survives_a_restart(tmp_path: Path) -> None:
