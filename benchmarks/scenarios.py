@@ -131,8 +131,9 @@ SORTS = (
 
 def imap_sort(bench: Bench, kind: str) -> Results:
     """SORT DATE, SORT SUBJECT and THREAD REFERENCES over one folder, warm: after one untimed
-    pass (mailsrv has its cache of sort keys, Dovecot its index), each command in a new
-    session ("new session"), then once more in that session ("repeated")."""
+    pass (mailsrv has its cache of sort keys, Dovecot its index), a new session appends a
+    message and runs each command ("after new mail": the answer is worked out again), then
+    once more ("repeated")."""
     count = bench.sizes.sort_messages
     tpl = bench.template(f"thread-{count}", [("sort", count, "thread")])
     out: Results = {}
@@ -149,7 +150,7 @@ def imap_sort(bench: Bench, kind: str) -> Results:
         job = run_job("benchmarks.work:imap_sort", [args], 1, lambda: server_cpu(server))
         times = job.workers[0]["times"]
         first = True
-        for when, label in (("new", "new session"), ("again", "repeated")):
+        for when, label in (("new", "after new mail"), ("again", "repeated")):
             for query, name in SORTS:
                 s = Series(values=[t * 1000 for t in times[f"{query} {when}"]])
                 if first:
