@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import typing
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailsrv.net import sasl
 from mailsrv.net.sasl import Bearer, Challenge, Failure, SaslError
@@ -100,3 +103,23 @@ def test_bearer_token_scheme_is_case_insensitive() -> None:
     assert bearer_token("Bearer  abc ") == "abc"
     assert bearer_token("Bearer") is None
     assert bearer_token("Basic abc") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(sorted(sasl.MECHANISMS)),
+    messages=st.lists(st.binary(max_size=200), min_size=1, max_size=4),
+)
+def test_any_bytes_give_a_step_never_an_exception(name: str, messages: list[bytes]) -> None:
+    """Fuzz: whatever a client sends, every mechanism answers with a step."""
+    exchange = start(name)
+    step = exchange.begin(messages[0])
+    for message in messages[1:]:
+        if isinstance(step, sasl.NeedSecret):
+            step = exchange.provide(sasl.ScramKeys(4096, b"salt", b"k" * 32, b"s" * 32))
+        elif isinstance(step, Bearer):
+            step = exchange.refuse()
+        if not isinstance(step, Challenge):
+            break
+        step = exchange.receive(message)
+    assert isinstance(step, typing.get_args(sasl.Step))
