@@ -9,12 +9,14 @@ import imaplib
 import shutil
 import smtplib
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mailsrv.passwords import hash_password
+from tests.dovecot import DOVEADM
 from tests.e2e.netclient import Conn
 from tests.e2e.sasl_client import ScramClient
 
@@ -309,3 +311,82 @@ async def test_curl_sasl_authzid_with_plain(make_server: Any, tmp_path: Path) ->
         assert same.returncode == 0, same.stderr
         other = await asyncio.to_thread(curl, "--sasl-authzid", "ann", *base)
         assert other.returncode != 0  # acting as another user is never allowed
+
+
+# --- GNU SASL's client (gsasl): SCRAM-SHA-256 from another implementation -------------------
+
+GSASL = shutil.which("gsasl")
+
+
+def gsasl(*args: str) -> subprocess.CompletedProcess[str]:
+    assert GSASL is not None
+    return subprocess.run(
+        [GSASL, "--client", "--no-starttls", "-m", "SCRAM-SHA-256", *args],
+        capture_output=True,
+        text=True,
+        input="",
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(GSASL is None, reason="needs gsasl (Debian's gsasl)")
+async def test_gsasl_scram_sha_256_on_imap_and_smtp(make_server: Any, tmp_path: Path) -> None:
+    """gsasl checks the server's signature too ("server trusted"); its own --mkpasswd keys
+    (65536 iterations, a 12-byte salt) log in like doveadm's."""
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [str(GSASL), "--mkpasswd", "-m", "SCRAM-SHA-256", "-p", "fay-pw"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    users(tmp_path)
+    with (tmp_path / "users").open("a") as f:
+        f.write(f"fay:{made.stdout.strip()}\n")
+    async with make_server(services=SERVICES, dev=False) as server:
+        imap = f"{HOST}:{server.ports.imap}"
+        smtp = f"{HOST}:{server.ports.submission}"
+        for user, password in (("ann", "ann-pw"), ("bob", "bob-pw"), ("fay", "fay-pw")):
+            for proto, where in (("--imap", imap), ("--smtp", smtp)):
+                done = await asyncio.to_thread(
+                    gsasl, proto, "--connect", where, "-a", user, "-p", password
+                )
+                assert done.returncode == 0, (user, proto, done.stdout, done.stderr)
+                assert "server trusted" in done.stderr + done.stdout
+        done = await asyncio.to_thread(gsasl, "--imap", "--connect", imap, "-a", "ann", "-p", "no")
+        assert done.returncode != 0
+        assert "AUTHENTICATIONFAILED" in done.stdout + done.stderr
+
+
+async def test_user_add_scram_then_doveadm_and_a_scram_login(
+    make_server: Any, tmp_path: Path
+) -> None:
+    """`mailsrv user add --scheme SCRAM-SHA-256` writes what doveadm verifies and SCRAM uses."""
+    users_file = tmp_path / "users"
+    added = await asyncio.to_thread(
+        subprocess.run,
+        [
+            *(sys.executable, "-m", "mailsrv", "user", "add", "gil", "--password-stdin"),
+            *("--scheme", "scram-sha-256", "--users", str(users_file)),
+        ],
+        input="gil pw\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert added.returncode == 0 and "(SCRAM-SHA-256)" in added.stdout, added.stderr
+    stored = users_file.read_text().strip().partition(":")[2]
+    assert stored.startswith("{SCRAM-SHA-256}4096,")
+    if DOVEADM.exists():
+        verified = await asyncio.to_thread(
+            subprocess.run,
+            [str(DOVEADM), "pw", "-t", stored, "-p", "gil pw"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert verified.returncode == 0 and "(verified)" in verified.stdout, verified.stderr
+    async with make_server(services={"imap"}, dev=False) as server:
+        typ, _, trusted = await asyncio.to_thread(imap_scram, server.ports.imap, "gil", "gil pw")
+        assert (typ, trusted) == ("OK", True)
