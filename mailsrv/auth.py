@@ -264,17 +264,19 @@ class Authenticator:
         return tuple(m for m in sasl.MECHANISMS if possible.get(m, True))
 
     def scram_keys(self, login: str) -> ScramKeys:
-        """``login``'s SCRAM-SHA-256 keys; made-up ones (a failed proof) when it has none."""
+        """``login``'s SCRAM-SHA-256 keys; made-up ones (a failed proof) when it has none. Every
+        path derives keys once, so the time taken says nothing about the user."""
         user = self.local_user(login)
-        salt = hmac.digest(self._salt_key, user.encode("utf-8", "surrogateescape"), "sha256")
+        salt = hmac.digest(self._salt_key, user.encode("utf-8", "surrogateescape"), "sha256")[:16]
         secret: bytes | None = None
+        stored_keys: ScramKeys | None = None
         if user in self.extra:
             secret = self.extra[user].encode()
         elif (stored := self.users.get(user)) is not None:
             scheme, _, value = split_scheme(stored)
             if scheme == "SCRAM-SHA-256":
                 try:
-                    return ScramKeys.parse(value, "sha256")
+                    stored_keys = ScramKeys.parse(value, "sha256")
                 except BadScramValue as exc:
                     log.warning(
                         "users file %s: user %s: password scheme {SCRAM-SHA-256} value %s; "
@@ -292,10 +294,12 @@ class Authenticator:
                         user,
                         scheme,
                     )
-        if secret is None:
-            fake = secrets.token_bytes(32)
-            return ScramKeys(ITERATIONS, salt[:16], fake, hmac.digest(fake, b"server", "sha256"))
-        return ScramKeys.derive(secret, salt[:16], ITERATIONS, "sha256")
+        # Without a secret: keys of a random password, which no proof matches.
+        password = secret if secret is not None else secrets.token_bytes(32)
+        derived = ScramKeys.derive(password, salt, ITERATIONS, "sha256")
+        if secret is None and stored_keys is not None:
+            return stored_keys
+        return derived
 
     def token_user(self, login: str, token: str) -> str | None:
         """The user a bearer token logs in: in dev mode anyone named; otherwise one whose
