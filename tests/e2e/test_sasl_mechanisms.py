@@ -390,3 +390,17 @@ async def test_user_add_scram_then_doveadm_and_a_scram_login(
     async with make_server(services={"imap"}, dev=False) as server:
         typ, _, trusted = await asyncio.to_thread(imap_scram, server.ports.imap, "gil", "gil pw")
         assert (typ, trusted) == ("OK", True)
+
+
+@pytest.mark.mail_server(users={"alice": "s3cret"}, dev=False)
+def test_the_fixture_offers_scram_for_its_users(mail_server: Any) -> None:
+    """What a test author gets: SCRAM-SHA-256 for the fixture's users, without any setup."""
+    typ, _, trusted = imap_scram(mail_server.ports.imap, "alice", "s3cret")
+    assert (typ, trusted) == ("OK", True)
+    typ, _, _ = imap_scram(mail_server.ports.imap, "alice", "wrong")
+    assert typ == "NO"
+
+
+def test_the_fixture_takes_any_bearer_token_in_dev_mode(mail_server: Any) -> None:
+    typ, _ = imap_bearer(mail_server.ports.imap, "XOAUTH2", xoauth2("zed@localhost", "t0ken"))
+    assert typ == "OK"
