@@ -139,19 +139,22 @@ def render_page(s: ClientSettings, base: str, error: str = "") -> str:
         _card(
             "thunderbird",
             "Thunderbird",
-            f"<p>Add a mail account with <code>{_e(s.address)}</code>: Thunderbird fetches "
-            f'<a href="{_e(autoconfig)}">config-v1.1.xml</a> from this server and fills in every '
-            "setting. Import the CA under Settings, Privacy &amp; Security, Certificates, "
-            "Manage Certificates, Authorities, and trust it to identify mail servers.</p>"
+            f"<p>Add a mail account with <code>{_e(s.address)}</code>. Thunderbird looks for "
+            f'<a href="{_e(autoconfig)}">config-v1.1.xml</a> (served here) at the address\'s '
+            "domain, on port 80; where this console does not answer there, choose Configure "
+            "manually and enter the settings below. Import the CA under Settings, Privacy "
+            "&amp; Security, Certificates, Manage Certificates, Authorities, and trust it to "
+            "identify mail servers.</p>"
             + _table(_server_rows(s.imap, s.login, "Incoming (IMAP)"))
             + _table(_server_rows(s.smtp, s.login, "Outgoing (SMTP)")),
         ),
         _card(
             "outlook",
             "Outlook",
-            f"<p>Add the account <code>{_e(s.address)}</code>: Outlook asks Autodiscover "
-            f"(<code>{_e(base)}/autodiscover/autodiscover.xml</code>). Otherwise choose IMAP and "
-            "enter the settings below; install the CA (DER) in Windows' Trusted Root "
+            f"<p>Add the account <code>{_e(s.address)}</code>. Outlook posts to Autodiscover at "
+            "the address's domain (this server answers it at "
+            f"<code>{_e(base)}/autodiscover/autodiscover.xml</code>); otherwise choose IMAP and "
+            "enter the settings below. Install the CA (DER) in Windows' Trusted Root "
             "Certification Authorities.</p>"
             + _table(_server_rows(s.imap, s.login, "Incoming (IMAP)"))
             + _table(_server_rows(s.smtp, s.login, "Outgoing (SMTP)")),
