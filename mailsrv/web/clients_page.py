@@ -11,6 +11,7 @@ script, so the console's Content-Security-Policy holds as it is.
 
 from __future__ import annotations
 
+import functools
 import html
 import ssl
 import urllib.parse
@@ -82,8 +83,10 @@ def default_address(ctx: ServerContext, users: list[str]) -> str:
     return f"{users[0] if users else 'alice'}@{domain}"
 
 
+@functools.lru_cache(maxsize=64)
 def qr_data_uri(text: str) -> str:
-    """An SVG data URI of a QR code for ``text`` (the console's CSP allows ``data:`` images)."""
+    """An SVG data URI of a QR code for ``text`` (the console's CSP allows ``data:`` images);
+    remembered, as drawing one takes about 10 ms."""
     return str(segno.make(text, error="m", micro=False).svg_data_uri(scale=4, border=2))
 
 
