@@ -141,6 +141,7 @@ class ImapSession:
             plaintext=self.ctx.auth.plaintext_allowed(self.tls, self.info.peer),
             append_limit=self.ctx.config.limits.message_size,
             compress=self.compress_offered,
+            mechanisms=self.ctx.auth.mechanisms(),
         )
 
     def greeting(self) -> bytes:
