@@ -4,7 +4,8 @@
 connection as a ``SessionInfo`` (the console lists them) and report every line through
 ``ctx.tracer`` (transcripts, ``--trace``). Before running a command a listener asks
 ``ctx.faults.check(protocol, command)``: a test may have asked for that command to fail, be
-delayed, or drop the connection. The shared layers count into ``ctx.metrics``.
+delayed, or drop the connection. The shared layers count into ``ctx.metrics``. Every delivery
+path (SMTP, LMTP, the REST API, the fixture) scans through ``ctx.scanner``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING
 from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
 from mailsrv.metrics import Metrics
+from mailsrv.scan.scanner import Scanner
+from mailsrv.scan.settings import ScanSettings
 from mailsrv.store.base import Store
 from mailsrv.trace import Tracer
 
@@ -70,3 +73,5 @@ class ServerContext:
     metrics: Metrics = field(default_factory=Metrics)
     #: The ports the listeners really bound, by service ("imaps": 993, ...), once started.
     ports: dict[str, int] = field(default_factory=dict)
+    #: Spam and virus checks at delivery (``[scan]``; off by default).
+    scanner: Scanner = field(default_factory=lambda: Scanner(ScanSettings()))

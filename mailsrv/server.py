@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
+from mailsrv.scan.scanner import Scanner
 from mailsrv.store.base import Store
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ class MailServer:
         auth = self._auth if self._auth is not None else Authenticator(cfg)
         tls = server_ssl_context(cfg) if cfg.tls else None
         self.ctx = ServerContext(cfg, store, auth, tls)
+        self.ctx.scanner = Scanner(cfg.scan, self.ctx.tracer)
         if cfg.trace or cfg.trace_file:
             from mailsrv.trace_sinks import install_trace_sinks
 
