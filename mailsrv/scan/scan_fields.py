@@ -46,8 +46,7 @@ def scan_headers(result: ScanResult) -> bytes:
         lines.append(f"X-Spam-Score: {_score(spam.score)}")
         if spam.rules:
             report = "".join(
-                f"\r\n\t* {_score(r.score):>5} {r.name} {r.description}".rstrip()
-                for r in spam.rules
+                f"\r\n\t* {r.score:4.1f} {r.name} {r.description}".rstrip() for r in spam.rules
             )
             lines.append("X-Spam-Report:" + report)
     virus = result.virus_check
@@ -55,7 +54,7 @@ def scan_headers(result: ScanResult) -> bytes:
         if virus.status == "infected":
             lines.append(f"X-Virus-Status: Infected ({virus.name})")
         else:
-            lines.append(f"X-Virus-Status: {virus.status.capitalize()}")
+            lines.append("X-Virus-Status: " + ("Clean" if virus.status == "clean" else "unscanned"))
     return "".join(line + "\r\n" for line in lines).encode("ascii")
 
 
