@@ -16,6 +16,7 @@ import poplib
 import re
 import shutil
 import smtplib
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from mailsrv.scan import probe as probe_module
 from mailsrv.scan.delivery import VirusRefused
 from mailsrv.scan.settings import ScanSettings
 from mailsrv.server import MailServer
@@ -40,6 +42,7 @@ from tests.scan_daemons import (
     running_spamd,
     spamd_missing,
 )
+from tests.server_process import start_server
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -69,6 +72,14 @@ def clamd(daemon_dir: Path) -> Iterator[Daemon]:
         pytest.skip(reason)
     with running_clamd(daemon_dir / "clamd") as daemon:
         yield daemon
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """A spamc URL whose port refuses connections (bound, not listening)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield f"spamc://127.0.0.1:{s.getsockname()[1]}"
 
 
 @pytest.fixture
@@ -327,3 +338,35 @@ async def test_fixture_quarantine_tells_the_virus(scan: ScanSettings) -> None:
     assert kept.scan is not None and kept.scan.virus is not None
     assert kept.scan.virus.startswith("Eicar-Test-Signature")
     assert kept.scan.spam_check is None  # no spam engine
+
+
+# -- mailsrv serve ------------------------------------------------------------------------------
+
+
+def test_serve_says_in_its_banner_what_answers(tmp_path: Path, scan: ScanSettings) -> None:
+    conf = tmp_path / "mailsrv.toml"
+    conf.write_text(f'[scan]\nspam = "{scan.spam}"\nvirus = "{scan.virus}"\ntimeout = 30\n')
+    server = start_server(tmp_path / "mail", tmp_path, "--config", str(conf), "--scan")
+    try:
+        reply = smtp_send(server.ports["smtp"], spam())
+        banner = server.log.read_text()
+    finally:
+        assert server.stop() == 0
+    assert f"Scanning: spam   {scan.spam} (answers)" in banner
+    assert f"virus  {scan.virus} (answers)" in banner
+    assert reply[0] == 250
+    assert list((tmp_path / "mail" / "alice" / ".Junk").glob("*/*,S=*"))
+
+
+async def test_scan_flag_finds_local_engines(
+    monkeypatch: pytest.MonkeyPatch, spamd: Daemon, clamd: Daemon, refused_url: str
+) -> None:
+    monkeypatch.setattr(probe_module, "LOCAL_SPAM_DEFAULTS", (refused_url, spamd.url))
+    monkeypatch.setattr(probe_module, "LOCAL_VIRUS_DEFAULTS", (clamd.unix_url,))
+    found, lines = await probe_module.probe(ScanSettings(), look_locally=True)
+    assert (found.spam, found.virus) == (spamd.url, clamd.unix_url)
+    assert lines == [
+        f"spam   {spamd.url} (found, answers)",
+        f"virus  {clamd.unix_url} (found, answers)",
+    ]
+    assert (await probe_module.probe(ScanSettings(), look_locally=False))[0] == ScanSettings()

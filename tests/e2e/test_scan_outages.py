@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from mailsrv.scan.probe import probe
 from mailsrv.scan.settings import ScanSettings
 from mailsrv.server import MailServer
 from mailsrv.testing import AsyncMailServer
@@ -219,3 +220,11 @@ async def test_fixture_deliveries_with_an_engine_down(refused_port: int) -> None
     assert msg.scan is not None
     assert msg.scan.spam_status == "unscanned" and msg.scan.virus_status == "unscanned"
     assert msg.scan.spam_score is None and msg.scan.virus is None
+
+
+async def test_the_banner_says_an_engine_does_not_answer(refused_port: int) -> None:
+    url = f"spamc://127.0.0.1:{refused_port}"
+    settings, lines = await probe(ScanSettings(spam=url), look_locally=False)
+    assert settings.spam == url  # kept: mail is delivered unscanned until it answers
+    assert lines[0].startswith(f"spam   {url} (not answering: cannot connect")
+    assert lines[1] == "virus  off"
