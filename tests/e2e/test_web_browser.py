@@ -307,3 +307,27 @@ async def test_a_page_under_a_rebinding_name_cannot_read_the_api(make_server: An
             assert not await server.store.user_exists("rebound")
         finally:
             await browser.close()
+
+
+async def test_mailbox_shows_what_scanning_found(make_server: Any, page: Page) -> None:
+    """The verdict fields scanning wrote (``X-Spam-*``, ``X-Virus-Status``) as the console shows
+    them: a Junk badge in the list, the score and each rule with its description."""
+    from mailsrv.scan.scan_fields import scan_headers
+    from mailsrv.scan.verdict import Rule, ScanResult, SpamCheck, VirusCheck
+
+    gtube = Rule("GTUBE", 1000.0, "BODY: Generic Test for Unsolicited Bulk Email")
+    result = ScanResult(SpamCheck("yes", 1000.0, 5.0, (gtube,)), VirusCheck("clean"))
+    async with make_server(services={"http"}) as server:
+        await server.store.ensure_user("ann")
+        data = scan_headers(result) + b"From: spam@example.net\r\nSubject: Offer\r\n\r\nbuy\r\n"
+        await server.store.deliver("ann", data)
+        await page.goto(f"http://127.0.0.1:{server.ports.http}/")
+        item = page.locator("#messages li[data-uid]").first
+        await expect(item.locator(".badge.junk")).to_have_text("Junk")
+        await item.click()
+        scan = page.locator("#msg-scan")
+        await expect(scan).to_contain_text("Spam score 1000.0 (junk at 5.0)")
+        await expect(scan).to_contain_text("No virus found")
+        await expect(scan.locator(".rules tr")).to_have_count(1)
+        await expect(scan.locator(".rules")).to_contain_text(gtube.description)
+        await shot(page, "scan")
