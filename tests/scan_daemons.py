@@ -11,6 +11,7 @@ on a UNIX socket. Each runs in the foreground as our child and is stopped on exi
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import shutil
@@ -21,6 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailsrv.demo.sample_mail import EICAR_BASE64
+from mailsrv.demo.sample_mail import GTUBE as GTUBE_TEXT
+
 SPAMD = Path("/usr/sbin/spamd")
 CLAMD = Path("/usr/sbin/clamd")
 SA_SITE_CONFIG = Path("/etc/spamassassin")
@@ -28,9 +32,8 @@ SA_SITE_CONFIG = Path("/etc/spamassassin")
 START_TIMEOUT = 60.0
 
 #: The EICAR anti-virus test string: harmless, and every scanner reports it.
-EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-#: SpamAssassin's GTUBE test string: its rule scores 1000.
-GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+EICAR = base64.b64decode(EICAR_BASE64)
+GTUBE = GTUBE_TEXT.encode()
 #: A ClamAV extended signature (``.ndb``: name, target any, offset any, hex) for EICAR.
 EICAR_NDB = f"Eicar-Test-Signature:0:*:{EICAR.hex()}\n"
 

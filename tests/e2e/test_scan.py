@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import json
 import os
 import poplib
 import re
@@ -183,7 +184,12 @@ async def test_spam_goes_to_junk_with_the_junk_keyword(make_server: Any, scan: A
         assert await stored(server) == []
         [data] = await stored(server, "Junk")
         seen = await asyncio.to_thread(imap_view, server.ports.imap)
+        traced = [line for line in server.context.tracer.lines if line.text.startswith("scan:")]
     assert code == 250
+    # The transcript (and so the console's live stream) tells the verdict in the SMTP session.
+    [line] = traced
+    assert line.protocol == "smtp" and line.direction == "*"
+    assert line.text.startswith("scan: spam: yes ") and "GTUBE" in line.text
     head = header(data)
     status = re.search(rb"X-Spam-Status: Yes, score=(\S+) required=5.0 tests=\S*GTUBE", head)
     assert status is not None and float(status.group(1)) > 900  # GTUBE 1000, others small
@@ -370,3 +376,24 @@ async def test_scan_flag_finds_local_engines(
         f"virus  {clamd.unix_url} (found, answers)",
     ]
     assert (await probe_module.probe(ScanSettings(), look_locally=False))[0] == ScanSettings()
+
+
+def test_demo_scene_scanned_once_on_the_server(scan: ScanSettings) -> None:
+    argv = [sys.executable, "-m", "mailsrv", "demo", "--json"]
+    argv += ["--spam", str(scan.spam), "--virus", str(scan.virus)]
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    facts = list(json.loads(proc.stdout).values())[6]
+    assert facts == {
+        "scanning": 1,
+        "virus_refused": 1,
+        "laptop_junk": 1,
+        "junk_keyword": 1,
+        "tablet_junk": 1,
+        "phone_told_exists": 0,
+        "pop3_sees_inbox": 1,
+    }
+    assert "7. Scanned once, on the server" in proc.stderr
+    assert "spam and viruses" in proc.stderr
