@@ -228,3 +228,19 @@ async def test_the_banner_says_an_engine_does_not_answer(refused_port: int) -> N
     assert settings.spam == url  # kept: mail is delivered unscanned until it answers
     assert lines[0].startswith(f"spam   {url} (not answering: cannot connect")
     assert lines[1] == "virus  off"
+
+
+async def test_fixture_deliveries_with_engines_answering_garbage() -> None:
+    async with (
+        engine(answering(b"SPAMD/1.1 0 EX_OK\r\n\r\nno verdict here")) as spam_port,
+        engine(answering(b"PONG\0")) as virus_port,
+    ):
+        settings = {
+            "spam": f"spamc://127.0.0.1:{spam_port}",
+            "virus": f"clamd://127.0.0.1:{virus_port}",
+        }
+        async with AsyncMailServer(scan=settings, services={"smtp"}) as server:
+            await server.deliver("alice", MESSAGE)
+            [msg] = await server.messages("alice")
+    assert msg.scan is not None
+    assert (msg.scan.spam_status, msg.scan.virus_status) == ("unscanned", "unscanned")
