@@ -155,7 +155,7 @@ class MailServer:
         auth = self._auth if self._auth is not None else Authenticator(cfg)
         tls = server_ssl_context(cfg) if cfg.tls else None
         self.ctx = ServerContext(cfg, store, auth, tls)
-        self.ctx.scanner = Scanner(cfg.scan, self.ctx.tracer)
+        self.ctx.scanner = Scanner(cfg.scan, self.ctx.tracer, self.ctx.metrics)
         if cfg.trace or cfg.trace_file:
             from mailsrv.trace_sinks import install_trace_sinks
 

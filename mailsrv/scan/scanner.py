@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from mailsrv.metrics import Metrics
 from mailsrv.scan import clamd, spamc
 from mailsrv.scan.delivery import Scanned
 from mailsrv.scan.endpoints import Endpoint, EngineError, parse_endpoint
@@ -58,9 +59,12 @@ def _engine(kind: str, url: str | None, scheme: str) -> Engine | None:
 class Scanner:
     """The server's scanning: off (``enabled`` False) unless ``[scan]`` names an engine."""
 
-    def __init__(self, settings: ScanSettings, tracer: Tracer | None = None) -> None:
+    def __init__(
+        self, settings: ScanSettings, tracer: Tracer | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
         self.tracer = tracer
+        self.metrics = metrics
         self.spam = _engine("spam", settings.spam, "spamc")
         self.virus = _engine("virus", settings.virus, "clamd")
         self._turns = asyncio.Semaphore(settings.concurrency)
@@ -79,7 +83,7 @@ class Scanner:
             result = self._unscanned()
         else:
             result = await self._check(data)
-        self._trace(actor, result)
+        self._report(actor, result)
         refusal = None
         if result.virus is not None and self.settings.virus_action == "reject":
             refusal = result.virus
@@ -140,7 +144,12 @@ class Scanner:
         engine.answered()
         return verdict
 
-    def _trace(self, actor: str, result: ScanResult) -> None:
+    def _report(self, actor: str, result: ScanResult) -> None:
+        """The verdict into the metrics, the log and the session's transcript."""
+        if self.metrics is not None:
+            for engine, status in (("spam", result.spam_status), ("virus", result.virus_status)):
+                if status is not None:
+                    self.metrics.scans[(engine, status)] += 1
         text = f"scan: {result.summary()}"
         log.info("%s: %s", actor, text)
         if self.tracer is not None:

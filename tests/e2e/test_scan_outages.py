@@ -123,12 +123,15 @@ async def test_engines_down_mail_is_delivered_unscanned_one_log_line(
     async with make_server(services={"smtp"}, scan=settings) as server:
         replies = await asyncio.to_thread(send, server.ports.smtp, 3)
         stored = await inbox(server)
+        metrics = server.context.metrics.render([])
     assert [code for code, _ in replies] == [250, 250, 250]
     assert len(stored) == 3
     for data in stored:
         head = data.split(b"\r\n\r\n")[0]
         assert b"X-Spam-Status: unscanned\r\n" in head
         assert b"X-Virus-Status: unscanned\r\n" in head
+    assert 'mailsrv_scans_total{engine="spam",result="unscanned"} 3' in metrics
+    assert 'mailsrv_scans_total{engine="virus",result="unscanned"} 3' in metrics
     down = scan_lines(caplog, "unavailable")
     assert len(down) == 2  # one per engine, not one per message
     assert any("spam scanning" in line and "cannot connect" in line for line in down)
