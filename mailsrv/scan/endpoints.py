@@ -70,12 +70,16 @@ async def exchange(endpoint: Endpoint, chunks: Iterable[bytes | memoryview], lim
             if not more:
                 break
             reply += more
-    except OSError as exc:
-        raise EngineError(f"connection failed: {exc.strerror or exc}") from exc
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+    except BaseException as exc:
+        # Timed out or failed: drop what is unsent (an engine that stopped reading would
+        # otherwise hold close() until it reads again).
+        writer.transport.abort()
+        if isinstance(exc, OSError):
+            raise EngineError(f"connection failed: {exc.strerror or exc}") from exc
+        raise
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
     if len(reply) > limit:
         raise EngineError(f"reply longer than {limit} bytes")
     if not reply:

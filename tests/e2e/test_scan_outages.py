@@ -39,12 +39,28 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 @contextlib.asynccontextmanager
 async def engine(handler: Handler) -> AsyncIterator[int]:
-    """A server on 127.0.0.1 running ``handler`` per connection; yields its port."""
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    """A server on 127.0.0.1 running ``handler`` per connection; yields its port. Connections
+    still open at the end are cut (a handler may never finish)."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await handler(reader, writer)
+        finally:
+            writer.transport.abort()
+            tasks.discard(task)
+
+    server = await asyncio.start_server(tracked, "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
         server.close()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await server.wait_closed()
 
 
@@ -247,3 +263,18 @@ async def test_fixture_deliveries_with_engines_answering_garbage() -> None:
             [msg] = await server.messages("alice")
     assert msg.scan is not None
     assert (msg.scan.spam_status, msg.scan.virus_status) == ("unscanned", "unscanned")
+
+
+async def never_reads(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Accepts and reads nothing: the client's writes back up until its timeout."""
+    await asyncio.sleep(3600)
+
+
+async def test_an_engine_that_stops_reading_a_big_message_costs_only_the_timeout() -> None:
+    big = MESSAGE + (b"y" * 76 + b"\r\n") * 60_000  # 4.7 MB: more than the socket buffers
+    async with engine(never_reads) as port:
+        settings = {"virus": f"clamd://127.0.0.1:{port}", "timeout": 0.5}
+        async with AsyncMailServer(scan=settings, services={"smtp"}) as server:
+            await server.deliver("alice", big)
+            [msg] = await server.messages("alice")
+    assert msg.scan is not None and msg.scan.virus_status == "unscanned"
