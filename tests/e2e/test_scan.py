@@ -397,3 +397,32 @@ def test_demo_scene_scanned_once_on_the_server(scan: ScanSettings) -> None:
     }
     assert "7. Scanned once, on the server" in proc.stderr
     assert "spam and viruses" in proc.stderr
+
+
+async def test_the_live_stream_tells_the_verdict(make_server: Any, scan: ScanSettings) -> None:
+    async with (
+        make_server(services={"http", "smtp"}, scan=scan) as server,
+        aiohttp.ClientSession(f"http://127.0.0.1:{server.ports.http}") as http,
+        http.get("/api/v1/stream") as stream,
+    ):
+        await read_sse(stream, "hello")
+        code, _ = await asyncio.to_thread(smtp_send, server.ports.smtp, spam())
+        line = await asyncio.wait_for(read_sse(stream, "trace", "scan:"), 30)
+        event = await asyncio.wait_for(read_sse(stream, "store"), 30)
+    assert code == 250
+    assert line["protocol"] == "smtp" and line["direction"] == "*"
+    assert line["text"].startswith("scan: spam: yes") and "virus: clean" in line["text"]
+    assert event["kind"] == "delivered" and event["folder"] == "Junk"
+    assert event["protocol"] == "smtp"
+
+
+async def read_sse(resp: aiohttp.ClientResponse, wanted: str, text: str = "") -> dict[str, Any]:
+    """Read the stream until an event named ``wanted`` (whose data holds ``text``) arrives."""
+    name = ""
+    while True:
+        line = (await resp.content.readline()).decode()
+        assert line, "stream ended"
+        if line.startswith("event: "):
+            name = line[7:].strip()
+        elif line.startswith("data: ") and name == wanted and text in line:
+            return dict(json.loads(line[6:]))
