@@ -106,9 +106,10 @@ class Scanner:
                 if engine is not None:
                     engine.failed(f"{self.settings.concurrency} messages in scanning already")
             return self._unscanned()
+        threshold = self.settings.spam_threshold
         try:
             spam, virus = await asyncio.gather(
-                self._ask(self.spam, deadline, lambda e: spamc.check(e, data, self._threshold)),
+                self._ask(self.spam, deadline, lambda e: spamc.check(e, data, threshold)),
                 self._ask(self.virus, deadline, lambda e: clamd.check(e, data)),
             )
         finally:
@@ -117,10 +118,6 @@ class Scanner:
             spam if spam is not None or self.spam is None else SpamCheck("unscanned"),
             virus if virus is not None or self.virus is None else VirusCheck("unscanned"),
         )
-
-    @property
-    def _threshold(self) -> float:
-        return self.settings.spam_threshold
 
     async def _ask(
         self, engine: Engine | None, deadline: float, call: Callable[[Endpoint], Awaitable[T]]
@@ -138,7 +135,8 @@ class Scanner:
             engine.failed(str(exc))
             return None
         except Exception:  # a bug here must not lose the message: deliver it unscanned
-            log.exception("%s scanning failed", engine.kind)
+            if engine.down is None:
+                log.exception("%s scanning failed", engine.kind)
             engine.failed("internal error")
             return None
         engine.answered()
@@ -151,6 +149,8 @@ class Scanner:
                 if status is not None:
                     self.metrics.scans[(engine, status)] += 1
         text = f"scan: {result.summary()}"
-        log.info("%s: %s", actor, text)
+        # While the engines are down the outage's one line says it all: no line per message.
+        scanned = {result.spam_status, result.virus_status} - {None, "unscanned"}
+        log.log(logging.INFO if scanned else logging.DEBUG, "%s: %s", actor, text)
         if self.tracer is not None:
             self.tracer.record(actor, actor.split("-", 1)[0], None, "*", text)

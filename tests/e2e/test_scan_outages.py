@@ -150,6 +150,8 @@ async def test_engines_down_mail_is_delivered_unscanned_one_log_line(
     assert 'mailsrv_scans_total{engine="virus",result="unscanned"} 3' in metrics
     down = scan_lines(caplog, "unavailable")
     assert len(down) == 2  # one per engine, not one per message
+    logged = [r for r in caplog.records if r.name == "mailsrv.scan" and r.levelno >= logging.INFO]
+    assert len(logged) == 2  # and no verdict line per message while they are down
     assert any("spam scanning" in line and "cannot connect" in line for line in down)
     assert any("virus scanning" in line for line in down)
 
