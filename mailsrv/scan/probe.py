@@ -48,19 +48,12 @@ async def _one(
 
 async def probe(settings: ScanSettings, look_locally: bool) -> tuple[ScanSettings, list[str]]:
     """The settings to run with and the banner's lines: each engine's address and whether it
-    answers; ``look_locally`` (``--scan``) fills an unnamed engine from the local defaults."""
-    spam, spam_line = await _one(
-        "spam",
-        settings.spam,
-        LOCAL_SPAM_DEFAULTS if look_locally else (),
-        "spamc",
-        spamc.ping,
-    )
-    virus, virus_line = await _one(
-        "virus",
-        settings.virus,
-        LOCAL_VIRUS_DEFAULTS if look_locally else (),
-        "clamd",
-        clamd.ping,
+    answers (both asked at once); ``look_locally`` (``--scan``) fills an unnamed engine from the
+    local defaults."""
+    spam_look = LOCAL_SPAM_DEFAULTS if look_locally else ()
+    virus_look = LOCAL_VIRUS_DEFAULTS if look_locally else ()
+    (spam, spam_line), (virus, virus_line) = await asyncio.gather(
+        _one("spam", settings.spam, spam_look, "spamc", spamc.ping),
+        _one("virus", settings.virus, virus_look, "clamd", clamd.ping),
     )
     return dataclasses.replace(settings, spam=spam, virus=virus), [spam_line, virus_line]
