@@ -20,6 +20,8 @@ from mailsrv.scan.verdict import Rule, ScanResult, SpamCheck, VirusCheck, safe_n
 SCAN_FIELDS = frozenset({b"x-spam-status", b"x-spam-score", b"x-spam-report", b"x-virus-status"})
 #: Rules read back from one report; SpamAssassin rarely fires more than a few dozen.
 MAX_RULES = 100
+#: Characters of rule names on one line of ``tests=`` before it is folded.
+FOLD_AT = 60
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _REPORT_LINE = re.compile(rf"\*\s+({_NUMBER})\s+(\S+)\s?(.*)\Z")
@@ -30,6 +32,19 @@ def _score(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _folded(tests: str) -> str:
+    """A long ``tests=`` list folded after commas, as SpamAssassin does: a header line stays
+    well under RFC 5322's 998 characters however many rules fired."""
+    lines, line = [], ""
+    for name in tests.split(","):
+        if line and len(line) + len(name) > FOLD_AT:
+            lines.append(line)
+            line = ""
+        line += name + ","
+    lines.append(line.rstrip(","))
+    return "\r\n\t".join(lines)
+
+
 def scan_headers(result: ScanResult) -> bytes:
     """The header fields for ``result`` (CRLF lines, to go before the message's own)."""
     lines: list[str] = []
@@ -38,7 +53,7 @@ def scan_headers(result: ScanResult) -> bytes:
         lines.append("X-Spam-Status: unscanned")
     elif spam is not None and spam.score is not None:
         word = "Yes" if spam.status == "yes" else "No"
-        tests = ",".join(r.name for r in spam.rules) or "none"
+        tests = _folded(",".join(r.name for r in spam.rules) or "none")
         lines.append(
             f"X-Spam-Status: {word}, score={_score(spam.score)} "
             f"required={_score(spam.threshold or 0.0)} tests={tests}"

@@ -203,3 +203,15 @@ def test_summary_line() -> None:
     check = spamc.parse_report(spamd_reply(), 5.0)
     line = ScanResult(check, VirusCheck("clean")).summary()
     assert line == "spam: yes 1003.4 (MISSING_DATE,GTUBE,LONG_ONE); virus: clean"
+
+
+def test_many_rules_fold_the_status_line() -> None:
+    rules = tuple(Rule(f"SOME_LONG_RULE_NAME_{n:02d}", 0.1, "described") for n in range(60))
+    result = ScanResult(SpamCheck("no", 6.0, 7.0, rules), None)
+    fields = scan_headers(result)
+    assert max(len(line) for line in fields.split(b"\r\n")) < 100
+    status = fields.split(b"\r\nX-Spam-Score")[0]
+    assert status.count(b"\r\n\t") > 10
+    unfolded = status.replace(b"\r\n\t", b"")
+    assert unfolded.endswith(b",".join(r.name.encode() for r in rules))
+    assert read_scan(fields) == result
