@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
+from mailsrv.scan.scanner import Scanner
 from mailsrv.store.base import Store
 
 if TYPE_CHECKING:
@@ -162,6 +163,7 @@ class MailServer:
 
         self.ctx.report = ReportCard(self.ctx.session_tls)
         self.ctx.tracer.add_sink(self.ctx.report.record)
+        self.ctx.scanner = Scanner(cfg.scan, self.ctx.tracer, self.ctx.metrics)
         if cfg.trace or cfg.trace_file:
             from mailsrv.trace_sinks import install_trace_sinks
 
