@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
+from mailsrv.scan.scanner import Scanner
 from mailsrv.store.base import Store
 
 if TYPE_CHECKING:
@@ -154,6 +155,15 @@ class MailServer:
         auth = self._auth if self._auth is not None else Authenticator(cfg)
         tls = server_ssl_context(cfg) if cfg.tls else None
         self.ctx = ServerContext(cfg, store, auth, tls)
+        if tls is not None:
+            from mailsrv.tls_faults import TlsContexts
+
+            self.ctx.tls_contexts = TlsContexts.for_config(cfg, tls, self.ctx.faults)
+        from mailsrv.report.card import ReportCard
+
+        self.ctx.report = ReportCard(self.ctx.session_tls)
+        self.ctx.tracer.add_sink(self.ctx.report.record)
+        self.ctx.scanner = Scanner(cfg.scan, self.ctx.tracer, self.ctx.metrics)
         if cfg.trace or cfg.trace_file:
             from mailsrv.trace_sinks import install_trace_sinks
 
