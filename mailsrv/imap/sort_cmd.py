@@ -6,7 +6,9 @@ keys are a SEARCH program (``search.py``), matched by ``search_cmd.matching``; t
 finds are ordered from their ``SortRecord``s, which come from the folder's message cache (a
 message's header is read and parsed once, the first time it is sorted, and never again) and
 the folder listing (sizes, internal dates). With RETURN the answer is ``* ESEARCH``; with
-UPDATE the result stays live (``search_context.py``).
+UPDATE the result stays live (``search_context.py``). The server remembers the last orders and
+THREAD answers (``sort.AnswerMemo``) by the exact messages they were worked out for, so a
+client repeating one on a folder that did not change is answered at once.
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         uids = [m.uid for m in ordered]
         seq_of = {u: q for q, u in hits}
         seqs = [seq_of[u] for u in uids]
-        memo.put(memo_key, (uids, seqs), 2 * len(messages))
+        # Two lists of ints: about 80 bytes per message, beside the key's bytes.
+        memo.put(memo_key, (uids, seqs), len(messages) + 80 * len(uids))
     numbers = uids if cmd.uid else seqs
     if returns is None:
         line_key = (*memo_key, cmd.uid)
