@@ -8,6 +8,7 @@ The answers on ``tests/data/sort/*.mbox`` are Dovecot 2.3's, recorded beside eac
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -308,3 +309,21 @@ async def test_remembered_answers_follow_changes() -> None:
     )
     reply = await t.talk(b"i UID THREAD ORDEREDSUBJECT UTF-8 ALL\r\n")
     assert reply.startswith(b"* THREAD (2)(3)(4)(5)\r\n")
+
+
+async def test_within_older_and_younger() -> None:
+    """WITHIN (RFC 5032), now advertised: OLDER/YOUNGER against the internal date."""
+    store = MemoryStore()
+    await store.ensure_user("ann")
+    now = time.time()
+    await store.deliver("ann", b"Subject: old\r\n\r\nx\r\n", internal_date=now - 7200)
+    await store.deliver("ann", b"Subject: new\r\n\r\nx\r\n", internal_date=now - 60)
+    t = Talker(make_context(store))
+    await t.login()
+    assert b" WITHIN " in await t.talk(b"c CAPABILITY\r\n")
+    await t.select()
+    assert (await t.talk(b"a SEARCH YOUNGER 3600\r\n")).startswith(b"* SEARCH 2\r\n")
+    assert (await t.talk(b"b SEARCH OLDER 3600\r\n")).startswith(b"* SEARCH 1\r\n")
+    reply = await t.talk(b"d SORT (REVERSE ARRIVAL) UTF-8 YOUNGER 100000\r\n")
+    assert reply.startswith(b"* SORT 2 1\r\n")
+    assert (await t.talk(b"e SEARCH OLDER 0\r\n")).startswith(b"e BAD ")
