@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mailsrv.cluster.rendezvous import check_backends
 from mailsrv.config_fields import ConfigError as ConfigError
 from mailsrv.config_fields import check_table, show, unknown_key
 from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
@@ -122,6 +123,10 @@ class Config:
     lmtp_socket: Path | None = None
     #: Name shown in greetings and Received: headers.
     server_name: str = "localhost"
+    #: The hosts sharing this Maildir root behind nginx's mail proxy, as IP addresses (this
+    #: host's ``host`` among them): ``GET /auth/nginx`` sends each user to one of them, and each
+    #: of them keeps a heartbeat in the root (``mailsrv.cluster``). Empty: one host.
+    cluster_backends: tuple[str, ...] = ()
 
     def port_for(self, service: str) -> int | None:
         """The port to bind for ``service``: None when it is off, 0 for an ephemeral one."""
@@ -171,6 +176,7 @@ _VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "poll_interval": _poll_interval,
     "port_offset": _port_offset,
     "log_level": _log_level,
+    "cluster_backends": check_backends,
 }
 
 
