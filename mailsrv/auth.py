@@ -181,13 +181,18 @@ class Authenticator:
         ours = {name.lower() for name in ours}
         return local if self.config.dev or domain.lower() in ours else login
 
-    async def login(self, user: str, password: str, peer: str, *, wait: bool = True) -> str | None:
-        """The canonical user on success; None after the failure delay otherwise.
+    async def login(self, user: str, password: str, peer: str) -> str | None:
+        """The canonical user on success; None after the failure delay otherwise."""
+        found, delay = await self.attempt(user, password, peer)
+        if found is None and delay > 0:
+            await asyncio.sleep(delay)
+        return found
 
-        ``wait=False`` counts a failure the same but does not sleep: the caller makes the
-        client wait ``failure_delay(peer)`` seconds itself (nginx's ``Auth-Wait``)."""
+    async def attempt(self, user: str, password: str, peer: str) -> tuple[str | None, float]:
+        """``login`` without its sleep: the canonical user or None, and the seconds the client
+        must wait before it tries again (nginx's ``Auth-Wait`` makes it wait, not us)."""
         if self.blocked(peer):
-            return None
+            return None, 0.0
         user = self.local_user(user)
         try:
             check_user_name(user)
@@ -196,11 +201,8 @@ class Authenticator:
             ok = False
         if ok:
             self._failures.pop(peer, None)
-            return user
-        delay = self.count_failure(peer)
-        if wait and delay > 0:
-            await asyncio.sleep(delay)
-        return None
+            return user, 0.0
+        return None, self.count_failure(peer)
 
     async def record_failure(self, peer: str) -> None:
         delay = self.count_failure(peer)
@@ -208,18 +210,12 @@ class Authenticator:
             await asyncio.sleep(delay)
 
     def count_failure(self, peer: str) -> float:
-        """Count a failed login from ``peer`` (blocking it past the limit); the seconds to make
-        the client wait before it may try again."""
+        """Count a failed login from ``peer`` (blocking it past the limit); the seconds to wait
+        before answering it."""
         limits = self.config.limits
         f = self._failures.setdefault(peer, _Failures())
         f.count += 1
         f.last = time.monotonic()
         if f.count >= limits.auth_failures_per_ip:
             f.blocked_until = f.last + limits.auth_block_seconds
-        return self.failure_delay(peer)
-
-    def failure_delay(self, peer: str) -> float:
-        """The delay before answering the next failed login from ``peer``."""
-        f = self._failures.get(peer)
-        count = 0 if f is None else f.count
-        return min(self.config.limits.auth_failure_delay * (1 + count // 5), 10.0)
+        return min(limits.auth_failure_delay * (1 + f.count // 5), 10.0)

@@ -75,12 +75,12 @@ async def decide(ctx: ServerContext, router: Router, req: AuthRequest) -> dict[s
             return refuse(req, "Log in first")
         key = req.smtp_to or req.client_ip  # no user: any host delivers to the shared root
     elif req.method is Method.PLAIN:
-        user = await auth.login(req.user, req.password, req.client_ip, wait=False)
+        user, delay = await auth.attempt(req.user, req.password, req.client_ip)
         if user is None:
             # Only failures are counted here: a success is counted by the host nginx logs in to.
             ctx.metrics.login(req.protocol, ok=False)
             last = req.attempt >= cfg.limits.auth_failures_per_connection
-            wait = None if last else math.ceil(auth.failure_delay(req.client_ip))
+            wait = None if last else math.ceil(delay)
             return refuse(req, "Authentication failed.", wait=wait)
         key = user
     else:
