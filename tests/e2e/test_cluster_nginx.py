@@ -20,7 +20,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -95,10 +95,40 @@ class Nginx:
             self.proc.wait(10)
 
 
-def start_nginx(prefix: Path, auth_url: str) -> Nginx:
+def auth_proxy(prefix: Path, port: int, consoles: list[str]) -> str:
+    """An HTTP proxy in nginx in front of the hosts' consoles (the first, then the others as
+    backups), as docs/deploy.md has it: auth_http takes one address."""
+    servers = "".join(
+        f"        server {c}{' backup' if n else ''};\n" for n, c in enumerate(consoles)
+    )
+    return f"""http {{
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    upstream mailsrv_auth {{
+{servers}    }}
+    server {{
+        listen {NGINX_HOST}:{port};
+        access_log off;
+        location = /auth/nginx {{
+            proxy_pass http://mailsrv_auth;
+            proxy_set_header Host localhost;
+            proxy_connect_timeout 1s;
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(prefix: Path, auth_url: str, consoles: Sequence[str] = ()) -> Nginx:
+    """nginx's mail proxy on 127.0.0.1; auth_http to ``auth_url``, or with ``consoles`` to its
+    own HTTP proxy in front of them."""
     binary = nginx_binary()
     prefix.mkdir(parents=True, exist_ok=True)
-    imap, pop3, smtp = (free_port([NGINX_HOST]) for _ in range(3))
+    imap, pop3, smtp, http = (free_port([NGINX_HOST]) for _ in range(4))
+    http_block = ""
+    if consoles:
+        http_block = auth_proxy(prefix, http, list(consoles))
+        auth_url = f"http://{NGINX_HOST}:{http}/auth/nginx"
     conf = prefix / "nginx.conf"
     conf.write_text(
         f"""{mail_module()}
@@ -107,6 +137,7 @@ master_process off;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log info;
 events {{ worker_connections 128; }}
+{http_block}
 mail {{
     server_name mail.test;
     auth_http {auth_url};
@@ -202,7 +233,10 @@ def password(user: str) -> str:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """Both hosts and nginx; nginx asks 127.0.0.2's console, or with the parameter "proxy"
+    its own HTTP proxy in front of both consoles (127.0.0.2 first, 127.0.0.3 its backup)."""
+    proxy = getattr(request, "param", "direct") == "proxy"
     nginx_binary()  # skip before starting anything when nginx is missing
     workdir, maildir = tmp_path / "work", tmp_path / "mail"
     workdir.mkdir()
@@ -233,7 +267,8 @@ smtp = {smtp}
     try:
         for host in HOSTS:
             c.start_host(host)
-        c.nginx = start_nginx(tmp_path / "nginx", f"http://{HOST_A}:{http}/auth/nginx")
+        consoles = [f"{host}:{http}" for host in HOSTS] if proxy else []
+        c.nginx = start_nginx(tmp_path / "nginx", f"http://{HOST_A}:{http}/auth/nginx", consoles)
         yield c
     finally:
         if c.nginx is not None:
@@ -356,3 +391,30 @@ def test_a_killed_host_fails_over_and_comes_back(cluster: Cluster) -> None:
             client.logout()
 
     eventually(back_home, f"new logins of {user_b} return to {HOST_B}")
+
+
+@pytest.mark.parametrize("cluster", ["proxy"], indirect=True)
+def test_the_host_nginx_asks_can_fail_too(cluster: Cluster) -> None:
+    """With docs/deploy.md's HTTP proxy in front of the consoles, 127.0.0.2 (the host asked
+    first) is killed: the other answers /auth/nginx and takes every user."""
+    c = cluster
+    user_a = c.users[HOST_A][0]
+    client = login_imap(c, user_a)
+    try:
+        assert c.serving_soon(user_a, "imap") == [HOST_A]
+    finally:
+        client.logout()
+    c.hosts[HOST_A].kill()
+    everyone = [u for users in c.users.values() for u in users]
+    for user in everyone:
+        eventually(lambda u=user: login_imap(c, u).logout(), f"{user} logs in with {HOST_A} down")
+    client = login_imap(c, user_a)
+    try:
+        assert c.serving_soon(user_a, "imap") == [HOST_B]
+    finally:
+        client.logout()
+    # A wrong password is still refused, now by the other host.
+    client = c.imap()
+    with pytest.raises(imaplib.IMAP4.error, match="Authentication failed"):
+        client.login(user_a, "wrong")
+    client.shutdown()
