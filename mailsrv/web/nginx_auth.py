@@ -58,7 +58,13 @@ async def handler(request: web.Request) -> web.StreamResponse:
         req = parse_request(request.headers)
     except BadRequest as exc:
         return _answer(refuse(None, f"not an auth_http request: {exc}"), 400)
-    return _answer(await decide(ctx, request.app[ROUTER], req))
+    try:
+        answer = await decide(ctx, request.app[ROUTER], req)
+    except Exception:
+        # nginx turns an answer without Auth-Status into a bare "internal error" for the client.
+        log.exception("cluster: /auth/nginx failed for %s (%s)", req.user or "-", req.protocol)
+        answer = refuse(req, "Temporary failure, try again later", smtp_code=SMTP_TRY_LATER)
+    return _answer(answer)
 
 
 async def decide(ctx: ServerContext, router: Router, req: AuthRequest) -> dict[str, str]:

@@ -168,3 +168,17 @@ async def test_the_heartbeat_lives_with_the_server(tmp_path: Path, certs_dir: Pa
         assert path.exists()
         assert await server.store.list_users() == []  # the cluster directory is no user
     assert not path.exists()
+
+
+async def test_a_failure_inside_is_a_clean_refusal(
+    host_a: MailServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(key: str, port: int) -> str | None:
+        raise OSError("the shared filesystem is gone")
+
+    monkeypatch.setattr(routing.Router, "pick", lambda self, key, port: broken(key, port))
+    user = users_of(HOST_A, 1)[0]
+    status, answer, _ = await ask(host_a, nginx_headers(user, f"pw-{user}"))
+    assert status == 200
+    assert answer == {"Auth-Status": "Temporary failure, try again later"}
+    assert "the shared filesystem is gone" in caplog.text  # in the log, not in the answer
