@@ -5,9 +5,22 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterable
 
+import pytest
+
 from mailsrv.cluster.rendezvous import rank
 
 HOSTS = ("127.0.0.2", "127.0.0.3")
+
+
+def require_hosts() -> None:
+    """Skip unless 127.0.0.2 and 127.0.0.3 can be bound (Linux: all of 127.0.0.0/8 is loopback;
+    elsewhere they must be added as aliases)."""
+    for host in HOSTS:
+        try:
+            with socket.socket() as s:
+                s.bind((host, 0))
+        except OSError as exc:
+            pytest.skip(f"cannot listen on {host} ({exc.strerror}): add it as a loopback alias")
 
 
 def free_port(hosts: Iterable[str] = HOSTS, taken: Iterable[int] = ()) -> int:

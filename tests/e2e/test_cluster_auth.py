@@ -16,7 +16,7 @@ from mailsrv.cluster import routing
 from mailsrv.cluster.heartbeat import beat_path, write_beat
 from mailsrv.config import Limits
 from mailsrv.server import MailServer
-from tests.cluster_hosts import HOSTS, free_ports, users_of
+from tests.cluster_hosts import HOSTS, free_ports, require_hosts, users_of
 from tests.conftest import server_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,6 +27,7 @@ HOST_A, HOST_B = HOSTS
 
 @pytest.fixture
 async def host_a(tmp_path: Path, certs_dir: Path) -> AsyncIterator[MailServer]:
+    require_hosts()
     imap, pop3, smtp = free_ports(3)
     users = users_of(HOST_A, 2) + users_of(HOST_B, 2)
     (tmp_path / "users").write_text("".join(f"{u}:{{PLAIN}}pw-{u}\n" for u in users))
@@ -160,6 +161,7 @@ async def test_bad_requests_and_methods(host_a: MailServer) -> None:
 
 
 async def test_the_heartbeat_lives_with_the_server(tmp_path: Path, certs_dir: Path) -> None:
+    require_hosts()
     config = server_config(
         tmp_path, certs_dir, services={"imap"}, host=HOST_A, cluster_backends=HOSTS
     )

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import pytest
 
-from tests.cluster_hosts import HOSTS, free_port, free_ports, users_of
+from tests.cluster_hosts import HOSTS, free_port, free_ports, require_hosts, users_of
 from tests.server_process import ServerProcess, start_server
 
 pytestmark = pytest.mark.timeout(180)
@@ -238,6 +238,7 @@ def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]
     its own HTTP proxy in front of both consoles (127.0.0.2 first, 127.0.0.3 its backup)."""
     proxy = getattr(request, "param", "direct") == "proxy"
     nginx_binary()  # skip before starting anything when nginx is missing
+    require_hosts()
     workdir, maildir = tmp_path / "work", tmp_path / "mail"
     workdir.mkdir()
     users = {host: users_of(host, 2) for host in HOSTS}
