@@ -10,8 +10,10 @@ The header gives UIDVALIDITY (V), the next UID (N) and the folder GUID (G); each
 holds a UID, optional extension fields (Dovecot's ``W<wire size>``, ``S<size>``, ``G<guid>`` ...,
 kept as they are) and, after ``:``, the base name (the file name before ``:2,``). Records are in
 ascending UID order; a writer may append records without touching the header, so the real next
-UID is ``max(N, last UID + 1)``. Writers hold the dot-lock: a file created with O_EXCL, holding
-``<pid>:<host>``, taken over when its holder is dead or it is older than ``STALE_LOCK_SECONDS``.
+UID is ``max(N, last UID + 1)``. Writers hold the dot-lock (``DotLock``: a private file hard-linked
+to the lock name, the link count checked, so it is safe on NFS; ``O_EXCL`` where links fail),
+holding ``<pid>:<host>``, taken over when its holder is dead or it is older than
+``STALE_LOCK_SECONDS``.
 """
 
 from __future__ import annotations
