@@ -137,14 +137,17 @@ class MailServer:
         await self.stop()
 
     def _make_store(self) -> Store:
+        from mailsrv.store.cache import cache_file_for
         from mailsrv.store.maildir import MaildirStore
 
         cfg = self.config
+        clustered = cfg.host if cfg.host in cfg.cluster_backends else None
         return MaildirStore(
             cfg.maildir,
             create_users=cfg.dev,
             watch=cfg.watch,
             poll_interval=cfg.poll_interval,
+            cache_file=cache_file_for(clustered),
         )
 
     async def start(self) -> None:

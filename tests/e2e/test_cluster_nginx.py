@@ -350,6 +350,10 @@ def test_logins_and_mail_through_nginx(cluster: Cluster) -> None:
         assert typ == "OK"
         subjects = {part[1].strip().decode() for part in data if isinstance(part, tuple)}
         assert subjects == {f"Subject: via {h}" for h in HOSTS} | {"Subject: via nginx"}
+        # SQLite's WAL needs one machine: each host keeps its own message cache.
+        assert imap.fetch("1:*", "(ENVELOPE BODYSTRUCTURE)")[0] == "OK"
+        caches = sorted(p.name for p in (c.maildir / user_a).glob("mailsrv-cache*.sqlite"))
+        assert caches == [f"mailsrv-cache.{HOST_A}.sqlite"]
     finally:
         imap.logout()
 
