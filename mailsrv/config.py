@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mailsrv.cluster.rendezvous import check_backends
 from mailsrv.config_fields import ConfigError as ConfigError
 from mailsrv.config_fields import check_table, show, unknown_key
 from mailsrv.scan.settings import ScanSettings, settings_problem
@@ -125,6 +126,10 @@ class Config:
     server_name: str = "localhost"
     #: ``[scan]``: spam and virus checks at delivery (off unless an engine is named).
     scan: ScanSettings = field(default_factory=ScanSettings)
+    #: The hosts sharing this Maildir root behind nginx's mail proxy, as IP addresses (this
+    #: host's ``host`` among them): ``GET /auth/nginx`` sends each user to one of them, and each
+    #: of them keeps a heartbeat in the root (``mailsrv.cluster``). Empty: one host.
+    cluster_backends: tuple[str, ...] = ()
 
     def port_for(self, service: str) -> int | None:
         """The port to bind for ``service``: None when it is off, 0 for an ephemeral one."""
@@ -174,6 +179,7 @@ _VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "poll_interval": _poll_interval,
     "port_offset": _port_offset,
     "log_level": _log_level,
+    "cluster_backends": check_backends,
 }
 
 

@@ -37,6 +37,7 @@ from mailsrv.store.base import (
     StoreEvent,
     Usage,
 )
+from mailsrv.store.cache import CACHE_FILE
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.indexes import FolderIndexes
@@ -87,11 +88,12 @@ class MaildirStore:
         create_users: bool = False,
         watch: WatchMode | None = None,
         poll_interval: float = POLL_SECONDS,
+        cache_file: str = CACHE_FILE,
     ) -> None:
         self.root = Path(root)
         self.create_users = create_users
         self._hub = EventHub()
-        self._indexes = FolderIndexes(self.root, self._hub)
+        self._indexes = FolderIndexes(self.root, self._hub, cache_file)
         self._watcher = make_watcher(
             watch or default_mode(),
             self.root,
