@@ -4,7 +4,8 @@
 connection as a ``SessionInfo`` (the console lists them) and report every line through
 ``ctx.tracer`` (transcripts, ``--trace``). Before running a command a listener asks
 ``ctx.faults.check(protocol, command)``: a test may have asked for that command to fail, be
-delayed, or drop the connection. The shared layers count into ``ctx.metrics``.
+delayed, or drop the connection. The shared layers count into ``ctx.metrics``. Every delivery
+path (SMTP, LMTP, the REST API, the fixture) scans through ``ctx.scanner``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
 from mailsrv.metrics import Metrics
 from mailsrv.quota import QuotaPolicy
+from mailsrv.scan.scanner import Scanner
+from mailsrv.scan.settings import ScanSettings
 from mailsrv.store.base import Store
 from mailsrv.trace import Tracer
 
@@ -96,3 +99,6 @@ class ServerContext:
         if self.tls_contexts is None:
             return self.tls
         return self.tls_contexts.for_service(service)
+
+    #: Spam and virus checks at delivery (``[scan]``; off by default).
+    scanner: Scanner = field(default_factory=lambda: Scanner(ScanSettings()))

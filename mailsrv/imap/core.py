@@ -26,6 +26,7 @@ from mailsrv.errors import CoreMisuse
 from mailsrv.imap.commands import (
     Append,
     Authenticate,
+    CancelUpdate,
     Capability,
     Check,
     Close,
@@ -52,10 +53,12 @@ from mailsrv.imap.commands import (
     Search,
     Select,
     SetQuota,
+    Sort,
     StartTls,
     Status,
     StoreCommand,
     Subscribe,
+    Thread,
     UidExpunge,
     Unselect,
     Unsubscribe,
@@ -126,7 +129,8 @@ LEGAL: Final[dict[State, frozenset[type[Command]]]] = {
     State.NOT_AUTHENTICATED: _ANY | {StartTls, Authenticate, Login},
     State.AUTHENTICATED: _AUTHENTICATED,
     State.SELECTED: (_AUTHENTICATED - {Enable})
-    | {Check, Close, Unselect, Expunge, Search, Fetch, StoreCommand, Copy, UidExpunge},
+    | {Check, Close, Unselect, Expunge, Search, Fetch, StoreCommand, Copy, UidExpunge}
+    | {Sort, Thread, CancelUpdate},
     State.LOGOUT: frozenset(),
 }
 

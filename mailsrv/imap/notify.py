@@ -317,6 +317,8 @@ class Notifier:
         if self._recount:
             events.extend(await self._recounted(events))
         for event in events:
+            if self._already_known(event):
+                continue  # told already, from the folder list (another process's change)
             self._note_name(event)
             if event.kind is EventKind.SUBSCRIPTION:
                 wanted = [f for f in self.filters if f.subscription]
@@ -339,6 +341,14 @@ class Notifier:
         """A new mailbox name that message events are wanted for: look at it once (``start``)."""
         if any(f.bits and f.matches(name, subscribed) for f in self.filters):
             await self._status_line(name, _INITIAL_ITEMS)
+
+    def _already_known(self, event: StoreEvent) -> bool:
+        """A creation or deletion the folder list showed before its event came."""
+        if event.kind is EventKind.FOLDER_CREATED:
+            return event.folder in self._known
+        if event.kind is EventKind.FOLDER_DELETED:
+            return event.folder not in self._known
+        return False
 
     def _note_name(self, event: StoreEvent) -> None:
         if event.kind is EventKind.FOLDER_CREATED:

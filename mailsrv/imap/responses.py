@@ -8,6 +8,7 @@ only here (``store_error``).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from mailsrv.store.base import (
     FolderExists,
@@ -40,6 +41,17 @@ AUTHENTICATED_CAPABILITIES = (
     "LIST-STATUS",
     "ESEARCH",
     "SEARCHRES",
+    "SORT",
+    "SORT=DISPLAY",
+    "THREAD=REFERENCES",
+    "THREAD=REFS",
+    "THREAD=ORDEREDSUBJECT",
+    "ESORT",
+    "CONTEXT=SEARCH",
+    "CONTEXT=SORT",
+    "PARTIAL",
+    "WITHIN",
+    "I18NLEVEL=1",
     "BINARY",
     "STATUS=SIZE",
     "UTF8=ACCEPT",
@@ -58,14 +70,16 @@ def capabilities(
     plaintext: bool,
     append_limit: int,
     compress: bool = False,
+    mechanisms: Sequence[str] = ("PLAIN", "LOGIN"),
 ) -> str:
     """The CAPABILITY list for a session in this situation (RFC 9051 §6.1.1); ``compress``
-    when the connection can do COMPRESS=DEFLATE (RFC 4978)."""
+    when the connection can do COMPRESS=DEFLATE (RFC 4978); ``mechanisms``: the SASL ones that
+    can work now (offered only where plaintext logins are allowed)."""
     caps = list(BASE_CAPABILITIES)
     if not authenticated:
         if starttls and not tls:
             caps.append("STARTTLS")
-        caps.extend(("AUTH=PLAIN", "AUTH=LOGIN") if plaintext else ("LOGINDISABLED",))
+        caps.extend([f"AUTH={m}" for m in mechanisms] if plaintext else ["LOGINDISABLED"])
     caps.extend(AUTHENTICATED_CAPABILITIES)
     if compress:
         caps.append("COMPRESS=DEFLATE")

@@ -38,6 +38,7 @@ from mailsrv.store.base import (
     StoreEvent,
     Usage,
 )
+from mailsrv.store.cache import CACHE_FILE
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.indexes import FolderIndexes
@@ -88,11 +89,12 @@ class MaildirStore:
         create_users: bool = False,
         watch: WatchMode | None = None,
         poll_interval: float = POLL_SECONDS,
+        cache_file: str = CACHE_FILE,
     ) -> None:
         self.root = Path(root)
         self.create_users = create_users
         self._hub = EventHub()
-        self._indexes = FolderIndexes(self.root, self._hub)
+        self._indexes = FolderIndexes(self.root, self._hub, cache_file)
         self._watcher = make_watcher(
             watch or default_mode(),
             self.root,
@@ -248,10 +250,10 @@ class MaildirStore:
         if not path.is_dir():
             raise NoSuchFolder(name)
         self._indexes.drop(user, [name])
+        self._names(user, drop=[name])  # before the rename the watcher sees, not after
         grave = self._trash(path)
         layout.update_special_use(root, {name: None})
         await asyncio.to_thread(_remove_tree, grave)
-        self._names(user, drop=[name])
         self._event(user, name, EventKind.FOLDER_DELETED)
 
     async def rename_folder(self, user: str, old: str, new: str) -> None:

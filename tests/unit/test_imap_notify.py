@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from mailsrv.imap import notify
-from mailsrv.store.base import StoreBusy
+from mailsrv.store.base import EventKind, StoreBusy, StoreEvent
 from tests.unit.imap_harness import MESSAGE, Talker, make_context
 
 PERSONAL = (
@@ -261,3 +261,23 @@ async def test_inbox_is_named_in_any_case_and_the_selected_mailbox_gets_no_statu
         b'* STATUS "INBOX" (MESSAGES 1 UIDNEXT 2 UNSEEN 1)\r\n'
         b"x OK Noop completed.\r\n"
     )
+
+
+async def test_a_folder_change_seen_on_disk_first_is_told_once() -> None:
+    """The watcher's FOLDERS can come before the change's own event (a deletion publishes
+    after the files are gone): the LIST goes out once."""
+    a, _b = await two_sessions()
+    await a.talk(PERSONAL)
+    hook = a.session.notify
+    assert hook is not None
+    a.session.set_notify(None)  # hold the events back, as the race does
+    await a.ctx.store.delete_folder("ann", "Work")
+    await a.ctx.store.create_folder("ann", "Fresh")
+    a.session.set_notify(hook)
+    hook.on_event(StoreEvent("ann", "", EventKind.FOLDERS))
+    assert await a.talk(b"x NOOP\r\n") == (
+        b'* LIST (\\NonExistent) "/" "Work"\r\n* LIST () "/" "Fresh"\r\nx OK Noop completed.\r\n'
+    )
+    hook.on_event(StoreEvent("ann", "Work", EventKind.FOLDER_DELETED))
+    hook.on_event(StoreEvent("ann", "Fresh", EventKind.FOLDER_CREATED))
+    assert await a.talk(b"y NOOP\r\n") == b"y OK Noop completed.\r\n"
