@@ -107,6 +107,8 @@ class MessageInfo:
     flags: frozenset[str]
     size: int  # octets in wire form (CRLF line ends)
     internal_date: float  # seconds since the epoch (delivery time)
+    #: RFC 7162 mod-sequence: raised by every change of the message's flags (0: not yet known)
+    modseq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,8 @@ class FolderSnapshot:
     uidnext: int
     messages: tuple[MessageInfo, ...]
     version: int  # changes whenever anything in the folder changed; equal versions, equal state
+    #: RFC 7162 HIGHESTMODSEQ: the highest mod-sequence of any change (flags, new, expunged)
+    highestmodseq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +196,11 @@ class Mailbox(Protocol):
         self, uids: Iterable[int], dest: str, actor: str | None = None
     ) -> list[tuple[int, int]]:
         """Move to folder ``dest``: copy then expunge here, atomically per message (rename)."""
+        ...
+
+    async def vanished_since(self, modseq: int) -> list[int] | None:
+        """UIDs expunged after mod-sequence ``modseq`` (RFC 7162 VANISHED), ascending; None
+        when the store no longer knows them all (the caller reports the UIDs that are missing)."""
         ...
 
     async def get_cached(self, uid: int, key: str) -> bytes | None:
