@@ -31,6 +31,8 @@ def status_values(
             value = sum(1 for m in snap.messages if DELETED in m.flags)
         elif item == "SIZE":
             value = sum(m.size for m in snap.messages)
+        elif item == "HIGHESTMODSEQ":
+            value = snap.highestmodseq
         else:
             value = recent
         out.append((item, value))

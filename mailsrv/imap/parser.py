@@ -45,6 +45,11 @@ from mailsrv.imap.commands import (
     Unselect,
     Unsubscribe,
 )
+from mailsrv.imap.condstore_args import (
+    parse_fetch_modifiers,
+    parse_select_params,
+    parse_store_modifiers,
+)
 from mailsrv.imap.fetch_parser import parse_fetch_items
 from mailsrv.imap.lexer import Lexer, ParseError
 from mailsrv.imap.sequence_set import SequenceSet
@@ -53,7 +58,7 @@ from mailsrv.store.base import SYSTEM_FLAGS, FlagMode
 
 _SYSTEM_FLAGS = {f.upper(): f for f in SYSTEM_FLAGS}
 _STATUS_ITEMS = frozenset(
-    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED"}
+    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED", "HIGHESTMODSEQ"}
 )
 _LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 _LIST_RETURN = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE"})
@@ -230,9 +235,11 @@ def _id(lx: Lexer, tag: str, uid: bool) -> Command:
 def _select(lx: Lexer, tag: str, uid: bool, *, readonly: bool = False) -> Command:
     lx.sp()
     mailbox = lx.astring()
-    if lx.skip_sp() and lx.token_list():
-        raise ParseError("SELECT parameters are not supported")
-    return Select(tag, mailbox, readonly, "EXAMINE" if readonly else "SELECT")
+    name = "EXAMINE" if readonly else "SELECT"
+    if lx.skip_sp():
+        params = parse_select_params(lx)
+        return Select(tag, mailbox, readonly, name, params.condstore, params.qresync)
+    return Select(tag, mailbox, readonly, name)
 
 
 def _create(lx: Lexer, tag: str, uid: bool) -> Command:
@@ -367,7 +374,10 @@ def _fetch(
         return Fetch(tag, uid, sequence, items)
     items = parse_fetch_items(lx)
     if lx.skip_sp():
-        raise ParseError("FETCH modifiers are not supported")
+        mods = parse_fetch_modifiers(lx)
+        if mods.vanished and not uid:
+            raise ParseError("VANISHED is only allowed with UID FETCH")
+        return Fetch(tag, uid, sequence, items, "FETCH", mods.changedsince, mods.vanished)
     lx.end()
     if memo is not None and len(rest) <= _ITEMS_TEXT_MAX and b"{" not in rest:
         if len(memo) >= _ITEMS_MEMO_MAX:
@@ -385,6 +395,10 @@ def _store(lx: Lexer, tag: str, uid: bool) -> Command:
     lx.sp()
     sequence = _sequence(lx)
     lx.sp()
+    unchangedsince = None
+    if lx.peek() == 0x28:
+        unchangedsince = parse_store_modifiers(lx)
+        lx.sp()
     word = lx.word().upper()
     mode = {"+": FlagMode.ADD, "-": FlagMode.REMOVE}.get(word[:1], FlagMode.REPLACE)
     base = word.lstrip("+-")
@@ -398,7 +412,8 @@ def _store(lx: Lexer, tag: str, uid: bool) -> Command:
         while lx.skip_sp():
             names.append(parse_flag(lx.word()))
         flags = tuple(dict.fromkeys(names))
-    return StoreCommand(tag, uid, sequence, mode, base.endswith(".SILENT"), flags)
+    silent = base.endswith(".SILENT")
+    return StoreCommand(tag, uid, sequence, mode, silent, flags, "STORE", unchangedsince)
 
 
 def _copy(lx: Lexer, tag: str, uid: bool, *, move: bool = False) -> Command:

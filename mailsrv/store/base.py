@@ -177,9 +177,17 @@ class Mailbox(Protocol):
         ...
 
     async def store_flags(
-        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+        self,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: FlagMode,
+        actor: str | None = None,
+        *,
+        unchangedsince: int | None = None,
     ) -> list[MessageInfo]:
-        """Change flags; returns the messages as they are now (gone ones are left out)."""
+        """Change flags; returns the messages as they are now (gone ones are left out, and
+        with ``unchangedsince`` those whose mod-sequence is above it, which are not changed:
+        RFC 7162 §3.1.3)."""
         ...
 
     async def expunge(self, uids: Iterable[int], actor: str | None = None) -> list[int]:

@@ -116,13 +116,22 @@ class MaildirMailbox:
         return wire[:end]
 
     async def store_flags(
-        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+        self,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: FlagMode,
+        actor: str | None = None,
+        *,
+        unchangedsince: int | None = None,
     ) -> list[MessageInfo]:
         idx = self._index
         wanted = folder_ops.storable(flags)
         uids = list(uids)
         async with idx.lock:
             await self._indexes.refresh(idx)
+            if unchangedsince is not None:
+                by_uid = idx.by_uid
+                uids = [u for u in uids if (e := by_uid.get(u)) and e.info.modseq <= unchangedsince]
             # New keywords take the dot-lock, which may mean waiting: not on the loop.
             inline = len(uids) <= INLINE_BATCH and not idx.keywords.missing(wanted)
             out, changed, retry = await _run(

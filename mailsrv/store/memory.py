@@ -149,7 +149,13 @@ class MemoryMailbox:
         return data[: header_end(data)]
 
     async def store_flags(
-        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+        self,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: FlagMode,
+        actor: str | None = None,
+        *,
+        unchangedsince: int | None = None,
     ) -> list[MessageInfo]:
         f = self._folder()
         flags = frozenset(flags)
@@ -158,7 +164,7 @@ class MemoryMailbox:
         modseq = 0
         for uid in sorted(set(uids)):
             m = f.messages.get(uid)
-            if m is None:
+            if m is None or (unchangedsince is not None and m.info.modseq > unchangedsince):
                 continue
             new = apply_flags(m.info.flags, flags, mode)
             if new != m.info.flags:

@@ -1,0 +1,143 @@
+"""CONDSTORE and QRESYNC (RFC 7162) in the session: what SELECT (QRESYNC ...) and FETCH
+(CHANGEDSINCE n VANISHED) tell a client that comes back, and STORE (UNCHANGEDSINCE n).
+
+The store keeps the mod-sequences (``MessageInfo.modseq``, ``FolderSnapshot.highestmodseq``) and
+the expunged UIDs (``Mailbox.vanished_since``); this module only picks and renders. When the
+store no longer knows every expunge since the client's mod-sequence (the log was made afresh),
+VANISHED (EARLIER) lists every UID of the client's range that does not exist now: RFC 7162
+§3.2.5.2 allows reporting UIDs the client never saw.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from mailsrv.imap.condstore_args import Qresync
+from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.mailbox_view import MailboxView, vanished_line
+from mailsrv.imap.sequence_set import SequenceSet, in_intervals
+from mailsrv.store.base import FlagMode, MessageInfo
+
+if TYPE_CHECKING:
+    from mailsrv.imap.session import ImapSession
+
+
+def highestmodseq_line(view: MailboxView) -> bytes:
+    """``[HIGHESTMODSEQ n]`` of a SELECT, or ``[NOMODSEQ]`` when the store has none."""
+    if view.highestmodseq <= 0:
+        return b"* OK [NOMODSEQ] No permanent modsequences\r\n"
+    return b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % view.highestmodseq
+
+
+def _missing(view: MailboxView, intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``intervals`` (UIDs) no message of the view has: ranges, never expanded."""
+    uids = view.uids
+    out: list[tuple[int, int]] = []
+    for low, high in intervals:
+        start = low
+        i = bisect.bisect_left(uids, low)
+        while i < len(uids) and uids[i] <= high:
+            if uids[i] > start:
+                out.append((start, uids[i] - 1))
+            start = uids[i] + 1
+            i += 1
+        if start <= high:
+            out.append((start, high))
+    return out
+
+
+def _ranges_line(ranges: list[tuple[int, int]]) -> bytes:
+    text = ",".join(str(a) if a == b else f"{a}:{b}" for a, b in ranges)
+    return b"* VANISHED (EARLIER) " + text.encode() + b"\r\n"
+
+
+async def vanished_earlier(
+    view: MailboxView, modseq: int, intervals: list[tuple[int, int]]
+) -> bytes | None:
+    """``* VANISHED (EARLIER)`` for UIDs in ``intervals`` expunged after ``modseq`` (None:
+    nothing to report)."""
+    if not intervals:
+        return None
+    known = await view.mailbox.vanished_since(modseq)
+    if known is None:
+        ranges = _missing(view, intervals)
+        return _ranges_line(ranges) if ranges else None
+    gone = [u for u in known if in_intervals(intervals, u)]
+    return vanished_line(gone, earlier=True) if gone else None
+
+
+def _changed_lines(
+    view: MailboxView, modseq: int, intervals: list[tuple[int, int]] | None
+) -> list[bytes]:
+    out = []
+    for seq, uid in enumerate(view.uids, 1):
+        if view.info[uid].modseq > modseq and (intervals is None or in_intervals(intervals, uid)):
+            out.append(view.flags_line(seq, uid, uid=True, modseq=True))
+    return out
+
+
+async def qresync_select(s: ImapSession, view: MailboxView, params: Qresync) -> None:
+    """After SELECT's usual answers: what changed since the client's last visit (RFC 7162
+    §3.2.5). A different UIDVALIDITY means the client's cache is void: a plain SELECT."""
+    if params.uidvalidity != view.uidvalidity:
+        return
+    top = max(view.uidnext - 1, 1)
+    known = params.known_uids.intervals(top) if params.known_uids is not None else None
+    line = await vanished_earlier(view, params.modseq, known if known is not None else [(1, top)])
+    if line is not None:
+        s.out.write(line)
+    for fetch_line in _changed_lines(view, params.modseq, known):
+        s.out.write(fetch_line)
+
+
+async def fetch_vanished(
+    s: ImapSession, view: MailboxView, sequence: SequenceSet, modseq: int
+) -> None:
+    """``UID FETCH set (...) (CHANGEDSINCE n VANISHED)``: the expunged UIDs of the set first
+    (RFC 7162 §3.2.6)."""
+    if not s.qresync:
+        raise CommandFailed("BAD", "VANISHED needs ENABLE QRESYNC first")
+    if sequence.uses_saved:
+        return
+    intervals = sequence.intervals(max(view.uidnext - 1, 1))
+    line = await vanished_earlier(view, modseq, intervals)
+    if line is not None:
+        s.out.write(line)
+
+
+def changed_since(view: MailboxView, uids: list[int], modseq: int) -> list[int]:
+    """The messages of ``uids`` whose mod-sequence is above ``modseq`` (CHANGEDSINCE)."""
+    info = view.info
+    return [u for u in uids if info[u].modseq > modseq]
+
+
+async def conditional_store(
+    s: ImapSession,
+    view: MailboxView,
+    uids: list[int],
+    flags: Iterable[str],
+    mode: FlagMode,
+    unchangedsince: int,
+) -> tuple[list[MessageInfo], list[int]]:
+    """STORE (UNCHANGEDSINCE n): only messages not changed since ``n`` are stored (checked by
+    the store at the moment it stores); returns (stored, the UIDs refused: ``[MODIFIED]``)."""
+    infos = await view.mailbox.store_flags(
+        uids, flags, mode, actor=s.id, unchangedsince=unchangedsince
+    )
+    stored = {m.uid for m in infos}
+    snap = await view.mailbox.snapshot()
+    refused = []
+    for uid in uids:
+        if uid in stored:
+            continue
+        m = _find(snap.messages, uid)
+        if m is not None and m.modseq > unchangedsince:
+            refused.append(uid)
+    return infos, refused
+
+
+def _find(messages: tuple[MessageInfo, ...], uid: int) -> MessageInfo | None:
+    i = bisect.bisect_left(messages, uid, key=lambda m: m.uid)
+    return messages[i] if i < len(messages) and messages[i].uid == uid else None
