@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from mailsrv.imap.condstore_args import Qresync
-from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.mailbox_view import MailboxView, vanished_line
 from mailsrv.imap.sequence_set import SequenceSet, in_intervals
 from mailsrv.store.base import FlagMode, MessageInfo
@@ -97,8 +96,6 @@ async def fetch_vanished(
 ) -> None:
     """``UID FETCH set (...) (CHANGEDSINCE n VANISHED)``: the expunged UIDs of the set first
     (RFC 7162 §3.2.6)."""
-    if not s.qresync:
-        raise CommandFailed("BAD", "VANISHED needs ENABLE QRESYNC first")
     if sequence.uses_saved:
         return
     intervals = sequence.intervals(max(view.uidnext - 1, 1))

@@ -223,6 +223,8 @@ async def fetch(s: ImapSession, cmd: Fetch) -> None:
     items = list(cmd.items)
     if (cmd.uid or s.qresync) and _UID not in items:
         items.insert(0, _UID)
+    if cmd.vanished and not s.qresync:
+        raise CommandFailed("BAD", "VANISHED needs ENABLE QRESYNC first")
     if cmd.changedsince is not None or _MODSEQ in items:
         s.enable_condstore()  # RFC 7162 §3.1: a CONDSTORE-enabling command
     if cmd.changedsince is not None:
