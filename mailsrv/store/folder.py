@@ -22,7 +22,6 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 from mailsrv.store.base import MessageInfo, NoSuchFolder
@@ -277,12 +276,17 @@ class FolderIndex:
         before = {e.info.uid: e.info.flags for e in self.by_base.values()}
         self.by_base, self.by_uid = {}, {}
         self._top_uid, self._ordered = 0, True
+        log = self.modseqs
+        live = log.live if log.sync() and log.uidvalidity == scan.uidlist.uidvalidity else None
+        path, keywords = self.path, self.keywords
         for base, (sub, fname) in scan.disk.items():
             rec = records.get(base)
             if rec is not None:
-                self.add_entry(make_entry(self.path, self.keywords, base, sub, fname, rec))
+                self.add_entry(make_entry(path, keywords, base, sub, fname, rec, live))
         after = {e.info.uid: e.info.flags for e in self.by_base.values()}
         self._dropped |= before.keys() - after.keys()
+        # Only the messages the log did not explain need a look when settling.
+        self._check = {u for u, e in self.by_uid.items() if not e.info.modseq}
         return before != after or scan.uidlist.uidvalidity != self.uidvalidity
 
     def _reconcile(self, base: str, found: tuple[str, str] | None, rec: Record | None) -> bool:
@@ -348,7 +352,7 @@ class FolderIndex:
 
     def needs_settle(self) -> bool:
         """Messages were added, changed or dropped since their mod-sequences were settled."""
-        return bool(self._check or self._dropped)
+        return bool(self._check or self._dropped) or self.modseqs.uidvalidity != self.uidvalidity
 
     def settle_unlocked(self) -> bool:
         """Take the mod-sequences the log already has for what changed (another process of
@@ -373,7 +377,8 @@ class FolderIndex:
             if value is None:
                 todo.append((uid, e.letters))
             elif value != e.info.modseq:
-                e.info = replace(e.info, modseq=value)
+                i = e.info
+                e.info = MessageInfo(i.uid, i.key, i.flags, i.size, i.internal_date, value)
                 changed = True
         todo.extend((uid, None) for uid in self._dropped if uid in log.live)
         if not todo:

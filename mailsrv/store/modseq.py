@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -108,16 +109,18 @@ class ModseqLog:
         live, expunged = self.live, self.expunged
         highest = self.highest
         for line in lines:
-            uid_s, _, rest = line.partition(" ")
-            value_s, _, what = rest.partition(" ")
-            if not (uid_s.isdigit() and value_s.isdigit()):
+            parts = line.split(" ", 2)
+            try:
+                uid, value, what = int(parts[0]), int(parts[1]), parts[2]
+            except (ValueError, IndexError):
                 continue  # damaged line: the disk check gives that message a new value
-            uid, value = int(uid_s), int(value_s)
-            if what == "-":
+            if uid <= 0 or value <= 0:
+                continue
+            if what[:1] == ":":
+                live[uid] = (value, what[1:])
+            elif what == "-":
                 live.pop(uid, None)
                 expunged.append((value, uid))
-            elif what[:1] == ":":
-                live[uid] = (value, what[1:])
             else:
                 continue
             if value > highest:
@@ -200,9 +203,13 @@ class ModseqLog:
         base = max(clock_floor(), self.highest + 1)
         head = f"{_MAGIC} V{uidvalidity} B{base} E{base}\n"
         body = "".join(f"{uid} {base} :{letters}\n" for uid, letters in sorted(messages.items()))
-        self._replace(head + body)
+        data = (head + body).encode("ascii")
         self._forget()
-        self.sync()
+        self._ino = self._replace(data)
+        # What was just written is what a read would find: no need to read it back.
+        self.uidvalidity, self.base, self.forgotten, self.highest = uidvalidity, base, base, base
+        self.live = {uid: (base, letters) for uid, letters in messages.items()}
+        self._lines, self._offset = len(messages) + 1, len(data)
 
     def compact_locked(self) -> bool:
         """Rewrite the log with one line per live message and the newest expunges, when it has
@@ -216,19 +223,21 @@ class ModseqLog:
         head = f"{_MAGIC} V{self.uidvalidity} B{self.base} E{forgotten} H{self.highest}\n"
         body = [f"{uid} {v} :{letters}\n" for uid, (v, letters) in sorted(self.live.items())]
         body += [f"{uid} {v} -\n" for v, uid in kept]
-        self._replace(head + "".join(body))
+        self._replace((head + "".join(body)).encode("ascii"))
         self._forget()
         self.sync()
         return True
 
-    def _replace(self, text: str) -> None:
-        tmp = self.path.with_name(f"{MODSEQ_FILE}.{os.getpid()}.tmp")
+    def _replace(self, data: bytes) -> int:
+        """Write the whole log anew (temporary file, fsync, rename); returns its inode."""
+        tmp = self.path.with_name(f"{MODSEQ_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            view = memoryview(text.encode("ascii"))
+            view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
+            ino = os.fstat(fd).st_ino
         finally:
             os.close(fd)
         try:
@@ -237,3 +246,4 @@ class ModseqLog:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        return ino

@@ -164,3 +164,8 @@ def test_compaction_keeps_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert fresh.modseq_of(1, "") == log.modseq_of(1, "")
     assert fresh.vanished_since(highest - 2) == [3, 4]
     assert fresh.vanished_since(highest - 3) is None  # the expunge of 2 was forgotten
+
+
+async def test_empty_folder_has_a_highestmodseq(store: Store) -> None:
+    snap = await (await store.open("alice", "Trash")).snapshot()
+    assert snap.highestmodseq > 0 and not snap.messages
