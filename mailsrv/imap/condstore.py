@@ -82,9 +82,10 @@ async def qresync_select(s: ImapSession, view: MailboxView, params: Qresync) -> 
     §3.2.5). A different UIDVALIDITY means the client's cache is void: a plain SELECT."""
     if params.uidvalidity != view.uidvalidity:
         return
-    top = max(view.uidnext - 1, 1)
+    top = view.uidnext - 1  # no UID above it was ever given out
     known = params.known_uids.intervals(top) if params.known_uids is not None else None
-    line = await vanished_earlier(view, params.modseq, known if known is not None else [(1, top)])
+    everything = [(1, top)] if top > 0 else []
+    line = await vanished_earlier(view, params.modseq, known if known is not None else everything)
     if line is not None:
         s.out.write(line)
     for fetch_line in _changed_lines(view, params.modseq, known):
@@ -98,7 +99,7 @@ async def fetch_vanished(
     (RFC 7162 §3.2.6)."""
     if sequence.uses_saved:
         return
-    intervals = sequence.intervals(max(view.uidnext - 1, 1))
+    intervals = sequence.intervals(view.uidnext - 1)
     line = await vanished_earlier(view, modseq, intervals)
     if line is not None:
         s.out.write(line)
