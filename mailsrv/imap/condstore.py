@@ -70,11 +70,13 @@ async def vanished_earlier(
 def _changed_lines(
     view: MailboxView, modseq: int, intervals: list[tuple[int, int]] | None
 ) -> list[bytes]:
-    out = []
-    for seq, uid in enumerate(view.uids, 1):
-        if view.info[uid].modseq > modseq and (intervals is None or in_intervals(intervals, uid)):
-            out.append(view.flags_line(seq, uid, uid=True, modseq=True))
-    return out
+    info = view.info
+    changed = [(seq, uid) for seq, uid in enumerate(view.uids, 1) if info[uid].modseq > modseq]
+    return [
+        view.flags_line(seq, uid, uid=True, modseq=True)
+        for seq, uid in changed
+        if intervals is None or in_intervals(intervals, uid)
+    ]
 
 
 async def qresync_select(s: ImapSession, view: MailboxView, params: Qresync) -> None:
