@@ -63,7 +63,9 @@ async def vanished_earlier(
     if known is None:
         ranges = _missing(view, intervals)
         return _ranges_line(ranges) if ranges else None
-    gone = [u for u in known if in_intervals(intervals, u)]
+    # A message expunged after the view's snapshot is still in the view (and in the EXISTS the
+    # client was given): it goes out later as a plain VANISHED, never twice or out of step.
+    gone = [u for u in known if in_intervals(intervals, u) and not view.seq_of(u)]
     return vanished_line(gone, earlier=True) if gone else None
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from mailsrv.imap import condstore
 from mailsrv.imap.commands import Fetch, InvalidCommand, Select, StoreCommand
+from mailsrv.imap.mailbox_view import MailboxView
 from mailsrv.imap.parser import parse_command
-from mailsrv.store.base import Store
+from mailsrv.store.base import FlagMode, Store
 from mailsrv.store.maildir import MaildirStore
 from mailsrv.store.memory import MemoryStore
 from tests.unit.imap_harness import MESSAGE, Talker, make_context
@@ -254,3 +256,18 @@ async def test_qresync_after_our_files_were_deleted(tmp_path: Path) -> None:
         assert sorted(_modseqs(reply)) == [1, 3, 4]  # all may have changed: all are sent
     finally:
         await store.close()
+
+
+async def test_expunge_after_the_snapshot_is_not_vanished_earlier(store: Store) -> None:
+    """VANISHED (EARLIER) agrees with the EXISTS the client was given: a message expunged
+    between the SELECT's snapshot and its VANISHED comes later, as a plain VANISHED."""
+    t = await _talker(store, "QRESYNC")
+    highest = _number(rb"HIGHESTMODSEQ (\d+)", await t.select())
+    view = t.session.view
+    assert isinstance(view, MailboxView)
+    box = await store.open("ann")
+    await box.store_flags([2], ["\\Deleted"], FlagMode.ADD)
+    await box.expunge([2])
+    assert await condstore.vanished_earlier(view, highest, [(1, 4)]) is None
+    reply = await t.talk(b"n NOOP\r\n")
+    assert b"* VANISHED 2\r\n" in reply
