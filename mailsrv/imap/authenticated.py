@@ -133,6 +133,7 @@ async def select(s: ImapSession, cmd: Select) -> None:
     if cmd.qresync is not None:
         await condstore.qresync_select(s, view, cmd.qresync)
     s.selected(view)
+    view.dirty = True  # a change between the snapshot and now goes out before the OK
     mode = "READ-ONLY" if cmd.readonly else "READ-WRITE"
     await s.ok(cmd.tag, f"{cmd.name.capitalize()} completed.", mode)
 
