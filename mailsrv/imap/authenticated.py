@@ -114,6 +114,9 @@ async def select(s: ImapSession, cmd: Select) -> None:
         s.condstore = True  # RFC 7162 §3.1.8; HIGHESTMODSEQ follows below
     mailbox = await s.ctx.store.open(_user(s), name)
     snap = await mailbox.snapshot()
+    vanished: list[int] | None = None
+    if cmd.qresync is not None and cmd.qresync.uidvalidity == snap.uidvalidity:
+        snap, vanished = await condstore.qresync_state(mailbox, snap, cmd.qresync.modseq)
     view = MailboxView(s.shared.views, s.ctx.store, mailbox, snap, readonly=cmd.readonly)
     out = s.out
     for line in view.flags_lines():
@@ -131,9 +134,8 @@ async def select(s: ImapSession, cmd: Select) -> None:
     if s.rev2:
         out.write(b'* LIST () "/" ' + encode_name(mailbox.name, utf8=s.utf8) + b"\r\n")
     if cmd.qresync is not None:
-        await condstore.qresync_select(s, view, cmd.qresync)
+        condstore.qresync_select(s, view, cmd.qresync, vanished)
     s.selected(view)
-    view.dirty = True  # a change between the snapshot and now goes out before the OK
     mode = "READ-ONLY" if cmd.readonly else "READ-WRITE"
     await s.ok(cmd.tag, f"{cmd.name.capitalize()} completed.", mode)
 

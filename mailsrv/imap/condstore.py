@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING
 from mailsrv.imap.condstore_args import Qresync
 from mailsrv.imap.mailbox_view import MailboxView, vanished_line
 from mailsrv.imap.sequence_set import SequenceSet, in_intervals
-from mailsrv.store.base import FlagMode, MessageInfo
+from mailsrv.store.base import FlagMode, FolderSnapshot, Mailbox, MessageInfo
 
 if TYPE_CHECKING:
     from mailsrv.imap.session import ImapSession
+
+#: Looks at the folder for a snapshot and expunge list that agree, before giving up on the list.
+MAX_TRIES = 3
 
 
 def highestmodseq_line(view: MailboxView) -> bytes:
@@ -59,7 +62,14 @@ async def vanished_earlier(
     nothing to report)."""
     if not intervals:
         return None
-    known = await view.mailbox.vanished_since(modseq)
+    return _vanished_line(view, await view.mailbox.vanished_since(modseq), intervals)
+
+
+def _vanished_line(
+    view: MailboxView, known: list[int] | None, intervals: list[tuple[int, int]]
+) -> bytes | None:
+    if not intervals:
+        return None
     if known is None:
         ranges = _missing(view, intervals)
         return _ranges_line(ranges) if ranges else None
@@ -81,15 +91,32 @@ def _changed_lines(
     ]
 
 
-async def qresync_select(s: ImapSession, view: MailboxView, params: Qresync) -> None:
+async def qresync_state(
+    mailbox: Mailbox, snap: FolderSnapshot, modseq: int
+) -> tuple[FolderSnapshot, list[int] | None]:
+    """A snapshot and the UIDs expunged since ``modseq`` that agree with each other (nothing
+    changed between the two looks), so VANISHED (EARLIER) and EXISTS tell one story."""
+    for _ in range(MAX_TRIES):
+        vanished = await mailbox.vanished_since(modseq)
+        again = await mailbox.snapshot()
+        if again.version == snap.version:
+            return again, vanished
+        snap = again
+    return snap, None  # a busy folder: report what is missing instead (always consistent)
+
+
+def qresync_select(
+    s: ImapSession, view: MailboxView, params: Qresync, vanished: list[int] | None
+) -> None:
     """After SELECT's usual answers: what changed since the client's last visit (RFC 7162
-    §3.2.5). A different UIDVALIDITY means the client's cache is void: a plain SELECT."""
+    §3.2.5), from ``qresync_state``. A different UIDVALIDITY means the client's cache is void:
+    a plain SELECT."""
     if params.uidvalidity != view.uidvalidity:
         return
     top = view.uidnext - 1  # no UID above it was ever given out
     known = params.known_uids.intervals(top) if params.known_uids is not None else None
     everything = [(1, top)] if top > 0 else []
-    line = await vanished_earlier(view, params.modseq, known if known is not None else everything)
+    line = _vanished_line(view, vanished, known if known is not None else everything)
     if line is not None:
         s.out.write(line)
     for fetch_line in _changed_lines(view, params.modseq, known):
