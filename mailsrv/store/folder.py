@@ -404,8 +404,15 @@ class FolderIndex:
             self._dropped.clear()
         todo = self._adopt(log)
         if todo:
-            log.bump_locked(todo)
-            self._adopt(log)
+            value = log.bump_locked(todo, synced=True)
+            for uid, letters in todo:
+                e = self.by_uid.get(uid) if letters is not None else None
+                if e is not None:
+                    i = e.info
+                    e.info = MessageInfo(i.uid, i.key, i.flags, i.size, i.internal_date, value)
+            self._check.clear()
+            self._dropped.clear()
+            self.touch()
             log.compact_locked()
 
     def vanished_since(self, modseq: int) -> list[int] | None:
@@ -443,3 +450,4 @@ class FolderIndex:
     def close(self) -> None:
         self.dead = True
         self.cache.close()
+        self.modseqs.close()

@@ -157,6 +157,7 @@ class FolderIndexes:
         """Close every index's message cache (the store is closing)."""
         for idx in self._indexes.values():
             idx.cache.close()
+            idx.modseqs.close()
 
 
 async def settle_now(idx: FolderIndex, inline: bool) -> None:

@@ -64,31 +64,47 @@ class ModseqLog:
         self._lines = 0
         self._ino = 0
         self._offset = 0  # bytes of the file read so far (whole lines only)
+        self._fd: int | None = None  # open for appending, on inode ``_fd_ino``
+        self._fd_ino = 0
 
     # -- reading ----------------------------------------------------------------------------
 
     def sync(self) -> bool:
         """Read what was appended (or everything, if the file was replaced); True if the file
-        is there and belongs to a UIDVALIDITY (false: it must be made afresh)."""
+        is there and belongs to a UIDVALIDITY (false: it must be made afresh). One ``stat``
+        when nothing changed."""
         try:
-            fd = os.open(self.path, os.O_RDONLY)
+            st = os.stat(self.path)
         except FileNotFoundError:
             self._ino = 0
             return False
-        try:
-            st = os.fstat(fd)
-            if st.st_ino != self._ino or st.st_size < self._offset:
-                self._forget()
-                self._ino = st.st_ino
-            if st.st_size > self._offset:
+        if st.st_ino != self._ino or st.st_size < self._offset:
+            self._forget()
+            self._ino = st.st_ino
+        if st.st_size > self._offset:
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:
+                self._ino = 0
+                return False
+            try:
+                if os.fstat(fd).st_ino != self._ino:  # replaced since the stat: start over
+                    self._forget()
+                    self._ino = os.fstat(fd).st_ino
                 os.lseek(fd, self._offset, os.SEEK_SET)
                 chunks = []
                 while chunk := os.read(fd, 1 << 20):
                     chunks.append(chunk)
                 self._parse(b"".join(chunks))
-        finally:
-            os.close(fd)
+            finally:
+                os.close(fd)
         return self.uidvalidity > 0
+
+    def close(self) -> None:
+        """Close the file kept open for appending."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _forget(self) -> None:
         self.uidvalidity = self.base = self.forgotten = 0
@@ -164,39 +180,47 @@ class ModseqLog:
 
     # -- writing (the folder's dot-lock held) -----------------------------------------------
 
-    def bump_locked(self, changes: Iterable[Change]) -> int:
-        """Give ``changes`` one new mod-sequence and append them; returns it (0: no change)."""
+    def bump_locked(self, changes: Iterable[Change], *, synced: bool = False) -> int:
+        """Give ``changes`` one new mod-sequence and append them; returns it (0: no change).
+        ``synced``: the caller read the log under this same lock hold."""
         items = list(changes)
         if not items:
             return 0
-        self.sync()
+        if not synced:
+            self.sync()
         value = self.highest + 1
         lines = [
             f"{uid} {value} -\n" if letters is None else f"{uid} {value} :{letters}\n"
             for uid, letters in items
         ]
         data = "".join(lines).encode("ascii")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            size = os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-        if size == self._offset + len(data):
-            self._offset = size  # nobody else wrote in between (we hold the lock): no re-read
-            self._lines += len(lines)
-            self.highest = value
-            for uid, letters in items:
-                if letters is None:
-                    self.live.pop(uid, None)
-                    self.expunged.append((value, uid))
-                else:
-                    self.live[uid] = (value, letters)
-        else:
-            self.sync()
+        view = memoryview(data)
+        fd = self._append_fd()
+        while view:
+            view = view[os.write(fd, view) :]
+        # We hold the lock and read the log just now: nobody wrote in between.
+        self._offset += len(data)
+        self._lines += len(lines)
+        self.highest = value
+        for uid, letters in items:
+            if letters is None:
+                self.live.pop(uid, None)
+                self.expunged.append((value, uid))
+            else:
+                self.live[uid] = (value, letters)
         return value
+
+    def _append_fd(self) -> int:
+        """The log open for appending: the file ``sync`` read (reopened once it was replaced)."""
+        if self._fd is not None and self._fd_ino == self._ino:
+            return self._fd
+        self.close()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        if os.fstat(fd).st_ino != self._ino:
+            os.close(fd)
+            raise FileNotFoundError(f"{self.path} was replaced under the lock")
+        self._fd, self._fd_ino = fd, self._ino
+        return fd
 
     def create_locked(self, uidvalidity: int, messages: dict[int, str]) -> None:
         """Make the log afresh for ``uidvalidity``: every message at the new base value."""
@@ -213,8 +237,7 @@ class ModseqLog:
 
     def compact_locked(self) -> bool:
         """Rewrite the log with one line per live message and the newest expunges, when it has
-        grown well past that; True when it did."""
-        self.sync()
+        grown well past that; True when it did (the log was read under this lock hold)."""
         if self._lines <= len(self.live) + KEEP_EXPUNGED + SLACK_LINES:
             return False
         kept = self.expunged[-KEEP_EXPUNGED:]
