@@ -234,6 +234,8 @@ async def fetch(s: ImapSession, cmd: Fetch) -> None:
             await condstore.fetch_vanished(s, view, cmd.sequence, cmd.changedsince)
         uids = condstore.changed_since(view, view.live_uids(uids), cmd.changedsince)
     marked = await _mark_seen(s, view, uids, items)
+    if marked and s.condstore and _MODSEQ not in items:
+        items.append(_MODSEQ)  # RFC 7162 §3.1.4: a flag change goes out with its MODSEQ
     missing = await _respond(s, view, uids, items, marked)
     if any(_sets_seen(i) for i in items) and uids:
         s.ctx.store.publish(

@@ -271,3 +271,11 @@ async def test_expunge_after_the_snapshot_is_not_vanished_earlier(store: Store) 
     assert await condstore.vanished_earlier(view, highest, [(1, 4)]) is None
     reply = await t.talk(b"n NOOP\r\n")
     assert b"* VANISHED 2\r\n" in reply
+
+
+async def test_implicit_seen_goes_out_with_modseq(store: Store) -> None:
+    t = await _talker(store, "CONDSTORE")
+    highest = _number(rb"HIGHESTMODSEQ (\d+)", await t.select())
+    reply = await t.talk(b"f FETCH 1 (BODY[TEXT])\r\n")
+    value = _number(rb"MODSEQ \((\d+)\)", reply)
+    assert value > highest and b"FLAGS (\\Seen" in reply
