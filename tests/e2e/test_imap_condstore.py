@@ -7,6 +7,7 @@ import asyncio
 import poplib
 import re
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,55 @@ def test_two_processes_share_modseqs(tmp_path: Path) -> None:
     finally:
         one.stop()
         two.stop()
+
+
+@pytest.mark.slow
+def test_sigkill_in_the_middle_of_stores_loses_no_answered_bump(tmp_path: Path) -> None:
+    """STOREs in a loop while the server is killed: after the restart every mod-sequence a STORE
+    was answered with is at most HIGHESTMODSEQ, and the next change goes above them all."""
+    maildir = tmp_path / "mail"
+    server = start_server(maildir, tmp_path / "work")
+    answered: list[int] = []
+    try:
+        raw = Raw(server.ports["imap"])
+        raw("LOGIN alice pw")
+        for n in range(5):
+            msg = _message(n)
+            raw.sock.sendall(b"ap APPEND INBOX {%d+}\r\n%s\r\n" % (len(msg), msg))
+            assert raw.file.readline().startswith(b"ap OK")
+        raw("ENABLE CONDSTORE")
+        uidvalidity, _ = _selected(raw)
+
+        def loop() -> None:
+            n = 0
+            try:
+                while True:
+                    n += 1
+                    sign = "+" if n % 2 else "-"
+                    reply = raw(f"STORE {1 + n % 5} {sign}FLAGS (\\Flagged)")
+                    answered.append(_num(rb"MODSEQ \((\d+)\)", reply))
+            except (AssertionError, OSError):
+                return  # the connection died with the server
+
+        worker = threading.Thread(target=loop)
+        worker.start()
+        deadline = time.monotonic() + 10
+        while len(answered) < 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.kill()
+        worker.join(10)
+        raw.close()
+    finally:
+        server.kill()
+    assert len(answered) >= 30
+    server = start_server(maildir, tmp_path / "work")
+    try:
+        raw = Raw(server.ports["imap"])
+        raw("LOGIN alice pw")
+        again, highest = _selected(raw, " (CONDSTORE)")
+        assert again == uidvalidity and highest >= max(answered)
+        after = _num(rb"MODSEQ \((\d+)\)", raw("STORE 1 +FLAGS (\\Seen)"))
+        assert after > max(answered)
+        raw.close()
+    finally:
+        server.stop()

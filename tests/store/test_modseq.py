@@ -169,3 +169,24 @@ def test_compaction_keeps_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 async def test_empty_folder_has_a_highestmodseq(store: Store) -> None:
     snap = await (await store.open("alice", "Trash")).snapshot()
     assert snap.highestmodseq > 0 and not snap.messages
+
+
+def test_a_writer_follows_a_log_another_process_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes' logs on one folder: one compacts (a new file), the other's next append
+    goes to the new file, above every value either has seen."""
+    monkeypatch.setattr("mailsrv.store.modseq.SLACK_LINES", 3)
+    monkeypatch.setattr("mailsrv.store.modseq.KEEP_EXPUNGED", 1)
+    one, two = ModseqLog(tmp_path), ModseqLog(tmp_path)
+    one.create_locked(9, {1: "", 2: ""})
+    assert two.sync()
+    two.bump_locked([(1, "S")])  # two's file is open for appending now
+    for _ in range(6):
+        one.bump_locked([(2, "F")])
+        one.bump_locked([(2, "")])
+    assert one.compact_locked()
+    value = two.bump_locked([(1, "")])
+    assert value == one.highest + 1
+    fresh = ModseqLog(tmp_path)
+    assert fresh.sync() and fresh.modseq_of(1, "") == value and fresh.highest == value
