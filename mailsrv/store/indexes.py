@@ -123,7 +123,7 @@ class FolderIndexes:
             return
         try:
             await settle_now(idx, inline)
-        except StoreBusy as exc:
+        except (StoreBusy, OSError) as exc:  # a later look tries again; reading goes on
             log.warning("folder %s of %s: mod-sequences wait: %s", idx.name, idx.user, exc)
 
     async def rescan(self, idx: FolderIndex) -> None:
