@@ -124,16 +124,20 @@ class ModseqLog:
             self._lines = 1
         live, expunged = self.live, self.expunged
         highest = self.highest
+        # One object per distinct value and letters: a folder's lines mostly share both.
+        values: dict[str, int] = {}
+        letters: dict[str, str] = {}
         for line in lines:
             parts = line.split(" ", 2)
             try:
-                uid, value, what = int(parts[0]), int(parts[1]), parts[2]
+                uid, text, what = int(parts[0]), parts[1], parts[2]
+                value = values.get(text) or values.setdefault(text, int(text))
             except (ValueError, IndexError):
                 continue  # damaged line: the disk check gives that message a new value
             if uid <= 0 or value <= 0:
                 continue
             if what[:1] == ":":
-                live[uid] = (value, what[1:])
+                live[uid] = (value, letters.setdefault(what, what[1:]))
             elif what == "-":
                 live.pop(uid, None)
                 expunged.append((value, uid))
