@@ -66,7 +66,10 @@ async def expunge(s: ImapSession, cmd: Expunge | UidExpunge) -> None:
     if doomed:
         removed = await view.mailbox.expunge(doomed, actor=s.id)
         view.forget(removed)
-    await s.ok(cmd.tag, "Expunge completed.", uid=isinstance(cmd, UidExpunge))
+    code = None
+    if s.condstore:  # RFC 7162 §3.1.10: an expunge has no FETCH to carry its mod-sequence
+        code = f"HIGHESTMODSEQ {(await view.mailbox.snapshot()).highestmodseq}"
+    await s.ok(cmd.tag, "Expunge completed.", code, uid=isinstance(cmd, UidExpunge))
 
 
 HANDLERS.add(Expunge, expunge)
