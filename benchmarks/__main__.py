@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks import scenarios, scenarios_idle, scenarios_scan
+from benchmarks import scenarios, scenarios_idle, scenarios_resync, scenarios_scan
 from benchmarks.common import DOVECOT, MAILSRV, QUICK, Bench, Sizes
 from benchmarks.loadgen import raise_nofile_limit
 from benchmarks.scenarios import Results
@@ -38,6 +38,7 @@ SCENARIOS: dict[str, ScenarioFn] = {
     "imap-search": scenarios.imap_search,
     "imap-sort": scenarios.imap_sort,
     "select-scaling": scenarios.select_scaling,
+    "imap-resync": scenarios_resync.imap_resync,
     "idle-per-user": scenarios_idle.idle_per_user,
     "idle-conns": scenarios_idle.idle_conns,
 }

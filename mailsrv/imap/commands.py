@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from mailsrv.imap.condstore_args import Qresync
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.imap.tokens import SectionSpec, Token
 from mailsrv.store.base import FlagMode
@@ -138,6 +139,8 @@ class Select:
     mailbox: bytes
     readonly: bool = False
     name: str = "SELECT"
+    condstore: bool = False  # the (CONDSTORE) parameter (RFC 7162 §3.1.8)
+    qresync: Qresync | None = None  # the (QRESYNC (...)) parameter (RFC 7162 §3.2.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +275,8 @@ class Fetch:
     sequence: SequenceSet
     items: tuple[FetchItem, ...]
     name: str = "FETCH"
+    changedsince: int | None = None  # (CHANGEDSINCE n) (RFC 7162 §3.1.4.1)
+    vanished: bool = False  # (VANISHED), UID FETCH only (RFC 7162 §3.2.6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +288,7 @@ class StoreCommand:
     silent: bool
     flags: tuple[str, ...]
     name: str = "STORE"
+    unchangedsince: int | None = None  # (UNCHANGEDSINCE n) (RFC 7162 §3.1.3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ _PLAIN_ITEMS = frozenset(
         "BODY",
         "BODYSTRUCTURE",
         "UID",
+        "MODSEQ",  # RFC 7162 §3.1.4
     }
 )
 _SECTION_TEXTS: dict[str, SectionText] = {

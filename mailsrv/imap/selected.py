@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailsrv.imap import fetch, search_cmd, sort_cmd
+from mailsrv.imap import condstore, fetch, search_cmd, sort_cmd
 from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import (
     CancelUpdate,
@@ -74,7 +74,10 @@ async def expunge(s: ImapSession, cmd: Expunge | UidExpunge) -> None:
     if doomed:
         removed = await view.mailbox.expunge(doomed, actor=s.id)
         view.forget(removed)
-    await s.ok(cmd.tag, "Expunge completed.", uid=isinstance(cmd, UidExpunge))
+    code = None
+    if s.condstore:  # RFC 7162 §3.1.10: an expunge has no FETCH to carry its mod-sequence
+        code = f"HIGHESTMODSEQ {(await view.mailbox.snapshot()).highestmodseq}"
+    await s.ok(cmd.tag, "Expunge completed.", code, uid=isinstance(cmd, UidExpunge))
 
 
 HANDLERS.add(Expunge, expunge)
@@ -88,15 +91,34 @@ async def store(s: ImapSession, cmd: StoreCommand) -> None:
     uids = view.live_uids(s.targets(cmd.sequence, uid=cmd.uid))
     if "\\Recent" in cmd.flags:
         raise CommandFailed("BAD", "\\Recent cannot be stored")
-    infos = await view.mailbox.store_flags(uids, cmd.flags, cmd.mode, actor=s.id)
+    refused: list[int] = []
+    if cmd.unchangedsince is not None:
+        s.enable_condstore()
+        infos, refused = await condstore.conditional_store(
+            s, view, uids, cmd.flags, cmd.mode, cmd.unchangedsince
+        )
+    else:
+        infos = await view.mailbox.store_flags(uids, cmd.flags, cmd.mode, actor=s.id)
     for line in view.new_keyword_lines(infos):
         s.out.write(line)
+    before = {u: view.info[u].modseq for u in uids} if s.condstore and cmd.silent else {}
     view.note_flags(infos)
-    if not cmd.silent:
-        for m in infos:
-            seq = view.seq_of(m.uid)
-            if seq:
-                s.out.write(view.flags_line(seq, m.uid, uid=cmd.uid))
+    uid_items = cmd.uid or s.qresync
+    for m in infos:
+        seq = view.seq_of(m.uid)
+        if not seq:
+            continue
+        if not cmd.silent:
+            s.out.write(view.flags_line(seq, m.uid, uid=uid_items, modseq=s.condstore))
+        elif s.condstore and before.get(m.uid) != m.modseq:
+            # RFC 7162 §3.1.3: the new mod-sequence goes out even with .SILENT.
+            uid_part = b"UID %d " % m.uid if uid_items else b""
+            s.out.write(b"* %d FETCH (%sMODSEQ (%d))\r\n" % (seq, uid_part, m.modseq))
+    if refused:
+        numbers = refused if cmd.uid else [view.seq_of(u) for u in refused]
+        code = f"MODIFIED {SequenceSet.from_values(sorted(numbers))}"
+        await s.ok(cmd.tag, "Conditional STORE failed", code, expunge=cmd.uid, uid=cmd.uid)
+        return
     await s.ok(cmd.tag, "Store completed.", expunge=cmd.uid, uid=cmd.uid)
 
 

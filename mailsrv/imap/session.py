@@ -85,6 +85,9 @@ class ImapSession:
         self._view: MailboxView | None = None
         self.utf8 = False
         self.rev2 = False
+        #: RFC 7162: MODSEQ in FETCH responses and HIGHESTMODSEQ on SELECT (``enable_condstore``)
+        self.condstore = False
+        self.qresync = False  # ENABLE QRESYNC: VANISHED instead of EXPUNGE
         self.saved: list[int] = []  # SEARCHRES (RFC 5182) result, as UIDs
         #: Sort records and live SEARCH/SORT results of the selected folder (RFC 5267).
         self.selection = SelectionState()
@@ -215,7 +218,9 @@ class ImapSession:
         if live and expunge:
             for line in self.selection.before_expunge(view):
                 self.out.write(line)
-        for line in view.updates(expunge=expunge, uid=uid, rev2=self.rev2):
+        for line in view.updates(
+            expunge=expunge, uid=uid, rev2=self.rev2, condstore=self.condstore, qresync=self.qresync
+        ):
             self.out.write(line)
         if live:
             await self._live_updates(view)
@@ -224,6 +229,16 @@ class ImapSession:
         """ADDTO / REMOVEFROM for the live results (RFC 5267 §4.3)."""
         for line in await self.selection.after_changes(view):
             self.out.write(line)
+
+    def enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command (RFC 7162 §3.1): from now on MODSEQ goes out with
+        FETCH; with a folder selected the client learns its HIGHESTMODSEQ at once."""
+        if self.condstore:
+            return
+        self.condstore = True
+        view = self.view
+        if view is not None:
+            self.out.write(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % view.highestmodseq)
 
     def _bye_invalid(self) -> None:
         # RFC 9051 §7.1.5: the client's view cannot be kept valid, so the session ends.
@@ -337,7 +352,9 @@ class ImapSession:
         self._seen = max(self._seen, generation)
         view.dirty = False
         view.apply(snap)
-        lines = view.updates(expunge=True, uid=False, rev2=self.rev2)
+        lines = view.updates(
+            expunge=True, uid=False, rev2=self.rev2, condstore=self.condstore, qresync=self.qresync
+        )
         if not lines:
             return
         out = self.out

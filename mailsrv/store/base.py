@@ -115,6 +115,8 @@ class MessageInfo:
     flags: frozenset[str]
     size: int  # octets in wire form (CRLF line ends)
     internal_date: float  # seconds since the epoch (delivery time)
+    #: RFC 7162 mod-sequence: raised by every change of the message's flags (0: not yet known)
+    modseq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,8 @@ class FolderSnapshot:
     uidnext: int
     messages: tuple[MessageInfo, ...]
     version: int  # changes whenever anything in the folder changed; equal versions, equal state
+    #: RFC 7162 HIGHESTMODSEQ: the highest mod-sequence of any change (flags, new, expunged)
+    highestmodseq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +202,17 @@ class Mailbox(Protocol):
         ...
 
     async def store_flags(
-        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+        self,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: FlagMode,
+        actor: str | None = None,
+        *,
+        unchangedsince: int | None = None,
     ) -> list[MessageInfo]:
-        """Change flags; returns the messages as they are now (gone ones are left out)."""
+        """Change flags; returns the messages as they are now (gone ones are left out, and
+        with ``unchangedsince`` those whose mod-sequence is above it, which are not changed:
+        RFC 7162 §3.1.3)."""
         ...
 
     async def expunge(self, uids: Iterable[int], actor: str | None = None) -> list[int]:
@@ -217,6 +229,11 @@ class Mailbox(Protocol):
         self, uids: Iterable[int], dest: str, actor: str | None = None
     ) -> list[tuple[int, int]]:
         """Move to folder ``dest``: copy then expunge here, atomically per message (rename)."""
+        ...
+
+    async def vanished_since(self, modseq: int) -> list[int] | None:
+        """UIDs expunged after mod-sequence ``modseq`` (RFC 7162 VANISHED), ascending; None
+        when the store no longer knows them all (the caller reports the UIDs that are missing)."""
         ...
 
     async def get_cached(self, uid: int, key: str) -> bytes | None:

@@ -52,6 +52,17 @@ class StoredFolder:
     special_use: str | None = None
     messages: dict[int, StoredMessage] = field(default_factory=dict)
     version: int = 0
+    highestmodseq: int = 1  # RFC 7162: raised by every change
+    expunged: list[tuple[int, int]] = field(default_factory=list)  # (modseq, uid)
+
+    def bump(self) -> int:
+        self.highestmodseq += 1
+        self.version += 1
+        return self.highestmodseq
+
+    def expunged_now(self, uids: Iterable[int]) -> None:
+        value = self.bump()
+        self.expunged.extend((value, uid) for uid in uids)
 
 
 class MemoryFolders:
@@ -81,9 +92,11 @@ class MemoryFolders:
         wire = to_wire(data)
         uid = f.uidnext
         f.uidnext += 1
-        info = MessageInfo(uid, f"m{next(_keys)}", frozenset(flags), len(wire), date or time.time())
+        modseq = f.bump()
+        info = MessageInfo(
+            uid, f"m{next(_keys)}", frozenset(flags), len(wire), date or time.time(), modseq
+        )
         f.messages[uid] = StoredMessage(info, wire)
-        f.version += 1
         return uid
 
     def emit(
@@ -124,7 +137,11 @@ class MemoryMailbox:
     async def snapshot(self) -> FolderSnapshot:
         f = self._folder()
         msgs = tuple(m.info for _, m in sorted(f.messages.items()))
-        return FolderSnapshot(f.name, f.uidvalidity, f.uidnext, msgs, f.version)
+        return FolderSnapshot(f.name, f.uidvalidity, f.uidnext, msgs, f.version, f.highestmodseq)
+
+    async def vanished_since(self, modseq: int) -> list[int] | None:
+        f = self._folder()
+        return sorted({uid for value, uid in f.expunged if value > modseq})
 
     async def read(self, uid: int) -> bytes:
         return self._message(uid).data
@@ -134,23 +151,31 @@ class MemoryMailbox:
         return data[: header_end(data)]
 
     async def store_flags(
-        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+        self,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: FlagMode,
+        actor: str | None = None,
+        *,
+        unchangedsince: int | None = None,
     ) -> list[MessageInfo]:
         f = self._folder()
         flags = frozenset(flags)
         out: list[MessageInfo] = []
         changed: list[int] = []
+        modseq = 0
         for uid in sorted(set(uids)):
             m = f.messages.get(uid)
-            if m is None:
+            if m is None or (unchangedsince is not None and m.info.modseq > unchangedsince):
                 continue
             new = apply_flags(m.info.flags, flags, mode)
             if new != m.info.flags:
-                m.info = MessageInfo(uid, m.info.key, new, m.info.size, m.info.internal_date)
+                modseq = modseq or f.bump()
+                i = m.info
+                m.info = MessageInfo(uid, i.key, new, i.size, i.internal_date, modseq)
                 changed.append(uid)
             out.append(m.info)
         if changed:
-            f.version += 1
             self._folders.emit(self._user, f.name, EventKind.FLAGS, changed, actor)
         return out
 
@@ -158,7 +183,7 @@ class MemoryMailbox:
         f = self._folder()
         gone = [uid for uid in sorted(set(uids)) if f.messages.pop(uid, None) is not None]
         if gone:
-            f.version += 1
+            f.expunged_now(gone)
             self._folders.emit(self._user, f.name, EventKind.EXPUNGED, gone, actor)
         return gone
 
@@ -187,7 +212,7 @@ class MemoryMailbox:
         for uid, _ in pairs:
             src.messages.pop(uid, None)
         if pairs:
-            src.version += 1
+            src.expunged_now(uid for uid, _ in pairs)
             self._folders.emit(
                 self._user, src.name, EventKind.MOVED, [s for s, _ in pairs], actor, dest
             )

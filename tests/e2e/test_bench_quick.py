@@ -52,6 +52,8 @@ def test_quick_run_prints_every_scenario(tmp_path: Path) -> None:
     assert number(drain[4]) >= 0  # server CPU seconds were measured
     idle = [r for r in body if r[0] == "idle-conns" and "p99" in r[1]]
     assert idle and "missed" not in idle[0][2]
+    resync = next(r for r in body if r[0] == "imap-resync")
+    assert "0 message files read" in resync[2], resync  # QRESYNC answered from metadata
 
 
 @pytest.mark.dovecot
