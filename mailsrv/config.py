@@ -35,6 +35,8 @@ DEV_PORT_OFFSET = 3000
 DEFAULT_HTTP_PORT = 8025
 
 Pop3DeleteMode = Literal["expunge", "flag", "trash"]
+#: The servers mailsrv can present itself as (``mailsrv.personas.catalog``; ``mailsrv personas``).
+PersonaName = Literal["mailsrv", "gmail", "outlook", "icloud", "dovecot", "greenmail", "rev1"]
 
 
 def _default_watch() -> WatchMode:
@@ -118,6 +120,8 @@ class Config:
     lmtp_socket: Path | None = None
     #: Name shown in greetings and Received: headers.
     server_name: str = "localhost"
+    #: Present IMAP as this server does: capabilities, greeting, ID, folders, size limit.
+    persona: PersonaName = "mailsrv"
 
     def port_for(self, service: str) -> int | None:
         """The port to bind for ``service``: None when it is off, 0 for an ephemeral one."""

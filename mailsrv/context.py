@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
 from mailsrv.metrics import Metrics
+from mailsrv.personas.catalog import persona_named
+from mailsrv.personas.persona import Persona
 from mailsrv.store.base import Store
 from mailsrv.trace import Tracer
 
@@ -70,3 +72,8 @@ class ServerContext:
     metrics: Metrics = field(default_factory=Metrics)
     #: The ports the listeners really bound, by service ("imaps": 993, ...), once started.
     ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def persona(self) -> Persona:
+        """The server IMAP presents itself as (``config.persona``, ``mailsrv.personas``)."""
+        return persona_named(self.config.persona)

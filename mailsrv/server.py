@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
+from mailsrv.personas.catalog import persona_named
 from mailsrv.store.base import Store
 
 if TYPE_CHECKING:
@@ -97,7 +98,8 @@ class MailServer:
     def __init__(
         self, config: Config, store: Store | None = None, auth: Authenticator | None = None
     ) -> None:
-        self.config = config
+        #: The configuration with the persona's limits applied (``mailsrv.personas``).
+        self.config = persona_named(config.persona).configure(config)
         self._store = store
         self._auth = auth
         self._listeners: dict[str, Listener] = {}
@@ -142,6 +144,7 @@ class MailServer:
             create_users=cfg.dev,
             watch=cfg.watch,
             poll_interval=cfg.poll_interval,
+            special_folders=persona_named(cfg.persona).special_folders,
         )
 
     async def start(self) -> None:

@@ -134,10 +134,15 @@ class ImapCore:
         max_line: int,
         max_append: int,
         max_literal: int = MAX_OTHER_LITERAL,
+        max_nonsync: int | None = None,
         memo: dict[bytes, tuple[FetchItem, ...]] | None = None,
     ) -> None:
         self._framer = CommandFramer(
-            max_line=max_line, max_append=max_append, max_literal=max_literal, memo=memo
+            max_line=max_line,
+            max_append=max_append,
+            max_literal=max_literal,
+            max_nonsync=max_nonsync,
+            memo=memo,
         )
         self.state = State.NOT_AUTHENTICATED
         self.mode = ReadMode.COMMAND

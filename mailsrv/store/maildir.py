@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -85,9 +85,14 @@ class MaildirStore:
         create_users: bool = False,
         watch: WatchMode | None = None,
         poll_interval: float = POLL_SECONDS,
+        special_folders: Mapping[str, str] | None = None,
     ) -> None:
         self.root = Path(root)
         self.create_users = create_users
+        #: The special-use folders a new user gets (attribute -> name).
+        self.special_folders = dict(
+            DEFAULT_SPECIAL_FOLDERS if special_folders is None else special_folders
+        )
         self._hub = EventHub()
         self._indexes = FolderIndexes(self.root, self._hub)
         self._watcher = make_watcher(
@@ -132,10 +137,10 @@ class MaildirStore:
             return
         layout.make_maildir(root, folder=False)
         specials: dict[str, str | None] = {}
-        for attr, name in DEFAULT_SPECIAL_FOLDERS.items():
+        for attr, name in self.special_folders.items():
             layout.make_maildir(layout.folder_dir(root, name), folder=True)
             specials[name] = attr
-        layout.update_subscriptions(root, add=[INBOX, *DEFAULT_SPECIAL_FOLDERS.values()])
+        layout.update_subscriptions(root, add=[INBOX, *self.special_folders.values()])
         layout.update_special_use(root, specials)
 
     async def user_exists(self, user: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mailsrv.message.wire import header_end, to_wire
@@ -208,9 +208,13 @@ class MemoryMailbox:
 class MemoryStore:
     """Everything in dictionaries; same names, rules and events as ``MaildirStore``."""
 
-    def __init__(self) -> None:
+    def __init__(self, special_folders: Mapping[str, str] | None = None) -> None:
         self._hub = EventHub()
         self._folders = MemoryFolders(self._hub)
+        #: The special-use folders a new user gets (attribute -> name).
+        self.special_folders = dict(
+            DEFAULT_SPECIAL_FOLDERS if special_folders is None else special_folders
+        )
 
     # -- internals -------------------------------------------------------------------------
 
@@ -224,7 +228,7 @@ class MemoryStore:
         if user in self._folders.users:
             return
         folders = {INBOX: self._new_folder(INBOX)}
-        for use, name in DEFAULT_SPECIAL_FOLDERS.items():
+        for use, name in self.special_folders.items():
             folders[name] = self._new_folder(name, use)
         self._folders.users[user] = folders
         self._folders.subscriptions[user] = set(folders)

@@ -1,0 +1,86 @@
+"""The commands a persona does not offer: refused before they run, as that server refuses them.
+
+A persona (``mailsrv.personas``) advertises a subset of mailsrv's extensions; the commands and
+arguments of the others must fail as they would on a server without them, or a client testing
+against the persona would learn nothing (RFC 9051 §6: an extension's command is unknown to a
+server that does not advertise it). ``refusal`` names the capability each command or argument
+needs and answers ``BAD`` (or ``NO [CANNOT]`` for an authentication mechanism) when the persona
+lacks it. The default persona offers everything, and costs one attribute test.
+"""
+
+from __future__ import annotations
+
+from mailsrv.imap.commands import (
+    Append,
+    Authenticate,
+    Command,
+    Compress,
+    Copy,
+    Enable,
+    Fetch,
+    Id,
+    Idle,
+    ListCommand,
+    Namespace,
+    Search,
+    Status,
+    UidExpunge,
+    Unselect,
+)
+from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.tokens import Atom
+from mailsrv.personas.persona import Persona
+
+#: Commands that exist only with an extension (RFC numbers: 2177, 6851, 5161, 2971, 2342, 3691,
+#: 4978, 4315).
+_COMMAND_EXTENSIONS: dict[type[Command], str] = {
+    Idle: "IDLE",
+    Enable: "ENABLE",
+    Id: "ID",
+    Namespace: "NAMESPACE",
+    Unselect: "UNSELECT",
+    Compress: "COMPRESS=DEFLATE",
+    UidExpunge: "UIDPLUS",
+}
+_BINARY_ITEMS = frozenset({"BINARY", "BINARY.PEEK", "BINARY.SIZE"})
+
+
+def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
+    """Why ``persona`` does not run ``cmd``, or None when it does."""
+    if persona.documented_after is None:
+        return None
+    if isinstance(cmd, Authenticate):
+        if not persona.offers("AUTH=" + cmd.mechanism.upper()):
+            return CommandFailed("NO", "Unsupported authentication mechanism", "CANNOT")
+        if cmd.initial is not None and not persona.offers("SASL-IR"):
+            return CommandFailed("BAD", "Invalid arguments (SASL-IR is not supported)")
+        return None
+    needed = _needed(cmd)
+    if needed is None or persona.offers(needed):
+        return None
+    if type(cmd) in _COMMAND_EXTENSIONS or needed == "MOVE":
+        return CommandFailed("BAD", "Unknown command")
+    return CommandFailed("BAD", f"Invalid arguments ({needed} is not supported)")
+
+
+def _needed(cmd: Command) -> str | None:
+    """The capability ``cmd`` needs beyond IMAP4rev1 (RFC 3501), if any."""
+    extension = _COMMAND_EXTENSIONS.get(type(cmd))
+    if extension is not None:
+        return extension
+    if isinstance(cmd, Copy):
+        return "MOVE" if cmd.move else None
+    if isinstance(cmd, ListCommand):
+        if cmd.status_items:
+            return "LIST-STATUS"
+        return "LIST-EXTENDED" if cmd.selection or cmd.returns else None
+    if isinstance(cmd, Status):
+        return "STATUS=SIZE" if "SIZE" in cmd.items else None
+    if isinstance(cmd, Fetch):
+        return "BINARY" if any(i.name in _BINARY_ITEMS for i in cmd.items) else None
+    if isinstance(cmd, Append):
+        return "BINARY" if cmd.binary else None
+    if isinstance(cmd, Search):
+        first = cmd.args[0] if cmd.args else None
+        return "ESEARCH" if isinstance(first, Atom) and first.value.upper() == "RETURN" else None
+    return None
