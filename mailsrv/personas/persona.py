@@ -117,13 +117,17 @@ class Persona:
         host_b64 = base64.b64encode(server_name.upper().encode("utf-16-le")).decode()
         return self.greeting.format(peer=peer, token=token, host_b64=host_b64)
 
+    def configure_limit(self, configured: int) -> int:
+        """The message size limit: the persona's, where it is smaller than ``configured``."""
+        return configured if self.message_size is None else min(configured, self.message_size)
+
     def configure(self, config: Config) -> Config:
         """``config`` with this persona's message size limit, where it is the smaller."""
         limits = config.limits
-        if self.message_size is None or limits.message_size <= self.message_size:
+        size = self.configure_limit(limits.message_size)
+        if size == limits.message_size:
             return config
-        smaller = dataclasses.replace(limits, message_size=self.message_size)
-        return dataclasses.replace(config, limits=smaller)
+        return dataclasses.replace(config, limits=dataclasses.replace(limits, message_size=size))
 
 
 def _key(capability: str) -> str:
