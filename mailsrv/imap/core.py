@@ -52,6 +52,7 @@ from mailsrv.imap.commands import (
     StartTls,
     Status,
     StoreCommand,
+    StoreLabels,
     Subscribe,
     UidExpunge,
     Unselect,
@@ -120,7 +121,8 @@ LEGAL: Final[dict[State, frozenset[type[Command]]]] = {
     State.NOT_AUTHENTICATED: _ANY | {StartTls, Authenticate, Login},
     State.AUTHENTICATED: _AUTHENTICATED,
     State.SELECTED: (_AUTHENTICATED - {Enable})
-    | {Check, Close, Unselect, Expunge, Search, Fetch, StoreCommand, Copy, UidExpunge},
+    | {Check, Close, Unselect, Expunge, Search, Fetch, StoreCommand, StoreLabels, Copy}
+    | {UidExpunge},
     State.LOGOUT: frozenset(),
 }
 

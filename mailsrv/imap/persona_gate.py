@@ -5,7 +5,8 @@ arguments of the others must fail as they would on a server without them, or a c
 against the persona would learn nothing (RFC 9051 §6: an extension's command is unknown to a
 server that does not advertise it). ``refusal`` names the capability each command or argument
 needs and answers ``BAD`` (or ``NO [CANNOT]`` for an authentication mechanism) when the persona
-lacks it. The default persona offers everything, and costs one attribute test.
+lacks it. The default persona offers everything mailsrv has but the extensions kept for one
+persona (Gmail's X-GM-EXT-1).
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from mailsrv.imap.commands import (
     Namespace,
     Search,
     Status,
+    StoreLabels,
     UidExpunge,
     Unselect,
 )
 from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.gmail_labels import GMAIL_ITEMS
+from mailsrv.imap.gmail_search import uses_gmail
 from mailsrv.imap.tokens import Atom
 from mailsrv.personas.persona import Persona
 
@@ -41,14 +45,13 @@ _COMMAND_EXTENSIONS: dict[type[Command], str] = {
     Unselect: "UNSELECT",
     Compress: "COMPRESS=DEFLATE",
     UidExpunge: "UIDPLUS",
+    StoreLabels: "X-GM-EXT-1",
 }
 _BINARY_ITEMS = frozenset({"BINARY", "BINARY.PEEK", "BINARY.SIZE"})
 
 
 def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
     """Why ``persona`` does not run ``cmd``, or None when it does."""
-    if persona.documented_after is None:
-        return None
     if isinstance(cmd, Authenticate):
         if not persona.offers("AUTH=" + cmd.mechanism.upper()):
             return CommandFailed("NO", "Unsupported authentication mechanism", "CANNOT")
@@ -58,6 +61,8 @@ def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
     needed = _needed(cmd)
     if needed is None or persona.offers(needed):
         return None
+    if isinstance(cmd, StoreLabels | Fetch):
+        return CommandFailed("BAD", "Invalid arguments")  # as for any unknown data item
     if type(cmd) in _COMMAND_EXTENSIONS or needed == "MOVE":
         return CommandFailed("BAD", "Unknown command")
     return CommandFailed("BAD", f"Invalid arguments ({needed} is not supported)")
@@ -77,10 +82,14 @@ def _needed(cmd: Command) -> str | None:
     if isinstance(cmd, Status):
         return "STATUS=SIZE" if "SIZE" in cmd.items else None
     if isinstance(cmd, Fetch):
+        if any(i.name in GMAIL_ITEMS for i in cmd.items):
+            return "X-GM-EXT-1"
         return "BINARY" if any(i.name in _BINARY_ITEMS for i in cmd.items) else None
     if isinstance(cmd, Append):
         return "BINARY" if cmd.binary else None
     if isinstance(cmd, Search):
+        if uses_gmail(cmd.args):
+            return "X-GM-EXT-1"
         first = cmd.args[0] if cmd.args else None
         return "ESEARCH" if isinstance(first, Atom) and first.value.upper() == "RETURN" else None
     return None

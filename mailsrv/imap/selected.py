@@ -1,12 +1,13 @@
 """Selected-state commands: CHECK CLOSE UNSELECT EXPUNGE STORE COPY MOVE FETCH SEARCH (and their
 UID forms) (RFC 9051 §6.4, RFC 4315 UIDPLUS, RFC 6851 MOVE, RFC 3691 UNSELECT). FETCH and SEARCH
-are written out in ``fetch.py`` and ``search_cmd.py``."""
+are written out in ``fetch.py`` and ``search_cmd.py``, Gmail's STORE X-GM-LABELS in
+``gmail_labels.py``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailsrv.imap import fetch, search_cmd
+from mailsrv.imap import fetch, gmail_labels, search_cmd
 from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import (
     Check,
@@ -16,6 +17,7 @@ from mailsrv.imap.commands import (
     Fetch,
     Search,
     StoreCommand,
+    StoreLabels,
     UidExpunge,
     Unselect,
 )
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 HANDLERS = CommandRegistry()
 HANDLERS.add(Fetch, fetch.fetch)
 HANDLERS.add(Search, search_cmd.search)
+HANDLERS.add(StoreLabels, gmail_labels.store_labels)
 
 
 def _writable(view: MailboxView) -> None:

@@ -51,7 +51,7 @@ GMAIL = Persona(
         "UTF8=ACCEPT", "LIST-EXTENDED", "LIST-STATUS", "LITERAL-", "SPECIAL-USE", "APPENDLIMIT",
     ),
     renames={"LITERAL-": "LITERAL+"},
-    extensions=frozenset(),  # X-GM-EXT-1 once mailsrv has it
+    extensions=frozenset({"X-GM-EXT-1"}),
     id_fields=(
         ("name", "GImap"),
         ("vendor", "Google, Inc."),

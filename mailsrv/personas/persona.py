@@ -24,6 +24,9 @@ from mailsrv.config import Config
 #: Capability names that describe this connection (TLS offered, plaintext refused), not the
 #: server: a persona keeps them even where its documented list (seen over TLS) lacks them.
 CONNECTION_CAPABILITIES = ("STARTTLS", "LOGINDISABLED")
+#: Capabilities mailsrv implements only for the personas that list them in ``extensions``:
+#: every other persona, the default one included, refuses their commands.
+PERSONA_EXTENSIONS = frozenset({"X-GM-EXT-1"})
 #: RFC 7888 §4: a LITERAL- server takes non-synchronizing literals up to 4096 octets.
 LITERAL_MINUS_MAX = 4096
 
@@ -95,7 +98,10 @@ class Persona:
         return ours  # APPENDLIMIT carries mailsrv's real limit
 
     def offers(self, capability: str) -> bool:
-        """The persona advertises ``capability`` in one of its lists (or has no lists)."""
+        """The persona advertises ``capability`` in one of its lists (or has no lists, and
+        ``capability`` is mailsrv's own)."""
+        if capability in PERSONA_EXTENSIONS:
+            return capability in self.extensions
         if self.documented_before is None or self.documented_after is None:
             return True
         key = _key(capability)
