@@ -139,12 +139,14 @@ class MailServer:
         from mailsrv.store.maildir import MaildirStore
 
         cfg = self.config
+        persona = persona_named(cfg.persona)
         return MaildirStore(
             cfg.maildir,
             create_users=cfg.dev,
             watch=cfg.watch,
             poll_interval=cfg.poll_interval,
-            special_folders=persona_named(cfg.persona).special_folders,
+            special_folders=persona.special_folders,
+            all_mail=persona.all_mail,
         )
 
     async def start(self) -> None:

@@ -66,11 +66,13 @@ GMAIL = Persona(
         "\\Flagged": "[Gmail]/Starred",
         "\\Trash": "[Gmail]/Trash",
     },
+    all_mail=True,
     message_size=35_651_584,
     sources=(
         Source("capabilities, greeting without CAPABILITY, ID answer", _GMAIL_IMAP),
         Source("X-GM-MSGID, X-GM-THRID, X-GM-LABELS, X-GM-RAW (X-GM-EXT-1)", _GMAIL_IMAP),
         Source("[Gmail]/... folders and their special-use attributes (RFC 6154)", _GMAIL_IMAP),
+        Source("[Gmail]/All Mail holds a copy of every message but spam and trash", _GMAIL_IMAP),
         Source("LITERAL- for LITERAL+ (non-synchronizing literals up to 4096 octets)", "RFC 7888"),
         Source("APPENDLIMIT=35651584", _GMAIL_LIMITS),
     ),

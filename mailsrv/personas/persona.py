@@ -67,6 +67,9 @@ class Persona:
     #: The special-use folders a new user gets (RFC 6154 attribute -> folder name); None: the
     #: store's defaults (Sent, Drafts, Trash, Junk, Archive).
     special_folders: Mapping[str, str] | None = None
+    #: Every message delivered or appended into a folder (but Junk and Trash) is also put in
+    #: the ``\\All`` folder, as Gmail's All Mail holds every message.
+    all_mail: bool = False
     #: The largest message the server takes (APPEND, SMTP); mailsrv uses the smaller of this and
     #: ``limits.message_size``.
     message_size: int | None = None

@@ -34,6 +34,7 @@ from mailsrv.store.base import (
     NoSuchUser,
     StoreBusy,
     StoreEvent,
+    all_mail_copy,
 )
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.folder import FolderIndex
@@ -86,6 +87,7 @@ class MaildirStore:
         watch: WatchMode | None = None,
         poll_interval: float = POLL_SECONDS,
         special_folders: Mapping[str, str] | None = None,
+        all_mail: bool = False,
     ) -> None:
         self.root = Path(root)
         self.create_users = create_users
@@ -93,6 +95,8 @@ class MaildirStore:
         self.special_folders = dict(
             DEFAULT_SPECIAL_FOLDERS if special_folders is None else special_folders
         )
+        #: Every delivery is also copied into the user's ``\\All`` folder (Gmail's All Mail).
+        self.all_mail = all_mail
         self._hub = EventHub()
         self._indexes = FolderIndexes(self.root, self._hub)
         self._watcher = make_watcher(
@@ -297,6 +301,11 @@ class MaildirStore:
                 await self._indexes.refresh(idx)
                 entry = await self._in_writer(folder_ops.deliver_one, idx, job)
         self._indexes.emit(idx, kind, (entry.info.uid,), actor)
+        if self.all_mail:
+            special = layout.read_special_use(layout.user_dir(self.root, user))
+            also = all_mail_copy(normalize_folder_name(folder), special)
+            if also is not None:
+                await self.deliver(user, data, also, flags, internal_date, actor, kind)
         return entry.info.uid
 
     async def _in_writer(self, fn: Callable[..., T], *args: object) -> T:

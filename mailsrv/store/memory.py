@@ -23,6 +23,7 @@ from mailsrv.store.base import (
     NoSuchFolder,
     NoSuchUser,
     StoreEvent,
+    all_mail_copy,
     apply_flags,
 )
 from mailsrv.store.events import EventHub, Subscription
@@ -208,13 +209,17 @@ class MemoryMailbox:
 class MemoryStore:
     """Everything in dictionaries; same names, rules and events as ``MaildirStore``."""
 
-    def __init__(self, special_folders: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, special_folders: Mapping[str, str] | None = None, *, all_mail: bool = False
+    ) -> None:
         self._hub = EventHub()
         self._folders = MemoryFolders(self._hub)
         #: The special-use folders a new user gets (attribute -> name).
         self.special_folders = dict(
             DEFAULT_SPECIAL_FOLDERS if special_folders is None else special_folders
         )
+        #: Every delivery is also copied into the user's ``\\All`` folder (Gmail's All Mail).
+        self.all_mail = all_mail
 
     # -- internals -------------------------------------------------------------------------
 
@@ -329,6 +334,12 @@ class MemoryStore:
         f = self._folders.folder(user, folder)
         uid = self._folders.add(f, data, flags, internal_date)
         self._folders.emit(user, f.name, kind, (uid,), actor)
+        if self.all_mail:
+            folders = self._folders.of_user(user)
+            special = {n: x.special_use for n, x in folders.items() if x.special_use}
+            also = all_mail_copy(f.name, special)
+            if also is not None:
+                await self.deliver(user, data, also, flags, internal_date, actor, kind)
         return uid
 
     async def open(self, user: str, folder: str = INBOX) -> MemoryMailbox:

@@ -60,9 +60,11 @@ class AsyncMailServer:
             raise RuntimeError("the mail server is already running")
         if self._owns_dir and self._tmp is None:
             raise RuntimeError("this server's temporary directory is gone: make a new server")
-        folders = persona_named(self.options.config.persona).special_folders
+        persona = persona_named(self.options.config.persona)
         memory = self.options.store == "memory"
-        self._memory = MemoryStore(special_folders=folders) if memory else None
+        self._memory = (
+            MemoryStore(persona.special_folders, all_mail=persona.all_mail) if memory else None
+        )
         self._server = MailServer(self.options.config, store=self._memory)
         try:
             await self._server.start()

@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 
+from mailsrv.personas.catalog import GMAIL
 from mailsrv.server import MailServer
+
+GMAIL_FOLDERS = GMAIL.special_folders
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -162,3 +165,34 @@ async def test_other_personas_refuse_gmail_extensions(make_server: Any, name: st
             return answers
 
         assert await asyncio.to_thread(client) == ["BAD", "BAD", "BAD"]
+
+
+@pytest.mark.parametrize("store", ["maildir", "memory"])
+async def test_all_mail_holds_every_message_but_spam(make_server: Any, store: str) -> None:
+    import smtplib
+
+    from mailsrv.store.memory import MemoryStore
+
+    memory = MemoryStore(GMAIL_FOLDERS, all_mail=True) if store == "memory" else None
+    async with make_server(store=memory, services={"imap", "smtp"}, persona="gmail") as server:
+        await server.store.ensure_user("ann")
+
+        def client() -> dict[str, Any]:
+            with smtplib.SMTP("127.0.0.1", server.ports.smtp, timeout=10) as smtp:
+                smtp.sendmail("bob@example.org", ["ann@localhost"], LUNCH)
+            m = imaplib.IMAP4("127.0.0.1", server.ports.imap, timeout=10)
+            m.login("ann", "pw")
+            m.create("Work")
+            m.append("Work", None, None, REPLY)
+            m.append('"[Gmail]/Spam"', None, None, REPORT)
+            out: dict[str, Any] = {"all": m.select('"[Gmail]/All Mail"')[1]}
+            out["labels"] = items(m.fetch("1:*", "(X-GM-MSGID X-GM-LABELS)")[1])
+            m.select("INBOX")
+            out["inbox"] = items(m.fetch("1", "(X-GM-MSGID)")[1])
+            m.logout()
+            return out
+
+        out = await asyncio.to_thread(client)
+        assert out["all"] == [b"2"]  # the delivery and the APPEND to Work, not the spam
+        assert [v["X-GM-LABELS"] for v in out["labels"].values()] == ["(\\Inbox)", "(Work)"]
+        assert out["labels"][1]["X-GM-MSGID"] == out["inbox"][1]["X-GM-MSGID"]
