@@ -196,4 +196,5 @@ async def append(s: ImapSession, cmd: Append) -> None:
         uidvalidity = view.uidvalidity
     else:
         uidvalidity = (await mailbox.snapshot()).uidvalidity
-    await s.ok(cmd.tag, "Append completed.", f"APPENDUID {uidvalidity} {uid}")
+    code = f"APPENDUID {uidvalidity} {uid}" if s.ctx.persona.offers("UIDPLUS") else None
+    await s.ok(cmd.tag, "Append completed.", code)

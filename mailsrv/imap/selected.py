@@ -110,7 +110,7 @@ async def copy(s: ImapSession, cmd: Copy) -> None:
     action = view.mailbox.move if cmd.move else view.mailbox.copy
     pairs = await action(uids, target.name, actor=s.id) if uids else []
     code = None
-    if pairs:
+    if pairs and s.ctx.persona.offers("UIDPLUS"):  # RFC 4315 §3: COPYUID is UIDPLUS's
         uidvalidity = (await target.snapshot()).uidvalidity
         src = SequenceSet.from_values(p[0] for p in pairs)
         dst = ",".join(str(p[1]) for p in pairs)

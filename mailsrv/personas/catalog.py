@@ -66,6 +66,7 @@ GMAIL = Persona(
         "\\Flagged": "[Gmail]/Starred",
         "\\Trash": "[Gmail]/Trash",
     },
+    noselect_folders=frozenset({"[Gmail]"}),
     all_mail=True,
     message_size=35_651_584,
     sources=(
@@ -175,6 +176,7 @@ GREENMAIL = Persona(
     documented_before=("IMAP4rev1", "LITERAL+", "UIDPLUS", "SORT", "IDLE", "MOVE", "QUOTA"),
     documented_after=("IMAP4rev1", "LITERAL+", "UIDPLUS", "SORT", "IDLE", "MOVE", "QUOTA"),
     special_folders={},
+    list_special_use=False,
     sources=(
         Source("capabilities (the same before and after login), no ID, no NAMESPACE",
                _GREENMAIL),
@@ -192,6 +194,7 @@ REV1 = Persona(
     documented_before=("IMAP4rev1", "STARTTLS", "LOGINDISABLED", "AUTH=PLAIN"),
     documented_after=("IMAP4rev1",),
     special_folders={},
+    list_special_use=False,
     sources=(
         Source("IMAP4rev1 only: no IDLE, MOVE, ID, ENABLE, NAMESPACE, UIDPLUS, LITERAL+, "
                "SASL-IR, ...; their commands are unknown", "RFC 3501"),

@@ -27,6 +27,10 @@ CONNECTION_CAPABILITIES = ("STARTTLS", "LOGINDISABLED")
 #: Capabilities mailsrv implements only for the personas that list them in ``extensions``:
 #: every other persona, the default one included, refuses their commands.
 PERSONA_EXTENSIONS = frozenset({"X-GM-EXT-1"})
+#: RFC 6154 §2 and RFC 8457 (\\Important) folder attributes.
+SPECIAL_USE_ATTRIBUTES = frozenset(
+    {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash", "\\Important"}
+)
 #: RFC 7888 §4: a LITERAL- server takes non-synchronizing literals up to 4096 octets.
 LITERAL_MINUS_MAX = 4096
 
@@ -67,6 +71,12 @@ class Persona:
     #: The special-use folders a new user gets (RFC 6154 attribute -> folder name); None: the
     #: store's defaults (Sent, Drafts, Trash, Junk, Archive).
     special_folders: Mapping[str, str] | None = None
+    #: LIST shows the special-use attributes (RFC 6154) of folders; a plain RFC 3501 server has
+    #: none. ``\\HasChildren`` and ``\\NonExistent`` follow CHILDREN and LIST-EXTENDED.
+    list_special_use: bool = True
+    #: Parents listed as ``\\Noselect`` folders that exist (Gmail's ``[Gmail]``), not as
+    #: ``\\NonExistent`` ones.
+    noselect_folders: frozenset[str] = frozenset()
     #: Every message delivered or appended into a folder (but Junk and Trash) is also put in
     #: the ``\\All`` folder, as Gmail's All Mail holds every message.
     all_mail: bool = False
@@ -119,6 +129,25 @@ class Persona:
         ):
             return None
         return LITERAL_MINUS_MAX if self.offers("LITERAL-") else 0
+
+    def list_attributes(self, name: str, attrs: list[str]) -> list[str]:
+        """A LIST line's attributes as this persona shows them (mailsrv's ``attrs`` filtered)."""
+        if self.documented_after is None:
+            return attrs
+        children = self.offers("CHILDREN") or self.offers("LIST-EXTENDED")
+        nonexistent = self.offers("LIST-EXTENDED") and name not in self.noselect_folders
+        out = []
+        for attr in attrs:
+            if attr in ("\\HasChildren", "\\HasNoChildren") and not children:
+                continue
+            if attr == "\\NonExistent" and not nonexistent:
+                continue
+            if attr in SPECIAL_USE_ATTRIBUTES and not self.list_special_use:
+                continue
+            out.append(attr)
+        if "\\NonExistent" in attrs and "\\Noselect" not in out and not nonexistent:
+            out.insert(0, "\\Noselect")
+        return out
 
     def greeting_text(self, *, peer: str, session: str, server_name: str) -> str:
         """The greeting's text (after ``* OK`` and any ``[CAPABILITY ...]``)."""

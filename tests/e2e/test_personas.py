@@ -117,6 +117,13 @@ async def test_rev1_refuses_idle_enable_and_nonsync_literals(make_server: Any) -
         for tag, command in ((b"b1", b"IDLE"), (b"b2", b"ENABLE UTF8=ACCEPT")):
             assert (await transcript(c, tag, command))[-1] == tag + b" BAD Unknown command\r\n"
         assert (await transcript(c, b"b3", b"CAPABILITY"))[0:2][1] == b"* CAPABILITY IMAP4rev1\r\n"
+        # No UIDPLUS: APPEND and COPY answer without APPENDUID / COPYUID (RFC 4315).
+        await c.send(b"b4 APPEND INBOX {9}\r\n")
+        assert (await c.line()).startswith(b"+ ")
+        await c.send(b"Subject: \r\n")
+        assert (await c.until(b"b4 "))[-1] == b"b4 OK Append completed.\r\n"
+        await transcript(c, b"b5", b"SELECT INBOX")
+        assert (await transcript(c, b"b6", b"COPY 1 INBOX"))[-1] == b"b6 OK Copy completed.\r\n"
 
 
 async def test_gmail_literal_minus_and_limits(make_server: Any) -> None:

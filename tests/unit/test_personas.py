@@ -233,3 +233,15 @@ def test_catalog_is_consistent() -> None:
             assert "IMAP4rev1" in p.documented_after
         for source in p.sources:
             assert source.where.startswith(("https://", "RFC "))
+
+
+def test_list_attributes_follow_the_persona() -> None:
+    attrs = ["\\NonExistent", "\\Noselect", "\\HasChildren"]
+    assert MAILSRV.list_attributes("[Gmail]", attrs) == attrs
+    assert GMAIL.list_attributes("[Gmail]", attrs) == ["\\Noselect", "\\HasChildren"]
+    assert DOVECOT.list_attributes("x", attrs) == attrs
+    assert REV1.list_attributes("x", ["\\HasNoChildren", "\\Sent"]) == []
+    assert REV1.list_attributes("x", ["\\NonExistent", "\\HasChildren"]) == ["\\Noselect"]
+    assert OUTLOOK.list_attributes("Sent Items", ["\\HasNoChildren", "\\Sent"]) == [
+        "\\HasNoChildren", "\\Sent"
+    ]
