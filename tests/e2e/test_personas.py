@@ -6,8 +6,10 @@ golden files (tests/data/personas/<name>/), and the commands of the extensions i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import smtplib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -160,3 +162,21 @@ async def test_default_persona_is_mailsrv(make_server: Any) -> None:
         greeting = await c.line()
         assert greeting.startswith(b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2 ")
         assert greeting.endswith(b"] mailsrv ready.\r\n")
+
+
+async def test_persona_size_limit_is_the_servers_too(make_server: Any) -> None:
+    """Exchange Online takes 35 MB: SMTP's SIZE says so and a bigger APPEND is refused."""
+    async with make_server(services={"imap", "smtp"}, persona="outlook") as server:
+        await server.store.ensure_user("ann")
+
+        def ehlo() -> str:
+            with smtplib.SMTP("127.0.0.1", server.ports.smtp, timeout=10) as smtp:
+                smtp.ehlo()
+                return smtp.esmtp_features["size"]
+
+        assert await asyncio.to_thread(ehlo) == "36700160"
+        c = await Conn.open(server.ports.imap)
+        await c.line()
+        await transcript(c, b"a1", b"LOGIN ann pw")
+        await c.send(b"a2 APPEND INBOX {36700161}\r\n")
+        assert (await c.line()).startswith(b"a2 NO [TOOBIG]")
