@@ -25,6 +25,8 @@ from mailsrv.trace import Tracer
 
 if TYPE_CHECKING:
     from mailsrv.auth import Authenticator
+    from mailsrv.report.card import ReportCard
+    from mailsrv.tls_faults import TlsContexts
 
 
 @dataclass(slots=True)
@@ -72,6 +74,24 @@ class ServerContext:
     metrics: Metrics = field(default_factory=Metrics)
     #: The ports the listeners really bound, by service ("imaps": 993, ...), once started.
     ports: dict[str, int] = field(default_factory=dict)
+    #: One context per TLS service, so a TLS fault can change one service's certificate.
+    tls_contexts: TlsContexts | None = None
+    #: The client report card, fed from the tracer (``mailsrv.report``).
+    report: ReportCard | None = None
+
+    def session_tls(self, session: str) -> bool:
+        """Whether that live session is on TLS now (False when it is gone)."""
+        info = self.sessions.live.get(session)
+        return info is not None and info.tls
+
+    def tls_for(self, service: str) -> ssl.SSLContext | None:
+        """The context ``service`` ("imaps", "imap" for its STARTTLS, "submission", ...) serves
+        TLS with; None when TLS is off."""
+        if self.tls is None:
+            return None
+        if self.tls_contexts is None:
+            return self.tls
+        return self.tls_contexts.for_service(service)
 
     @property
     def persona(self) -> Persona:

@@ -159,6 +159,14 @@ class MailServer:
         auth = self._auth if self._auth is not None else Authenticator(cfg)
         tls = server_ssl_context(cfg) if cfg.tls else None
         self.ctx = ServerContext(cfg, store, auth, tls)
+        if tls is not None:
+            from mailsrv.tls_faults import TlsContexts
+
+            self.ctx.tls_contexts = TlsContexts.for_config(cfg, tls, self.ctx.faults)
+        from mailsrv.report.card import ReportCard
+
+        self.ctx.report = ReportCard(self.ctx.session_tls)
+        self.ctx.tracer.add_sink(self.ctx.report.record)
         if cfg.trace or cfg.trace_file:
             from mailsrv.trace_sinks import install_trace_sinks
 

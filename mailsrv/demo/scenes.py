@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from mailsrv.demo.clients import Desktop, Laptop, Phone
 from mailsrv.demo.sample_mail import late_message, sample_messages
+from mailsrv.report.findings import Finding
 from mailsrv.server import MailServer
 from mailsrv.trace import TraceLine
 
@@ -33,6 +34,8 @@ class Scene:
     files_before: list[str] = field(default_factory=list)
     files_after: list[str] = field(default_factory=list)
     facts: dict[str, int] = field(default_factory=dict)
+    #: The last scene: each device's report card (device -> findings).
+    cards: dict[str, list[Finding]] = field(default_factory=dict)
 
 
 class Stage:
@@ -103,6 +106,17 @@ class Stage:
             text = line.text.replace("\r\n", "\n").replace("\n", "\n   ")
             out.setdefault(name, []).append(f"{arrow} {text}")
         return out
+
+    def report_cards(self) -> dict[str, list[Finding]]:
+        """Each device's report card, from all its sessions ("desktop (POP3, run 2)" is the
+        desktop)."""
+        card = self.server.context.report
+        devices: dict[str, set[str]] = {}
+        for sid, name in self.names.items():
+            devices.setdefault(name.split(" ", 1)[0], set()).add(sid)
+        if card is None:
+            return {device: [] for device in devices}
+        return {device: card.for_sessions(sids) for device, sids in devices.items()}
 
     async def smtp_send(self, messages: list[EmailMessage]) -> None:
         port = self.port("smtp")
@@ -252,6 +266,14 @@ SCENES: list[tuple[str, str, SceneFn]] = [
 ]
 
 
+#: The closing scene, once every device has logged out.
+CARD_SCENE = (
+    "7. The report card",
+    "While the scenes ran, the server noted each client's habits from its commands alone: what "
+    "a client author would want to fix before it meets a real server. (The demo logs in without "
+    "TLS on loopback, so every device gets cleartext-login.)",
+)
+
 SceneHook = Callable[[Scene], Awaitable[None]]
 
 
@@ -286,4 +308,13 @@ async def run_scenes(
     finally:
         await stage.phone.close()
         await asyncio.to_thread(laptop.logout)
+    scene = Scene(*CARD_SCENE)
+    if before_scene is not None:
+        await before_scene(scene)
+    await asyncio.sleep(0.05)  # the last sessions' close reaches the card
+    scene.cards = stage.report_cards()
+    scene.facts = {f"{device}_findings": len(found) for device, found in scene.cards.items()}
+    scenes.append(scene)
+    if after_scene is not None:
+        await after_scene(scene)
     return scenes

@@ -8,7 +8,7 @@ import secrets
 import time
 from typing import Any, Protocol
 
-from aiosmtpd.smtp import Envelope, Session
+from aiosmtpd.smtp import Envelope, Session, TLSSetupException
 
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.store.base import MessageTooLarge, StoreError
@@ -173,6 +173,12 @@ class IngressHandler:
         return responses
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # The client broke off the STARTTLS handshake (it refused our certificate, as
+            # clients should when a TLS fault presents a bad one): its doing, not a server
+            # error, and aiosmtpd closes the connection. IMAP and POP3 log theirs alike.
+            log.debug("SMTP STARTTLS handshake failed: %r", error.__cause__)
+            return "454 4.7.0 TLS not available"
         log.error("SMTP session error", exc_info=error)
         self.ctx.metrics.error("smtp")
         return "451 4.3.0 Internal error; try again later"

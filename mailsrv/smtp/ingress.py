@@ -43,9 +43,8 @@ async def start_smtp(ctx: ServerContext, host: str, port: int, *, mode: str) -> 
     def factory() -> IngressSMTP:
         return IngressSMTP(ctx, handler, mode, holder[0], live)
 
-    server = await loop.create_server(
-        factory, host, port, ssl=ctx.tls if mode == "smtps" else None, reuse_address=True
-    )
+    ssl_ctx = ctx.tls_for("smtps") if mode == "smtps" else None
+    server = await loop.create_server(factory, host, port, ssl=ssl_ctx, reuse_address=True)
     listener = SmtpListener(ctx, server, live)
     holder[0] = listener.port
     return listener

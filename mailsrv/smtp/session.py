@@ -84,7 +84,7 @@ class IngressSMTP(SMTP):
             enable_SMTPUTF8=True,
             hostname=ctx.config.server_name,
             ident=self.greeting_ident,
-            tls_context=None if self.implicit_tls else ctx.tls,
+            tls_context=None if self.implicit_tls else ctx.tls_for(mode),
             timeout=timeouts.silence(ctx.config.limits, "smtp", logged_in=False),
             auth_require_tls=False,  # our own policy: see plaintext_ok
             loop=asyncio.get_running_loop(),

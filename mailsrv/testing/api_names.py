@@ -12,5 +12,6 @@ TEST_API: tuple[str, ...] = (
     "folders",
     "create_folder",
     "bump_uidvalidity",
+    "report",
     "reset",
 )

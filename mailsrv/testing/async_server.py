@@ -17,6 +17,7 @@ from mailsrv.config import Config
 from mailsrv.context import ServerContext
 from mailsrv.faults import FaultInjector
 from mailsrv.personas.catalog import persona_named
+from mailsrv.report.findings import Finding
 from mailsrv.server import MailServer, Ports
 from mailsrv.store.base import INBOX, MessageGone, NoSuchFolder, NoSuchUser
 from mailsrv.store.memory import MemoryStore
@@ -293,17 +294,27 @@ class AsyncMailServer:
         mailbox = await self.context.store.open(user, folder)
         return await mailbox.uidvalidity_bump()
 
+    async def report(self, user: str) -> list[Finding]:
+        """The report card of ``user``'s client(s): one ``Finding`` per habit noticed in their
+        sessions (``[]`` for a client that behaves). Habits seen at close (``no-logout``) show
+        once the server has seen the connection end."""
+        card = self.context.report
+        return [] if card is None else card.for_user(user)
+
     async def reset(self) -> None:
         """Back to a fresh server: no mail, no folders, no users added with ``add_user``.
 
-        The users given as ``users=`` stay (with empty mailboxes); faults and transcripts are
-        cleared. Open connections stay open and see the change as mailboxes emptied.
+        The users given as ``users=`` stay (with empty mailboxes); faults, transcripts and
+        report cards are cleared. Open connections stay open and see the change as mailboxes
+        emptied.
         """
         ctx = self.context
         await ctx.store.reset()
         ctx.auth.extra.clear()
         ctx.faults.clear()
         ctx.tracer.clear()
+        if ctx.report is not None:
+            ctx.report.clear()
         await self._add_configured_users()
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
 from mailsrv.faults import FaultInjector
+from mailsrv.report.findings import Finding
 from mailsrv.server import Ports
 from mailsrv.store.base import INBOX
 from mailsrv.testing.async_server import AsyncMailServer
@@ -201,6 +202,10 @@ class ThreadedMailServer:
     def folders(self, user: str) -> list[str]:
         return self._call(self._async.folders(user))
 
+    def report(self, user: str) -> list[Finding]:
+        """The report card of ``user``'s client(s): see ``AsyncMailServer.report``."""
+        return self._call(self._async.report(user))
+
     def create_folder(self, user: str, name: str) -> None:
         """Make a folder (and the user's mailbox, if missing)."""
         self._call(self._async.create_folder(user, name))
@@ -255,6 +260,9 @@ class _AwaitableAPI:
 
     async def folders(self, user: str) -> list[str]:
         return await self._await(self._server.folders(user))
+
+    async def report(self, user: str) -> list[Finding]:
+        return await self._await(self._server.report(user))
 
     async def create_folder(self, user: str, name: str) -> None:
         """Make a folder (and the user's mailbox, if missing)."""

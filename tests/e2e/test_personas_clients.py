@@ -154,3 +154,21 @@ def test_cli_lists_personas_and_serves_one(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=30,
     )
     assert bad.returncode == 2 and "invalid choice: 'hotmail'" in bad.stderr
+
+
+@pytest.mark.parametrize(("name", "polling_noted"), [("mailsrv", True), ("rev1", False)])
+def test_report_card_judges_polling_by_what_the_persona_offers(
+    tmp_path: Path, name: str, polling_noted: bool
+) -> None:
+    """NOOP polling is a bad habit only where the server offers IDLE (the card reads the
+    CAPABILITY lines the persona sent)."""
+    with ThreadedMailServer(tmp_path, persona=name, services={"imap"}) as server:
+        m = imaplib.IMAP4("127.0.0.1", server.ports.imap, timeout=10)
+        m.login("ann", "pw")
+        m.capability()
+        m.select("INBOX")
+        for _ in range(3):
+            m.noop()
+        m.logout()
+        codes = {f.code for f in server.report("ann")}
+    assert ("poll-instead-of-idle" in codes) is polling_noted

@@ -279,6 +279,43 @@ async def test_compare_page_shows_imap_flags_and_expunge(make_server: Any, page:
         assert [m.uid for m in (await (await store.open("ann")).snapshot()).messages] == [2]
 
 
+async def test_sessions_page_shows_the_report_card_beside_the_session(
+    make_server: Any, page: Page
+) -> None:
+    if not has_listener("mailsrv.imap.listener"):
+        pytest.skip("the IMAP listener is not there yet")
+    async with make_server(services={"http", "imap"}) as server:
+        await server.store.ensure_user("ann")
+        await server.store.deliver("ann", b"Subject: one\r\n\r\nfirst\r\n")
+        await page.goto(f"http://127.0.0.1:{server.ports.http}/sessions")
+        await expect(page.locator("#live-status")).to_have_text("live")
+        imap = await asyncio.to_thread(imaplib.IMAP4, "127.0.0.1", server.ports.imap, 10)
+        try:
+            await asyncio.to_thread(imap.login, "ann", "pw")
+            card = page.locator("#report-card")
+            login = card.locator(".finding.error[data-code=cleartext-login]")
+            await expect(login).to_contain_text("LOGIN ann ***")
+            await asyncio.to_thread(imap.select, "INBOX")
+            for _ in range(3):
+                await asyncio.to_thread(imap.noop)
+            await asyncio.to_thread(imap.fetch, "1", "(BODY[])")
+            polling = card.locator(".finding.warning[data-code=poll-instead-of-idle]")
+            await expect(polling.locator("li")).to_have_count(3)
+            await expect(card.locator("[data-code=fetch-sets-seen]")).to_contain_text("BODY.PEEK")
+            await expect(card.locator("[data-code=no-uid-commands]")).to_be_visible()
+            await shot(page, "report-card")
+        finally:
+            await asyncio.to_thread(imap.logout)
+        # A second session that behaves gets its own, empty, card.
+        good = await asyncio.to_thread(imaplib.IMAP4, "127.0.0.1", server.ports.imap, 10)
+        try:
+            await page.locator("#open-sessions li[data-session^=imap-]").click()
+            await expect(page.locator("#transcript-title")).not_to_contain_text("imap-1")
+            await expect(page.locator("#report-card")).to_contain_text("No habits to report")
+        finally:
+            await asyncio.to_thread(good.logout)
+
+
 async def test_a_page_under_a_rebinding_name_cannot_read_the_api(make_server: Any) -> None:
     """Chromium resolves ``127.0.0.1.evil.example`` to 127.0.0.1, as a rebinding attacker's DNS
     would: the console must refuse the page and every API call made from it."""
