@@ -47,6 +47,32 @@ _COMMAND_EXTENSIONS: dict[type[Command], str] = {
     UidExpunge: "UIDPLUS",
     StoreLabels: "X-GM-EXT-1",
 }
+#: Extension commands known by name (so commands mailsrv gains later are gated as soon as they
+#: exist): the capability, or the family (``THREAD`` for ``THREAD=REFERENCES``...).
+_NAMED_EXTENSIONS: dict[str, str] = {
+    "SORT": "SORT",
+    "THREAD": "THREAD",
+    "GETQUOTA": "QUOTA",
+    "GETQUOTAROOT": "QUOTA",
+    "SETQUOTA": "QUOTA",
+    "GETMETADATA": "METADATA",
+    "SETMETADATA": "METADATA",
+    "NOTIFY": "NOTIFY",
+    "GETACL": "ACL",
+    "SETACL": "ACL",
+    "DELETEACL": "ACL",
+    "LISTRIGHTS": "ACL",
+    "MYRIGHTS": "ACL",
+    "XLIST": "XLIST",
+}
+#: Fetch items of extensions (RFC 7162 MODSEQ, RFC 8970 PREVIEW, RFC 8514 SAVEDATE).
+_FETCH_EXTENSIONS: dict[str, str] = {
+    "MODSEQ": "CONDSTORE",
+    "PREVIEW": "PREVIEW",
+    "SAVEDATE": "SAVEDATE",
+    "EMAILID": "OBJECTID",
+    "THREADID": "OBJECTID",
+}
 _BINARY_ITEMS = frozenset({"BINARY", "BINARY.PEEK", "BINARY.SIZE"})
 
 
@@ -59,18 +85,18 @@ def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
             return CommandFailed("BAD", "Invalid arguments (SASL-IR is not supported)")
         return None
     needed = _needed(cmd)
-    if needed is None or persona.offers(needed):
+    if needed is None or persona.offers(needed) or persona.offers_family(needed):
         return None
     if isinstance(cmd, StoreLabels | Fetch):
         return CommandFailed("BAD", "Invalid arguments")  # as for any unknown data item
-    if type(cmd) in _COMMAND_EXTENSIONS or needed == "MOVE":
+    if type(cmd) in _COMMAND_EXTENSIONS or needed == "MOVE" or cmd.name in _NAMED_EXTENSIONS:
         return CommandFailed("BAD", "Unknown command")
     return CommandFailed("BAD", f"Invalid arguments ({needed} is not supported)")
 
 
 def _needed(cmd: Command) -> str | None:
     """The capability ``cmd`` needs beyond IMAP4rev1 (RFC 3501), if any."""
-    extension = _COMMAND_EXTENSIONS.get(type(cmd))
+    extension = _COMMAND_EXTENSIONS.get(type(cmd)) or _NAMED_EXTENSIONS.get(cmd.name)
     if extension is not None:
         return extension
     if isinstance(cmd, Copy):
@@ -84,6 +110,9 @@ def _needed(cmd: Command) -> str | None:
     if isinstance(cmd, Fetch):
         if any(i.name in GMAIL_ITEMS for i in cmd.items):
             return "X-GM-EXT-1"
+        for item in cmd.items:
+            if item.name in _FETCH_EXTENSIONS:
+                return _FETCH_EXTENSIONS[item.name]
         return "BINARY" if any(i.name in _BINARY_ITEMS for i in cmd.items) else None
     if isinstance(cmd, Append):
         return "BINARY" if cmd.binary else None

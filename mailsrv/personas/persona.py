@@ -120,6 +120,13 @@ class Persona:
         key = _key(capability)
         return any(_key(name) == key for name in (*self.documented_before, *self.documented_after))
 
+    def offers_family(self, family: str) -> bool:
+        """The persona's lists name some ``family=...`` capability (``THREAD=REFERENCES``)."""
+        if self.documented_after is None:
+            return False
+        prefix = family.upper() + "="
+        return any(n.upper().startswith(prefix) for n in self.documented_after)
+
     @property
     def max_nonsync_literal(self) -> int | None:
         """The largest non-synchronizing literal accepted: None (LITERAL+), 4096 (LITERAL-) or

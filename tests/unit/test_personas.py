@@ -100,6 +100,10 @@ def test_gate() -> None:
     raw = Search("a", False, (Atom("X-GM-RAW"), b"from:ann"))
     assert refusal(MAILSRV, raw) is not None and refusal(GMAIL, raw) is None
     assert refusal(REV1, Noop("a")) is None
+    modseq = Fetch("a", False, seq, (FetchItem("MODSEQ"),))
+    assert refusal(OUTLOOK, modseq) is not None
+    assert refusal(DOVECOT, modseq) is None and refusal(MAILSRV, modseq) is None
+    assert DOVECOT.offers_family("THREAD") and not OUTLOOK.offers_family("THREAD")
 
 
 def test_parser_reads_gmail_items_and_label_stores() -> None:
@@ -245,3 +249,25 @@ def test_list_attributes_follow_the_persona() -> None:
     assert OUTLOOK.list_attributes("Sent Items", ["\\HasNoChildren", "\\Sent"]) == [
         "\\HasNoChildren", "\\Sent"
     ]
+
+
+def test_gate_knows_extension_commands_mailsrv_gains_later() -> None:
+    """SORT, THREAD, GETQUOTA... are gated by name, so a persona refuses them the day mailsrv
+    has them unless it documents them."""
+    from dataclasses import dataclass
+
+    from mailsrv.personas.catalog import GREENMAIL
+
+    @dataclass(frozen=True)
+    class Later:
+        tag: str
+        name: str
+
+    sort, thread = Later("a", "SORT"), Later("a", "THREAD")
+    refused = refusal(OUTLOOK, sort)  # type: ignore[arg-type]
+    assert refused is not None and refused.text == "Unknown command"
+    assert refusal(DOVECOT, sort) is None and refusal(GREENMAIL, sort) is None  # type: ignore[arg-type]
+    assert refusal(DOVECOT, thread) is None and refusal(GMAIL, thread) is not None  # type: ignore[arg-type]
+    assert refusal(GMAIL, Later("a", "GETQUOTAROOT")) is None  # type: ignore[arg-type]
+    assert refusal(OUTLOOK, Later("a", "GETQUOTAROOT")) is not None  # type: ignore[arg-type]
+    assert refusal(MAILSRV, sort) is None  # type: ignore[arg-type]
