@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailsrv.config import Config, Limits
 from mailsrv.imap.commands import (
@@ -271,3 +273,16 @@ def test_gate_knows_extension_commands_mailsrv_gains_later() -> None:
     assert refusal(GMAIL, Later("a", "GETQUOTAROOT")) is None  # type: ignore[arg-type]
     assert refusal(OUTLOOK, Later("a", "GETQUOTAROOT")) is not None  # type: ignore[arg-type]
     assert refusal(MAILSRV, sort) is None  # type: ignore[arg-type]
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_any_gmail_query_becomes_a_search_or_a_clean_refusal(query: str) -> None:
+    from mailsrv.imap.search import parse_search
+    from mailsrv.imap.search_keys import SearchError
+
+    args = asyncio.run(rewrite([Atom("X-GM-RAW"), query.encode()], FakeResolver()))
+    try:
+        parse_search(args, utf8=True)
+    except SearchError:
+        pass  # answered BAD with its reason
