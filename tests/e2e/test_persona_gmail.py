@@ -196,3 +196,34 @@ async def test_all_mail_holds_every_message_but_spam(make_server: Any, store: st
         assert out["all"] == [b"2"]  # the delivery and the APPEND to Work, not the spam
         assert [v["X-GM-LABELS"] for v in out["labels"].values()] == ["(\\Inbox)", "(Work)"]
         assert out["labels"][1]["X-GM-MSGID"] == out["inbox"][1]["X-GM-MSGID"]
+
+
+async def test_imapclient_gmail_helpers(make_server: Any) -> None:
+    """imapclient's own Gmail methods (labels, X-GM-RAW search, X-GM-MSGID) against the persona."""
+    imapclient = pytest.importorskip("imapclient")
+    async with make_server(services={"imap"}, persona="gmail") as server:
+        await seed(server)
+
+        def client() -> dict[str, Any]:
+            c = imapclient.IMAPClient("127.0.0.1", port=server.ports.imap, ssl=False, timeout=10)
+            c.login("ann", "pw")
+            out: dict[str, Any] = {"all": c.find_special_folder(imapclient.imapclient.ALL)}
+            c.select_folder("INBOX")
+            uids = c.search("ALL")
+            out["added"] = c.add_gmail_labels(uids[:1], ["Travel plans"])
+            out["labels"] = c.get_gmail_labels(uids)
+            out["search"] = c.gmail_search("has:attachment")
+            out["thread"] = c.fetch(uids, ["X-GM-THRID"])
+            out["removed"] = c.remove_gmail_labels(uids[:1], ["Travel plans"])
+            out["after"] = c.get_gmail_labels(uids[:1])
+            c.logout()
+            return out
+
+        out = await asyncio.to_thread(client)
+        assert out["all"] == "[Gmail]/All Mail"
+        labels = out["labels"]
+        assert labels[1] == ["\\Inbox", "Travel plans"] and labels[3] == ["\\Inbox"]
+        assert out["search"] == [3]
+        threads = {u: d[b"X-GM-THRID"] for u, d in out["thread"].items()}
+        assert threads[1] == threads[2] != threads[3]
+        assert out["after"] == {1: ["\\Inbox"]}
