@@ -262,6 +262,7 @@ class MailServer:
             "ca_file": str(self.ca_file.resolve()) if self.config.tls else None,
             **self._socket_info(),
             "dev": self.config.dev,
+            "persona": self.config.persona,
         }
 
     def _socket_info(self) -> dict[str, str]:

@@ -172,3 +172,15 @@ def test_report_card_judges_polling_by_what_the_persona_offers(
         m.logout()
         codes = {f.code for f in server.report("ann")}
     assert ("poll-instead-of-idle" in codes) is polling_noted
+
+
+def test_cli_serve_with_a_persona_from_any_language(tmp_path: Path) -> None:
+    from tests.e2e.test_cli import serving
+
+    with serving(tmp_path, "--ephemeral", "--no-http", "--persona", "rev1") as (_proc, info):
+        assert info["persona"] == "rev1"
+        ports = info["ports"]
+        assert isinstance(ports, dict)
+        m = imaplib.IMAP4("127.0.0.1", ports["imap"], timeout=10)
+        assert m.welcome == b"* OK IMAP4rev1 Service Ready"
+        m.logout()
