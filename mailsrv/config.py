@@ -79,6 +79,10 @@ class Limits:
     bad_commands: int = 20
     #: Seconds a session may take to finish its command when the server stops (then goodbye).
     shutdown_grace: float = 5.0
+    #: Default quota per user (RFC 9208): octets over all folders, and messages; 0 = none.
+    #: The users file overrides them per user (``userdb_quota_rule=*:storage=1G``).
+    quota_storage: int = 0
+    quota_messages: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from mailsrv.faults import FaultInjector
 from mailsrv.metrics import Metrics
 from mailsrv.personas.catalog import persona_named
 from mailsrv.personas.persona import Persona
+from mailsrv.quota import QuotaPolicy
 from mailsrv.store.base import Store
 from mailsrv.trace import Tracer
 
@@ -78,6 +79,11 @@ class ServerContext:
     tls_contexts: TlsContexts | None = None
     #: The client report card, fed from the tracer (``mailsrv.report``).
     report: ReportCard | None = None
+    #: Per-user quota limits and the check before a save (``mailsrv.quota``).
+    quota: QuotaPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.quota = QuotaPolicy(self.config, self.store, self.auth.users)
 
     def session_tls(self, session: str) -> bool:
         """Whether that live session is on TLS now (False when it is gone)."""

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from mailsrv.auth import UsersFile
 from mailsrv.cli.common import EXIT_FAILURE, CliError, build_config
-from mailsrv.store.base import INBOX, StoreError
+from mailsrv.config import Config
+from mailsrv.quota import QuotaPolicy
+from mailsrv.store.base import INBOX, OverQuota, StoreError
 from mailsrv.store.names import check_folder_name, check_user_name
 
 
@@ -75,14 +77,16 @@ def _read_message(source: str) -> bytes:
         raise CliError(f"cannot read {source}: {exc.strerror}", EXIT_FAILURE) from exc
 
 
-async def _deliver(maildir: Path, user: str, folder: str, data: bytes) -> int:
+async def _deliver(config: Config, user: str, folder: str, data: bytes) -> int:
     from mailsrv.store.maildir import MaildirStore
 
-    store = MaildirStore(maildir, create_users=True)
+    store = MaildirStore(config.maildir, create_users=True)
     try:
         await store.ensure_user(user)
         if folder != INBOX and not any(f.name == folder for f in await store.list_folders(user)):
             await store.create_folder(user, folder)
+        # The user's quota, as the server enforces it (the users file's rules, [limits]).
+        await QuotaPolicy(config, store, UsersFile(config.users_file)).check(user, len(data))
         return await store.deliver(user, data, folder=folder, actor="cli")
     finally:
         await store.close()
@@ -101,11 +105,13 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     if len(data) > config.limits.message_size:
         raise CliError(f"message larger than the limit of {config.limits.message_size} bytes")
     try:
-        uid = asyncio.run(_deliver(config.maildir, user, folder, data))
+        uid = asyncio.run(_deliver(config, user, folder, data))
     except ModuleNotFoundError as exc:
         if exc.name != "mailsrv.store.maildir":
             raise
         raise CliError("the Maildir store is not available in this build", EXIT_FAILURE) from exc
+    except OverQuota as exc:
+        raise CliError(f"delivery refused: {user} is {exc}", EXIT_FAILURE) from exc
     except StoreError as exc:
         raise CliError(f"delivery failed: {exc}", EXIT_FAILURE) from exc
     print(uid)

@@ -115,7 +115,11 @@ def _needed(cmd: Command) -> str | None:
                 return _FETCH_EXTENSIONS[item.name]
         return "BINARY" if any(i.name in _BINARY_ITEMS for i in cmd.items) else None
     if isinstance(cmd, Append):
-        return "BINARY" if cmd.binary else None
+        if len(cmd.messages) > 1:
+            return "MULTIAPPEND"
+        if any(not isinstance(m.message, bytes) for m in cmd.messages):
+            return "CATENATE"
+        return "BINARY" if any(m.binary for m in cmd.messages) else None
     if isinstance(cmd, Search):
         if uses_gmail(cmd.args):
             return "X-GM-EXT-1"

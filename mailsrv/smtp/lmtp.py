@@ -33,7 +33,14 @@ from mailsrv.context import ServerContext
 from mailsrv.net.shutdown import LiveSessions
 from mailsrv.smtp.handler import IngressHandler, IngressServer, ingress_envelope
 from mailsrv.smtp.session import IngressSMTP, through_run_command
-from mailsrv.store.base import INBOX, InvalidName, MessageTooLarge, NoSuchFolder, StoreError
+from mailsrv.store.base import (
+    INBOX,
+    InvalidName,
+    MessageTooLarge,
+    NoSuchFolder,
+    OverQuota,
+    StoreError,
+)
 
 log = logging.getLogger("mailsrv.smtp")
 
@@ -99,14 +106,17 @@ class LmtpHandler(IngressHandler):
         store = self.ctx.store
         try:
             await store.ensure_user(user)
-            try:
-                uid = await store.deliver(user, data, folder or INBOX, actor=server.info.id)
-            except (NoSuchFolder, InvalidName):
-                if folder is None:
-                    raise
-                uid = await store.deliver(user, data, actor=server.info.id)
+            with await self.ctx.quota.reserve([user], len(data)):
+                try:
+                    uid = await store.deliver(user, data, folder or INBOX, actor=server.info.id)
+                except (NoSuchFolder, InvalidName):
+                    if folder is None:
+                        raise
+                    uid = await store.deliver(user, data, actor=server.info.id)
         except MessageTooLarge:
             return "552 5.3.4", "Message too big for the mailbox"
+        except OverQuota:
+            return "552 5.2.2", "Mailbox is full: over quota"
         except StoreError:
             log.exception("%s: delivery to %s failed", server.info.id, user)
             return "451 4.3.0", "Delivery failed; try again later"

@@ -30,10 +30,12 @@ from mailsrv.store.base import (
     FolderExists,
     FolderInfo,
     InvalidName,
+    NewMessage,
     NoSuchFolder,
     NoSuchUser,
     StoreBusy,
     StoreEvent,
+    Usage,
     all_mail_copy,
 )
 from mailsrv.store.events import EventHub, Subscription
@@ -301,12 +303,53 @@ class MaildirStore:
                 await self._indexes.refresh(idx)
                 entry = await self._in_writer(folder_ops.deliver_one, idx, job)
         self._indexes.emit(idx, kind, (entry.info.uid,), actor)
-        if self.all_mail:
-            special = layout.read_special_use(layout.user_dir(self.root, user))
-            also = all_mail_copy(normalize_folder_name(folder), special)
-            if also is not None:
-                await self.deliver(user, data, also, flags, internal_date, actor, kind)
+        also = self._all_mail_copy(user, folder)
+        if also is not None:
+            await self.deliver(user, data, also, flags, internal_date, actor, kind)
         return entry.info.uid
+
+    def _all_mail_copy(self, user: str, folder: str) -> str | None:
+        """The ``\\All`` folder a delivery into ``folder`` also goes to (``all_mail``)."""
+        if not self.all_mail:
+            return None
+        special = layout.read_special_use(layout.user_dir(self.root, user))
+        return all_mail_copy(normalize_folder_name(folder), special)
+
+    async def deliver_all(
+        self,
+        user: str,
+        folder: str,
+        messages: list[NewMessage],
+        actor: str | None = None,
+        kind: EventKind = EventKind.APPENDED,
+    ) -> list[int]:
+        idx = await self._indexes.get(user, folder)
+        jobs = [
+            folder_ops.Delivery(to_wire(m.data), folder_ops.storable(m.flags), m.internal_date)
+            for m in messages
+        ]
+        async with idx.lock:
+            await self._indexes.refresh(idx)
+            entries = await self._in_writer(folder_ops.deliver_all, idx, jobs)
+        uids = [e.info.uid for e in entries]
+        self._indexes.emit(idx, kind, uids, actor)
+        also = self._all_mail_copy(user, folder)
+        if also is not None:
+            await self.deliver_all(user, also, messages, actor, kind)
+        return uids
+
+    async def usage(self, user: str) -> Usage:
+        octets = count = 0
+        for info in await self.list_folders(user):
+            try:
+                idx = await self._indexes.get(user, info.name)
+                async with idx.lock:
+                    await self._indexes.refresh(idx)
+                    folder_octets, folder_count = idx.usage()
+            except NoSuchFolder:  # deleted meanwhile
+                continue
+            octets, count = octets + folder_octets, count + folder_count
+        return Usage(octets, count)
 
     async def _in_writer(self, fn: Callable[..., T], *args: object) -> T:
         """Run a delivery in one of the store's ``DELIVERY_THREADS`` threads."""

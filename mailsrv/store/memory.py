@@ -20,9 +20,11 @@ from mailsrv.store.base import (
     InvalidName,
     MessageGone,
     MessageInfo,
+    NewMessage,
     NoSuchFolder,
     NoSuchUser,
     StoreEvent,
+    Usage,
     all_mail_copy,
     apply_flags,
 )
@@ -334,13 +336,39 @@ class MemoryStore:
         f = self._folders.folder(user, folder)
         uid = self._folders.add(f, data, flags, internal_date)
         self._folders.emit(user, f.name, kind, (uid,), actor)
-        if self.all_mail:
-            folders = self._folders.of_user(user)
-            special = {n: x.special_use for n, x in folders.items() if x.special_use}
-            also = all_mail_copy(f.name, special)
-            if also is not None:
-                await self.deliver(user, data, also, flags, internal_date, actor, kind)
+        also = self._all_mail_copy(user, f.name)
+        if also is not None:
+            await self.deliver(user, data, also, flags, internal_date, actor, kind)
         return uid
+
+    def _all_mail_copy(self, user: str, folder: str) -> str | None:
+        """The ``\\All`` folder a delivery into ``folder`` also goes to (``all_mail``)."""
+        if not self.all_mail:
+            return None
+        folders = self._folders.of_user(user)
+        special = {n: x.special_use for n, x in folders.items() if x.special_use}
+        return all_mail_copy(folder, special)
+
+    async def deliver_all(
+        self,
+        user: str,
+        folder: str,
+        messages: list[NewMessage],
+        actor: str | None = None,
+        kind: EventKind = EventKind.APPENDED,
+    ) -> list[int]:
+        f = self._folders.folder(user, folder)
+        uids = [self._folders.add(f, m.data, m.flags, m.internal_date) for m in messages]
+        self._folders.emit(user, f.name, kind, uids, actor)
+        also = self._all_mail_copy(user, f.name)
+        if also is not None:
+            await self.deliver_all(user, also, messages, actor, kind)
+        return uids
+
+    async def usage(self, user: str) -> Usage:
+        folders = self._folders.of_user(user).values()
+        sizes = [m.info.size for f in folders for m in f.messages.values()]
+        return Usage(sum(sizes), len(sizes))
 
     async def open(self, user: str, folder: str = INBOX) -> MemoryMailbox:
         f = self._folders.folder(user, folder)

@@ -294,6 +294,13 @@ class AsyncMailServer:
         mailbox = await self.context.store.open(user, folder)
         return await mailbox.uidvalidity_bump()
 
+    async def set_quota(
+        self, user: str, storage: int | None = None, messages: int | None = None
+    ) -> None:
+        """Give ``user`` a quota (RFC 9208): ``storage`` octets and ``messages`` over all its
+        folders (None: no limit), over the config's and the users file's; ``reset`` drops it."""
+        self.context.quota.set(user, storage, messages)
+
     async def report(self, user: str) -> list[Finding]:
         """The report card of ``user``'s client(s): one ``Finding`` per habit noticed in their
         sessions (``[]`` for a client that behaves). Habits seen at close (``no-logout``) show
@@ -302,7 +309,8 @@ class AsyncMailServer:
         return [] if card is None else card.for_user(user)
 
     async def reset(self) -> None:
-        """Back to a fresh server: no mail, no folders, no users added with ``add_user``.
+        """Back to a fresh server: no mail, no folders, no users added with ``add_user``, no
+        quota set with ``set_quota``.
 
         The users given as ``users=`` stay (with empty mailboxes); faults, transcripts and
         report cards are cleared. Open connections stay open and see the change as mailboxes
@@ -311,6 +319,7 @@ class AsyncMailServer:
         ctx = self.context
         await ctx.store.reset()
         ctx.auth.extra.clear()
+        ctx.quota.clear()
         ctx.faults.clear()
         ctx.tracer.clear()
         if ctx.report is not None:

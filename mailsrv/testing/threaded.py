@@ -214,6 +214,9 @@ class ThreadedMailServer:
         """Give the folder a new UIDVALIDITY, as after a server-side rebuild; returns it."""
         return self._call(self._async.bump_uidvalidity(user, folder))
 
+    def set_quota(self, user: str, storage: int | None = None, messages: int | None = None) -> None:
+        self._call(self._async.set_quota(user, storage, messages))
+
     def reset(self) -> None:
         self._call(self._async.reset())
 
@@ -271,6 +274,11 @@ class _AwaitableAPI:
     async def bump_uidvalidity(self, user: str, folder: str = INBOX) -> int:
         """Give the folder a new UIDVALIDITY, as after a server-side rebuild; returns it."""
         return await self._await(self._server.bump_uidvalidity(user, folder))
+
+    async def set_quota(
+        self, user: str, storage: int | None = None, messages: int | None = None
+    ) -> None:
+        await self._await(self._server.set_quota(user, storage, messages))
 
     async def reset(self) -> None:
         await self._await(self._server.reset())

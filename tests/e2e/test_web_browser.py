@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import importlib.util
+import plistlib
 import poplib
 import re
 import shutil
 import smtplib
+import subprocess
 from collections.abc import AsyncIterator
 from email import policy
 from email.message import EmailMessage
@@ -344,3 +346,58 @@ async def test_a_page_under_a_rebinding_name_cannot_read_the_api(make_server: An
             assert not await server.store.user_exists("rebound")
         finally:
             await browser.close()
+
+
+async def test_connect_a_client_page_profile_download_and_qr_code(
+    make_server: Any, page: Page, tmp_path: Path
+) -> None:
+    """From the console's menu to the client page; the profile link downloads a profile that
+    plistlib reads, and a QR reader (zbar) reads the profile's address off the rendered code."""
+    services = {"http", "imap", "imaps", "pop3", "pop3s", "submission", "smtps"}
+    async with make_server(services=services) as server:
+        ports = server.ports
+        await server.store.ensure_user("ann")
+        await page.goto(f"http://localhost:{ports.http}/sessions")
+        await page.click("nav a[href='/clients']")
+        await expect(page).to_have_title("mailsrv · connect a client")
+        await expect(page.locator("#client-host")).to_have_text("localhost")
+        await expect(page.locator("#client-address")).to_have_value("ann@localhost")
+        for card in ("thunderbird", "outlook", "apple", "android", "mutt", "mbsync", "curl"):
+            await expect(page.locator(f"#{card}")).to_be_visible()
+        await expect(page.locator("#servers")).to_contain_text(str(ports.pop3s))
+        await page.fill("#client-address", "bea@localhost")
+        await page.click("form.toolbar button[type=submit]")
+        await expect(page.locator("#mutt-snippet")).to_contain_text(
+            f'set folder = "imaps://bea@localhost:{ports.imaps}/"'
+        )
+        await expect(page.locator("#mbsync-snippet")).to_contain_text(f"Port {ports.imaps}")
+        profile_url = (
+            f"http://localhost:{ports.http}/clients/apple.mobileconfig?email=bea%40localhost"
+        )
+        await expect(page.locator("#profile-link")).to_have_attribute("href", profile_url)
+        await shot(page, "clients")
+
+        async with page.expect_download() as info:
+            await page.click("#ca-pem")
+        ca = await (await info.value).path()
+        assert Path(ca).read_text() == server.ca_file.read_text()
+        async with page.expect_download() as info:
+            await page.click("#profile-link")
+        download = await info.value
+        assert download.suggested_filename == "mailsrv-bea.mobileconfig"
+        profile = plistlib.loads(Path(await download.path()).read_bytes())
+        kinds = {p["PayloadType"] for p in profile["PayloadContent"]}
+        assert kinds == {"com.apple.mail.managed", "com.apple.security.root"}
+
+        if shutil.which("zbarimg") is None:
+            pytest.skip("the QR check needs zbarimg (Debian's zbar-tools)")
+        png = tmp_path / "qr.png"
+        await page.locator("#profile-qr").screenshot(path=str(png))
+        read = await asyncio.to_thread(
+            subprocess.run,
+            ["zbarimg", "--quiet", "--raw", str(png)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert read.stdout.strip() == profile_url, read.stderr

@@ -286,3 +286,14 @@ def test_any_gmail_query_becomes_a_search_or_a_clean_refusal(query: str) -> None
         parse_search(args, utf8=True)
     except SearchError:
         pass  # answered BAD with its reason
+
+
+def test_gate_multiappend_and_catenate() -> None:
+    from mailsrv.imap.commands import Append, AppendMessage
+
+    one = AppendMessage((), None, b"Subject: x\r\n\r\n")
+    two = Append("a", b"INBOX", (one, one))
+    assert refusal(OUTLOOK, Append("a", b"INBOX", (one,))) is None
+    refused = refusal(OUTLOOK, two)
+    assert refused is not None and refused.status == "BAD" and "MULTIAPPEND" in refused.text
+    assert refusal(DOVECOT, two) is None and refusal(MAILSRV, two) is None
