@@ -184,3 +184,17 @@ def test_cli_serve_with_a_persona_from_any_language(tmp_path: Path) -> None:
         m = imaplib.IMAP4("127.0.0.1", ports["imap"], timeout=10)
         assert m.welcome == b"* OK IMAP4rev1 Service Ready"
         m.logout()
+
+
+@pytest.mark.mail_server(persona="icloud", services={"imap"}, store="memory")
+async def test_async_fixture_with_a_persona_and_the_memory_store(mail_server_async: Any) -> None:
+    def client() -> tuple[bytes, list[bytes]]:
+        m = imaplib.IMAP4("127.0.0.1", mail_server_async.ports.imap, timeout=10)
+        m.login("ann", "pw")
+        listing = m.list()[1]
+        m.logout()
+        return m.welcome, listing
+
+    welcome, listing = await asyncio.to_thread(client)
+    assert b"iSCREAM" in welcome
+    assert b'(\\HasNoChildren \\Sent) "/" "Sent Messages"' in listing
