@@ -70,7 +70,8 @@ GMAIL = Persona(
     all_mail=True,
     message_size=35_651_584,
     sources=(
-        Source("capabilities, greeting without CAPABILITY, ID answer", _GMAIL_IMAP),
+        Source("capabilities, greeting without CAPABILITY, ID answer: as imap.gmail.com "
+               "sends them; its extensions", _GMAIL_IMAP),
         Source("X-GM-MSGID, X-GM-THRID, X-GM-LABELS, X-GM-RAW (X-GM-EXT-1)", _GMAIL_IMAP),
         Source("[Gmail]/... folders and their special-use attributes (RFC 6154)", _GMAIL_IMAP),
         Source("[Gmail]/All Mail holds a copy of every message but spam and trash", _GMAIL_IMAP),
@@ -104,7 +105,8 @@ OUTLOOK = Persona(
     },
     message_size=36_700_160,
     sources=(
-        Source("capabilities, greeting (server name in UTF-16 base64)", _EXCHANGE_IMAP),
+        Source("capabilities and greeting (server name in UTF-16 base64): as "
+               "outlook.office365.com sends them; its IMAP service", _EXCHANGE_IMAP),
         Source("folder names: Sent Items, Deleted Items, Junk Email, Archive", _EXCHANGE_IMAP),
         Source("message size limit 35 MB (no APPENDLIMIT advertised)", _EXCHANGE_LIMITS),
     ),
@@ -134,7 +136,8 @@ ICLOUD = Persona(
     },
     message_size=20 * 1024 * 1024,
     sources=(
-        Source("capabilities (no MOVE, no SPECIAL-USE listed) and greeting", _ICLOUD_SETTINGS),
+        Source("capabilities (no MOVE, no SPECIAL-USE listed) and greeting: as "
+               "imap.mail.me.com sends them (Apple documents the settings only)", _ICLOUD_SETTINGS),
         Source("folder names: Sent Messages, Deleted Messages, Junk, Archive", _ICLOUD_SETTINGS),
         Source("message size limit 20 MB", _ICLOUD_LIMITS),
     ),
