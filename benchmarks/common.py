@@ -25,6 +25,7 @@ class Sizes:
     drain_users: int = 10
     drain_messages: int = 200
     search_messages: int = 1_000
+    sort_messages: int = 10_000
     select_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     #: Added to ``select_sizes`` when Dovecot runs too (its 50k figures are the targets).
     select_compare_sizes: tuple[int, ...] = (50_000,)
@@ -33,6 +34,10 @@ class Sizes:
     idle_users: int = 100
     smtp_connections: int = 10
     smtp_messages_per_connection: int = 200
+    #: Scanning costs spamd tens of milliseconds a message: fewer messages, same connections.
+    smtp_scan_messages_per_connection: int = 10
+    #: One message at a time, scanning on and off, for the latency scanning adds.
+    smtp_scan_latency_messages: int = 30
     fixture_iterations: int = 20
 
 
@@ -40,6 +45,7 @@ QUICK = Sizes(
     drain_users=2,
     drain_messages=10,
     search_messages=40,
+    sort_messages=50,
     select_sizes=(100,),
     select_compare_sizes=(),
     idle_connections=20,
@@ -47,6 +53,8 @@ QUICK = Sizes(
     idle_users=3,
     smtp_connections=2,
     smtp_messages_per_connection=5,
+    smtp_scan_messages_per_connection=2,
+    smtp_scan_latency_messages=3,
     fixture_iterations=3,
 )
 
@@ -81,6 +89,7 @@ def running(
     template: Path | None,
     users: list[str],
     imap_clients: int = 1,
+    serve_args: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     """A server of ``kind`` on its own hard-linked copy of ``template``; removed afterwards."""
     tag = f"{kind.lower()}-{next(_copies)}"
@@ -92,7 +101,7 @@ def running(
         make_user_dir(maildir / user)
     server: Server
     if kind == MAILSRV:
-        server = MailsrvProcess(maildir, bench.work / tag, users, bench.certs)
+        server = MailsrvProcess(maildir, bench.work / tag, users, bench.certs, serve_args)
     else:
         server = DovecotProcess(maildir, users, imap_clients=imap_clients)
     profiler = None

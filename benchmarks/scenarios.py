@@ -1,5 +1,6 @@
-"""The throughput scenarios: pop3-drain, imap-initial-sync, imap-search, select-scaling,
-smtp-ingress. Each takes the run settings and a server kind and returns its rows' series."""
+"""The throughput scenarios: pop3-drain, imap-initial-sync, imap-search, imap-sort,
+select-scaling, smtp-ingress. Each takes the run settings and a server kind and returns its
+rows' series."""
 
 from __future__ import annotations
 
@@ -121,6 +122,46 @@ def imap_search(bench: Bench, kind: str) -> Results:
     return out
 
 
+SORTS = (
+    ("SORT (DATE) UTF-8 ALL", "SORT DATE"),
+    ("SORT (SUBJECT) UTF-8 ALL", "SORT SUBJECT"),
+    ("THREAD REFERENCES UTF-8 ALL", "THREAD REFERENCES"),
+)
+
+
+def imap_sort(bench: Bench, kind: str) -> Results:
+    """SORT DATE, SORT SUBJECT and THREAD REFERENCES over one folder, warm: after one untimed
+    pass (mailsrv has its cache of sort keys, Dovecot its index), a new session appends a
+    message and runs each command ("after new mail": the answer is worked out again), then
+    once more ("repeated")."""
+    count = bench.sizes.sort_messages
+    tpl = bench.template(f"thread-{count}", [("sort", count, "thread")])
+    out: Results = {}
+    with (
+        running(bench, kind, tpl, ["sort"]) as server,
+        procstat.RssSampler(server.pid) as sampler,
+    ):
+        args = {
+            "port": server.ports["imap"],
+            "user": "sort",
+            "queries": [q for q, _ in SORTS],
+            "repeats": max(bench.runs, 5),
+        }
+        job = run_job("benchmarks.work:imap_sort", [args], 1, lambda: server_cpu(server))
+        times = job.workers[0]["times"]
+        first = True
+        for when, label in (("new", "after new mail"), ("again", "repeated")):
+            for query, name in SORTS:
+                s = Series(values=[t * 1000 for t in times[f"{query} {when}"]])
+                if first:
+                    s.server_cpu = [job.phases[0].server_cpu]
+                    s.loadgen_cpu = [job.phases[0].loadgen_cpu]
+                    s.peak_mb = peak_mb(server, sampler)
+                    first = False
+                out[(f"{name} over {count:,}, {label}", "ms", "≤ Dovecot")] = s
+    return out
+
+
 SELECT_TARGETS = {50_000: ("≈951", "≈133"), 100_000: ("", "≤250")}
 
 
@@ -171,7 +212,7 @@ def smtp_ingress(bench: Bench, kind: str) -> Results:
         return {}
     s = bench.sizes
     users = [f"in{i:02d}" for i in range(s.smtp_connections)]
-    data = _ten_kb_message()
+    data = ten_kb_message()
     rate = Series()
     with running(bench, kind, None, users) as server, procstat.RssSampler(server.pid) as sampler:
         per_worker = [
@@ -193,7 +234,7 @@ def smtp_ingress(bench: Bench, kind: str) -> Results:
     return {(f"{s.smtp_connections} connections, 10 KB", "msg/s", ""): rate}
 
 
-def _ten_kb_message() -> bytes:
+def ten_kb_message() -> bytes:
     head = (
         "From: Sender <sender@example.org>\r\nTo: someone@bench.test\r\nSubject: ingress\r\n"
         "Message-ID: <ingress@example.org>\r\nMIME-Version: 1.0\r\n"

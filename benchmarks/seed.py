@@ -37,7 +37,9 @@ _SENDERS = ("bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "
 @dataclass(frozen=True, slots=True)
 class TemplateSpec:
     """A template tree: ``users`` maps a user name to (message count, kind) with kind
-    ``mix`` (the realistic mix) or ``text`` (only the 2-10 KB plain-text class)."""
+    ``mix`` (the realistic mix), ``text`` (only the 2-10 KB plain-text class) or ``thread``
+    (short plain-text messages of which 40 % answer an earlier one: ``Re:`` subjects,
+    In-Reply-To and References, Date headers up to an hour before arrival)."""
 
     name: str
     seed: int
@@ -54,6 +56,8 @@ class MessageFactory:
         ]
         self.words = words
         self.lines = [self._line() for _ in range(1500)]
+        #: (Message-ID, subject, References) of the ``thread`` messages made so far.
+        self.earlier: list[tuple[str, str, list[str]]] = []
 
     def _line(self) -> str:
         out: list[str] = []
@@ -96,6 +100,8 @@ class MessageFactory:
 
     def message(self, index: int, user: str, when: int, kind: str) -> bytes:
         rng = self.rng
+        if kind == "thread":
+            return self._thread_message(index, user, when)
         roll = rng.random() if kind == "mix" else 0.0
         if roll < 0.70:
             body = self._text(rng.randint(2_000, 10_000))
@@ -103,6 +109,27 @@ class MessageFactory:
             return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
         size = rng.randint(20_000, 100_000) if roll < 0.95 else rng.randint(500_000, 2_000_000)
         return self._multipart(index, user, when, size)
+
+    def _thread_message(self, index: int, user: str, when: int) -> bytes:
+        rng = self.rng
+        head = self._headers(index, user, when, ["Content-Type: text/plain; charset=utf-8"])
+        own = next(h for h in head if h.startswith("Message-ID: "))[12:]
+        subject = next(h for h in head if h.startswith("Subject: "))[9:]
+        refs: list[str] = []
+        if self.earlier and rng.random() < 0.40:
+            parent, parent_subject, parent_refs = rng.choice(self.earlier[-200:])
+            subject = parent_subject if parent_subject[:4] == "Re: " else "Re: " + parent_subject
+            refs = [*parent_refs, parent][-10:]
+            head += [f"In-Reply-To: {parent}", "References: " + " ".join(refs)]
+        sent = _rfc2822(when - rng.randint(0, 3600))
+        head = [
+            f"Subject: {subject}"
+            if h.startswith("Subject: ")
+            else (f"Date: {sent}" if h.startswith("Date: ") else h)
+            for h in head
+        ]
+        self.earlier.append((own, subject, refs))
+        return ("\r\n".join(head) + "\r\n\r\n" + self._text(rng.randint(300, 1_500))).encode()
 
     def _multipart(self, index: int, user: str, when: int, size: int) -> bytes:
         rng = self.rng

@@ -71,8 +71,16 @@ def mailsrv_cli_available() -> bool:
 class MailsrvProcess:
     label = "mailsrv"
 
-    def __init__(self, maildir: Path, workdir: Path, users: list[str], certs: Path) -> None:
+    def __init__(
+        self,
+        maildir: Path,
+        workdir: Path,
+        users: list[str],
+        certs: Path,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.maildir, self.workdir, self.users, self.certs = maildir, workdir, users, certs
+        self.extra_args = extra_args  # more ``mailsrv serve`` flags (``--config`` with [scan])
         self.proc: subprocess.Popen[bytes] | None = None
         self.ports: dict[str, int] = {}
         self.pid = 0
@@ -83,7 +91,7 @@ class MailsrvProcess:
             return [
                 sys.executable, "-m", "mailsrv", "serve", "--ephemeral", "--no-http", "--dev",
                 "--maildir", str(self.maildir), "--ready-file", str(ready),
-                "--certs", str(self.certs), "--users", str(users_file),
+                "--certs", str(self.certs), "--users", str(users_file), *self.extra_args,
             ]  # fmt: skip
         return [
             sys.executable, "-m", "benchmarks._serve", str(self.maildir), str(ready),

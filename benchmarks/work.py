@@ -105,6 +105,46 @@ async def imap_search(
     return {"hits": hits, "times": times}
 
 
+#: The message ``imap_sort`` appends before each timed pass (a reply in an existing thread).
+_NEW_MAIL = (
+    "From: Bob <bob@example.org>\r\nSubject: Re: news {n}\r\nMessage-ID: <new{n}@bench.test>\r\n"
+    "In-Reply-To: <1.sort.1700000037@example.org>\r\n"
+    "References: <1.sort.1700000037@example.org>\r\n\r\nA new reply.\r\n"
+)
+
+
+async def imap_sort(
+    ctx: WorkerCtx, port: int, user: str, queries: list[str], repeats: int
+) -> dict[str, Any]:
+    """One untimed pass (caches warm up), then ``repeats`` times: a new session appends one
+    message (untimed), then each query is timed after that new mail ("new") and once more
+    ("again")."""
+    client = await ImapClient.connect(HOST, port)
+    await client.login(user, PASSWORD)
+    await client.command("SELECT INBOX")
+    for query in queries:
+        await client.command(query)
+    await client.logout()
+    await ctx.phase()
+    whens = ("new", "again")
+    times: dict[str, list[float]] = {f"{q} {when}": [] for q in queries for when in whens}
+    for n in range(repeats):
+        client = await ImapClient.connect(HOST, port)
+        await client.login(user, PASSWORD)
+        await client.command("SELECT INBOX")
+        mail = _NEW_MAIL.format(n=n)
+        await client.command(f"APPEND INBOX {{{len(mail)}+}}\r\n{mail}")
+        await client.command("NOOP")
+        for when in whens:
+            for query in queries:
+                start = time.perf_counter()
+                await client.command(query)
+                times[f"{query} {when}"].append(time.perf_counter() - start)
+        await client.logout()
+    await ctx.phase()
+    return {"times": times}
+
+
 async def smtp_ingress(
     ctx: WorkerCtx, port: int, users: list[str], count: int, data: bytes
 ) -> dict[str, Any]:

@@ -243,8 +243,16 @@ class Authenticator:
 
     async def login(self, user: str, password: str, peer: str) -> str | None:
         """The canonical user on success; None after the failure delay otherwise."""
+        found, delay = await self.attempt(user, password, peer)
+        if found is None and delay > 0:
+            await asyncio.sleep(delay)
+        return found
+
+    async def attempt(self, user: str, password: str, peer: str) -> tuple[str | None, float]:
+        """``login`` without its sleep: the canonical user or None, and the seconds the client
+        must wait before it tries again (nginx's ``Auth-Wait`` makes it wait, not us)."""
         if self.blocked(peer):
-            return None
+            return None, 0.0
         user = self.local_user(user)
         try:
             check_user_name(user)
@@ -253,20 +261,24 @@ class Authenticator:
             ok = False
         if ok:
             self._failures.pop(peer, None)
-            return user
-        await self.record_failure(peer)
-        return None
+            return user, 0.0
+        return None, self.count_failure(peer)
 
     async def record_failure(self, peer: str) -> None:
+        delay = self.count_failure(peer)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def count_failure(self, peer: str) -> float:
+        """Count a failed login from ``peer`` (blocking it past the limit); the seconds to wait
+        before answering it."""
         limits = self.config.limits
         f = self._failures.setdefault(peer, _Failures())
         f.count += 1
         f.last = time.monotonic()
         if f.count >= limits.auth_failures_per_ip:
             f.blocked_until = f.last + limits.auth_block_seconds
-        delay = min(limits.auth_failure_delay * (1 + f.count // 5), 10.0)
-        if delay > 0:
-            await asyncio.sleep(delay)
+        return min(limits.auth_failure_delay * (1 + f.count // 5), 10.0)
 
     # --- SASL beyond PLAIN and LOGIN (mailsrv.net.sasl) -----------------------------------
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mailsrv.cluster.rendezvous import check_backends
 from mailsrv.config_fields import ConfigError as ConfigError
 from mailsrv.config_fields import check_table, show, unknown_key
+from mailsrv.scan.settings import ScanSettings, settings_problem
 from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
 
 #: The standard port of each service; ``port_offset`` is added to all but http.
@@ -124,6 +126,12 @@ class Config:
     lmtp_socket: Path | None = None
     #: Name shown in greetings and Received: headers.
     server_name: str = "localhost"
+    #: ``[scan]``: spam and virus checks at delivery (off unless an engine is named).
+    scan: ScanSettings = field(default_factory=ScanSettings)
+    #: The hosts sharing this Maildir root behind nginx's mail proxy, as IP addresses (this
+    #: host's ``host`` among them): ``GET /auth/nginx`` sends each user to one of them, and each
+    #: of them keeps a heartbeat in the root (``mailsrv.cluster``). Empty: one host.
+    cluster_backends: tuple[str, ...] = ()
     #: Present IMAP as this server does: capabilities, greeting, ID, folders, size limit.
     persona: PersonaName = "mailsrv"
 
@@ -168,13 +176,14 @@ def _log_level(value: str) -> str | None:
 
 
 #: Words for a type that say more than its annotation.
-_EXPECTED = {"poll_interval": "a number of seconds"}
+_EXPECTED = {"poll_interval": "a number of seconds", "scan.timeout": "a number of seconds"}
 
 #: Checks of single values beyond their type: a text saying why the value is impossible.
 _VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "poll_interval": _poll_interval,
     "port_offset": _port_offset,
     "log_level": _log_level,
+    "cluster_backends": check_backends,
 }
 
 
@@ -198,6 +207,12 @@ def _check_values(kwargs: dict[str, Any], origin: dict[str, str | None]) -> None
                     where=origin.get("limits"),
                     key=f"limits.{f.name}",
                 )
+    scan = kwargs.get("scan")
+    scan_problem = settings_problem(scan) if isinstance(scan, ScanSettings) else None
+    if scan_problem is not None:
+        name, why = scan_problem
+        key, value = f"scan.{name}", show(getattr(scan, name))
+        raise ConfigError(f"{key} {why}, got {value}", where=origin.get("scan"), key=key)
     for name, port in kwargs.get("ports", {}).items():
         key = f"ports.{name}"
         if name not in STANDARD_PORTS:

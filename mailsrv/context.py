@@ -4,7 +4,8 @@
 connection as a ``SessionInfo`` (the console lists them) and report every line through
 ``ctx.tracer`` (transcripts, ``--trace``). Before running a command a listener asks
 ``ctx.faults.check(protocol, command)``: a test may have asked for that command to fail, be
-delayed, or drop the connection. The shared layers count into ``ctx.metrics``.
+delayed, or drop the connection. The shared layers count into ``ctx.metrics``. Every delivery
+path (SMTP, LMTP, the REST API, the fixture) scans through ``ctx.scanner``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from mailsrv.metrics import Metrics
 from mailsrv.personas.catalog import persona_named
 from mailsrv.personas.persona import Persona
 from mailsrv.quota import QuotaPolicy
+from mailsrv.scan.scanner import Scanner
+from mailsrv.scan.settings import ScanSettings
 from mailsrv.store.base import Store
 from mailsrv.trace import Tracer
 
@@ -99,6 +102,8 @@ class ServerContext:
             return self.tls
         return self.tls_contexts.for_service(service)
 
+    #: Spam and virus checks at delivery (``[scan]``; off by default).
+    scanner: Scanner = field(default_factory=lambda: Scanner(ScanSettings()))
     @property
     def persona(self) -> Persona:
         """The server IMAP presents itself as (``config.persona``, ``mailsrv.personas``)."""

@@ -26,9 +26,11 @@ from mailsrv.auth import Authenticator
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
 from mailsrv.personas.catalog import persona_named
+from mailsrv.scan.scanner import Scanner
 from mailsrv.store.base import Store
 
 if TYPE_CHECKING:
+    from mailsrv.cluster.heartbeat import Heartbeat
     from mailsrv.imap.server_state import ImapServerState
 
 log = logging.getLogger("mailsrv")
@@ -108,6 +110,8 @@ class MailServer:
         #: What this server's IMAP sessions share, made with the first IMAP listener.
         self._imap_state: ImapServerState | None = None
         self._untrace: Callable[[], None] | None = None
+        #: This host's heartbeat in the shared root, when it is one of ``cluster_backends``.
+        self._heartbeat: Heartbeat | None = None
 
     @property
     def context(self) -> ServerContext:
@@ -136,10 +140,12 @@ class MailServer:
         await self.stop()
 
     def _make_store(self) -> Store:
+        from mailsrv.store.cache import cache_file_for
         from mailsrv.store.maildir import MaildirStore
 
         cfg = self.config
         persona = persona_named(cfg.persona)
+        clustered = cfg.host if cfg.host in cfg.cluster_backends else None
         return MaildirStore(
             cfg.maildir,
             create_users=cfg.dev,
@@ -147,6 +153,7 @@ class MailServer:
             poll_interval=cfg.poll_interval,
             special_folders=persona.special_folders,
             all_mail=persona.all_mail,
+            cache_file=cache_file_for(clustered),
         )
 
     async def start(self) -> None:
@@ -167,6 +174,7 @@ class MailServer:
 
         self.ctx.report = ReportCard(self.ctx.session_tls)
         self.ctx.tracer.add_sink(self.ctx.report.record)
+        self.ctx.scanner = Scanner(cfg.scan, self.ctx.tracer, self.ctx.metrics)
         if cfg.trace or cfg.trace_file:
             from mailsrv.trace_sinks import install_trace_sinks
 
@@ -187,6 +195,7 @@ class MailServer:
         self.ports = Ports(**ports)
         self.context.ports.clear()
         self.context.ports.update(self.ports.as_dict())
+        await self._start_heartbeat()
         if cfg.ready_file is not None:
             self.write_ready_file(cfg.ready_file)
 
@@ -243,7 +252,40 @@ class MailServer:
             out.append(("lmtp_socket", _bind_socket(ctx, cfg.lmtp_socket)))
         return out
 
+    async def _start_heartbeat(self) -> None:
+        cfg = self.config
+        if not cfg.cluster_backends:
+            return
+        if cfg.host not in cfg.cluster_backends:
+            log.warning(
+                "cluster: this host (%s) is not one of cluster_backends (%s): it answers "
+                "/auth/nginx but takes no logins itself",
+                cfg.host,
+                ", ".join(cfg.cluster_backends),
+            )
+            return
+        from mailsrv.cluster.heartbeat import Heartbeat
+
+        info: dict[str, object] = {
+            "host": cfg.host,
+            "pid": os.getpid(),
+            "ports": self.ports.as_dict(),
+        }
+        heartbeat = Heartbeat(cfg.maildir, cfg.host, info)
+        try:
+            await heartbeat.start()
+        except OSError as exc:
+            await self.stop()
+            reason = exc.strerror or str(exc)
+            raise StartupError(
+                exc.errno or errno.EIO, f"cannot write the heartbeat: {reason}"
+            ) from exc
+        self._heartbeat = heartbeat
+
     async def stop(self) -> None:
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            await heartbeat.stop()  # first: nginx sends no new logins to a host that is leaving
         listeners, self._listeners = self._listeners, {}
         if listeners:
             await asyncio.gather(*(lst.close() for lst in listeners.values()))

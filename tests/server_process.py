@@ -39,8 +39,18 @@ class ServerProcess:
         return self.proc.wait(20)
 
 
-def start_server(maildir: Path, workdir: Path, *extra: str, name: str = "server") -> ServerProcess:
-    """Start a dev-mode server on ephemeral ports over ``maildir`` and wait until it is ready."""
+def start_server(
+    maildir: Path,
+    workdir: Path,
+    *extra: str,
+    name: str = "server",
+    http: bool = False,
+    dev: bool = True,
+    ephemeral: bool = True,
+) -> ServerProcess:
+    """Start a server (dev mode unless ``dev=False``, on ephemeral ports unless
+    ``ephemeral=False``, without the console unless ``http=True``) over ``maildir`` and wait
+    until it is ready; ``extra`` is more of ``mailsrv serve``'s flags (``--config F``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     ready = workdir / f"{name}-ready.json"
     ready.unlink(missing_ok=True)
@@ -50,9 +60,9 @@ def start_server(maildir: Path, workdir: Path, *extra: str, name: str = "server"
         "-m",
         "mailsrv",
         "serve",
-        "--dev",
-        "--ephemeral",
-        "--no-http",
+        *(["--dev"] if dev else []),
+        *(["--ephemeral"] if ephemeral else []),
+        *([] if http else ["--no-http"]),
         "--maildir",
         str(maildir),
         "--certs",

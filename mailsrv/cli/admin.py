@@ -12,6 +12,7 @@ from mailsrv.auth import UsersFile
 from mailsrv.cli.common import EXIT_FAILURE, CliError, build_config
 from mailsrv.config import Config
 from mailsrv.quota import QuotaPolicy
+from mailsrv.scan.scanner import Scanner
 from mailsrv.store.base import INBOX, OverQuota, StoreError
 from mailsrv.store.names import check_folder_name, check_user_name
 
@@ -78,18 +79,26 @@ def _read_message(source: str) -> bytes:
 
 
 async def _deliver(config: Config, user: str, folder: str, data: bytes) -> int:
+    """Scan (with ``[scan]`` configured, as SMTP does) and store; the new message's UID."""
     from mailsrv.store.maildir import MaildirStore
 
+    scanned = await Scanner(config.scan).scan(data, "cli")
+    if scanned.refusal is not None:
+        raise CliError(f"message refused: virus found ({scanned.refusal})", EXIT_FAILURE)
     store = MaildirStore(config.maildir, create_users=True)
     try:
         await store.ensure_user(user)
         if folder != INBOX and not any(f.name == folder for f in await store.list_folders(user)):
             await store.create_folder(user, folder)
         # The user's quota, as the server enforces it (the users file's rules, [limits]).
-        await QuotaPolicy(config, store, UsersFile(config.users_file)).check(user, len(data))
-        return await store.deliver(user, data, folder=folder, actor="cli")
+        quota = QuotaPolicy(config, store, UsersFile(config.users_file))
+        await quota.check(user, len(scanned.data))
+        placed = await scanned.deliver(store, user, folder, actor="cli")
     finally:
         await store.close()
+    if scanned.result is not None:
+        print(f"scanned: {scanned.result.summary()}; into {placed.folder}", file=sys.stderr)
+    return placed.uid
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:

@@ -12,13 +12,14 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, get_args
 
 from mailsrv import log_format
 from mailsrv.cli.common import CliError, build_config, with_default_users
 from mailsrv.config import Config, PersonaName
+from mailsrv.scan.probe import probe
 from mailsrv.server import MailServer, StartupError
 
 _LABELS: dict[str, tuple[str, str]] = {
@@ -85,6 +86,12 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--pop3-delete", choices=("expunge", "flag", "trash"), help="POP3 DELE mode")
     p.add_argument(
+        "--scan",
+        action="store_true",
+        help="scan mail at delivery with the local spamd and clamd (their default ports and "
+        "sockets) where [scan] names no engine; the banner says what answered",
+    )
+    p.add_argument(
         "--persona",
         choices=get_args(PersonaName),
         metavar="NAME",
@@ -99,7 +106,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def banner(server: MailServer, out: TextIO) -> None:
+def banner(server: MailServer, out: TextIO, scanning: Sequence[str] = ()) -> None:
     cfg = server.config
     mode = "dev mode" if cfg.dev else "production mode"
     print(f"mailsrv running ({mode}), pid {server.ready_info()['pid']}", file=out)
@@ -121,10 +128,18 @@ def banner(server: MailServer, out: TextIO) -> None:
         print(f"Auth:     users file {cfg.users_file} (mailsrv user add NAME)", file=out)
     if cfg.tls:
         print(f"Trust CA: {server.ca_file.resolve()}", file=out)
+    for n, line in enumerate(scanning):
+        print(f"{'Scanning:' if n == 0 else '':<9} {line}", file=out)
     print("Press Ctrl-C to stop.", file=out, flush=True)
 
 
-async def _run(config: Config, formatter: log_format.JsonFormatter | None = None) -> None:
+async def _run(
+    config: Config, formatter: log_format.JsonFormatter | None = None, look_for_scan: bool = False
+) -> None:
+    scanning: list[str] = []
+    if look_for_scan or config.scan.enabled:
+        scan, scanning = await probe(config.scan, look_for_scan)
+        config = dataclasses.replace(config, scan=scan)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -136,7 +151,7 @@ async def _run(config: Config, formatter: log_format.JsonFormatter | None = None
             # Start-up garbage is there for good: keep the collector from walking it again.
             gc.freeze()
             gc.enable()
-            banner(server, sys.stdout)
+            banner(server, sys.stdout, scanning)
             await stop.wait()
             print("mailsrv: shutting down", file=sys.stderr, flush=True)
     finally:
@@ -194,7 +209,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.disable()
     try:
         with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
-            runner.run(_run(config, formatter))
+            runner.run(_run(config, formatter, look_for_scan=args.scan))
     except StartupError as exc:
         raise CliError(str(exc.strerror or exc)) from exc
     except KeyboardInterrupt:  # a second Ctrl-C while shutting down

@@ -111,5 +111,13 @@ def render_summary(console: Console, scenes: list[Scene]) -> None:
         f"{facts.get('6.pop3_second_run_new', 0)} new",
         f"still sees {facts.get('6.imap_still_sees', 0)} message in INBOX",
     )
+    if facts.get("7.scanning"):
+        virus = "the virus refused at DATA" if facts.get("7.virus_refused") else "no virus found"
+        devices = sum(1 for key in ("7.laptop_junk", "7.tablet_junk") if facts.get(key))
+        table.add_row(
+            "spam and viruses",
+            "each device scans what it downloads (INBOX only)",
+            f"scanned once on the server: {virus}, the spam in Junk on {devices} IMAP devices",
+        )
     table.add_row("ports", "110, 995 (TLS); STLS", "143, 993 (TLS); STARTTLS")
     console.print(table)

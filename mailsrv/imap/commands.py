@@ -319,6 +319,36 @@ class Search:
 
 
 @dataclass(frozen=True, slots=True)
+class Sort:
+    """SORT / UID SORT (RFC 5256 §3, RFC 5267 ESORT): RETURN, criteria, charset and keys are
+    parsed by ``sort_cmd.py`` from the tokens."""
+
+    tag: str
+    uid: bool
+    args: tuple[Token, ...]
+    name: str = "SORT"
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """THREAD / UID THREAD (RFC 5256 §4): algorithm, charset and search keys as tokens."""
+
+    tag: str
+    uid: bool
+    args: tuple[Token, ...]
+    name: str = "THREAD"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelUpdate:
+    """CANCELUPDATE "tag" ... (RFC 5267 §4.3.5): stop the updates of those searches."""
+
+    tag: str
+    tags: tuple[str, ...]
+    name: str = "CANCELUPDATE"
+
+
+@dataclass(frozen=True, slots=True)
 class UidExpunge:
     tag: str
     sequence: SequenceSet
@@ -357,6 +387,9 @@ Command = (
     | StoreLabels
     | Copy
     | Search
+    | Sort
+    | Thread
+    | CancelUpdate
     | UidExpunge
 )
 
@@ -364,7 +397,8 @@ Command = (
 def command_name(cmd: Command | InvalidCommand) -> str:
     """The name fault hooks and the legal-commands table use: ``"UID FETCH"``, ``"EXAMINE"``."""
     if isinstance(cmd, UidExpunge) or (
-        isinstance(cmd, Fetch | StoreCommand | StoreLabels | Copy | Search) and cmd.uid
+        isinstance(cmd, Fetch | StoreCommand | StoreLabels | Copy | Search | Sort | Thread)
+        and cmd.uid
     ):
         return "UID " + cmd.name
     return cmd.name

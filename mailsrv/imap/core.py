@@ -26,6 +26,7 @@ from mailsrv.errors import CoreMisuse
 from mailsrv.imap.commands import (
     Append,
     Authenticate,
+    CancelUpdate,
     Capability,
     Check,
     Close,
@@ -51,11 +52,13 @@ from mailsrv.imap.commands import (
     Search,
     Select,
     SetQuota,
+    Sort,
     StartTls,
     Status,
     StoreCommand,
     StoreLabels,
     Subscribe,
+    Thread,
     UidExpunge,
     Unselect,
     Unsubscribe,
@@ -126,7 +129,7 @@ LEGAL: Final[dict[State, frozenset[type[Command]]]] = {
     State.AUTHENTICATED: _AUTHENTICATED,
     State.SELECTED: (_AUTHENTICATED - {Enable})
     | {Check, Close, Unselect, Expunge, Search, Fetch, StoreCommand, StoreLabels, Copy}
-    | {UidExpunge},
+    | {UidExpunge, Sort, Thread, CancelUpdate},
     State.LOGOUT: frozenset(),
 }
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from mailsrv.imap.append_parser import parse_append
 from mailsrv.imap.commands import (
     Authenticate,
+    CancelUpdate,
     Capability,
     Check,
     Close,
@@ -39,11 +40,13 @@ from mailsrv.imap.commands import (
     Search,
     Select,
     SetQuota,
+    Sort,
     StartTls,
     Status,
     StoreCommand,
     StoreLabels,
     Subscribe,
+    Thread,
     UidExpunge,
     Unselect,
     Unsubscribe,
@@ -406,6 +409,29 @@ def _search(lx: Lexer, tag: str, uid: bool) -> Command:
     return Search(tag, uid, tuple(args))
 
 
+def _sort(lx: Lexer, tag: str, uid: bool) -> Command:
+    args = lx.rest()
+    if not args:
+        raise ParseError("missing sort criteria")
+    return Sort(tag, uid, tuple(args))
+
+
+def _thread(lx: Lexer, tag: str, uid: bool) -> Command:
+    args = lx.rest()
+    if not args:
+        raise ParseError("missing threading algorithm")
+    return Thread(tag, uid, tuple(args))
+
+
+def _cancel_update(lx: Lexer, tag: str, uid: bool) -> Command:
+    tags = []
+    while lx.skip_sp():
+        tags.append(lx.string().decode("utf-8", "replace"))
+    if not tags:
+        raise ParseError("CANCELUPDATE needs the tags of the searches to cancel")
+    return CancelUpdate(tag, tuple(tags))
+
+
 def _quota(lx: Lexer, tag: str, name: str) -> Command:
     lx.sp()
     return GetQuota(tag, lx.astring(), name)
@@ -446,6 +472,9 @@ _HANDLERS: dict[str, Handler] = {
     "COPY": _copy,
     "MOVE": lambda lx, tag, uid: _copy(lx, tag, uid, move=True),
     "SEARCH": _search,
+    "SORT": _sort,
+    "THREAD": _thread,
+    "CANCELUPDATE": _cancel_update,
     "GETQUOTA": lambda lx, tag, uid: _quota(lx, tag, "GETQUOTA"),
     "GETQUOTAROOT": lambda lx, tag, uid: _quota(lx, tag, "GETQUOTAROOT"),
     "SETQUOTA": _setquota,
@@ -456,5 +485,7 @@ _UID_HANDLERS: dict[str, Handler] = {
     "COPY": _copy,
     "MOVE": lambda lx, tag, uid: _copy(lx, tag, uid, move=True),
     "SEARCH": _search,
+    "SORT": _sort,
+    "THREAD": _thread,
     "EXPUNGE": lambda lx, tag, uid: _uid_expunge(lx, tag, uid),
 }

@@ -11,6 +11,8 @@ persona (Gmail's X-GM-EXT-1).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mailsrv.imap.commands import (
     Append,
     Authenticate,
@@ -24,6 +26,7 @@ from mailsrv.imap.commands import (
     ListCommand,
     Namespace,
     Search,
+    Sort,
     Status,
     StoreLabels,
     UidExpunge,
@@ -32,7 +35,7 @@ from mailsrv.imap.commands import (
 from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.gmail_labels import GMAIL_ITEMS
 from mailsrv.imap.gmail_search import uses_gmail
-from mailsrv.imap.tokens import Atom
+from mailsrv.imap.tokens import Atom, Token
 from mailsrv.personas.persona import Persona
 
 #: Commands that exist only with an extension (RFC numbers: 2177, 6851, 5161, 2971, 2342, 3691,
@@ -64,6 +67,7 @@ _NAMED_EXTENSIONS: dict[str, str] = {
     "LISTRIGHTS": "ACL",
     "MYRIGHTS": "ACL",
     "XLIST": "XLIST",
+    "CANCELUPDATE": "CONTEXT",
 }
 #: Fetch items of extensions (RFC 7162 MODSEQ, RFC 8970 PREVIEW, RFC 8514 SAVEDATE).
 _FETCH_EXTENSIONS: dict[str, str] = {
@@ -74,6 +78,8 @@ _FETCH_EXTENSIONS: dict[str, str] = {
     "THREADID": "OBJECTID",
 }
 _BINARY_ITEMS = frozenset({"BINARY", "BINARY.PEEK", "BINARY.SIZE"})
+#: RFC 5032 search keys.
+_WITHIN_KEYS = frozenset({"OLDER", "YOUNGER"})
 
 
 def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
@@ -123,6 +129,32 @@ def _needed(cmd: Command) -> str | None:
     if isinstance(cmd, Search):
         if uses_gmail(cmd.args):
             return "X-GM-EXT-1"
-        first = cmd.args[0] if cmd.args else None
-        return "ESEARCH" if isinstance(first, Atom) and first.value.upper() == "RETURN" else None
+        if _has_atom(cmd.args, _WITHIN_KEYS):
+            return "WITHIN"
+        return _return_options(cmd.args, "ESEARCH", "CONTEXT=SEARCH")
+    if isinstance(cmd, Sort):
+        return _return_options(cmd.args, "ESORT", "CONTEXT=SORT")
     return None
+
+
+def _has_atom(args: Iterable[Token], words: frozenset[str]) -> bool:
+    """One of ``words`` is a key somewhere in ``args`` (parenthesized groups included)."""
+    for tok in args:
+        if isinstance(tok, list) and _has_atom(tok, words):
+            return True
+        if isinstance(tok, Atom) and tok.value.upper() in words:
+            return True
+    return False
+
+
+def _return_options(args: tuple[Token, ...], plain: str, context: str) -> str | None:
+    """What SEARCH/SORT ``RETURN (...)`` needs: ESEARCH/ESORT (RFC 4731, RFC 5267), CONTEXT=*
+    for UPDATE and CONTEXT (RFC 5267 §4), PARTIAL (RFC 9394)."""
+    first = args[0] if args else None
+    if not (isinstance(first, Atom) and first.value.upper() == "RETURN"):
+        return None
+    options = args[1] if len(args) > 1 and isinstance(args[1], list) else []
+    names = {o.value.upper() for o in options if isinstance(o, Atom)}
+    if "PARTIAL" in names:
+        return "PARTIAL"
+    return context if names & {"UPDATE", "CONTEXT"} else plain

@@ -13,9 +13,9 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
+from mailsrv.imap.esearch_results import Partial, ReturnError, parse_return_options
 from mailsrv.imap.search_headers import HeaderIndex
 from mailsrv.imap.search_keys import (
-    RETURN_OPTIONS,
     SUPPORTED_CHARSETS,
     All,
     And,
@@ -98,10 +98,11 @@ def parse_search(args: list[Token], *, utf8: bool = False) -> SearchProgram:
     """Parse SEARCH arguments (after the command name) into a program."""
     pos = 0
     returns: tuple[str, ...] | None = None
+    partial: Partial | None = None
     if _is_atom(args, pos, "RETURN"):
         if pos + 1 >= len(args) or not isinstance(args[pos + 1], list):
             raise SearchError("RETURN needs a parenthesized list of options")
-        returns = _return_options(args[pos + 1])  # type: ignore[arg-type]
+        returns, partial = _return_options(args[pos + 1])  # type: ignore[arg-type]
         pos += 2
     charset = "UTF-8" if utf8 else "US-ASCII"
     if _is_atom(args, pos, "CHARSET"):
@@ -114,7 +115,7 @@ def parse_search(args: list[Token], *, utf8: bool = False) -> SearchProgram:
     if not keys:
         raise SearchError("SEARCH needs at least one search key")
     key = keys[0] if len(keys) == 1 else And(tuple(keys))
-    return SearchProgram(key=key, charset=charset, returns=returns)
+    return SearchProgram(key=key, charset=charset, returns=returns, partial=partial)
 
 
 def _is_atom(args: list[Token], pos: int, word: str) -> bool:
@@ -124,15 +125,12 @@ def _is_atom(args: list[Token], pos: int, word: str) -> bool:
     return isinstance(tok, Atom) and tok.value.upper() == word
 
 
-def _return_options(items: list[Token]) -> tuple[str, ...]:
-    options: list[str] = []
-    for item in items:
-        if not isinstance(item, Atom) or item.value.upper() not in RETURN_OPTIONS:
-            raise SearchError(f"unknown RETURN option {_show(item)}")
-        option = item.value.upper()
-        if option not in options:
-            options.append(option)
-    return tuple(options) if options else ("ALL",)
+def _return_options(items: list[Token]) -> tuple[tuple[str, ...], Partial | None]:
+    try:
+        parsed = parse_return_options(items)
+    except ReturnError as exc:
+        raise SearchError(str(exc)) from None
+    return parsed.options, parsed.partial
 
 
 def _charset(tok: Token) -> str:

@@ -9,15 +9,27 @@ it), and answers ``* SEARCH`` or, when RETURN was given or the session enabled I
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from mailsrv.imap import gmail_search
 from mailsrv.imap.commands import Search
 from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.esearch_results import saved_results
 from mailsrv.imap.search import parse_search
+from mailsrv.imap.search_context import LiveResult
 from mailsrv.imap.search_headers import HeaderIndex
-from mailsrv.imap.search_keys import Needs, SearchContext, SearchError, SearchItem
+from mailsrv.imap.search_keys import (
+    All,
+    Needs,
+    SearchContext,
+    SearchError,
+    SearchItem,
+    SearchProgram,
+)
 from mailsrv.imap.search_match import esearch_data, matches
+from mailsrv.imap.sort import SortItem
+from mailsrv.imap.sort_items import load_items
 from mailsrv.imap.strings import string
 from mailsrv.message.headers import parse_header_fields
 from mailsrv.store.base import MessageGone
@@ -36,6 +48,51 @@ async def search(s: ImapSession, cmd: Search) -> None:
         program = parse_search(args, utf8=s.utf8)
     except SearchError as exc:
         raise CommandFailed(exc.status, exc.message, exc.code) from None
+    hits = await matching(s, view, program)
+    returns = program.returns
+    if returns is not None and "SAVE" in returns:
+        s.saved = saved_results(program.return_options, [u for _, u in hits])
+    numbers = [u if cmd.uid else q for q, u in hits]
+    if returns is not None or s.rev2:
+        if returns != ("SAVE",):
+            head = b"* ESEARCH (TAG " + string(cmd.tag.encode()) + (b") UID" if cmd.uid else b")")
+            data = esearch_data(program, numbers)
+            s.out.write(head + (b" " + data if data else b"") + b"\r\n")
+        if returns is not None and "UPDATE" in returns:
+            keep_live(s, view, LiveResult(cmd.tag, cmd.uid, program, None, [u for _, u in hits]))
+    else:
+        s.out.write(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
+    await s.ok(cmd.tag, "Search completed.", expunge=cmd.uid, uid=cmd.uid)
+
+
+def keep_live(s: ImapSession, view: MailboxView, live: LiveResult) -> None:
+    """Keep ``live`` updated (RFC 5267 §4.3), or say ``NOUPDATE`` when there are too many."""
+
+    async def matches(
+        v: MailboxView, program: SearchProgram, uids: Iterable[int]
+    ) -> list[tuple[int, int]]:
+        return await matching(s, v, program, uids)
+
+    async def items(v: MailboxView, uids: Sequence[int]) -> list[SortItem]:
+        return await load_items(s, v, uids)
+
+    if not s.selection.add(live, view, matches, items):
+        s.out.write(
+            b"* NO [NOUPDATE " + string(live.tag.encode()) + b"] Too many live searches\r\n"
+        )
+
+
+async def matching(
+    s: ImapSession,
+    view: MailboxView,
+    program: SearchProgram,
+    uids: Iterable[int] | None = None,
+) -> list[tuple[int, int]]:
+    """The ``(seq, uid)`` of the messages of ``view`` (or of ``uids`` among them, in view
+    order) that ``program`` matches; SEARCH, SORT, THREAD and the CONTEXT updates share it."""
+    if isinstance(program.key, All) and uids is None:
+        # ALL, what SORT and THREAD are mostly asked for: every message of the view.
+        return list(enumerate(view.uids, 1))
     needs = program.needs()
     index = _header_index(view) if needs is Needs.HEADER else None
     ctx = SearchContext(
@@ -47,8 +104,14 @@ async def search(s: ImapSession, cmd: Search) -> None:
     names = program.header_names()
     mailbox = view.mailbox
     info_of, recent = view.info, view.recent
+    if uids is None:
+        candidates: Iterable[tuple[int, int]] = enumerate(view.uids, 1)
+    else:
+        candidates = sorted((view.seq_of(u), u) for u in uids if u in info_of)
     hits: list[tuple[int, int]] = []
-    for seq, uid in enumerate(view.uids, 1):
+    for seq, uid in candidates:
+        if not seq:
+            continue
         info = info_of[uid]
         wire = None
         try:
@@ -65,30 +128,7 @@ async def search(s: ImapSession, cmd: Search) -> None:
         item = SearchItem(seq, uid, info.flags, info.size, info.internal_date, uid in recent, wire)
         if matches(program, item, ctx):
             hits.append((seq, uid))
-    returns = program.returns
-    if returns is not None and "SAVE" in returns:
-        s.saved = _saved(returns, [u for _, u in hits])
-    numbers = [u if cmd.uid else q for q, u in hits]
-    if returns is not None or s.rev2:
-        if returns != ("SAVE",):
-            head = b"* ESEARCH (TAG " + string(cmd.tag.encode()) + (b") UID" if cmd.uid else b")")
-            data = esearch_data(program, numbers)
-            s.out.write(head + (b" " + data if data else b"") + b"\r\n")
-    else:
-        s.out.write(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
-    await s.ok(cmd.tag, "Search completed.", expunge=cmd.uid, uid=cmd.uid)
-
-
-def _saved(returns: tuple[str, ...], uids: list[int]) -> list[int]:
-    """RFC 5182 §2.4: with only MIN and/or MAX beside SAVE, just those messages are saved."""
-    if not uids or "ALL" in returns or "COUNT" in returns or returns == ("SAVE",):
-        return uids
-    out = []
-    if "MIN" in returns:
-        out.append(uids[0])
-    if "MAX" in returns and uids[-1] not in out:
-        out.append(uids[-1])
-    return out
+    return hits
 
 
 #: Each selected mailbox view's header index, with the UIDVALIDITY it was built for. A view

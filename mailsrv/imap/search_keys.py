@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mailsrv.imap.esearch_results import Partial, ReturnOptions
 from mailsrv.imap.search_headers import SENT, HeaderIndex, address_field
 from mailsrv.imap.sequence_set import SequenceSet
 
 SUPPORTED_CHARSETS = ("US-ASCII", "UTF-8")
-RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
 
 
 class SearchError(ValueError):
@@ -156,12 +156,18 @@ class SearchProgram:
     """A parsed SEARCH: the criteria, the charset, and the RFC 4731 RETURN options.
 
     ``returns`` is None for a plain SEARCH (untagged ``* SEARCH``), else the options in
-    upper case; ``RETURN ()`` means ``("ALL",)``.
+    upper case; ``RETURN ()`` means ``("ALL",)``. ``partial`` is RFC 9394's range.
     """
 
     key: Key
     charset: str = "US-ASCII"
     returns: tuple[str, ...] | None = None
+    partial: Partial | None = None
+
+    @property
+    def return_options(self) -> ReturnOptions:
+        """The RETURN options as ``esearch_results`` takes them (none given: ALL)."""
+        return ReturnOptions(self.returns or ("ALL",), self.partial)
 
     @property
     def esearch(self) -> bool:

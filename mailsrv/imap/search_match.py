@@ -17,6 +17,7 @@ import re
 import time
 from functools import cached_property
 
+from mailsrv.imap.esearch_results import result_items
 from mailsrv.imap.search_headers import SENT, field_values
 from mailsrv.imap.search_keys import (
     All,
@@ -36,7 +37,7 @@ from mailsrv.imap.search_keys import (
     Size,
     Within,
 )
-from mailsrv.imap.sequence_set import SequenceSet, in_intervals
+from mailsrv.imap.sequence_set import in_intervals
 from mailsrv.message.headers import HeaderField, parse_header_fields
 from mailsrv.message.structure import MimePart, parse_message
 from mailsrv.message.text import fold, folded_pieces, folded_texts, is_ascii_charset
@@ -229,19 +230,6 @@ def _compare_date(key: DateKey, date: dt.date) -> bool:
 
 
 def esearch_data(program: SearchProgram, results: list[int]) -> bytes:
-    """The RFC 4731 result items for ``results`` (sorted): ``MIN 2 MAX 9 ALL 2:4,9 COUNT 4``.
-
-    MIN, MAX and ALL are left out when nothing matched (RFC 4731 §3.1); SAVE adds nothing.
-    """
-    returns = program.returns or ("ALL",)
-    out: list[bytes] = []
-    if results:
-        if "MIN" in returns:
-            out.append(b"MIN %d" % results[0])
-        if "MAX" in returns:
-            out.append(b"MAX %d" % results[-1])
-        if "ALL" in returns:
-            out.append(b"ALL " + str(SequenceSet.from_values(results)).encode())
-    if "COUNT" in returns:
-        out.append(b"COUNT %d" % len(results))
-    return b" ".join(out)
+    """The RFC 4731 result items for ``results`` (sorted): ``MIN 2 MAX 9 ALL 2:4,9 COUNT 4``
+    (and RFC 9394's ``PARTIAL``; see ``esearch_results.result_items``)."""
+    return result_items(program.return_options, results)

@@ -1,23 +1,26 @@
-"""Selected-state commands: CHECK CLOSE UNSELECT EXPUNGE STORE COPY MOVE FETCH SEARCH (and their
-UID forms) (RFC 9051 §6.4, RFC 4315 UIDPLUS, RFC 6851 MOVE, RFC 3691 UNSELECT). FETCH and SEARCH
-are written out in ``fetch.py`` and ``search_cmd.py``, Gmail's STORE X-GM-LABELS in
-``gmail_labels.py``."""
+"""Selected-state commands: CHECK CLOSE UNSELECT EXPUNGE STORE COPY MOVE FETCH SEARCH SORT THREAD
+CANCELUPDATE (and their UID forms) (RFC 9051 §6.4, RFC 4315 UIDPLUS, RFC 6851 MOVE, RFC 3691
+UNSELECT, RFC 5256, RFC 5267). FETCH, SEARCH and SORT/THREAD are written out in ``fetch.py``,
+``search_cmd.py`` and ``sort_cmd.py``, Gmail's STORE X-GM-LABELS in ``gmail_labels.py``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailsrv.imap import fetch, gmail_labels, search_cmd
+from mailsrv.imap import fetch, gmail_labels, search_cmd, sort_cmd
 from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import (
+    CancelUpdate,
     Check,
     Close,
     Copy,
     Expunge,
     Fetch,
     Search,
+    Sort,
     StoreCommand,
     StoreLabels,
+    Thread,
     UidExpunge,
     Unselect,
 )
@@ -35,6 +38,9 @@ HANDLERS = CommandRegistry()
 HANDLERS.add(Fetch, fetch.fetch)
 HANDLERS.add(Search, search_cmd.search)
 HANDLERS.add(StoreLabels, gmail_labels.store_labels)
+HANDLERS.add(Sort, sort_cmd.sort)
+HANDLERS.add(Thread, sort_cmd.thread_command)
+HANDLERS.add(CancelUpdate, sort_cmd.cancel_update)
 
 
 def _writable(view: MailboxView) -> None:

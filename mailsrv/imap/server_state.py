@@ -3,8 +3,9 @@
 One object per server, made by the server and handed to both IMAP listeners (143 and 993), so a
 session on one port sees the other port's sessions: the IDLE fan-out (one store subscription
 per user), who saw which message first (\\Recent), the deltas between folder versions, the
-FETCH item lists already parsed, and the output pushed to idlers that is still to be traced. Two
-servers in one process (two test fixtures, say) share none of it.
+FETCH item lists already parsed, the SORT keys and answers of the folders sorted lately, and
+the output pushed to idlers that is still to be traced. Two servers in one process (two test
+fixtures, say) share none of it.
 """
 
 from __future__ import annotations
@@ -15,18 +16,23 @@ from collections.abc import Callable
 from mailsrv.imap.change_feed import Feeds
 from mailsrv.imap.commands import FetchItem
 from mailsrv.imap.mailbox_view import ViewTables
+from mailsrv.imap.sort import AnswerMemo, SortItemTables
 
 
 class ImapServerState:
     """The IMAP state of one server (see the module docstring)."""
 
-    __slots__ = ("feeds", "fetch_items", "untraced", "views")
+    __slots__ = ("feeds", "fetch_items", "sort_answers", "sort_items", "untraced", "views")
 
     def __init__(self) -> None:
         self.feeds = Feeds()
         self.views = ViewTables()
         #: FETCH item lists by their text in the command (the parser's memo).
         self.fetch_items: dict[bytes, tuple[FetchItem, ...]] = {}
+        #: SORT and THREAD keys of the folders sorted lately.
+        self.sort_items = SortItemTables()
+        #: SORT and THREAD answers, for clients that repeat them.
+        self.sort_answers = AnswerMemo()
         #: Output pushed to idlers, traced once the fan-out that pushed it reached every one.
         self.untraced: list[tuple[Callable[[bytes], None], bytes]] = []
 

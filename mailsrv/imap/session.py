@@ -29,6 +29,7 @@ from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.mailbox_names import BadMailboxName, decode_name
 from mailsrv.imap.mailbox_view import MailboxView, ViewInvalid
 from mailsrv.imap.responses import capabilities, continuation, tagged, untagged
+from mailsrv.imap.search_context import SelectionState
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.imap.server_state import ImapServerState
 from mailsrv.imap.sink import Sink
@@ -88,6 +89,8 @@ class ImapSession:
         self.utf8 = False
         self.rev2 = False
         self.saved: list[int] = []  # SEARCHRES (RFC 5182) result, as UIDs
+        #: Sort records and live SEARCH/SORT results of the selected folder (RFC 5267).
+        self.selection = SelectionState()
         self.bad_in_a_row = 0
         self.auth_failures = 0
         self.sasl: SaslExchange | None = None
@@ -222,7 +225,18 @@ class ImapSession:
             return
         finally:
             self._syncing = False
+        live = self.selection.live
+        if live and expunge:
+            for line in self.selection.before_expunge(view):
+                self.out.write(line)
         for line in view.updates(expunge=expunge, uid=uid, rev2=self.rev2):
+            self.out.write(line)
+        if live:
+            await self._live_updates(view)
+
+    async def _live_updates(self, view: MailboxView) -> None:
+        """ADDTO / REMOVEFROM for the live results (RFC 5267 §4.3)."""
+        for line in await self.selection.after_changes(view):
             self.out.write(line)
 
     def _bye_invalid(self) -> None:
@@ -266,6 +280,7 @@ class ImapSession:
         self.core.selected()
         self.view = view
         self.saved = []
+        self.selection = SelectionState()
         self.info.state = f"{State.SELECTED.value} {view.name}"
 
     def unselected(self) -> None:
@@ -273,6 +288,7 @@ class ImapSession:
         self.core.unselected()
         self.view = None
         self.saved = []
+        self.selection = SelectionState()
         self.info.state = State.AUTHENTICATED.value
 
     def logging_out(self) -> None:
@@ -329,8 +345,8 @@ class ImapSession:
             return  # a re-sync of its own is under way and checks the generation after
         if (self._wake is not None and self._wake.done()) or snap.version < view.version:
             return
-        if snap.uidvalidity != view.uidvalidity:
-            self.idle_kick()
+        if snap.uidvalidity != view.uidvalidity or self.selection.live:
+            self.idle_kick()  # live results need the async path (RFC 5267 updates)
             return
         self._seen = max(self._seen, generation)
         view.dirty = False

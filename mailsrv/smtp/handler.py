@@ -124,16 +124,19 @@ class IngressHandler:
         server.trace_data(len(content))
         msg_id = secrets.token_hex(8)
         data = self.received_header(server, session, envelope, msg_id).encode() + content
+        scanned = await self.ctx.scanner.scan(data, server.info.id)
+        if scanned.smtp_refusal is not None:
+            return scanned.smtp_refusal
         failed = False
         try:  # one reply for all recipients: nobody gets it unless it fits everyone's quota
-            room = await self.ctx.quota.reserve(users, len(data))
+            room = await self.ctx.quota.reserve(users, len(scanned.data))
         except OverQuota:
             return OVER_QUOTA
         with room:
             for user in users:
                 try:
                     await self.ctx.store.ensure_user(user)
-                    uid = await self.ctx.store.deliver(user, data, actor=server.info.id)
+                    uid = (await scanned.deliver(self.ctx.store, user, actor=server.info.id)).uid
                 except MessageTooLarge:
                     return "552 5.3.4 Message too big for the mailbox"
                 except StoreError:

@@ -4,7 +4,9 @@ Sessions store parsed data here (an IMAP BODYSTRUCTURE, an ENVELOPE) so a folder
 messages is not re-parsed after the first time, across restarts too. Keys are Maildir base names,
 which survive flag changes and UIDVALIDITY changes. Writes are batched: one commit per event-loop
 turn. The file name starts with neither ``.`` nor a digit, so Dovecot never takes it for a folder
-or a message.
+or a message. SQLite's WAL needs the memory of one machine, so hosts sharing a root over a network
+filesystem each keep their own file (``cache_file_for``); the data is the same for all, derived
+from message files that never change.
 """
 
 from __future__ import annotations
@@ -31,13 +33,21 @@ _SCHEMA = (
 )
 
 
+def cache_file_for(host: str | None) -> str:
+    """The cache's file name: ``mailsrv-cache.sqlite``, or one per cluster host
+    (``mailsrv-cache.10.0.0.2.sqlite``; the ``:`` of an IPv6 address as ``-``)."""
+    if host is None:
+        return CACHE_FILE
+    return f"mailsrv-cache.{host.replace(':', '-')}.sqlite"
+
+
 class MessageCache:
     """One folder's cache; opened lazily, used from the event loop thread only."""
 
     __slots__ = ("_commit_pending", "_db", "_memo", "_memo_bytes", "_path")
 
-    def __init__(self, folder: Path) -> None:
-        self._path = folder / CACHE_FILE
+    def __init__(self, folder: Path, name: str = CACHE_FILE) -> None:
+        self._path = folder / name
         self._db: sqlite3.Connection | None = None
         self._commit_pending = False
         # What was read or written lately, by base then key, up to MEMO_BYTES of values: a

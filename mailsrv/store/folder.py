@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mailsrv.store import append_journal
 from mailsrv.store.base import MessageInfo, NoSuchFolder
-from mailsrv.store.cache import MessageCache
+from mailsrv.store.cache import CACHE_FILE, MessageCache
 from mailsrv.store.filenames import letters_of, name_time, wire_size
 from mailsrv.store.keywords import Keywords
 from mailsrv.store.scan import Entry, Scan, Stamp, file_stamp, make_entry, measure
@@ -62,14 +62,16 @@ _versions = itertools.count(1)
 class FolderIndex:
     """The state of one folder shared by every handle on it in this process."""
 
-    def __init__(self, user: str, name: str, path: Path, user_root: Path) -> None:
+    def __init__(
+        self, user: str, name: str, path: Path, user_root: Path, cache_file: str = CACHE_FILE
+    ) -> None:
         self.user = user
         self.user_root = user_root
         self.name = name
         self.path = path
         self.lock = asyncio.Lock()
         self.keywords = Keywords(path)
-        self.cache = MessageCache(path)
+        self.cache = MessageCache(path, cache_file)
         self.uidvalidity = 0
         self.uidnext = 1
         self.guid = ""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mailsrv.store import layout
 from mailsrv.store.base import EventKind, NoSuchFolder, StoreEvent
+from mailsrv.store.cache import CACHE_FILE
 from mailsrv.store.events import EventHub
 from mailsrv.store.folder import INLINE_LIMIT, FolderIndex
 
@@ -29,9 +30,10 @@ _Key = tuple[str, str]  # (user, folder name)
 class FolderIndexes:
     """The indexes of one store's folders under ``root``, keyed by (user, folder name)."""
 
-    def __init__(self, root: Path, hub: EventHub) -> None:
+    def __init__(self, root: Path, hub: EventHub, cache_file: str = CACHE_FILE) -> None:
         self.root = root
         self._hub = hub
+        self._cache_file = cache_file
         self._indexes: dict[_Key, FolderIndex] = {}
         #: The live handles on each folder; a folder with one is never forgotten while idle.
         self._handles: dict[_Key, weakref.WeakSet[object]] = {}
@@ -50,7 +52,7 @@ class FolderIndexes:
             return idx
         if not (path / "cur").is_dir():
             raise NoSuchFolder(name)
-        idx = FolderIndex(user, name, path, layout.user_dir(self.root, user))
+        idx = FolderIndex(user, name, path, layout.user_dir(self.root, user), self._cache_file)
         if len(self._indexes) >= MAX_INDEXES:
             self._evict()
         self._indexes[(user, name)] = idx

@@ -38,6 +38,7 @@ from mailsrv.store.base import (
     Usage,
     all_mail_copy,
 )
+from mailsrv.store.cache import CACHE_FILE
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.indexes import FolderIndexes
@@ -90,6 +91,7 @@ class MaildirStore:
         poll_interval: float = POLL_SECONDS,
         special_folders: Mapping[str, str] | None = None,
         all_mail: bool = False,
+        cache_file: str = CACHE_FILE,
     ) -> None:
         self.root = Path(root)
         self.create_users = create_users
@@ -100,7 +102,7 @@ class MaildirStore:
         #: Every delivery is also copied into the user's ``\\All`` folder (Gmail's All Mail).
         self.all_mail = all_mail
         self._hub = EventHub()
-        self._indexes = FolderIndexes(self.root, self._hub)
+        self._indexes = FolderIndexes(self.root, self._hub, cache_file)
         self._watcher = make_watcher(
             watch or default_mode(),
             self.root,

@@ -10,8 +10,10 @@ The header gives UIDVALIDITY (V), the next UID (N) and the folder GUID (G); each
 holds a UID, optional extension fields (Dovecot's ``W<wire size>``, ``S<size>``, ``G<guid>`` ...,
 kept as they are) and, after ``:``, the base name (the file name before ``:2,``). Records are in
 ascending UID order; a writer may append records without touching the header, so the real next
-UID is ``max(N, last UID + 1)``. Writers hold the dot-lock: a file created with O_EXCL, holding
-``<pid>:<host>``, taken over when its holder is dead or it is older than ``STALE_LOCK_SECONDS``.
+UID is ``max(N, last UID + 1)``. Writers hold the dot-lock (``DotLock``: a private file hard-linked
+to the lock name, the link count checked, so it is safe on NFS; ``O_EXCL`` where links fail),
+holding ``<pid>:<host>``, taken over when its holder is dead or it is older than
+``STALE_LOCK_SECONDS``.
 """
 
 from __future__ import annotations
@@ -199,6 +201,12 @@ class DotLock:
     first) to the lock name, and released by unlinking the name: other processes see the same
     file an ``O_EXCL`` create would give, but no inode is allocated or freed per lock (ext4 makes
     every create slow after many recent deletes). Where hard links fail, ``O_EXCL`` it is.
+
+    Safe on NFS, as Dovecot's and liblockfile's dot-locks are: whether the link was made is told
+    by the private file's link count (2: the lock is ours), whatever ``link()`` answered, since
+    over NFS a link whose reply was lost answers ``EEXIST`` when the client sends it again.
+    Threads of one process share the private file, so the count cannot tell them apart: they
+    take turns on a lock of the process first (``_process_lock``).
     """
 
     __slots__ = ("_folder", "_held", "_path")
@@ -211,6 +219,16 @@ class DotLock:
     def acquire(self, wait: float | None = None) -> None:
         """Take the lock, waiting up to ``wait`` (default ``LOCK_WAIT_SECONDS``) seconds."""
         deadline = time.monotonic() + (LOCK_WAIT_SECONDS if wait is None else wait)
+        turn = _process_lock(self._path)
+        if not turn.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise StoreBusy("the folder is locked by another thread of this process")
+        try:
+            self._acquire_file(deadline)
+        except BaseException:
+            turn.release()
+            raise
+
+    def _acquire_file(self, deadline: float) -> None:
         delay = 0.001
         while True:
             try:
@@ -232,12 +250,13 @@ class DotLock:
         if own is not None:
             try:
                 os.utime(own)  # the lock's mtime says how fresh it is (stale takeover)
-                os.link(own, self._path)
-                return
-            except FileExistsError:
-                raise
+                linked = _link_and_count(own, self._path)
             except OSError:
                 _forget_own_lock_file(self._folder)  # gone or no links here: create instead
+            else:
+                if linked:
+                    return
+                raise FileExistsError(self._path)
         fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, _owner())
@@ -272,8 +291,11 @@ class DotLock:
     def release(self) -> None:
         if self._held:
             self._held = False
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path)
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._path)
+            finally:
+                _process_lock(self._path).release()
 
     def __enter__(self) -> DotLock:
         self.acquire()
@@ -281,6 +303,39 @@ class DotLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _link_and_count(own: Path, lock: Path) -> bool:
+    """Link ``own`` to ``lock``; whether the link is there (``own`` has 2 names), which over
+    NFS only the link count tells: an ``EEXIST`` may be our own link's retried request."""
+    with contextlib.suppress(FileExistsError):
+        os.link(own, lock)
+    return os.stat(own).st_nlink == 2
+
+
+#: One lock per lock file for the threads of this process (see ``DotLock``): process-wide
+#: because the dot-lock's owner is the process, whichever store or thread takes it.
+_process_locks: dict[str, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def _forget_process_locks() -> None:
+    """In a forked child: only the forking thread lives on, so no turn is taken."""
+    global _process_locks_guard
+    _process_locks.clear()
+    _process_locks_guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_process_locks)
+
+
+def _process_lock(path: Path) -> threading.Lock:
+    key = os.path.abspath(path)
+    with _process_locks_guard:
+        lock = _process_locks.get(key)
+        if lock is None:
+            lock = _process_locks[key] = threading.Lock()
+        return lock
 
 
 #: Folders where this process has made its private lock file (``DotLock``).

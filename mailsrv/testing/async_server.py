@@ -175,18 +175,22 @@ class AsyncMailServer:
         folder: str = INBOX,
         flags: Iterable[str] = (),
     ) -> int:
-        """Put a message straight into a folder (made if missing); returns its UID."""
+        """Put a message straight into a folder (made if missing); returns its UID.
+
+        With ``scan=`` engines configured it is scanned first, as SMTP does: spam goes to the
+        Junk folder (the UID is then Junk's), a virus raises ``VirusRefused`` (nothing stored)
+        or, with ``virus_action="quarantine"``, goes to Quarantine; ``msg.scan`` tells."""
         store = self.context.store
         if not await store.user_exists(user):
             if not (self.config.dev or self.context.auth.known(user)):
                 raise NoSuchUser(f"no user {user!r}: add_user() first, or run with dev=True")
             await store.ensure_user(user)
-        data = message_bytes(message)
+        scanned = await self.context.scanner.scan(message_bytes(message), "api")
         try:
-            return await store.deliver(user, data, folder, flags, actor="api")
+            return (await scanned.deliver(store, user, folder, flags, actor="api")).uid
         except NoSuchFolder:
             await store.create_folder(user, folder)
-            return await store.deliver(user, data, folder, flags, actor="api")
+            return (await scanned.deliver(store, user, folder, flags, actor="api")).uid
 
     async def messages(self, user: str, folder: str = INBOX) -> list[StoredMessage]:
         """The folder's messages by UID; [] for a user who has no mailbox yet."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from mailsrv.cluster.routing import Router
 from mailsrv.context import ServerContext
 from mailsrv.metrics import CONTENT_TYPE as METRICS_TYPE
 from mailsrv.net.local import (
@@ -41,7 +42,7 @@ from mailsrv.store.base import (
     StoreBusy,
     StoreError,
 )
-from mailsrv.web import api, autoconfig, clients_page
+from mailsrv.web import api, autoconfig, clients_page, nginx_auth
 from mailsrv.web.events import LiveFeed
 
 log = logging.getLogger("mailsrv.web")
@@ -180,7 +181,7 @@ def make_security_middleware(token: str | None, names: LocalNames, max_body: int
         length = request.content_length
         if length is not None and length > max_body:
             return _json_error(413, f"the request body is over the limit of {max_body} bytes")
-        if token is None or request.path in PUBLIC_PATHS:
+        if token is None or request.path in PUBLIC_PATHS or request.path == nginx_auth.PATH:
             return await handler(request)
         given = request.query.get("token")
         if given is not None and hmac.compare_digest(given.encode(), token.encode()):
@@ -215,6 +216,8 @@ def _authorized(request: web.Request, token: str) -> bool:
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == nginx_auth.PATH:
+        return  # nginx reads 1 KiB of answer at most, and no browser ever sees this one
     headers = response.headers
     headers.setdefault("Content-Security-Policy", PAGE_CSP)
     headers.setdefault("X-Frame-Options", "DENY")
@@ -263,6 +266,9 @@ def make_app(ctx: ServerContext, token: str | None, bound: str = "127.0.0.1") ->
     app.add_routes(autoconfig.routes(ctx))
     app.add_routes(clients_page.routes(ctx))
     app.router.add_get("/metrics", _metrics)
+    # Its own token check (nginx sends it as a header of its own): see nginx_auth.
+    app[nginx_auth.ROUTER] = Router(ctx.config.maildir, ctx.config.cluster_backends)
+    app.router.add_get(nginx_auth.PATH, nginx_auth.handler)
     app.cleanup_ctx.append(_watch_deliveries)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     app.on_response_prepare.append(_security_headers)

@@ -311,7 +311,9 @@ async def test_sessions_page_shows_the_report_card_beside_the_session(
         # A second session that behaves gets its own, empty, card.
         good = await asyncio.to_thread(imaplib.IMAP4, "127.0.0.1", server.ports.imap, 10)
         try:
-            await page.locator("#open-sessions li[data-session^=imap-]").click()
+            # The first session may still be listed (closed) until the page drops it.
+            second = "#open-sessions li[data-session^=imap-]:not([data-session=imap-1])"
+            await page.locator(second).click()
             await expect(page.locator("#transcript-title")).not_to_contain_text("imap-1")
             await expect(page.locator("#report-card")).to_contain_text("No habits to report")
         finally:
@@ -401,3 +403,27 @@ async def test_connect_a_client_page_profile_download_and_qr_code(
             check=False,
         )
         assert read.stdout.strip() == profile_url, read.stderr
+
+
+async def test_mailbox_shows_what_scanning_found(make_server: Any, page: Page) -> None:
+    """The verdict fields scanning wrote (``X-Spam-*``, ``X-Virus-Status``) as the console shows
+    them: a Junk badge in the list, the score and each rule with its description."""
+    from mailsrv.scan.scan_fields import scan_headers
+    from mailsrv.scan.verdict import Rule, ScanResult, SpamCheck, VirusCheck
+
+    gtube = Rule("GTUBE", 1000.0, "BODY: Generic Test for Unsolicited Bulk Email")
+    result = ScanResult(SpamCheck("yes", 1000.0, 5.0, (gtube,)), VirusCheck("clean"))
+    async with make_server(services={"http"}) as server:
+        await server.store.ensure_user("ann")
+        data = scan_headers(result) + b"From: spam@example.net\r\nSubject: Offer\r\n\r\nbuy\r\n"
+        await server.store.deliver("ann", data)
+        await page.goto(f"http://127.0.0.1:{server.ports.http}/")
+        item = page.locator("#messages li[data-uid]").first
+        await expect(item.locator(".badge.junk")).to_have_text("Junk")
+        await item.click()
+        scan = page.locator("#msg-scan")
+        await expect(scan).to_contain_text("Spam score 1000.0 (junk at 5.0)")
+        await expect(scan).to_contain_text("No virus found")
+        await expect(scan.locator(".rules tr")).to_have_count(1)
+        await expect(scan.locator(".rules")).to_contain_text(gtube.description)
+        await shot(page, "scan")

@@ -67,3 +67,19 @@ def test_memo_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert c._memo_bytes == 1
     assert c.get("a", "k") == b"1"
     c.close()
+
+
+def test_each_cluster_host_has_a_cache_file_of_its_own(tmp_path: Path) -> None:
+    """SQLite's WAL needs the memory of one machine: hosts sharing a root over a network
+    filesystem never open one another's cache."""
+    from mailsrv.store.cache import cache_file_for
+
+    assert cache_file_for(None) == CACHE_FILE
+    assert cache_file_for("10.0.0.2") == "mailsrv-cache.10.0.0.2.sqlite"
+    assert cache_file_for("fd00::2") == "mailsrv-cache.fd00--2.sqlite"
+    a = MessageCache(tmp_path, cache_file_for("10.0.0.2"))
+    a.put("base", "env", b"x")
+    a.commit()
+    assert (tmp_path / "mailsrv-cache.10.0.0.2.sqlite").exists()
+    assert not (tmp_path / CACHE_FILE).exists()
+    a.close()

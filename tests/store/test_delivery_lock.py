@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,88 @@ async def test_a_failed_write_in_a_batch_spares_the_others(
     snap = await (await store.open("alice")).snapshot()
     assert len(snap.messages) == 4
     await store.close()
+
+
+def test_a_link_whose_reply_was_lost_still_takes_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over NFS a link() that the server made but whose reply was lost answers EEXIST when the
+    client sends it again: the link count of the private file tells that the lock is ours."""
+    real_link = os.link
+
+    def lost_reply(src: str, dst: str) -> None:
+        real_link(src, dst)
+        raise FileExistsError(17, "File exists")
+
+    monkeypatch.setattr(os, "link", lost_reply)
+    with DotLock(tmp_path):
+        st = os.stat(tmp_path / LOCK_FILE)
+        assert st.st_nlink == 2
+        assert (tmp_path / LOCK_FILE).read_text() == f"{os.getpid()}:{uidlist._HOST}"
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_a_lock_of_another_host_is_not_taken_for_ours(tmp_path: Path) -> None:
+    """The lock name already links another host's private file: EEXIST, and our own file
+    keeps one name, so the lock is theirs."""
+    theirs = tmp_path / f"{uidlist.OWN_LOCK_PREFIX}otherhost.4242"
+    theirs.write_text("4242:otherhost")
+    os.link(theirs, tmp_path / LOCK_FILE)
+    with pytest.raises(StoreBusy):
+        DotLock(tmp_path).acquire(wait=0.05)
+    assert os.stat(theirs).st_nlink == 2
+    own = tmp_path / f"{uidlist.OWN_LOCK_PREFIX}{uidlist._HOST}.{os.getpid()}"
+    assert os.stat(own).st_nlink == 1
+
+
+def test_threads_of_one_process_take_turns(tmp_path: Path) -> None:
+    """Two threads share the private file, so the link count alone cannot tell them apart:
+    they never hold the lock at once."""
+    import threading
+
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+
+    def worker() -> None:
+        nonlocal inside, most
+        for _ in range(200):
+            with DotLock(tmp_path):
+                with guard:
+                    inside += 1
+                    most = max(most, inside)
+                time.sleep(0.0002)
+                with guard:
+                    inside -= 1
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most == 1
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_a_thread_waiting_its_turn_gives_up_in_time(tmp_path: Path) -> None:
+    import threading
+
+    held = threading.Event()
+    done = threading.Event()
+
+    def holder() -> None:
+        with DotLock(tmp_path):
+            held.set()
+            done.wait(5)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(5)
+    try:
+        with pytest.raises(StoreBusy, match="another thread"):
+            DotLock(tmp_path).acquire(wait=0.05)
+    finally:
+        done.set()
+        t.join()
+    with DotLock(tmp_path):  # free again
+        pass

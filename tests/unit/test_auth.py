@@ -246,3 +246,18 @@ async def test_uncheckable_scheme_logs_one_line_with_user_and_scheme(tmp_path, c
     assert "user fay: password scheme {SHA512-CRYPT} value has no digest" in lines[1]
     assert not any("secretvalue" in line for line in lines)
     assert not any("secretvalue" in r.getMessage() for r in caplog.records)
+
+
+async def test_attempt_counts_like_login_and_leaves_the_wait_to_the_caller(tmp_path):
+    """nginx's /auth/nginx: the same counters, the delay returned (nginx's Auth-Wait) instead
+    of slept (slept, these delays would make this test take over a minute)."""
+    limits = Limits(auth_failure_delay=5.0, auth_failures_per_ip=6, auth_block_seconds=60)
+    auth = Authenticator(Config(users_file=tmp_path / "users", limits=limits))
+    auth.add_user("alice", "pw")
+    delays = [(await auth.attempt("alice", "bad", "192.0.2.1"))[1] for _ in range(5)]
+    assert delays == [5.0, 5.0, 5.0, 5.0, 10.0]  # it grows every 5 failures, as login's sleep
+    assert await auth.attempt("alice", "pw", "192.0.2.1") == ("alice", 0.0)
+    for _ in range(6):
+        await auth.attempt("alice", "bad", "192.0.2.1")
+    assert auth.blocked("192.0.2.1")
+    assert await auth.attempt("alice", "pw", "192.0.2.1") == (None, 0.0)

@@ -297,3 +297,24 @@ def test_gate_multiappend_and_catenate() -> None:
     refused = refusal(OUTLOOK, two)
     assert refused is not None and refused.status == "BAD" and "MULTIAPPEND" in refused.text
     assert refusal(DOVECOT, two) is None and refusal(MAILSRV, two) is None
+
+
+def test_gate_return_options_and_sort() -> None:
+    from mailsrv.imap.commands import CancelUpdate, Sort
+
+    seq = [Atom("RETURN"), [Atom("PARTIAL"), Atom("1:10")], Atom("ALL")]
+    update = Search("a", False, (Atom("RETURN"), [Atom("UPDATE")], Atom("ALL")))
+    assert refusal(DOVECOT, Search("a", False, tuple(seq))) is not None  # no PARTIAL
+    assert refusal(DOVECOT, update) is None  # CONTEXT=SEARCH
+    assert refusal(GMAIL, update) is not None
+    count = Search("a", False, (Atom("RETURN"), [Atom("COUNT")], Atom("ALL")))
+    assert refusal(GMAIL, count) is None
+    sort = Sort("a", False, (Atom("(DATE)"), Atom("UTF-8"), Atom("ALL")))
+    assert refusal(DOVECOT, sort) is None and refusal(GMAIL, sort) is not None
+    esort = Sort("a", False, (Atom("RETURN"), [Atom("MIN")], Atom("(DATE)")))
+    assert refusal(DOVECOT, esort) is None and refusal(OUTLOOK, esort) is not None
+    assert refusal(OUTLOOK, CancelUpdate("a", ("t1",))) is not None
+    assert refusal(DOVECOT, CancelUpdate("a", ("t1",))) is None
+    assert refusal(MAILSRV, Search("a", False, tuple(seq))) is None
+    younger = Search("a", False, (Atom("NOT"), [Atom("YOUNGER"), Atom("60")]))
+    assert refusal(DOVECOT, younger) is None and refusal(GMAIL, younger) is not None
