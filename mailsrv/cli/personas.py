@@ -10,12 +10,15 @@ from typing import TextIO
 from mailsrv.cli.common import CliError
 from mailsrv.config import Limits
 from mailsrv.imap.responses import capabilities
+from mailsrv.net import sasl
 from mailsrv.personas.catalog import PERSONAS
 from mailsrv.personas.persona import CONNECTION_CAPABILITIES, Persona
 
 
 def _ours(persona: Persona, *, authenticated: bool) -> list[str]:
-    """mailsrv's list for a TLS connection that may log in, as ``persona`` shows it."""
+    """mailsrv's list for a TLS connection that may log in with any mechanism mailsrv has
+    (some need SCRAM secrets or tokens in the users file, or dev mode), as ``persona`` shows
+    it."""
     limit = persona.configure_limit(Limits().message_size)
     text = capabilities(
         authenticated=authenticated,
@@ -24,6 +27,7 @@ def _ours(persona: Persona, *, authenticated: bool) -> list[str]:
         plaintext=True,
         append_limit=limit,
         compress=True,
+        mechanisms=tuple(sasl.MECHANISMS),
     )
     return persona.capability_list(text.split(), authenticated=authenticated)
 
