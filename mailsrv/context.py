@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
 from mailsrv.metrics import Metrics
+from mailsrv.personas.catalog import persona_named
+from mailsrv.personas.persona import Persona
 from mailsrv.quota import QuotaPolicy
 from mailsrv.scan.scanner import Scanner
 from mailsrv.scan.settings import ScanSettings
@@ -102,3 +104,7 @@ class ServerContext:
 
     #: Spam and virus checks at delivery (``[scan]``; off by default).
     scanner: Scanner = field(default_factory=lambda: Scanner(ScanSettings()))
+    @property
+    def persona(self) -> Persona:
+        """The server IMAP presents itself as (``config.persona``, ``mailsrv.personas``)."""
+        return persona_named(self.config.persona)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
+from mailsrv.personas.catalog import persona_named
 from mailsrv.scan.scanner import Scanner
 from mailsrv.store.base import Store
 
@@ -99,7 +100,8 @@ class MailServer:
     def __init__(
         self, config: Config, store: Store | None = None, auth: Authenticator | None = None
     ) -> None:
-        self.config = config
+        #: The configuration with the persona's limits applied (``mailsrv.personas``).
+        self.config = persona_named(config.persona).configure(config)
         self._store = store
         self._auth = auth
         self._listeners: dict[str, Listener] = {}
@@ -142,12 +144,15 @@ class MailServer:
         from mailsrv.store.maildir import MaildirStore
 
         cfg = self.config
+        persona = persona_named(cfg.persona)
         clustered = cfg.host if cfg.host in cfg.cluster_backends else None
         return MaildirStore(
             cfg.maildir,
             create_users=cfg.dev,
             watch=cfg.watch,
             poll_interval=cfg.poll_interval,
+            special_folders=persona.special_folders,
+            all_mail=persona.all_mail,
             cache_file=cache_file_for(clustered),
         )
 
@@ -299,6 +304,7 @@ class MailServer:
             "ca_file": str(self.ca_file.resolve()) if self.config.tls else None,
             **self._socket_info(),
             "dev": self.config.dev,
+            "persona": self.config.persona,
         }
 
     def _socket_info(self) -> dict[str, str]:

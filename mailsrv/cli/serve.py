@@ -14,11 +14,11 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, get_args
 
 from mailsrv import log_format
 from mailsrv.cli.common import CliError, build_config, with_default_users
-from mailsrv.config import Config
+from mailsrv.config import Config, PersonaName
 from mailsrv.scan.probe import probe
 from mailsrv.server import MailServer, StartupError
 
@@ -91,6 +91,13 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         help="scan mail at delivery with the local spamd and clamd (their default ports and "
         "sockets) where [scan] names no engine; the banner says what answered",
     )
+    p.add_argument(
+        "--persona",
+        choices=get_args(PersonaName),
+        metavar="NAME",
+        help="present IMAP as this server does (gmail, outlook, icloud, dovecot, greenmail, "
+        "rev1; mailsrv personas lists them)",
+    )
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING ... (default INFO)")
     p.add_argument(
         "--log-format",
@@ -112,6 +119,9 @@ def banner(server: MailServer, out: TextIO, scanning: Sequence[str] = ()) -> Non
     if cfg.lmtp_socket is not None:
         print(f"  {'LMTP':<11} {cfg.lmtp_socket.resolve()}  (UNIX socket)", file=out)
     print(f"Maildir:  {cfg.maildir.resolve()}", file=out)
+    if cfg.persona != "mailsrv":
+        print(f"Persona:  {cfg.persona}: IMAP presents itself as {server.context.persona.title}",
+              file=out)
     if cfg.dev:
         print(f"Auth:     dev mode: any password, except users in {cfg.users_file}", file=out)
     else:
@@ -176,6 +186,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         http_enabled=args.http_enabled,
         pop3_delete=args.pop3_delete,
+        persona=args.persona,
         log_level=args.log_level,
         log_format=args.log_format,
     )

@@ -55,7 +55,10 @@ def _user(s: ImapSession) -> str:
 @HANDLERS.on(Enable)
 async def enable(s: ImapSession, cmd: Enable) -> None:
     enabled = []
+    persona = s.ctx.persona
     for cap in cmd.capabilities:
+        if not persona.offers(cap):
+            continue  # RFC 5161 §3.1: what the server does not advertise is not enabled
         if cap == "IMAP4REV2" and not s.rev2:
             s.rev2 = True
             enabled.append("IMAP4rev2")

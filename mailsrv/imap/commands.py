@@ -292,6 +292,19 @@ class StoreCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreLabels:
+    """STORE with ``X-GM-LABELS`` (Gmail's X-GM-EXT-1): labels as sent, atoms or strings."""
+
+    tag: str
+    uid: bool
+    sequence: SequenceSet
+    mode: FlagMode
+    silent: bool
+    labels: tuple[bytes, ...]
+    name: str = "STORE"
+
+
+@dataclass(frozen=True, slots=True)
 class Copy:
     """COPY or MOVE (``move``, named ``MOVE``)."""
 
@@ -377,6 +390,7 @@ Command = (
     | SetQuota
     | Fetch
     | StoreCommand
+    | StoreLabels
     | Copy
     | Search
     | Sort
@@ -389,7 +403,8 @@ Command = (
 def command_name(cmd: Command | InvalidCommand) -> str:
     """The name fault hooks and the legal-commands table use: ``"UID FETCH"``, ``"EXAMINE"``."""
     if isinstance(cmd, UidExpunge) or (
-        isinstance(cmd, Fetch | StoreCommand | Copy | Search | Sort | Thread) and cmd.uid
+        isinstance(cmd, Fetch | StoreCommand | StoreLabels | Copy | Search | Sort | Thread)
+        and cmd.uid
     ):
         return "UID " + cmd.name
     return cmd.name

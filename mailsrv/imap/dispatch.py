@@ -14,7 +14,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import get_args
 
-from mailsrv.imap import any_state, authenticated, not_authenticated, quota_cmd, selected
+from mailsrv.imap import (
+    any_state,
+    authenticated,
+    not_authenticated,
+    persona_gate,
+    quota_cmd,
+    selected,
+)
 from mailsrv.imap.commands import Command, InvalidCommand, command_name
 from mailsrv.imap.core import IdleEnd, SaslResponse
 from mailsrv.imap.errors import CommandFailed
@@ -70,6 +77,11 @@ async def run_event(
     s.ctx.tracer.record(s.id, "imap", s.user, "C", core.last_input)
     if isinstance(event, InvalidCommand):
         invalid(s, event)
+    elif (refused := persona_gate.refusal(s.ctx.persona, event)) is not None:
+        if refused.status == "BAD":
+            s.bad(event.tag, refused.text, refused.code)
+        else:
+            s.out.write(tagged(event.tag, refused.status, refused.text, refused.code))
     elif fault is None or not await fault(event):
         await run_command(s, event)
 

@@ -18,6 +18,7 @@ from mailsrv.imap.bodystructure import body_structure
 from mailsrv.imap.commands import Fetch, FetchItem
 from mailsrv.imap.envelope import envelope
 from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.gmail_labels import GMAIL_ITEMS, fetch_values
 from mailsrv.imap.responses import flag_list, internal_date
 from mailsrv.imap.sections import binary_section, binary_size, section_bytes
 from mailsrv.message.structure import MimePart, parse_message
@@ -189,9 +190,20 @@ async def _section(msg: LoadedMessage, item: FetchItem, out: list[bytes]) -> Non
     _literal(data, out, binary=item.name.startswith("BINARY"))
 
 
-async def _item(view: MailboxView, msg: LoadedMessage, item: FetchItem, out: list[bytes]) -> None:
+async def _item(
+    view: MailboxView,
+    msg: LoadedMessage,
+    item: FetchItem,
+    out: list[bytes],
+    extra: dict[tuple[int, str], bytes] | None = None,
+) -> None:
     name, uid = item.name, msg.uid
-    if name == "UID":
+    if extra is not None and name in GMAIL_ITEMS:
+        value = extra.get((uid, name))
+        if value is None:
+            raise MessageGone(uid)
+        out.append(value)
+    elif name == "UID":
         out.append(b"UID %d" % uid)
     elif name == "FLAGS":
         out.append(_flags(view.tables.flags, view.info[uid].flags, uid in view.recent))
@@ -236,7 +248,9 @@ async def fetch(s: ImapSession, cmd: Fetch) -> None:
     marked = await _mark_seen(s, view, uids, items)
     if marked and s.condstore and _MODSEQ not in items:
         items.append(_MODSEQ)  # RFC 7162 §3.1.4: a flag change goes out with its MODSEQ
-    missing = await _respond(s, view, uids, items, marked)
+    gmail = {i.name for i in items} & GMAIL_ITEMS
+    extra = await fetch_values(s, view, uids, gmail) if gmail else None
+    missing = await _respond(s, view, uids, items, marked, extra)
     if any(_sets_seen(i) for i in items) and uids:
         s.ctx.store.publish(
             StoreEvent(s.username, view.name, EventKind.FETCHED, tuple(uids), actor=s.id)
@@ -310,7 +324,12 @@ def _metadata(
 
 
 async def _respond(
-    s: ImapSession, view: MailboxView, uids: list[int], items: list[FetchItem], marked: set[int]
+    s: ImapSession,
+    view: MailboxView,
+    uids: list[int],
+    items: list[FetchItem],
+    marked: set[int],
+    extra: dict[tuple[int, str], bytes] | None = None,
 ) -> bool:
     """Write one FETCH response per message; True when some message had gone.
 
@@ -351,7 +370,7 @@ async def _respond(
                 for i, item in enumerate(items):
                     if i:
                         parts.append(b" ")
-                    await _item(view, msg, item, parts)
+                    await _item(view, msg, item, parts, extra)
                 if add_flags and uid in marked:
                     parts.append(b" ")
                     await _item(view, msg, flags_item, parts)

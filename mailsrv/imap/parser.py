@@ -42,6 +42,7 @@ from mailsrv.imap.commands import (
     Sort,
     StartTls,
     StoreCommand,
+    StoreLabels,
     Subscribe,
     Thread,
     UidExpunge,
@@ -307,6 +308,14 @@ def _store(lx: Lexer, tag: str, uid: bool) -> Command:
     word = lx.word().upper()
     mode = {"+": FlagMode.ADD, "-": FlagMode.REMOVE}.get(word[:1], FlagMode.REPLACE)
     base = word.lstrip("+-")
+    if base in ("X-GM-LABELS", "X-GM-LABELS.SILENT") and len(word) - len(base) <= 1:
+        lx.sp()
+        raw: list[bytes] = []
+        for x in lx.token_list() if lx.peek() == 0x28 else [lx.token()]:
+            if isinstance(x, list):
+                raise ParseError("labels must be atoms or strings")
+            raw.append(x.value.encode() if isinstance(x, Atom) else x)
+        return StoreLabels(tag, uid, sequence, mode, base.endswith(".SILENT"), tuple(raw))
     if base not in ("FLAGS", "FLAGS.SILENT") or len(word) - len(base) > 1:
         raise ParseError("expected FLAGS, +FLAGS or -FLAGS")
     lx.sp()

@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from mailsrv.imap import gmail_search
 from mailsrv.imap.commands import Search
 from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.esearch_results import saved_results
@@ -40,8 +41,11 @@ if TYPE_CHECKING:
 
 async def search(s: ImapSession, cmd: Search) -> None:
     view = s.require_view()
+    args = list(cmd.args)
+    if gmail_search.uses_gmail(args):  # the persona gate let them through: X-GM-EXT-1
+        args = await gmail_search.rewrite(args, gmail_search.ViewResolver(s, view))
     try:
-        program = parse_search(list(cmd.args), utf8=s.utf8)
+        program = parse_search(args, utf8=s.utf8)
     except SearchError as exc:
         raise CommandFailed(exc.status, exc.message, exc.code) from None
     hits = await matching(s, view, program)

@@ -1,13 +1,13 @@
 """Selected-state commands: CHECK CLOSE UNSELECT EXPUNGE STORE COPY MOVE FETCH SEARCH SORT THREAD
 CANCELUPDATE (and their UID forms) (RFC 9051 §6.4, RFC 4315 UIDPLUS, RFC 6851 MOVE, RFC 3691
 UNSELECT, RFC 5256, RFC 5267). FETCH, SEARCH and SORT/THREAD are written out in ``fetch.py``,
-``search_cmd.py`` and ``sort_cmd.py``."""
+``search_cmd.py`` and ``sort_cmd.py``, Gmail's STORE X-GM-LABELS in ``gmail_labels.py``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailsrv.imap import condstore, fetch, search_cmd, sort_cmd
+from mailsrv.imap import condstore, fetch, gmail_labels, search_cmd, sort_cmd
 from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import (
     CancelUpdate,
@@ -19,6 +19,7 @@ from mailsrv.imap.commands import (
     Search,
     Sort,
     StoreCommand,
+    StoreLabels,
     Thread,
     UidExpunge,
     Unselect,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 HANDLERS = CommandRegistry()
 HANDLERS.add(Fetch, fetch.fetch)
 HANDLERS.add(Search, search_cmd.search)
+HANDLERS.add(StoreLabels, gmail_labels.store_labels)
 HANDLERS.add(Sort, sort_cmd.sort)
 HANDLERS.add(Thread, sort_cmd.thread_command)
 HANDLERS.add(CancelUpdate, sort_cmd.cancel_update)
@@ -138,7 +140,7 @@ async def copy(s: ImapSession, cmd: Copy) -> None:
     with await _room(s, view, uids, cmd.move):
         pairs = await action(uids, target.name, actor=s.id) if uids else []
     code = None
-    if pairs:
+    if pairs and s.ctx.persona.offers("UIDPLUS"):  # RFC 4315 §3: COPYUID is UIDPLUS's
         uidvalidity = (await target.snapshot()).uidvalidity
         src = SequenceSet.from_values(p[0] for p in pairs)
         dst = ",".join(str(p[1]) for p in pairs)

@@ -79,7 +79,10 @@ class ImapSession:
         self.compress_offered = compress
         limits = ctx.config.limits
         self.core = ImapCore(
-            max_line=limits.imap_line, max_append=limits.message_size, memo=shared.fetch_items
+            max_line=limits.imap_line,
+            max_append=limits.message_size,
+            max_nonsync=ctx.persona.max_nonsync_literal,
+            memo=shared.fetch_items,
         )
         self.user: str | None = None
         self._view: MailboxView | None = None
@@ -139,8 +142,10 @@ class ImapSession:
         return self.info.id
 
     def capability_text(self) -> str:
-        return capabilities(
-            authenticated=self.state is not State.NOT_AUTHENTICATED,
+        """The CAPABILITY list, as mailsrv has it, then as the persona shows it."""
+        authenticated = self.state is not State.NOT_AUTHENTICATED
+        ours = capabilities(
+            authenticated=authenticated,
             tls=self.tls,
             starttls=self.starttls_offered
             and not self.ctx.faults.starttls_stripped("imap", self.user),
@@ -149,9 +154,18 @@ class ImapSession:
             compress=self.compress_offered,
             mechanisms=self.ctx.auth.mechanisms(),
         )
+        persona = self.ctx.persona
+        return " ".join(persona.capability_list(ours.split(), authenticated=authenticated))
 
     def greeting(self) -> bytes:
-        return untagged(f"OK [CAPABILITY {self.capability_text()}] mailsrv ready.")
+        """``* OK [CAPABILITY ...] text`` (RFC 9051 §7.1.1), in the persona's words."""
+        persona = self.ctx.persona
+        text = persona.greeting_text(
+            peer=self.info.peer, session=self.id, server_name=self.ctx.config.server_name
+        )
+        if persona.greeting_capability:
+            text = f"[CAPABILITY {self.capability_text()}] {text}"
+        return untagged("OK " + text)
 
     # -- plumbing used by the command modules --------------------------------------------------
 

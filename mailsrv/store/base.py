@@ -19,7 +19,7 @@ Flags are plain strings: the system flags below and keywords (atoms such as ``$F
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +32,19 @@ SYSTEM_FLAGS: frozenset[str] = frozenset({SEEN, ANSWERED, FLAGGED, DELETED, DRAF
 
 INBOX = "INBOX"
 HIERARCHY_DELIMITER = "/"
+
+#: Folders whose deliveries are not copied into the ``\\All`` folder (Gmail keeps spam and
+#: the bin out of All Mail).
+NOT_IN_ALL_MAIL = frozenset({"\\All", "\\Junk", "\\Trash"})
+
+
+def all_mail_copy(target: str, special_use: Mapping[str, str]) -> str | None:
+    """The ``\\All`` folder (RFC 6154) that a delivery into ``target`` is also copied into, for
+    a store made with ``all_mail=True``; ``special_use`` maps folder names to attributes."""
+    if special_use.get(target) in NOT_IN_ALL_MAIL:
+        return None
+    return next((name for name, attr in special_use.items() if attr == "\\All"), None)
+
 
 #: Special-use folders created for every new user (RFC 6154 attribute -> folder name).
 DEFAULT_SPECIAL_FOLDERS: dict[str, str] = {

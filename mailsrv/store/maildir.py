@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -36,6 +36,7 @@ from mailsrv.store.base import (
     StoreBusy,
     StoreEvent,
     Usage,
+    all_mail_copy,
 )
 from mailsrv.store.cache import CACHE_FILE
 from mailsrv.store.events import EventHub, Subscription
@@ -88,10 +89,18 @@ class MaildirStore:
         create_users: bool = False,
         watch: WatchMode | None = None,
         poll_interval: float = POLL_SECONDS,
+        special_folders: Mapping[str, str] | None = None,
+        all_mail: bool = False,
         cache_file: str = CACHE_FILE,
     ) -> None:
         self.root = Path(root)
         self.create_users = create_users
+        #: The special-use folders a new user gets (attribute -> name).
+        self.special_folders = dict(
+            DEFAULT_SPECIAL_FOLDERS if special_folders is None else special_folders
+        )
+        #: Every delivery is also copied into the user's ``\\All`` folder (Gmail's All Mail).
+        self.all_mail = all_mail
         self._hub = EventHub()
         self._indexes = FolderIndexes(self.root, self._hub, cache_file)
         self._watcher = make_watcher(
@@ -136,10 +145,10 @@ class MaildirStore:
             return
         layout.make_maildir(root, folder=False)
         specials: dict[str, str | None] = {}
-        for attr, name in DEFAULT_SPECIAL_FOLDERS.items():
+        for attr, name in self.special_folders.items():
             layout.make_maildir(layout.folder_dir(root, name), folder=True)
             specials[name] = attr
-        layout.update_subscriptions(root, add=[INBOX, *DEFAULT_SPECIAL_FOLDERS.values()])
+        layout.update_subscriptions(root, add=[INBOX, *self.special_folders.values()])
         layout.update_special_use(root, specials)
 
     async def user_exists(self, user: str) -> bool:
@@ -296,7 +305,17 @@ class MaildirStore:
                 await self._indexes.refresh(idx)
                 entry = await self._in_writer(folder_ops.deliver_one, idx, job)
         self._indexes.emit(idx, kind, (entry.info.uid,), actor)
+        also = self._all_mail_copy(user, folder)
+        if also is not None:
+            await self.deliver(user, data, also, flags, internal_date, actor, kind)
         return entry.info.uid
+
+    def _all_mail_copy(self, user: str, folder: str) -> str | None:
+        """The ``\\All`` folder a delivery into ``folder`` also goes to (``all_mail``)."""
+        if not self.all_mail:
+            return None
+        special = layout.read_special_use(layout.user_dir(self.root, user))
+        return all_mail_copy(normalize_folder_name(folder), special)
 
     async def deliver_all(
         self,
@@ -316,6 +335,9 @@ class MaildirStore:
             entries = await self._in_writer(folder_ops.deliver_all, idx, jobs)
         uids = [e.info.uid for e in entries]
         self._indexes.emit(idx, kind, uids, actor)
+        also = self._all_mail_copy(user, folder)
+        if also is not None:
+            await self.deliver_all(user, also, messages, actor, kind)
         return uids
 
     async def usage(self, user: str) -> Usage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mailsrv.message.wire import header_end, to_wire
@@ -25,6 +25,7 @@ from mailsrv.store.base import (
     NoSuchUser,
     StoreEvent,
     Usage,
+    all_mail_copy,
     apply_flags,
 )
 from mailsrv.store.events import EventHub, Subscription
@@ -235,9 +236,17 @@ class MemoryMailbox:
 class MemoryStore:
     """Everything in dictionaries; same names, rules and events as ``MaildirStore``."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, special_folders: Mapping[str, str] | None = None, *, all_mail: bool = False
+    ) -> None:
         self._hub = EventHub()
         self._folders = MemoryFolders(self._hub)
+        #: The special-use folders a new user gets (attribute -> name).
+        self.special_folders = dict(
+            DEFAULT_SPECIAL_FOLDERS if special_folders is None else special_folders
+        )
+        #: Every delivery is also copied into the user's ``\\All`` folder (Gmail's All Mail).
+        self.all_mail = all_mail
 
     # -- internals -------------------------------------------------------------------------
 
@@ -251,7 +260,7 @@ class MemoryStore:
         if user in self._folders.users:
             return
         folders = {INBOX: self._new_folder(INBOX)}
-        for use, name in DEFAULT_SPECIAL_FOLDERS.items():
+        for use, name in self.special_folders.items():
             folders[name] = self._new_folder(name, use)
         self._folders.users[user] = folders
         self._folders.subscriptions[user] = set(folders)
@@ -352,7 +361,18 @@ class MemoryStore:
         f = self._folders.folder(user, folder)
         uid = self._folders.add(f, data, flags, internal_date)
         self._folders.emit(user, f.name, kind, (uid,), actor)
+        also = self._all_mail_copy(user, f.name)
+        if also is not None:
+            await self.deliver(user, data, also, flags, internal_date, actor, kind)
         return uid
+
+    def _all_mail_copy(self, user: str, folder: str) -> str | None:
+        """The ``\\All`` folder a delivery into ``folder`` also goes to (``all_mail``)."""
+        if not self.all_mail:
+            return None
+        folders = self._folders.of_user(user)
+        special = {n: x.special_use for n, x in folders.items() if x.special_use}
+        return all_mail_copy(folder, special)
 
     async def deliver_all(
         self,
@@ -365,6 +385,9 @@ class MemoryStore:
         f = self._folders.folder(user, folder)
         uids = [self._folders.add(f, m.data, m.flags, m.internal_date) for m in messages]
         self._folders.emit(user, f.name, kind, uids, actor)
+        also = self._all_mail_copy(user, f.name)
+        if also is not None:
+            await self.deliver_all(user, also, messages, actor, kind)
         return uids
 
     async def usage(self, user: str) -> Usage:
