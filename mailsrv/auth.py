@@ -12,11 +12,11 @@ import asyncio
 import hmac
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailsrv.config import Config
 from mailsrv.net.local import is_loopback
+from mailsrv.net.peer_state import FailedLogins, LocalFailedLogins
 from mailsrv.passwords import (
     DEFAULT_SCHEME,
     PasswordSchemeError,
@@ -28,13 +28,6 @@ from mailsrv.store.base import InvalidName
 from mailsrv.store.names import check_user_name
 
 log = logging.getLogger("mailsrv.auth")
-
-
-@dataclass(slots=True)
-class _Failures:
-    count: int = 0
-    blocked_until: float = 0.0
-    last: float = field(default_factory=time.monotonic)
 
 
 class UsersFile:
@@ -109,7 +102,8 @@ class Authenticator:
         self.users = users if users is not None else UsersFile(config.users_file)
         #: Users added through the API (the fixture), password in memory.
         self.extra: dict[str, str] = {}
-        self._failures: dict[str, _Failures] = {}
+        #: Failed logins per address: this process's, or the workers' shared table.
+        self.failures: FailedLogins = LocalFailedLogins()
 
     def add_user(self, user: str, password: str) -> None:
         check_user_name(user)
@@ -145,8 +139,7 @@ class Authenticator:
         return None
 
     def blocked(self, peer: str) -> bool:
-        f = self._failures.get(peer)
-        return f is not None and f.blocked_until > time.monotonic()
+        return self.failures.blocked(peer, time.monotonic())
 
     def plaintext_allowed(self, tls: bool, peer: str) -> bool:
         return tls or self.config.allow_plaintext_auth or is_loopback(peer)
@@ -171,18 +164,16 @@ class Authenticator:
         except InvalidName:
             ok = False
         if ok:
-            self._failures.pop(peer, None)
+            self.failures.clear(peer)
             return user
         await self.record_failure(peer)
         return None
 
     async def record_failure(self, peer: str) -> None:
         limits = self.config.limits
-        f = self._failures.setdefault(peer, _Failures())
-        f.count += 1
-        f.last = time.monotonic()
-        if f.count >= limits.auth_failures_per_ip:
-            f.blocked_until = f.last + limits.auth_block_seconds
-        delay = min(limits.auth_failure_delay * (1 + f.count // 5), 10.0)
+        count = self.failures.record(
+            peer, time.monotonic(), limits.auth_failures_per_ip, limits.auth_block_seconds
+        )
+        delay = min(limits.auth_failure_delay * (1 + count // 5), 10.0)
         if delay > 0:
             await asyncio.sleep(delay)

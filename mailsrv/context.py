@@ -10,6 +10,7 @@ delayed, or drop the connection. The shared layers count into ``ctx.metrics``.
 from __future__ import annotations
 
 import itertools
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
 from mailsrv.metrics import Metrics
+from mailsrv.net.peer_state import LocalPeerCounts, PeerCounts
 from mailsrv.store.base import Store
 from mailsrv.trace import Tracer
 
@@ -40,20 +42,33 @@ class SessionInfo:
 
 
 class SessionRegistry:
-    def __init__(self) -> None:
+    """This process's live sessions; ``counts`` are what admission decides with (the workers'
+    shared table under ``--workers``). ``prefix`` keeps session ids unique across workers."""
+
+    def __init__(self, counts: PeerCounts | None = None, prefix: str = "") -> None:
         self._counter = itertools.count(1)
         self.live: dict[str, SessionInfo] = {}
+        self.counts: PeerCounts = counts if counts is not None else LocalPeerCounts()
+        self.prefix = prefix
 
     def open(self, protocol: str, peer: str, port: int, tls: bool = False) -> SessionInfo:
-        info = SessionInfo(f"{protocol}-{next(self._counter)}", protocol, peer, port, tls)
+        sid = f"{protocol}-{self.prefix}{next(self._counter)}"
+        info = SessionInfo(sid, protocol, peer, port, tls)
         self.live[info.id] = info
+        self.counts.add(peer, 1)
         return info
 
     def close(self, info: SessionInfo) -> None:
-        self.live.pop(info.id, None)
+        if self.live.pop(info.id, None) is not None:
+            self.counts.add(info.peer, -1)
 
     def count_from(self, peer: str) -> int:
-        return sum(1 for s in self.live.values() if s.peer == peer)
+        """Open connections from ``peer`` (in every worker under ``--workers``)."""
+        return self.counts.count(peer)
+
+    def total(self) -> int:
+        """Open connections (in every worker under ``--workers``)."""
+        return self.counts.total()
 
 
 @dataclass(slots=True)
@@ -70,3 +85,5 @@ class ServerContext:
     metrics: Metrics = field(default_factory=Metrics)
     #: The ports the listeners really bound, by service ("imaps": 993, ...), once started.
     ports: dict[str, int] = field(default_factory=dict)
+    #: Bound listening sockets by port, handed down by the ``--workers`` supervisor.
+    listen_sockets: dict[int, socket.socket] = field(default_factory=dict)

@@ -293,7 +293,12 @@ async def start_http(ctx: ServerContext, host: str, port: int) -> HttpListener:
     feed = app[api.FEED]
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    inherited = ctx.listen_sockets.get(port) if port else None
+    site: web.BaseSite = (
+        web.SockSite(runner, inherited)
+        if inherited is not None
+        else web.TCPSite(runner, host, port, reuse_address=True)
+    )
     try:
         await site.start()
     except BaseException:
