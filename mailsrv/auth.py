@@ -57,6 +57,10 @@ class UsersFile:
             users[name] = rest.split(":", 1)[0]
         self._users, self._mtime = users, mtime
 
+    def reload(self) -> None:
+        """Read the file again at the next lookup, even if its modification time is the same."""
+        self._mtime = None
+
     def get(self, user: str) -> str | None:
         self._load()
         return self._users.get(user)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
 from mailsrv.metrics import Metrics
-from mailsrv.net.peer_state import LocalPeerCounts, PeerCounts
+from mailsrv.net.peer_state import FailedLogins, LocalPeerCounts, PeerCounts
 from mailsrv.store.base import Store
 from mailsrv.trace import Tracer
 
@@ -69,6 +69,20 @@ class SessionRegistry:
     def total(self) -> int:
         """Open connections (in every worker under ``--workers``)."""
         return self.counts.total()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerShare:
+    """What one ``--workers`` worker is handed by the supervisor (``mailsrv.workers``)."""
+
+    #: Bound listening sockets by port: every worker accepts from the same ones.
+    listen_sockets: dict[int, socket.socket]
+    #: Open connections per address, counted over every worker.
+    counts: PeerCounts
+    #: Failed logins per address, shared by every worker.
+    failures: FailedLogins
+    #: Keeps session ids unique over the workers ("imap-4711.3").
+    session_prefix: str
 
 
 @dataclass(slots=True)

@@ -342,7 +342,9 @@ class MaildirStore:
     async def open(self, user: str, folder: str = INBOX) -> MaildirMailbox:
         idx = await self._indexes.get(user, folder)
         async with idx.lock:
-            await self._indexes.refresh(idx)
+            # Look at the disk now (three stats): a POP3 login or SELECT right after another
+            # process (a worker, ``mailsrv deliver``) acknowledged a message must see it.
+            await self._indexes.refresh(idx, force=True)
         box = MaildirMailbox(self._indexes, idx)
         self._indexes.hold(idx, box)
         self._watcher.ensure_started()

@@ -1,0 +1,77 @@
+"""One ``--workers`` worker: a whole ``MailServer`` on the supervisor's sockets, in a forked child.
+
+The worker tells the supervisor it is ready by writing its ready information (one JSON line)
+to a pipe, then serves until SIGTERM or SIGINT (the graceful shutdown of
+``mailsrv.net.shutdown``) and re-reads the users file and certificates on SIGHUP. Worker 0 also
+serves the web console (see ``mailsrv.workers.console_link``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailsrv import log_format
+from mailsrv.config import Config
+from mailsrv.context import WorkerShare
+from mailsrv.server import MailServer, StartupError
+
+log = logging.getLogger("mailsrv")
+
+#: Signals a worker answers; the supervisor blocks them around ``fork``.
+WORKER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPlan:
+    """What the supervisor hands a worker it forks."""
+
+    index: int
+    config: Config
+    share: WorkerShare
+    #: The write end of the pipe that carries the ready line to the supervisor.
+    ready_fd: int
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
+    formatter: log_format.JsonFormatter | None
+
+
+async def _serve(plan: WorkerPlan) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with MailServer(plan.config, worker=plan.share) as server:
+        loop.add_signal_handler(signal.SIGHUP, server.reload)
+        if plan.formatter is not None:
+            plan.formatter.lookup = server.context.sessions.live.get
+        gc.freeze()
+        gc.enable()
+        info = json.dumps(server.ready_info()) + "\n"
+        os.write(plan.ready_fd, info.encode())
+        os.close(plan.ready_fd)
+        await stop.wait()
+
+
+def run_worker(plan: WorkerPlan) -> int:
+    """The forked child's whole life; its exit status (the caller ends with ``os._exit``)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the server can reload
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
+    try:
+        with asyncio.Runner(loop_factory=plan.loop_factory) as runner:
+            runner.run(_serve(plan))
+    except StartupError as exc:
+        print(f"mailsrv: worker {plan.index}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
