@@ -13,6 +13,7 @@ import itertools
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
 from mailsrv.metrics import Metrics
 from mailsrv.net.peer_state import FailedLogins, LocalPeerCounts, PeerCounts
-from mailsrv.store.base import Store
+from mailsrv.store.base import Store, StoreEvent
 from mailsrv.trace import Tracer
 
 if TYPE_CHECKING:
@@ -101,3 +102,8 @@ class ServerContext:
     ports: dict[str, int] = field(default_factory=dict)
     #: Bound listening sockets by port, handed down by the ``--workers`` supervisor.
     listen_sockets: dict[int, socket.socket] = field(default_factory=dict)
+    #: Under ``--workers``, in the console's worker: passes a change made through the API (a
+    #: user added, a fault armed) on to every other worker (``mailsrv.workers.console_link``).
+    to_workers: Callable[[dict[str, object]], None] | None = None
+    #: Store events of the other workers, for the console (its live feed adds itself).
+    remote_event_sinks: list[Callable[[StoreEvent], None]] = field(default_factory=list)

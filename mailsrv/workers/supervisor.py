@@ -24,12 +24,15 @@ import json
 import logging
 import os
 import selectors
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mailsrv import log_format
 from mailsrv.config import STANDARD_PORTS, Config
@@ -106,6 +109,8 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         self._selector = selectors.DefaultSelector()
         self._peers = SharedPeerTable(count)
+        #: Private to this user (0700): worker 0's console hub listens here.
+        self._run_dir = Path(tempfile.mkdtemp(prefix="mailsrv-workers-"))
         self._worker_config: Config = config
 
     # -- start ----------------------------------------------------------------------------
@@ -168,7 +173,15 @@ class Supervisor:
                     self._peers.failures(),
                     f"{os.getpid()}.",
                 )
-                plan = WorkerPlan(index, cfg, share, write_fd, self._loop_factory, self._formatter)
+                plan = WorkerPlan(
+                    index,
+                    cfg,
+                    share,
+                    write_fd,
+                    self._loop_factory,
+                    self._formatter,
+                    self._run_dir / "console.sock",
+                )
                 code = run_worker(plan)
             except BaseException:
                 log.exception("worker %d failed", index)
@@ -377,6 +390,7 @@ class Supervisor:
         os.close(self._wake_r)
         os.close(self._wake_w)
         self._peers.close()
+        shutil.rmtree(self._run_dir, ignore_errors=True)
 
 
 def _import_listeners() -> None:

@@ -17,11 +17,13 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from mailsrv import log_format
 from mailsrv.config import Config
 from mailsrv.context import WorkerShare
 from mailsrv.server import MailServer, StartupError
+from mailsrv.workers.console_link import ConsoleHub, ConsoleReporter
 
 log = logging.getLogger("mailsrv")
 
@@ -40,6 +42,8 @@ class WorkerPlan:
     ready_fd: int
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
     formatter: log_format.JsonFormatter | None
+    #: Worker 0's hub for the one console (``mailsrv.workers.console_link``).
+    console_socket: Path
 
 
 async def _serve(plan: WorkerPlan) -> None:
@@ -51,12 +55,22 @@ async def _serve(plan: WorkerPlan) -> None:
         loop.add_signal_handler(signal.SIGHUP, server.reload)
         if plan.formatter is not None:
             plan.formatter.lookup = server.context.sessions.live.get
+        link: ConsoleHub | ConsoleReporter
+        if plan.index == 0:
+            link = ConsoleHub(server.context, plan.console_socket)
+            await link.start()
+        else:
+            link = ConsoleReporter(server.context, plan.console_socket)
+            link.start()
         gc.freeze()
         gc.enable()
         info = json.dumps(server.ready_info()) + "\n"
         os.write(plan.ready_fd, info.encode())
         os.close(plan.ready_fd)
-        await stop.wait()
+        try:
+            await stop.wait()
+        finally:
+            await link.close()
 
 
 def run_worker(plan: WorkerPlan) -> int:
