@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: How long a server process may take to write its ready file.
 READY_TIMEOUT = 30.0
@@ -21,6 +22,14 @@ class ServerProcess:
     ports: dict[str, int]
     maildir: Path
     log: Path
+    ready: Path
+    #: The worker processes under ``--workers N`` (empty for one process).
+    worker_pids: list[int] = field(default_factory=list)
+
+    def read_ready(self) -> dict[str, Any]:
+        info: dict[str, Any] = json.loads(self.ready.read_text())
+        self.worker_pids = [int(p) for p in info.get("worker_pids", [])]
+        return info
 
     @property
     def pid(self) -> int:
@@ -39,8 +48,16 @@ class ServerProcess:
         return self.proc.wait(20)
 
 
-def start_server(maildir: Path, workdir: Path, *extra: str, name: str = "server") -> ServerProcess:
-    """Start a dev-mode server on ephemeral ports over ``maildir`` and wait until it is ready."""
+def start_server(
+    maildir: Path,
+    workdir: Path,
+    *extra: str,
+    name: str = "server",
+    http: bool = False,
+    dev: bool = True,
+) -> ServerProcess:
+    """Start a server (dev mode unless ``dev=False``) on ephemeral ports over ``maildir`` and
+    wait until it is ready; ``extra`` is more of ``mailsrv serve``'s flags (``--workers 2``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     ready = workdir / f"{name}-ready.json"
     ready.unlink(missing_ok=True)
@@ -50,9 +67,9 @@ def start_server(maildir: Path, workdir: Path, *extra: str, name: str = "server"
         "-m",
         "mailsrv",
         "serve",
-        "--dev",
+        *(["--dev"] if dev else []),
         "--ephemeral",
-        "--no-http",
+        *([] if http else ["--no-http"]),
         "--maildir",
         str(maildir),
         "--certs",
@@ -73,4 +90,6 @@ def start_server(maildir: Path, workdir: Path, *extra: str, name: str = "server"
             raise RuntimeError(f"server did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.02)
     info = json.loads(ready.read_text())
-    return ServerProcess(proc, {k: int(v) for k, v in info["ports"].items()}, maildir, log)
+    server = ServerProcess(proc, {k: int(v) for k, v in info["ports"].items()}, maildir, log, ready)
+    server.read_ready()
+    return server

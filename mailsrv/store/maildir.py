@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from mailsrv.message.wire import to_wire
-from mailsrv.store import folder_ops, layout
+from mailsrv.store import folder_ops, layout, session_lock
 from mailsrv.store.base import (
     DEFAULT_SPECIAL_FOLDERS,
     HIERARCHY_DELIMITER,
@@ -41,6 +41,7 @@ from mailsrv.store.indexes import FolderIndexes
 from mailsrv.store.mailbox import MaildirMailbox
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
 from mailsrv.store.scan import Entry
+from mailsrv.store.session_lock import NO_LOCK, SessionLock
 from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
 from mailsrv.store.watcher import default_mode, make_watcher
 
@@ -137,6 +138,14 @@ class MaildirStore:
             specials[name] = attr
         layout.update_subscriptions(root, add=[INBOX, *DEFAULT_SPECIAL_FOLDERS.values()])
         layout.update_special_use(root, specials)
+
+    async def lock_session(self, user: str) -> SessionLock | None:
+        root = layout.user_dir(self.root, user)
+        if not (root / "cur").is_dir():
+            if not self.create_users:
+                return NO_LOCK  # no maildrop: opening it fails with its own reason
+            await self.ensure_user(user)
+        return await asyncio.to_thread(session_lock.acquire_dotlock, root)
 
     async def user_exists(self, user: str) -> bool:
         try:

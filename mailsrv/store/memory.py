@@ -27,6 +27,7 @@ from mailsrv.store.base import (
 )
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
+from mailsrv.store.session_lock import HeldInMemory
 
 _keys = itertools.count(1)
 
@@ -211,6 +212,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._hub = EventHub()
         self._folders = MemoryFolders(self._hub)
+        self._session_locks: set[str] = set()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -231,6 +233,11 @@ class MemoryStore:
 
     async def user_exists(self, user: str) -> bool:
         return user in self._folders.users
+
+    async def lock_session(self, user: str) -> HeldInMemory | None:
+        if user in self._session_locks:
+            return None
+        return HeldInMemory(self._session_locks, user)
 
     async def list_users(self) -> list[str]:
         return sorted(self._folders.users)

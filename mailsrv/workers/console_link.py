@@ -42,6 +42,8 @@ log = logging.getLogger("mailsrv.workers")
 SESSION_REPORT = 0.1
 #: Seconds between attempts to reach worker 0's hub.
 RECONNECT = 0.2
+#: Seconds a new worker waits to reach worker 0's hub before it serves anyway.
+FIRST_CONNECT = 2.0
 #: Bytes a reporter lets wait for the hub before it drops lines.
 MAX_BUFFER = 8 * 1024 * 1024
 #: Seconds worker 0 waits for the links to end when it stops.
@@ -195,9 +197,14 @@ class ConsoleReporter:
         self._sent: dict[str, tuple[object, ...]] = {}
         self._faults: dict[int, Fault] = {}
         self._untrace = ctx.tracer.add_sink(self._on_line)
+        self._connected = asyncio.Event()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start reporting; returns once connected (or after ``FIRST_CONNECT`` seconds), so
+        the first sessions' transcripts are not missed."""
         self._task = asyncio.create_task(self._run(), name="console-reporter")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), FIRST_CONNECT)
 
     async def close(self) -> None:
         self._untrace()
@@ -233,6 +240,7 @@ class ConsoleReporter:
                     await asyncio.sleep(RECONNECT)
                     continue
                 self._writer, self._sent = writer, {}
+                self._connected.set()
                 report = asyncio.create_task(self._report_sessions())
                 try:
                     await self._apply_commands(reader)

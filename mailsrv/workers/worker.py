@@ -61,7 +61,7 @@ async def _serve(plan: WorkerPlan) -> None:
             await link.start()
         else:
             link = ConsoleReporter(server.context, plan.console_socket)
-            link.start()
+            await link.start()
         gc.freeze()
         gc.enable()
         info = json.dumps(server.ready_info()) + "\n"
