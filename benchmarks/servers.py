@@ -71,8 +71,13 @@ def mailsrv_cli_available() -> bool:
 class MailsrvProcess:
     label = "mailsrv"
 
-    def __init__(self, maildir: Path, workdir: Path, users: list[str], certs: Path) -> None:
+    def __init__(
+        self, maildir: Path, workdir: Path, users: list[str], certs: Path, workers: int = 1
+    ) -> None:
         self.maildir, self.workdir, self.users, self.certs = maildir, workdir, users, certs
+        #: ``mailsrv serve --workers N`` (the pid is then the supervisor's; CPU and memory are
+        #: counted over its process tree).
+        self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
         self.ports: dict[str, int] = {}
         self.pid = 0
@@ -84,6 +89,7 @@ class MailsrvProcess:
                 sys.executable, "-m", "mailsrv", "serve", "--ephemeral", "--no-http", "--dev",
                 "--maildir", str(self.maildir), "--ready-file", str(ready),
                 "--certs", str(self.certs), "--users", str(users_file),
+                *(["--workers", str(self.workers)] if self.workers > 1 else []),
             ]  # fmt: skip
         return [
             sys.executable, "-m", "benchmarks._serve", str(self.maildir), str(ready),
