@@ -41,7 +41,7 @@ from mailsrv.net.listen import bind_listening_socket
 from mailsrv.net.shutdown import ABORT_WAIT
 from mailsrv.server import StartupError, bind_error, check_maildir_root
 from mailsrv.workers.shared_peers import SharedPeerTable
-from mailsrv.workers.worker import WorkerPlan, run_worker
+from mailsrv.workers.worker import STACKS_SIGNAL, WorkerPlan, run_worker
 
 log = logging.getLogger("mailsrv.workers")
 
@@ -107,6 +107,8 @@ class Supervisor:
         self._sockets: dict[str, socket.socket] = {}
         self._state = _State()
         self._wake_r, self._wake_w = os.pipe()
+        #: The workers hold the read end: end of file there means the supervisor is gone.
+        self._life_r, self._life_w = os.pipe()
         self._selector = selectors.DefaultSelector()
         self._peers = SharedPeerTable(count)
         #: Private to this user (0700): worker 0's console hub listens here.
@@ -181,6 +183,8 @@ class Supervisor:
                     self._loop_factory,
                     self._formatter,
                     self._run_dir / "console.sock",
+                    self._worker_config.http_enabled,
+                    self._life_r,
                 )
                 code = run_worker(plan)
             except BaseException:
@@ -202,6 +206,7 @@ class Supervisor:
         self._selector.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
+        os.close(self._life_w)
         for other in self._state.workers.values():
             if other.ready_fd is not None:
                 os.close(other.ready_fd)
@@ -376,8 +381,10 @@ class Supervisor:
             self._step(timeout=0.2)
             self._reap(starting=False)
         for pid in list(self._state.workers):
-            log.error("worker (pid %d) did not stop; killing it", pid)
+            log.error("worker (pid %d) did not stop; its stacks follow, then it is killed", pid)
             with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, STACKS_SIGNAL)
+                time.sleep(0.5)
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
@@ -387,8 +394,8 @@ class Supervisor:
         for sock in self._sockets.values():
             sock.close()
         self._selector.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        for fd in (self._wake_r, self._wake_w, self._life_r, self._life_w):
+            os.close(fd)
         self._peers.close()
         shutil.rmtree(self._run_dir, ignore_errors=True)
 

@@ -9,6 +9,7 @@ serves the web console (see ``mailsrv.workers.console_link``).
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import json
 import logging
@@ -27,6 +28,8 @@ from mailsrv.workers.console_link import ConsoleHub, ConsoleReporter
 
 log = logging.getLogger("mailsrv")
 
+#: Makes a worker write every thread's stack to stderr (the log).
+STACKS_SIGNAL = signal.SIGUSR1
 #: Signals a worker answers; the supervisor blocks them around ``fork``.
 WORKER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -44,6 +47,10 @@ class WorkerPlan:
     formatter: log_format.JsonFormatter | None
     #: Worker 0's hub for the one console (``mailsrv.workers.console_link``).
     console_socket: Path
+    #: Whether worker 0 serves a web console (the link exists only then).
+    console: bool
+    #: Readable at end of file once the supervisor is gone (even SIGKILLed): then stop.
+    life_fd: int
 
 
 async def _serve(plan: WorkerPlan) -> None:
@@ -51,12 +58,21 @@ async def _serve(plan: WorkerPlan) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    def orphaned() -> None:
+        loop.remove_reader(plan.life_fd)
+        log.warning("worker %d: the supervisor is gone; stopping", plan.index)
+        stop.set()
+
+    loop.add_reader(plan.life_fd, orphaned)
     async with MailServer(plan.config, worker=plan.share) as server:
         loop.add_signal_handler(signal.SIGHUP, server.reload)
         if plan.formatter is not None:
             plan.formatter.lookup = server.context.sessions.live.get
-        link: ConsoleHub | ConsoleReporter
-        if plan.index == 0:
+        link: ConsoleHub | ConsoleReporter | None = None
+        if not plan.console:
+            pass  # no console (--no-http): nothing to report, no store events to watch for it
+        elif plan.index == 0:
             link = ConsoleHub(server.context, plan.console_socket)
             await link.start()
         else:
@@ -70,7 +86,8 @@ async def _serve(plan: WorkerPlan) -> None:
         try:
             await stop.wait()
         finally:
-            await link.close()
+            if link is not None:
+                await link.close()
 
 
 def run_worker(plan: WorkerPlan) -> int:
@@ -79,6 +96,8 @@ def run_worker(plan: WorkerPlan) -> int:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the server can reload
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # A worker that does not stop is asked for its stacks before it is killed (supervisor).
+    faulthandler.register(STACKS_SIGNAL, all_threads=True)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
     try:
         with asyncio.Runner(loop_factory=plan.loop_factory) as runner:

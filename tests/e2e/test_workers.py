@@ -256,16 +256,53 @@ def test_sighup_reads_the_users_file_again(tmp_path: Path) -> None:
     assert "Traceback" not in server.log.read_text()
 
 
-def test_sigterm_stops_every_worker(workers: ServerProcess) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_stops_every_worker(workers: ServerProcess, signum: int) -> None:
     pids = list(workers.worker_pids)
     held = connect_in(workers, pids[1], lambda: imap(workers, "alice", "pw"))
     held.select("INBOX")
+    workers.proc.send_signal(signum)
     assert workers.stop() == 0
-    assert held.readline().startswith(b"* BYE")  # the shared graceful shutdown's goodbye
+    line = held.readline()  # the shared graceful shutdown's goodbye
+    assert line.startswith(b"* BYE"), (line, workers.log.read_text()[-3000:])
     held.shutdown()
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists()
     assert "Traceback" not in workers.log.read_text()
+
+
+def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "mail", tmp_path, "--workers", "2")
+    pids = list(server.worker_pids)
+    server.kill()
+    for pid in pids:
+        until(lambda: not _alive(pid), f"worker {pid} to stop without its supervisor")  # noqa: B023
+    assert "the supervisor is gone; stopping" in server.log.read_text()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())
+
+
+def test_a_worker_that_cannot_start_stops_the_server_with_its_reason(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    config = write_config(
+        tmp_path / "mailsrv.toml", f'lmtp_socket = "{tmp_path}/afile/lmtp.sock"\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailsrv", "serve", "--dev", "--ephemeral", "--no-http",
+         "--workers", "2", "--config", str(config), "--certs", str(tmp_path / "certs")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "worker 0: cannot listen on the lmtp socket" in proc.stderr
+    assert "a worker could not start" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
 
 
 # -- shared state ------------------------------------------------------------------------
