@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
-from mailsrv.metrics import Metrics
+from mailsrv.metrics import Metrics, MetricsSnapshot
 from mailsrv.net.peer_state import FailedLogins, LocalPeerCounts, PeerCounts
 from mailsrv.store.base import Store, StoreEvent
 from mailsrv.trace import Tracer
@@ -107,3 +107,6 @@ class ServerContext:
     to_workers: Callable[[dict[str, object]], None] | None = None
     #: Store events of the other workers, for the console (its live feed adds itself).
     remote_event_sinks: list[Callable[[StoreEvent], None]] = field(default_factory=list)
+    #: The other workers' counters by worker pid, added into ``/metrics`` (kept after a
+    #: worker ends, so the totals never go down).
+    remote_metrics: dict[int, MetricsSnapshot] = field(default_factory=dict)

@@ -232,7 +232,8 @@ def _page(name: str) -> Handler:
 async def _metrics(request: web.Request) -> web.StreamResponse:
     """Prometheus' scrape (behind the token like the API: ``Authorization: Bearer <token>``)."""
     ctx = request.app[api.CTX]
-    text = ctx.metrics.render(s.protocol for s in tuple(ctx.sessions.live.values()))
+    metrics = ctx.metrics.merged(ctx.remote_metrics.values()) if ctx.remote_metrics else ctx.metrics
+    text = metrics.render(s.protocol for s in tuple(ctx.sessions.live.values()))
     return web.Response(body=text.encode(), headers={"Content-Type": METRICS_TYPE})
 
 

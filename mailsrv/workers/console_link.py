@@ -11,7 +11,9 @@ lines:
 - ``trace``: each transcript line, into worker 0's tracer (transcripts, the SSE stream);
 - ``event``: each store event of its own sessions, into the console's live feed (events,
   the SSE stream). Changes a worker sees on disk (``external``) are not passed on: worker 0
-  sees the same changes itself.
+  sees the same changes itself;
+- ``metrics``: its counters, when they changed, at most every ``METRICS_REPORT`` seconds;
+  ``/metrics`` adds them to worker 0's.
 
 Worker 0 sends the other way what the API changes and every worker must apply: a user added
 (``POST /users``), a fault armed, removed or cleared (``/faults``). A worker that connects is
@@ -28,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,8 @@ log = logging.getLogger("mailsrv.workers")
 
 #: Seconds between a reporter's looks at its sessions.
 SESSION_REPORT = 0.1
+#: Seconds between a reporter's reports of its counters (``/metrics``).
+METRICS_REPORT = 1.0
 #: Seconds between attempts to reach worker 0's hub.
 RECONNECT = 0.2
 #: Seconds a new worker waits to reach worker 0's hub before it serves anyway.
@@ -171,6 +176,8 @@ class ConsoleHub:
             for sid in message["gone"]:
                 live.pop(sid, None)
                 mine.discard(sid)
+        elif kind == "metrics":
+            self.ctx.remote_metrics[int(message["pid"])] = message["counters"]
         elif kind == "event":
             data = message["event"]
             event = StoreEvent(
@@ -228,6 +235,7 @@ class ConsoleReporter:
             self._send({"kind": "trace", "line": line.as_dict()})
 
     async def _run(self) -> None:
+        unwatch = self.ctx.metrics.watch(self.ctx.store)  # deliveries, as worker 0's console does
         sub = self.ctx.store.subscribe(None)
         events = asyncio.create_task(self._pump_events(sub))
         try:
@@ -241,25 +249,40 @@ class ConsoleReporter:
                     continue
                 self._writer, self._sent = writer, {}
                 self._connected.set()
-                report = asyncio.create_task(self._report_sessions())
+                reports = [
+                    asyncio.create_task(self._report_sessions()),
+                    asyncio.create_task(self._report_metrics()),
+                ]
                 try:
                     await self._apply_commands(reader)
                 finally:
-                    report.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await report
+                    for report in reports:
+                        report.cancel()
+                    for report in reports:
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await report
                     self._writer = None
                     writer.close()
                 await asyncio.sleep(RECONNECT)
         finally:
             events.cancel()
             sub.close()
+            unwatch()
 
     async def _pump_events(self, sub: Any) -> None:
         while True:
             event: StoreEvent = await sub.get()
             if event.kind is not EventKind.EXTERNAL:
                 self._send({"kind": "event", "event": _event_dict(event)})
+
+    async def _report_metrics(self) -> None:
+        last: object = None
+        while True:
+            counters = self.ctx.metrics.snapshot()
+            if counters != last:
+                self._send({"kind": "metrics", "pid": os.getpid(), "counters": counters})
+                last = counters
+            await asyncio.sleep(METRICS_REPORT)
 
     async def _report_sessions(self) -> None:
         while True:

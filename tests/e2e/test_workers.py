@@ -193,6 +193,19 @@ def test_one_console_shows_every_worker(workers: ServerProcess) -> None:
     )
     assert events[0]["uids"] == [1]
     assert api(workers, "/wait?user=bob&count=1&timeout=10")["count"] == 1
+
+    def metrics() -> str | None:
+        url = f"http://{HOST}:{workers.ports['http']}/metrics"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            text: str = resp.read().decode()
+        wanted = (
+            'mailsrv_logins_total{protocol="imap",result="ok"} 2',  # one in each worker
+            'mailsrv_deliveries_total{via="smtp"} 1',  # counted in worker 1
+            'mailsrv_sessions{protocol="imap"} 2',
+        )
+        return text if all(w in text for w in wanted) else None
+
+    until(metrics, "/metrics to count both workers")
     for client in clients:
         client.logout()
 
