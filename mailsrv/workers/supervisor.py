@@ -8,9 +8,14 @@ child starts from a process with no threads and no loop. Then it waits for signa
 - SIGCHLD: a worker ended. Its reason (exit status or signal) is logged, its connection
   counts are zeroed, and a new worker takes its place (after a pause that grows while workers
   keep dying within a second of starting).
-- SIGTERM, SIGINT: every worker gets SIGTERM and shuts down gracefully; a worker still there
-  after the grace is killed.
+- SIGTERM, SIGINT: every worker is told to stop and shuts down gracefully; a worker still
+  there after the grace is killed.
 - SIGHUP: passed on to every worker, which re-reads the users file and the certificates.
+
+Workers are told through a control pipe each, not by signals: under load a signal sent to a
+worker whose executor threads were busy was sometimes never acted on by its event loop, and a
+byte on a pipe always is. The pipe's end of file also tells a worker that the supervisor is
+gone (even killed), and it stops.
 
 The ready file is written once every worker is ready; it and the banner list the worker pids.
 """
@@ -41,7 +46,7 @@ from mailsrv.net.listen import bind_listening_socket
 from mailsrv.net.shutdown import ABORT_WAIT
 from mailsrv.server import StartupError, bind_error, check_maildir_root
 from mailsrv.workers.shared_peers import SharedPeerTable
-from mailsrv.workers.worker import STACKS_SIGNAL, WorkerPlan, run_worker
+from mailsrv.workers.worker import RELOAD, STACKS_SIGNAL, STOP, WorkerPlan, run_worker
 
 log = logging.getLogger("mailsrv.workers")
 
@@ -62,6 +67,8 @@ class _Worker:
     pid: int
     started: float
     ready_fd: int | None
+    #: The supervisor's end of the worker's control pipe (``mailsrv.workers.worker``).
+    control_fd: int
     info: dict[str, object] | None = None
     buffer: bytes = b""
 
@@ -107,8 +114,6 @@ class Supervisor:
         self._sockets: dict[str, socket.socket] = {}
         self._state = _State()
         self._wake_r, self._wake_w = os.pipe()
-        #: The workers hold the read end: end of file there means the supervisor is gone.
-        self._life_r, self._life_w = os.pipe()
         self._selector = selectors.DefaultSelector()
         self._peers = SharedPeerTable(count)
         #: Private to this user (0700): worker 0's console hub listens here.
@@ -162,12 +167,14 @@ class Supervisor:
             if name != "http" or cfg.http_enabled
         }
         read_fd, write_fd = os.pipe()
+        control_r, control_w = os.pipe()
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
             try:
                 os.close(read_fd)
+                os.close(control_w)
                 self._close_in_child()
                 share = WorkerShare(
                     by_port,
@@ -184,7 +191,7 @@ class Supervisor:
                     self._formatter,
                     self._run_dir / "console.sock",
                     self._worker_config.http_enabled,
-                    self._life_r,
+                    control_r,
                 )
                 code = run_worker(plan)
             except BaseException:
@@ -196,8 +203,10 @@ class Supervisor:
                 os._exit(code)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         os.close(write_fd)
+        os.close(control_r)
         os.set_blocking(read_fd, False)
-        worker = _Worker(index, pid, time.monotonic(), read_fd)
+        os.set_blocking(control_w, False)
+        worker = _Worker(index, pid, time.monotonic(), read_fd, control_w)
         self._state.workers[pid] = worker
         self._selector.register(read_fd, selectors.EVENT_READ, worker)
 
@@ -206,8 +215,8 @@ class Supervisor:
         self._selector.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
-        os.close(self._life_w)
         for other in self._state.workers.values():
+            os.close(other.control_fd)
             if other.ready_fd is not None:
                 os.close(other.ready_fd)
 
@@ -282,7 +291,7 @@ class Supervisor:
             self._reap(starting)
         elif signum == signal.SIGHUP:
             log.info("SIGHUP: the workers re-read the users file and the certificates")
-            self._signal_all(signal.SIGHUP)
+            self._tell_all(RELOAD)
         elif not self._state.stopping:
             self._state.stopping = True
             print("mailsrv: shutting down", file=sys.stderr, flush=True)
@@ -319,6 +328,7 @@ class Supervisor:
             worker = self._state.workers.pop(pid, None)
             if worker is None:
                 continue
+            os.close(worker.control_fd)
             if worker.ready_fd is not None:
                 self._selector.unregister(worker.ready_fd)
                 os.close(worker.ready_fd)
@@ -326,7 +336,7 @@ class Supervisor:
             if self._state.stopping:
                 log.info("worker %d (pid %d) %s", worker.index, pid, reason)
                 continue
-                self._peers.clear_slot(worker.index)
+            self._peers.clear_slot(worker.index)
             lived = time.monotonic() - worker.started
             quick = self._state.quick_deaths.get(worker.index, 0) + 1 if lived < QUICK_DEATH else 0
             self._state.quick_deaths[worker.index] = quick
@@ -368,19 +378,21 @@ class Supervisor:
         self._write_ready_file()
         self._on_ready(self.ready_info())
 
-    def _signal_all(self, signum: int) -> None:
-        for pid in list(self._state.workers):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
+    def _tell_all(self, command: bytes) -> None:
+        """A command on every worker's control pipe (not a signal: see ``worker.py``)."""
+        for worker in list(self._state.workers.values()):
+            with contextlib.suppress(OSError):  # it died meanwhile: SIGCHLD will say
+                os.write(worker.control_fd, command)
 
     def _stop_all(self) -> None:
         self._state.stopping = True
-        self._signal_all(signal.SIGTERM)
+        self._tell_all(STOP)
         deadline = time.monotonic() + self.config.limits.shutdown_grace + ABORT_WAIT + STOP_SLACK
         while self._state.workers and time.monotonic() < deadline:
             self._step(timeout=0.2)
             self._reap(starting=False)
-        for pid in list(self._state.workers):
+        for pid, worker in list(self._state.workers.items()):
+            os.close(worker.control_fd)
             log.error("worker (pid %d) did not stop; its stacks follow, then it is killed", pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, STACKS_SIGNAL)
@@ -394,7 +406,7 @@ class Supervisor:
         for sock in self._sockets.values():
             sock.close()
         self._selector.close()
-        for fd in (self._wake_r, self._wake_w, self._life_r, self._life_w):
+        for fd in (self._wake_r, self._wake_w):
             os.close(fd)
         self._peers.close()
         shutil.rmtree(self._run_dir, ignore_errors=True)

@@ -28,6 +28,9 @@ from mailsrv.workers.console_link import ConsoleHub, ConsoleReporter
 
 log = logging.getLogger("mailsrv")
 
+#: The supervisor's commands on the control pipe.
+STOP = b"T"
+RELOAD = b"H"
 #: Makes a worker write every thread's stack to stderr (the log).
 STACKS_SIGNAL = signal.SIGUSR1
 #: Signals a worker answers; the supervisor blocks them around ``fork``.
@@ -49,8 +52,8 @@ class WorkerPlan:
     console_socket: Path
     #: Whether worker 0 serves a web console (the link exists only then).
     console: bool
-    #: Readable at end of file once the supervisor is gone (even SIGKILLed): then stop.
-    life_fd: int
+    #: The supervisor's commands (``STOP``, ``RELOAD``); end of file: the supervisor is gone.
+    control_fd: int
 
 
 async def _serve(plan: WorkerPlan) -> None:
@@ -59,13 +62,27 @@ async def _serve(plan: WorkerPlan) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    def orphaned() -> None:
-        loop.remove_reader(plan.life_fd)
-        log.warning("worker %d: the supervisor is gone; stopping", plan.index)
-        stop.set()
+    reload: list[Callable[[], None]] = []  # the server's, once it runs
 
-    loop.add_reader(plan.life_fd, orphaned)
+    def control() -> None:
+        try:
+            data = os.read(plan.control_fd, 64)
+        except BlockingIOError:
+            return
+        if not data:
+            loop.remove_reader(plan.control_fd)
+            log.warning("worker %d: the supervisor is gone; stopping", plan.index)
+            stop.set()
+        if STOP[0] in data:
+            stop.set()
+        if RELOAD[0] in data:
+            for call in reload:
+                call()
+
+    os.set_blocking(plan.control_fd, False)
+    loop.add_reader(plan.control_fd, control)
     async with MailServer(plan.config, worker=plan.share) as server:
+        reload.append(server.reload)
         loop.add_signal_handler(signal.SIGHUP, server.reload)
         if plan.formatter is not None:
             plan.formatter.lookup = server.context.sessions.live.get

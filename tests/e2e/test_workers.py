@@ -346,10 +346,10 @@ def test_connection_limit_counts_every_worker(tmp_path: Path) -> None:
                 sock.settimeout(PATIENCE)
                 assert _refused(sock.recv(200)), "a third connection from one address was served"
         held.pop().close()
-        sock = until(
-            lambda: _served(server),
-            "a connection served again once one closed",
-        )
+        sock = until(lambda: _served(server), "a connection served again once one closed")
+        held.append(sock)
+        os.kill(first, signal.SIGKILL)  # its connection dies with it, and so does its count
+        sock = until(lambda: _served(server), "a connection served once a worker died")
         sock.close()
         for sock in held:
             sock.close()
