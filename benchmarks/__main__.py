@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks import scenarios, scenarios_idle
+from benchmarks import scenarios, scenarios_idle, scenarios_scan
 from benchmarks.common import DOVECOT, QUICK, Bench, Sizes, mailsrv_kind
 from benchmarks.loadgen import raise_nofile_limit
 from benchmarks.scenarios import Results
@@ -32,6 +32,7 @@ SCENARIOS: dict[str, ScenarioFn] = {
     "startup": scenarios_idle.startup,
     "fixture": scenarios_idle.fixture,
     "smtp-ingress": scenarios.smtp_ingress,
+    "smtp-ingress-scan": scenarios_scan.smtp_ingress_scan,
     "pop3-drain": scenarios.pop3_drain,
     "imap-initial-sync": scenarios.imap_initial_sync,
     "imap-search": scenarios.imap_search,

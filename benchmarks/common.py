@@ -47,6 +47,10 @@ class Sizes:
     idle_users: int = 100
     smtp_connections: int = 10
     smtp_messages_per_connection: int = 200
+    #: Scanning costs spamd tens of milliseconds a message: fewer messages, same connections.
+    smtp_scan_messages_per_connection: int = 10
+    #: One message at a time, scanning on and off, for the latency scanning adds.
+    smtp_scan_latency_messages: int = 30
     fixture_iterations: int = 20
 
 
@@ -61,6 +65,8 @@ QUICK = Sizes(
     idle_users=3,
     smtp_connections=2,
     smtp_messages_per_connection=5,
+    smtp_scan_messages_per_connection=2,
+    smtp_scan_latency_messages=3,
     fixture_iterations=3,
 )
 
@@ -95,6 +101,7 @@ def running(
     template: Path | None,
     users: list[str],
     imap_clients: int = 1,
+    serve_args: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     """A server of ``kind`` on its own hard-linked copy of ``template``; removed afterwards."""
     tag = f"{kind.lower()}-{next(_copies)}"
@@ -107,7 +114,7 @@ def running(
     server: Server
     if is_mailsrv(kind):
         server = MailsrvProcess(
-            maildir, bench.work / tag, users, bench.certs, workers=workers_of(kind)
+            maildir, bench.work / tag, users, bench.certs, serve_args, workers=workers_of(kind)
         )
     else:
         server = DovecotProcess(maildir, users, imap_clients=imap_clients)

@@ -171,7 +171,7 @@ def smtp_ingress(bench: Bench, kind: str) -> Results:
         return {}
     s = bench.sizes
     users = [f"in{i:02d}" for i in range(s.smtp_connections)]
-    data = _ten_kb_message()
+    data = ten_kb_message()
     rate = Series()
     with running(bench, kind, None, users) as server, procstat.RssSampler(server.pid) as sampler:
         per_worker = [
@@ -193,7 +193,7 @@ def smtp_ingress(bench: Bench, kind: str) -> Results:
     return {(f"{s.smtp_connections} connections, 10 KB", "msg/s", ""): rate}
 
 
-def _ten_kb_message() -> bytes:
+def ten_kb_message() -> bytes:
     head = (
         "From: Sender <sender@example.org>\r\nTo: someone@bench.test\r\nSubject: ingress\r\n"
         "Message-ID: <ingress@example.org>\r\nMIME-Version: 1.0\r\n"

@@ -4,6 +4,11 @@ Protocol sessions call ``Authenticator.login(user, password, peer)``: it returns
 user name or None, and on failure sleeps for a delay that grows with the failures from that
 address (the same delay whether the user exists or not). ``blocked(peer)`` says whether an
 address is refused for now. ``plaintext_allowed(tls, peer)`` is the DESIGN.md policy.
+
+SASL beyond PLAIN and LOGIN goes through ``resolve(exchange, step, peer)``:
+SCRAM-SHA-256 keys from a ``{SCRAM-SHA-256}`` entry, a plain-text one or a fixture user's
+password; bearer tokens (OAUTHBEARER, XOAUTH2) from the users file's ``mailsrv_oauth_token=``
+extra field, or any token in dev mode. ``mechanisms()`` lists those that can work now.
 """
 
 from __future__ import annotations
@@ -11,17 +16,23 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import secrets
 import time
 from pathlib import Path
 
 from mailsrv.config import Config
+from mailsrv.net import sasl
 from mailsrv.net.local import is_loopback
 from mailsrv.net.peer_state import FailedLogins, LocalFailedLogins
+from mailsrv.net.scram_keys import ITERATIONS, BadScramValue, ScramKeys
 from mailsrv.passwords import (
+    CLEAR_SCHEMES,
     DEFAULT_SCHEME,
     PasswordSchemeError,
     check_password,
+    clear_secret,
     hash_password,
+    split_scheme,
     verify_password,
 )
 from mailsrv.store.base import InvalidName
@@ -30,13 +41,23 @@ from mailsrv.store.names import check_user_name
 log = logging.getLogger("mailsrv.auth")
 
 
+#: The users file's extra field (Dovecot passwd-file's 8th field, ``key=value`` words) that holds
+#: a user's OAuth bearer token; repeat it for several tokens.
+OAUTH_TOKEN_FIELD = "mailsrv_oauth_token"  # noqa: S105 - a field name, not a secret
+
+
 class UsersFile:
-    """Dovecot passwd-file lines ``user:{SCHEME}hash[:...]``; re-read when the file changes."""
+    """Dovecot passwd-file lines ``user:{SCHEME}hash[:uid:gid:gecos:home:shell:extra fields]``;
+    re-read when the file changes. Rewriting a user keeps the fields after the password."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._mtime: float | None = None
         self._users: dict[str, str] = {}
+        #: What follows the password on each line (uid:gid:gecos:home:shell:extra fields).
+        self._rests: dict[str, str] = {}
+        self._tokens: dict[str, tuple[str, ...]] = {}
+        self._scram_capable = False
 
     def _load(self) -> None:
         if self.path is None:
@@ -44,18 +65,57 @@ class UsersFile:
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
-            self._users, self._mtime = {}, None
+            self._users, self._rests, self._tokens, self._mtime = {}, {}, {}, None
+            self._scram_capable = False
             return
         if mtime == self._mtime:
             return
         users: dict[str, str] = {}
+        rests: dict[str, str] = {}
+        tokens: dict[str, tuple[str, ...]] = {}
         for line in self.path.read_text().splitlines():
             line = line.strip()
             if not line or line.startswith("#") or ":" not in line:
                 continue
             name, _, rest = line.partition(":")
-            users[name] = rest.split(":", 1)[0]
-        self._users, self._mtime = users, mtime
+            users[name], _, after = rest.partition(":")
+            rests[name] = after
+            extra = ":".join(after.split(":")[5:])
+            found = tuple(
+                value
+                for key, _, value in (word.partition("=") for word in extra.split())
+                if key == OAUTH_TOKEN_FIELD and value
+            )
+            if found:
+                tokens[name] = found
+        self._users, self._rests, self._tokens, self._mtime = users, rests, tokens, mtime
+        self._scram_capable = any(
+            split_scheme(v)[0] in ("SCRAM-SHA-256", *CLEAR_SCHEMES) for v in users.values()
+        )
+
+    def tokens(self, user: str) -> tuple[str, ...]:
+        """The bearer tokens of ``user`` (``mailsrv_oauth_token=`` extra fields)."""
+        self._load()
+        return self._tokens.get(user, ())
+
+    def token_owner(self, token: str) -> str | None:
+        """The user one of whose tokens is ``token`` (every token compared, in constant time)."""
+        self._load()
+        owner = None
+        for user, tokens in self._tokens.items():
+            for known in tokens:
+                if hmac.compare_digest(known.encode(), token.encode()):
+                    owner = user
+        return owner
+
+    def has_tokens(self) -> bool:
+        self._load()
+        return bool(self._tokens)
+
+    def scram_capable(self) -> bool:
+        """Whether some user's stored secret allows SCRAM-SHA-256 (SCRAM keys or a plain text)."""
+        self._load()
+        return self._scram_capable
 
     def reload(self) -> None:
         """Read the file again at the next lookup, even if its modification time is the same."""
@@ -64,6 +124,20 @@ class UsersFile:
     def get(self, user: str) -> str | None:
         self._load()
         return self._users.get(user)
+
+    def extra_fields(self, user: str) -> dict[str, str]:
+        """The line's userdb extra fields (its 7th column on, ``key=value`` separated by
+        spaces, as Dovecot's passwd-file has them): ``{"userdb_quota_rule": "*:storage=1G"}``."""
+        self._load()
+        columns = self._rests.get(user, "").split(":", 5)
+        if len(columns) < 6:
+            return {}
+        fields = {}
+        for item in columns[5].split():
+            key, eq, value = item.partition("=")
+            if eq:
+                fields[key] = value
+        return fields
 
     def names(self) -> list[str]:
         self._load()
@@ -92,7 +166,11 @@ class UsersFile:
             users[user] = hashed
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(f"{u}:{h}\n" for u, h in sorted(users.items())))
+        rests = self._rests  # the other columns (extra fields: quota rules, tokens) are kept
+        lines = (
+            f"{u}:{h}:{rests[u]}" if rests.get(u) else f"{u}:{h}" for u, h in sorted(users.items())
+        )
+        tmp.write_text("".join(line + "\n" for line in lines))
         tmp.chmod(0o600)
         tmp.replace(self.path)
         self._mtime = None
@@ -108,6 +186,9 @@ class Authenticator:
         self.extra: dict[str, str] = {}
         #: Failed logins per address: this process's, or the workers' shared table.
         self.failures: FailedLogins = LocalFailedLogins()
+        #: Salts SCRAM keys made from a plain text (or made up for a user without keys): the same
+        #: user gets the same salt for the life of the process, known user or not.
+        self._salt_key = secrets.token_bytes(32)
 
     def add_user(self, user: str, password: str) -> None:
         check_user_name(user)
@@ -181,3 +262,97 @@ class Authenticator:
         delay = min(limits.auth_failure_delay * (1 + count // 5), 10.0)
         if delay > 0:
             await asyncio.sleep(delay)
+
+    # --- SASL beyond PLAIN and LOGIN (mailsrv.net.sasl) -----------------------------------
+
+    def mechanisms(self) -> tuple[str, ...]:
+        """The SASL mechanisms that can log someone in now, in the order they are advertised:
+        SCRAM-SHA-256 when a user's secret allows it, the bearer mechanisms in dev mode or when
+        the users file holds tokens."""
+        bearer = self.config.dev or self.users.has_tokens()
+        possible = {
+            "SCRAM-SHA-256": bool(self.extra) or self.users.scram_capable(),
+            "OAUTHBEARER": bearer,
+            "XOAUTH2": bearer,
+        }
+        return tuple(m for m in sasl.MECHANISMS if possible.get(m, True))
+
+    def scram_keys(self, login: str) -> ScramKeys:
+        """``login``'s SCRAM-SHA-256 keys; made-up ones (a failed proof) when it has none. Every
+        path derives keys once, so the time taken says nothing about the user."""
+        user = self.local_user(login)
+        salt = hmac.digest(self._salt_key, user.encode("utf-8", "surrogateescape"), "sha256")[:16]
+        secret: bytes | None = None
+        stored_keys: ScramKeys | None = None
+        if user in self.extra:
+            secret = self.extra[user].encode()
+        elif (stored := self.users.get(user)) is not None:
+            scheme, _, value = split_scheme(stored)
+            if scheme == "SCRAM-SHA-256":
+                try:
+                    stored_keys = ScramKeys.parse(value, "sha256")
+                except BadScramValue as exc:
+                    log.warning(
+                        "users file %s: user %s: password scheme {SCRAM-SHA-256} value %s; "
+                        "login refused",
+                        self.users.path,
+                        user,
+                        exc,
+                    )
+            else:
+                secret = clear_secret(stored)
+                if secret is None:
+                    log.info(
+                        "user %s: SCRAM-SHA-256 needs a {SCRAM-SHA-256} or plain-text password, "
+                        "the users file has {%s}; login refused",
+                        user,
+                        scheme,
+                    )
+        # Without a secret: keys of a random password, which no proof matches.
+        password = secret if secret is not None else secrets.token_bytes(32)
+        derived = ScramKeys.derive(password, salt, ITERATIONS, "sha256")
+        if secret is None and stored_keys is not None:
+            return stored_keys
+        return derived
+
+    def token_user(self, login: str, token: str) -> str | None:
+        """The user a bearer token logs in: in dev mode anyone named; otherwise one whose
+        ``mailsrv_oauth_token`` it is (the token alone names its user when ``login`` is "")."""
+        if not login:
+            return self.users.token_owner(token)
+        user = self.local_user(login)
+        try:
+            check_user_name(user)
+        except InvalidName:
+            return None
+        if self.config.dev:
+            return user
+        known = self.users.tokens(user)
+        ok = [hmac.compare_digest(t.encode(), token.encode()) for t in known]
+        return user if any(ok) else None
+
+    async def resolve(
+        self, exchange: sasl.Exchange, step: sasl.Step, peer: str
+    ) -> sasl.Step | sasl.LoggedIn:
+        """Carry ``exchange`` past the steps that need the users file: the result is what the
+        protocol acts on, a ``Challenge`` to send, ``Credentials`` to check with ``login``, a
+        ``LoggedIn`` or a ``SaslError`` (a wrong proof or token was counted and delayed here)."""
+        while True:
+            if isinstance(step, sasl.NeedSecret | sasl.Bearer) and self.blocked(peer):
+                return sasl.SaslError(sasl.Failure.TOKEN_REFUSED)
+            if isinstance(step, sasl.NeedSecret):
+                step = exchange.provide(await asyncio.to_thread(self.scram_keys, step.user))
+            elif isinstance(step, sasl.Bearer):
+                user = self.token_user(step.user, step.token)
+                if user is not None:
+                    self.failures.clear(peer)
+                    return sasl.LoggedIn(user)
+                await self.record_failure(peer)
+                return exchange.refuse()
+            elif isinstance(step, sasl.Proven):
+                self.failures.clear(peer)
+                return sasl.LoggedIn(self.local_user(step.user))
+            else:
+                if isinstance(step, sasl.SaslError) and step.failure is sasl.Failure.REJECTED:
+                    await self.record_failure(peer)
+                return step

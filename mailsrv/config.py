@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from mailsrv.config_fields import ConfigError as ConfigError
 from mailsrv.config_fields import check_table, show, unknown_key
+from mailsrv.scan.settings import ScanSettings, settings_problem
 from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
 
 #: The standard port of each service; ``port_offset`` is added to all but http.
@@ -77,6 +78,10 @@ class Limits:
     bad_commands: int = 20
     #: Seconds a session may take to finish its command when the server stops (then goodbye).
     shutdown_grace: float = 5.0
+    #: Default quota per user (RFC 9208): octets over all folders, and messages; 0 = none.
+    #: The users file overrides them per user (``userdb_quota_rule=*:storage=1G``).
+    quota_storage: int = 0
+    quota_messages: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +123,8 @@ class Config:
     lmtp_socket: Path | None = None
     #: Name shown in greetings and Received: headers.
     server_name: str = "localhost"
+    #: ``[scan]``: spam and virus checks at delivery (off unless an engine is named).
+    scan: ScanSettings = field(default_factory=ScanSettings)
 
     def port_for(self, service: str) -> int | None:
         """The port to bind for ``service``: None when it is off, 0 for an ephemeral one."""
@@ -160,7 +167,7 @@ def _log_level(value: str) -> str | None:
 
 
 #: Words for a type that say more than its annotation.
-_EXPECTED = {"poll_interval": "a number of seconds"}
+_EXPECTED = {"poll_interval": "a number of seconds", "scan.timeout": "a number of seconds"}
 
 #: Checks of single values beyond their type: a text saying why the value is impossible.
 _VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
@@ -190,6 +197,12 @@ def _check_values(kwargs: dict[str, Any], origin: dict[str, str | None]) -> None
                     where=origin.get("limits"),
                     key=f"limits.{f.name}",
                 )
+    scan = kwargs.get("scan")
+    scan_problem = settings_problem(scan) if isinstance(scan, ScanSettings) else None
+    if scan_problem is not None:
+        name, why = scan_problem
+        key, value = f"scan.{name}", show(getattr(scan, name))
+        raise ConfigError(f"{key} {why}, got {value}", where=origin.get("scan"), key=key)
     for name, port in kwargs.get("ports", {}).items():
         key = f"ports.{name}"
         if name not in STANDARD_PORTS:

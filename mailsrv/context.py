@@ -4,7 +4,8 @@
 connection as a ``SessionInfo`` (the console lists them) and report every line through
 ``ctx.tracer`` (transcripts, ``--trace``). Before running a command a listener asks
 ``ctx.faults.check(protocol, command)``: a test may have asked for that command to fail, be
-delayed, or drop the connection. The shared layers count into ``ctx.metrics``.
+delayed, or drop the connection. The shared layers count into ``ctx.metrics``. Every delivery
+path (SMTP, LMTP, the REST API, the fixture) scans through ``ctx.scanner``.
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
 from mailsrv.metrics import Metrics, MetricsSnapshot
 from mailsrv.net.peer_state import FailedLogins, LocalPeerCounts, PeerCounts
+from mailsrv.quota import QuotaPolicy
+from mailsrv.scan.scanner import Scanner
+from mailsrv.scan.settings import ScanSettings
 from mailsrv.store.base import Store, StoreEvent
 from mailsrv.trace import Tracer
 
 if TYPE_CHECKING:
     from mailsrv.auth import Authenticator
+    from mailsrv.report.card import ReportCard
+    from mailsrv.tls_faults import TlsContexts
 
 
 @dataclass(slots=True)
@@ -110,3 +116,29 @@ class ServerContext:
     #: The other workers' counters by worker pid, added into ``/metrics`` (kept after a
     #: worker ends, so the totals never go down).
     remote_metrics: dict[int, MetricsSnapshot] = field(default_factory=dict)
+    #: One context per TLS service, so a TLS fault can change one service's certificate.
+    tls_contexts: TlsContexts | None = None
+    #: The client report card, fed from the tracer (``mailsrv.report``).
+    report: ReportCard | None = None
+    #: Per-user quota limits and the check before a save (``mailsrv.quota``).
+    quota: QuotaPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.quota = QuotaPolicy(self.config, self.store, self.auth.users)
+
+    def session_tls(self, session: str) -> bool:
+        """Whether that live session is on TLS now (False when it is gone)."""
+        info = self.sessions.live.get(session)
+        return info is not None and info.tls
+
+    def tls_for(self, service: str) -> ssl.SSLContext | None:
+        """The context ``service`` ("imaps", "imap" for its STARTTLS, "submission", ...) serves
+        TLS with; None when TLS is off."""
+        if self.tls is None:
+            return None
+        if self.tls_contexts is None:
+            return self.tls
+        return self.tls_contexts.for_service(service)
+
+    #: Spam and virus checks at delivery (``[scan]``; off by default).
+    scanner: Scanner = field(default_factory=lambda: Scanner(ScanSettings()))

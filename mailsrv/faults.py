@@ -10,6 +10,9 @@ A fault can be narrowed to one user (``user=``: the session's login, so nothing 
 to the command's argument (``match=``: a case-insensitive glob such as ``"*bounce-*@example.com*"``
 on SMTP ``RCPT``'s ``TO:<...>``, POP3's arguments, or an IMAP command's mailbox name). Every
 fault has an ``id`` (for the REST API) and counts its ``hits``.
+
+``tls("imaps", "expired")`` is a handshake fault, not a command's: the service's TLS context
+(``mailsrv.tls_faults``) asks ``tls_certificate`` on each ClientHello which certificate to show.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import fnmatch
 import itertools
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 PROTOCOLS = ("imap", "pop3", "smtp", "lmtp")
@@ -52,6 +56,21 @@ class FaultKind(enum.Enum):
     DELAY = "delay"  # wait ``seconds`` first, then run it
     DROP = "drop"  # close the connection (after ``after_bytes`` of the response, if set)
     STRIP_STARTTLS = "strip-starttls"  # STARTTLS/STLS not offered, and refused with ``reply``
+    TLS = "tls"  # the TLS handshake presents a faulty ``certificate``
+
+
+#: The TLS services a certificate fault can be set on: the implicit-TLS ports and those that
+#: upgrade with STARTTLS/STLS (the names of ``MailServer.ports``).
+TLS_SERVICES = ("imaps", "pop3s", "smtps", "imap", "pop3", "submission", "smtp")
+#: The faulty certificates a TLS fault can present (``mailsrv.tls_faults`` makes them).
+TLS_CERTIFICATES = (
+    "expired",
+    "not-yet-valid",
+    "wrong-host",
+    "self-signed",
+    "untrusted-ca",
+    "weak-key",
+)
 
 
 @dataclass(slots=True)
@@ -66,10 +85,13 @@ class Fault:
     hits: int = 0
     user: str | None = None  # only this user's sessions (None: everyone, logged in or not)
     match: str | None = None  # a glob on the command's argument (None: any argument)
+    certificate: str = ""  # TLS faults: which faulty certificate (one of TLS_CERTIFICATES)
     id: int = 0  # given by the injector
 
     def applies(self, protocol: str, command: str, argument: str, user: str | None) -> bool:
         """Whether this fault fires on ``command`` (upper case) with ``argument`` for ``user``."""
+        if self.kind is FaultKind.TLS:
+            return False  # a handshake fault, never a command's
         if self.protocol != protocol or self.command not in (command, "*"):
             return False
         if self.user is not None and self.user != user:
@@ -91,11 +113,13 @@ class FaultInjector:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        #: Set by the server: makes a faulty certificate ahead of its first handshake.
+        self.prepare_certificate: Callable[[str], object] | None = None
 
     def _add(self, fault: Fault) -> Fault:
         fault.protocol = fault.protocol.lower()
         fault.command = " ".join(fault.command.upper().split())
-        if fault.protocol not in PROTOCOLS:
+        if fault.kind is not FaultKind.TLS and fault.protocol not in PROTOCOLS:
             raise ValueError(f"fault protocol must be one of {', '.join(PROTOCOLS)}")
         if not fault.command:
             raise ValueError("a fault needs a command name (or '*' for any command)")
@@ -184,6 +208,36 @@ class FaultInjector:
         command, reply = STARTTLS_REFUSALS[proto]
         kind = FaultKind.STRIP_STARTTLS
         return self._add(Fault(proto, command, kind, reply=reply, times=None, user=user))
+
+    def tls(self, protocol: str, certificate: str, times: int | None = None) -> Fault:
+        """Make ``protocol``'s TLS (an implicit-TLS port such as ``imaps``, or the STARTTLS/STLS
+        upgrade of ``imap``, ``pop3``, ``submission``, ``smtp``) present a faulty
+        ``certificate`` (one of ``TLS_CERTIFICATES``) to every handshake, until removed (or for
+        ``times`` handshakes). The certificate is made now, once per server."""
+        proto, cert = protocol.lower(), certificate.lower()
+        if proto not in TLS_SERVICES:
+            raise ValueError(f"a tls fault's protocol must be one of {', '.join(TLS_SERVICES)}")
+        if cert not in TLS_CERTIFICATES:
+            raise ValueError(f"certificate must be one of {', '.join(TLS_CERTIFICATES)}")
+        if self.prepare_certificate is None:
+            raise ValueError("TLS is off on this server: there is no handshake to break")
+        self.prepare_certificate(cert)
+        kind = FaultKind.TLS
+        return self._add(Fault(proto, "TLS", kind, times=times, certificate=cert))
+
+    def tls_certificate(self, service: str) -> str | None:
+        """The faulty certificate a handshake on ``service`` presents now, if any (and count
+        the handshake as a hit)."""
+        if not self._faults:
+            return None
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind is FaultKind.TLS and fault.protocol == service:
+                    fault.hits += 1
+                    if fault.times is not None and fault.hits >= fault.times:
+                        self._faults.remove(fault)
+                    return fault.certificate
+        return None
 
     def starttls_stripped(self, protocol: str, user: str | None = None) -> bool:
         """Whether a strip-starttls fault hides STARTTLS/STLS from this session's capabilities

@@ -63,6 +63,7 @@ class Metrics:
         self.commands: defaultdict[Labels, int] = defaultdict(int)  # (protocol, command)
         self.latency: dict[Labels, Histogram] = {}  # (protocol, command)
         self.deliveries: defaultdict[Labels, int] = defaultdict(int)  # (via,)
+        self.scans: defaultdict[Labels, int] = defaultdict(int)  # (engine, result)
         self.bytes_in: defaultdict[Labels, int] = defaultdict(int)  # (protocol,)
         self.bytes_out: defaultdict[Labels, int] = defaultdict(int)  # (protocol,)
         self.refusals: defaultdict[Labels, int] = defaultdict(int)  # (protocol, reason)
@@ -176,6 +177,10 @@ class Metrics:
         _family(
             out, "mailsrv_errors_total", "counter", "Internal errors answered to a client.",
             ("protocol",), self.errors,
+        )  # fmt: skip
+        _family(
+            out, "mailsrv_scans_total", "counter", "Messages scanned at delivery, by verdict.",
+            ("engine", "result"), self.scans,
         )  # fmt: skip
         return "\n".join(out) + "\n"
 

@@ -20,6 +20,7 @@ import string
 import bcrypt
 from argon2 import PasswordHasher, Type
 
+from mailsrv.net.scram_keys import ITERATIONS, ScramKeys
 from mailsrv.password_schemes import (
     BCRYPT_MAX,
     NOT_CHECKED,
@@ -61,7 +62,17 @@ def _ssha512(password: str) -> str:
     return base64.b64encode(hashlib.sha512(utf8(password) + salt).digest() + salt).decode()
 
 
-WRITABLE = ("ARGON2ID", "ARGON2I", "BLF-CRYPT", "SHA512-CRYPT", "SHA256-CRYPT", "SSHA512")
+WRITABLE = (
+    "ARGON2ID",
+    "ARGON2I",
+    "BLF-CRYPT",
+    "SHA512-CRYPT",
+    "SHA256-CRYPT",
+    "SSHA512",
+    "SCRAM-SHA-256",
+)
+#: Schemes whose stored value is the password itself (SCRAM and APOP can use it).
+CLEAR_SCHEMES = frozenset({"PLAIN", "CLEAR", "CLEARTEXT"})
 
 
 def hash_password(password: str, scheme: str = DEFAULT_SCHEME) -> str:
@@ -79,6 +90,9 @@ def hash_password(password: str, scheme: str = DEFAULT_SCHEME) -> str:
         value = sha_crypt(password, f"${variant}${_crypt_salt()}")
     elif scheme == "SSHA512":
         value = _ssha512(password)
+    elif scheme == "SCRAM-SHA-256":
+        # As doveadm pw writes it: 4096 iterations, a 16-byte salt (SCRAM logins can use it).
+        value = ScramKeys.derive(utf8(password), os.urandom(16), ITERATIONS, "sha256").dovecot()
     else:
         raise ValueError(f"cannot write {{{scheme}}}; choose one of {', '.join(WRITABLE)}")
     return f"{{{scheme}}}{value}"
@@ -115,6 +129,17 @@ def _decode(scheme: Scheme, suffix: str, value: str) -> bytes:
     if scheme.size and len(raw) != scheme.size:
         raise MalformedHash(f"holds {len(raw)} bytes where {scheme.size} are expected")
     return raw
+
+
+def clear_secret(stored: str) -> bytes | None:
+    """The password a ``{PLAIN}`` (``{CLEAR}``, ``.B64``, ``.HEX``, no scheme) value holds."""
+    scheme, suffix, value = split_scheme(stored)
+    if scheme not in CLEAR_SCHEMES:
+        return None
+    try:
+        return _decode(SCHEMES[scheme], suffix, value)
+    except MalformedHash:
+        return None
 
 
 def _same_work_as_a_wrong_password(password: str) -> None:

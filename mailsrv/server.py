@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config
 from mailsrv.context import ServerContext, SessionRegistry, WorkerShare
+from mailsrv.scan.scanner import Scanner
 from mailsrv.store.base import Store
 
 if TYPE_CHECKING:
@@ -166,6 +167,15 @@ class MailServer:
             self.ctx.listen_sockets = share.listen_sockets
             self.ctx.sessions = SessionRegistry(share.counts, share.session_prefix)
             auth.failures = share.failures
+        if tls is not None:
+            from mailsrv.tls_faults import TlsContexts
+
+            self.ctx.tls_contexts = TlsContexts.for_config(cfg, tls, self.ctx.faults)
+        from mailsrv.report.card import ReportCard
+
+        self.ctx.report = ReportCard(self.ctx.session_tls)
+        self.ctx.tracer.add_sink(self.ctx.report.record)
+        self.ctx.scanner = Scanner(cfg.scan, self.ctx.tracer, self.ctx.metrics)
         if cfg.trace or cfg.trace_file:
             from mailsrv.trace_sinks import install_trace_sinks
 

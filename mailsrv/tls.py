@@ -138,7 +138,7 @@ def _make_ca(paths: CertPaths) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
     return cert, key
 
 
-def _san_entry(name: str) -> x509.GeneralName:
+def san_entry(name: str) -> x509.GeneralName:
     from cryptography import x509
 
     try:
@@ -169,7 +169,7 @@ def _make_server_cert(
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=SERVER_VALID_DAYS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([_san_entry(n) for n in names]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([san_entry(n) for n in names]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
@@ -230,7 +230,7 @@ def _canonical(name: str) -> str:
         return name.lower()
 
 
-def _all_names(hostnames: Iterable[str]) -> tuple[str, ...]:
+def all_names(hostnames: Iterable[str]) -> tuple[str, ...]:
     names: list[str] = []
     for n in (*DEFAULT_NAMES, *hostnames):
         n = n.strip()
@@ -250,7 +250,7 @@ def ensure_certificates(
     certs_dir = Path(certs_dir)
     certs_dir.mkdir(parents=True, exist_ok=True)
     paths = cert_paths(certs_dir)
-    names = _all_names(hostnames)
+    names = all_names(hostnames)
     if not force and _still_verified(certs_dir, paths, names):
         return paths
     ca = None if force else _load_ca(paths)
@@ -339,13 +339,20 @@ def server_ssl_context(config: Config) -> ssl.SSLContext:
             return cached[1]
         paths = ensure_certificates(certs_dir, config.hostnames)
         stamp = _stamp(paths.cert_file)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.set_ciphers(_TLS12_CIPHERS)
-        ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+        ctx = tls12_server_context()
         ctx.load_cert_chain(paths.cert_file, paths.key_file)
         _server_contexts[key] = (stamp, ctx)
         return ctx
+
+
+def tls12_server_context(weak_keys: bool = False) -> ssl.SSLContext:
+    """A server context without a certificate yet: TLS 1.2+, modern ciphers. ``weak_keys``
+    lowers OpenSSL's security level to 0 so a TLS fault can serve a 1024-bit RSA key."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(_TLS12_CIPHERS + (":@SECLEVEL=0" if weak_keys else ""))
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    return ctx
 
 
 def client_ssl_context(ca_file: Path) -> ssl.SSLContext:

@@ -10,7 +10,10 @@ from pathlib import Path
 
 from mailsrv.auth import UsersFile
 from mailsrv.cli.common import EXIT_FAILURE, CliError, build_config
-from mailsrv.store.base import INBOX, StoreError
+from mailsrv.config import Config
+from mailsrv.quota import QuotaPolicy
+from mailsrv.scan.scanner import Scanner
+from mailsrv.store.base import INBOX, OverQuota, StoreError
 from mailsrv.store.names import check_folder_name, check_user_name
 
 
@@ -75,17 +78,27 @@ def _read_message(source: str) -> bytes:
         raise CliError(f"cannot read {source}: {exc.strerror}", EXIT_FAILURE) from exc
 
 
-async def _deliver(maildir: Path, user: str, folder: str, data: bytes) -> int:
+async def _deliver(config: Config, user: str, folder: str, data: bytes) -> int:
+    """Scan (with ``[scan]`` configured, as SMTP does) and store; the new message's UID."""
     from mailsrv.store.maildir import MaildirStore
 
-    store = MaildirStore(maildir, create_users=True)
+    scanned = await Scanner(config.scan).scan(data, "cli")
+    if scanned.refusal is not None:
+        raise CliError(f"message refused: virus found ({scanned.refusal})", EXIT_FAILURE)
+    store = MaildirStore(config.maildir, create_users=True)
     try:
         await store.ensure_user(user)
         if folder != INBOX and not any(f.name == folder for f in await store.list_folders(user)):
             await store.create_folder(user, folder)
-        return await store.deliver(user, data, folder=folder, actor="cli")
+        # The user's quota, as the server enforces it (the users file's rules, [limits]).
+        quota = QuotaPolicy(config, store, UsersFile(config.users_file))
+        await quota.check(user, len(scanned.data))
+        placed = await scanned.deliver(store, user, folder, actor="cli")
     finally:
         await store.close()
+    if scanned.result is not None:
+        print(f"scanned: {scanned.result.summary()}; into {placed.folder}", file=sys.stderr)
+    return placed.uid
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
@@ -101,11 +114,13 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     if len(data) > config.limits.message_size:
         raise CliError(f"message larger than the limit of {config.limits.message_size} bytes")
     try:
-        uid = asyncio.run(_deliver(config.maildir, user, folder, data))
+        uid = asyncio.run(_deliver(config, user, folder, data))
     except ModuleNotFoundError as exc:
         if exc.name != "mailsrv.store.maildir":
             raise
         raise CliError("the Maildir store is not available in this build", EXIT_FAILURE) from exc
+    except OverQuota as exc:
+        raise CliError(f"delivery refused: {user} is {exc}", EXIT_FAILURE) from exc
     except StoreError as exc:
         raise CliError(f"delivery failed: {exc}", EXIT_FAILURE) from exc
     print(uid)

@@ -13,13 +13,14 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from mailsrv import log_format
 from mailsrv.cli.common import CliError, build_config, with_default_users
 from mailsrv.config import Config
+from mailsrv.scan.probe import probe
 from mailsrv.server import MailServer, StartupError
 
 _LABELS: dict[str, tuple[str, str]] = {
@@ -92,6 +93,12 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N|auto",
         help="worker processes sharing the ports (default 1: one process; auto: one per core)",
     )
+    p.add_argument(
+        "--scan",
+        action="store_true",
+        help="scan mail at delivery with the local spamd and clamd (their default ports and "
+        "sockets) where [scan] names no engine; the banner says what answered",
+    )
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING ... (default INFO)")
     p.add_argument(
         "--log-format",
@@ -115,7 +122,7 @@ def parse_workers(value: str) -> int:
     return count
 
 
-def banner(config: Config, info: dict[str, Any], out: TextIO) -> None:
+def banner(config: Config, info: dict[str, Any], out: TextIO, scanning: Sequence[str] = ()) -> None:
     """What ``mailsrv serve`` prints once ready: ``info`` is the ready file's content."""
     cfg = config
     mode = "dev mode" if cfg.dev else "production mode"
@@ -144,10 +151,18 @@ def banner(config: Config, info: dict[str, Any], out: TextIO) -> None:
         print(f"Auth:     users file {cfg.users_file} (mailsrv user add NAME)", file=out)
     if info.get("ca_file"):
         print(f"Trust CA: {info['ca_file']}", file=out)
+    for n, line in enumerate(scanning):
+        print(f"{'Scanning:' if n == 0 else '':<9} {line}", file=out)
     print("Press Ctrl-C to stop.", file=out, flush=True)
 
 
-async def _run(config: Config, formatter: log_format.JsonFormatter | None = None) -> None:
+async def _run(
+    config: Config, formatter: log_format.JsonFormatter | None = None, look_for_scan: bool = False
+) -> None:
+    scanning: list[str] = []
+    if look_for_scan or config.scan.enabled:
+        scan, scanning = await probe(config.scan, look_for_scan)
+        config = dataclasses.replace(config, scan=scan)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -160,7 +175,7 @@ async def _run(config: Config, formatter: log_format.JsonFormatter | None = None
             # Start-up garbage is there for good: keep the collector from walking it again.
             gc.freeze()
             gc.enable()
-            banner(config, server.ready_info(), sys.stdout)
+            banner(config, server.ready_info(), sys.stdout, scanning)
             await stop.wait()
             print("mailsrv: shutting down", file=sys.stderr, flush=True)
     finally:
@@ -168,15 +183,25 @@ async def _run(config: Config, formatter: log_format.JsonFormatter | None = None
             loop.remove_signal_handler(sig)
 
 
-def _supervise(config: Config, workers: int, formatter: log_format.JsonFormatter | None) -> int:
+def _supervise(
+    config: Config,
+    workers: int,
+    formatter: log_format.JsonFormatter | None,
+    look_for_scan: bool,
+) -> int:
     from mailsrv.workers.supervisor import supervise
 
+    scanning: list[str] = []
+    if look_for_scan or config.scan.enabled:
+        # Once, before the workers are forked (the loop is gone again by then).
+        scan, scanning = asyncio.run(probe(config.scan, look_for_scan))
+        config = dataclasses.replace(config, scan=scan)
     status = supervise(
         config,
         workers,
         loop_factory=_loop_factory(config.loop),
         formatter=formatter,
-        on_ready=lambda info: banner(config, info, sys.stdout),
+        on_ready=lambda info: banner(config, info, sys.stdout, scanning),
     )
     if status != 0:
         raise CliError("a worker could not start (see above)", status)
@@ -232,9 +257,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.disable()
     try:
         if args.workers > 1:
-            return _supervise(config, args.workers, formatter)
+            return _supervise(config, args.workers, formatter, args.scan)
         with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
-            runner.run(_run(config, formatter))
+            runner.run(_run(config, formatter, look_for_scan=args.scan))
     except StartupError as exc:
         raise CliError(str(exc.strerror or exc)) from exc
     except KeyboardInterrupt:  # a second Ctrl-C while shutting down

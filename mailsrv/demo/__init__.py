@@ -20,6 +20,8 @@ from rich.console import Console
 from mailsrv.config import Config
 from mailsrv.demo.render import render_scene, render_summary
 from mailsrv.demo.scenes import Scene, run_scenes
+from mailsrv.scan.probe import probe
+from mailsrv.scan.settings import ScanSettings, settings_problem
 from mailsrv.server import MailServer
 
 
@@ -32,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=8025, help="console port with --web")
     p.add_argument("--pause", type=float, default=None, help="seconds between scenes")
     p.add_argument("--certs", type=Path, default=Path("certs"), help="certificates folder")
+    p.add_argument(
+        "--scan", action="store_true", help="scene 7 with the local spamd and clamd, if found"
+    )
+    p.add_argument("--spam", metavar="URL", help="spamd for scene 7 (spamc://HOST:PORT)")
+    p.add_argument("--virus", metavar="URL", help="clamd for scene 7 (clamd://HOST:PORT)")
     return p
 
 
@@ -48,6 +55,14 @@ async def run_demo(args: argparse.Namespace, console: Console) -> list[Scene]:
         ).with_ephemeral_ports()
         if args.web:
             config = dataclasses.replace(config, http_port=args.http_port)
+        if args.scan or args.spam or args.virus:
+            wanted = ScanSettings(spam=args.spam, virus=args.virus)
+            problem = settings_problem(wanted)
+            if problem is not None:
+                raise SystemExit(f"mailsrv demo: --{problem[0]} {problem[1]}")
+            scan, found = await probe(wanted, look_locally=args.scan)
+            config = dataclasses.replace(config, scan=scan)
+            console.print("Scanning: " + "; ".join(found))
         pause = args.pause if args.pause is not None else (3.0 if args.web else 0.0)
         interactive = args.step and sys.stdin.isatty()
 

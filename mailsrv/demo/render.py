@@ -37,9 +37,28 @@ def _files(scene: Scene) -> Table:
     return table
 
 
+_SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _card(device: str, scene: Scene) -> Panel:
+    text = Text()
+    for f in scene.cards[device]:
+        text.append(f"{f.severity:<8}", style=_SEVERITY_STYLES.get(f.severity, ""))
+        text.append(f"{f.code}\n", style="bold")
+        text.append(f"  {f.message}\n")
+        for line in f.evidence[:2]:
+            text.append(f"  {line[:100]}\n", style="dim")
+    if not scene.cards[device]:
+        text.append("no habits to report\n", style="green")
+    return Panel(text, title=device, border_style="blue", width=60)
+
+
 def render_scene(console: Console, scene: Scene) -> None:
     console.rule(f"[bold]{scene.title}")
     console.print(Text(scene.lesson, style="italic"))
+    if scene.cards:
+        console.print(Columns([_card(d, scene) for d in scene.cards], equal=False, expand=False))
+        return
     panels = [_transcript(name, lines) for name, lines in scene.transcripts.items()]
     console.print(Columns(panels, equal=False, expand=False))
     facts = ", ".join(f"{k} = {v}" for k, v in scene.facts.items())
@@ -92,5 +111,13 @@ def render_summary(console: Console, scenes: list[Scene]) -> None:
         f"{facts.get('6.pop3_second_run_new', 0)} new",
         f"still sees {facts.get('6.imap_still_sees', 0)} message in INBOX",
     )
+    if facts.get("7.scanning"):
+        virus = "the virus refused at DATA" if facts.get("7.virus_refused") else "no virus found"
+        devices = sum(1 for key in ("7.laptop_junk", "7.tablet_junk") if facts.get(key))
+        table.add_row(
+            "spam and viruses",
+            "each device scans what it downloads (INBOX only)",
+            f"scanned once on the server: {virus}, the spam in Junk on {devices} IMAP devices",
+        )
     table.add_row("ports", "110, 995 (TLS); STLS", "143, 993 (TLS); STARTTLS")
     console.print(table)

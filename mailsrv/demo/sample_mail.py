@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -49,4 +50,40 @@ def late_message() -> EmailMessage:
         "Leave it on the server, please",
         "This one should stay on the server after POP3 downloads it.\n",
         4,
+    )
+
+
+#: The EICAR anti-virus test file (harmless; every scanner reports it), kept base64-encoded so
+#: this source file itself does not trip a scanner.
+EICAR_BASE64 = (
+    "WDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5EQVJELUFOVElWSVJVUy1URVNULUZJTEUhJEgrSCo="
+)
+#: SpamAssassin's GTUBE test string: its rule alone scores 1000.
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def infected_message() -> EmailMessage:
+    """An "invoice" whose attachment is the EICAR test file."""
+    msg = _message(
+        "Billing <billing@example.net>",
+        "Your invoice",
+        "Please open the attached invoice.\n",
+        5,
+    )
+    msg.add_attachment(
+        base64.b64decode(EICAR_BASE64),
+        maintype="application",
+        subtype="octet-stream",
+        filename="invoice.com",
+    )
+    return msg
+
+
+def spam_message() -> EmailMessage:
+    """An offer carrying GTUBE, which SpamAssassin scores as certain spam."""
+    return _message(
+        "Deals <deals@example.net>",
+        "You have won!",
+        f"Claim your prize today.\n\n{GTUBE}\n",
+        6,
     )

@@ -8,6 +8,7 @@ test can check. Rendering is ``render.py``'s job; nothing here prints.
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from mailsrv.demo.clients import Desktop, Laptop, Phone
-from mailsrv.demo.sample_mail import late_message, sample_messages
+from mailsrv.demo.sample_mail import (
+    infected_message,
+    late_message,
+    sample_messages,
+    spam_message,
+)
+from mailsrv.report.findings import Finding
 from mailsrv.server import MailServer
 from mailsrv.trace import TraceLine
 
@@ -33,6 +40,10 @@ class Scene:
     files_before: list[str] = field(default_factory=list)
     files_after: list[str] = field(default_factory=list)
     facts: dict[str, int] = field(default_factory=dict)
+    #: The last scene: each device's report card (device -> findings).
+    cards: dict[str, list[Finding]] = field(default_factory=dict)
+    #: Device name -> pattern: only the transcript lines matching it are kept for that device.
+    focus: dict[str, str] = field(default_factory=dict)
 
 
 class Stage:
@@ -104,6 +115,17 @@ class Stage:
             out.setdefault(name, []).append(f"{arrow} {text}")
         return out
 
+    def report_cards(self) -> dict[str, list[Finding]]:
+        """Each device's report card, from all its sessions ("desktop (POP3, run 2)" is the
+        desktop)."""
+        card = self.server.context.report
+        devices: dict[str, set[str]] = {}
+        for sid, name in self.names.items():
+            devices.setdefault(name.split(" ", 1)[0], set()).add(sid)
+        if card is None:
+            return {device: [] for device in devices}
+        return {device: card.for_sessions(sids) for device, sids in devices.items()}
+
     async def smtp_send(self, messages: list[EmailMessage]) -> None:
         port = self.port("smtp")
 
@@ -113,6 +135,13 @@ class Stage:
                     smtp.send_message(msg, to_addrs=[f"{USER}@localhost"])
 
         await asyncio.to_thread(send)
+
+
+def _focused(transcripts: dict[str, list[str]], focus: dict[str, str]) -> dict[str, list[str]]:
+    return {
+        name: [line for line in lines if name not in focus or re.search(focus[name], line)]
+        for name, lines in transcripts.items()
+    }
 
 
 def _short(name: str) -> str:
@@ -212,6 +241,39 @@ async def scene_leave_on_server(stage: Stage, scene: Scene) -> None:
     scene.facts["imap_still_sees"] = await asyncio.to_thread(stage.laptop.select, "INBOX")
 
 
+async def scene_scanned_on_the_server(stage: Stage, scene: Scene) -> None:
+    scanner = stage.server.context.scanner
+    scene.facts["scanning"] = int(scanner.enabled)
+    if not scanner.enabled:
+        scene.lesson += " (Skipped: no engine; run the demo with --scan and spamd and clamd.)"
+        return
+    scene.focus["SMTP"] = r"^C: (MAIL|DATA)|^S: (554|250 2\.0\.0)|^\*\* scan:"
+    phone = stage.phone
+    mark = phone.mark()
+    try:
+        await stage.smtp_send([infected_message()])
+        scene.facts["virus_refused"] = 0
+    except smtplib.SMTPDataError as exc:
+        scene.facts["virus_refused"] = int(exc.smtp_code == 554)
+    await stage.smtp_send([spam_message()])
+    laptop = stage.laptop
+    scene.facts["laptop_junk"] = await asyncio.to_thread(laptop.select, "Junk")
+    newest = (await asyncio.to_thread(laptop.uids))[-1]
+    junk_flags = await asyncio.to_thread(laptop.fetch, newest, "(FLAGS)")
+    scene.facts["junk_keyword"] = int(b"$Junk" in junk_flags)
+    tablet = await stage.attach(
+        "tablet (IMAP)",
+        lambda: asyncio.to_thread(Laptop, stage.host, stage.port("imap"), USER, PASSWORD),
+    )
+    scene.facts["tablet_junk"] = await asyncio.to_thread(tablet.select, "Junk")
+    await asyncio.to_thread(tablet.logout)
+    await asyncio.to_thread(laptop.select, "INBOX")
+    scene.facts["phone_told_exists"] = len(phone.lines_since(mark, r"EXISTS"))
+    desktop = await stage.attach("desktop (POP3)", lambda: asyncio.to_thread(stage.desktop))
+    scene.facts["pop3_sees_inbox"] = (await asyncio.to_thread(desktop.stat))[0]
+    await asyncio.to_thread(desktop.quit)
+
+
 SCENES: list[tuple[str, str, SceneFn]] = [
     (
         "1. Mail arrives",
@@ -249,8 +311,24 @@ SCENES: list[tuple[str, str, SceneFn]] = [
         "run skip what it already has, and IMAP still sees the message.",
         scene_leave_on_server,
     ),
+    (
+        "7. Scanned once, on the server",
+        "An invoice carrying the EICAR test virus is refused at SMTP DATA (554), once, for "
+        "every device; a GTUBE offer is scored by SpamAssassin and lands in Junk, which the "
+        "laptop and the tablet both see, with $Junk. The phone's INBOX never hears of either. "
+        "A POP3 desktop sees INBOX only and would have to scan what it downloads itself.",
+        scene_scanned_on_the_server,
+    ),
 ]
 
+
+#: The closing scene, once every device has logged out.
+CARD_SCENE = (
+    "7. The report card",
+    "While the scenes ran, the server noted each client's habits from its commands alone: what "
+    "a client author would want to fix before it meets a real server. (The demo logs in without "
+    "TLS on loopback, so every device gets cleartext-login.)",
+)
 
 SceneHook = Callable[[Scene], Awaitable[None]]
 
@@ -279,11 +357,20 @@ async def run_scenes(
             await fn(stage, scene)
             await asyncio.sleep(0.05)  # let the last pushed lines reach the transcript
             scene.files_after = stage.files()
-            scene.transcripts = stage.transcripts_since(start)
+            scene.transcripts = _focused(stage.transcripts_since(start), scene.focus)
             scenes.append(scene)
             if after_scene is not None:
                 await after_scene(scene)
     finally:
         await stage.phone.close()
         await asyncio.to_thread(laptop.logout)
+    scene = Scene(*CARD_SCENE)
+    if before_scene is not None:
+        await before_scene(scene)
+    await asyncio.sleep(0.05)  # the last sessions' close reaches the card
+    scene.cards = stage.report_cards()
+    scene.facts = {f"{device}_findings": len(found) for device, found in scene.cards.items()}
+    scenes.append(scene)
+    if after_scene is not None:
+        await after_scene(scene)
     return scenes

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailsrv.imap import list_cmd
-from mailsrv.imap.binary_append import base64_binary_parts
+from mailsrv.imap import append_cmd, list_cmd
 from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import (
     Append,
@@ -33,8 +32,6 @@ from mailsrv.imap.responses import untagged
 from mailsrv.store.base import (
     INBOX,
     SEEN,
-    EventKind,
-    NoSuchFolder,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +45,7 @@ _SPECIAL_BY_UPPER = {u.upper(): u for u in SPECIAL_USES}
 
 HANDLERS = CommandRegistry()
 HANDLERS.add(ListCommand, list_cmd.list_folders)
+HANDLERS.add(Append, append_cmd.append)
 
 
 def _user(s: ImapSession) -> str:
@@ -166,31 +164,3 @@ HANDLERS.add(Unsubscribe, subscribe)
 async def status(s: ImapSession, cmd: Status) -> None:
     s.out.write(await status_line(s, s.mailbox_name(cmd.mailbox), cmd.items))
     await s.ok(cmd.tag, "Status completed.")
-
-
-@HANDLERS.on(Append)
-async def append(s: ImapSession, cmd: Append) -> None:
-    name = s.mailbox_name(cmd.mailbox)
-    if not cmd.message:
-        raise CommandFailed("NO", "Can't save a zero byte message")
-    store, user = s.ctx.store, _user(s)
-    try:
-        mailbox = await store.open(user, name)
-    except NoSuchFolder:
-        raise CommandFailed("NO", "Mailbox doesn't exist", "TRYCREATE") from None
-    flags = [f for f in cmd.flags if f != "\\Recent"]
-    uid = await store.deliver(
-        user,
-        base64_binary_parts(cmd.message) if cmd.binary else cmd.message,
-        mailbox.name,
-        flags,
-        cmd.internal_date,
-        actor=s.id,
-        kind=EventKind.APPENDED,
-    )
-    view = s.view
-    if view is not None and view.name == mailbox.name:
-        uidvalidity = view.uidvalidity
-    else:
-        uidvalidity = (await mailbox.snapshot()).uidvalidity
-    await s.ok(cmd.tag, "Append completed.", f"APPENDUID {uidvalidity} {uid}")

@@ -199,14 +199,60 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
-class Append:
-    tag: str
-    mailbox: bytes
+class CatenateUrl:
+    """A CATENATE ``URL`` part (RFC 4469 §3): the IMAP URL as sent."""
+
+    url: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CatenateText:
+    """A CATENATE ``TEXT`` part: bytes to put in as they are (``binary``: a literal8)."""
+
+    text: bytes
+    binary: bool = False
+
+
+CatenatePart = CatenateUrl | CatenateText
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    """One message of an APPEND (RFC 3502 allows several): its literal, or the CATENATE parts
+    it is made of (RFC 4469)."""
+
     flags: tuple[str, ...]
     internal_date: float | None
-    message: bytes
+    message: bytes | tuple[CatenatePart, ...]
     binary: bool = False  # sent as a literal8 (``~{n}``, RFC 3516)
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """APPEND with one message or, by MULTIAPPEND (RFC 3502), several: all go in or none."""
+
+    tag: str
+    mailbox: bytes
+    messages: tuple[AppendMessage, ...]
     name: str = "APPEND"
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuota:
+    """GETQUOTA root, GETQUOTAROOT mailbox (RFC 9208 §4.2, §4.3)."""
+
+    tag: str
+    argument: bytes
+    name: str = "GETQUOTA"  # or "GETQUOTAROOT"
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuota:
+    """SETQUOTA (RFC 9208 §4.1): parsed so that it gets a clear NO; limits are the admin's."""
+
+    tag: str
+    root: bytes
+    name: str = "SETQUOTA"
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +337,8 @@ Command = (
     | ListCommand
     | Status
     | Append
+    | GetQuota
+    | SetQuota
     | Fetch
     | StoreCommand
     | Copy

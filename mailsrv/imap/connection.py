@@ -162,8 +162,9 @@ class Connection:
             await self.out.drain()
             if s.core.closed:
                 return
-            if s.core.tls_pending and self.ctx.tls is not None:
-                await self.writer.start_tls(self.ctx.tls)
+            tls = self.ctx.tls_for("imap") if s.core.tls_pending else None
+            if tls is not None:
+                await self.writer.start_tls(tls)
                 self.transport = self.writer.transport
                 s.tls_started()
                 continue

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import get_args
 
-from mailsrv.imap import any_state, authenticated, not_authenticated, selected
+from mailsrv.imap import any_state, authenticated, not_authenticated, quota_cmd, selected
 from mailsrv.imap.commands import Command, InvalidCommand, command_name
 from mailsrv.imap.core import IdleEnd, SaslResponse
 from mailsrv.imap.errors import CommandFailed
@@ -27,7 +27,7 @@ log = logging.getLogger("mailsrv.imap")
 
 #: Every command's handler, grouped by the state the command runs in.
 HANDLERS = any_state.HANDLERS.merge(
-    not_authenticated.HANDLERS, authenticated.HANDLERS, selected.HANDLERS
+    not_authenticated.HANDLERS, authenticated.HANDLERS, quota_cmd.HANDLERS, selected.HANDLERS
 )
 _unhandled = set(get_args(Command)) - set(HANDLERS)
 if _unhandled:  # pragma: no cover - a programming error, caught by the first import

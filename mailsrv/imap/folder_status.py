@@ -1,5 +1,5 @@
-"""The STATUS answer for one folder (RFC 9051 §6.3.11, RFC 8438 STATUS=SIZE), used by STATUS and
-by LIST's RETURN (STATUS ...) (RFC 5819)."""
+"""The STATUS answer for one folder (RFC 9051 §6.3.11, RFC 8438 STATUS=SIZE, RFC 9208
+DELETED-STORAGE), used by STATUS and by LIST's RETURN (STATUS ...) (RFC 5819)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def status_values(
     snap: FolderSnapshot, items: tuple[str, ...], recent: int
 ) -> list[tuple[str, int]]:
-    """(item, value) pairs of a STATUS answer (RFC 9051 §6.3.11, RFC 8438 SIZE)."""
+    """(item, value) pairs of a STATUS answer (RFC 9051 §6.3.11, RFC 8438 SIZE, RFC 9208)."""
     out = []
     for item in items:
         if item == "MESSAGES":
@@ -31,6 +31,8 @@ def status_values(
             value = sum(1 for m in snap.messages if DELETED in m.flags)
         elif item == "SIZE":
             value = sum(m.size for m in snap.messages)
+        elif item == "DELETED-STORAGE":  # RFC 9208: what EXPUNGE would free, in octets
+            value = sum(m.size for m in snap.messages if DELETED in m.flags)
         else:
             value = recent
         out.append((item, value))

@@ -30,6 +30,9 @@ from mailsrv.imap.parser import parse_command
 
 #: Default limit for literals outside APPEND (login names, search strings, folder names).
 MAX_OTHER_LITERAL = 64 * 1024
+#: All the literals of one APPEND together, in message limits: a MULTIAPPEND (RFC 3502) is held
+#: in memory until its last message is in, so that all go in or none; this bounds that memory.
+APPEND_TOTAL_MESSAGES = 4
 
 _LITERAL_END = re.compile(rb"~?\{(\d{1,19})(\+?)\}\Z")
 _TAG = re.compile(rb"([\x21-\x7e]+?)[ \r\n]")
@@ -63,9 +66,11 @@ class CommandFramer:
         self.max_line = max_line
         self.max_append = max_append
         self.max_literal = min(max_literal, max_append)
+        self.max_append_total = max_append * APPEND_TOTAL_MESSAGES
         self._buf = bytearray()
         self._parts: list[bytes] = []
         self._line_bytes = 0  # non-literal bytes of the command so far
+        self._literal_bytes = 0  # literal bytes of the command so far
         self._literal_left = 0
         self._discarding = False  # swallowing an over-limit non-synchronizing literal
         self._skipping = False  # skipping the rest of a refused command's line
@@ -86,7 +91,7 @@ class CommandFramer:
         """Drop everything buffered (plaintext pipelined after STARTTLS, RFC 9051 §6.2.1)."""
         self._buf.clear()
         self._parts.clear()
-        self._line_bytes = self._literal_left = 0
+        self._line_bytes = self._literal_left = self._literal_bytes = 0
         self._discarding = self._skipping = False
 
     def take_input(self) -> bytes:
@@ -174,7 +179,7 @@ class CommandFramer:
             data = b"".join(self._parts)
             self.last_input = data
             self._parts.clear()
-            self._line_bytes = 0
+            self._line_bytes = self._literal_bytes = 0
             if not data.strip():
                 return None  # an empty line: ignored, as clients sometimes send one
             return parse_command(data, self._memo)
@@ -182,7 +187,8 @@ class CommandFramer:
         head = self._parts[0] if self._parts else line
         append = _APPEND.match(head) is not None
         limit = self.max_append if append else self.max_literal
-        if size > limit:
+        self._literal_bytes += size
+        if size > limit or (append and self._literal_bytes > self.max_append_total):
             self._discarding = nonsync
             self._literal_left = size if nonsync else 0
             if append:
@@ -198,7 +204,7 @@ class CommandFramer:
         head = self._parts[0] if self._parts else line
         self.last_input = head
         self._parts.clear()
-        self._line_bytes = 0
+        self._line_bytes = self._literal_bytes = 0
         self._skipping = skip
         return InvalidCommand(_tag_of(head), reason, code)
 
@@ -207,7 +213,7 @@ class CommandFramer:
         self.last_input = head
         self._buf.clear()
         self._parts.clear()
-        self._line_bytes = 0
+        self._line_bytes = self._literal_bytes = 0
         self._skipping = True
         return InvalidCommand(_tag_of(head), "Command line too long")
 

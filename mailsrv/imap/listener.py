@@ -130,7 +130,7 @@ async def start_imap(
     """Listen for IMAP on ``host:port`` (RFC 9051 §2.1: 143 with STARTTLS, 993 with TLS);
     ``shared`` is the server's IMAP state, the same for all its IMAP listeners."""
     listener = ImapListener(ctx, implicit_tls, shared)
-    ssl_ctx = ctx.tls if implicit_tls else None
+    ssl_ctx = ctx.tls_for("imaps") if implicit_tls else None
     listener.server = await serve(
         listener.serve, host, port, ssl_context=ssl_ctx, listen_sockets=ctx.listen_sockets
     )

@@ -1,5 +1,6 @@
-"""Not-authenticated state: STARTTLS (RFC 9051 §6.2.1), LOGIN and AUTHENTICATE PLAIN / LOGIN with
-SASL-IR (RFC 9051 §6.2.2-6.2.3, RFC 4616, RFC 4959).
+"""Not-authenticated state: STARTTLS (RFC 9051 §6.2.1), LOGIN and AUTHENTICATE with SASL-IR
+(RFC 9051 §6.2.2-6.2.3, RFC 4959): PLAIN (RFC 4616), LOGIN, SCRAM-SHA-256 (RFC 7677), OAUTHBEARER
+(RFC 7628) and XOAUTH2, those of them ``ctx.auth.mechanisms()`` says can work.
 
 Passwords are checked by ``ctx.auth`` (which also delays failures); a connection that fails
 ``limits.auth_failures_per_connection`` times is told BYE and closed.
@@ -69,8 +70,12 @@ async def try_login(s: ImapSession, tag: str, user: str, password: str) -> None:
     if found is None:
         _failed(s, tag)
         return
+    await _succeeded(s, tag, found)
+
+
+async def _succeeded(s: ImapSession, tag: str, user: str) -> None:
     s.ctx.metrics.login("imap", ok=True)
-    await s.logged_in(found)
+    await s.logged_in(user)
     s.out.write(tagged(tag, "OK", "Logged in", "CAPABILITY " + s.capability_text()))
 
 
@@ -85,7 +90,7 @@ def _failed(s: ImapSession, tag: str) -> None:
 
 @HANDLERS.on(Authenticate)
 async def authenticate(s: ImapSession, cmd: Authenticate) -> None:
-    exchange = sasl.start(cmd.mechanism)
+    exchange = sasl.start(cmd.mechanism) if cmd.mechanism in s.ctx.auth.mechanisms() else None
     if exchange is None:
         raise CommandFailed("NO", "Unsupported authentication mechanism", "CANNOT")
     _require_plaintext_allowed(s)
@@ -104,15 +109,20 @@ async def sasl_response(s: ImapSession, event: SaslResponse) -> None:
 
 async def _step(s: ImapSession, current: SaslExchange, step: sasl.Step) -> None:
     """Send the next challenge, or end the exchange: an error, or the login it names."""
-    if isinstance(step, sasl.Challenge):
+    resolved = await s.ctx.auth.resolve(current.exchange, step, s.info.peer)
+    if isinstance(resolved, sasl.Challenge):
         s.sasl = current
         s.core.expect_sasl()
-        s.out.write(continuation(step.base64))
-    elif isinstance(step, sasl.SaslError):
-        text = _SASL_ERRORS.get(step.failure)
+        s.out.write(continuation(resolved.base64))
+    elif isinstance(resolved, sasl.SaslError):
+        text = _SASL_ERRORS.get(resolved.failure)
         if text is None:
             _failed(s, current.tag)
         else:
             s.out.write(tagged(current.tag, "BAD", text))
-    else:
-        await try_login(s, current.tag, step.user, step.password)
+    elif isinstance(resolved, sasl.LoggedIn):
+        await _succeeded(s, current.tag, resolved.user)
+    elif isinstance(resolved, sasl.Credentials):
+        await try_login(s, current.tag, resolved.user, resolved.password)
+    else:  # resolve() answers every other step itself
+        raise AssertionError(resolved)

@@ -11,8 +11,8 @@ import calendar
 import re
 from collections.abc import Callable
 
+from mailsrv.imap.append_parser import parse_append
 from mailsrv.imap.commands import (
-    Append,
     Authenticate,
     Capability,
     Check,
@@ -26,6 +26,7 @@ from mailsrv.imap.commands import (
     Expunge,
     Fetch,
     FetchItem,
+    GetQuota,
     Id,
     Idle,
     InvalidCommand,
@@ -37,6 +38,7 @@ from mailsrv.imap.commands import (
     Rename,
     Search,
     Select,
+    SetQuota,
     StartTls,
     Status,
     StoreCommand,
@@ -53,7 +55,7 @@ from mailsrv.store.base import SYSTEM_FLAGS, FlagMode
 
 _SYSTEM_FLAGS = {f.upper(): f for f in SYSTEM_FLAGS}
 _STATUS_ITEMS = frozenset(
-    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED"}
+    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED", "DELETED-STORAGE"}
 )
 _LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 _LIST_RETURN = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE"})
@@ -329,27 +331,7 @@ def _status(lx: Lexer, tag: str, uid: bool) -> Command:
 
 
 def _append(lx: Lexer, tag: str, uid: bool) -> Command:
-    lx.sp()
-    mailbox = lx.astring()
-    lx.sp()
-    flags: tuple[str, ...] = ()
-    date = None
-    if lx.peek() == 0x28:
-        flags = _flag_list(lx)
-        lx.sp()
-    if lx.peek() == 0x22:
-        date = parse_date_time(lx.quoted())
-        lx.sp()
-    utf8 = lx.accept(b"UTF8 (")  # RFC 6855 §4: UTF8 (literal8)
-    binary = lx.peek() == 0x7E  # literal8 (RFC 3516 §4.4)
-    if binary:
-        lx.pos += 1
-    if lx.peek() != 0x7B:
-        raise ParseError("expected the message as a literal")
-    message = lx.literal()
-    if utf8:
-        lx.expect(b")")
-    return Append(tag, mailbox, flags, date, message, binary)
+    return parse_append(lx, tag, _flag_list, parse_date_time)
 
 
 def _fetch(
@@ -415,6 +397,19 @@ def _search(lx: Lexer, tag: str, uid: bool) -> Command:
     return Search(tag, uid, tuple(args))
 
 
+def _quota(lx: Lexer, tag: str, name: str) -> Command:
+    lx.sp()
+    return GetQuota(tag, lx.astring(), name)
+
+
+def _setquota(lx: Lexer, tag: str, uid: bool) -> Command:
+    lx.sp()
+    root = lx.astring()
+    lx.sp()
+    lx.token_list()  # the limits asked for: refused whatever they are
+    return SetQuota(tag, root)
+
+
 def _uid_expunge(lx: Lexer, tag: str, uid: bool) -> Command:
     lx.sp()
     return UidExpunge(tag, _sequence(lx))
@@ -442,6 +437,9 @@ _HANDLERS: dict[str, Handler] = {
     "COPY": _copy,
     "MOVE": lambda lx, tag, uid: _copy(lx, tag, uid, move=True),
     "SEARCH": _search,
+    "GETQUOTA": lambda lx, tag, uid: _quota(lx, tag, "GETQUOTA"),
+    "GETQUOTAROOT": lambda lx, tag, uid: _quota(lx, tag, "GETQUOTAROOT"),
+    "SETQUOTA": _setquota,
 }
 _UID_HANDLERS: dict[str, Handler] = {
     "FETCH": _fetch,

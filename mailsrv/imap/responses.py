@@ -8,6 +8,7 @@ only here (``store_error``).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from mailsrv.store.base import (
     FolderExists,
@@ -16,6 +17,7 @@ from mailsrv.store.base import (
     MessageTooLarge,
     NoSuchFolder,
     NoSuchUser,
+    OverQuota,
     StoreBusy,
     StoreError,
 )
@@ -28,6 +30,8 @@ BASE_CAPABILITIES = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENA
 AUTHENTICATED_CAPABILITIES = (
     "NAMESPACE",
     "UIDPLUS",
+    "MULTIAPPEND",  # RFC 3502 (append_cmd.py)
+    "CATENATE",  # RFC 4469 (append_cmd.py, imap_url.py)
     "MOVE",
     "UNSELECT",
     "CHILDREN",
@@ -40,6 +44,9 @@ AUTHENTICATED_CAPABILITIES = (
     "BINARY",
     "STATUS=SIZE",
     "UTF8=ACCEPT",
+    "QUOTA",  # RFC 9208 (quota_cmd.py): the resources counted, no QUOTASET
+    "QUOTA=RES-STORAGE",
+    "QUOTA=RES-MESSAGE",
 )
 
 
@@ -51,14 +58,16 @@ def capabilities(
     plaintext: bool,
     append_limit: int,
     compress: bool = False,
+    mechanisms: Sequence[str] = ("PLAIN", "LOGIN"),
 ) -> str:
     """The CAPABILITY list for a session in this situation (RFC 9051 §6.1.1); ``compress``
-    when the connection can do COMPRESS=DEFLATE (RFC 4978)."""
+    when the connection can do COMPRESS=DEFLATE (RFC 4978); ``mechanisms``: the SASL ones that
+    can work now (offered only where plaintext logins are allowed)."""
     caps = list(BASE_CAPABILITIES)
     if not authenticated:
         if starttls and not tls:
             caps.append("STARTTLS")
-        caps.extend(("AUTH=PLAIN", "AUTH=LOGIN") if plaintext else ("LOGINDISABLED",))
+        caps.extend([f"AUTH={m}" for m in mechanisms] if plaintext else ["LOGINDISABLED"])
     caps.extend(AUTHENTICATED_CAPABILITIES)
     if compress:
         caps.append("COMPRESS=DEFLATE")
@@ -114,6 +123,8 @@ def store_error(exc: StoreError) -> tuple[str, str, str]:
         return "NO", "EXPUNGEISSUED", "Some of the requested messages no longer exist"
     if isinstance(exc, MessageTooLarge):
         return "NO", "TOOBIG", "Message too large"
+    if isinstance(exc, OverQuota):
+        return "NO", "OVERQUOTA", "Quota exceeded (mailbox for user is full)"
     if isinstance(exc, StoreBusy):
         return "NO", "INUSE", "Mailbox is busy, try again later"
     if isinstance(exc, NoSuchUser):

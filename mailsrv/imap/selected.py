@@ -23,6 +23,7 @@ from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.mailbox_view import MailboxView
 from mailsrv.imap.responses import untagged
 from mailsrv.imap.sequence_set import SequenceSet
+from mailsrv.quota import Reservation
 from mailsrv.store.base import DELETED, NoSuchFolder
 
 if TYPE_CHECKING:
@@ -105,7 +106,8 @@ async def copy(s: ImapSession, cmd: Copy) -> None:
     except NoSuchFolder:
         raise CommandFailed("NO", "Mailbox doesn't exist", "TRYCREATE") from None
     action = view.mailbox.move if cmd.move else view.mailbox.copy
-    pairs = await action(uids, target.name, actor=s.id) if uids else []
+    with await _room(s, view, uids, cmd.move):
+        pairs = await action(uids, target.name, actor=s.id) if uids else []
     code = None
     if pairs:
         uidvalidity = (await target.snapshot()).uidvalidity
@@ -119,6 +121,15 @@ async def copy(s: ImapSession, cmd: Copy) -> None:
         await s.ok(cmd.tag, "Move completed.", uid=cmd.uid)
     else:
         await s.ok(cmd.tag, "Copy completed.", code, expunge=cmd.uid, uid=cmd.uid)
+
+
+async def _room(s: ImapSession, view: MailboxView, uids: list[int], move: bool) -> Reservation:
+    """RFC 9208 (OVERQUOTA): a COPY that would go over quota copies nothing. A MOVE stays within
+    the user's one quota root, so it never changes the usage and is never refused."""
+    if move or not uids or not s.ctx.quota.limits(s.username).limited:
+        return Reservation([])
+    sizes = {m.uid: m.size for m in (await view.mailbox.snapshot()).messages}
+    return await s.ctx.quota.reserve([s.username], sum(sizes.get(u, 0) for u in uids), len(uids))
 
 
 def _compact(values: str) -> str:

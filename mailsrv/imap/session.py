@@ -141,6 +141,7 @@ class ImapSession:
             plaintext=self.ctx.auth.plaintext_allowed(self.tls, self.info.peer),
             append_limit=self.ctx.config.limits.message_size,
             compress=self.compress_offered,
+            mechanisms=self.ctx.auth.mechanisms(),
         )
 
     def greeting(self) -> bytes:
@@ -151,6 +152,13 @@ class ImapSession:
     def mailbox_name(self, raw: bytes) -> str:
         try:
             return decode_name(raw, utf8=self.utf8)
+        except BadMailboxName as exc:
+            raise CommandFailed("NO", str(exc), "CANNOT") from None
+
+    def mailbox_name_utf8(self, raw: bytes) -> str:
+        """A mailbox name given in UTF-8 whatever the session enabled (IMAP URLs, RFC 5092)."""
+        try:
+            return decode_name(raw, utf8=True)
         except BadMailboxName as exc:
             raise CommandFailed("NO", str(exc), "CANNOT") from None
 

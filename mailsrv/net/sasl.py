@@ -8,103 +8,68 @@
         step = exchange.line(line)             # or exchange.receive(bytes already decoded)
     # step is Credentials (check them) or SaslError (render it)
 
+SCRAM-SHA-256 (``sasl_scram.py``) asks for the user's keys mid-way (``NeedSecret``, answered with
+``exchange.provide(keys)``) and ends in ``Proven``; OAUTHBEARER and XOAUTH2 (``sasl_oauth.py``) end
+in ``Bearer`` (a token to check; ``exchange.refuse()`` when it is wrong). ``Authenticator.resolve``
+turns those steps into the next ``Challenge``, a ``LoggedIn`` or a ``SaslError``.
+
 Decoding is strict on every protocol: a response that is not base64 (RFC 4648 §4, no stray
 characters) or credentials that are not UTF-8 end the exchange with a ``SaslError`` that each
 protocol renders in its own words (``-ERR``, ``BAD``, ``501 5.5.2``); ``*`` cancels. ``=`` is an
 empty response. Mechanisms are looked up by name in ``MECHANISMS``; a new one is a class with
-``begin`` and ``receive``. Nothing here reads a socket, a clock or the store.
+``begin``, ``receive``, ``provide`` and ``refuse`` (``CredentialsOnly`` gives the last two).
+Nothing here reads a socket, a clock or the store.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
+
+from mailsrv.net.sasl_oauth import OAuthBearer, XOAuth2
+from mailsrv.net.sasl_scram import ScramSha256
+from mailsrv.net.sasl_steps import (
+    Bearer,
+    Challenge,
+    Credentials,
+    CredentialsOnly,
+    Failure,
+    LoggedIn,
+    Mechanism,
+    NeedSecret,
+    Proven,
+    SaslError,
+    Step,
+    decode_response,
+    decode_text,
+    utf8,
+)
+from mailsrv.net.scram_keys import ScramKeys
+
+__all__ = [
+    "MECHANISMS",
+    "Bearer",
+    "Challenge",
+    "Credentials",
+    "Exchange",
+    "Failure",
+    "LoggedIn",
+    "Login",
+    "Mechanism",
+    "NeedSecret",
+    "Plain",
+    "Proven",
+    "SaslError",
+    "ScramKeys",
+    "Step",
+    "decode_response",
+    "decode_text",
+    "start",
+    "utf8",
+]
 
 
-class Failure(enum.Enum):
-    """Why an exchange ended without credentials."""
-
-    CANCELLED = "cancelled"  # the client sent "*"
-    BAD_BASE64 = "bad base64"  # a response that is not strict base64
-    BAD_UTF8 = "bad utf-8"  # decoded credentials that are not UTF-8
-    MALFORMED = "malformed"  # PLAIN without exactly two NULs (RFC 4616 §2)
-    AUTHZID = "authzid"  # PLAIN asking to act as another user, which mailsrv never allows
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    """Send ``data`` to the client (base64-encoded) and feed its answer back."""
-
-    data: bytes
-
-    @property
-    def base64(self) -> str:
-        return base64.b64encode(self.data).decode("ascii")
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """What the client claims; the protocol checks them (an empty ``user`` never logs in)."""
-
-    user: str
-    password: str
-
-
-@dataclass(frozen=True, slots=True)
-class SaslError:
-    failure: Failure
-
-
-Step = Challenge | Credentials | SaslError
-
-
-def decode_response(line: bytes | str) -> bytes | SaslError:
-    """One client response line: ``*`` cancels, ``=`` is empty, otherwise strict base64."""
-    if isinstance(line, str):
-        try:
-            line = line.encode("ascii")
-        except UnicodeEncodeError:
-            return SaslError(Failure.BAD_BASE64)
-    line = line.strip(b" \t\r\n")
-    if line == b"*":
-        return SaslError(Failure.CANCELLED)
-    if line == b"=":
-        return b""
-    try:
-        return binascii.a2b_base64(line, strict_mode=True)
-    except (binascii.Error, ValueError):
-        return SaslError(Failure.BAD_BASE64)
-
-
-def decode_text(line: bytes | str) -> str | SaslError:
-    """``decode_response`` then strict UTF-8 (RFC 4616 §2, RFC 9051 §6.2.2)."""
-    raw = decode_response(line)
-    if isinstance(raw, SaslError):
-        return raw
-    return utf8(raw)
-
-
-def utf8(raw: bytes) -> str | SaslError:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return SaslError(Failure.BAD_UTF8)
-
-
-class Mechanism(Protocol):
-    """One mechanism's server side: the first step, then one step per client message."""
-
-    def begin(self, initial: bytes | None) -> Step: ...
-
-    def receive(self, message: bytes) -> Step: ...
-
-
-class Plain:
+class Plain(CredentialsOnly):
     """RFC 4616: one message ``authzid NUL authcid NUL passwd``."""
 
     def begin(self, initial: bytes | None) -> Step:
@@ -123,7 +88,7 @@ class Plain:
         return Credentials(user, password)
 
 
-class Login:
+class Login(CredentialsOnly):
     """The LOGIN mechanism (draft-murchison-sasl-login): user name, then password."""
 
     def __init__(self) -> None:
@@ -142,9 +107,16 @@ class Login:
         return Credentials(self._user, text)
 
 
-#: The mechanisms mailsrv offers, by name, in the order they are advertised.
+#: The mechanisms mailsrv knows, by name, in the order they are advertised (each protocol offers
+#: those that can work now: ``Authenticator.mechanisms``).
 MECHANISMS: Mapping[str, Callable[[], Mechanism]] = MappingProxyType(
-    {"PLAIN": Plain, "LOGIN": Login}
+    {
+        "PLAIN": Plain,
+        "LOGIN": Login,
+        "SCRAM-SHA-256": ScramSha256,
+        "OAUTHBEARER": OAuthBearer,
+        "XOAUTH2": XOAuth2,
+    }
 )
 
 
@@ -174,6 +146,14 @@ class Exchange:
         """A client response line as sent: decoded here, then given to the mechanism."""
         raw = decode_response(line)
         return raw if isinstance(raw, SaslError) else self.receive(raw)
+
+    def provide(self, keys: ScramKeys) -> Step:
+        """The SCRAM keys a ``NeedSecret`` asked for (made-up ones for a user without them)."""
+        return self._mechanism.provide(keys)
+
+    def refuse(self) -> Step:
+        """The token of a ``Bearer`` was wrong: the error challenge the mechanism sends."""
+        return self._mechanism.refuse()
 
 
 def start(name: str) -> Exchange | None:

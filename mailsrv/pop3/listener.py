@@ -139,9 +139,10 @@ class Pop3Listener:
         plaintext already buffered was pipelined after STLS: ``Stream.start_tls`` drops it
         (RFC 2595 §4).
         """
-        assert self.ctx.tls is not None  # noqa: S101 - STLS is offered only with TLS
+        tls = self.ctx.tls_for("pop3")
+        assert tls is not None  # noqa: S101 - STLS is offered only with TLS
         conn.stream.write(reply)
-        await conn.stream.start_tls(self.ctx.tls)
+        await conn.stream.start_tls(tls)
         conn.stream.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         conn.session.tls_started()
 
@@ -172,7 +173,7 @@ async def start_pop3(
 ) -> Pop3Listener:
     """Serve POP3 on ``host:port``; ``implicit_tls`` for POP3S (995)."""
     listener = Pop3Listener(ctx, implicit_tls)
-    ssl_ctx = ctx.tls if implicit_tls else None
+    ssl_ctx = ctx.tls_for("pop3s") if implicit_tls else None
     if implicit_tls and ssl_ctx is None:
         raise ValueError("POP3S needs a TLS context")
     server = await serve(

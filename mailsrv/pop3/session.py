@@ -30,7 +30,6 @@ from mailsrv.store.session_lock import SessionLock
 log = logging.getLogger("mailsrv.pop3")
 
 IMPLEMENTATION = "mailsrv"
-MECHANISMS = tuple(sasl.MECHANISMS)
 #: How POP3 words the end of an AUTH exchange that brought no credentials (RFC 5034 §4).
 _SASL_ERRORS: dict[sasl.Failure, str] = {
     sasl.Failure.CANCELLED: "authentication cancelled",
@@ -248,7 +247,7 @@ class Pop3Session:
         if self.core.state is State.AUTHORIZATION:
             if self._plaintext_ok():
                 caps[:0] = ["USER"]
-                caps.append("SASL " + " ".join(MECHANISMS))
+                caps.append("SASL " + " ".join(self.ctx.auth.mechanisms()))
             stripped = self.ctx.faults.starttls_stripped("pop3", self.user)
             if self._stls and not self.core.tls and not stripped:
                 caps.append("STLS")
@@ -334,10 +333,12 @@ class Pop3Session:
         if cmd.mechanism is None:
             if not self._plaintext_ok():
                 return self._plaintext_refused()
+            mechanisms = self.ctx.auth.mechanisms()
             return MultiLine(
-                "SASL mechanisms follow", "".join(f"{m}\r\n" for m in MECHANISMS).encode()
+                "SASL mechanisms follow", "".join(f"{m}\r\n" for m in mechanisms).encode()
             )
-        exchange = sasl.start(cmd.mechanism)
+        offered = cmd.mechanism in self.ctx.auth.mechanisms()
+        exchange = sasl.start(cmd.mechanism) if offered else None
         if exchange is None:
             return Err(f"unsupported SASL mechanism {cmd.mechanism[:20]}")
         self._sasl = exchange
@@ -349,15 +350,20 @@ class Pop3Session:
         return await self._sasl_step(self._sasl.line(cmd.data))
 
     async def _sasl_step(self, step: sasl.Step) -> Response:
-        if isinstance(step, sasl.Challenge):
-            return Continuation(step.base64)
+        peer = self.info.peer
+        exchange = self._sasl
+        resolved = step if exchange is None else await self.ctx.auth.resolve(exchange, step, peer)
+        if isinstance(resolved, sasl.Challenge):
+            return Continuation(resolved.base64)
         self._sasl = None
-        if isinstance(step, sasl.SaslError):
-            reason = _SASL_ERRORS.get(step.failure)
+        if isinstance(resolved, sasl.SaslError):
+            reason = _SASL_ERRORS.get(resolved.failure)
             return self._failed() if reason is None else Err(reason)
-        if not step.user:
+        if isinstance(resolved, sasl.LoggedIn):
+            return await self._open_maildrop(resolved.user)
+        if not isinstance(resolved, sasl.Credentials) or not resolved.user:
             return self._failed()
-        return await self._login(step.user, step.password)
+        return await self._login(resolved.user, resolved.password)
 
     async def _open_maildrop(self, name: str) -> Response:
         """Enter TRANSACTION: take the INBOX snapshot that numbers messages for the session."""

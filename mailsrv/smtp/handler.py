@@ -8,16 +8,18 @@ import secrets
 import time
 from typing import Any, Protocol
 
-from aiosmtpd.smtp import Envelope, Session
+from aiosmtpd.smtp import Envelope, Session, TLSSetupException
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.store.base import MessageTooLarge, StoreError
+from mailsrv.store.base import MessageTooLarge, OverQuota, StoreError
 from mailsrv.store.names import check_user_name
 
 log = logging.getLogger("mailsrv.smtp")
 
 #: RFC 5321 §4.5.3.1.8 requires at least 100; more is almost always abuse.
 MAX_RECIPIENTS = 1000
+#: RFC 3463 5.2.2: mailbox full (RFC 9208 quota); permanent, as Dovecot's LMTP answers it.
+OVER_QUOTA = "552 5.2.2 Mailbox is full: over quota"
 
 
 def peer_host(peer: Any) -> str:
@@ -105,6 +107,10 @@ class IngressHandler:
         user, reply = await self.recipient_user(address)
         if user is None:
             return reply
+        try:  # a mailbox with no room left at all is refused here, for this recipient alone
+            await self.ctx.quota.check(user, 1)
+        except OverQuota:
+            return OVER_QUOTA
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         ingress_envelope(envelope).rcpt_users.append(user)
@@ -118,18 +124,26 @@ class IngressHandler:
         server.trace_data(len(content))
         msg_id = secrets.token_hex(8)
         data = self.received_header(server, session, envelope, msg_id).encode() + content
+        scanned = await self.ctx.scanner.scan(data, server.info.id)
+        if scanned.smtp_refusal is not None:
+            return scanned.smtp_refusal
         failed = False
-        for user in users:
-            try:
-                await self.ctx.store.ensure_user(user)
-                uid = await self.ctx.store.deliver(user, data, actor=server.info.id)
-            except MessageTooLarge:
-                return "552 5.3.4 Message too big for the mailbox"
-            except StoreError:
-                log.exception("%s: delivery to %s failed", server.info.id, user)
-                failed = True
-                continue
-            log.info("%s: delivered %s to %s uid %d", server.info.id, msg_id, user, uid)
+        try:  # one reply for all recipients: nobody gets it unless it fits everyone's quota
+            room = await self.ctx.quota.reserve(users, len(scanned.data))
+        except OverQuota:
+            return OVER_QUOTA
+        with room:
+            for user in users:
+                try:
+                    await self.ctx.store.ensure_user(user)
+                    uid = (await scanned.deliver(self.ctx.store, user, actor=server.info.id)).uid
+                except MessageTooLarge:
+                    return "552 5.3.4 Message too big for the mailbox"
+                except StoreError:
+                    log.exception("%s: delivery to %s failed", server.info.id, user)
+                    failed = True
+                    continue
+                log.info("%s: delivered %s to %s uid %d", server.info.id, msg_id, user, uid)
         if failed:
             return "451 4.3.0 Delivery failed for some recipients; try again later"
         return f"250 2.0.0 OK: queued as {msg_id}"
@@ -173,6 +187,12 @@ class IngressHandler:
         return responses
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # The client broke off the STARTTLS handshake (it refused our certificate, as
+            # clients should when a TLS fault presents a bad one): its doing, not a server
+            # error, and aiosmtpd closes the connection. IMAP and POP3 log theirs alike.
+            log.debug("SMTP STARTTLS handshake failed: %r", error.__cause__)
+            return "454 4.7.0 TLS not available"
         log.error("SMTP session error", exc_info=error)
         self.ctx.metrics.error("smtp")
         return "451 4.3.0 Internal error; try again later"

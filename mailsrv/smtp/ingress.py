@@ -43,7 +43,7 @@ async def start_smtp(ctx: ServerContext, host: str, port: int, *, mode: str) -> 
     def factory() -> IngressSMTP:
         return IngressSMTP(ctx, handler, mode, holder[0], live)
 
-    ssl_context = ctx.tls if mode == "smtps" else None
+    ssl_context = ctx.tls_for("smtps") if mode == "smtps" else None
     server = await create_server(ctx.listen_sockets, factory, host, port, ssl_context=ssl_context)
     listener = SmtpListener(ctx, server, live)
     holder[0] = listener.port

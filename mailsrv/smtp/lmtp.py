@@ -32,9 +32,17 @@ from aiosmtpd.smtp import Envelope, Session
 from mailsrv.context import ServerContext
 from mailsrv.net.listen import create_server
 from mailsrv.net.shutdown import LiveSessions
+from mailsrv.scan.delivery import Scanned
 from mailsrv.smtp.handler import IngressHandler, IngressServer, ingress_envelope
 from mailsrv.smtp.session import IngressSMTP, through_run_command
-from mailsrv.store.base import INBOX, InvalidName, MessageTooLarge, NoSuchFolder, StoreError
+from mailsrv.store.base import (
+    INBOX,
+    InvalidName,
+    MessageTooLarge,
+    NoSuchFolder,
+    OverQuota,
+    StoreError,
+)
 
 log = logging.getLogger("mailsrv.smtp")
 
@@ -81,18 +89,21 @@ class LmtpHandler(IngressHandler):
         server.trace_data(len(content))
         msg_id = secrets.token_hex(8)
         data = self.received_header(server, session, envelope, msg_id).encode() + content
+        scanned = await self.ctx.scanner.scan(data, server.info.id)
+        if scanned.smtp_refusal is not None:  # the same answer for every recipient
+            return "\r\n".join(scanned.smtp_refusal for _ in env.rcpt_tos)
         outcome: dict[tuple[str, str | None], tuple[str, str]] = {}
         replies = []
         for address, user in zip(env.rcpt_tos, env.rcpt_users, strict=True):
             where = (user, detail_folder(address, user))
             if where not in outcome:
-                outcome[where] = await self._deliver(server, where, data, msg_id)
+                outcome[where] = await self._deliver(server, where, scanned, msg_id)
             code, text = outcome[where]
             replies.append(f"{code} <{address}> {text}")
         return "\r\n".join(replies)
 
     async def _deliver(
-        self, server: IngressServer, where: tuple[str, str | None], data: bytes, msg_id: str
+        self, server: IngressServer, where: tuple[str, str | None], scanned: Scanned, msg_id: str
     ) -> tuple[str, str]:
         """Deliver to one user (into its sub-address's folder if that exists): the reply's
         codes and its text."""
@@ -100,14 +111,20 @@ class LmtpHandler(IngressHandler):
         store = self.ctx.store
         try:
             await store.ensure_user(user)
-            try:
-                uid = await store.deliver(user, data, folder or INBOX, actor=server.info.id)
-            except (NoSuchFolder, InvalidName):
-                if folder is None:
-                    raise
-                uid = await store.deliver(user, data, actor=server.info.id)
+            with await self.ctx.quota.reserve([user], len(scanned.data)):
+                try:
+                    placed = await scanned.deliver(
+                        store, user, folder or INBOX, actor=server.info.id
+                    )
+                except (NoSuchFolder, InvalidName):
+                    if folder is None:
+                        raise
+                    placed = await scanned.deliver(store, user, actor=server.info.id)
+            uid = placed.uid
         except MessageTooLarge:
             return "552 5.3.4", "Message too big for the mailbox"
+        except OverQuota:
+            return "552 5.2.2", "Mailbox is full: over quota"
         except StoreError:
             log.exception("%s: delivery to %s failed", server.info.id, user)
             return "451 4.3.0", "Delivery failed; try again later"

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, AnyStr, cast
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, auth_mechanism
 
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.net import admission, faults, sasl, timeouts
@@ -45,9 +45,11 @@ _SASL_ERRORS: dict[sasl.Failure, str] = {
     sasl.Failure.CANCELLED: "501 5.7.0 Auth aborted",
     sasl.Failure.BAD_BASE64: "501 5.5.2 Can't decode base64",  # as aiosmtpd says it
     sasl.Failure.BAD_UTF8: "501 5.5.2 Credentials are not valid UTF-8",
-    sasl.Failure.MALFORMED: "501 5.5.2 Malformed PLAIN response",
+    sasl.Failure.MALFORMED: "501 5.5.2 Malformed {mechanism} response",
     sasl.Failure.AUTHZID: "535 5.7.8 Authorization identity not allowed",
 }
+#: Failures that are a failed login (counted like a wrong password), not a syntax error.
+_FAILED_LOGINS = frozenset({sasl.Failure.REJECTED, sasl.Failure.TOKEN_REFUSED})
 
 
 class IngressSMTP(SMTP):
@@ -84,9 +86,11 @@ class IngressSMTP(SMTP):
             enable_SMTPUTF8=True,
             hostname=ctx.config.server_name,
             ident=self.greeting_ident,
-            tls_context=None if self.implicit_tls else ctx.tls,
+            tls_context=None if self.implicit_tls else ctx.tls_for(mode),
             timeout=timeouts.silence(ctx.config.limits, "smtp", logged_in=False),
             auth_require_tls=False,  # our own policy: see plaintext_ok
+            # Advertised and accepted: the mechanisms that can log someone in now.
+            auth_exclude_mechanism=[m for m in sasl.MECHANISMS if m not in ctx.auth.mechanisms()],
             loop=asyncio.get_running_loop(),
         )
 
@@ -241,7 +245,8 @@ class IngressSMTP(SMTP):
         self._trace("C", "***", sensitive=True)
         return result
 
-    # --- SASL (RFC 4616 PLAIN, draft LOGIN): mailsrv.net.sasl, checked by our Authenticator --
+    # --- SASL (PLAIN, LOGIN, SCRAM-SHA-256, OAUTHBEARER, XOAUTH2): mailsrv.net.sasl, checked
+    # by our Authenticator --
 
     @property
     def _login_prompts(self) -> dict[bytes, str]:
@@ -258,17 +263,26 @@ class IngressSMTP(SMTP):
         exchange = sasl.start(mechanism)
         if exchange is None:  # only the mechanisms of sasl.MECHANISMS have a hook
             raise AssertionError(mechanism)
-        step = exchange.begin_line(args[1] if len(args) > 1 else None)
+        peer = self.info.peer
+        step = await self.ctx.auth.resolve(
+            exchange, exchange.begin_line(args[1] if len(args) > 1 else None), peer
+        )
         while isinstance(step, sasl.Challenge):
             # SMTP has always sent aiosmtpd's LOGIN prompts; they stay byte for byte.
             prompt = self._login_prompts.get(step.data, step.data)
             response = await self.challenge_auth(prompt)
             if not isinstance(response, bytes):
                 return AuthResult(success=False, handled=True)
-            step = exchange.receive(response)
+            step = await self.ctx.auth.resolve(exchange, exchange.receive(response), peer)
         if isinstance(step, sasl.SaslError):
-            await self.push(_SASL_ERRORS[step.failure])
+            if step.failure in _FAILED_LOGINS:
+                return await self._login_result(None)
+            await self.push(_SASL_ERRORS[step.failure].format(mechanism=mechanism))
             return AuthResult(success=False, handled=True)
+        if isinstance(step, sasl.LoggedIn):
+            return await self._login_result(step.user)
+        if not isinstance(step, sasl.Credentials):  # resolve() answers every other step
+            raise AssertionError(step)
         return await self._check_login(step.user, step.password)
 
     async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
@@ -277,10 +291,25 @@ class IngressSMTP(SMTP):
     async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
         return await self._run_sasl("LOGIN", args)
 
+    @auth_mechanism("SCRAM-SHA-256")
+    async def auth_SCRAM_SHA_256(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._run_sasl("SCRAM-SHA-256", args)
+
+    @auth_mechanism("OAUTHBEARER")
+    async def auth_OAUTHBEARER(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._run_sasl("OAUTHBEARER", args)
+
+    @auth_mechanism("XOAUTH2")
+    async def auth_XOAUTH2(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._run_sasl("XOAUTH2", args)
+
     async def _check_login(self, user_text: str, pw_text: str) -> AuthResult:
         user = None
         if user_text:
             user = await self.ctx.auth.login(user_text, pw_text, self.info.peer)
+        return await self._login_result(user)
+
+    async def _login_result(self, user: str | None) -> AuthResult:
         self.ctx.metrics.login("smtp", ok=user is not None)
         if user is None:
             self.failed_logins += 1

@@ -73,6 +73,14 @@ class MessageTooLarge(StoreError):
     pass
 
 
+class OverQuota(StoreError):
+    """Saving would take the user over a quota limit (``resource``: STORAGE or MESSAGE)."""
+
+    def __init__(self, resource: str) -> None:
+        super().__init__(f"over {resource.lower()} quota")
+        self.resource = resource
+
+
 class StoreBusy(StoreError):
     """A lock could not be taken in time (another process holds it): try again later."""
 
@@ -120,6 +128,23 @@ class FolderSnapshot:
     uidnext: int
     messages: tuple[MessageInfo, ...]
     version: int  # changes whenever anything in the folder changed; equal versions, equal state
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One message of a ``Store.deliver_all``: bytes (LF or CRLF), flags, internal date."""
+
+    data: bytes
+    flags: frozenset[str] = frozenset()
+    internal_date: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a user's mail takes: octets in wire form and messages, over every folder."""
+
+    octets: int = 0
+    messages: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +281,22 @@ class Store(Protocol):
         kind: EventKind = EventKind.DELIVERED,
     ) -> int:
         """Store one message atomically; returns its UID. Line ends may be LF or CRLF."""
+        ...
+
+    async def deliver_all(
+        self,
+        user: str,
+        folder: str,
+        messages: list[NewMessage],
+        actor: str | None = None,
+        kind: EventKind = EventKind.APPENDED,
+    ) -> list[int]:
+        """Store every message or none (RFC 3502 MULTIAPPEND), even across a crash; their
+        UIDs, ascending and in the given order. Raises ``NoSuchFolder`` or a ``StoreError``."""
+        ...
+
+    async def usage(self, user: str) -> Usage:
+        """Octets and messages over all the user's folders (quota), from cached listings."""
         ...
 
     async def open(self, user: str, folder: str = INBOX) -> Mailbox:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from mailsrv.store import append_journal
 from mailsrv.store.base import MessageInfo, NoSuchFolder
 from mailsrv.store.cache import MessageCache
 from mailsrv.store.filenames import letters_of, name_time, wire_size
@@ -90,6 +91,7 @@ class FolderIndex:
         self.checked_at = -1e9
         self._kw_stamp: object = None
         self._snapshot: tuple[int, tuple[MessageInfo, ...]] | None = None
+        self._octets = 0  # the sizes in by_uid, kept as entries come and go (quota)
 
     # -- looking at the disk -------------------------------------------------------------
 
@@ -189,6 +191,8 @@ class FolderIndex:
         self._ul_stamp = None  # someone may have written it: read it afresh
         scan.uidlist, scan.ul_stamp = self._read_uidlist()
         ul = scan.uidlist
+        for base in append_journal.roll_back(self.path, ul.records):
+            scan.disk.pop(base, None)
         scan.unassigned = list(scan.disk.keys() - ul.records.keys())
         rebuild = ul.damaged or ul.uidvalidity <= 0
         if rebuild:
@@ -271,7 +275,7 @@ class FolderIndex:
         records = scan.uidlist.records
         before = {e.info.uid: e.info.flags for e in self.by_base.values()}
         self.by_base, self.by_uid = {}, {}
-        self._top_uid, self._ordered = 0, True
+        self._top_uid, self._ordered, self._octets = 0, True, 0
         for base, (sub, fname) in scan.disk.items():
             rec = records.get(base)
             if rec is not None:
@@ -320,10 +324,12 @@ class FolderIndex:
 
     def add_entry(self, entry: Entry) -> None:
         uid = entry.info.uid
+        old = self.by_uid.get(uid)
         if uid > self._top_uid:
             self._top_uid = uid
-        elif uid not in self.by_uid:
+        elif old is None:
             self._ordered = False  # by_uid is no longer in UID order: messages() re-sorts
+        self._octets += entry.info.size - (0 if old is None else old.info.size)
         self.by_uid[uid] = entry
         self.by_base[entry.base] = entry
         self._touched.add(entry.base)
@@ -331,6 +337,7 @@ class FolderIndex:
     def drop_entry(self, uid: int) -> Entry | None:
         entry = self.by_uid.pop(uid, None)
         if entry is not None:
+            self._octets -= entry.info.size
             self.by_base.pop(entry.base, None)
             self._touched.add(entry.base)
         return entry
@@ -349,6 +356,10 @@ class FolderIndex:
         msgs = tuple(e.info for e in self.by_uid.values())
         self._snapshot = (self.version, msgs)
         return msgs
+
+    def usage(self) -> tuple[int, int]:
+        """Octets and messages in the folder (a running total: no sum over the messages)."""
+        return self._octets, len(self.by_uid)
 
     def uidlist_state(self) -> tuple[UidList, Stamp | None]:
         return self._ul, self._ul_stamp

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailsrv.store import append_journal
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode, MessageInfo, apply_flags
 from mailsrv.store.filenames import base_of, cur_name, new_base, size_fields
 from mailsrv.store.folder import FolderIndex
@@ -176,6 +177,47 @@ def deliver_many(index: FolderIndex, jobs: list[Delivery]) -> list[Entry | OSErr
             if tmp not in placed:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
+
+
+def deliver_all(index: FolderIndex, jobs: list[Delivery]) -> list[Entry]:
+    """Deliver every message or none (RFC 3502 MULTIAPPEND): all are written and fsynced in
+    tmp/ first, then renamed into place and recorded under one dot-lock, with a journal that
+    lets the next writer undo a set a crash left half renamed (``append_journal``)."""
+    folder = str(index.path)
+    written: list[tuple[NewFile, str]] = []
+    placed: list[str] = []
+    try:
+        for job in jobs:
+            written.append(_write_tmp(folder, job))
+        with DotLock(index.path):
+            catch_up_locked(index)
+            _ensure_keywords_locked(index, {f for job in jobs for f in job.flags})
+            files: list[NewFile] = []
+            for job, (new, _) in zip(jobs, written, strict=True):
+                letters = index.keywords.letters(job.flags)
+                sub, fname = (
+                    ("cur", cur_name(new.base, letters)) if job.flags else ("new", new.base)
+                )
+                files.append(NewFile(new.base, sub, fname, new.size, new.date))
+            journal = append_journal.write_journal(index.path, [(f.sub, f.fname) for f in files])
+            try:
+                with index.own_change():
+                    for f, (_, tmp) in zip(files, written, strict=True):
+                        target = os.path.join(folder, f.sub, f.fname)
+                        os.rename(tmp, target)
+                        placed.append(target)
+                    entries = commit_locked(index, files)
+                placed.clear()  # recorded: the set is in
+            finally:
+                for target in placed:  # a rename or the uidlist failed: take the set back
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(target)
+                append_journal.finish(journal)
+        return entries
+    finally:
+        for _, tmp in written:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def _write_tmp(folder: str, job: Delivery) -> tuple[NewFile, str]:

@@ -30,10 +30,12 @@ from mailsrv.store.base import (
     FolderExists,
     FolderInfo,
     InvalidName,
+    NewMessage,
     NoSuchFolder,
     NoSuchUser,
     StoreBusy,
     StoreEvent,
+    Usage,
 )
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.folder import FolderIndex
@@ -302,6 +304,39 @@ class MaildirStore:
                 entry = await self._in_writer(folder_ops.deliver_one, idx, job)
         self._indexes.emit(idx, kind, (entry.info.uid,), actor)
         return entry.info.uid
+
+    async def deliver_all(
+        self,
+        user: str,
+        folder: str,
+        messages: list[NewMessage],
+        actor: str | None = None,
+        kind: EventKind = EventKind.APPENDED,
+    ) -> list[int]:
+        idx = await self._indexes.get(user, folder)
+        jobs = [
+            folder_ops.Delivery(to_wire(m.data), folder_ops.storable(m.flags), m.internal_date)
+            for m in messages
+        ]
+        async with idx.lock:
+            await self._indexes.refresh(idx)
+            entries = await self._in_writer(folder_ops.deliver_all, idx, jobs)
+        uids = [e.info.uid for e in entries]
+        self._indexes.emit(idx, kind, uids, actor)
+        return uids
+
+    async def usage(self, user: str) -> Usage:
+        octets = count = 0
+        for info in await self.list_folders(user):
+            try:
+                idx = await self._indexes.get(user, info.name)
+                async with idx.lock:
+                    await self._indexes.refresh(idx)
+                    folder_octets, folder_count = idx.usage()
+            except NoSuchFolder:  # deleted meanwhile
+                continue
+            octets, count = octets + folder_octets, count + folder_count
+        return Usage(octets, count)
 
     async def _in_writer(self, fn: Callable[..., T], *args: object) -> T:
         """Run a delivery in one of the store's ``DELIVERY_THREADS`` threads."""

@@ -20,9 +20,11 @@ from mailsrv.store.base import (
     InvalidName,
     MessageGone,
     MessageInfo,
+    NewMessage,
     NoSuchFolder,
     NoSuchUser,
     StoreEvent,
+    Usage,
     apply_flags,
 )
 from mailsrv.store.events import EventHub, Subscription
@@ -333,6 +335,24 @@ class MemoryStore:
         uid = self._folders.add(f, data, flags, internal_date)
         self._folders.emit(user, f.name, kind, (uid,), actor)
         return uid
+
+    async def deliver_all(
+        self,
+        user: str,
+        folder: str,
+        messages: list[NewMessage],
+        actor: str | None = None,
+        kind: EventKind = EventKind.APPENDED,
+    ) -> list[int]:
+        f = self._folders.folder(user, folder)
+        uids = [self._folders.add(f, m.data, m.flags, m.internal_date) for m in messages]
+        self._folders.emit(user, f.name, kind, uids, actor)
+        return uids
+
+    async def usage(self, user: str) -> Usage:
+        folders = self._folders.of_user(user).values()
+        sizes = [m.info.size for f in folders for m in f.messages.values()]
+        return Usage(sum(sizes), len(sizes))
 
     async def open(self, user: str, folder: str = INBOX) -> MemoryMailbox:
         f = self._folders.folder(user, folder)

@@ -12,5 +12,7 @@ TEST_API: tuple[str, ...] = (
     "folders",
     "create_folder",
     "bump_uidvalidity",
+    "set_quota",
+    "report",
     "reset",
 )

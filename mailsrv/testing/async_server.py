@@ -16,6 +16,7 @@ from typing import Any
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
 from mailsrv.faults import FaultInjector
+from mailsrv.report.findings import Finding
 from mailsrv.server import MailServer, Ports
 from mailsrv.store.base import INBOX, MessageGone, NoSuchFolder, NoSuchUser
 from mailsrv.store.memory import MemoryStore
@@ -169,18 +170,22 @@ class AsyncMailServer:
         folder: str = INBOX,
         flags: Iterable[str] = (),
     ) -> int:
-        """Put a message straight into a folder (made if missing); returns its UID."""
+        """Put a message straight into a folder (made if missing); returns its UID.
+
+        With ``scan=`` engines configured it is scanned first, as SMTP does: spam goes to the
+        Junk folder (the UID is then Junk's), a virus raises ``VirusRefused`` (nothing stored)
+        or, with ``virus_action="quarantine"``, goes to Quarantine; ``msg.scan`` tells."""
         store = self.context.store
         if not await store.user_exists(user):
             if not (self.config.dev or self.context.auth.known(user)):
                 raise NoSuchUser(f"no user {user!r}: add_user() first, or run with dev=True")
             await store.ensure_user(user)
-        data = message_bytes(message)
+        scanned = await self.context.scanner.scan(message_bytes(message), "api")
         try:
-            return await store.deliver(user, data, folder, flags, actor="api")
+            return (await scanned.deliver(store, user, folder, flags, actor="api")).uid
         except NoSuchFolder:
             await store.create_folder(user, folder)
-            return await store.deliver(user, data, folder, flags, actor="api")
+            return (await scanned.deliver(store, user, folder, flags, actor="api")).uid
 
     async def messages(self, user: str, folder: str = INBOX) -> list[StoredMessage]:
         """The folder's messages by UID; [] for a user who has no mailbox yet."""
@@ -288,17 +293,36 @@ class AsyncMailServer:
         mailbox = await self.context.store.open(user, folder)
         return await mailbox.uidvalidity_bump()
 
-    async def reset(self) -> None:
-        """Back to a fresh server: no mail, no folders, no users added with ``add_user``.
+    async def set_quota(
+        self, user: str, storage: int | None = None, messages: int | None = None
+    ) -> None:
+        """Give ``user`` a quota (RFC 9208): ``storage`` octets and ``messages`` over all its
+        folders (None: no limit), over the config's and the users file's; ``reset`` drops it."""
+        self.context.quota.set(user, storage, messages)
 
-        The users given as ``users=`` stay (with empty mailboxes); faults and transcripts are
-        cleared. Open connections stay open and see the change as mailboxes emptied.
+    async def report(self, user: str) -> list[Finding]:
+        """The report card of ``user``'s client(s): one ``Finding`` per habit noticed in their
+        sessions (``[]`` for a client that behaves). Habits seen at close (``no-logout``) show
+        once the server has seen the connection end."""
+        card = self.context.report
+        return [] if card is None else card.for_user(user)
+
+    async def reset(self) -> None:
+        """Back to a fresh server: no mail, no folders, no users added with ``add_user``, no
+        quota set with ``set_quota``.
+
+        The users given as ``users=`` stay (with empty mailboxes); faults, transcripts and
+        report cards are cleared. Open connections stay open and see the change as mailboxes
+        emptied.
         """
         ctx = self.context
         await ctx.store.reset()
         ctx.auth.extra.clear()
+        ctx.quota.clear()
         ctx.faults.clear()
         ctx.tracer.clear()
+        if ctx.report is not None:
+            ctx.report.clear()
         await self._add_configured_users()
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
 
+from mailsrv.scan.scan_fields import read_scan
+from mailsrv.scan.verdict import ScanResult
 from mailsrv.store.base import INBOX
 
 
@@ -43,6 +45,13 @@ class StoredMessage:
         """Every address in ``To:``, ``Cc:`` and ``Bcc:``, in that order."""
         values = [str(v) for name in ("To", "Cc", "Bcc") for v in self.message.get_all(name, [])]
         return [addr for _, addr in getaddresses(values) if addr]
+
+    @property
+    def scan(self) -> ScanResult | None:
+        """What scanning at delivery found (``scan.spam_score``, ``"GTUBE" in scan.rules``,
+        ``scan.virus``), read from the message's ``X-Spam-*`` and ``X-Virus-Status`` fields;
+        None for a message delivered without scanning."""
+        return read_scan(self.raw)
 
     @property
     def text(self) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mailsrv.config import STANDARD_PORTS, Config, Limits
+from mailsrv.scan.settings import ScanSettings, settings_problem
 
 #: Every service a test server can run (``services=`` picks a subset).
 SERVICES: tuple[str, ...] = (*STANDARD_PORTS, "http")
@@ -63,6 +64,21 @@ def _limits(value: Any) -> Limits:
     raise TypeError(f"limits is a mailsrv.Limits or a dict, not {type(value).__name__}")
 
 
+def _scan(value: Any) -> ScanSettings:
+    if isinstance(value, Mapping):
+        names = {f.name for f in dataclasses.fields(ScanSettings)}
+        bad = sorted(set(value) - names)
+        if bad:
+            raise TypeError(f"unknown scan settings: {', '.join(bad)}; known: {sorted(names)}")
+        value = ScanSettings(**value)
+    if not isinstance(value, ScanSettings):
+        raise TypeError(f"scan is a ScanSettings or a dict, not {type(value).__name__}")
+    problem = settings_problem(value)
+    if problem is not None:
+        raise ValueError(f"scan {problem[0]} {problem[1]}")
+    return value
+
+
 def _service_ports(services: Iterable[str]) -> dict[str, Any]:
     wanted = set(services)
     unknown = sorted(wanted - set(SERVICES))
@@ -79,8 +95,8 @@ def build_config(base_dir: Path, **options: Any) -> ServerOptions:
     Defaults: 127.0.0.1, every service but http on an ephemeral port, ``dev=True`` (any password,
     mailboxes made on first use), the Maildir and users file under ``base_dir``, the per-process
     test CA, and ``TEST_LIMITS``. ``options`` are ``Config`` fields (``limits`` may be a dict of
-    ``Limits`` fields) and ``users={"alice": "pw"}``, ``services={"smtp", "imap"}``,
-    ``http=True``, ``store="memory"``.
+    ``Limits`` fields, ``scan`` one of ``ScanSettings`` fields) and ``users={"alice": "pw"}``,
+    ``services={"smtp", "imap"}``, ``http=True``, ``store="memory"``.
     """
     fields = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(options) - fields - set(_EXTRA_OPTIONS))
@@ -109,6 +125,8 @@ def build_config(base_dir: Path, **options: Any) -> ServerOptions:
     elif "port_offset" in opts:
         kwargs.pop("ports")  # fixed ports from the offset, as the user asked
     kwargs["limits"] = _limits(opts.pop("limits", None))
+    if "scan" in opts:
+        kwargs["scan"] = _scan(opts.pop("scan"))
     kwargs.update(opts)
     for name in ("maildir", "users_file", "certs_dir", "ready_file", "trace_file"):
         if isinstance(kwargs.get(name), str):

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
 from mailsrv.faults import FaultInjector
+from mailsrv.report.findings import Finding
 from mailsrv.server import Ports
 from mailsrv.store.base import INBOX
 from mailsrv.testing.async_server import AsyncMailServer
@@ -201,6 +202,10 @@ class ThreadedMailServer:
     def folders(self, user: str) -> list[str]:
         return self._call(self._async.folders(user))
 
+    def report(self, user: str) -> list[Finding]:
+        """The report card of ``user``'s client(s): see ``AsyncMailServer.report``."""
+        return self._call(self._async.report(user))
+
     def create_folder(self, user: str, name: str) -> None:
         """Make a folder (and the user's mailbox, if missing)."""
         self._call(self._async.create_folder(user, name))
@@ -208,6 +213,9 @@ class ThreadedMailServer:
     def bump_uidvalidity(self, user: str, folder: str = INBOX) -> int:
         """Give the folder a new UIDVALIDITY, as after a server-side rebuild; returns it."""
         return self._call(self._async.bump_uidvalidity(user, folder))
+
+    def set_quota(self, user: str, storage: int | None = None, messages: int | None = None) -> None:
+        self._call(self._async.set_quota(user, storage, messages))
 
     def reset(self) -> None:
         self._call(self._async.reset())
@@ -256,6 +264,9 @@ class _AwaitableAPI:
     async def folders(self, user: str) -> list[str]:
         return await self._await(self._server.folders(user))
 
+    async def report(self, user: str) -> list[Finding]:
+        return await self._await(self._server.report(user))
+
     async def create_folder(self, user: str, name: str) -> None:
         """Make a folder (and the user's mailbox, if missing)."""
         await self._await(self._server.create_folder(user, name))
@@ -263,6 +274,11 @@ class _AwaitableAPI:
     async def bump_uidvalidity(self, user: str, folder: str = INBOX) -> int:
         """Give the folder a new UIDVALIDITY, as after a server-side rebuild; returns it."""
         return await self._await(self._server.bump_uidvalidity(user, folder))
+
+    async def set_quota(
+        self, user: str, storage: int | None = None, messages: int | None = None
+    ) -> None:
+        await self._await(self._server.set_quota(user, storage, messages))
 
     async def reset(self) -> None:
         await self._await(self._server.reset())

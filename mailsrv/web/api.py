@@ -7,15 +7,22 @@ middleware; nothing here puts exception text from deep inside on the wire.
 
 The handlers live by subject: ``api_users`` (users, folders, Maildir view, reset),
 ``api_messages``, ``api_sessions`` (sessions and transcripts), ``api_events`` (events, the
-live stream, ``/wait``) and ``api_faults`` (injected faults); ``api_request`` holds what they
-share. ``routes`` is all of them.
+live stream, ``/wait``), ``api_faults`` (injected faults) and ``api_report`` (the client
+report card); ``api_request`` holds what they share. ``routes`` is all of them.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from mailsrv.web import api_events, api_faults, api_messages, api_sessions, api_users
+from mailsrv.web import (
+    api_events,
+    api_faults,
+    api_messages,
+    api_report,
+    api_sessions,
+    api_users,
+)
 from mailsrv.web.api_events import MAX_WAIT, event_stream, recent_events, wait
 from mailsrv.web.api_messages import (
     DEFAULT_PAGE,
@@ -44,6 +51,7 @@ routes: list[web.AbstractRouteDef] = [
     *api_sessions.routes,
     *api_events.routes,
     *api_faults.routes,
+    *api_report.routes,
 ]
 
 __all__ = [

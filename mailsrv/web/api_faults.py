@@ -1,7 +1,9 @@
 """API: injected faults over HTTP, the same engine as the Python fixture's ``faults``.
 
 ``POST /faults`` takes ``{"protocol", "command", "action", ...}`` (``action`` one of fail, delay,
-drop, strip-starttls; the last one takes no command) and answers ``201 {"id"}``;
+drop, strip-starttls, tls; the last two take no command) and answers ``201 {"id"}``; a ``tls``
+fault names a TLS service as its protocol (``imaps``, ``submission``, ...) and a
+``certificate`` (``expired``, ``wrong-host``, ...);
 ``GET /faults`` lists the faults still waiting to fire (with ``hits``, how often each fired);
 ``DELETE /faults/{id}`` withdraws one, ``DELETE /faults`` all. The body is checked field by
 field here, so a bad request is a 400 naming the field; the injector checks the rest (reply
@@ -10,9 +12,19 @@ forms, counts) and its ``ValueError`` is a 400 too.
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
-from mailsrv.faults import PROTOCOLS, STARTTLS_REFUSALS, Fault, FaultInjector, FaultKind
+from mailsrv.faults import (
+    PROTOCOLS,
+    STARTTLS_REFUSALS,
+    TLS_CERTIFICATES,
+    TLS_SERVICES,
+    Fault,
+    FaultInjector,
+    FaultKind,
+)
 from mailsrv.web.api_request import ApiError, ascii_int, ctx_of, json_body
 
 routes = web.RouteTableDef()
@@ -24,6 +36,7 @@ FIELDS: dict[str, set[str]] = {
     "delay": _COMMON | {"seconds"},
     "drop": _COMMON | {"after_bytes"},
     "strip-starttls": {"user"},
+    "tls": {"certificate", "times"},
 }
 
 
@@ -45,6 +58,9 @@ def fault_dict(fault: Fault) -> dict[str, object]:
         out["seconds"] = fault.seconds
     elif fault.kind is FaultKind.DROP:
         out["after_bytes"] = fault.after_bytes
+    elif fault.kind is FaultKind.TLS:
+        out["certificate"] = fault.certificate
+        del out["command"], out["user"], out["match"]
     return out
 
 
@@ -75,15 +91,18 @@ def _seconds(body: dict[str, object]) -> float:
 
 def add_fault(faults: FaultInjector, body: dict[str, object]) -> Fault:
     """Add the fault ``body`` describes (raises ``ApiError`` 400 naming the bad field)."""
-    protocol = _text(body, "protocol")
-    if protocol is None or protocol.lower() not in PROTOCOLS:
-        raise ApiError(400, f"protocol must be one of {', '.join(PROTOCOLS)}")
     action = _text(body, "action")
     if action not in FIELDS:
         raise ApiError(400, f"action must be one of {', '.join(FIELDS)}")
+    protocols = TLS_SERVICES if action == "tls" else PROTOCOLS
+    protocol = _text(body, "protocol")
+    if protocol is None or protocol.lower() not in protocols:
+        raise ApiError(400, f"protocol must be one of {', '.join(protocols)}")
     unknown = sorted(set(body) - {"protocol", "action", "command"} - FIELDS[action])
     if unknown:
         raise ApiError(400, f"unknown field for a {action} fault: {unknown[0]}")
+    if action == "tls":
+        return _add_tls(faults, protocol, body)
     user = _text(body, "user")
     if action == "strip-starttls":
         if protocol.lower() not in STARTTLS_REFUSALS:
@@ -111,11 +130,25 @@ def add_fault(faults: FaultInjector, body: dict[str, object]) -> Fault:
         raise ApiError(400, str(exc)) from None
 
 
+def _add_tls(faults: FaultInjector, protocol: str, body: dict[str, object]) -> Fault:
+    if "command" in body:
+        raise ApiError(400, "a tls fault takes no command: it acts on the TLS handshake")
+    certificate = _text(body, "certificate")
+    if certificate is None or certificate.lower() not in TLS_CERTIFICATES:
+        raise ApiError(400, f"certificate must be one of {', '.join(TLS_CERTIFICATES)}")
+    times = _count(body, "times")
+    if times == 0:
+        raise ApiError(400, "times must be a positive integer, or null until removed")
+    return faults.tls(protocol, certificate, times)
+
+
 @routes.post("/faults")
 async def create_fault(request: web.Request) -> web.Response:
-    ctx = ctx_of(request)
-    body = await json_body(request)
-    fault = add_fault(ctx.faults, body)
+    ctx, body = ctx_of(request), await json_body(request)
+    if body.get("action") == "tls" and ctx.tls is None:
+        raise ApiError(409, "TLS is off on this server: there is no handshake to break")
+    # A TLS fault makes its certificate (an RSA key for weak-key): off the loop.
+    fault = await asyncio.to_thread(add_fault, ctx.faults, body)
     if ctx.to_workers is not None:
         ctx.to_workers({"kind": "fault_add", "id": fault.id, "body": body})
     return web.json_response({"id": fault.id, "fault": fault_dict(fault)}, status=201)

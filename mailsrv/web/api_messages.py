@@ -32,7 +32,7 @@ routes = web.RouteTableDef()
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
 #: The per-message cache key of the list summary (bump the version when its shape changes).
-SUMMARY_KEY = "web.summary.v1"
+SUMMARY_KEY = "web.summary.v2"
 
 _KEYWORD_RE = re.compile(r"[!#$&'+\-.0-9:;<=>?@A-Z^_`a-z|~]{1,100}\Z")
 
@@ -60,8 +60,10 @@ async def summary(mailbox: Mailbox, info: MessageInfo) -> dict[str, object]:
     if cached is not None:
         fields = json.loads(cached)
     else:
-        header = parse.summarize(await mailbox.read_header(info.uid))
-        fields = {**header, "date_iso": parse.date_iso(header["date"])}
+        block = await mailbox.read_header(info.uid)
+        header = parse.summarize(block)
+        scan = parse.scan_view(block)
+        fields = {**header, "date_iso": parse.date_iso(header["date"]), "scan": scan}
         await mailbox.set_cached(info.uid, SUMMARY_KEY, json.dumps(fields).encode())
     return {**message_base(info), **fields}
 
@@ -200,10 +202,13 @@ async def deliver(request: web.Request) -> web.Response:
     limit = ctx_of(request).config.limits.message_size
     if len(data) > limit:
         raise ApiError(413, f"the message is larger than the limit of {limit} bytes")
-    uid = await ctx_of(request).store.deliver(
-        mailbox.user, data, mailbox.name, flags=flags, actor=ACTOR
-    )
-    return web.json_response({"uid": uid, "folder": mailbox.name}, status=201)
+    ctx = ctx_of(request)
+    scanned = await ctx.scanner.scan(data, ACTOR)
+    if scanned.refusal is not None:
+        raise ApiError(422, f"message refused: virus found ({scanned.refusal})")
+    placed = await scanned.deliver(ctx.store, mailbox.user, mailbox.name, flags, actor=ACTOR)
+    scan = scanned.result.as_dict() if scanned.result is not None else None
+    return web.json_response({"uid": placed.uid, "folder": placed.folder, "scan": scan}, status=201)
 
 
 def _flag_list(value: object, name: str) -> list[str]:

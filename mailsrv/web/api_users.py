@@ -94,7 +94,45 @@ def _maildir_root(ctx: ServerContext) -> Path | None:
     return ctx.store.root
 
 
+@routes.get("/users/{user}/quota")
+async def get_quota(request: web.Request) -> web.Response:
+    """The user's quota (RFC 9208 resources): ``{"storage": {"used", "limit"}, "messages": ...}``
+    in octets and messages; a limit of null is none."""
+    return await _quota(ctx_of(request), check_user_name(request.match_info["user"]))
+
+
+@routes.put("/users/{user}/quota")
+async def set_quota(request: web.Request) -> web.Response:
+    """Set the user's limits (``{"storage": octets, "messages": n}``, null or absent: none),
+    over the config's and the users file's, until the server stops or is reset."""
+    user = check_user_name(request.match_info["user"])
+    body = await json_body(request)
+    ctx = ctx_of(request)
+    ctx.quota.set(user, _limit(body.get("storage")), _limit(body.get("messages")))
+    return await _quota(ctx, user)
+
+
+def _limit(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ApiError(400, "give storage and messages as numbers of at least 0, or null")
+    return value
+
+
+async def _quota(ctx: ServerContext, user: str) -> web.Response:
+    limits, used = ctx.quota.limits(user), await ctx.quota.usage(user)
+    return web.json_response(
+        {
+            "user": user,
+            "storage": {"used": used.octets, "limit": limits.storage},
+            "messages": {"used": used.messages, "limit": limits.messages},
+        }
+    )
+
+
 @routes.post("/reset")
 async def reset(request: web.Request) -> web.Response:
     await ctx_of(request).store.reset()
+    ctx_of(request).quota.clear()
     return web.json_response({"reset": True})

@@ -41,7 +41,7 @@ from mailsrv.store.base import (
     StoreBusy,
     StoreError,
 )
-from mailsrv.web import api, autoconfig
+from mailsrv.web import api, autoconfig, clients_page
 from mailsrv.web.events import LiveFeed
 
 log = logging.getLogger("mailsrv.web")
@@ -58,6 +58,8 @@ PAGE_CSP = (
     "connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+#: Client setup answers without the token (host names, ports and the CA only).
+PUBLIC_PATHS = autoconfig.PUBLIC_PATHS | clients_page.PUBLIC_PATHS
 PAGES = {"/": "index.html", "/sessions": "sessions.html", "/compare": "compare.html"}
 
 _STORE_ERRORS: list[tuple[type[StoreError], int]] = [
@@ -178,7 +180,7 @@ def make_security_middleware(token: str | None, names: LocalNames, max_body: int
         length = request.content_length
         if length is not None and length > max_body:
             return _json_error(413, f"the request body is over the limit of {max_body} bytes")
-        if token is None or request.path in autoconfig.PUBLIC_PATHS:
+        if token is None or request.path in PUBLIC_PATHS:
             return await handler(request)
         given = request.query.get("token")
         if given is not None and hmac.compare_digest(given.encode(), token.encode()):
@@ -260,6 +262,7 @@ def make_app(ctx: ServerContext, token: str | None, bound: str = "127.0.0.1") ->
     for path, name in PAGES.items():
         app.router.add_get(path, _page(name))
     app.add_routes(autoconfig.routes(ctx))
+    app.add_routes(clients_page.routes(ctx))
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_watch_deliveries)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

@@ -37,7 +37,7 @@ _POP = (("pop3s", "pop3", "SSL"), ("pop3", "pop3", "STARTTLS"))
 _OUTGOING = (("smtps", "smtp", "SSL"), ("submission", "smtp", "STARTTLS"))
 
 
-def _host(ctx: ServerContext, request: web.Request) -> str:
+def client_host(ctx: ServerContext, request: web.Request) -> str:
     if ctx.config.hostnames:
         return ctx.config.hostnames[0]
     try:
@@ -47,7 +47,7 @@ def _host(ctx: ServerContext, request: web.Request) -> str:
     return host or ctx.config.server_name
 
 
-def _local_part(address: str) -> str:
+def local_part(address: str) -> str:
     return address.rpartition("@")[0] or address
 
 
@@ -81,7 +81,7 @@ def thunderbird(ctx: ServerContext, host: str) -> str:
 
 def autodiscover(ctx: ServerContext, host: str, address: str) -> str:
     """Outlook's POX Autodiscover answer (the "outlook" response schema of 2006a)."""
-    login = escape(_local_part(address))
+    login = escape(local_part(address))
     protocols = []
     for service, kind, socket_type in (*_INCOMING, *_POP, *_OUTGOING):
         port = ctx.ports.get(service)
@@ -112,7 +112,7 @@ def autodiscover(ctx: ServerContext, host: str, address: str) -> str:
 
 def routes(ctx: ServerContext) -> list[web.RouteDef]:
     async def config_v11(request: web.Request) -> web.Response:
-        body = thunderbird(ctx, _host(ctx, request))
+        body = thunderbird(ctx, client_host(ctx, request))
         return web.Response(text=body, content_type="application/xml", charset="utf-8")
 
     async def outlook(request: web.Request) -> web.Response:
@@ -123,7 +123,7 @@ def routes(ctx: ServerContext) -> list[web.RouteDef]:
         if found is None:
             return web.Response(status=400, text="no <EMailAddress> in the request\n")
         address = found.group(1).decode("utf-8", "replace")
-        body = autodiscover(ctx, _host(ctx, request), address)
+        body = autodiscover(ctx, client_host(ctx, request), address)
         return web.Response(text=body, content_type="application/xml", charset="utf-8")
 
     out = [

@@ -20,6 +20,7 @@ from mailsrv.message.headers import HeaderField, parse_header_fields
 from mailsrv.message.part_numbers import part_name
 from mailsrv.message.structure import MimePart, defects, parse_message
 from mailsrv.message.text import body_text
+from mailsrv.scan.scan_fields import read_scan
 
 #: Headers shown in a message list and searched by ``q``.
 SUMMARY_HEADERS = ("from", "to", "subject", "date")
@@ -47,6 +48,12 @@ def summarize(header_block: bytes) -> dict[str, str]:
     """From, To, Subject and Date of a header block, decoded (RFC 2047) for listing."""
     fields = parse_header_fields(header_block)[0]
     return {name: header_text(fields, name) for name in SUMMARY_HEADERS}
+
+
+def scan_view(header_block: bytes) -> dict[str, object] | None:
+    """The scan verdict the message carries (``X-Spam-*``, ``X-Virus-Status``), or None."""
+    result = read_scan(header_block)
+    return None if result is None else result.as_dict()
 
 
 def date_iso(value: str) -> str | None:
@@ -162,4 +169,5 @@ def message_view(data: bytes) -> dict[str, object]:
         "has_html": bodies.find_body(root, "html") is not None,
         "attachments": [att.as_dict() for att, _ in attachment_parts(root, data)],
         "defects": defects(root, data),
+        "scan": scan_view(root.header(data)),
     }

@@ -193,6 +193,16 @@ def test_deliver_refuses_bad_input(tmp_path):
     assert missing.returncode == 1 and "cannot read nope.eml" in missing.stderr
 
 
+def test_deliver_keeps_the_users_quota(tmp_path):
+    (tmp_path / "users").write_text("alice:{PLAIN}pw::::::userdb_quota_rule=*:messages=1\n")
+    args = ("deliver", "--to", "alice", "--maildir", "mail", "--users", "users", "-")
+    first = run(tmp_path, *args, stdin="Subject: one\n\nx\n")
+    assert first.returncode == 0, first.stderr
+    second = run(tmp_path, *args, stdin="Subject: two\n\nx\n")
+    assert second.returncode == 1 and "over message quota" in second.stderr
+    assert len(list((tmp_path / "mail" / "alice" / "new").iterdir())) == 1
+
+
 @contextlib.contextmanager
 def serving(
     tmp_path: Path, *args: str

@@ -32,6 +32,11 @@ def test_demo_runs_and_reports_facts(tmp_path: Path) -> None:
         "later_kept": 1,
     }
     assert scenes[5] == {"pop3_first_run": 1, "pop3_second_run_new": 0, "imap_still_sees": 1}
+    assert scenes[6] == {"scanning": 0}  # no engine given: the scanning scene says so
+    # The report card of the three devices: the phone IDLEs, the laptop re-SELECTs INBOX and
+    # opens a message with BODY[], the desktop uses UIDL; all log in without TLS.
+    assert scenes[7] == {"phone_findings": 1, "laptop_findings": 3, "desktop_findings": 1}
+    assert "poll-instead-of-idle" in proc.stderr and "cleartext-login" in proc.stderr
     # The demo left the Maildir behind: the kept message is in cur/ with the S flag (POP3 RETR).
     cur = list((tmp_path / "mail" / "alice" / "cur").iterdir())
     assert len(cur) == 1

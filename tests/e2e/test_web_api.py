@@ -442,3 +442,23 @@ async def test_maildir_view_lists_files_flags_and_uidlist(make_server: Any) -> N
                 await expect_error(r, 404, "no folder")
             async with client.get("/api/v1/users/..%2Fetc/maildir") as resp:
                 await expect_error(resp, 400, "user names")
+
+
+async def test_quota_get_and_put(web: Any) -> None:
+    server, client = web
+    await server.store.deliver("ann", plain("one"))
+    url = "/api/v1/users/ann/quota"
+    async with client.get(url) as resp:
+        body = await resp.json()
+    assert body["storage"]["limit"] is None and body["messages"] == {"used": 1, "limit": None}
+    assert body["storage"]["used"] > 0
+    async with client.put(url, json={"storage": 1 << 20, "messages": 1}) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["messages"] == {"used": 1, "limit": 1}
+    assert server.context.quota.limits("ann").messages == 1
+    for bad in ({"storage": -1}, {"messages": "10"}, {"storage": True}):
+        async with client.put(url, json=bad) as resp:
+            await expect_error(resp, 400, "numbers")
+    async with client.post("/api/v1/reset") as resp:
+        assert resp.status == 200
+    assert not server.context.quota.limits("ann").limited

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import importlib.util
+import plistlib
 import poplib
 import re
 import shutil
 import smtplib
+import subprocess
 from collections.abc import AsyncIterator
 from email import policy
 from email.message import EmailMessage
@@ -279,6 +281,45 @@ async def test_compare_page_shows_imap_flags_and_expunge(make_server: Any, page:
         assert [m.uid for m in (await (await store.open("ann")).snapshot()).messages] == [2]
 
 
+async def test_sessions_page_shows_the_report_card_beside_the_session(
+    make_server: Any, page: Page
+) -> None:
+    if not has_listener("mailsrv.imap.listener"):
+        pytest.skip("the IMAP listener is not there yet")
+    async with make_server(services={"http", "imap"}) as server:
+        await server.store.ensure_user("ann")
+        await server.store.deliver("ann", b"Subject: one\r\n\r\nfirst\r\n")
+        await page.goto(f"http://127.0.0.1:{server.ports.http}/sessions")
+        await expect(page.locator("#live-status")).to_have_text("live")
+        imap = await asyncio.to_thread(imaplib.IMAP4, "127.0.0.1", server.ports.imap, 10)
+        try:
+            await asyncio.to_thread(imap.login, "ann", "pw")
+            card = page.locator("#report-card")
+            login = card.locator(".finding.error[data-code=cleartext-login]")
+            await expect(login).to_contain_text("LOGIN ann ***")
+            await asyncio.to_thread(imap.select, "INBOX")
+            for _ in range(3):
+                await asyncio.to_thread(imap.noop)
+            await asyncio.to_thread(imap.fetch, "1", "(BODY[])")
+            polling = card.locator(".finding.warning[data-code=poll-instead-of-idle]")
+            await expect(polling.locator("li")).to_have_count(3)
+            await expect(card.locator("[data-code=fetch-sets-seen]")).to_contain_text("BODY.PEEK")
+            await expect(card.locator("[data-code=no-uid-commands]")).to_be_visible()
+            await shot(page, "report-card")
+        finally:
+            await asyncio.to_thread(imap.logout)
+        # A second session that behaves gets its own, empty, card.
+        good = await asyncio.to_thread(imaplib.IMAP4, "127.0.0.1", server.ports.imap, 10)
+        try:
+            # The first session may still be listed (closed) until the page drops it.
+            second = "#open-sessions li[data-session^=imap-]:not([data-session=imap-1])"
+            await page.locator(second).click()
+            await expect(page.locator("#transcript-title")).not_to_contain_text("imap-1")
+            await expect(page.locator("#report-card")).to_contain_text("No habits to report")
+        finally:
+            await asyncio.to_thread(good.logout)
+
+
 async def test_a_page_under_a_rebinding_name_cannot_read_the_api(make_server: Any) -> None:
     """Chromium resolves ``127.0.0.1.evil.example`` to 127.0.0.1, as a rebinding attacker's DNS
     would: the console must refuse the page and every API call made from it."""
@@ -307,3 +348,82 @@ async def test_a_page_under_a_rebinding_name_cannot_read_the_api(make_server: An
             assert not await server.store.user_exists("rebound")
         finally:
             await browser.close()
+
+
+async def test_connect_a_client_page_profile_download_and_qr_code(
+    make_server: Any, page: Page, tmp_path: Path
+) -> None:
+    """From the console's menu to the client page; the profile link downloads a profile that
+    plistlib reads, and a QR reader (zbar) reads the profile's address off the rendered code."""
+    services = {"http", "imap", "imaps", "pop3", "pop3s", "submission", "smtps"}
+    async with make_server(services=services) as server:
+        ports = server.ports
+        await server.store.ensure_user("ann")
+        await page.goto(f"http://localhost:{ports.http}/sessions")
+        await page.click("nav a[href='/clients']")
+        await expect(page).to_have_title("mailsrv · connect a client")
+        await expect(page.locator("#client-host")).to_have_text("localhost")
+        await expect(page.locator("#client-address")).to_have_value("ann@localhost")
+        for card in ("thunderbird", "outlook", "apple", "android", "mutt", "mbsync", "curl"):
+            await expect(page.locator(f"#{card}")).to_be_visible()
+        await expect(page.locator("#servers")).to_contain_text(str(ports.pop3s))
+        await page.fill("#client-address", "bea@localhost")
+        await page.click("form.toolbar button[type=submit]")
+        await expect(page.locator("#mutt-snippet")).to_contain_text(
+            f'set folder = "imaps://bea@localhost:{ports.imaps}/"'
+        )
+        await expect(page.locator("#mbsync-snippet")).to_contain_text(f"Port {ports.imaps}")
+        profile_url = (
+            f"http://localhost:{ports.http}/clients/apple.mobileconfig?email=bea%40localhost"
+        )
+        await expect(page.locator("#profile-link")).to_have_attribute("href", profile_url)
+        await shot(page, "clients")
+
+        async with page.expect_download() as info:
+            await page.click("#ca-pem")
+        ca = await (await info.value).path()
+        assert Path(ca).read_text() == server.ca_file.read_text()
+        async with page.expect_download() as info:
+            await page.click("#profile-link")
+        download = await info.value
+        assert download.suggested_filename == "mailsrv-bea.mobileconfig"
+        profile = plistlib.loads(Path(await download.path()).read_bytes())
+        kinds = {p["PayloadType"] for p in profile["PayloadContent"]}
+        assert kinds == {"com.apple.mail.managed", "com.apple.security.root"}
+
+        if shutil.which("zbarimg") is None:
+            pytest.skip("the QR check needs zbarimg (Debian's zbar-tools)")
+        png = tmp_path / "qr.png"
+        await page.locator("#profile-qr").screenshot(path=str(png))
+        read = await asyncio.to_thread(
+            subprocess.run,
+            ["zbarimg", "--quiet", "--raw", str(png)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert read.stdout.strip() == profile_url, read.stderr
+
+
+async def test_mailbox_shows_what_scanning_found(make_server: Any, page: Page) -> None:
+    """The verdict fields scanning wrote (``X-Spam-*``, ``X-Virus-Status``) as the console shows
+    them: a Junk badge in the list, the score and each rule with its description."""
+    from mailsrv.scan.scan_fields import scan_headers
+    from mailsrv.scan.verdict import Rule, ScanResult, SpamCheck, VirusCheck
+
+    gtube = Rule("GTUBE", 1000.0, "BODY: Generic Test for Unsolicited Bulk Email")
+    result = ScanResult(SpamCheck("yes", 1000.0, 5.0, (gtube,)), VirusCheck("clean"))
+    async with make_server(services={"http"}) as server:
+        await server.store.ensure_user("ann")
+        data = scan_headers(result) + b"From: spam@example.net\r\nSubject: Offer\r\n\r\nbuy\r\n"
+        await server.store.deliver("ann", data)
+        await page.goto(f"http://127.0.0.1:{server.ports.http}/")
+        item = page.locator("#messages li[data-uid]").first
+        await expect(item.locator(".badge.junk")).to_have_text("Junk")
+        await item.click()
+        scan = page.locator("#msg-scan")
+        await expect(scan).to_contain_text("Spam score 1000.0 (junk at 5.0)")
+        await expect(scan).to_contain_text("No virus found")
+        await expect(scan.locator(".rules tr")).to_have_count(1)
+        await expect(scan.locator(".rules")).to_contain_text(gtube.description)
+        await shot(page, "scan")

@@ -42,6 +42,11 @@ def test_protocol_cores_do_no_io(core: str) -> None:
     assert imports_outside(core, (*IO, "mailsrv.store", "mailsrv.server")) == []
 
 
+def test_the_report_card_only_reads_transcripts() -> None:
+    """Its observers are fed transcript lines: no I/O, no store, no protocol package."""
+    assert imports_outside("mailsrv.report", (*IO, *PROTOCOLS, "mailsrv.store")) == []
+
+
 def test_no_module_only_re_exports() -> None:
     """A module whose body is nothing but imports (and ``__all__``) is a shim: import the real
     module instead. A package's ``__init__`` may gather its public names (``mailsrv``,

@@ -106,3 +106,29 @@ def test_ephemeral_ports():
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Config().host = "0.0.0.0"  # type: ignore[misc]
+
+
+def test_scan_table(tmp_path: Path) -> None:
+    conf = tmp_path / "mailsrv.toml"
+    conf.write_text(
+        '[scan]\nspam = "spamc://127.0.0.1:783"\nvirus = "unix:/run/clamav/clamd.ctl"\n'
+        "timeout = 5\nmax_size = 1000000\nconcurrency = 4\nspam_threshold = 6.5\n"
+        'virus_action = "quarantine"\n'
+    )
+    scan = load_config(conf).scan
+    assert (scan.spam, scan.virus, scan.timeout, scan.virus_action) == (
+        "spamc://127.0.0.1:783",
+        "unix:/run/clamav/clamd.ctl",
+        5.0,
+        "quarantine",
+    )
+    assert not load_config().scan.enabled  # off unless an engine is named
+    for body, message in [
+        ('spam = "clamd://127.0.0.1:3310"', 'scan.spam must be "spamc://HOST:PORT"'),
+        ("timeout = 0", "scan.timeout must be more than 0"),
+        ('virus_action = "drop"', "scan.virus_action must be reject or quarantine"),
+        ("spam_treshold = 5", "did you mean scan.spam_threshold"),
+    ]:
+        conf.write_text(f"[scan]\n{body}\n")
+        with pytest.raises(ConfigError, match=message):
+            load_config(conf)

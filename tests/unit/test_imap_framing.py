@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailsrv.errors import PeerError
-from mailsrv.imap.commands import Append, InvalidCommand, Login, Noop
+from mailsrv.imap.commands import Append, AppendMessage, InvalidCommand, Login, Noop
 from mailsrv.imap.framing import NEED_DATA, CommandFramer
 
 
@@ -44,7 +44,7 @@ def test_same_commands_whatever_the_chunking() -> None:
     expected = [
         Noop("a"),
         Login("b", b"ann", b"pw"),
-        Append("c", b"INBOX", (), None, b"hello"),
+        Append("c", b"INBOX", (AppendMessage((), None, b"hello"),)),
     ]
     for result in feed_all_ways(data):
         assert result == expected

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from mailsrv.imap.commands import (
     Append,
+    AppendMessage,
     Authenticate,
     Capability,
     Copy,
@@ -81,11 +82,13 @@ def test_status_items_checked() -> None:
 
 def test_append_with_flags_date_and_literal8() -> None:
     cmd = parse_command(b'a APPEND Sent (\\Seen $x) "07-Feb-1994 21:52:25 -0800" ~{2}\r\nhi\r\n')
-    assert cmd == Append("a", b"Sent", ("\\Seen", "$x"), 760686745.0, b"hi", binary=True)
+    msg = AppendMessage(("\\Seen", "$x"), 760686745.0, b"hi", binary=True)
+    assert cmd == Append("a", b"Sent", (msg,))
     assert parse_date_time(b" 7-Feb-1994 21:52:25 +0000") == 760657945.0
     utf8 = parse_command(b"a APPEND INBOX UTF8 (~{2}\r\nhi)\r\n")
-    assert utf8 == Append("a", b"INBOX", (), None, b"hi", binary=True)
-    assert p(b"a APPEND INBOX {2+}\r\nhi\r\n") == Append("a", b"INBOX", (), None, b"hi")
+    assert utf8 == Append("a", b"INBOX", (AppendMessage((), None, b"hi", binary=True),))
+    plain = p(b"a APPEND INBOX {2+}\r\nhi\r\n")
+    assert plain == Append("a", b"INBOX", (AppendMessage((), None, b"hi"),))
 
 
 def test_fetch_items_sections_and_partials() -> None:

@@ -20,7 +20,7 @@ def test_an_empty_registry_renders_every_family_without_samples() -> None:
     assert set(found) == {
         "mailsrv_sessions", "mailsrv_logins", "mailsrv_commands", "mailsrv_command_seconds",
         "mailsrv_deliveries", "mailsrv_received_bytes", "mailsrv_sent_bytes",
-        "mailsrv_refusals", "mailsrv_errors",
+        "mailsrv_refusals", "mailsrv_errors", "mailsrv_scans",
     }  # fmt: skip
     assert all(samples == [] for samples in found.values())
 

@@ -107,7 +107,7 @@ async def test_no_apop_timestamp_without_clear_secrets(tmp_path: Any) -> None:
 async def test_capa_before_and_after_login(pop3: Pop3) -> None:
     assert await pop3.talk(b"CAPA\r\n") == (
         b"+OK capability list follows\r\nUSER\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
-        b"AUTH-RESP-CODE\r\nPIPELINING\r\nSASL PLAIN LOGIN\r\nSTLS\r\n"
+        b"AUTH-RESP-CODE\r\nPIPELINING\r\nSASL PLAIN LOGIN SCRAM-SHA-256\r\nSTLS\r\n"
         b"IMPLEMENTATION mailsrv\r\n.\r\n"
     )
     await pop3.login()
@@ -232,7 +232,9 @@ async def test_auth_login_with_initial_response(pop3: Pop3) -> None:
 
 
 async def test_auth_lists_mechanisms_and_refuses_unknown(pop3: Pop3) -> None:
-    assert await pop3.talk(b"AUTH\r\n") == b"+OK SASL mechanisms follow\r\nPLAIN\r\nLOGIN\r\n.\r\n"
+    assert await pop3.talk(b"AUTH\r\n") == (
+        b"+OK SASL mechanisms follow\r\nPLAIN\r\nLOGIN\r\nSCRAM-SHA-256\r\n.\r\n"
+    )
     assert await pop3.talk(b"AUTH CRAM-MD5\r\n") == b"-ERR unsupported SASL mechanism CRAM-MD5\r\n"
 
 

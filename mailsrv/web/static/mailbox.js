@@ -108,7 +108,13 @@ async function loadMessages(highlightNew = false) {
       h(
         "div",
         { class: "row2" },
-        h("span", { class: "subject" }, m.flags.includes("\\Flagged") ? h("span", { class: "flag" }, "★ ") : null, m.subject || "(no subject)"),
+        h(
+          "span",
+          { class: "subject" },
+          m.flags.includes("\\Flagged") ? h("span", { class: "flag" }, "★ ") : null,
+          scanBadge(m.scan),
+          m.subject || "(no subject)",
+        ),
         h("span", { class: "size" }, fmtSize(m.size)),
       ),
     );
@@ -149,6 +155,7 @@ function renderMessage(m) {
     if (value) meta.append(h("dt", {}, label), h("dd", {}, value));
   }
   renderFlags(m.flags);
+  renderScan(m.scan);
   $("btn-download").href = `${m.raw_url}?download=1`;
   $("text-body").textContent = m.text === null ? "(this message has no text part)" : m.text;
   const table = $("headers");
@@ -178,6 +185,32 @@ function renderMessage(m) {
   );
   atts.hidden = !m.attachments.length;
   showTab(state.tab === "raw" || state.tab === "headers" ? state.tab : m.has_html ? "html" : "text");
+}
+
+// What scanning at delivery found: a badge in the list, and the score, rules and virus in the view.
+function scanBadge(scan) {
+  if (!scan) return null;
+  if (scan.virus) return h("span", { class: "badge virus", title: scan.virus }, "Virus");
+  if (scan.junk) return h("span", { class: "badge junk", title: `spam score ${scan.spam_score}` }, "Junk");
+  return null;
+}
+
+function renderScan(scan) {
+  const box = $("msg-scan");
+  box.hidden = !scan;
+  if (!scan) return box.replaceChildren();
+  const parts = [];
+  const badge = scanBadge(scan);
+  if (badge) parts.push(badge);
+  if (scan.spam_status === "unscanned") parts.push(h("span", { class: "verdict" }, "Spam: not scanned (the engine did not answer)"));
+  else if (scan.spam_status) parts.push(h("span", { class: "verdict" }, `Spam score ${scan.spam_score.toFixed(1)} (junk at ${scan.spam_threshold.toFixed(1)})`));
+  if (scan.virus_status === "infected") parts.push(h("span", { class: "verdict bad" }, `Virus: ${scan.virus}`));
+  else if (scan.virus_status === "clean") parts.push(h("span", { class: "verdict" }, "No virus found"));
+  else if (scan.virus_status) parts.push(h("span", { class: "verdict" }, "Virus: not scanned (the engine did not answer)"));
+  const rules = scan.rules.map((r) =>
+    h("tr", {}, h("td", { class: "score" }, r.score.toFixed(1)), h("td", { class: "rule" }, r.name), h("td", {}, r.description)),
+  );
+  box.replaceChildren(h("div", { class: "verdicts" }, ...parts), rules.length ? h("table", { class: "rules" }, ...rules) : null);
 }
 
 function renderFlags(flags) {

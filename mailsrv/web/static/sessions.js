@@ -2,8 +2,10 @@
 "use strict";
 
 const MAX_LINES = 3000;
+const REPORT_DELAY_MS = 400; // a burst of lines asks for the card once
 const sessions = new Map(); // id -> {info, closed, lines: []}
 let selected = null;
+let reportTimer = null;
 
 const $ = (id) => document.getElementById(id);
 
@@ -65,6 +67,42 @@ async function select(id) {
   const box = $("transcript");
   box.replaceChildren(...s.lines.map(transcriptLine));
   box.scrollTop = box.scrollHeight;
+  loadReport(id);
+}
+
+// The report card: the habits the server noticed in the selected session's client.
+function renderReport(id, findings) {
+  const card = $("report-card");
+  if (!findings.length) {
+    card.replaceChildren(h("div", { class: "good" }, `No habits to report for ${id} so far.`));
+    return;
+  }
+  card.replaceChildren(
+    ...findings.map((f) =>
+      h(
+        "div",
+        { class: `finding ${f.severity}`, dataset: { code: f.code } },
+        h("div", {}, h("span", { class: "code" }, f.code), h("span", { class: "badge sev" }, f.severity), f.count > 1 ? ` ×${f.count}` : ""),
+        h("p", {}, f.message),
+        h("ul", {}, ...f.evidence.map((line) => h("li", {}, line))),
+      ),
+    ),
+  );
+}
+
+async function loadReport(id) {
+  try {
+    const { findings } = await api(`/sessions/${enc(id)}/report`);
+    if (id === selected) renderReport(id, findings);
+  } catch (err) {
+    if (err.status !== 404) throw err;
+    if (id === selected) renderReport(id, []);
+  }
+}
+
+function reportSoon(id) {
+  clearTimeout(reportTimer);
+  reportTimer = setTimeout(() => loadReport(id), REPORT_DELAY_MS);
 }
 
 function onSession(msg) {
@@ -83,6 +121,7 @@ function onSession(msg) {
   if (msg.session.id === selected) {
     const i = s.info;
     $("transcript-title").replaceChildren(badge(i.protocol || protocolOf(i.id)), ` ${i.id}`, i.user ? ` · ${i.user}` : "", s.closed ? " · closed" : "");
+    if (s.closed) reportSoon(i.id); // habits noted at close (no-logout, DELE without QUIT)
   }
 }
 
@@ -94,6 +133,7 @@ function onTrace(line) {
   if (line.session === selected) {
     const box = $("transcript");
     stickToBottom(box, () => box.append(transcriptLine(line)));
+    reportSoon(line.session);
   }
 }
 

@@ -1,0 +1,117 @@
+"""APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), CATENATE (RFC 4469), APPENDUID
+(RFC 4315) and the quota check (RFC 9208: ``NO [OVERQUOTA]``).
+
+Every message of one command is built first (CATENATE's URL parts read from the user's own
+mailboxes), then checked against the quota as a whole, then handed to the store at once
+(``Store.deliver_all``): a failure anywhere, a bad URL in the second message or a crash of the
+server, leaves none of them in the mailbox.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailsrv.imap.binary_append import base64_binary_parts
+from mailsrv.imap.commands import Append, AppendMessage, CatenateText, CatenateUrl
+from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.imap_url import BadUrl, ImapUrl, parse_imap_url
+from mailsrv.imap.sections import section_bytes
+from mailsrv.imap.sequence_set import SequenceSet
+from mailsrv.message.structure import parse_message
+from mailsrv.message.wire import to_wire
+from mailsrv.store.base import EventKind, InvalidName, MessageGone, NewMessage, NoSuchFolder
+
+if TYPE_CHECKING:
+    from mailsrv.imap.session import ImapSession
+
+
+async def append(s: ImapSession, cmd: Append) -> None:
+    name = s.mailbox_name(cmd.mailbox)
+    store, user = s.ctx.store, s.username
+    try:
+        mailbox = await store.open(user, name)
+    except NoSuchFolder:
+        raise CommandFailed("NO", "Mailbox doesn't exist", "TRYCREATE") from None
+    messages = []
+    for message in cmd.messages:
+        data = to_wire(await _content(s, message))
+        if not data:
+            raise CommandFailed("NO", "Can't save a zero byte message")
+        flags = frozenset(f for f in message.flags if f != "\\Recent")
+        messages.append(NewMessage(data, flags, message.internal_date))
+    with await s.ctx.quota.reserve([user], sum(len(m.data) for m in messages), len(messages)):
+        uids = await store.deliver_all(user, mailbox.name, messages, s.id, EventKind.APPENDED)
+    view = s.view
+    if view is not None and view.name == mailbox.name:
+        uidvalidity = view.uidvalidity
+    else:
+        uidvalidity = (await mailbox.snapshot()).uidvalidity
+    uid_set = SequenceSet.from_values(uids)
+    await s.ok(cmd.tag, "Append completed.", f"APPENDUID {uidvalidity} {uid_set}")
+
+
+async def _content(s: ImapSession, message: AppendMessage) -> bytes:
+    """The message's bytes: its literal, or its CATENATE parts joined (RFC 4469 §3)."""
+    if isinstance(message.message, bytes):
+        return base64_binary_parts(message.message) if message.binary else message.message
+    limit = s.ctx.config.limits.message_size
+    pieces: list[bytes] = []
+    size = 0
+    for part in message.message:
+        if isinstance(part, CatenateText):
+            piece = part.text
+        else:
+            piece = await _url_content(s, part)
+        size += len(piece)
+        if size > limit:  # RFC 4469 §5: the result would be over the limit
+            raise CommandFailed("NO", "Message too large", "TOOBIG")
+        pieces.append(piece)
+    data = b"".join(pieces)
+    return base64_binary_parts(data) if any(_binary(p) for p in message.message) else data
+
+
+def _binary(part: CatenateText | CatenateUrl) -> bool:
+    return isinstance(part, CatenateText) and part.binary
+
+
+async def _url_content(s: ImapSession, part: CatenateUrl) -> bytes:
+    """What a URL part names, or ``NO [BADURL url]`` (RFC 4469 §5)."""
+    try:
+        return _cut(await _referenced(s, parse_imap_url(part.url)))
+    except (BadUrl, NoSuchFolder, InvalidName, MessageGone, CommandFailed):
+        pass
+    url = part.url.decode("ascii", "replace")
+    if not url.isprintable() or "]" in url or len(url) > 400:
+        url = "..."
+    raise CommandFailed("NO", "Bad URL in CATENATE", f"BADURL {url}")
+
+
+async def _referenced(s: ImapSession, url: ImapUrl) -> tuple[bytes, ImapUrl]:
+    if url.user is not None and url.user != s.username.encode("utf-8"):
+        raise BadUrl("another user's message")  # no URLAUTH: only one's own mail
+    if url.mailbox is None:
+        view = s.view
+        if view is None:
+            raise BadUrl("relative URL without a selected mailbox")
+        mailbox = view.mailbox
+    else:
+        mailbox = await s.ctx.store.open(s.username, s.mailbox_name_utf8(url.mailbox))
+    snap = await mailbox.snapshot()
+    if url.uidvalidity is not None and url.uidvalidity != snap.uidvalidity:
+        raise BadUrl("UIDVALIDITY differs")
+    return await mailbox.read(url.uid), url
+
+
+def _cut(found: tuple[bytes, ImapUrl]) -> bytes:
+    """The section and partial range a URL names of the message ``wire``."""
+    wire, url = found
+    data = wire
+    if url.section is not None:
+        part = section_bytes(parse_message(wire, count_lines=False), wire, url.section)
+        if part is None:
+            raise BadUrl("no such section")
+        data = part
+    if url.partial is not None:
+        start, length = url.partial
+        data = data[start:] if length is None else data[start : start + length]
+    return data
