@@ -157,7 +157,7 @@ class Supervisor:
             # Once here, not in N workers racing to make the same CA.
             ensure_certificates(self.config.certs_dir, self.config.hostnames)
         self._bind()
-        _import_listeners()
+        _import_listeners(self._worker_config)
 
     def _spawn(self, index: int) -> None:
         cfg = self._config_for(index)
@@ -412,14 +412,16 @@ class Supervisor:
         shutil.rmtree(self._run_dir, ignore_errors=True)
 
 
-def _import_listeners() -> None:
+def _import_listeners(config: Config) -> None:
     """Import what every worker needs before forking: each child then starts with it loaded
     (copy-on-write), not paying for the imports N times."""
     import mailsrv.imap.listener
     import mailsrv.pop3.listener
     import mailsrv.smtp.ingress
     import mailsrv.smtp.lmtp
-    import mailsrv.web.app  # noqa: F401
+
+    if config.http_enabled:
+        import mailsrv.web.app  # noqa: F401
 
 
 def supervise(
