@@ -15,6 +15,7 @@ import poplib
 import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -267,6 +268,30 @@ def test_sighup_reads_the_users_file_again(tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0
     assert "Traceback" not in server.log.read_text()
+
+
+def test_sighup_loads_new_certificates_in_every_worker(workers: ServerProcess) -> None:
+    def served(pid: int) -> str:
+        with only_in(workers, pid):
+            return ssl.get_server_certificate((HOST, workers.ports["imaps"]), timeout=30)
+
+    before = {pid: served(pid) for pid in workers.worker_pids}
+    certs = workers.log.parent / "certs"
+    subprocess.run(
+        [sys.executable, "-m", "mailsrv", "certs", "--force", "--certs", str(certs)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    for pid in workers.worker_pids:
+        assert served(pid) == before[pid]  # nothing changes before SIGHUP
+    os.kill(workers.pid, signal.SIGHUP)
+    until(lambda: workers.log.read_text().count("reloaded the users file") == 2, "reloads")
+    for pid in workers.worker_pids:
+        assert served(pid) != before[pid]
+        assert served(pid) == (certs / "server.pem").read_text().split("-----END")[0] + (
+            "-----END CERTIFICATE-----\n"
+        )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
