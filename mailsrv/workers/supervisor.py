@@ -236,7 +236,7 @@ class Supervisor:
             for index in range(self.count):
                 self._spawn(index)
             if not self._wait_ready():
-                return 1
+                return 0 if self._state.stopping else 1  # stopped while starting: no failure
             self._announce()
             self._loop()
             return 0

@@ -441,3 +441,17 @@ def test_pop3_session_lock_holds_across_workers(tmp_path: Path) -> None:
         again.quit()
     finally:
         assert server.stop() == 0
+
+
+def test_sigterm_while_the_workers_start_is_a_clean_stop(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailsrv", "serve", "--dev", "--ephemeral", "--no-http",
+         "--workers", "2", "--certs", str(tmp_path / "certs")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    until(lambda: children.exists() and children.read_text().split(), "the workers forked")
+    proc.send_signal(signal.SIGTERM)  # most likely before they are ready
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in out + err and "could not start" not in err
