@@ -2,7 +2,8 @@
 
 Which worker accepts a connection is the kernel's choice; ``only_in(server, pid)`` makes it
 ours: every other worker is stopped (SIGSTOP) while the client connects and reads its greeting,
-so the one left running accepts it, then they are let go on (SIGCONT).
+so the one left running accepts it, then they are let go on (SIGCONT). A raw socket must read
+its greeting inside: a connection still in the accept queue goes to whichever worker is first.
 """
 
 from __future__ import annotations
@@ -357,12 +358,8 @@ def test_connection_limit_counts_every_worker(tmp_path: Path) -> None:
     )
     try:
         first, second = server.worker_pids
-        held = [
-            connect_in(server, pid, lambda: socket.create_connection((HOST, server.ports["imap"])))
-            for pid in (first, second)
-        ]
-        for sock in held:
-            assert sock.recv(200).startswith(b"* OK")
+        # The greeting is read while the other worker is stopped: so this worker accepted it.
+        held = [connect_in(server, pid, lambda: _greeted(server)) for pid in (first, second)]
         for pid in (first, second):
             sock = connect_in(
                 server, pid, lambda: socket.create_connection((HOST, server.ports["imap"]))
@@ -380,6 +377,13 @@ def test_connection_limit_counts_every_worker(tmp_path: Path) -> None:
             sock.close()
     finally:
         assert server.stop() == 0
+
+
+def _greeted(server: ServerProcess) -> socket.socket:
+    sock = socket.create_connection((HOST, server.ports["imap"]))
+    sock.settimeout(PATIENCE)
+    assert sock.recv(200).startswith(b"* OK")
+    return sock
 
 
 def _served(server: ServerProcess) -> socket.socket | None:
