@@ -36,6 +36,7 @@ def cmd_personas(args: argparse.Namespace) -> int:
 
     return run(args)
 
+
 EPILOG = """\
 examples:
   mailsrv serve --dev                      ports +3000, any password, Maildir in var/mail

@@ -71,6 +71,9 @@ def cmd_personas(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return 0
     for persona in PERSONAS.values():
         describe(persona, stream, full=False)
-    print("\nmailsrv serve --persona NAME (or persona = \"NAME\"); mailsrv personas NAME "
-          "shows one in full.", file=stream)
+    print(
+        '\nmailsrv serve --persona NAME (or persona = "NAME"); mailsrv personas NAME '
+        "shows one in full.",
+        file=stream,
+    )
     return 0

@@ -194,10 +194,12 @@ class CommandFramer:
         if nonsync and self.max_nonsync is not None and size > self.max_nonsync:
             self._literal_left, self._discarding = size, True
             if self.max_nonsync == 0:
-                return self._refuse(line, "Non-synchronizing literals are not supported", None,
-                                    skip=False)
-            return self._refuse(line, "Non-synchronizing literal over 4096 octets (LITERAL-)", None,
-                                skip=False)
+                return self._refuse(
+                    line, "Non-synchronizing literals are not supported", None, skip=False
+                )
+            return self._refuse(
+                line, "Non-synchronizing literal over 4096 octets (LITERAL-)", None, skip=False
+            )
         self._literal_bytes += size
         if size > limit or (append and self._literal_bytes > self.max_append_total):
             self._discarding = nonsync

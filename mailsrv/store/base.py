@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from mailsrv.store.session_lock import SessionLock
+
 SEEN = "\\Seen"
 ANSWERED = "\\Answered"
 FLAGGED = "\\Flagged"
@@ -333,6 +335,11 @@ class Store(Protocol):
 
     def subscribe(self, user: str | None = None) -> EventSubscription:
         """Events of one user (or of everyone, for the console), from now on."""
+        ...
+
+    async def lock_session(self, user: str) -> SessionLock | None:
+        """The user's POP3 session lock (``pop3_lock_session``), held across processes and
+        hosts (``mailsrv.store.session_lock``); None while another session holds it."""
         ...
 
     def publish(self, event: StoreEvent) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from mailsrv.message.wire import to_wire
-from mailsrv.store import folder_ops, layout
+from mailsrv.store import folder_ops, layout, session_lock
 from mailsrv.store.base import (
     DEFAULT_SPECIAL_FOLDERS,
     HIERARCHY_DELIMITER,
@@ -45,6 +45,7 @@ from mailsrv.store.indexes import FolderIndexes
 from mailsrv.store.mailbox import MaildirMailbox
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
 from mailsrv.store.scan import Entry
+from mailsrv.store.session_lock import NO_LOCK, SessionLock
 from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
 from mailsrv.store.watcher import default_mode, make_watcher
 
@@ -150,6 +151,14 @@ class MaildirStore:
             specials[name] = attr
         layout.update_subscriptions(root, add=[INBOX, *self.special_folders.values()])
         layout.update_special_use(root, specials)
+
+    async def lock_session(self, user: str) -> SessionLock | None:
+        root = layout.user_dir(self.root, user)
+        if not (root / "cur").is_dir():
+            if not self.create_users:
+                return NO_LOCK  # no maildrop: opening it fails with its own reason
+            await self.ensure_user(user)
+        return await asyncio.to_thread(session_lock.acquire_dotlock, root)
 
     async def user_exists(self, user: str) -> bool:
         try:
@@ -401,7 +410,9 @@ class MaildirStore:
     async def open(self, user: str, folder: str = INBOX) -> MaildirMailbox:
         idx = await self._indexes.get(user, folder)
         async with idx.lock:
-            await self._indexes.refresh(idx)
+            # Look at the disk now (three stats): a POP3 login or SELECT right after another
+            # process (a worker, ``mailsrv deliver``) acknowledged a message must see it.
+            await self._indexes.refresh(idx, force=True)
         box = MaildirMailbox(self._indexes, idx)
         self._indexes.hold(idx, box)
         self._watcher.ensure_started()

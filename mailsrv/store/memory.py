@@ -30,6 +30,7 @@ from mailsrv.store.base import (
 )
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
+from mailsrv.store.session_lock import HeldInMemory
 
 _keys = itertools.count(1)
 
@@ -247,6 +248,7 @@ class MemoryStore:
         )
         #: Every delivery is also copied into the user's ``\\All`` folder (Gmail's All Mail).
         self.all_mail = all_mail
+        self._session_locks: set[str] = set()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -267,6 +269,11 @@ class MemoryStore:
 
     async def user_exists(self, user: str) -> bool:
         return user in self._folders.users
+
+    async def lock_session(self, user: str) -> HeldInMemory | None:
+        if user in self._session_locks:
+            return None
+        return HeldInMemory(self._session_locks, user)
 
     async def list_users(self) -> list[str]:
         return sorted(self._folders.users)

@@ -29,7 +29,7 @@ REPLY = (
 )
 REPORT = (
     b"From: Carol <carol@example.org>\r\nTo: ann@example.org\r\nSubject: Quarterly report\r\n"
-    b'Message-ID: <report@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; '
+    b"Message-ID: <report@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
     b'boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--B\r\n'
     b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="q3.pdf"\r\n'
     b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--B--\r\n"
@@ -49,7 +49,7 @@ def items(data: list[Any]) -> dict[int, dict[str, str]]:
     for line in data:
         text = (line[0] if isinstance(line, tuple) else line).decode()
         seq = int(text.split()[0])
-        found = re.findall(r'(X-GM-MSGID|X-GM-THRID|UID) (\d+)|(X-GM-LABELS) (\([^)]*\))', text)
+        found = re.findall(r"(X-GM-MSGID|X-GM-THRID|UID) (\d+)|(X-GM-LABELS) (\([^)]*\))", text)
         out[seq] = {a or c: b or d for a, b, c, d in found}
     return out
 

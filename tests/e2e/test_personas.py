@@ -138,7 +138,7 @@ async def test_gmail_literal_minus_and_limits(make_server: Any) -> None:
         assert "LITERAL-" in caps and "LITERAL+" not in caps
         assert "APPENDLIMIT=35651584" in caps  # the smaller of Gmail's and our 50 MiB
         msg = b"Subject: small\r\n\r\nhi\r\n"
-        await c.send(b'a3 APPEND INBOX {%d+}\r\n%s\r\n' % (len(msg), msg))
+        await c.send(b"a3 APPEND INBOX {%d+}\r\n%s\r\n" % (len(msg), msg))
         assert (await c.until(b"a3 "))[-1].startswith(b"a3 OK [APPENDUID")
         big = b"x" * 5000
         await c.send(b"a4 APPEND INBOX {%d+}\r\n%s\r\n" % (len(big), big))

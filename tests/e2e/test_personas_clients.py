@@ -146,12 +146,16 @@ def test_cli_lists_personas_and_serves_one(tmp_path: Path) -> None:
     assert "https://developers.google.com/gmail/imap/imap-extensions" in run.stdout
     one = subprocess.run(
         [sys.executable, "-m", "mailsrv", "personas", "rev1"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert "capabilities after login: IMAP4rev1\n" in one.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "mailsrv", "serve", "--persona", "hotmail"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert bad.returncode == 2 and "invalid choice: 'hotmail'" in bad.stderr
 
