@@ -47,7 +47,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks $(ARGS)
 
 bench-compare: $(VENV)/.installed-test
-	$(BIN)/python -m benchmarks --compare-dovecot $(ARGS)
+	$(BIN)/python -m benchmarks --compare-dovecot --workers 1 --workers 2 $(ARGS)
 
 fuzz: $(VENV)/.installed-test
 	$(BIN)/python -m tests.fuzz $(ARGS)

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks import scenarios, scenarios_idle, scenarios_scan
-from benchmarks.common import DOVECOT, MAILSRV, QUICK, Bench, Sizes
+from benchmarks import scenarios, scenarios_idle, scenarios_resync, scenarios_scan
+from benchmarks.common import DOVECOT, QUICK, Bench, Sizes, mailsrv_kind
 from benchmarks.loadgen import raise_nofile_limit
 from benchmarks.scenarios import Results
 from benchmarks.servers import REPO, dovecot_available, mailsrv_cli_available
@@ -38,6 +38,7 @@ SCENARIOS: dict[str, ScenarioFn] = {
     "imap-search": scenarios.imap_search,
     "imap-sort": scenarios.imap_sort,
     "select-scaling": scenarios.select_scaling,
+    "imap-resync": scenarios_resync.imap_resync,
     "idle-per-user": scenarios_idle.idle_per_user,
     "idle-conns": scenarios_idle.idle_conns,
 }
@@ -50,6 +51,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--compare-dovecot", action="store_true", help="run Dovecot 2.3 too")
     p.add_argument("--only-dovecot", action="store_true", help="measure Dovecot alone")
     p.add_argument("--runs", type=int, help="runs per scenario (default 3, 1 with --quick)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        metavar="N",
+        help="run mailsrv with --workers N (repeat to compare: --workers 1 --workers 2)",
+    )
     p.add_argument("--procs", type=int, default=2, help="load processes (default 2)")
     p.add_argument("--idle-procs", type=int, default=4, help="load processes for IDLE (4)")
     p.add_argument("--idle-conns", type=int, help="IDLE connections (default 10,000)")
@@ -105,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes: Sizes = QUICK if args.quick else Sizes()
     if args.idle_conns is not None:
         sizes = Sizes(**{**asdict(sizes), "idle_connections": args.idle_conns})
-    servers = [MAILSRV] + ([DOVECOT] if args.compare_dovecot else [])
+    counts = list(dict.fromkeys(args.workers or [1]))
+    if any(n < 1 for n in counts):
+        sys.exit("--workers: give 1 or more")
+    servers = [mailsrv_kind(n) for n in counts] + ([DOVECOT] if args.compare_dovecot else [])
     if args.only_dovecot:
         servers = [DOVECOT]
     if DOVECOT in servers:

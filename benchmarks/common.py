@@ -20,6 +20,20 @@ MAILSRV = "mailsrv"
 DOVECOT = "Dovecot"
 
 
+def mailsrv_kind(workers: int) -> str:
+    """The label of mailsrv with ``workers`` processes: "mailsrv", "mailsrv-w2"."""
+    return MAILSRV if workers == 1 else f"{MAILSRV}-w{workers}"
+
+
+def is_mailsrv(kind: str) -> bool:
+    return kind.startswith(MAILSRV)
+
+
+def workers_of(kind: str) -> int:
+    """``mailsrv serve --workers N`` for a kind made by ``mailsrv_kind``."""
+    return int(kind.rpartition("-w")[2]) if "-w" in kind else 1
+
+
 @dataclass(frozen=True)
 class Sizes:
     drain_users: int = 10
@@ -100,14 +114,16 @@ def running(
     for user in users:
         make_user_dir(maildir / user)
     server: Server
-    if kind == MAILSRV:
-        server = MailsrvProcess(maildir, bench.work / tag, users, bench.certs, serve_args)
+    if is_mailsrv(kind):
+        server = MailsrvProcess(
+            maildir, bench.work / tag, users, bench.certs, serve_args, workers=workers_of(kind)
+        )
     else:
         server = DovecotProcess(maildir, users, imap_clients=imap_clients)
     profiler = None
     try:
         server.start()
-        if bench.profile is not None and kind == MAILSRV:
+        if bench.profile is not None and is_mailsrv(kind):
             from benchmarks.profile import Profiler
 
             profiler = Profiler(server.pid, bench.profile / f"{tag}.speedscope.json")

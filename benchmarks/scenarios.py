@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks import procstat
 from benchmarks.clients import ImapClient, Pop3Client
-from benchmarks.common import MAILSRV, Bench, peak_mb, running, server_cpu
+from benchmarks.common import Bench, is_mailsrv, peak_mb, running, server_cpu
 from benchmarks.loadgen import run_job, split
 from benchmarks.seed import FROM_TERM, PASSWORD, SUBJECT_TERM, TEXT_TERM
 from benchmarks.table import Series
@@ -208,7 +208,7 @@ def select_scaling(bench: Bench, kind: str) -> Results:
 
 
 def smtp_ingress(bench: Bench, kind: str) -> Results:
-    if kind != MAILSRV:
+    if not is_mailsrv(kind):
         return {}
     s = bench.sizes
     users = [f"in{i:02d}" for i in range(s.smtp_connections)]

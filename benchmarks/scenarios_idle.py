@@ -19,9 +19,9 @@ from typing import Any
 from benchmarks import procstat
 from benchmarks.common import (
     DOVECOT,
-    MAILSRV,
     Bench,
     Server,
+    is_mailsrv,
     maildir_drop,
     notice_message,
     peak_mb,
@@ -131,7 +131,7 @@ def idle_conns(bench: Bench, kind: str) -> Results:
     p50 = Series([percentile(lat, 0.5) * 1000], note=note)
     p99 = Series([percentile(lat, 0.99) * 1000], note=note)
     worst = Series([max(lat) * 1000 if lat else float("nan")], note=note)
-    label = "SMTP" if kind == MAILSRV else "Maildir drop"
+    label = "SMTP" if is_mailsrv(kind) else "Maildir drop"
     return {
         (f"memory per IDLE connection, {n:,} conns", "KB PSS", "≤20"): mem,
         (f"{label} → EXISTS at all idlers p50", "ms", ""): p50,
@@ -171,9 +171,9 @@ def startup(bench: Bench, kind: str) -> Results:
                 took.values.append(server.first_login_at - server.launched_at)
     from benchmarks.servers import mailsrv_cli_available
 
-    if kind == MAILSRV and not mailsrv_cli_available():
+    if is_mailsrv(kind) and not mailsrv_cli_available():
         took.note = "[benchmarks._serve: CLI missing]"
-    return {("launch → first IMAP LOGIN", "s", "≤0.15" if kind == MAILSRV else ""): took}
+    return {("launch → first IMAP LOGIN", "s", "≤0.15" if is_mailsrv(kind) else ""): took}
 
 
 def fixture(bench: Bench, kind: str) -> Results:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import procstat
-from benchmarks.common import MAILSRV, Bench, median, peak_mb, running, server_cpu, smtp_deliver
+from benchmarks.common import Bench, is_mailsrv, median, peak_mb, running, server_cpu, smtp_deliver
 from benchmarks.loadgen import run_job, split
 from benchmarks.scenarios import Results, ten_kb_message
 from benchmarks.table import Series
@@ -45,7 +45,7 @@ def _latency(port: int, user: str, count: int) -> list[float]:
 
 
 def smtp_ingress_scan(bench: Bench, kind: str) -> Results:
-    if kind != MAILSRV:
+    if not is_mailsrv(kind):
         return {}
     missing = spamd_missing() or clamd_missing()
     if missing:

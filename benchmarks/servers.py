@@ -78,9 +78,13 @@ class MailsrvProcess:
         users: list[str],
         certs: Path,
         extra_args: tuple[str, ...] = (),
+        workers: int = 1,
     ) -> None:
         self.maildir, self.workdir, self.users, self.certs = maildir, workdir, users, certs
         self.extra_args = extra_args  # more ``mailsrv serve`` flags (``--config`` with [scan])
+        #: ``mailsrv serve --workers N`` (the pid is then the supervisor's; CPU and memory are
+        #: counted over its process tree).
+        self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
         self.ports: dict[str, int] = {}
         self.pid = 0
@@ -92,6 +96,7 @@ class MailsrvProcess:
                 sys.executable, "-m", "mailsrv", "serve", "--ephemeral", "--no-http", "--dev",
                 "--maildir", str(self.maildir), "--ready-file", str(ready),
                 "--certs", str(self.certs), "--users", str(users_file), *self.extra_args,
+                *(["--workers", str(self.workers)] if self.workers > 1 else []),
             ]  # fmt: skip
         return [
             sys.executable, "-m", "benchmarks._serve", str(self.maildir), str(ready),

@@ -58,22 +58,27 @@ def _cost(series: Series | None) -> tuple[str, str, str]:
     return cpu, peak, lg
 
 
+def _ratios(servers: list[str]) -> list[tuple[str, str]]:
+    """The (numerator, denominator) columns: each mailsrv against Dovecot when it ran, else
+    each further mailsrv (``--workers 2``) against the first."""
+    if len(servers) < 2:
+        return []
+    if "Dovecot" in servers:
+        return [(s, "Dovecot") for s in servers if s != "Dovecot"]
+    return [(s, servers[0]) for s in servers[1:]]
+
+
 def render(rows: list[Row], servers: list[str]) -> str:
-    """The table: medians with (min-max), mailsrv/Dovecot ratios when both ran, costs."""
-    compare = len(servers) > 1
-    head = ["scenario", "metric", servers[0]]
-    if compare:
-        head += [servers[1], f"{servers[0]}/{servers[1]}"]
+    """The table: medians with (min-max) for every server, the ratios, costs."""
+    ratios = _ratios(servers)
+    head = ["scenario", "metric", *servers, *(f"{a}/{b}" for a, b in ratios)]
     head += ["target", "server CPU s", "peak mem MB", "load-gen CPU s"]
     out = [head, ["---"] * len(head)]
     for row in rows:
-        first = row.series.get(servers[0])
-        cells = [row.scenario, f"{row.metric} ({row.unit})", _value(first)]
-        costs = [_cost(first)]
-        if compare:
-            other = row.series.get(servers[1])
-            cells += [_value(other), _ratio(first, other)]
-            costs.append(_cost(other))
+        cells = [row.scenario, f"{row.metric} ({row.unit})"]
+        cells += [_value(row.series.get(s)) for s in servers]
+        cells += [_ratio(row.series.get(a), row.series.get(b)) for a, b in ratios]
+        costs = [_cost(row.series.get(s)) for s in servers]
         cells.append(row.target)
         for i in range(3):
             parts = [c[i] for c in costs]

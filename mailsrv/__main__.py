@@ -30,6 +30,13 @@ cmd_user, cmd_certs, cmd_deliver, cmd_demo = (
     _admin(n) for n in ("cmd_user", "cmd_certs", "cmd_deliver", "cmd_demo")
 )
 
+
+def cmd_personas(args: argparse.Namespace) -> int:
+    from mailsrv.cli.personas import cmd_personas as run
+
+    return run(args)
+
+
 EPILOG = """\
 examples:
   mailsrv serve --dev                      ports +3000, any password, Maildir in var/mail
@@ -37,6 +44,7 @@ examples:
   mailsrv deliver --to alice mail.eml      put one message in alice's INBOX, print its UID
   mailsrv certs --force                    make a new CA and server certificate
   mailsrv check-config var/mailsrv.toml    the effective configuration, or its first mistake
+  mailsrv serve --dev --persona gmail      IMAP as Gmail shows it (mailsrv personas: all)
 
 The users file defaults to 'users' beside the Maildir root (var/mail -> var/users) unless
 --users or users_file in the config says otherwise.
@@ -96,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     deliver.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default stdin")
     add_common_arguments(deliver)
     deliver.set_defaults(func=cmd_deliver)
+
+    personas = sub.add_parser(
+        "personas", help="the servers IMAP can present itself as, with the source of each"
+    )
+    personas.add_argument("name", nargs="?", metavar="NAME", help="one persona in full")
+    personas.set_defaults(func=cmd_personas)
 
     demo = sub.add_parser(
         "demo",

@@ -18,12 +18,12 @@ import hmac
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailsrv.config import Config
 from mailsrv.net import sasl
 from mailsrv.net.local import is_loopback
+from mailsrv.net.peer_state import FailedLogins, LocalFailedLogins
 from mailsrv.net.scram_keys import ITERATIONS, BadScramValue, ScramKeys
 from mailsrv.passwords import (
     CLEAR_SCHEMES,
@@ -39,13 +39,6 @@ from mailsrv.store.base import InvalidName
 from mailsrv.store.names import check_user_name
 
 log = logging.getLogger("mailsrv.auth")
-
-
-@dataclass(slots=True)
-class _Failures:
-    count: int = 0
-    blocked_until: float = 0.0
-    last: float = field(default_factory=time.monotonic)
 
 
 #: The users file's extra field (Dovecot passwd-file's 8th field, ``key=value`` words) that holds
@@ -124,6 +117,10 @@ class UsersFile:
         self._load()
         return self._scram_capable
 
+    def reload(self) -> None:
+        """Read the file again at the next lookup, even if its modification time is the same."""
+        self._mtime = None
+
     def get(self, user: str) -> str | None:
         self._load()
         return self._users.get(user)
@@ -187,7 +184,8 @@ class Authenticator:
         self.users = users if users is not None else UsersFile(config.users_file)
         #: Users added through the API (the fixture), password in memory.
         self.extra: dict[str, str] = {}
-        self._failures: dict[str, _Failures] = {}
+        #: Failed logins per address: this process's, or the workers' shared table.
+        self.failures: FailedLogins = LocalFailedLogins()
         #: Salts SCRAM keys made from a plain text (or made up for a user without keys): the same
         #: user gets the same salt for the life of the process, known user or not.
         self._salt_key = secrets.token_bytes(32)
@@ -226,8 +224,7 @@ class Authenticator:
         return None
 
     def blocked(self, peer: str) -> bool:
-        f = self._failures.get(peer)
-        return f is not None and f.blocked_until > time.monotonic()
+        return self.failures.blocked(peer, time.monotonic())
 
     def plaintext_allowed(self, tls: bool, peer: str) -> bool:
         return tls or self.config.allow_plaintext_auth or is_loopback(peer)
@@ -260,7 +257,7 @@ class Authenticator:
         except InvalidName:
             ok = False
         if ok:
-            self._failures.pop(peer, None)
+            self.failures.clear(peer)
             return user, 0.0
         return None, self.count_failure(peer)
 
@@ -273,12 +270,10 @@ class Authenticator:
         """Count a failed login from ``peer`` (blocking it past the limit); the seconds to wait
         before answering it."""
         limits = self.config.limits
-        f = self._failures.setdefault(peer, _Failures())
-        f.count += 1
-        f.last = time.monotonic()
-        if f.count >= limits.auth_failures_per_ip:
-            f.blocked_until = f.last + limits.auth_block_seconds
-        return min(limits.auth_failure_delay * (1 + f.count // 5), 10.0)
+        count = self.failures.record(
+            peer, time.monotonic(), limits.auth_failures_per_ip, limits.auth_block_seconds
+        )
+        return min(limits.auth_failure_delay * (1 + count // 5), 10.0)
 
     # --- SASL beyond PLAIN and LOGIN (mailsrv.net.sasl) -----------------------------------
 
@@ -362,12 +357,12 @@ class Authenticator:
             elif isinstance(step, sasl.Bearer):
                 user = self.token_user(step.user, step.token)
                 if user is not None:
-                    self._failures.pop(peer, None)
+                    self.failures.clear(peer)
                     return sasl.LoggedIn(user)
                 await self.record_failure(peer)
                 return exchange.refuse()
             elif isinstance(step, sasl.Proven):
-                self._failures.pop(peer, None)
+                self.failures.clear(peer)
                 return sasl.LoggedIn(self.local_user(step.user))
             else:
                 if isinstance(step, sasl.SaslError) and step.failure is sasl.Failure.REJECTED:

@@ -37,6 +37,8 @@ DEV_PORT_OFFSET = 3000
 DEFAULT_HTTP_PORT = 8025
 
 Pop3DeleteMode = Literal["expunge", "flag", "trash"]
+#: The servers mailsrv can present itself as (``mailsrv.personas.catalog``; ``mailsrv personas``).
+PersonaName = Literal["mailsrv", "gmail", "outlook", "icloud", "dovecot", "greenmail", "rev1"]
 
 
 def _default_watch() -> WatchMode:
@@ -130,6 +132,8 @@ class Config:
     #: host's ``host`` among them): ``GET /auth/nginx`` sends each user to one of them, and each
     #: of them keeps a heartbeat in the root (``mailsrv.cluster``). Empty: one host.
     cluster_backends: tuple[str, ...] = ()
+    #: Present IMAP as this server does: capabilities, greeting, ID, folders, size limit.
+    persona: PersonaName = "mailsrv"
 
     def port_for(self, service: str) -> int | None:
         """The port to bind for ``service``: None when it is off, 0 for an ephemeral one."""

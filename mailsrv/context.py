@@ -11,18 +11,23 @@ path (SMTP, LMTP, the REST API, the fixture) scans through ``ctx.scanner``.
 from __future__ import annotations
 
 import itertools
+import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailsrv.config import Config
 from mailsrv.faults import FaultInjector
-from mailsrv.metrics import Metrics
+from mailsrv.metrics import Metrics, MetricsSnapshot
+from mailsrv.net.peer_state import FailedLogins, LocalPeerCounts, PeerCounts
+from mailsrv.personas.catalog import persona_named
+from mailsrv.personas.persona import Persona
 from mailsrv.quota import QuotaPolicy
 from mailsrv.scan.scanner import Scanner
 from mailsrv.scan.settings import ScanSettings
-from mailsrv.store.base import Store
+from mailsrv.store.base import Store, StoreEvent
 from mailsrv.trace import Tracer
 
 if TYPE_CHECKING:
@@ -46,20 +51,47 @@ class SessionInfo:
 
 
 class SessionRegistry:
-    def __init__(self) -> None:
+    """This process's live sessions; ``counts`` are what admission decides with (the workers'
+    shared table under ``--workers``). ``prefix`` keeps session ids unique across workers."""
+
+    def __init__(self, counts: PeerCounts | None = None, prefix: str = "") -> None:
         self._counter = itertools.count(1)
         self.live: dict[str, SessionInfo] = {}
+        self.counts: PeerCounts = counts if counts is not None else LocalPeerCounts()
+        self.prefix = prefix
 
     def open(self, protocol: str, peer: str, port: int, tls: bool = False) -> SessionInfo:
-        info = SessionInfo(f"{protocol}-{next(self._counter)}", protocol, peer, port, tls)
+        sid = f"{protocol}-{self.prefix}{next(self._counter)}"
+        info = SessionInfo(sid, protocol, peer, port, tls)
         self.live[info.id] = info
+        self.counts.add(peer, 1)
         return info
 
     def close(self, info: SessionInfo) -> None:
-        self.live.pop(info.id, None)
+        if self.live.pop(info.id, None) is not None:
+            self.counts.add(info.peer, -1)
 
     def count_from(self, peer: str) -> int:
-        return sum(1 for s in self.live.values() if s.peer == peer)
+        """Open connections from ``peer`` (in every worker under ``--workers``)."""
+        return self.counts.count(peer)
+
+    def total(self) -> int:
+        """Open connections (in every worker under ``--workers``)."""
+        return self.counts.total()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerShare:
+    """What one ``--workers`` worker is handed by the supervisor (``mailsrv.workers``)."""
+
+    #: Bound listening sockets by port: every worker accepts from the same ones.
+    listen_sockets: dict[int, socket.socket]
+    #: Open connections per address, counted over every worker.
+    counts: PeerCounts
+    #: Failed logins per address, shared by every worker.
+    failures: FailedLogins
+    #: Keeps session ids unique over the workers ("imap-4711.3").
+    session_prefix: str
 
 
 @dataclass(slots=True)
@@ -76,6 +108,16 @@ class ServerContext:
     metrics: Metrics = field(default_factory=Metrics)
     #: The ports the listeners really bound, by service ("imaps": 993, ...), once started.
     ports: dict[str, int] = field(default_factory=dict)
+    #: Bound listening sockets by port, handed down by the ``--workers`` supervisor.
+    listen_sockets: dict[int, socket.socket] = field(default_factory=dict)
+    #: Under ``--workers``, in the console's worker: passes a change made through the API (a
+    #: user added, a fault armed) on to every other worker (``mailsrv.workers.console_link``).
+    to_workers: Callable[[dict[str, object]], None] | None = None
+    #: Store events of the other workers, for the console (its live feed adds itself).
+    remote_event_sinks: list[Callable[[StoreEvent], None]] = field(default_factory=list)
+    #: The other workers' counters by worker pid, added into ``/metrics`` (kept after a
+    #: worker ends, so the totals never go down).
+    remote_metrics: dict[int, MetricsSnapshot] = field(default_factory=dict)
     #: One context per TLS service, so a TLS fault can change one service's certificate.
     tls_contexts: TlsContexts | None = None
     #: The client report card, fed from the tracer (``mailsrv.report``).
@@ -102,3 +144,8 @@ class ServerContext:
 
     #: Spam and virus checks at delivery (``[scan]``; off by default).
     scanner: Scanner = field(default_factory=lambda: Scanner(ScanSettings()))
+
+    @property
+    def persona(self) -> Persona:
+        """The server IMAP presents itself as (``config.persona``, ``mailsrv.personas``)."""
+        return persona_named(self.config.persona)

@@ -16,6 +16,7 @@ import bisect
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from mailsrv.store.base import EventKind, Store, StoreEvent
 from mailsrv.store.events import Subscription
@@ -32,6 +33,10 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 _DELIVERY_KINDS = {EventKind.DELIVERED: "", EventKind.APPENDED: "imap-append"}
 
 Labels = tuple[str, ...]
+#: ``Metrics.snapshot()``: family name -> [[labels, value], ...] (latency: labels, buckets,
+#: count, total seconds).
+MetricsSnapshot = dict[str, list[list[Any]]]
+_COUNTERS = ("logins", "commands", "deliveries", "bytes_in", "bytes_out", "refusals", "errors")
 
 
 class Histogram:
@@ -107,6 +112,33 @@ class Metrics:
         if isinstance(sub, Subscription):
             sub.callback = self.on_store_event
         return sub.close
+
+    # -- other workers -----------------------------------------------------------------------
+
+    def snapshot(self) -> MetricsSnapshot:
+        """Every counter as plain JSON data (what a ``--workers`` worker reports)."""
+        out: MetricsSnapshot = {
+            name: [[list(k), v] for k, v in getattr(self, name).items()] for name in _COUNTERS
+        }
+        out["latency"] = [
+            [list(k), list(h.buckets), h.count, h.total] for k, h in self.latency.items()
+        ]
+        return out
+
+    def merged(self, snapshots: Iterable[MetricsSnapshot]) -> Metrics:
+        """These counters plus the other workers' ``snapshots``: what ``/metrics`` shows."""
+        total = Metrics()
+        for snap in (self.snapshot(), *snapshots):
+            for name in _COUNTERS:
+                family: defaultdict[Labels, int] = getattr(total, name)
+                for labels, value in snap.get(name, []):
+                    family[tuple(labels)] += int(value)
+            for labels, buckets, count, seconds in snap.get("latency", []):
+                hist = total.latency.setdefault(tuple(labels), Histogram())
+                hist.buckets = [a + int(b) for a, b in zip(hist.buckets, buckets, strict=True)]
+                hist.count += int(count)
+                hist.total += float(seconds)
+        return total
 
     # -- rendering ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import errno
 import json
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from mailsrv.auth import Authenticator
 from mailsrv.config import Config
-from mailsrv.context import ServerContext
+from mailsrv.context import ServerContext, SessionRegistry, WorkerShare
+from mailsrv.personas.catalog import persona_named
 from mailsrv.scan.scanner import Scanner
 from mailsrv.store.base import Store
 
@@ -97,9 +99,16 @@ class MailServer:
     """The whole server as an async context manager (see module docstring)."""
 
     def __init__(
-        self, config: Config, store: Store | None = None, auth: Authenticator | None = None
+        self,
+        config: Config,
+        store: Store | None = None,
+        auth: Authenticator | None = None,
+        *,
+        worker: WorkerShare | None = None,
     ) -> None:
-        self.config = config
+        #: The configuration with the persona's limits applied (``mailsrv.personas``).
+        self.config = persona_named(config.persona).configure(config)
+        self._worker = worker
         self._store = store
         self._auth = auth
         self._listeners: dict[str, Listener] = {}
@@ -142,12 +151,15 @@ class MailServer:
         from mailsrv.store.maildir import MaildirStore
 
         cfg = self.config
+        persona = persona_named(cfg.persona)
         clustered = cfg.host if cfg.host in cfg.cluster_backends else None
         return MaildirStore(
             cfg.maildir,
             create_users=cfg.dev,
             watch=cfg.watch,
             poll_interval=cfg.poll_interval,
+            special_folders=persona.special_folders,
+            all_mail=persona.all_mail,
             cache_file=cache_file_for(clustered),
         )
 
@@ -161,6 +173,11 @@ class MailServer:
         auth = self._auth if self._auth is not None else Authenticator(cfg)
         tls = server_ssl_context(cfg) if cfg.tls else None
         self.ctx = ServerContext(cfg, store, auth, tls)
+        if self._worker is not None:
+            share = self._worker
+            self.ctx.listen_sockets = share.listen_sockets
+            self.ctx.sessions = SessionRegistry(share.counts, share.session_prefix)
+            auth.failures = share.failures
         if tls is not None:
             from mailsrv.tls_faults import TlsContexts
 
@@ -290,6 +307,25 @@ class MailServer:
         if untrace is not None:
             untrace()  # closes the --trace-file
 
+    def reload(self) -> None:
+        """SIGHUP: read the users file and the certificates again (new sessions use them)."""
+        ctx = self.context
+        ctx.auth.users.reload()
+        if ctx.tls is not None:
+            from mailsrv.tls import cert_paths
+
+            paths = cert_paths(self.config.certs_dir)
+            try:
+                ctx.tls.load_cert_chain(paths.cert_file, paths.key_file)
+            except (OSError, ssl.SSLError) as exc:
+                log.error(
+                    "reload: certificates in %s not loaded, keeping the old: %s",
+                    self.config.certs_dir,
+                    exc,
+                )
+                return
+        log.info("reloaded the users file and the certificates")
+
     def ready_info(self) -> dict[str, object]:
         return {
             "pid": os.getpid(),
@@ -299,6 +335,7 @@ class MailServer:
             "ca_file": str(self.ca_file.resolve()) if self.config.tls else None,
             **self._socket_info(),
             "dev": self.config.dev,
+            "persona": self.config.persona,
         }
 
     def _socket_info(self) -> dict[str, str]:
@@ -311,23 +348,28 @@ class MailServer:
         tmp.replace(path)
 
 
+def bind_error(name: str, port: int, exc: OSError) -> PortInUse:
+    """The one-line reason why the ``name`` port ``port`` could not be bound."""
+    if isinstance(exc, PermissionError):
+        message = f"cannot bind the {name} port {port}: permission denied"
+        if 0 < port < 1024:
+            message += (
+                "; ports below 1024 need root: use --port-offset 3000 (or --dev) or run as root"
+            )
+        return PortInUse(exc.errno, message)
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+    message = f"cannot bind the {name} port {port}: {reason}"
+    if exc.errno == errno.EADDRINUSE:
+        message += " (another server is using it: try --port-offset N or --ephemeral)"
+    return PortInUse(exc.errno, message)
+
+
 def _bind(name: str, port: int, make: _Factory) -> _Starter:
     async def start() -> Listener:
         try:
             listener: Listener = await make(port)
-        except PermissionError as exc:
-            message = f"cannot bind the {name} port {port}: permission denied"
-            if 0 < port < 1024:
-                message += (
-                    "; ports below 1024 need root: use --port-offset 3000 (or --dev) or run as root"
-                )
-            raise PortInUse(exc.errno, message) from exc
         except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
-            message = f"cannot bind the {name} port {port}: {reason}"
-            if exc.errno == errno.EADDRINUSE:
-                message += " (another server is using it: try --port-offset N or --ephemeral)"
-            raise PortInUse(exc.errno, message) from exc
+            raise bind_error(name, port, exc) from exc
         return listener
 
     return start

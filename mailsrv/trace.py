@@ -86,6 +86,10 @@ class Tracer:
         text = redact_response(chunks, MAX_SHOWN_BYTES)
         self._emit(TraceLine(time.time(), session, protocol, user, "S", text))
 
+    def emit(self, line: TraceLine) -> None:
+        """Take a line recorded elsewhere (another worker's, for the one console)."""
+        self._emit(line)
+
     def _emit(self, line: TraceLine) -> None:
         if self.keep:
             self.lines.append(line)

@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: How long a server process may take to write its ready file.
 READY_TIMEOUT = 30.0
@@ -21,6 +22,14 @@ class ServerProcess:
     ports: dict[str, int]
     maildir: Path
     log: Path
+    ready: Path
+    #: The worker processes under ``--workers N`` (empty for one process).
+    worker_pids: list[int] = field(default_factory=list)
+
+    def read_ready(self) -> dict[str, Any]:
+        info: dict[str, Any] = json.loads(self.ready.read_text())
+        self.worker_pids = [int(p) for p in info.get("worker_pids", [])]
+        return info
 
     @property
     def pid(self) -> int:
@@ -50,7 +59,8 @@ def start_server(
 ) -> ServerProcess:
     """Start a server (dev mode unless ``dev=False``, on ephemeral ports unless
     ``ephemeral=False``, without the console unless ``http=True``) over ``maildir`` and wait
-    until it is ready; ``extra`` is more of ``mailsrv serve``'s flags (``--config F``)."""
+    until it is ready; ``extra`` is more of ``mailsrv serve``'s flags (``--config F``,
+    ``--workers 2``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     ready = workdir / f"{name}-ready.json"
     ready.unlink(missing_ok=True)
@@ -83,4 +93,6 @@ def start_server(
             raise RuntimeError(f"server did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.02)
     info = json.loads(ready.read_text())
-    return ServerProcess(proc, {k: int(v) for k, v in info["ports"].items()}, maildir, log)
+    server = ServerProcess(proc, {k: int(v) for k, v in info["ports"].items()}, maildir, log, ready)
+    server.read_ready()
+    return server

@@ -1,6 +1,9 @@
 """Concurrency soak: SMTP senders, POP3 drainers, IMAP movers and IDLE watchers on the same users.
 
-    python -m tests.soak [--seconds 60] [--processes 2] [--users 3]
+    python -m tests.soak [--seconds 60] [--processes 2] [--users 3] [--workers N] [--outside]
+
+``--workers 2`` runs each server process as ``mailsrv serve --workers 2``; ``--outside`` adds a
+writer outside the servers (``mailsrv deliver`` into the same Maildir).
 
 At the end every message that SMTP accepted must be accounted for exactly once: downloaded by
 POP3 or present in INBOX or Archive. One case holds two copies by design: POP3 downloaded a
@@ -23,6 +26,7 @@ import random
 import re
 import smtplib
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,6 +55,7 @@ class Ledger:
     flagged: int = 0
     copied: int = 0
     idle_checks: int = 0
+    outside: int = 0
     errors: list[str] = field(default_factory=list)
 
     def new_id(self) -> int:
@@ -79,6 +84,28 @@ def sender(ledger: Ledger, port: int, users: list[str], stop: threading.Event) -
             smtp.sendmail("soak@example.org", [f"{user}@localhost"], body)
             with ledger.lock:
                 ledger.sent.add(sid)
+
+
+def outside_writer(ledger: Ledger, maildir: Path, users: list[str], stop: threading.Event) -> None:
+    """Another program on the same Maildir: ``mailsrv deliver``, one process per message."""
+    rnd = random.Random(7)
+    while not stop.is_set():
+        sid = ledger.new_id()
+        body = f"X-Soak-Id: {sid}\r\nSubject: outside {sid}\r\n\r\nfrom outside\r\n"
+        cmd = [sys.executable, "-m", "mailsrv", "deliver", "--maildir", str(maildir)]
+        done = subprocess.run(
+            [*cmd, "--to", rnd.choice(users), "-"],
+            input=body.encode(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode == 0:  # it printed the UID: the message is stored
+            with ledger.lock:
+                ledger.sent.add(sid)
+                ledger.outside += 1
+        elif b"Traceback" in done.stderr:
+            ledger.error(f"mailsrv deliver: {done.stderr.decode(errors='replace')[-500:]}")
 
 
 def pop3_drainer(ledger: Ledger, port: int, user: str, stop: threading.Event) -> None:
@@ -279,10 +306,19 @@ def _present(maildir: Path, users: list[str]) -> collections.Counter[int]:
     return found
 
 
-def run_soak(seconds: float, processes: int, users: int, workdir: Path) -> dict[str, object]:
+def run_soak(
+    seconds: float,
+    processes: int,
+    users: int,
+    workdir: Path,
+    *,
+    workers: int = 1,
+    outside: bool = False,
+) -> dict[str, object]:
     maildir = workdir / "mail"
+    extra = ["--workers", str(workers)] if workers > 1 else []
     servers: list[ServerProcess] = [
-        start_server(maildir, workdir, name=f"server{i}") for i in range(processes)
+        start_server(maildir, workdir, *extra, name=f"server{i}") for i in range(processes)
     ]
     names = [f"user{i}" for i in range(users)]
     ledger = Ledger()
@@ -309,6 +345,8 @@ def run_soak(seconds: float, processes: int, users: int, workdir: Path) -> dict[
                     spawn(pop3_drainer, srv.ports["pop3"], user)
                 spawn(imap_mover, srv.ports["imap"], user)
                 spawn(idle_watcher, srv.ports["imap"], user)
+        if outside:
+            spawn(outside_writer, maildir, names, stop=stop_send)
         time.sleep(seconds)
         stop_send.set()
         time.sleep(1.0)
@@ -336,6 +374,8 @@ def run_soak(seconds: float, processes: int, users: int, workdir: Path) -> dict[
     return {
         "seconds": seconds,
         "processes": processes,
+        "workers": workers,
+        "delivered_from_outside": ledger.outside,
         "delivered": len(ledger.sent),
         "downloaded_by_pop3": sum(downloaded.values()),
         "left_in_folders": sum(present.values()),
@@ -356,9 +396,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--processes", type=int, default=2, help="server processes on one Maildir")
     ap.add_argument("--users", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=1, help="mailsrv serve --workers N")
+    ap.add_argument("--outside", action="store_true", help="and mailsrv deliver from outside")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mailsrv-soak-") as tmp:
-        result = run_soak(args.seconds, args.processes, args.users, Path(tmp))
+        result = run_soak(
+            args.seconds,
+            args.processes,
+            args.users,
+            Path(tmp),
+            workers=args.workers,
+            outside=args.outside,
+        )
     print(json.dumps(result, indent=2))
     ok = not result["lost"] and not result["doubled"] and not result["errors"]
     print("soak:", "OK" if ok else "FAILED", file=sys.stderr)

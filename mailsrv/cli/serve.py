@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import os
 import resource
 import shutil
 import signal
@@ -14,11 +15,12 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, get_args
 
 from mailsrv import log_format
 from mailsrv.cli.common import CliError, build_config, with_default_users
-from mailsrv.config import Config
+from mailsrv.config import Config, PersonaName
+from mailsrv.personas.catalog import persona_named
 from mailsrv.scan.probe import probe
 from mailsrv.server import MailServer, StartupError
 
@@ -86,10 +88,24 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--pop3-delete", choices=("expunge", "flag", "trash"), help="POP3 DELE mode")
     p.add_argument(
+        "--workers",
+        type=parse_workers,
+        default=1,
+        metavar="N|auto",
+        help="worker processes sharing the ports (default 1: one process; auto: one per core)",
+    )
+    p.add_argument(
         "--scan",
         action="store_true",
         help="scan mail at delivery with the local spamd and clamd (their default ports and "
         "sockets) where [scan] names no engine; the banner says what answered",
+    )
+    p.add_argument(
+        "--persona",
+        choices=get_args(PersonaName),
+        metavar="NAME",
+        help="present IMAP as this server does (gmail, outlook, icloud, dovecot, greenmail, "
+        "rev1; mailsrv personas lists them)",
     )
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING ... (default INFO)")
     p.add_argument(
@@ -99,11 +115,36 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def banner(server: MailServer, out: TextIO, scanning: Sequence[str] = ()) -> None:
-    cfg = server.config
+def parse_workers(value: str) -> int:
+    """``--workers``: a number of processes, at least 1, or ``auto`` (one per core)."""
+    if value == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number of workers: give 1 or more, or auto"
+        ) from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count}: give 1 or more workers, or auto")
+    return count
+
+
+def banner(config: Config, info: dict[str, Any], out: TextIO, scanning: Sequence[str] = ()) -> None:
+    """What ``mailsrv serve`` prints once ready: ``info`` is the ready file's content."""
+    cfg = config
     mode = "dev mode" if cfg.dev else "production mode"
-    print(f"mailsrv running ({mode}), pid {server.ready_info()['pid']}", file=out)
-    for name, port in server.ports.as_dict().items():
+    workers = info.get("worker_pids")
+    if workers:
+        pids = ", ".join(str(pid) for pid in workers)
+        print(
+            f"mailsrv running ({mode}), supervisor pid {info['pid']}, "
+            f"{len(workers)} workers: pids {pids}",
+            file=out,
+        )
+    else:
+        print(f"mailsrv running ({mode}), pid {info['pid']}", file=out)
+    for name, port in info["ports"].items():
         if name == "http":
             print(f"  {'console':<11} http://{cfg.host}:{port}/  (web console, REST API)", file=out)
             continue
@@ -112,12 +153,17 @@ def banner(server: MailServer, out: TextIO, scanning: Sequence[str] = ()) -> Non
     if cfg.lmtp_socket is not None:
         print(f"  {'LMTP':<11} {cfg.lmtp_socket.resolve()}  (UNIX socket)", file=out)
     print(f"Maildir:  {cfg.maildir.resolve()}", file=out)
+    if cfg.persona != "mailsrv":
+        print(
+            f"Persona:  {cfg.persona}: IMAP presents itself as {persona_named(cfg.persona).title}",
+            file=out,
+        )
     if cfg.dev:
         print(f"Auth:     dev mode: any password, except users in {cfg.users_file}", file=out)
     else:
         print(f"Auth:     users file {cfg.users_file} (mailsrv user add NAME)", file=out)
-    if cfg.tls:
-        print(f"Trust CA: {server.ca_file.resolve()}", file=out)
+    if info.get("ca_file"):
+        print(f"Trust CA: {info['ca_file']}", file=out)
     for n, line in enumerate(scanning):
         print(f"{'Scanning:' if n == 0 else '':<9} {line}", file=out)
     print("Press Ctrl-C to stop.", file=out, flush=True)
@@ -136,17 +182,43 @@ async def _run(
         loop.add_signal_handler(sig, stop.set)
     try:
         async with MailServer(config) as server:
+            loop.add_signal_handler(signal.SIGHUP, server.reload)
             if formatter is not None:
                 formatter.lookup = server.context.sessions.live.get
             # Start-up garbage is there for good: keep the collector from walking it again.
             gc.freeze()
             gc.enable()
-            banner(server, sys.stdout, scanning)
+            banner(config, server.ready_info(), sys.stdout, scanning)
             await stop.wait()
             print("mailsrv: shutting down", file=sys.stderr, flush=True)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+def _supervise(
+    config: Config,
+    workers: int,
+    formatter: log_format.JsonFormatter | None,
+    look_for_scan: bool,
+) -> int:
+    from mailsrv.workers.supervisor import supervise
+
+    scanning: list[str] = []
+    if look_for_scan or config.scan.enabled:
+        # Once, before the workers are forked (the loop is gone again by then).
+        scan, scanning = asyncio.run(probe(config.scan, look_for_scan))
+        config = dataclasses.replace(config, scan=scan)
+    status = supervise(
+        config,
+        workers,
+        loop_factory=_loop_factory(config.loop),
+        formatter=formatter,
+        on_ready=lambda info: banner(config, info, sys.stdout, scanning),
+    )
+    if status != 0:
+        raise CliError("a worker could not start (see above)", status)
+    return status
 
 
 def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -176,6 +248,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         http_enabled=args.http_enabled,
         pop3_delete=args.pop3_delete,
+        persona=args.persona,
         log_level=args.log_level,
         log_format=args.log_format,
     )
@@ -197,6 +270,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Importing the listeners makes many long-lived objects; no collection is useful meanwhile.
     gc.disable()
     try:
+        if args.workers > 1:
+            return _supervise(config, args.workers, formatter, args.scan)
         with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
             runner.run(_run(config, formatter, look_for_scan=args.scan))
     except StartupError as exc:

@@ -8,7 +8,6 @@ from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import Capability, Id, Logout, Noop
 from mailsrv.imap.responses import tagged, untagged
 from mailsrv.imap.strings import string
-from mailsrv.version import __version__
 
 if TYPE_CHECKING:
     from mailsrv.imap.session import ImapSession
@@ -36,7 +35,10 @@ async def logout(s: ImapSession, cmd: Logout) -> None:
 
 @HANDLERS.on(Id)
 async def id_(s: ImapSession, cmd: Id) -> None:
-    fields = [(b"name", b"mailsrv"), (b"version", __version__.encode())]
-    body = b" ".join(string(k) + b" " + string(v) for k, v in fields)
-    s.out.write(untagged(b"ID (" + body + b")"))
+    fields = [(k.encode(), v.encode()) for k, v in s.ctx.persona.id_fields or ()]
+    if fields:
+        body = b" ".join(string(k) + b" " + string(v) for k, v in fields)
+        s.out.write(untagged(b"ID (" + body + b")"))
+    else:
+        s.out.write(untagged(b"ID NIL"))  # RFC 2971 §3.3: nothing to tell
     await s.ok(cmd.tag, "ID completed.")

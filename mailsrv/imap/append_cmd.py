@@ -47,7 +47,8 @@ async def append(s: ImapSession, cmd: Append) -> None:
     else:
         uidvalidity = (await mailbox.snapshot()).uidvalidity
     uid_set = SequenceSet.from_values(uids)
-    await s.ok(cmd.tag, "Append completed.", f"APPENDUID {uidvalidity} {uid_set}")
+    code = f"APPENDUID {uidvalidity} {uid_set}" if s.ctx.persona.offers("UIDPLUS") else None
+    await s.ok(cmd.tag, "Append completed.", code)
 
 
 async def _content(s: ImapSession, message: AppendMessage) -> bytes:

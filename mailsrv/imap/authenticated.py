@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailsrv.imap import append_cmd, list_cmd
+from mailsrv.imap import append_cmd, condstore, list_cmd
 from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import (
     Append,
@@ -55,13 +55,24 @@ def _user(s: ImapSession) -> str:
 @HANDLERS.on(Enable)
 async def enable(s: ImapSession, cmd: Enable) -> None:
     enabled = []
+    persona = s.ctx.persona
     for cap in cmd.capabilities:
+        if not persona.offers(cap):
+            continue  # RFC 5161 §3.1: what the server does not advertise is not enabled
         if cap == "IMAP4REV2" and not s.rev2:
             s.rev2 = True
             enabled.append("IMAP4rev2")
         elif cap == "UTF8=ACCEPT" and not s.utf8:
             s.utf8 = True
             enabled.append("UTF8=ACCEPT")
+        elif cap == "CONDSTORE" and not s.condstore:
+            s.enable_condstore()
+            enabled.append("CONDSTORE")
+        elif cap == "QRESYNC" and not s.qresync:
+            # RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+            s.qresync = True
+            s.enable_condstore()
+            enabled.append("QRESYNC")
     s.out.write(untagged(" ".join(["ENABLED", *enabled])))
     await s.ok(cmd.tag, "Enabled.")
 
@@ -95,11 +106,18 @@ async def idle(s: ImapSession, cmd: Idle) -> None:
 @HANDLERS.on(Select)
 async def select(s: ImapSession, cmd: Select) -> None:
     name = s.mailbox_name(cmd.mailbox)
+    if cmd.qresync is not None and not s.qresync:
+        raise CommandFailed("BAD", "QRESYNC parameter without ENABLE QRESYNC")
     if s.view is not None:
         s.unselected()
         s.out.write(untagged("OK [CLOSED] Previous mailbox closed."))
+    if cmd.condstore:
+        s.condstore = True  # RFC 7162 §3.1.8; HIGHESTMODSEQ follows below
     mailbox = await s.ctx.store.open(_user(s), name)
     snap = await mailbox.snapshot()
+    vanished: list[int] | None = None
+    if cmd.qresync is not None and cmd.qresync.uidvalidity == snap.uidvalidity:
+        snap, vanished = await condstore.qresync_state(mailbox, snap, cmd.qresync.modseq)
     view = MailboxView(s.shared.views, s.ctx.store, mailbox, snap, readonly=cmd.readonly)
     out = s.out
     for line in view.flags_lines():
@@ -112,8 +130,12 @@ async def select(s: ImapSession, cmd: Select) -> None:
             out.write(b"* OK [UNSEEN %d] First unseen.\r\n" % first_unseen)
     out.write(b"* OK [UIDVALIDITY %d] UIDs valid.\r\n" % view.uidvalidity)
     out.write(b"* OK [UIDNEXT %d] Predicted next UID.\r\n" % view.uidnext)
+    if s.condstore:
+        out.write(condstore.highestmodseq_line(view))
     if s.rev2:
         out.write(b'* LIST () "/" ' + encode_name(mailbox.name, utf8=s.utf8) + b"\r\n")
+    if cmd.qresync is not None:
+        condstore.qresync_select(s, view, cmd.qresync, vanished)
     s.selected(view)
     mode = "READ-ONLY" if cmd.readonly else "READ-WRITE"
     await s.ok(cmd.tag, f"{cmd.name.capitalize()} completed.", mode)
@@ -162,5 +184,7 @@ HANDLERS.add(Unsubscribe, subscribe)
 
 @HANDLERS.on(Status)
 async def status(s: ImapSession, cmd: Status) -> None:
+    if "HIGHESTMODSEQ" in cmd.items:
+        s.enable_condstore()
     s.out.write(await status_line(s, s.mailbox_name(cmd.mailbox), cmd.items))
     await s.ok(cmd.tag, "Status completed.")

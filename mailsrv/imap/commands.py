@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from mailsrv.imap.condstore_args import Qresync
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.imap.tokens import SectionSpec, Token
 from mailsrv.store.base import FlagMode
@@ -138,6 +139,8 @@ class Select:
     mailbox: bytes
     readonly: bool = False
     name: str = "SELECT"
+    condstore: bool = False  # the (CONDSTORE) parameter (RFC 7162 §3.1.8)
+    qresync: Qresync | None = None  # the (QRESYNC (...)) parameter (RFC 7162 §3.2.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +299,8 @@ class Fetch:
     sequence: SequenceSet
     items: tuple[FetchItem, ...]
     name: str = "FETCH"
+    changedsince: int | None = None  # (CHANGEDSINCE n) (RFC 7162 §3.1.4.1)
+    vanished: bool = False  # (VANISHED), UID FETCH only (RFC 7162 §3.2.6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +311,20 @@ class StoreCommand:
     mode: FlagMode
     silent: bool
     flags: tuple[str, ...]
+    name: str = "STORE"
+    unchangedsince: int | None = None  # (UNCHANGEDSINCE n) (RFC 7162 §3.1.3)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLabels:
+    """STORE with ``X-GM-LABELS`` (Gmail's X-GM-EXT-1): labels as sent, atoms or strings."""
+
+    tag: str
+    uid: bool
+    sequence: SequenceSet
+    mode: FlagMode
+    silent: bool
+    labels: tuple[bytes, ...]
     name: str = "STORE"
 
 
@@ -396,6 +415,7 @@ Command = (
     | Notify
     | Fetch
     | StoreCommand
+    | StoreLabels
     | Copy
     | Search
     | Sort
@@ -408,7 +428,8 @@ Command = (
 def command_name(cmd: Command | InvalidCommand) -> str:
     """The name fault hooks and the legal-commands table use: ``"UID FETCH"``, ``"EXAMINE"``."""
     if isinstance(cmd, UidExpunge) or (
-        isinstance(cmd, Fetch | StoreCommand | Copy | Search | Sort | Thread) and cmd.uid
+        isinstance(cmd, Fetch | StoreCommand | StoreLabels | Copy | Search | Sort | Thread)
+        and cmd.uid
     ):
         return "UID " + cmd.name
     return cmd.name

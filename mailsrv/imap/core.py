@@ -57,6 +57,7 @@ from mailsrv.imap.commands import (
     StartTls,
     Status,
     StoreCommand,
+    StoreLabels,
     Subscribe,
     Thread,
     UidExpunge,
@@ -129,8 +130,8 @@ LEGAL: Final[dict[State, frozenset[type[Command]]]] = {
     State.NOT_AUTHENTICATED: _ANY | {StartTls, Authenticate, Login},
     State.AUTHENTICATED: _AUTHENTICATED,
     State.SELECTED: (_AUTHENTICATED - {Enable})
-    | {Check, Close, Unselect, Expunge, Search, Fetch, StoreCommand, Copy, UidExpunge}
-    | {Sort, Thread, CancelUpdate},
+    | {Check, Close, Unselect, Expunge, Search, Fetch, StoreCommand, StoreLabels, Copy}
+    | {UidExpunge, Sort, Thread, CancelUpdate},
     State.LOGOUT: frozenset(),
 }
 
@@ -144,10 +145,15 @@ class ImapCore:
         max_line: int,
         max_append: int,
         max_literal: int = MAX_OTHER_LITERAL,
+        max_nonsync: int | None = None,
         memo: dict[bytes, tuple[FetchItem, ...]] | None = None,
     ) -> None:
         self._framer = CommandFramer(
-            max_line=max_line, max_append=max_append, max_literal=max_literal, memo=memo
+            max_line=max_line,
+            max_append=max_append,
+            max_literal=max_literal,
+            max_nonsync=max_nonsync,
+            memo=memo,
         )
         self.state = State.NOT_AUTHENTICATED
         self.mode = ReadMode.COMMAND

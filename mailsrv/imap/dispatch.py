@@ -19,6 +19,7 @@ from mailsrv.imap import (
     authenticated,
     not_authenticated,
     notify,
+    persona_gate,
     quota_cmd,
     selected,
 )
@@ -81,6 +82,11 @@ async def run_event(
     s.ctx.tracer.record(s.id, "imap", s.user, "C", core.last_input)
     if isinstance(event, InvalidCommand):
         invalid(s, event)
+    elif (refused := persona_gate.refusal(s.ctx.persona, event)) is not None:
+        if refused.status == "BAD":
+            s.bad(event.tag, refused.text, refused.code)
+        else:
+            s.out.write(tagged(event.tag, refused.status, refused.text, refused.code))
     elif fault is None or not await fault(event):
         await run_command(s, event)
 

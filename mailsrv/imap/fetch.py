@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from mailsrv.imap import condstore
 from mailsrv.imap.bodystructure import body_structure
 from mailsrv.imap.commands import Fetch, FetchItem
 from mailsrv.imap.envelope import envelope
 from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.gmail_labels import GMAIL_ITEMS, fetch_values
 from mailsrv.imap.responses import flag_list, internal_date
 from mailsrv.imap.sections import binary_section, binary_size, section_bytes
 from mailsrv.message.structure import MimePart, parse_message
@@ -47,7 +49,8 @@ _HEADER_TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
 _UID = FetchItem("UID")
 _CACHE_PREFIX = {name: name.encode() + b" " for name in _CACHE_KEYS}
 #: Items a response can be built from without reading the message (once its cache is filled).
-_METADATA = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", *_CACHE_KEYS})
+_METADATA = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "MODSEQ", *_CACHE_KEYS})
+_MODSEQ = FetchItem("MODSEQ")
 #: Messages per batch: one cache query and one cache write each.
 BATCH = 500
 #: Entries kept in the FLAGS / INTERNALDATE memos before they start over.
@@ -187,9 +190,20 @@ async def _section(msg: LoadedMessage, item: FetchItem, out: list[bytes]) -> Non
     _literal(data, out, binary=item.name.startswith("BINARY"))
 
 
-async def _item(view: MailboxView, msg: LoadedMessage, item: FetchItem, out: list[bytes]) -> None:
+async def _item(
+    view: MailboxView,
+    msg: LoadedMessage,
+    item: FetchItem,
+    out: list[bytes],
+    extra: dict[tuple[int, str], bytes] | None = None,
+) -> None:
     name, uid = item.name, msg.uid
-    if name == "UID":
+    if extra is not None and name in GMAIL_ITEMS:
+        value = extra.get((uid, name))
+        if value is None:
+            raise MessageGone(uid)
+        out.append(value)
+    elif name == "UID":
         out.append(b"UID %d" % uid)
     elif name == "FLAGS":
         out.append(_flags(view.tables.flags, view.info[uid].flags, uid in view.recent))
@@ -197,6 +211,8 @@ async def _item(view: MailboxView, msg: LoadedMessage, item: FetchItem, out: lis
         out.append(b"RFC822.SIZE %d" % view.info[uid].size)
     elif name == "INTERNALDATE":
         out.append(_date(view.tables.dates, view.info[uid].internal_date))
+    elif name == "MODSEQ":
+        out.append(b"MODSEQ (%d)" % view.info[uid].modseq)
     elif item.section is not None:
         await _section(msg, item, out)
     elif name in _CACHE_KEYS:
@@ -217,10 +233,24 @@ async def fetch(s: ImapSession, cmd: Fetch) -> None:
     view = s.require_view()
     uids = s.targets(cmd.sequence, uid=cmd.uid)
     items = list(cmd.items)
-    if cmd.uid and _UID not in items:
+    if (cmd.uid or s.qresync) and _UID not in items:
         items.insert(0, _UID)
+    if cmd.vanished and not s.qresync:
+        raise CommandFailed("BAD", "VANISHED needs ENABLE QRESYNC first")
+    if cmd.changedsince is not None or _MODSEQ in items:
+        s.enable_condstore()  # RFC 7162 §3.1: a CONDSTORE-enabling command
+    if cmd.changedsince is not None:
+        if _MODSEQ not in items:
+            items.append(_MODSEQ)
+        if cmd.vanished:
+            await condstore.fetch_vanished(s, view, cmd.sequence, cmd.changedsince)
+        uids = condstore.changed_since(view, view.live_uids(uids), cmd.changedsince)
     marked = await _mark_seen(s, view, uids, items)
-    missing = await _respond(s, view, uids, items, marked)
+    if marked and s.condstore and _MODSEQ not in items:
+        items.append(_MODSEQ)  # RFC 7162 §3.1.4: a flag change goes out with its MODSEQ
+    gmail = {i.name for i in items} & GMAIL_ITEMS
+    extra = await fetch_values(s, view, uids, gmail) if gmail else None
+    missing = await _respond(s, view, uids, items, marked, extra)
     if any(_sets_seen(i) for i in items) and uids:
         s.ctx.store.publish(
             StoreEvent(s.username, view.name, EventKind.FETCHED, tuple(uids), actor=s.id)
@@ -283,6 +313,8 @@ def _metadata(
             parts.append(b"RFC822.SIZE %d" % info.size)
         elif name == "INTERNALDATE":
             parts.append(_date(view.tables.dates, info.internal_date))
+        elif name == "MODSEQ":
+            parts.append(b"MODSEQ (%d)" % info.modseq)
         else:
             value = known.get((uid, _CACHE_KEYS[name]))
             if value is None:
@@ -292,7 +324,12 @@ def _metadata(
 
 
 async def _respond(
-    s: ImapSession, view: MailboxView, uids: list[int], items: list[FetchItem], marked: set[int]
+    s: ImapSession,
+    view: MailboxView,
+    uids: list[int],
+    items: list[FetchItem],
+    marked: set[int],
+    extra: dict[tuple[int, str], bytes] | None = None,
 ) -> bool:
     """Write one FETCH response per message; True when some message had gone.
 
@@ -333,7 +370,7 @@ async def _respond(
                 for i, item in enumerate(items):
                     if i:
                         parts.append(b" ")
-                    await _item(view, msg, item, parts)
+                    await _item(view, msg, item, parts, extra)
                 if add_flags and uid in marked:
                     parts.append(b" ")
                     await _item(view, msg, flags_item, parts)

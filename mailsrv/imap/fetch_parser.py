@@ -7,7 +7,7 @@ from mailsrv.imap.commands import FetchItem
 from mailsrv.imap.lexer import Lexer, ParseError
 from mailsrv.imap.tokens import SectionSpec, SectionText
 
-_FETCH_NAME = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.")
+_FETCH_NAME = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
 _MACROS = {
     "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
     "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
@@ -25,6 +25,11 @@ _PLAIN_ITEMS = frozenset(
         "BODY",
         "BODYSTRUCTURE",
         "UID",
+        "MODSEQ",  # RFC 7162 §3.1.4
+        # Gmail's X-GM-EXT-1 (gmail_fetch.py); refused unless the persona offers it.
+        "X-GM-MSGID",
+        "X-GM-THRID",
+        "X-GM-LABELS",
     }
 )
 _SECTION_TEXTS: dict[str, SectionText] = {

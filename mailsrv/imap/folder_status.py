@@ -33,6 +33,8 @@ def status_values(
             value = sum(m.size for m in snap.messages)
         elif item == "DELETED-STORAGE":  # RFC 9208: what EXPUNGE would free, in octets
             value = sum(m.size for m in snap.messages if DELETED in m.flags)
+        elif item == "HIGHESTMODSEQ":
+            value = snap.highestmodseq
         else:
             value = recent
         out.append((item, value))

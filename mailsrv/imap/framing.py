@@ -59,6 +59,7 @@ class CommandFramer:
         max_line: int,
         max_append: int,
         max_literal: int = MAX_OTHER_LITERAL,
+        max_nonsync: int | None = None,
         memo: dict[bytes, tuple[FetchItem, ...]] | None = None,
     ) -> None:
         #: FETCH item lists already parsed (shared by the server's sessions), or a private one.
@@ -67,6 +68,9 @@ class CommandFramer:
         self.max_append = max_append
         self.max_literal = min(max_literal, max_append)
         self.max_append_total = max_append * APPEND_TOTAL_MESSAGES
+        #: The largest non-synchronizing literal taken: None with LITERAL+, 4096 with LITERAL-
+        #: (RFC 7888 §4), 0 for a server with neither (a persona's, ``mailsrv.personas``).
+        self.max_nonsync = max_nonsync
         self._buf = bytearray()
         self._parts: list[bytes] = []
         self._line_bytes = 0  # non-literal bytes of the command so far
@@ -187,6 +191,15 @@ class CommandFramer:
         head = self._parts[0] if self._parts else line
         append = _APPEND.match(head) is not None
         limit = self.max_append if append else self.max_literal
+        if nonsync and self.max_nonsync is not None and size > self.max_nonsync:
+            self._literal_left, self._discarding = size, True
+            if self.max_nonsync == 0:
+                return self._refuse(
+                    line, "Non-synchronizing literals are not supported", None, skip=False
+                )
+            return self._refuse(
+                line, "Non-synchronizing literal over 4096 octets (LITERAL-)", None, skip=False
+            )
         self._literal_bytes += size
         if size > limit or (append and self._literal_bytes > self.max_append_total):
             self._discarding = nonsync

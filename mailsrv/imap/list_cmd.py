@@ -163,6 +163,7 @@ async def list_folders(s: ImapSession, cmd: ListCommand) -> None:
     listing = _Listing(names, subscribed, [pattern_regex(w) for w in wanted], frozenset(tree))
     percent = any(w.endswith("%") for w in wanted)
     kind = cmd.name.encode()
+    persona = s.ctx.persona
     for name in sorted(tree, key=lambda n: (n != INBOX, n)):
         if not listing.matched(name):
             continue
@@ -174,7 +175,8 @@ async def list_folders(s: ImapSession, cmd: ListCommand) -> None:
         if entry is None:
             continue
         wire = encode_name(name, utf8=s.utf8)
-        s.out.write(b'* %s (%s) "/" %s%s\r\n' % (kind, " ".join(entry[0]).encode(), wire, entry[1]))
+        shown = " ".join(persona.list_attributes(name, entry[0])).encode()
+        s.out.write(b'* %s (%s) "/" %s%s\r\n' % (kind, shown, wire, entry[1]))
         if cmd.status_items and names.get(name) is not None:
             await _status(s, name, cmd.status_items)
     await s.ok(cmd.tag, f"{cmd.name.capitalize()} completed.")

@@ -131,5 +131,7 @@ async def start_imap(
     ``shared`` is the server's IMAP state, the same for all its IMAP listeners."""
     listener = ImapListener(ctx, implicit_tls, shared)
     ssl_ctx = ctx.tls_for("imaps") if implicit_tls else None
-    listener.server = await serve(listener.serve, host, port, ssl_context=ssl_ctx)
+    listener.server = await serve(
+        listener.serve, host, port, ssl_context=ssl_ctx, listen_sockets=ctx.listen_sockets
+    )
     return listener

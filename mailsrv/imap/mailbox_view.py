@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailsrv.imap.responses import flag_list
+from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.store.base import SYSTEM_FLAGS, FolderSnapshot, Mailbox, MessageInfo, Store
 
 #: Folder deltas remembered per store; a handful of versions in flight is the normal case.
@@ -58,7 +59,7 @@ def diff(old: tuple[MessageInfo, ...], new: tuple[MessageInfo, ...]) -> FolderDe
             o = before.pop(m.uid, None)
             if o is None:
                 more.append(m)
-            elif o is not m and o.flags != m.flags:
+            elif o is not m and (o.flags != m.flags or o.modseq != m.modseq):
                 changed.append(m)
         gone, added = tuple(sorted(before)), tuple(more)
     keywords = frozenset(f for m in added for f in m.flags) - SYSTEM_FLAGS
@@ -120,6 +121,7 @@ class MailboxView:
         self.uidvalidity = snap.uidvalidity
         self.uidnext = snap.uidnext
         self.version = snap.version
+        self.highestmodseq = snap.highestmodseq
         self.uids: list[int] = [m.uid for m in snap.messages]
         self.info: dict[int, MessageInfo] = {m.uid: m for m in snap.messages}
         self.recent: set[int] = set()
@@ -224,6 +226,7 @@ class MailboxView:
         delta = shared_delta(self._deltas, key, self._base, snap.messages)
         self.version = snap.version
         self.uidnext = snap.uidnext
+        self.highestmodseq = snap.highestmodseq
         self._base = snap.messages
         info = self.info
         gone = self.gone
@@ -260,7 +263,11 @@ class MailboxView:
 
     def _flags_seen(self, m: MessageInfo) -> None:
         known = self.info.get(m.uid)
-        if known is not None and known.flags != m.flags and m.uid not in self.gone:
+        if (
+            known is not None
+            and (known.flags != m.flags or known.modseq != m.modseq)
+            and m.uid not in self.gone
+        ):
             self.info[m.uid] = m
             self._flags_changed.add(m.uid)
 
@@ -274,11 +281,21 @@ class MailboxView:
                 self.gone.add(uid)
         self._recheck.clear()
 
-    def updates(self, *, expunge: bool, uid: bool, rev2: bool) -> list[bytes]:
-        """Untagged EXPUNGE / EXISTS / RECENT / FETCH FLAGS for what ``refresh`` found."""
+    def updates(
+        self,
+        *,
+        expunge: bool,
+        uid: bool,
+        rev2: bool,
+        condstore: bool = False,
+        qresync: bool = False,
+    ) -> list[bytes]:
+        """Untagged EXPUNGE / EXISTS / RECENT / FETCH FLAGS for what ``refresh`` found; with
+        ``condstore`` the FETCHes carry MODSEQ, with ``qresync`` VANISHED replaces EXPUNGE
+        (RFC 7162 §3.1.11, §3.2.10)."""
         out: list[bytes] = []
         if expunge and self.gone:
-            out.extend(self._expunge_lines())
+            out.extend(self._expunge_lines(vanished=qresync))
         if self._keywords_changed:
             # RFC 9051 §7.3.5: a keyword is in FLAGS before any FETCH shows it.
             self._keywords_changed = False
@@ -294,23 +311,30 @@ class MailboxView:
             for u in sorted(self._flags_changed):
                 seq = self.seq_of(u)
                 if seq and u not in self.gone:
-                    out.append(self.flags_line(seq, u, uid=uid))
+                    out.append(self.flags_line(seq, u, uid=uid or qresync, modseq=condstore))
             self._flags_changed.clear()
         return out
 
-    def flags_line(self, seq: int, uid_value: int, *, uid: bool) -> bytes:
-        flags = flag_list(self.info[uid_value].flags, uid_value in self.recent)
+    def flags_line(self, seq: int, uid_value: int, *, uid: bool, modseq: bool = False) -> bytes:
+        info = self.info[uid_value]
+        flags = flag_list(info.flags, uid_value in self.recent)
+        tail = b" MODSEQ (%d))\r\n" % info.modseq if modseq else b")\r\n"
         if uid:
-            return b"* %d FETCH (UID %d FLAGS %s)\r\n" % (seq, uid_value, flags)
-        return b"* %d FETCH (FLAGS %s)\r\n" % (seq, flags)
+            return b"* %d FETCH (UID %d FLAGS %s%s" % (seq, uid_value, flags, tail)
+        return b"* %d FETCH (FLAGS %s%s" % (seq, flags, tail)
 
-    def _expunge_lines(self) -> list[bytes]:
-        """EXPUNGE for the messages the client knows; one that arrived and went again before
-        its EXISTS was sent is simply dropped (the client never had its number)."""
+    def _expunge_lines(self, *, vanished: bool = False) -> list[bytes]:
+        """EXPUNGE (or one VANISHED) for the messages the client knows; one that arrived and
+        went again before its EXISTS was sent is simply dropped (the client never had its
+        number)."""
         gone = self.gone
         told = self._told
         positions = [i for i, u in enumerate(self.uids) if u in gone and i < told]
-        lines = [b"* %d EXPUNGE\r\n" % (i + 1) for i in reversed(positions)]
+        if vanished:
+            uids = [self.uids[i] for i in positions]
+            lines = [vanished_line(uids)] if uids else []
+        else:
+            lines = [b"* %d EXPUNGE\r\n" % (i + 1) for i in reversed(positions)]
         self._told = told - len(positions)
         self.uids = [u for u in self.uids if u not in gone]
         for u in gone:
@@ -328,3 +352,9 @@ class MailboxView:
 
 def _uid(m: MessageInfo) -> int:
     return m.uid
+
+
+def vanished_line(uids: Iterable[int], *, earlier: bool = False) -> bytes:
+    """``* VANISHED [(EARLIER)] <uid-set>`` (RFC 7162 §3.2.10)."""
+    head = b"* VANISHED (EARLIER) " if earlier else b"* VANISHED "
+    return head + str(SequenceSet.from_values(sorted(uids))).encode() + b"\r\n"

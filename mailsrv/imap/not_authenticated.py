@@ -15,7 +15,7 @@ from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import Authenticate, Login, StartTls
 from mailsrv.imap.core import SaslResponse
 from mailsrv.imap.errors import CommandFailed
-from mailsrv.imap.responses import continuation, tagged
+from mailsrv.imap.responses import continuation, tagged, untagged
 from mailsrv.imap.session import SaslExchange
 from mailsrv.net import sasl
 
@@ -76,7 +76,13 @@ async def try_login(s: ImapSession, tag: str, user: str, password: str) -> None:
 async def _succeeded(s: ImapSession, tag: str, user: str) -> None:
     s.ctx.metrics.login("imap", ok=True)
     await s.logged_in(user)
-    s.out.write(tagged(tag, "OK", "Logged in", "CAPABILITY " + s.capability_text()))
+    persona = s.ctx.persona
+    if persona.login_capability == "code":  # RFC 9051 §6.2.3 allows either, or none
+        s.out.write(tagged(tag, "OK", persona.login_text, "CAPABILITY " + s.capability_text()))
+        return
+    if persona.login_capability == "untagged":
+        s.out.write(untagged("CAPABILITY " + s.capability_text()))
+    s.out.write(tagged(tag, "OK", persona.login_text.format(user=user)))
 
 
 def _failed(s: ImapSession, tag: str) -> None:

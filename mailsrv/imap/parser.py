@@ -31,7 +31,6 @@ from mailsrv.imap.commands import (
     Id,
     Idle,
     InvalidCommand,
-    ListCommand,
     Login,
     Logout,
     Namespace,
@@ -42,27 +41,28 @@ from mailsrv.imap.commands import (
     SetQuota,
     Sort,
     StartTls,
-    Status,
     StoreCommand,
+    StoreLabels,
     Subscribe,
     Thread,
     UidExpunge,
     Unselect,
     Unsubscribe,
 )
+from mailsrv.imap.condstore_args import (
+    parse_fetch_modifiers,
+    parse_select_params,
+    parse_store_modifiers,
+)
 from mailsrv.imap.fetch_parser import parse_fetch_items
 from mailsrv.imap.lexer import Lexer, ParseError
+from mailsrv.imap.mailbox_parser import parse_list, parse_lsub, parse_status
 from mailsrv.imap.notify_args import parse_notify
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.imap.tokens import Atom
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode
 
 _SYSTEM_FLAGS = {f.upper(): f for f in SYSTEM_FLAGS}
-_STATUS_ITEMS = frozenset(
-    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED", "DELETED-STORAGE"}
-)
-_LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
-_LIST_RETURN = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE"})
 _MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 _DATE_TIME = re.compile(
     rb"([ \d]?\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\Z"
@@ -174,14 +174,6 @@ def parse_date_time(raw: bytes) -> float:
     return float(seconds - offset if sign == "+" else seconds + offset)
 
 
-def _atoms(lx: Lexer) -> tuple[str, ...]:
-    """``(A B C)`` of atoms, upper-cased."""
-    items = lx.token_list()
-    if not all(isinstance(i, Atom) for i in items):
-        raise ParseError("expected a list of atoms")
-    return tuple(i.value.upper() for i in items if isinstance(i, Atom))
-
-
 # -- commands ---------------------------------------------------------------------------------
 
 
@@ -236,9 +228,11 @@ def _id(lx: Lexer, tag: str, uid: bool) -> Command:
 def _select(lx: Lexer, tag: str, uid: bool, *, readonly: bool = False) -> Command:
     lx.sp()
     mailbox = lx.astring()
-    if lx.skip_sp() and lx.token_list():
-        raise ParseError("SELECT parameters are not supported")
-    return Select(tag, mailbox, readonly, "EXAMINE" if readonly else "SELECT")
+    name = "EXAMINE" if readonly else "SELECT"
+    if lx.skip_sp():
+        params = parse_select_params(lx)
+        return Select(tag, mailbox, readonly, name, params.condstore, params.qresync)
+    return Select(tag, mailbox, readonly, name)
 
 
 def _create(lx: Lexer, tag: str, uid: bool) -> Command:
@@ -268,72 +262,6 @@ def _rename(lx: Lexer, tag: str, uid: bool) -> Command:
     return Rename(tag, old, lx.astring())
 
 
-def _list(lx: Lexer, tag: str, uid: bool) -> Command:
-    lx.sp()
-    selection: tuple[str, ...] = ()
-    if lx.peek() == 0x28:
-        selection = _atoms(lx)
-        if not set(selection) <= _LIST_SELECT:
-            raise ParseError("unknown LIST selection option")
-        lx.sp()
-    reference = lx.astring()
-    lx.sp()
-    if lx.peek() == 0x28:
-        lx.expect(b"(")
-        patterns = [lx.list_mailbox()]
-        while lx.skip_sp():
-            patterns.append(lx.list_mailbox())
-        lx.expect(b")")
-    else:
-        patterns = [lx.list_mailbox()]
-    returns: list[str] = []
-    status_items: tuple[str, ...] = ()
-    if lx.skip_sp():
-        if not lx.accept(b"RETURN"):
-            raise ParseError("expected RETURN")
-        lx.sp()
-        items = lx.token_list()
-        i = 0
-        while i < len(items):
-            item = items[i]
-            if not isinstance(item, Atom):
-                raise ParseError("bad RETURN option")
-            option = item.value.upper()
-            if option == "STATUS" and i + 1 < len(items) and isinstance(items[i + 1], list):
-                status_items = _status_items(items[i + 1])
-                i += 1
-            elif option not in _LIST_RETURN:
-                raise ParseError(f"unknown RETURN option {option}")
-            returns.append(option)
-            i += 1
-    return ListCommand(tag, reference, tuple(patterns), selection, tuple(returns), status_items)
-
-
-def _lsub(lx: Lexer, tag: str, uid: bool) -> Command:
-    lx.sp()
-    reference = lx.astring()
-    lx.sp()
-    return ListCommand(tag, reference, (lx.list_mailbox(),), name="LSUB")
-
-
-def _status_items(items: object) -> tuple[str, ...]:
-    if not isinstance(items, list) or not items:
-        raise ParseError("expected a list of status items")
-    out = []
-    for item in items:
-        if not isinstance(item, Atom) or item.value.upper() not in _STATUS_ITEMS:
-            raise ParseError("unknown status item")
-        out.append(item.value.upper())
-    return tuple(out)
-
-
-def _status(lx: Lexer, tag: str, uid: bool) -> Command:
-    lx.sp()
-    mailbox = lx.astring()
-    lx.sp()
-    return Status(tag, mailbox, _status_items(lx.token_list()))
-
-
 def _append(lx: Lexer, tag: str, uid: bool) -> Command:
     return parse_append(lx, tag, _flag_list, parse_date_time)
 
@@ -353,7 +281,10 @@ def _fetch(
         return Fetch(tag, uid, sequence, items)
     items = parse_fetch_items(lx)
     if lx.skip_sp():
-        raise ParseError("FETCH modifiers are not supported")
+        mods = parse_fetch_modifiers(lx)
+        if mods.vanished and not uid:
+            raise ParseError("VANISHED is only allowed with UID FETCH")
+        return Fetch(tag, uid, sequence, items, "FETCH", mods.changedsince, mods.vanished)
     lx.end()
     if memo is not None and len(rest) <= _ITEMS_TEXT_MAX and b"{" not in rest:
         if len(memo) >= _ITEMS_MEMO_MAX:
@@ -371,9 +302,21 @@ def _store(lx: Lexer, tag: str, uid: bool) -> Command:
     lx.sp()
     sequence = _sequence(lx)
     lx.sp()
+    unchangedsince = None
+    if lx.peek() == 0x28:
+        unchangedsince = parse_store_modifiers(lx)
+        lx.sp()
     word = lx.word().upper()
     mode = {"+": FlagMode.ADD, "-": FlagMode.REMOVE}.get(word[:1], FlagMode.REPLACE)
     base = word.lstrip("+-")
+    if base in ("X-GM-LABELS", "X-GM-LABELS.SILENT") and len(word) - len(base) <= 1:
+        lx.sp()
+        raw: list[bytes] = []
+        for x in lx.token_list() if lx.peek() == 0x28 else [lx.token()]:
+            if isinstance(x, list):
+                raise ParseError("labels must be atoms or strings")
+            raw.append(x.value.encode() if isinstance(x, Atom) else x)
+        return StoreLabels(tag, uid, sequence, mode, base.endswith(".SILENT"), tuple(raw))
     if base not in ("FLAGS", "FLAGS.SILENT") or len(word) - len(base) > 1:
         raise ParseError("expected FLAGS, +FLAGS or -FLAGS")
     lx.sp()
@@ -384,7 +327,8 @@ def _store(lx: Lexer, tag: str, uid: bool) -> Command:
         while lx.skip_sp():
             names.append(parse_flag(lx.word()))
         flags = tuple(dict.fromkeys(names))
-    return StoreCommand(tag, uid, sequence, mode, base.endswith(".SILENT"), flags)
+    silent = base.endswith(".SILENT")
+    return StoreCommand(tag, uid, sequence, mode, silent, flags, "STORE", unchangedsince)
 
 
 def _copy(lx: Lexer, tag: str, uid: bool, *, move: bool = False) -> Command:
@@ -455,9 +399,9 @@ _HANDLERS: dict[str, Handler] = {
     "SUBSCRIBE": lambda lx, tag, uid: _mailbox_only(lx, tag, Subscribe),
     "UNSUBSCRIBE": lambda lx, tag, uid: _mailbox_only(lx, tag, Unsubscribe),
     "RENAME": _rename,
-    "LIST": _list,
-    "LSUB": _lsub,
-    "STATUS": _status,
+    "LIST": parse_list,
+    "LSUB": parse_lsub,
+    "STATUS": parse_status,
     "APPEND": _append,
     "FETCH": _fetch,
     "STORE": _store,

@@ -25,6 +25,7 @@ from mailsrv.imap.search_keys import (
     HeaderText,
     InSet,
     Key,
+    ModSeq,
     Needs,
     Not,
     Or,
@@ -260,6 +261,19 @@ class _KeyParser:
             raise SearchError("UID needs a sequence set")
         return InSet(_sequence(tok.value), uid=True)
 
+    def _modseq(self, word: str, depth: int) -> Key:
+        """MODSEQ ["entry-name" entry-type] mod-sequence (RFC 7162 §3.1.5)."""
+        tok = self.next("MODSEQ value")
+        if isinstance(tok, bytes):  # the entry name of a per-flag mod-sequence
+            kind = self.atom("MODSEQ entry type").lower()
+            if kind not in ("priv", "shared", "all"):
+                raise SearchError("MODSEQ entry type must be priv, shared or all")
+            tok = self.next("MODSEQ value")
+        if not isinstance(tok, Atom):
+            raise SearchError("MODSEQ needs a number")
+        value = _number(tok.value)
+        return ModSeq(value)
+
     _HANDLERS: dict[str, Callable[[_KeyParser, str, int], Key]] = {
         "FROM": _header,
         "TO": _header,
@@ -278,6 +292,7 @@ class _KeyParser:
         "NOT": _not,
         "OR": _or,
         "UID": _uid,
+        "MODSEQ": _modseq,
         **dict.fromkeys(_DATE_KEYS, _date),
     }
 

@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from mailsrv.imap import gmail_search
 from mailsrv.imap.commands import Search
 from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.esearch_results import saved_results
@@ -40,8 +41,11 @@ if TYPE_CHECKING:
 
 async def search(s: ImapSession, cmd: Search) -> None:
     view = s.require_view()
+    args = list(cmd.args)
+    if gmail_search.uses_gmail(args):  # the persona gate let them through: X-GM-EXT-1
+        args = await gmail_search.rewrite(args, gmail_search.ViewResolver(s, view))
     try:
-        program = parse_search(list(cmd.args), utf8=s.utf8)
+        program = parse_search(args, utf8=s.utf8)
     except SearchError as exc:
         raise CommandFailed(exc.status, exc.message, exc.code) from None
     hits = await matching(s, view, program)
@@ -49,15 +53,22 @@ async def search(s: ImapSession, cmd: Search) -> None:
     if returns is not None and "SAVE" in returns:
         s.saved = saved_results(program.return_options, [u for _, u in hits])
     numbers = [u if cmd.uid else q for q, u in hits]
+    modseq = b""
+    if program.uses_modseq:
+        s.enable_condstore()
+        modseq = _highest_modseq(view, returns, [u for _, u in hits])
     if returns is not None or s.rev2:
         if returns != ("SAVE",):
             head = b"* ESEARCH (TAG " + string(cmd.tag.encode()) + (b") UID" if cmd.uid else b")")
             data = esearch_data(program, numbers)
+            if data and modseq:
+                data += b" MODSEQ " + modseq
             s.out.write(head + (b" " + data if data else b"") + b"\r\n")
         if returns is not None and "UPDATE" in returns:
             keep_live(s, view, LiveResult(cmd.tag, cmd.uid, program, None, [u for _, u in hits]))
     else:
-        s.out.write(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
+        tail = b" (MODSEQ " + modseq + b")" if modseq else b""
+        s.out.write(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + tail + b"\r\n")
     await s.ok(cmd.tag, "Search completed.", expunge=cmd.uid, uid=cmd.uid)
 
 
@@ -121,10 +132,24 @@ async def matching(
                 wire = await mailbox.read(uid)
         except MessageGone:
             continue
-        item = SearchItem(seq, uid, info.flags, info.size, info.internal_date, uid in recent, wire)
+        item = SearchItem(
+            seq, uid, info.flags, info.size, info.internal_date, uid in recent, wire, info.modseq
+        )
         if matches(program, item, ctx):
             hits.append((seq, uid))
     return hits
+
+
+def _highest_modseq(view: MailboxView, returns: tuple[str, ...] | None, uids: list[int]) -> bytes:
+    """RFC 7162 §3.1.5, RFC 4731 §3.2: the highest mod-sequence of the messages reported
+    (with only MIN or only MAX, of that one message); nothing when none matched."""
+    if not uids:
+        return b""
+    if returns == ("MIN",):
+        uids = uids[:1]
+    elif returns == ("MAX",):
+        uids = uids[-1:]
+    return b"%d" % max(view.info[u].modseq for u in uids)
 
 
 #: Each selected mailbox view's header index, with the UIDVALIDITY it was built for. A view

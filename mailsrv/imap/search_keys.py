@@ -120,6 +120,13 @@ class InSet:
 
 
 @dataclass(frozen=True, slots=True)
+class ModSeq:
+    """MODSEQ n (RFC 7162 §3.1.5): the message's mod-sequence is at least ``value``."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
 class Not:
     key: Key
 
@@ -145,6 +152,7 @@ Key = (
     | HeaderText
     | BodyText
     | InSet
+    | ModSeq
     | Not
     | Or
     | And
@@ -180,6 +188,11 @@ class SearchProgram:
     @property
     def uses_saved(self) -> bool:
         return _any(self.key, lambda k: isinstance(k, InSet) and k.set.uses_saved)
+
+    @property
+    def uses_modseq(self) -> bool:
+        """A MODSEQ key: the answer carries the highest mod-sequence (RFC 7162 §3.1.5)."""
+        return _any(self.key, lambda k: isinstance(k, ModSeq))
 
     def needs(self) -> Needs:
         """How much of each message matching needs (the session reads only that)."""
@@ -238,6 +251,7 @@ class SearchItem:
     internal_date: float
     recent: bool = False
     wire: bytes | None = None
+    modseq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from mailsrv.imap.search_keys import (
     HeaderText,
     InSet,
     Key,
+    ModSeq,
     Not,
     Or,
     Recent,
@@ -167,6 +168,8 @@ def _match(key: Key, msg: _SearchedMessage) -> bool:
         return item.size > key.octets if key.larger else item.size < key.octets
     if isinstance(key, DateKey):
         return _compare_date(key, _sent_date(msg) if key.sent else _local_date(item, msg.ctx))
+    if isinstance(key, ModSeq):
+        return item.modseq >= key.value
     if isinstance(key, Within):
         age = (msg.ctx.now if msg.ctx.now is not None else time.time()) - item.internal_date
         return age > key.seconds if key.older else age <= key.seconds

@@ -1,13 +1,13 @@
 """Selected-state commands: CHECK CLOSE UNSELECT EXPUNGE STORE COPY MOVE FETCH SEARCH SORT THREAD
 CANCELUPDATE (and their UID forms) (RFC 9051 §6.4, RFC 4315 UIDPLUS, RFC 6851 MOVE, RFC 3691
 UNSELECT, RFC 5256, RFC 5267). FETCH, SEARCH and SORT/THREAD are written out in ``fetch.py``,
-``search_cmd.py`` and ``sort_cmd.py``."""
+``search_cmd.py`` and ``sort_cmd.py``, Gmail's STORE X-GM-LABELS in ``gmail_labels.py``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailsrv.imap import fetch, search_cmd, sort_cmd
+from mailsrv.imap import condstore, fetch, gmail_labels, search_cmd, sort_cmd
 from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import (
     CancelUpdate,
@@ -19,6 +19,7 @@ from mailsrv.imap.commands import (
     Search,
     Sort,
     StoreCommand,
+    StoreLabels,
     Thread,
     UidExpunge,
     Unselect,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 HANDLERS = CommandRegistry()
 HANDLERS.add(Fetch, fetch.fetch)
 HANDLERS.add(Search, search_cmd.search)
+HANDLERS.add(StoreLabels, gmail_labels.store_labels)
 HANDLERS.add(Sort, sort_cmd.sort)
 HANDLERS.add(Thread, sort_cmd.thread_command)
 HANDLERS.add(CancelUpdate, sort_cmd.cancel_update)
@@ -74,7 +76,10 @@ async def expunge(s: ImapSession, cmd: Expunge | UidExpunge) -> None:
     if doomed:
         removed = await view.mailbox.expunge(doomed, actor=s.id)
         view.forget(removed)
-    await s.ok(cmd.tag, "Expunge completed.", uid=isinstance(cmd, UidExpunge))
+    code = None
+    if s.condstore:  # RFC 7162 §3.1.10: an expunge has no FETCH to carry its mod-sequence
+        code = f"HIGHESTMODSEQ {(await view.mailbox.snapshot()).highestmodseq}"
+    await s.ok(cmd.tag, "Expunge completed.", code, uid=isinstance(cmd, UidExpunge))
 
 
 HANDLERS.add(Expunge, expunge)
@@ -88,15 +93,34 @@ async def store(s: ImapSession, cmd: StoreCommand) -> None:
     uids = view.live_uids(s.targets(cmd.sequence, uid=cmd.uid))
     if "\\Recent" in cmd.flags:
         raise CommandFailed("BAD", "\\Recent cannot be stored")
-    infos = await view.mailbox.store_flags(uids, cmd.flags, cmd.mode, actor=s.id)
+    refused: list[int] = []
+    if cmd.unchangedsince is not None:
+        s.enable_condstore()
+        infos, refused = await condstore.conditional_store(
+            s, view, uids, cmd.flags, cmd.mode, cmd.unchangedsince
+        )
+    else:
+        infos = await view.mailbox.store_flags(uids, cmd.flags, cmd.mode, actor=s.id)
     for line in view.new_keyword_lines(infos):
         s.out.write(line)
+    before = {u: view.info[u].modseq for u in uids} if s.condstore and cmd.silent else {}
     view.note_flags(infos)
-    if not cmd.silent:
-        for m in infos:
-            seq = view.seq_of(m.uid)
-            if seq:
-                s.out.write(view.flags_line(seq, m.uid, uid=cmd.uid))
+    uid_items = cmd.uid or s.qresync
+    for m in infos:
+        seq = view.seq_of(m.uid)
+        if not seq:
+            continue
+        if not cmd.silent:
+            s.out.write(view.flags_line(seq, m.uid, uid=uid_items, modseq=s.condstore))
+        elif s.condstore and before.get(m.uid) != m.modseq:
+            # RFC 7162 §3.1.3: the new mod-sequence goes out even with .SILENT.
+            uid_part = b"UID %d " % m.uid if uid_items else b""
+            s.out.write(b"* %d FETCH (%sMODSEQ (%d))\r\n" % (seq, uid_part, m.modseq))
+    if refused:
+        numbers = refused if cmd.uid else [view.seq_of(u) for u in refused]
+        code = f"MODIFIED {SequenceSet.from_values(sorted(numbers))}"
+        await s.ok(cmd.tag, "Conditional STORE failed", code, expunge=cmd.uid, uid=cmd.uid)
+        return
     await s.ok(cmd.tag, "Store completed.", expunge=cmd.uid, uid=cmd.uid)
 
 
@@ -116,7 +140,7 @@ async def copy(s: ImapSession, cmd: Copy) -> None:
     with await _room(s, view, uids, cmd.move):
         pairs = await action(uids, target.name, actor=s.id) if uids else []
     code = None
-    if pairs:
+    if pairs and s.ctx.persona.offers("UIDPLUS"):  # RFC 4315 §3: COPYUID is UIDPLUS's
         uidvalidity = (await target.snapshot()).uidvalidity
         src = SequenceSet.from_values(p[0] for p in pairs)
         dst = ",".join(str(p[1]) for p in pairs)

@@ -97,12 +97,18 @@ class ImapSession:
         self.compress_offered = compress
         limits = ctx.config.limits
         self.core = ImapCore(
-            max_line=limits.imap_line, max_append=limits.message_size, memo=shared.fetch_items
+            max_line=limits.imap_line,
+            max_append=limits.message_size,
+            max_nonsync=ctx.persona.max_nonsync_literal,
+            memo=shared.fetch_items,
         )
         self.user: str | None = None
         self._view: MailboxView | None = None
         self.utf8 = False
         self.rev2 = False
+        #: RFC 7162: MODSEQ in FETCH responses and HIGHESTMODSEQ on SELECT (``enable_condstore``)
+        self.condstore = False
+        self.qresync = False  # ENABLE QRESYNC: VANISHED instead of EXPUNGE
         self.saved: list[int] = []  # SEARCHRES (RFC 5182) result, as UIDs
         #: Sort records and live SEARCH/SORT results of the selected folder (RFC 5267).
         self.selection = SelectionState()
@@ -156,8 +162,10 @@ class ImapSession:
         return self.info.id
 
     def capability_text(self) -> str:
-        return capabilities(
-            authenticated=self.state is not State.NOT_AUTHENTICATED,
+        """The CAPABILITY list, as mailsrv has it, then as the persona shows it."""
+        authenticated = self.state is not State.NOT_AUTHENTICATED
+        ours = capabilities(
+            authenticated=authenticated,
             tls=self.tls,
             starttls=self.starttls_offered
             and not self.ctx.faults.starttls_stripped("imap", self.user),
@@ -166,9 +174,18 @@ class ImapSession:
             compress=self.compress_offered,
             mechanisms=self.ctx.auth.mechanisms(),
         )
+        persona = self.ctx.persona
+        return " ".join(persona.capability_list(ours.split(), authenticated=authenticated))
 
     def greeting(self) -> bytes:
-        return untagged(f"OK [CAPABILITY {self.capability_text()}] mailsrv ready.")
+        """``* OK [CAPABILITY ...] text`` (RFC 9051 §7.1.1), in the persona's words."""
+        persona = self.ctx.persona
+        text = persona.greeting_text(
+            peer=self.info.peer, session=self.id, server_name=self.ctx.config.server_name
+        )
+        if persona.greeting_capability:
+            text = f"[CAPABILITY {self.capability_text()}] {text}"
+        return untagged("OK " + text)
 
     # -- plumbing used by the command modules --------------------------------------------------
 
@@ -235,7 +252,9 @@ class ImapSession:
         if live and expunge:
             for line in self.selection.before_expunge(view):
                 self.out.write(line)
-        for line in view.updates(expunge=expunge, uid=uid, rev2=self.rev2):
+        for line in view.updates(
+            expunge=expunge, uid=uid, rev2=self.rev2, condstore=self.condstore, qresync=self.qresync
+        ):
             self.out.write(line)
         if live:
             await self._live_updates(view)
@@ -244,6 +263,16 @@ class ImapSession:
         """ADDTO / REMOVEFROM for the live results (RFC 5267 §4.3)."""
         for line in await self.selection.after_changes(view):
             self.out.write(line)
+
+    def enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command (RFC 7162 §3.1): from now on MODSEQ goes out with
+        FETCH; with a folder selected the client learns its HIGHESTMODSEQ at once."""
+        if self.condstore:
+            return
+        self.condstore = True
+        view = self.view
+        if view is not None:
+            self.out.write(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % view.highestmodseq)
 
     def _bye_invalid(self) -> None:
         # RFC 9051 §7.1.5: the client's view cannot be kept valid, so the session ends.
@@ -392,7 +421,9 @@ class ImapSession:
         self._seen = max(self._seen, generation)
         view.dirty = False
         view.apply(snap)
-        lines = view.updates(expunge=True, uid=False, rev2=self.rev2)
+        lines = view.updates(
+            expunge=True, uid=False, rev2=self.rev2, condstore=self.condstore, qresync=self.qresync
+        )
         if not lines:
             return
         out = self.out

@@ -34,7 +34,7 @@ def refusal(ctx: ServerContext, peer: str, protocol: str) -> Refusal | None:
     limits, sessions = ctx.config.limits, ctx.sessions
     exempt = ctx.config.dev and is_loopback(peer)
     reason: Refusal | None = None
-    if len(sessions.live) >= limits.connections_total or (
+    if sessions.total() >= limits.connections_total or (
         not exempt and sessions.count_from(peer) >= limits.connections_per_ip
     ):
         reason = Refusal.TOO_MANY_CONNECTIONS

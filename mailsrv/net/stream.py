@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, cast
+
+from mailsrv.net.listen import create_server
 
 #: Unread input held before the transport stops reading (a command plus a large literal chunk).
 MAX_BUFFER = 1024 * 1024
@@ -186,8 +189,15 @@ class Stream(asyncio.Protocol):
 
 
 async def serve(
-    handler: Handler, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    listen_sockets: dict[int, socket.socket] | None = None,
 ) -> asyncio.Server:
-    """Listen on ``host:port`` and run ``handler`` on a ``Stream`` per connection."""
-    loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: Stream(handler), host, port, ssl=ssl_context)
+    """Listen on ``host:port`` (or its socket in ``listen_sockets``, see ``mailsrv.net.listen``)
+    and run ``handler`` on a ``Stream`` per connection."""
+    return await create_server(
+        listen_sockets or {}, lambda: Stream(handler), host, port, ssl_context=ssl_context
+    )

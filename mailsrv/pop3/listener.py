@@ -176,7 +176,9 @@ async def start_pop3(
     ssl_ctx = ctx.tls_for("pop3s") if implicit_tls else None
     if implicit_tls and ssl_ctx is None:
         raise ValueError("POP3S needs a TLS context")
-    server = await serve(listener._handle, host, port, ssl_context=ssl_ctx)
+    server = await serve(
+        listener._handle, host, port, ssl_context=ssl_ctx, listen_sockets=ctx.listen_sockets
+    )
     listener._server = server
     listener._port = int(server.sockets[0].getsockname()[1])
     return listener

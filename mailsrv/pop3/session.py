@@ -25,6 +25,7 @@ from mailsrv.pop3.protocol import NEED_DATA, Pop3Protocol, State
 from mailsrv.pop3.responses import Continuation, Err, MultiLine, Ok, Raw, Response
 from mailsrv.store.base import InvalidName, StoreError
 from mailsrv.store.names import check_user_name
+from mailsrv.store.session_lock import SessionLock
 
 log = logging.getLogger("mailsrv.pop3")
 
@@ -97,6 +98,8 @@ class Pop3Session:
         self._user_arg: str | None = None
         self._sasl: sasl.Exchange | None = None
         self._drop: Maildrop | None = None
+        #: The maildrop's session lock, held from login to the end (``pop3_lock_session``).
+        self._lock: SessionLock | None = None
         self._auth_failures = 0
         self._bad_in_row = 0
         self._closing = False
@@ -147,7 +150,13 @@ class Pop3Session:
         """The connection is gone: no expunge, release the maildrop and the registry entry."""
         if self._drop is not None:
             self._drop.close()
+        self._release_lock()
         self.ctx.sessions.close(self.info)
+
+    def _release_lock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     async def feed(self, data: bytes) -> FeedResult:
         """Answer every complete command in ``data`` (and what was buffered before)."""
@@ -220,6 +229,8 @@ class Pop3Session:
                 return await self._authorization(cmd)
         if self._drop is None:  # the state table keeps these out of AUTHORIZATION
             return Err("not logged in")
+        if self._lock is not None:
+            self._lock.touch()
         return await self._drop.answer(cmd)
 
     def _invalid(self, cmd: c.InvalidCommand) -> Response:
@@ -354,23 +365,22 @@ class Pop3Session:
             return self._failed()
         return await self._login(resolved.user, resolved.password)
 
-    def _locked_by_other(self, user: str) -> bool:
-        return any(
-            s.protocol == "pop3" and s.user == user and s is not self.info
-            for s in self.ctx.sessions.live.values()
-        )
-
     async def _open_maildrop(self, name: str) -> Response:
         """Enter TRANSACTION: take the INBOX snapshot that numbers messages for the session."""
         self.ctx.metrics.login("pop3", ok=True)  # the password (or APOP digest) was right
-        if self.ctx.config.pop3_lock_session and self._locked_by_other(name):
-            return Err(f"maildrop of {name} is locked by another POP3 session", "IN-USE")
-        self.info.user = name  # claimed before any await: a concurrent login sees the lock
+        if self.ctx.config.pop3_lock_session:
+            # Before the snapshot: a session still in its UPDATE state has the lock.
+            lock = await self.ctx.store.lock_session(name)
+            if lock is None:
+                return Err(f"maildrop of {name} is locked by another POP3 session", "IN-USE")
+            self._lock = lock
+        self.info.user = name
         try:
             self._drop = await Maildrop.open(self.ctx, self.info.id, name)
         except StoreError as exc:
             log.warning("%s: cannot open INBOX of %s: %r", self.info.id, name, exc)
             self.info.user = None
+            self._release_lock()
             return Err("cannot open the maildrop now, try again later", "SYS/TEMP")
         self.user = name
         count, octets = self._drop.totals()
@@ -379,4 +389,7 @@ class Pop3Session:
     async def _quit(self) -> Response:
         if self._drop is None or self.core.state is not State.TRANSACTION:
             return Ok(f"{IMPLEMENTATION} POP3 server signing off")
-        return await self._drop.update()
+        try:
+            return await self._drop.update()
+        finally:
+            self._release_lock()  # before the answer: a client that logs in again finds it free

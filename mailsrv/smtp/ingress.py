@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from mailsrv.context import ServerContext
+from mailsrv.net.listen import create_server
 from mailsrv.net.shutdown import LiveSessions
 from mailsrv.smtp.handler import IngressHandler
 from mailsrv.smtp.session import IngressSMTP
@@ -35,7 +36,6 @@ async def start_smtp(ctx: ServerContext, host: str, port: int, *, mode: str) -> 
         raise ValueError(f"unknown SMTP mode {mode!r}")
     if mode == "smtps" and ctx.tls is None:
         raise ValueError("smtps needs TLS")
-    loop = asyncio.get_running_loop()
     handler = IngressHandler(ctx)
     live = LiveSessions()
     holder: list[int] = [port]
@@ -43,8 +43,8 @@ async def start_smtp(ctx: ServerContext, host: str, port: int, *, mode: str) -> 
     def factory() -> IngressSMTP:
         return IngressSMTP(ctx, handler, mode, holder[0], live)
 
-    ssl_ctx = ctx.tls_for("smtps") if mode == "smtps" else None
-    server = await loop.create_server(factory, host, port, ssl=ssl_ctx, reuse_address=True)
+    ssl_context = ctx.tls_for("smtps") if mode == "smtps" else None
+    server = await create_server(ctx.listen_sockets, factory, host, port, ssl_context=ssl_context)
     listener = SmtpListener(ctx, server, live)
     holder[0] = listener.port
     return listener

@@ -30,6 +30,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import Envelope, Session
 
 from mailsrv.context import ServerContext
+from mailsrv.net.listen import create_server
 from mailsrv.net.shutdown import LiveSessions
 from mailsrv.scan.delivery import Scanned
 from mailsrv.smtp.handler import IngressHandler, IngressServer, ingress_envelope
@@ -216,10 +217,9 @@ def _factory(ctx: ServerContext, live: LiveSessions, port: list[int]) -> Callabl
 
 async def start_lmtp(ctx: ServerContext, host: str, port: int) -> LmtpListener:
     """Serve LMTP on ``host:port`` (0: ephemeral)."""
-    loop = asyncio.get_running_loop()
     live = LiveSessions()
     holder = [port]
-    server = await loop.create_server(_factory(ctx, live, holder), host, port, reuse_address=True)
+    server = await create_server(ctx.listen_sockets, _factory(ctx, live, holder), host, port)
     holder[0] = server.sockets[0].getsockname()[1]
     return LmtpListener(ctx, server, live, holder[0])
 

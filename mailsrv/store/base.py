@@ -19,9 +19,11 @@ Flags are plain strings: the system flags below and keywords (atoms such as ``$F
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from mailsrv.store.session_lock import SessionLock
 
 SEEN = "\\Seen"
 ANSWERED = "\\Answered"
@@ -32,6 +34,19 @@ SYSTEM_FLAGS: frozenset[str] = frozenset({SEEN, ANSWERED, FLAGGED, DELETED, DRAF
 
 INBOX = "INBOX"
 HIERARCHY_DELIMITER = "/"
+
+#: Folders whose deliveries are not copied into the ``\\All`` folder (Gmail keeps spam and
+#: the bin out of All Mail).
+NOT_IN_ALL_MAIL = frozenset({"\\All", "\\Junk", "\\Trash"})
+
+
+def all_mail_copy(target: str, special_use: Mapping[str, str]) -> str | None:
+    """The ``\\All`` folder (RFC 6154) that a delivery into ``target`` is also copied into, for
+    a store made with ``all_mail=True``; ``special_use`` maps folder names to attributes."""
+    if special_use.get(target) in NOT_IN_ALL_MAIL:
+        return None
+    return next((name for name, attr in special_use.items() if attr == "\\All"), None)
+
 
 #: Special-use folders created for every new user (RFC 6154 attribute -> folder name).
 DEFAULT_SPECIAL_FOLDERS: dict[str, str] = {
@@ -117,6 +132,8 @@ class MessageInfo:
     flags: frozenset[str]
     size: int  # octets in wire form (CRLF line ends)
     internal_date: float  # seconds since the epoch (delivery time)
+    #: RFC 7162 mod-sequence: raised by every change of the message's flags (0: not yet known)
+    modseq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +145,8 @@ class FolderSnapshot:
     uidnext: int
     messages: tuple[MessageInfo, ...]
     version: int  # changes whenever anything in the folder changed; equal versions, equal state
+    #: RFC 7162 HIGHESTMODSEQ: the highest mod-sequence of any change (flags, new, expunged)
+    highestmodseq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +219,17 @@ class Mailbox(Protocol):
         ...
 
     async def store_flags(
-        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+        self,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: FlagMode,
+        actor: str | None = None,
+        *,
+        unchangedsince: int | None = None,
     ) -> list[MessageInfo]:
-        """Change flags; returns the messages as they are now (gone ones are left out)."""
+        """Change flags; returns the messages as they are now (gone ones are left out, and
+        with ``unchangedsince`` those whose mod-sequence is above it, which are not changed:
+        RFC 7162 §3.1.3)."""
         ...
 
     async def expunge(self, uids: Iterable[int], actor: str | None = None) -> list[int]:
@@ -219,6 +246,11 @@ class Mailbox(Protocol):
         self, uids: Iterable[int], dest: str, actor: str | None = None
     ) -> list[tuple[int, int]]:
         """Move to folder ``dest``: copy then expunge here, atomically per message (rename)."""
+        ...
+
+    async def vanished_since(self, modseq: int) -> list[int] | None:
+        """UIDs expunged after mod-sequence ``modseq`` (RFC 7162 VANISHED), ascending; None
+        when the store no longer knows them all (the caller reports the UIDs that are missing)."""
         ...
 
     async def get_cached(self, uid: int, key: str) -> bytes | None:
@@ -305,6 +337,11 @@ class Store(Protocol):
 
     def subscribe(self, user: str | None = None) -> EventSubscription:
         """Events of one user (or of everyone, for the console), from now on."""
+        ...
+
+    async def lock_session(self, user: str) -> SessionLock | None:
+        """The user's POP3 session lock (``pop3_lock_session``), held across processes and
+        hosts (``mailsrv.store.session_lock``); None while another session holds it."""
         ...
 
     def publish(self, event: StoreEvent) -> None:

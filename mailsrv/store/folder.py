@@ -29,6 +29,7 @@ from mailsrv.store.base import MessageInfo, NoSuchFolder
 from mailsrv.store.cache import CACHE_FILE, MessageCache
 from mailsrv.store.filenames import letters_of, name_time, wire_size
 from mailsrv.store.keywords import Keywords
+from mailsrv.store.modseq import Change, ModseqLog
 from mailsrv.store.scan import Entry, Scan, Stamp, file_stamp, make_entry, measure
 from mailsrv.store.uidlist import (
     UIDLIST_FILE,
@@ -72,6 +73,9 @@ class FolderIndex:
         self.lock = asyncio.Lock()
         self.keywords = Keywords(path)
         self.cache = MessageCache(path, cache_file)
+        self.modseqs = ModseqLog(path)
+        self._check: set[int] = set()  # messages added or changed: is their modseq known?
+        self._dropped: set[int] = set()  # messages gone: is their expunge in the modseq log?
         self.uidvalidity = 0
         self.uidnext = 1
         self.guid = ""
@@ -278,11 +282,17 @@ class FolderIndex:
         before = {e.info.uid: e.info.flags for e in self.by_base.values()}
         self.by_base, self.by_uid = {}, {}
         self._top_uid, self._ordered, self._octets = 0, True, 0
+        log = self.modseqs
+        live = log.live if log.sync() and log.uidvalidity == scan.uidlist.uidvalidity else None
+        path, keywords = self.path, self.keywords
         for base, (sub, fname) in scan.disk.items():
             rec = records.get(base)
             if rec is not None:
-                self.add_entry(make_entry(self.path, self.keywords, base, sub, fname, rec))
+                self.add_entry(make_entry(path, keywords, base, sub, fname, rec, live))
         after = {e.info.uid: e.info.flags for e in self.by_base.values()}
+        self._dropped |= before.keys() - after.keys()
+        # Only the messages the log did not explain need a look when settling.
+        self._check = {u for u, e in self.by_uid.items() if not e.info.modseq}
         return before != after or scan.uidlist.uidvalidity != self.uidvalidity
 
     def _reconcile(self, base: str, found: tuple[str, str] | None, rec: Record | None) -> bool:
@@ -335,6 +345,7 @@ class FolderIndex:
         self.by_uid[uid] = entry
         self.by_base[entry.base] = entry
         self._touched.add(entry.base)
+        self._check.add(uid)
 
     def drop_entry(self, uid: int) -> Entry | None:
         entry = self.by_uid.pop(uid, None)
@@ -342,7 +353,83 @@ class FolderIndex:
             self._octets -= entry.info.size
             self.by_base.pop(entry.base, None)
             self._touched.add(entry.base)
+            self._dropped.add(uid)
+            self._check.discard(uid)
         return entry
+
+    # -- mod-sequences (RFC 7162; the log is ``modseq.py``) --------------------------------
+
+    def needs_settle(self) -> bool:
+        """Messages were added, changed or dropped since their mod-sequences were settled."""
+        return bool(self._check or self._dropped) or self.modseqs.uidvalidity != self.uidvalidity
+
+    def settle_unlocked(self) -> bool:
+        """Take the mod-sequences the log already has for what changed (another process of
+        ours wrote them); True when nothing is left that needs a new one (else: ``settle``)."""
+        if not self.needs_settle():
+            return True
+        log = self.modseqs
+        if not log.sync() or log.uidvalidity != self.uidvalidity:
+            return False
+        return not self._adopt(log)
+
+    def _adopt(self, log: ModseqLog) -> list[Change]:
+        """Set the known mod-sequences; returns the changes the log does not explain."""
+        todo: list[Change] = []
+        changed = False
+        by_uid = self.by_uid
+        for uid in self._check:
+            e = by_uid.get(uid)
+            if e is None:
+                continue
+            value = log.modseq_of(uid, e.letters)
+            if value is None:
+                todo.append((uid, e.letters))
+            elif value != e.info.modseq:
+                i = e.info
+                e.info = MessageInfo(i.uid, i.key, i.flags, i.size, i.internal_date, value)
+                changed = True
+        todo.extend((uid, None) for uid in self._dropped if uid in log.live)
+        if not todo:
+            self._check.clear()
+            self._dropped.clear()
+        if changed:
+            self.touch()
+        return todo
+
+    def settle(self) -> None:
+        """``settle_locked`` under the folder's dot-lock (blocking)."""
+        with DotLock(self.path):
+            self.settle_locked()
+
+    def settle_locked(self) -> None:
+        """Give what changed unexplained one new mod-sequence in the log (dot-lock held)."""
+        if not self.needs_settle():
+            return
+        log = self.modseqs
+        if not log.sync() or log.uidvalidity != self.uidvalidity:
+            log.create_locked(self.uidvalidity, {u: e.letters for u, e in self.by_uid.items()})
+            self._check = set(self.by_uid)
+            self._dropped.clear()
+        todo = self._adopt(log)
+        if todo:
+            value = log.bump_locked(todo, synced=True)
+            for uid, letters in todo:
+                e = self.by_uid.get(uid) if letters is not None else None
+                if e is not None:
+                    i = e.info
+                    e.info = MessageInfo(i.uid, i.key, i.flags, i.size, i.internal_date, value)
+            self._check.clear()
+            self._dropped.clear()
+            self.touch()
+            log.compact_locked()
+
+    def vanished_since(self, modseq: int) -> list[int] | None:
+        """UIDs expunged after ``modseq``; None when the log does not go back that far."""
+        log = self.modseqs
+        if modseq >= log.highest:
+            return []
+        return log.vanished_since(modseq)
 
     def file_path(self, entry: Entry) -> Path:
         return self.path / entry.sub / entry.fname
@@ -376,3 +463,4 @@ class FolderIndex:
     def close(self) -> None:
         self.dead = True
         self.cache.close()
+        self.modseqs.close()

@@ -93,8 +93,9 @@ def commit_locked(index: FolderIndex, files: list[NewFile]) -> list[Entry]:
     else:
         stamp = append_records(index.path, added)
     index.set_uidlist_state(ul, stamp)
+    index.settle_locked()
     index.touch()
-    return entries
+    return [index.by_uid.get(e.info.uid, e) for e in entries]
 
 
 def _ensure_keywords_locked(index: FolderIndex, flags: Iterable[str]) -> None:
@@ -409,5 +410,6 @@ def bump_uidvalidity(index: FolderIndex) -> int:
         write_uidlist(index.path, ul)
         scan.uidlist, scan.ul_stamp = ul, file_stamp(index.path / UIDLIST_FILE)
         index.apply(scan)
+        index.settle_locked()
         index.touch()
         return ul.uidvalidity

@@ -10,16 +10,20 @@ indexes someone is waiting on (``watched``) and re-scans them through it (``resc
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
 from mailsrv.store import layout
-from mailsrv.store.base import EventKind, NoSuchFolder, StoreEvent
+from mailsrv.store.base import EventKind, NoSuchFolder, StoreBusy, StoreEvent
 from mailsrv.store.cache import CACHE_FILE
 from mailsrv.store.events import EventHub
 from mailsrv.store.folder import INLINE_LIMIT, FolderIndex
+from mailsrv.store.uidlist import DotLock
+
+log = logging.getLogger(__name__)
 
 #: Folder indexes kept in memory; past this, those without open handles are forgotten.
 MAX_INDEXES = 512
@@ -91,6 +95,8 @@ class FolderIndexes:
             return
         idx.checked_at = time.monotonic()
         if not idx.changed_on_disk():
+            if idx.needs_settle():
+                await self._settle(idx, inline=True)
             return
         was_loaded = idx.loaded
         inline = len(idx.by_uid) <= INLINE_LIMIT
@@ -103,11 +109,24 @@ class FolderIndexes:
             else:
                 changed = await asyncio.to_thread(idx.apply, scan)
                 await asyncio.to_thread(idx.messages)  # sort 100,000 UIDs off the loop too
+            await self._settle(idx, inline)
         except NoSuchFolder:
             self.drop(idx.user, [idx.name])
             raise
         if changed and was_loaded:
             self.emit(idx, EventKind.EXTERNAL, (), None)
+
+    @staticmethod
+    async def _settle(idx: FolderIndex, inline: bool) -> None:
+        """Mod-sequences for what changed: from the log, or new ones under the dot-lock (a
+        lock held too long by another process leaves them for the next look)."""
+        settled = idx.settle_unlocked() if inline else await asyncio.to_thread(idx.settle_unlocked)
+        if settled:
+            return
+        try:
+            await settle_now(idx, inline)
+        except (StoreBusy, OSError) as exc:  # a later look tries again; reading goes on
+            log.warning("folder %s of %s: mod-sequences wait: %s", idx.name, idx.user, exc)
 
     async def rescan(self, idx: FolderIndex) -> None:
         """Look at the disk now, whatever the last check (the watcher's call)."""
@@ -140,3 +159,25 @@ class FolderIndexes:
         """Close every index's message cache (the store is closing)."""
         for idx in self._indexes.values():
             idx.cache.close()
+            idx.modseqs.close()
+
+
+async def settle_now(idx: FolderIndex, inline: bool) -> None:
+    """Give what changed in ``idx`` its mod-sequences before the change is answered: on the
+    event loop when ``inline`` and the dot-lock is free at once, else in a thread (waiting for
+    the lock there). Raises ``StoreBusy`` when the lock stays taken."""
+    if not idx.needs_settle():
+        return
+    if inline:
+        lock = DotLock(idx.path)
+        try:
+            lock.acquire(wait=0)
+        except StoreBusy:
+            pass
+        else:
+            try:
+                idx.settle_locked()
+            finally:
+                lock.release()
+            return
+    await asyncio.to_thread(idx.settle)

@@ -88,7 +88,9 @@ def dir_folder(dirname: str) -> str | None:
 def make_maildir(path: Path, folder: bool) -> None:
     """cur/ new/ tmp/ (and Maildir++'s ``maildirfolder`` marker for folders)."""
     path.mkdir(mode=0o700, parents=not folder, exist_ok=True)
-    for sub in ("cur", "new", "tmp"):
+    # cur/ last: it is what says "this folder exists", so another process that sees it (a
+    # worker, mailsrv deliver, opening the same new user at once) also finds new/ and tmp/.
+    for sub in ("tmp", "new", "cur"):
         (path / sub).mkdir(mode=0o700, exist_ok=True)
     if folder:
         (path / "maildirfolder").touch(0o600)

@@ -26,7 +26,7 @@ from mailsrv.store.base import (
 )
 from mailsrv.store.filenames import size_fields
 from mailsrv.store.folder import FolderIndex
-from mailsrv.store.indexes import FolderIndexes
+from mailsrv.store.indexes import FolderIndexes, settle_now
 from mailsrv.store.scan import Entry
 
 T = TypeVar("T")
@@ -62,7 +62,12 @@ class MaildirMailbox:
         async with idx.lock:
             await self._indexes.refresh(idx)
             return FolderSnapshot(
-                idx.name, idx.uidvalidity, idx.uidnext, idx.messages(), idx.version
+                idx.name,
+                idx.uidvalidity,
+                idx.uidnext,
+                idx.messages(),
+                idx.version,
+                idx.modseqs.highest,
             )
 
     async def _entry(self, uid: int) -> Entry:
@@ -111,13 +116,22 @@ class MaildirMailbox:
         return wire[:end]
 
     async def store_flags(
-        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+        self,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: FlagMode,
+        actor: str | None = None,
+        *,
+        unchangedsince: int | None = None,
     ) -> list[MessageInfo]:
         idx = self._index
         wanted = folder_ops.storable(flags)
         uids = list(uids)
         async with idx.lock:
             await self._indexes.refresh(idx)
+            if unchangedsince is not None:
+                by_uid = idx.by_uid
+                uids = [u for u in uids if (e := by_uid.get(u)) and e.info.modseq <= unchangedsince]
             # New keywords take the dot-lock, which may mean waiting: not on the loop.
             inline = len(uids) <= INLINE_BATCH and not idx.keywords.missing(wanted)
             out, changed, retry = await _run(
@@ -128,6 +142,10 @@ class MaildirMailbox:
                 more, changed2, _ = folder_ops.store_flags(idx, retry, wanted, mode)
                 out = sorted(out + more, key=lambda m: m.uid)
                 changed = sorted(changed + changed2)
+            if changed:
+                await settle_now(idx, inline)
+                by_uid = idx.by_uid
+                out = [e.info if (e := by_uid.get(m.uid)) is not None else m for m in out]
         if changed:
             self._indexes.emit(idx, EventKind.FLAGS, changed, actor)
         return out
@@ -141,6 +159,8 @@ class MaildirMailbox:
             if retry:
                 await self._indexes.refresh(idx, force=True)
                 removed += folder_ops.expunge(idx, retry)[0]
+            if removed:
+                await settle_now(idx, len(uids) <= INLINE_BATCH)
         idx.cache.forget(e.base for e in removed)
         gone = sorted(e.info.uid for e in removed)
         if gone:
@@ -172,6 +192,8 @@ class MaildirMailbox:
                 await self._indexes.refresh(src, force=True)
                 more, _ = await asyncio.to_thread(folder_ops.transfer, src, dst, retry, move)
                 found += more
+            if move and found:
+                await settle_now(src, False)
         src.cache.copy_to(dst.cache, [(s, d) for _, _, s, d in found])
         if move:
             src.cache.forget(s for _, _, s, _ in found)
@@ -181,6 +203,12 @@ class MaildirMailbox:
             if move:
                 self._indexes.emit(src, EventKind.MOVED, [s for s, _ in pairs], actor, dst.name)
         return pairs
+
+    async def vanished_since(self, modseq: int) -> list[int] | None:
+        idx = self._index
+        async with idx.lock:
+            await self._indexes.refresh(idx)
+            return idx.vanished_since(modseq)
 
     async def get_cached(self, uid: int, key: str) -> bytes | None:
         e = await self._entry(uid)

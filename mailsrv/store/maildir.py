@@ -15,13 +15,13 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 from mailsrv.message.wire import to_wire
-from mailsrv.store import folder_ops, layout
+from mailsrv.store import folder_ops, layout, session_lock
 from mailsrv.store.base import (
     DEFAULT_SPECIAL_FOLDERS,
     HIERARCHY_DELIMITER,
@@ -37,6 +37,7 @@ from mailsrv.store.base import (
     StoreError,
     StoreEvent,
     Usage,
+    all_mail_copy,
 )
 from mailsrv.store.cache import CACHE_FILE
 from mailsrv.store.events import EventHub, Subscription
@@ -45,6 +46,7 @@ from mailsrv.store.indexes import FolderIndexes
 from mailsrv.store.mailbox import MaildirMailbox
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
 from mailsrv.store.scan import Entry
+from mailsrv.store.session_lock import NO_LOCK, SessionLock
 from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
 from mailsrv.store.watcher import default_mode, make_watcher
 
@@ -89,10 +91,18 @@ class MaildirStore:
         create_users: bool = False,
         watch: WatchMode | None = None,
         poll_interval: float = POLL_SECONDS,
+        special_folders: Mapping[str, str] | None = None,
+        all_mail: bool = False,
         cache_file: str = CACHE_FILE,
     ) -> None:
         self.root = Path(root)
         self.create_users = create_users
+        #: The special-use folders a new user gets (attribute -> name).
+        self.special_folders = dict(
+            DEFAULT_SPECIAL_FOLDERS if special_folders is None else special_folders
+        )
+        #: Every delivery is also copied into the user's ``\\All`` folder (Gmail's All Mail).
+        self.all_mail = all_mail
         self._hub = EventHub()
         self._indexes = FolderIndexes(self.root, self._hub, cache_file)
         self._watcher = make_watcher(
@@ -162,11 +172,19 @@ class MaildirStore:
             return
         layout.make_maildir(root, folder=False)
         specials: dict[str, str | None] = {}
-        for attr, name in DEFAULT_SPECIAL_FOLDERS.items():
+        for attr, name in self.special_folders.items():
             layout.make_maildir(layout.folder_dir(root, name), folder=True)
             specials[name] = attr
-        layout.update_subscriptions(root, add=[INBOX, *DEFAULT_SPECIAL_FOLDERS.values()])
+        layout.update_subscriptions(root, add=[INBOX, *self.special_folders.values()])
         layout.update_special_use(root, specials)
+
+    async def lock_session(self, user: str) -> SessionLock | None:
+        root = layout.user_dir(self.root, user)
+        if not (root / "cur").is_dir():
+            if not self.create_users:
+                return NO_LOCK  # no maildrop: opening it fails with its own reason
+            await self.ensure_user(user)
+        return await asyncio.to_thread(session_lock.acquire_dotlock, root)
 
     async def user_exists(self, user: str) -> bool:
         try:
@@ -332,7 +350,17 @@ class MaildirStore:
                 await self._indexes.refresh(idx)
                 entry = await self._in_writer(folder_ops.deliver_one, idx, job)
         self._indexes.emit(idx, kind, (entry.info.uid,), actor)
+        also = self._all_mail_copy(user, folder)
+        if also is not None:
+            await self.deliver(user, data, also, flags, internal_date, actor, kind)
         return entry.info.uid
+
+    def _all_mail_copy(self, user: str, folder: str) -> str | None:
+        """The ``\\All`` folder a delivery into ``folder`` also goes to (``all_mail``)."""
+        if not self.all_mail:
+            return None
+        special = layout.read_special_use(layout.user_dir(self.root, user))
+        return all_mail_copy(normalize_folder_name(folder), special)
 
     async def deliver_all(
         self,
@@ -352,6 +380,9 @@ class MaildirStore:
             entries = await self._in_writer(folder_ops.deliver_all, idx, jobs)
         uids = [e.info.uid for e in entries]
         self._indexes.emit(idx, kind, uids, actor)
+        also = self._all_mail_copy(user, folder)
+        if also is not None:
+            await self.deliver_all(user, also, messages, actor, kind)
         return uids
 
     async def usage(self, user: str) -> Usage:
@@ -415,7 +446,9 @@ class MaildirStore:
     async def open(self, user: str, folder: str = INBOX) -> MaildirMailbox:
         idx = await self._indexes.get(user, folder)
         async with idx.lock:
-            await self._indexes.refresh(idx)
+            # Look at the disk now (three stats): a POP3 login or SELECT right after another
+            # process (a worker, ``mailsrv deliver``) acknowledged a message must see it.
+            await self._indexes.refresh(idx, force=True)
         box = MaildirMailbox(self._indexes, idx)
         self._indexes.hold(idx, box)
         self._watcher.ensure_started()

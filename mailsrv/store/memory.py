@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mailsrv.message.wire import header_end, to_wire
@@ -25,10 +25,12 @@ from mailsrv.store.base import (
     NoSuchUser,
     StoreEvent,
     Usage,
+    all_mail_copy,
     apply_flags,
 )
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
+from mailsrv.store.session_lock import HeldInMemory
 
 _keys = itertools.count(1)
 
@@ -52,6 +54,17 @@ class StoredFolder:
     special_use: str | None = None
     messages: dict[int, StoredMessage] = field(default_factory=dict)
     version: int = 0
+    highestmodseq: int = 1  # RFC 7162: raised by every change
+    expunged: list[tuple[int, int]] = field(default_factory=list)  # (modseq, uid)
+
+    def bump(self) -> int:
+        self.highestmodseq += 1
+        self.version += 1
+        return self.highestmodseq
+
+    def expunged_now(self, uids: Iterable[int]) -> None:
+        value = self.bump()
+        self.expunged.extend((value, uid) for uid in uids)
 
 
 class MemoryFolders:
@@ -81,9 +94,11 @@ class MemoryFolders:
         wire = to_wire(data)
         uid = f.uidnext
         f.uidnext += 1
-        info = MessageInfo(uid, f"m{next(_keys)}", frozenset(flags), len(wire), date or time.time())
+        modseq = f.bump()
+        info = MessageInfo(
+            uid, f"m{next(_keys)}", frozenset(flags), len(wire), date or time.time(), modseq
+        )
         f.messages[uid] = StoredMessage(info, wire)
-        f.version += 1
         return uid
 
     def emit(
@@ -124,7 +139,11 @@ class MemoryMailbox:
     async def snapshot(self) -> FolderSnapshot:
         f = self._folder()
         msgs = tuple(m.info for _, m in sorted(f.messages.items()))
-        return FolderSnapshot(f.name, f.uidvalidity, f.uidnext, msgs, f.version)
+        return FolderSnapshot(f.name, f.uidvalidity, f.uidnext, msgs, f.version, f.highestmodseq)
+
+    async def vanished_since(self, modseq: int) -> list[int] | None:
+        f = self._folder()
+        return sorted({uid for value, uid in f.expunged if value > modseq})
 
     async def read(self, uid: int) -> bytes:
         return self._message(uid).data
@@ -134,23 +153,31 @@ class MemoryMailbox:
         return data[: header_end(data)]
 
     async def store_flags(
-        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, actor: str | None = None
+        self,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: FlagMode,
+        actor: str | None = None,
+        *,
+        unchangedsince: int | None = None,
     ) -> list[MessageInfo]:
         f = self._folder()
         flags = frozenset(flags)
         out: list[MessageInfo] = []
         changed: list[int] = []
+        modseq = 0
         for uid in sorted(set(uids)):
             m = f.messages.get(uid)
-            if m is None:
+            if m is None or (unchangedsince is not None and m.info.modseq > unchangedsince):
                 continue
             new = apply_flags(m.info.flags, flags, mode)
             if new != m.info.flags:
-                m.info = MessageInfo(uid, m.info.key, new, m.info.size, m.info.internal_date)
+                modseq = modseq or f.bump()
+                i = m.info
+                m.info = MessageInfo(uid, i.key, new, i.size, i.internal_date, modseq)
                 changed.append(uid)
             out.append(m.info)
         if changed:
-            f.version += 1
             self._folders.emit(self._user, f.name, EventKind.FLAGS, changed, actor)
         return out
 
@@ -158,7 +185,7 @@ class MemoryMailbox:
         f = self._folder()
         gone = [uid for uid in sorted(set(uids)) if f.messages.pop(uid, None) is not None]
         if gone:
-            f.version += 1
+            f.expunged_now(gone)
             self._folders.emit(self._user, f.name, EventKind.EXPUNGED, gone, actor)
         return gone
 
@@ -187,7 +214,7 @@ class MemoryMailbox:
         for uid, _ in pairs:
             src.messages.pop(uid, None)
         if pairs:
-            src.version += 1
+            src.expunged_now(uid for uid, _ in pairs)
             self._folders.emit(
                 self._user, src.name, EventKind.MOVED, [s for s, _ in pairs], actor, dest
             )
@@ -210,9 +237,18 @@ class MemoryMailbox:
 class MemoryStore:
     """Everything in dictionaries; same names, rules and events as ``MaildirStore``."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, special_folders: Mapping[str, str] | None = None, *, all_mail: bool = False
+    ) -> None:
         self._hub = EventHub()
         self._folders = MemoryFolders(self._hub)
+        #: The special-use folders a new user gets (attribute -> name).
+        self.special_folders = dict(
+            DEFAULT_SPECIAL_FOLDERS if special_folders is None else special_folders
+        )
+        #: Every delivery is also copied into the user's ``\\All`` folder (Gmail's All Mail).
+        self.all_mail = all_mail
+        self._session_locks: set[str] = set()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -226,13 +262,18 @@ class MemoryStore:
         if user in self._folders.users:
             return
         folders = {INBOX: self._new_folder(INBOX)}
-        for use, name in DEFAULT_SPECIAL_FOLDERS.items():
+        for use, name in self.special_folders.items():
             folders[name] = self._new_folder(name, use)
         self._folders.users[user] = folders
         self._folders.subscriptions[user] = set(folders)
 
     async def user_exists(self, user: str) -> bool:
         return user in self._folders.users
+
+    async def lock_session(self, user: str) -> HeldInMemory | None:
+        if user in self._session_locks:
+            return None
+        return HeldInMemory(self._session_locks, user)
 
     async def list_users(self) -> list[str]:
         return sorted(self._folders.users)
@@ -336,7 +377,18 @@ class MemoryStore:
         f = self._folders.folder(user, folder)
         uid = self._folders.add(f, data, flags, internal_date)
         self._folders.emit(user, f.name, kind, (uid,), actor)
+        also = self._all_mail_copy(user, f.name)
+        if also is not None:
+            await self.deliver(user, data, also, flags, internal_date, actor, kind)
         return uid
+
+    def _all_mail_copy(self, user: str, folder: str) -> str | None:
+        """The ``\\All`` folder a delivery into ``folder`` also goes to (``all_mail``)."""
+        if not self.all_mail:
+            return None
+        folders = self._folders.of_user(user)
+        special = {n: x.special_use for n, x in folders.items() if x.special_use}
+        return all_mail_copy(folder, special)
 
     async def deliver_all(
         self,
@@ -349,6 +401,9 @@ class MemoryStore:
         f = self._folders.folder(user, folder)
         uids = [self._folders.add(f, m.data, m.flags, m.internal_date) for m in messages]
         self._folders.emit(user, f.name, kind, uids, actor)
+        also = self._all_mail_copy(user, f.name)
+        if also is not None:
+            await self.deliver_all(user, also, messages, actor, kind)
         return uids
 
     async def usage(self, user: str) -> Usage:

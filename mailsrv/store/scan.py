@@ -67,16 +67,30 @@ def measure(path: Path) -> int:
 
 
 def make_entry(
-    folder: Path, keywords: Keywords, base: str, sub: str, fname: str, rec: Record
+    folder: Path,
+    keywords: Keywords,
+    base: str,
+    sub: str,
+    fname: str,
+    rec: Record,
+    modseqs: dict[int, tuple[int, str]] | None = None,
 ) -> Entry:
+    """The entry of one file; its mod-sequence from ``modseqs`` (uid -> (modseq, letters),
+    the folder's log) when the log's letters are the file's, else 0 (not known yet)."""
     letters = letters_of(fname)
     flags = keywords.flags(letters)
+    modseq = 0
+    if modseqs is not None:
+        known = modseqs.get(rec.uid)
+        if known is not None and known[1] == letters:
+            modseq = known[0]
     m = standard_name(base)
     if m is not None:  # the common case, ours and Dovecot's: one regex match
         when, size = m
-        return Entry(base, sub, fname, letters, MessageInfo(rec.uid, base, flags, size, when))
+        info = MessageInfo(rec.uid, base, flags, size, when, modseq)
+        return Entry(base, sub, fname, letters, info)
     path = folder / sub / fname
-    info = MessageInfo(rec.uid, base, flags, _size(base, path, rec), _time(base, path))
+    info = MessageInfo(rec.uid, base, flags, _size(base, path, rec), _time(base, path), modseq)
     return Entry(base, sub, fname, letters, info)
 
 

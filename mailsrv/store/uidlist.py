@@ -213,7 +213,12 @@ class DotLock:
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
-        self._path = folder / LOCK_FILE
+        path = _lock_paths.get(folder)
+        if path is None:  # made once per folder: a lock is taken for every flag change
+            if len(_lock_paths) >= 4096:
+                _lock_paths.clear()
+            path = _lock_paths[folder] = folder / LOCK_FILE
+        self._path = path
         self._held = False
 
     def acquire(self, wait: float | None = None) -> None:
@@ -249,7 +254,10 @@ class DotLock:
         own = _own_lock_file(self._folder)
         if own is not None:
             try:
-                os.utime(own)  # the lock's mtime says how fresh it is (stale takeover)
+                now = time.monotonic()
+                if now - _own_touched.get(own, -1e9) > TOUCH_SECONDS:
+                    os.utime(own)  # the lock's mtime says how fresh it is (stale takeover)
+                    _own_touched[own] = now
                 linked = _link_and_count(own, self._path)
             except OSError:
                 _forget_own_lock_file(self._folder)  # gone or no links here: create instead
@@ -305,7 +313,7 @@ class DotLock:
         self.release()
 
 
-def _link_and_count(own: Path, lock: Path) -> bool:
+def _link_and_count(own: str, lock: Path) -> bool:
     """Link ``own`` to ``lock``; whether the link is there (``own`` has 2 names), which over
     NFS only the link count tells: an ``EEXIST`` may be our own link's retried request."""
     with contextlib.suppress(FileExistsError):
@@ -338,8 +346,14 @@ def _process_lock(path: Path) -> threading.Lock:
         return lock
 
 
-#: Folders where this process has made its private lock file (``DotLock``).
-_own_files: set[Path] = set()
+#: Folders where this process has made its private lock file (``DotLock``), and that file.
+_own_files: dict[Path, str] = {}
+#: When each private lock file's mtime was last set (monotonic); it is set again past
+#: ``TOUCH_SECONDS``, so a lock's mtime is never more than that older than its taking.
+_own_touched: dict[str, float] = {}
+TOUCH_SECONDS = 1.0
+#: Each folder's lock file name, made once.
+_lock_paths: dict[Path, Path] = {}
 _own_pid = 0
 OWN_LOCK_PREFIX = "mailsrv-lock."
 
@@ -352,15 +366,17 @@ def _own_name(pid: int) -> str:
     return f"{OWN_LOCK_PREFIX}{_HOST}.{pid}"
 
 
-def _own_lock_file(folder: Path) -> Path | None:
+def _own_lock_file(folder: Path) -> str | None:
     """This process's private lock file in ``folder`` (made once); None if it cannot be made."""
     global _own_pid
     if _own_pid != os.getpid():  # forked: the parent's files are not ours
         _own_files.clear()
+        _own_touched.clear()
         _own_pid = os.getpid()
-    path = folder / _own_name(_own_pid)
-    if folder in _own_files:
-        return path
+    known = _own_files.get(folder)
+    if known is not None:
+        return known
+    path = str(folder / _own_name(_own_pid))
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError:
@@ -369,7 +385,11 @@ def _own_lock_file(folder: Path) -> Path | None:
         os.write(fd, _owner())
     finally:
         os.close(fd)
-    _own_files.add(folder)
+    if len(_own_files) >= 4096:
+        _own_files.clear()
+        _own_touched.clear()
+    _own_files[folder] = path
+    _own_touched[path] = time.monotonic()
     _remove_dead_lock_files(folder)
     return path
 
@@ -386,7 +406,9 @@ def _remove_dead_lock_files(folder: Path) -> None:
 
 
 def _forget_own_lock_file(folder: Path) -> None:
-    _own_files.discard(folder)
+    own = _own_files.pop(folder, None)
+    if own is not None:
+        _own_touched.pop(own, None)
     with contextlib.suppress(OSError):
         os.unlink(folder / _own_name(os.getpid()))
 

@@ -16,6 +16,7 @@ from typing import Any
 from mailsrv.config import Config
 from mailsrv.context import ServerContext
 from mailsrv.faults import FaultInjector
+from mailsrv.personas.catalog import persona_named
 from mailsrv.report.findings import Finding
 from mailsrv.server import MailServer, Ports
 from mailsrv.store.base import INBOX, MessageGone, NoSuchFolder, NoSuchUser
@@ -60,7 +61,11 @@ class AsyncMailServer:
             raise RuntimeError("the mail server is already running")
         if self._owns_dir and self._tmp is None:
             raise RuntimeError("this server's temporary directory is gone: make a new server")
-        self._memory = MemoryStore() if self.options.store == "memory" else None
+        persona = persona_named(self.options.config.persona)
+        memory = self.options.store == "memory"
+        self._memory = (
+            MemoryStore(persona.special_folders, all_mail=persona.all_mail) if memory else None
+        )
         self._server = MailServer(self.options.config, store=self._memory)
         try:
             await self._server.start()

@@ -10,9 +10,9 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from mailsrv.config import STANDARD_PORTS, Config, Limits
+from mailsrv.config import STANDARD_PORTS, Config, Limits, PersonaName
 from mailsrv.scan.settings import ScanSettings, settings_problem
 
 #: Every service a test server can run (``services=`` picks a subset).
@@ -104,6 +104,10 @@ def build_config(base_dir: Path, **options: Any) -> ServerOptions:
         known = ", ".join(sorted(fields | set(_EXTRA_OPTIONS)))
         raise TypeError(f"unknown mail server option(s): {', '.join(unknown)}; known: {known}")
     opts = dict(options)
+    persona = opts.get("persona", "mailsrv")
+    if persona not in get_args(PersonaName):
+        known = ", ".join(get_args(PersonaName))
+        raise TypeError(f"unknown persona {persona!r}; known: {known} (mailsrv personas)")
     users = dict(opts.pop("users", None) or {})
     store = opts.pop("store", "maildir")
     if store not in ("maildir", "memory"):

@@ -149,6 +149,8 @@ async def create_fault(request: web.Request) -> web.Response:
         raise ApiError(409, "TLS is off on this server: there is no handshake to break")
     # A TLS fault makes its certificate (an RSA key for weak-key): off the loop.
     fault = await asyncio.to_thread(add_fault, ctx.faults, body)
+    if ctx.to_workers is not None:
+        ctx.to_workers({"kind": "fault_add", "id": fault.id, "body": body})
     return web.json_response({"id": fault.id, "fault": fault_dict(fault)}, status=201)
 
 
@@ -160,7 +162,10 @@ async def list_faults(request: web.Request) -> web.Response:
 
 @routes.delete("/faults")
 async def clear_faults(request: web.Request) -> web.Response:
-    ctx_of(request).faults.clear()
+    ctx = ctx_of(request)
+    ctx.faults.clear()
+    if ctx.to_workers is not None:
+        ctx.to_workers({"kind": "fault_clear"})
     return web.json_response({"cleared": True})
 
 
@@ -170,6 +175,9 @@ async def delete_fault(request: web.Request) -> web.Response:
         fault_id = ascii_int(request.match_info["id"])
     except ValueError:
         raise ApiError(400, "id must be a fault id (a positive integer)") from None
-    if not ctx_of(request).faults.remove_id(fault_id):
+    ctx = ctx_of(request)
+    if not ctx.faults.remove_id(fault_id):
         raise ApiError(404, f"no such fault: {fault_id}")
+    if ctx.to_workers is not None:
+        ctx.to_workers({"kind": "fault_remove", "id": fault_id})
     return web.json_response({"deleted": fault_id})

@@ -39,6 +39,8 @@ async def add_user(request: web.Request) -> web.Response:
     check_user_name(name)
     ctx = ctx_of(request)
     ctx.auth.add_user(name, password)
+    if ctx.to_workers is not None:
+        ctx.to_workers({"kind": "user", "name": name, "password": password})
     await ctx.store.ensure_user(name)
     return web.json_response({"name": name}, status=201)
 

@@ -237,7 +237,8 @@ def _page(name: str) -> Handler:
 async def _metrics(request: web.Request) -> web.StreamResponse:
     """Prometheus' scrape (behind the token like the API: ``Authorization: Bearer <token>``)."""
     ctx = request.app[api.CTX]
-    text = ctx.metrics.render(s.protocol for s in tuple(ctx.sessions.live.values()))
+    metrics = ctx.metrics.merged(ctx.remote_metrics.values()) if ctx.remote_metrics else ctx.metrics
+    text = metrics.render(s.protocol for s in tuple(ctx.sessions.live.values()))
     return web.Response(body=text.encode(), headers={"Content-Type": METRICS_TYPE})
 
 
@@ -302,7 +303,12 @@ async def start_http(ctx: ServerContext, host: str, port: int) -> HttpListener:
     feed = app[api.FEED]
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    inherited = ctx.listen_sockets.get(port) if port else None
+    site: web.BaseSite = (
+        web.SockSite(runner, inherited)
+        if inherited is not None
+        else web.TCPSite(runner, host, port, reuse_address=True)
+    )
     try:
         await site.start()
     except BaseException:

@@ -131,6 +131,7 @@ class LiveFeed:
         self._sub: EventSubscription | None = None
 
     def start(self) -> None:
+        self.ctx.remote_event_sinks.append(self.add_event)
         sub = self.ctx.store.subscribe(None)
         self._tasks = [
             asyncio.create_task(self._pump_store(sub), name="web-store-events"),
@@ -141,6 +142,8 @@ class LiveFeed:
     async def close(self) -> None:
         self.closing.set()
         self._remove_sink()
+        if self.add_event in self.ctx.remote_event_sinks:
+            self.ctx.remote_event_sinks.remove(self.add_event)
         if self._sub is not None:
             self._sub.close()
         for task in self._tasks:
@@ -171,15 +174,18 @@ class LiveFeed:
 
     async def _pump_store(self, sub: EventSubscription) -> None:
         while True:
-            event = await sub.get()
-            if event.kind is EventKind.RESET:
-                self.recent.clear()
-            self._seq += 1
-            data = event_dict(event, self._seq)
-            self.recent.append(data)
-            for client in tuple(self._clients):
-                if client.wants_event(data):
-                    client.push(("store", data))
+            self.add_event(await sub.get())
+
+    def add_event(self, event: StoreEvent) -> None:
+        """Show a store event: this process's, or another worker's (``remote_event_sinks``)."""
+        if event.kind is EventKind.RESET:
+            self.recent.clear()
+        self._seq += 1
+        data = event_dict(event, self._seq)
+        self.recent.append(data)
+        for client in tuple(self._clients):
+            if client.wants_event(data):
+                client.push(("store", data))
 
     def _on_line(self, line: TraceLine) -> None:
         data: dict[str, object] | None = None

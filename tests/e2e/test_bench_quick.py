@@ -52,6 +52,8 @@ def test_quick_run_prints_every_scenario(tmp_path: Path) -> None:
     assert number(drain[4]) >= 0  # server CPU seconds were measured
     idle = [r for r in body if r[0] == "idle-conns" and "p99" in r[1]]
     assert idle and "missed" not in idle[0][2]
+    resync = next(r for r in body if r[0] == "imap-resync")
+    assert "0 message files read" in resync[2], resync  # QRESYNC answered from metadata
 
 
 @pytest.mark.dovecot
@@ -73,3 +75,20 @@ def test_quick_run_against_dovecot() -> None:
     body = rows[2:]
     assert {r[0] for r in body} == {"pop3-drain", "imap-search"}
     assert all(number(r[2]) > 0 for r in body)
+
+
+def test_quick_run_with_one_and_two_workers(tmp_path: Path) -> None:
+    rows = run_bench(
+        tmp_path,
+        "--workers", "1", "--workers", "2",
+        "--scenario", "pop3-drain", "--scenario", "imap-initial-sync", "--scenario", "idle-conns",
+    )  # fmt: skip
+    assert rows[0][2:5] == ["mailsrv", "mailsrv-w2", "mailsrv-w2/mailsrv"]
+    body = rows[2:]
+    assert {r[0] for r in body} == {"pop3-drain", "imap-initial-sync", "idle-conns"}
+    for row in body:
+        assert "FAILED" not in row[2] and "FAILED" not in row[3], row
+    drain = next(r for r in body if r[0] == "pop3-drain" and "msg/s" in r[1])
+    assert number(drain[2]) > 0 and number(drain[3]) > 0 and number(drain[4]) > 0
+    idle = [r for r in body if r[0] == "idle-conns" and "p99" in r[1]]
+    assert idle and "missed" not in idle[0][3]

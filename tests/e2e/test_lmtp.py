@@ -312,7 +312,7 @@ async def test_ports_ready_file_and_banner(
     async with make_server(services={"lmtp", "smtp"}, ready_file=ready, lmtp_socket=path) as s:
         port = s.ports.lmtp
         out = io.StringIO()
-        banner(s, out)
+        banner(s.config, s.ready_info(), out)
     info = json.loads(ready.read_text())
     assert info["ports"] == {"smtp": s.ports.smtp, "lmtp": port}
     assert info["lmtp_socket"] == str(path.resolve())

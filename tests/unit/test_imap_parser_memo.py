@@ -20,8 +20,12 @@ def test_remembered_items_equal_a_fresh_parse() -> None:
 
 def test_bad_or_literal_item_lists_are_not_remembered() -> None:
     memo: dict[bytes, tuple[FetchItem, ...]] = {}
-    bad = parse_command(b"a FETCH 1 (FLAGS) (CHANGEDSINCE 4)\r\n", memo)
+    bad = parse_command(b"a FETCH 1 (FLAGS) (CHANGEDSINCE x)\r\n", memo)
     assert isinstance(bad, InvalidCommand)
+    assert memo == {}
+    # Modifiers are parsed every time: the list before them is not remembered either.
+    mod = parse_command(b"a FETCH 1 (FLAGS) (CHANGEDSINCE 4)\r\n", memo)
+    assert isinstance(mod, Fetch) and mod.changedsince == 4
     assert memo == {}
     lit = parse_command(b"a FETCH 1 BODY.PEEK[HEADER.FIELDS ({7}\r\nSUBJECT)]\r\n", memo)
     assert isinstance(lit, Fetch)

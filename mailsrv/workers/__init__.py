@@ -1,0 +1,1 @@
+"""``mailsrv serve --workers N``: a supervisor, N worker processes, and what they share."""

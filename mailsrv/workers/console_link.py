@@ -1,0 +1,326 @@
+"""One console for every worker: the others report to worker 0 over a local socket.
+
+Worker 0 serves the web console and the REST API (and the LMTP socket); it listens on a UNIX
+socket in the supervisor's private run directory (``ConsoleHub``). Every other worker keeps a
+``ConsoleReporter`` connected to it (reconnecting when worker 0 is replaced) and sends, as JSON
+lines:
+
+- ``sessions``: the sessions it opened, changed (user, state, TLS) or closed, at most every
+  ``SESSION_REPORT`` seconds; worker 0 shows them among its own (``ctx.sessions.live``), so the
+  API's session list, the SSE stream and ``/metrics``' open sessions count every worker;
+- ``trace``: each transcript line, into worker 0's tracer (transcripts, the SSE stream);
+- ``event``: each store event of its own sessions, into the console's live feed (events,
+  the SSE stream). Changes a worker sees on disk (``external``) are not passed on: worker 0
+  sees the same changes itself;
+- ``metrics``: its counters, when they changed, at most every ``METRICS_REPORT`` seconds;
+  ``/metrics`` adds them to worker 0's.
+
+Worker 0 sends the other way what the API changes and every worker must apply: a user added
+(``POST /users``), a fault armed, removed or cleared (``/faults``). A worker that connects is
+first sent the users and faults armed so far. A fault fires in whichever worker runs the
+command, and its ``times`` count per worker.
+
+The link is for showing, never for serving: a reporter whose hub is gone or slow drops what it
+cannot send (``MAX_BUFFER``) and no session ever waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from mailsrv.context import ServerContext, SessionInfo
+from mailsrv.faults import Fault
+from mailsrv.store.base import EventKind, StoreEvent
+from mailsrv.trace import TraceLine
+
+log = logging.getLogger("mailsrv.workers")
+
+#: Seconds between a reporter's looks at its sessions.
+SESSION_REPORT = 0.1
+#: Seconds between a reporter's reports of its counters (``/metrics``).
+METRICS_REPORT = 1.0
+#: Seconds between attempts to reach worker 0's hub.
+RECONNECT = 0.2
+#: Seconds a new worker waits to reach worker 0's hub before it serves anyway.
+FIRST_CONNECT = 2.0
+#: Bytes a reporter lets wait for the hub before it drops lines.
+MAX_BUFFER = 8 * 1024 * 1024
+#: Seconds worker 0 waits for the links to end when it stops.
+CLOSE_WAIT = 1.0
+#: Longest line on the link (a session report of thousands of sessions).
+MAX_LINE = 64 * 1024 * 1024
+
+
+def _line(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def _session_dict(info: SessionInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "protocol": info.protocol,
+        "peer": info.peer,
+        "port": info.port,
+        "tls": info.tls,
+        "user": info.user,
+        "state": info.state,
+        "started": info.started,
+    }
+
+
+def _event_dict(event: StoreEvent) -> dict[str, Any]:
+    return {
+        "user": event.user,
+        "folder": event.folder,
+        "kind": event.kind.value,
+        "uids": list(event.uids),
+        "actor": event.actor,
+        "detail": event.detail,
+        "time": event.time,
+    }
+
+
+class ConsoleHub:
+    """Worker 0's end: takes the reports, passes API changes on."""
+
+    def __init__(self, ctx: ServerContext, path: Path) -> None:
+        self.ctx = ctx
+        self.path = path
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Bodies of the faults armed through the API, by the id worker 0 gave them.
+        self._faults: dict[int, dict[str, Any]] = {}
+
+    async def start(self) -> None:
+        self.path.unlink(missing_ok=True)  # a replaced worker 0's socket
+        self._server = await asyncio.start_unix_server(self._serve, str(self.path), limit=MAX_LINE)
+        self.ctx.to_workers = self.broadcast
+
+    async def close(self) -> None:
+        self.ctx.to_workers = None
+        if self._server is not None:
+            self._server.close()
+        for writer in tuple(self._writers):
+            writer.close()  # its reader ends, and so does its task (never cancelled: asyncio
+            # would log the cancellation of a connection callback as an error)
+        if self._tasks:
+            await asyncio.wait(tuple(self._tasks), timeout=CLOSE_WAIT)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def broadcast(self, command: dict[str, Any]) -> None:
+        """Send ``command`` to every worker now connected (and remember what a newcomer needs)."""
+        kind = command.get("kind")
+        if kind == "fault_add":
+            self._faults[int(command["id"])] = command["body"]
+        elif kind == "fault_remove":
+            self._faults.pop(int(command["id"]), None)
+        elif kind == "fault_clear":
+            self._faults.clear()
+        data = _line(command)
+        for writer in tuple(self._writers):
+            if not writer.is_closing():
+                writer.write(data)
+
+    def _greeting(self) -> bytes:
+        active = {f.id for f in self.ctx.faults.active}
+        self._faults = {i: body for i, body in self._faults.items() if i in active}
+        lines = [
+            _line({"kind": "user", "name": name, "password": password})
+            for name, password in self.ctx.auth.extra.items()
+        ]
+        lines += [
+            _line({"kind": "fault_add", "id": i, "body": body}) for i, body in self._faults.items()
+        ]
+        return b"".join(lines)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        mine: set[str] = set()
+        self._writers.add(writer)
+        try:
+            writer.write(self._greeting())
+            while line := await reader.readline():
+                try:
+                    self._take(json.loads(line), mine)
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("console link: a report not understood: %r", exc)
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass  # the worker died: its sessions go with it
+        finally:
+            self._writers.discard(writer)
+            for sid in mine:
+                self.ctx.sessions.live.pop(sid, None)
+            writer.close()
+            if task is not None:
+                self._tasks.discard(task)
+
+    def _take(self, message: dict[str, Any], mine: set[str]) -> None:
+        kind = message["kind"]
+        if kind == "trace":
+            self.ctx.tracer.emit(TraceLine(**message["line"]))
+        elif kind == "sessions":
+            live = self.ctx.sessions.live
+            for data in message["set"]:
+                live[data["id"]] = SessionInfo(**data)
+                mine.add(data["id"])
+            for sid in message["gone"]:
+                live.pop(sid, None)
+                mine.discard(sid)
+        elif kind == "metrics":
+            self.ctx.remote_metrics[int(message["pid"])] = message["counters"]
+        elif kind == "event":
+            data = message["event"]
+            event = StoreEvent(
+                data["user"],
+                data["folder"],
+                EventKind(data["kind"]),
+                tuple(data["uids"]),
+                data["actor"],
+                data["detail"],
+                data["time"],
+            )
+            for sink in tuple(self.ctx.remote_event_sinks):
+                sink(event)
+
+
+class ConsoleReporter:
+    """The other workers' end: reports to the hub, applies what it passes on."""
+
+    def __init__(self, ctx: ServerContext, path: Path) -> None:
+        self.ctx = ctx
+        self.path = path
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sent: dict[str, tuple[object, ...]] = {}
+        self._faults: dict[int, Fault] = {}
+        self._untrace = ctx.tracer.add_sink(self._on_line)
+        self._connected = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start reporting; returns once connected (or after ``FIRST_CONNECT`` seconds), so
+        the first sessions' transcripts are not missed."""
+        self._task = asyncio.create_task(self._run(), name="console-reporter")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), FIRST_CONNECT)
+
+    async def close(self) -> None:
+        self._untrace()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._writer is not None:
+            self._writer.close()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return
+        if writer.transport.get_write_buffer_size() > MAX_BUFFER:
+            return  # the hub is not reading: the console misses this, the sessions do not wait
+        writer.write(_line(message))
+
+    def _on_line(self, line: TraceLine) -> None:
+        if self._writer is not None:
+            self._send({"kind": "trace", "line": line.as_dict()})
+
+    async def _run(self) -> None:
+        unwatch = self.ctx.metrics.watch(self.ctx.store)  # deliveries, as worker 0's console does
+        sub = self.ctx.store.subscribe(None)
+        events = asyncio.create_task(self._pump_events(sub))
+        try:
+            while True:
+                try:
+                    reader, writer = await asyncio.open_unix_connection(
+                        str(self.path), limit=MAX_LINE
+                    )
+                except OSError:
+                    await asyncio.sleep(RECONNECT)
+                    continue
+                self._writer, self._sent = writer, {}
+                self._connected.set()
+                reports = [
+                    asyncio.create_task(self._report_sessions()),
+                    asyncio.create_task(self._report_metrics()),
+                ]
+                try:
+                    await self._apply_commands(reader)
+                finally:
+                    for report in reports:
+                        report.cancel()
+                    for report in reports:
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await report
+                    self._writer = None
+                    writer.close()
+                await asyncio.sleep(RECONNECT)
+        finally:
+            events.cancel()
+            sub.close()
+            unwatch()
+
+    async def _pump_events(self, sub: Any) -> None:
+        while True:
+            event: StoreEvent = await sub.get()
+            if event.kind is not EventKind.EXTERNAL:
+                self._send({"kind": "event", "event": _event_dict(event)})
+
+    async def _report_metrics(self) -> None:
+        last: object = None
+        while True:
+            counters = self.ctx.metrics.snapshot()
+            if counters != last:
+                self._send({"kind": "metrics", "pid": os.getpid(), "counters": counters})
+                last = counters
+            await asyncio.sleep(METRICS_REPORT)
+
+    async def _report_sessions(self) -> None:
+        while True:
+            live = self.ctx.sessions.live
+            changed = []
+            for sid, info in tuple(live.items()):
+                key = (info.user, info.state, info.tls)
+                if self._sent.get(sid) != key:
+                    self._sent[sid] = key
+                    changed.append(_session_dict(info))
+            gone = [sid for sid in self._sent if sid not in live]
+            for sid in gone:
+                del self._sent[sid]
+            if changed or gone:
+                self._send({"kind": "sessions", "set": changed, "gone": gone})
+            await asyncio.sleep(SESSION_REPORT)
+
+    async def _apply_commands(self, reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(ConnectionError, ValueError):
+            while line := await reader.readline():
+                try:
+                    self._apply(json.loads(line))
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("console link: a command not understood: %r", exc)
+
+    def _apply(self, command: dict[str, Any]) -> None:
+        from mailsrv.web.api_faults import add_fault
+
+        kind = command["kind"]
+        faults = self.ctx.faults
+        if kind == "user":
+            self.ctx.auth.add_user(command["name"], command["password"])
+        elif kind == "fault_add":
+            self._faults[int(command["id"])] = add_fault(faults, command["body"])
+        elif kind == "fault_remove":
+            fault = self._faults.pop(int(command["id"]), None)
+            if fault is not None:
+                faults.remove(fault)
+        elif kind == "fault_clear":
+            self._faults.clear()
+            faults.clear()
