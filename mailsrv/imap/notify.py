@@ -45,7 +45,6 @@ from mailsrv.imap.notify_args import (
     SUBSCRIPTION_CHANGE,
     SUPPORTED_EVENTS,
 )
-from mailsrv.imap.responses import AUTHENTICATED_CAPABILITIES
 from mailsrv.store.base import (
     HIERARCHY_DELIMITER,
     INBOX,
@@ -69,8 +68,6 @@ MAX_PENDING = 1000
 #: (10,000 messages, 100 sessions on a Maildir: from 556 to 37 microseconds per session and
 #: delivery).
 MAX_STATUS_MEMO = 1024
-#: HIGHESTMODSEQ goes out with flag changes only where the server has CONDSTORE.
-_CONDSTORE = "CONDSTORE" in AUTHENTICATED_CAPABILITIES
 #: The order of STATUS items, Dovecot's.
 _ITEM_ORDER = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ")
 _INITIAL_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN")
@@ -261,7 +258,7 @@ class Notifier:
                 if f.bits & bits and f.matches(name, subscribed):
                     wanted |= f.bits & bits
             if wanted:
-                line = await self._status_line(name, _items_for(wanted, condstore_on(s)))
+                line = await self._status_line(name, _items_for(wanted, s.condstore))
                 if line:
                     s.out.write(line)
 
@@ -300,7 +297,7 @@ class Notifier:
             return
         subscribed = await self._subscriptions()
         items: tuple[str, ...] = _INITIAL_ITEMS
-        if _CONDSTORE and any(f.bits & _FLAGS for f in message_filters):
+        if s.ctx.persona.offers("CONDSTORE") and any(f.bits & _FLAGS for f in message_filters):
             items = (*items, "HIGHESTMODSEQ")
         view = s.view
         for info in await s.ctx.store.list_folders(s.username):
@@ -408,12 +405,6 @@ def _items_for(bits: int, condstore: bool) -> tuple[str, ...]:
         if condstore:
             items.add("HIGHESTMODSEQ")
     return tuple(i for i in _ITEM_ORDER if i in items)
-
-
-def condstore_on(s: ImapSession) -> bool:
-    """The session enabled CONDSTORE (RFC 7162): flag changes elsewhere carry HIGHESTMODSEQ.
-    Sessions know ``condstore`` once the server has CONDSTORE; until then it is never on."""
-    return _CONDSTORE and bool(getattr(s, "condstore", False))
 
 
 @HANDLERS.on(Notify)

@@ -281,3 +281,34 @@ async def test_a_folder_change_seen_on_disk_first_is_told_once() -> None:
     hook.on_event(StoreEvent("ann", "Work", EventKind.FOLDER_DELETED))
     hook.on_event(StoreEvent("ann", "Fresh", EventKind.FOLDER_CREATED))
     assert await a.talk(b"y NOOP\r\n") == b"y OK Noop completed.\r\n"
+
+
+async def test_with_condstore_flag_changes_carry_highestmodseq() -> None:
+    a, b = await two_sessions()
+    await a.ctx.store.deliver("ann", MESSAGE, "Work")
+    await a.ctx.store.deliver("ann", MESSAGE)
+    await a.talk(b"e ENABLE CONDSTORE\r\n")
+    await a.select("INBOX")
+    reply = await a.talk(
+        b"n NOTIFY SET STATUS (selected (MessageNew MessageExpunge FlagChange))"
+        b" (mailboxes Work (MessageNew MessageExpunge FlagChange))\r\n"
+    )
+    work = await (await a.ctx.store.open("ann", "Work")).snapshot()
+    assert reply == (
+        b'* STATUS "Work" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY %d UNSEEN 1 HIGHESTMODSEQ %d)\r\n'
+        b"n OK NOTIFY completed.\r\n" % (work.uidvalidity, work.highestmodseq)
+    )
+    await b.select("Work")
+    await b.talk(b"s STORE 1 +FLAGS (\\Seen)\r\n")
+    work = await (await a.ctx.store.open("ann", "Work")).snapshot()
+    assert await a.talk(b"x NOOP\r\n") == (
+        b'* STATUS "Work" (UNSEEN 0 HIGHESTMODSEQ %d)\r\nx OK Noop completed.\r\n'
+        % work.highestmodseq
+    )
+    await b.select("INBOX")
+    await b.talk(b"s STORE 1 +FLAGS (\\Flagged)\r\n")
+    inbox = await (await a.ctx.store.open("ann", "INBOX")).snapshot()
+    assert await a.talk(b"x NOOP\r\n") == (
+        b"* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (%d))\r\nx OK Noop completed.\r\n"
+        % inbox.messages[0].modseq
+    )
