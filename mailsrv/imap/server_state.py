@@ -17,12 +17,21 @@ from mailsrv.imap.change_feed import Feeds
 from mailsrv.imap.commands import FetchItem
 from mailsrv.imap.mailbox_view import ViewTables
 from mailsrv.imap.sort import AnswerMemo, SortItemTables
+from mailsrv.imap.sort_kept import KeptAnswers
 
 
 class ImapServerState:
     """The IMAP state of one server (see the module docstring)."""
 
-    __slots__ = ("feeds", "fetch_items", "sort_answers", "sort_items", "untraced", "views")
+    __slots__ = (
+        "feeds",
+        "fetch_items",
+        "sort_answers",
+        "sort_items",
+        "sort_kept",
+        "untraced",
+        "views",
+    )
 
     def __init__(self) -> None:
         self.feeds = Feeds()
@@ -33,6 +42,8 @@ class ImapServerState:
         self.sort_items = SortItemTables()
         #: SORT and THREAD answers, for clients that repeat them.
         self.sort_answers = AnswerMemo()
+        #: The last SORT orders and THREAD trees per folder, updated as mail comes and goes.
+        self.sort_kept = KeptAnswers()
         #: Output pushed to idlers, traced once the fan-out that pushed it reached every one.
         self.untraced: list[tuple[Callable[[bytes], None], bytes]] = []
 

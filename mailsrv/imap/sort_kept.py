@@ -1,0 +1,105 @@
+"""SORT orders and THREAD answers kept up to date as mail arrives and goes.
+
+The answer memo (``sort.AnswerMemo``) answers a command repeated on the same messages; once a
+message arrives or is expunged, the key differs. ``KeptAnswers`` keeps, per folder and
+command, the last messages worked out and what was found for them, so that the next time only
+the change is worked in: ``changes`` says which UIDs came and went (None: too many, or sequence
+numbers moved where the caller cannot follow them, and the answer is worked out afresh).
+
+``KeptOrder`` is a SORT order: messages equal under every criterion keep mailbox (UID) order,
+so the order is a strict one and a new message's place is found by bisection.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Sequence
+
+from mailsrv.imap.sort import _KEYS, SortItem, SortKey, sort_messages
+
+#: Folder-and-command answers kept for updates, over the server.
+MAX_KEPT = 16
+#: An update of more messages than this (or than a quarter of the folder) starts afresh.
+MAX_CHANGES = 500
+
+
+def changes(old: bytes, new: bytes, *, same_numbers: bool) -> tuple[list[int], set[int]] | None:
+    """The UIDs added (in mailbox order) and removed between two ``(seq, UID)`` lists as
+    ``sort_cmd._messages_key`` writes them. ``same_numbers``: the caller needs every kept
+    message to keep its sequence number (a pure arrival at the end)."""
+    if new.startswith(old):
+        tail = array("I")
+        tail.frombytes(new[len(old) :])
+        added = list(tail[1::2])
+        return (added, set()) if len(added) <= MAX_CHANGES else None
+    if same_numbers:
+        return None
+    before, after = array("I"), array("I")
+    before.frombytes(old)
+    after.frombytes(new)
+    old_uids, new_uids = set(before[1::2]), set(after[1::2])
+    removed = old_uids - new_uids
+    added = sorted(new_uids - old_uids)
+    count = len(removed) + len(added)
+    if count > MAX_CHANGES or count * 4 > len(new_uids):
+        return None
+    return added, removed
+
+
+class KeptAnswers:
+    """The last (messages, state) per key, for the ``MAX_KEPT`` keys used last."""
+
+    __slots__ = ("_kept", "_limit")
+
+    def __init__(self, limit: int = MAX_KEPT) -> None:
+        self._limit = limit
+        self._kept: dict[tuple[object, ...], tuple[bytes, object]] = {}
+
+    def get(self, key: tuple[object, ...]) -> tuple[bytes, object] | None:
+        return self._kept.get(key)
+
+    def put(self, key: tuple[object, ...], messages: bytes, state: object) -> None:
+        self._kept.pop(key, None)
+        self._kept[key] = (messages, state)
+        while len(self._kept) > self._limit:
+            del self._kept[next(iter(self._kept))]
+
+
+class KeptOrder:
+    """One SORT's order of a folder's messages, updated in place."""
+
+    __slots__ = ("_before", "ordered")
+
+    def __init__(self, items: Sequence[SortItem], keys: Sequence[SortKey]) -> None:
+        self.ordered = sort_messages(items, keys)
+        self._before = _comparison(keys)
+
+    def update(self, added: Sequence[SortItem], removed: set[int]) -> None:
+        ordered = self.ordered
+        if removed:
+            ordered[:] = [m for m in ordered if m.uid not in removed]
+        before = self._before
+        for item in added:
+            lo, hi = 0, len(ordered)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if before(item, ordered[mid]):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            ordered.insert(lo, item)
+
+
+def _comparison(keys: Sequence[SortKey]) -> Callable[[SortItem, SortItem], bool]:
+    """Whether one message sorts before another: criterion by criterion, then UID (mailbox
+    order), as the stable passes of ``sort_messages`` leave them."""
+    getters = [(_KEYS[k.name], k.reverse) for k in keys]
+
+    def before(a: SortItem, b: SortItem) -> bool:
+        for get, reverse in getters:
+            x, y = get(a), get(b)
+            if x != y:
+                return bool(x > y) if reverse else bool(x < y)  # type: ignore[operator]
+        return a.uid < b.uid
+
+    return before
