@@ -79,48 +79,67 @@ class KeptThreads:
         self._group_out: dict[str, _Key] = {}
         self._keys: list[_Key] = []
         self._chunks: list[bytes] = []
-        comp_of_id = self._comp_of_id
-        comps: set[_Component] = set()
-        for item in items:  # the components, merging the smaller into the larger
-            found = {c for i in _ids(item) if (c := comp_of_id.get(i)) is not None}
-            if not found:
-                comp = _Component([item], set(_ids(item)))
-                comps.add(comp)
+        comp_of_id, comp_of_uid = self._comp_of_id, self._comp_of_uid
+        grown: dict[int, _Component] = {}  # components that took others in: to reorder
+        for item in items:  # the components, the smaller merged into the larger
+            record = item.record
+            own, parents = record.message_id, record.parents
+            comp = comp_of_id.get(own) if own is not None else None
+            for ref in parents:
+                other = comp_of_id.get(ref)
+                if other is None or other is comp:
+                    continue
+                if comp is None:
+                    comp = other
+                    continue
+                if len(other.items) > len(comp.items):
+                    comp, other = other, comp
+                comp.items.extend(other.items)
+                comp.ids |= other.ids
+                for i in other.ids:
+                    comp_of_id[i] = comp
+                for m in other.items:
+                    comp_of_uid[m.uid] = comp
+                grown[id(comp)] = comp
+                grown.pop(id(other), None)
+            if comp is None:
+                comp = _Component([item], set())
             else:
-                comp = max(found, key=lambda c: len(c.items))
-                for other in found:
-                    if other is not comp:
-                        comp.items.extend(other.items)
-                        comp.ids |= other.ids
-                        for i in other.ids:
-                            comp_of_id[i] = comp
-                        comps.discard(other)
                 comp.items.append(item)
-                comp.ids.update(_ids(item))
-            for i in _ids(item):
-                comp_of_id[i] = comp
-            self._comp_of_uid[item.uid] = comp
-        for comp in comps:
-            if len(comp.items) > 1:
-                comp.items.sort(key=_uid)
-            for item in comp.items:
-                self._comp_of_uid[item.uid] = comp
-        roots = _steps_1_to_4(items)
+            if own is not None:
+                comp.ids.add(own)
+                comp_of_id[own] = comp
+            for ref in parents:
+                comp.ids.add(ref)
+                comp_of_id[ref] = comp
+            comp_of_uid[item.uid] = comp
+        for comp in grown.values():
+            comp.items.sort(key=_uid)
+        out: list[tuple[_Key, bytes]] = []
         by_subject: dict[str, list[Node]] = {}
-        for root in roots:
+        for root in _steps_1_to_4(items):
             first = root.first()
             if first is None:  # pruning leaves no such root
                 continue
-            comp = self._comp_of_uid[first.uid]
+            comp = comp_of_uid[first.uid]
             subject, key = _subject(root), _date_key(root)
             comp.roots.append((key, subject))
             if subject:
                 self._groups.setdefault(subject, set()).add(comp)
                 by_subject.setdefault(subject, []).append(root)
             else:
-                self._put(key, root, numbers)
+                out.append((key, _chunk(_detached(root), numbers)))
         for subject, group in by_subject.items():
-            self._finish_group(subject, group, numbers)
+            if len(group) == 1:  # steps 5 and 6 leave a thread alone in its subject as it is
+                key = _date_key(group[0])
+                self._group_out[subject] = key
+                out.append((key, _chunk(_detached(group[0]), numbers)))
+            else:
+                for key, joined in self._joined(subject, group):
+                    out.append((key, _chunk(joined, numbers)))
+        out.sort(key=_first)
+        self._keys = [k for k, _ in out]
+        self._chunks = [c for _, c in out]
 
     def answer(self) -> bytes:
         return b"* THREAD " + b"".join(self._chunks) + b"\r\n"
@@ -203,18 +222,24 @@ class KeptThreads:
     def _finish_group(
         self, subject: str, roots: list[Node], numbers: Mapping[int, int] | None
     ) -> None:
+        for key, root in self._joined(subject, roots):
+            self._put(key, root, numbers)
+
+    def _joined(self, subject: str, roots: list[Node]) -> list[tuple[_Key, Node]]:
         """Steps 5 and 6 for the roots of one base subject (in date order): one thread."""
         joined = _group_by_subject(roots)
         _sort_siblings(joined, detach=True)
+        out = []
         for root in joined:
             key = _date_key(root)
             self._group_out[subject] = key
-            self._put(key, root, numbers)
+            out.append((key, root))
+        return out
 
     def _put(self, key: _Key, root: Node, numbers: Mapping[int, int] | None) -> None:
         at = bisect_left(self._keys, key)
         self._keys.insert(at, key)
-        self._chunks.insert(at, thread_response([root], numbers)[_HEAD:-2])
+        self._chunks.insert(at, _chunk(root, numbers))
 
     def _drop(self, key: _Key) -> None:
         at = bisect_left(self._keys, key)
@@ -225,3 +250,24 @@ class KeptThreads:
 
 def _uid(item: SortItem) -> int:
     return item.uid
+
+
+def _first(pair: tuple[_Key, bytes]) -> _Key:
+    return pair[0]
+
+
+def _detached(root: Node) -> Node:
+    """``root`` without parent links below it (step 6's last act), which would leave each
+    thread a reference cycle for the garbage collector."""
+    if root.children:
+        for node in root.walk():
+            node.parent = None
+    return root
+
+
+def _chunk(root: Node, numbers: Mapping[int, int] | None) -> bytes:
+    """One thread as the answer writes it: ``(3 6 (4 23)(44 7 96))``."""
+    item = root.item
+    if item is not None and not root.children:  # a thread of one message, the common case
+        return b"(%d)" % (item.uid if numbers is None else numbers[item.uid])
+    return thread_response([root], numbers)[_HEAD:-2]
