@@ -72,7 +72,7 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         ordered = await _sorted(s, view, keys, hits, messages)
         uids = [m.uid for m in ordered]
         seq_of = {u: q for q, u in hits}
-        seqs = [seq_of[u] for u in uids]
+        seqs = list(map(seq_of.__getitem__, uids))
         # Two lists of ints: about 80 bytes per message, beside the key's bytes.
         memo.put(memo_key, (uids, seqs), len(messages) + 80 * len(uids))
     numbers = uids if cmd.uid else seqs
@@ -80,7 +80,8 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         line_key = (*memo_key, cmd.uid)
         line = memo.get(line_key)
         if not isinstance(line, bytes):
-            line = b"* SORT" + "".join([f" {n}" for n in numbers]).encode() + b"\r\n"
+            line = b"* SORT" + (" " + " ".join(map(str, numbers)) if numbers else "").encode()
+            line += b"\r\n"
             memo.put(line_key, line, len(line))
         s.out.write(line)
     else:
