@@ -43,7 +43,8 @@ def _items(count: int) -> list[SortItem]:
 def main(count: int) -> dict[str, float]:
     items = _items(count)
     criteria = {"SORT DATE": (SortKey("DATE"),), "SORT SUBJECT": (SortKey("SUBJECT"),)}
-    orders = {name: KeptOrder(items, keys) for name, keys in criteria.items()}
+    seq_of = {m.uid: m.uid for m in items}
+    orders = {name: KeptOrder(items, keys, seq_of) for name, keys in criteria.items()}
     threads = KeptThreads(items, None)
     times: dict[str, list[float]] = {}
 
@@ -59,7 +60,7 @@ def main(count: int) -> dict[str, float]:
             sort_messages(items, keys)
             took(f"{name} afresh", start)
             start = time.process_time()
-            orders[name].update(items[-1:], set())
+            orders[name].update(items[-1:], set(), {new: new}, renumbered=False)
             took(f"{name} updated", start)
         start = time.process_time()
         fresh = thread_response(references(items))

@@ -30,7 +30,7 @@ from mailsrv.imap.search import parse_search
 from mailsrv.imap.search_cmd import keep_live, matching
 from mailsrv.imap.search_context import LiveResult
 from mailsrv.imap.search_keys import SearchError, SearchProgram
-from mailsrv.imap.sort import SortError, SortItem, SortKey, parse_criteria
+from mailsrv.imap.sort import SortError, SortKey, parse_criteria
 from mailsrv.imap.sort_items import load_items
 from mailsrv.imap.sort_kept import KeptOrder, changes
 from mailsrv.imap.strings import string
@@ -69,10 +69,8 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
     if isinstance(known, tuple):
         uids, seqs = known
     else:
-        ordered = await _sorted(s, view, keys, hits, messages)
-        uids = [m.uid for m in ordered]
-        seq_of = {u: q for q, u in hits}
-        seqs = list(map(seq_of.__getitem__, uids))
+        order = await _sorted(s, view, keys, hits, messages)
+        uids, seqs = order.uids.copy(), order.seqs.copy()  # the kept ones change later
         # Two lists of ints: about 80 bytes per message, beside the key's bytes.
         memo.put(memo_key, (uids, seqs), len(messages) + 80 * len(uids))
     numbers = uids if cmd.uid else seqs
@@ -134,7 +132,7 @@ async def _sorted(
     keys: tuple[SortKey, ...],
     hits: list[tuple[int, int]],
     messages: bytes,
-) -> list[SortItem]:
+) -> KeptOrder:
     """``hits`` in SORT order: the order kept for the folder and criteria with the messages
     that came and went since worked in (``sort_kept``), else sorted afresh."""
     kept, key = s.shared.sort_kept, ("SORT", *_folder(view), keys)
@@ -144,12 +142,16 @@ async def _sorted(
         if change is not None:
             added = await load_items(s, view, change[0])
             if kept.get(key) is found:  # no other session updated it meanwhile
-                found[1].update(added, change[1])
+                # Only new messages at the end leave every other one its number.
+                arrived = messages.startswith(found[0])
+                tail = hits[len(found[0]) // 8 :] if arrived else hits
+                found[1].update(added, change[1], {u: q for q, u in tail}, renumbered=not arrived)
                 kept.put(key, messages, found[1])
-                return found[1].ordered
-    order = KeptOrder(await load_items(s, view, [u for _, u in hits]), keys)
+                return found[1]
+    items = await load_items(s, view, [u for _, u in hits])
+    order = KeptOrder(items, keys, {u: q for q, u in hits})
     kept.put(key, messages, order)
-    return order.ordered
+    return order
 
 
 async def _references(

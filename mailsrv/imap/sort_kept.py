@@ -13,7 +13,7 @@ so the order is a strict one and a new message's place is found by bisection.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from mailsrv.imap.sort import _KEYS, SortItem, SortKey, sort_messages
 
@@ -66,18 +66,33 @@ class KeptAnswers:
 
 
 class KeptOrder:
-    """One SORT's order of a folder's messages, updated in place."""
+    """One SORT's order of a folder's messages, updated in place: the messages, their UIDs
+    and their sequence numbers, in that order."""
 
-    __slots__ = ("_before", "ordered")
+    __slots__ = ("_before", "ordered", "seqs", "uids")
 
-    def __init__(self, items: Sequence[SortItem], keys: Sequence[SortKey]) -> None:
+    def __init__(
+        self, items: Sequence[SortItem], keys: Sequence[SortKey], seq_of: Mapping[int, int]
+    ) -> None:
         self.ordered = sort_messages(items, keys)
+        self.uids = [m.uid for m in self.ordered]
+        self.seqs = list(map(seq_of.__getitem__, self.uids))
         self._before = _comparison(keys)
 
-    def update(self, added: Sequence[SortItem], removed: set[int]) -> None:
-        ordered = self.ordered
+    def update(
+        self,
+        added: Sequence[SortItem],
+        removed: set[int],
+        seq_of: Mapping[int, int],
+        *,
+        renumbered: bool,
+    ) -> None:
+        """``added`` (in mailbox order) in place, ``removed`` out; ``seq_of`` gives the
+        sequence numbers of the added messages, and of all when ``renumbered``."""
+        ordered, uids, seqs = self.ordered, self.uids, self.seqs
         if removed:
             ordered[:] = [m for m in ordered if m.uid not in removed]
+            uids[:] = [m.uid for m in ordered]
         before = self._before
         for item in added:
             lo, hi = 0, len(ordered)
@@ -88,6 +103,11 @@ class KeptOrder:
                 else:
                     lo = mid + 1
             ordered.insert(lo, item)
+            uids.insert(lo, item.uid)
+            if not renumbered:
+                seqs.insert(lo, seq_of[item.uid])
+        if renumbered:
+            seqs[:] = map(seq_of.__getitem__, uids)
 
 
 def _comparison(keys: Sequence[SortKey]) -> Callable[[SortItem, SortItem], bool]:

@@ -78,7 +78,7 @@ def test_updates_equal_a_fresh_answer(
     next_uid = len(items) + 1
     by_uid = KeptThreads(items, None)
     by_seq = KeptThreads(items, {m.uid: n for n, m in enumerate(items, 1)})
-    order = KeptOrder(items, criteria)
+    order = KeptOrder(items, criteria, {m.uid: n for n, m in enumerate(items, 1)})
     for kind, what in steps:
         if kind == "arrive":
             added = []
@@ -96,10 +96,13 @@ def test_updates_equal_a_fresh_answer(
             added = []
             by_seq = KeptThreads(items, {m.uid: n for n, m in enumerate(items, 1)})
         by_uid.update(added, gone, None)
-        order.update(added, gone)
+        seq_of = {m.uid: n for n, m in enumerate(items, 1)}
+        order.update(added, gone, seq_of, renumbered=bool(gone))
         assert by_uid.answer() == fresh_threads(items, uid=True)
         assert by_seq.answer() == fresh_threads(items, uid=False)
-        assert [m.uid for m in order.ordered] == [m.uid for m in sort_messages(items, criteria)]
+        fresh = [m.uid for m in sort_messages(items, criteria)]
+        assert [m.uid for m in order.ordered] == order.uids == fresh
+        assert order.seqs == [seq_of[u] for u in fresh]
 
 
 def key(pairs: list[tuple[int, int]]) -> bytes:
