@@ -141,7 +141,7 @@ async def _sorted(
         change = changes(found[0], messages, same_numbers=False)
         if change is not None:
             added = await load_items(s, view, change[0])
-            if kept.get(key) is found:  # no other session updated it meanwhile
+            if kept.take(key) is found:  # no other session updated it meanwhile
                 # Only new messages at the end leave every other one its number.
                 arrived = messages.startswith(found[0])
                 tail = hits[len(found[0]) // 8 :] if arrived else hits
@@ -169,7 +169,7 @@ async def _references(
         change = changes(found[0], messages, same_numbers=numbers is not None)
         if change is not None:
             added = await load_items(s, view, change[0])
-            if kept.get(key) is found:
+            if kept.take(key) is found:
                 found[1].update(added, change[1], numbers)
                 kept.put(key, messages, found[1])
                 return found[1].answer()

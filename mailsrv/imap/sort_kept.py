@@ -17,8 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from mailsrv.imap.sort import _KEYS, SortItem, SortKey, sort_messages
 
-#: Folder-and-command answers kept for updates, over the server.
+#: Folder-and-command answers kept for updates, over the server, and their messages in all.
 MAX_KEPT = 16
+MAX_KEPT_MESSAGES = 400_000
 #: An update of more messages than this (or than a quarter of the folder) starts afresh.
 MAX_CHANGES = 500
 
@@ -47,22 +48,41 @@ def changes(old: bytes, new: bytes, *, same_numbers: bool) -> tuple[list[int], s
 
 
 class KeptAnswers:
-    """The last (messages, state) per key, for the ``MAX_KEPT`` keys used last."""
+    """The last (messages, state) per key, for the keys used last: at most ``MAX_KEPT`` of
+    them and ``MAX_KEPT_MESSAGES`` messages over all (a state is a few hundred bytes a
+    message)."""
 
-    __slots__ = ("_kept", "_limit")
+    __slots__ = ("_kept", "_limit", "_messages", "_most")
 
-    def __init__(self, limit: int = MAX_KEPT) -> None:
+    def __init__(self, limit: int = MAX_KEPT, messages: int = MAX_KEPT_MESSAGES) -> None:
         self._limit = limit
+        self._most = messages
+        self._messages = 0
         self._kept: dict[tuple[object, ...], tuple[bytes, object]] = {}
 
     def get(self, key: tuple[object, ...]) -> tuple[bytes, object] | None:
         return self._kept.get(key)
 
+    def take(self, key: tuple[object, ...]) -> tuple[bytes, object] | None:
+        """The entry of ``key``, no longer kept (the caller updates it and puts it back: one
+        that failed halfway is not left behind)."""
+        found = self._kept.pop(key, None)
+        if found is not None:
+            self._messages -= _count(found[0])
+        return found
+
     def put(self, key: tuple[object, ...], messages: bytes, state: object) -> None:
-        self._kept.pop(key, None)
+        self.take(key)
+        if _count(messages) > self._most:
+            return
         self._kept[key] = (messages, state)
-        while len(self._kept) > self._limit:
-            del self._kept[next(iter(self._kept))]
+        self._messages += _count(messages)
+        while len(self._kept) > self._limit or self._messages > self._most:
+            self.take(next(iter(self._kept)))
+
+
+def _count(messages: bytes) -> int:
+    return len(messages) // 8  # a (seq, UID) pair of 4-byte numbers each
 
 
 class KeptOrder:

@@ -129,3 +129,18 @@ def test_kept_answers_keep_the_ones_used_last() -> None:
     assert kept.get(("b",)) is None
     assert kept.get(("a",)) == (b"x", 3)
     assert kept.get(("c",)) == (b"", 4)
+
+
+def test_kept_answers_hold_a_bounded_number_of_messages() -> None:
+    kept = KeptAnswers(limit=10, messages=5)
+    kept.put(("a",), key([(1, 1), (2, 2), (3, 3)]), 1)
+    kept.put(("b",), key([(1, 1), (2, 2)]), 2)
+    kept.put(("c",), key([(1, 1)]), 3)  # 6 messages: the oldest goes
+    assert kept.get(("a",)) is None
+    assert kept.get(("b",)) is not None
+    kept.put(("d",), key([(n, n) for n in range(1, 7)]), 4)  # more than all: not kept
+    assert kept.get(("d",)) is None
+    assert kept.get(("c",)) is not None
+    taken = kept.take(("c",))
+    assert taken is not None and taken[1] == 3
+    assert kept.get(("c",)) is None
