@@ -66,6 +66,7 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
     memo, messages = s.shared.sort_answers, _messages_key(hits)
     memo_key = ("SORT", *_folder(view), keys, messages)
     known = memo.get(memo_key)
+    order: KeptOrder | None = None
     if isinstance(known, tuple):
         uids, seqs = known
     else:
@@ -78,8 +79,10 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         line_key = (*memo_key, cmd.uid)
         line = memo.get(line_key)
         if not isinstance(line, bytes):
-            line = b"* SORT" + (" " + " ".join(map(str, numbers)) if numbers else "").encode()
-            line += b"\r\n"
+            if order is not None:
+                line = order.line(cmd.uid)
+            else:
+                line = b"* SORT" + "".join([f" {n}" for n in numbers]).encode() + b"\r\n"
             memo.put(line_key, line, len(line))
         s.out.write(line)
     else:

@@ -89,7 +89,7 @@ class KeptOrder:
     """One SORT's order of a folder's messages, updated in place: the messages, their UIDs
     and their sequence numbers, in that order."""
 
-    __slots__ = ("_before", "ordered", "seqs", "uids")
+    __slots__ = ("_before", "_parts", "ordered", "seqs", "uids")
 
     def __init__(
         self, items: Sequence[SortItem], keys: Sequence[SortKey], seq_of: Mapping[int, int]
@@ -98,6 +98,15 @@ class KeptOrder:
         self.uids = [m.uid for m in self.ordered]
         self.seqs = list(map(seq_of.__getitem__, self.uids))
         self._before = _comparison(keys)
+        #: The ``" n"`` of each message for the ``* SORT`` line, by UID (True) or number.
+        self._parts: dict[bool, list[bytes]] = {}
+
+    def line(self, uid: bool) -> bytes:
+        """``* SORT 3 1 2``, by UID or by sequence number."""
+        parts = self._parts.get(uid)
+        if parts is None:
+            parts = self._parts[uid] = [b" %d" % n for n in (self.uids if uid else self.seqs)]
+        return b"* SORT" + b"".join(parts) + b"\r\n"
 
     def update(
         self,
@@ -113,6 +122,10 @@ class KeptOrder:
         if removed:
             ordered[:] = [m for m in ordered if m.uid not in removed]
             uids[:] = [m.uid for m in ordered]
+            self._parts.clear()
+        if renumbered:
+            self._parts.pop(False, None)
+        by_uid, by_seq = self._parts.get(True), self._parts.get(False)
         before = self._before
         for item in added:
             lo, hi = 0, len(ordered)
@@ -124,8 +137,12 @@ class KeptOrder:
                     lo = mid + 1
             ordered.insert(lo, item)
             uids.insert(lo, item.uid)
+            if by_uid is not None:
+                by_uid.insert(lo, b" %d" % item.uid)
             if not renumbered:
                 seqs.insert(lo, seq_of[item.uid])
+                if by_seq is not None:
+                    by_seq.insert(lo, b" %d" % seq_of[item.uid])
         if renumbered:
             seqs[:] = map(seq_of.__getitem__, uids)
 

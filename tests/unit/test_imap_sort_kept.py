@@ -103,6 +103,9 @@ def test_updates_equal_a_fresh_answer(
         fresh = [m.uid for m in sort_messages(items, criteria)]
         assert [m.uid for m in order.ordered] == order.uids == fresh
         assert order.seqs == [seq_of[u] for u in fresh]
+        for uid in (True, False):
+            numbers = fresh if uid else [seq_of[u] for u in fresh]
+            assert order.line(uid) == b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n"
 
 
 def key(pairs: list[tuple[int, int]]) -> bytes:
