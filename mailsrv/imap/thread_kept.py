@@ -28,12 +28,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from mailsrv.imap.sort import SortItem
 from mailsrv.imap.thread import (
     Node,
-    _containers,
-    _date_key,
-    _group_by_subject,
-    _prune,
-    _sort_siblings,
-    _subject,
+    containers,
+    date_key,
+    group_by_subject,
+    prune,
+    root_subject,
+    sort_siblings,
     thread_response,
 )
 
@@ -49,8 +49,8 @@ def _ids(item: SortItem) -> Iterable[str]:
 
 
 def _steps_1_to_4(items: Sequence[SortItem]) -> list[Node]:
-    roots = _prune(_containers(items))
-    _sort_siblings(roots)
+    roots = prune(containers(items))
+    sort_siblings(roots)
     return roots
 
 
@@ -122,7 +122,7 @@ class KeptThreads:
             if first is None:  # pruning leaves no such root
                 continue
             comp = comp_of_uid[first.uid]
-            subject, key = _subject(root), _date_key(root)
+            subject, key = root_subject(root), date_key(root)
             comp.roots.append((key, subject))
             if subject:
                 self._groups.setdefault(subject, set()).add(comp)
@@ -131,7 +131,7 @@ class KeptThreads:
                 out.append((key, _chunk(_detached(root), numbers)))
         for subject, group in by_subject.items():
             if len(group) == 1:  # steps 5 and 6 leave a thread alone in its subject as it is
-                key = _date_key(group[0])
+                key = date_key(group[0])
                 self._group_out[subject] = key
                 out.append((key, _chunk(_detached(group[0]), numbers)))
             else:
@@ -188,7 +188,7 @@ class KeptThreads:
                 self._comp_of_uid[item.uid] = merged
             forest: dict[str, list[Node]] = {}
             for root in _steps_1_to_4(items):
-                subject, key = _subject(root), _date_key(root)
+                subject, key = root_subject(root), date_key(root)
                 merged.roots.append((key, subject))
                 if subject:
                     self._groups.setdefault(subject, set()).add(merged)
@@ -214,9 +214,9 @@ class KeptThreads:
                 if roots_of is None:
                     roots_of = forests[id(comp)] = {}
                     for root in _steps_1_to_4(comp.items):
-                        roots_of.setdefault(_subject(root), []).append(root)
+                        roots_of.setdefault(root_subject(root), []).append(root)
                 group.extend(roots_of.get(subject, ()))
-            group.sort(key=_date_key)
+            group.sort(key=date_key)
             self._finish_group(subject, group, numbers)
 
     def _finish_group(
@@ -227,11 +227,11 @@ class KeptThreads:
 
     def _joined(self, subject: str, roots: list[Node]) -> list[tuple[_Key, Node]]:
         """Steps 5 and 6 for the roots of one base subject (in date order): one thread."""
-        joined = _group_by_subject(roots)
-        _sort_siblings(joined, detach=True)
+        joined = group_by_subject(roots)
+        sort_siblings(joined, detach=True)
         out = []
         for root in joined:
-            key = _date_key(root)
+            key = date_key(root)
             self._group_out[subject] = key
             out.append((key, root))
         return out
