@@ -49,6 +49,19 @@ class SessionInfo:
     state: str = "connected"
     started: float = field(default_factory=time.time)
 
+    def as_dict(self) -> dict[str, object]:
+        """What the REST API, the live stream and the workers' console link send of it."""
+        return {
+            "id": self.id,
+            "protocol": self.protocol,
+            "peer": self.peer,
+            "port": self.port,
+            "tls": self.tls,
+            "user": self.user,
+            "state": self.state,
+            "started": self.started,
+        }
+
 
 class SessionRegistry:
     """This process's live sessions; ``counts`` are what admission decides with (the workers'

@@ -25,6 +25,7 @@ from mailsrv.imap.commands import (
     Unselect,
 )
 from mailsrv.imap.errors import CommandFailed
+from mailsrv.imap.esearch_results import ordered_set
 from mailsrv.imap.mailbox_view import MailboxView
 from mailsrv.imap.responses import untagged
 from mailsrv.imap.sequence_set import SequenceSet
@@ -143,8 +144,8 @@ async def copy(s: ImapSession, cmd: Copy) -> None:
     if pairs and s.ctx.persona.offers("UIDPLUS"):  # RFC 4315 §3: COPYUID is UIDPLUS's
         uidvalidity = (await target.snapshot()).uidvalidity
         src = SequenceSet.from_values(p[0] for p in pairs)
-        dst = ",".join(str(p[1]) for p in pairs)
-        code = f"COPYUID {uidvalidity} {src} {_compact(dst)}"
+        # Destination UIDs keep the source order (RFC 4315 §3): runs are compacted in order.
+        code = f"COPYUID {uidvalidity} {src} {ordered_set([p[1] for p in pairs])}"
     if cmd.move:
         if code:
             s.out.write(untagged(f"OK [{code}] Moved UIDs."))
@@ -161,18 +162,3 @@ async def _room(s: ImapSession, view: MailboxView, uids: list[int], move: bool) 
         return Reservation([])
     sizes = {m.uid: m.size for m in (await view.mailbox.snapshot()).messages}
     return await s.ctx.quota.reserve([s.username], sum(sizes.get(u, 0) for u in uids), len(uids))
-
-
-def _compact(values: str) -> str:
-    """Destination UIDs keep the source order (RFC 4315 §3), so runs are compacted in order."""
-    nums = [int(v) for v in values.split(",")]
-    out: list[str] = []
-    start = prev = nums[0]
-    for n in nums[1:]:
-        if n == prev + 1:
-            prev = n
-            continue
-        out.append(str(start) if start == prev else f"{start}:{prev}")
-        start = prev = n
-    out.append(str(start) if start == prev else f"{start}:{prev}")
-    return ",".join(out)

@@ -17,6 +17,7 @@ from mailsrv.imap.change_feed import Feeds
 from mailsrv.imap.commands import FetchItem
 from mailsrv.imap.mailbox_view import ViewTables
 from mailsrv.imap.sort import AnswerMemo, SortItemTables
+from mailsrv.imap.sort_kept import KeptAnswers
 
 
 class ImapServerState:
@@ -27,6 +28,7 @@ class ImapServerState:
         "fetch_items",
         "sort_answers",
         "sort_items",
+        "sort_kept",
         "status_values",
         "untraced",
         "views",
@@ -45,6 +47,8 @@ class ImapServerState:
         #: for all the sessions told of one change (``notify.py``).
         self.status_values: dict[tuple[str, str, int, int, tuple[str, ...]], list[tuple[str, int]]]
         self.status_values = {}
+        #: The last SORT orders and THREAD trees per folder, updated as mail comes and goes.
+        self.sort_kept = KeptAnswers()
         #: Output pushed to idlers, traced once the fan-out that pushed it reached every one.
         self.untraced: list[tuple[Callable[[bytes], None], bytes]] = []
 

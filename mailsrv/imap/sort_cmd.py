@@ -30,10 +30,12 @@ from mailsrv.imap.search import parse_search
 from mailsrv.imap.search_cmd import keep_live, matching
 from mailsrv.imap.search_context import LiveResult
 from mailsrv.imap.search_keys import SearchError, SearchProgram
-from mailsrv.imap.sort import SortError, parse_criteria, sort_messages
+from mailsrv.imap.sort import SortError, SortKey, parse_criteria
 from mailsrv.imap.sort_items import load_items
+from mailsrv.imap.sort_kept import KeptOrder, changes
 from mailsrv.imap.strings import string
 from mailsrv.imap.thread import ALGORITHMS, thread, thread_response
+from mailsrv.imap.thread_kept import KeptThreads
 from mailsrv.imap.tokens import Atom, Token
 
 if TYPE_CHECKING:
@@ -64,13 +66,12 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
     memo, messages = s.shared.sort_answers, _messages_key(hits)
     memo_key = ("SORT", *_folder(view), keys, messages)
     known = memo.get(memo_key)
+    order: KeptOrder | None = None
     if isinstance(known, tuple):
         uids, seqs = known
     else:
-        ordered = sort_messages(await load_items(s, view, [u for _, u in hits]), keys)
-        uids = [m.uid for m in ordered]
-        seq_of = {u: q for q, u in hits}
-        seqs = [seq_of[u] for u in uids]
+        order = await _sorted(s, view, keys, hits, messages)
+        uids, seqs = order.uids.copy(), order.seqs.copy()  # the kept ones change later
         # Two lists of ints: about 80 bytes per message, beside the key's bytes.
         memo.put(memo_key, (uids, seqs), len(messages) + 80 * len(uids))
     numbers = uids if cmd.uid else seqs
@@ -78,7 +79,10 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         line_key = (*memo_key, cmd.uid)
         line = memo.get(line_key)
         if not isinstance(line, bytes):
-            line = b"* SORT" + "".join([f" {n}" for n in numbers]).encode() + b"\r\n"
+            if order is not None:
+                line = order.line(cmd.uid)
+            else:
+                line = b"* SORT" + "".join([f" {n}" for n in numbers]).encode() + b"\r\n"
             memo.put(line_key, line, len(line))
         s.out.write(line)
     else:
@@ -106,9 +110,12 @@ async def thread_command(s: ImapSession, cmd: Thread) -> None:
     memo_key = ("THREAD", *_folder(view), algorithm, cmd.uid, messages)
     answer = s.shared.sort_answers.get(memo_key)
     if not isinstance(answer, bytes):
-        items = await load_items(s, view, [u for _, u in hits])
         numbers = None if cmd.uid else {u: q for q, u in hits}
-        answer = thread_response(thread(algorithm, items), numbers)
+        if algorithm == "REFERENCES":
+            answer = await _references(s, view, hits, messages, numbers)
+        else:
+            items = await load_items(s, view, [u for _, u in hits])
+            answer = thread_response(thread(algorithm, items), numbers)
         s.shared.sort_answers.put(memo_key, answer, len(answer) + len(messages))
     s.out.write(answer)
     await s.ok(cmd.tag, "Thread completed.", expunge=cmd.uid, uid=cmd.uid)
@@ -120,6 +127,58 @@ async def cancel_update(s: ImapSession, cmd: CancelUpdate) -> None:
     if unknown:
         raise CommandFailed("NO", "Unknown tag (no live search) " + unknown[0][:40])
     await s.ok(cmd.tag, "CancelUpdate completed.")
+
+
+async def _sorted(
+    s: ImapSession,
+    view: MailboxView,
+    keys: tuple[SortKey, ...],
+    hits: list[tuple[int, int]],
+    messages: bytes,
+) -> KeptOrder:
+    """``hits`` in SORT order: the order kept for the folder and criteria with the messages
+    that came and went since worked in (``sort_kept``), else sorted afresh."""
+    kept, key = s.shared.sort_kept, ("SORT", *_folder(view), keys)
+    found = kept.get(key)
+    if found is not None and isinstance(found[1], KeptOrder):
+        change = changes(found[0], messages, same_numbers=False)
+        if change is not None:
+            added = await load_items(s, view, change[0])
+            if kept.take(key) is found:  # no other session updated it meanwhile
+                # Only new messages at the end leave every other one its number.
+                arrived = messages.startswith(found[0])
+                tail = hits[len(found[0]) // 8 :] if arrived else hits
+                found[1].update(added, change[1], {u: q for q, u in tail}, renumbered=not arrived)
+                kept.put(key, messages, found[1])
+                return found[1]
+    items = await load_items(s, view, [u for _, u in hits])
+    order = KeptOrder(items, keys, {u: q for q, u in hits})
+    kept.put(key, messages, order)
+    return order
+
+
+async def _references(
+    s: ImapSession,
+    view: MailboxView,
+    hits: list[tuple[int, int]],
+    messages: bytes,
+    numbers: dict[int, int] | None,
+) -> bytes:
+    """The THREAD=REFERENCES answer: the threads kept for the folder with the messages that
+    came and went since worked in (``thread_kept``), else worked out afresh."""
+    kept, key = s.shared.sort_kept, ("THREAD", *_folder(view), numbers is None)
+    found = kept.get(key)
+    if found is not None and isinstance(found[1], KeptThreads):
+        change = changes(found[0], messages, same_numbers=numbers is not None)
+        if change is not None:
+            added = await load_items(s, view, change[0])
+            if kept.take(key) is found:
+                found[1].update(added, change[1], numbers)
+                kept.put(key, messages, found[1])
+                return found[1].answer()
+    threads = KeptThreads(await load_items(s, view, [u for _, u in hits]), numbers)
+    kept.put(key, messages, threads)
+    return threads.answer()
 
 
 def _folder(view: MailboxView) -> tuple[str, str, int]:

@@ -51,7 +51,7 @@ class Node:
             stack.extend(reversed(node.children))
 
 
-def _date_key(node: Node) -> tuple[float, int]:
+def date_key(node: Node) -> tuple[float, int]:
     """A message's own date; a dummy's is its first child's (RFC 5256 §4 REFERENCES step 4)."""
     if node.item is not None:
         return node.key
@@ -74,7 +74,7 @@ def ordered_subject(items: Sequence[SortItem]) -> list[Node]:
         else:
             threads.append(Node(item))
             subject = item.record.subject
-    threads.sort(key=_date_key)
+    threads.sort(key=date_key)
     return threads
 
 
@@ -101,7 +101,7 @@ def _link(parent: Node, child: Node) -> None:
     parent.children.append(child)
 
 
-def _containers(items: Sequence[SortItem]) -> list[Node]:
+def containers(items: Sequence[SortItem]) -> list[Node]:
     """Step 1: one node per message and per referenced Message-ID, linked as the references
     say; returns the root set (step 2), in the order the nodes were made."""
     by_id: dict[str, Node] = {}
@@ -155,7 +155,7 @@ def _all_nodes(roots: list[Node]) -> list[Node]:
     return out
 
 
-def _prune(roots: list[Node]) -> list[Node]:
+def prune(roots: list[Node]) -> list[Node]:
     """Step 3: dummies without children go; a dummy's children take its place, except for a
     dummy at the root with more than one child. Children are pruned before their parents."""
     for node in reversed(_all_nodes(roots)):
@@ -181,7 +181,7 @@ def _prune(roots: list[Node]) -> list[Node]:
     return out
 
 
-def _sort_siblings(roots: list[Node], *, detach: bool = False) -> None:
+def sort_siblings(roots: list[Node], *, detach: bool = False) -> None:
     """Each node's children by date, children before parents (a dummy's date is its first
     child's), then ``roots`` themselves. ``detach`` (the last step) also drops the parent
     links: parent and child referring to each other would leave every thread a reference
@@ -189,22 +189,23 @@ def _sort_siblings(roots: list[Node], *, detach: bool = False) -> None:
     CPU of a THREAD 90 -> 56 ms)."""
     for node in reversed(_all_nodes(roots)):
         if len(node.children) > 1:
-            node.children.sort(key=_date_key)
+            node.children.sort(key=date_key)
         if detach:
             node.parent = None
-    roots.sort(key=_date_key)
+    roots.sort(key=date_key)
 
 
-def _subject(node: Node) -> str:
+def root_subject(node: Node) -> str:
+    """The base subject of a thread: its message's, or a dummy's first child's (step 5B)."""
     item = node.item if node.item is not None else node.first()
     return "" if item is None else item.record.subject
 
 
-def _group_by_subject(roots: list[Node]) -> list[Node]:
+def group_by_subject(roots: list[Node]) -> list[Node]:
     """Step 5: threads whose first messages share a base subject are joined."""
     table: dict[str, Node] = {}
     for node in roots:  # 5B, 5C
-        subject = _subject(node)
+        subject = root_subject(node)
         if not subject:
             continue
         held = table.get(subject)
@@ -215,7 +216,7 @@ def _group_by_subject(roots: list[Node]) -> list[Node]:
     in_place: dict[int, Node] = {}  # id of a root -> the new dummy that took its place
     gone: set[int] = set()  # ids of roots that went under another
     for node in roots:  # 5D
-        subject = _subject(node)
+        subject = root_subject(node)
         held = table.get(subject) if subject else None
         if held is None or held is node or node.parent is not None:
             continue
@@ -241,10 +242,10 @@ def _reply(node: Node) -> bool:
 
 def references(items: Sequence[SortItem]) -> list[Node]:
     """RFC 5256 §4 REFERENCES."""
-    roots = _prune(_containers(items))
-    _sort_siblings(roots)  # step 4
-    roots = _group_by_subject(roots)  # step 5
-    _sort_siblings(roots, detach=True)  # step 6
+    roots = prune(containers(items))
+    sort_siblings(roots)  # step 4
+    roots = group_by_subject(roots)  # step 5
+    sort_siblings(roots, detach=True)  # step 6
     return roots
 
 
@@ -253,14 +254,14 @@ def refs(items: Sequence[SortItem]) -> list[Node]:
     date of their newest message, the most recently active last. Threads as new as each other
     go by their root's UID, a root that is a missing message (a dummy) first, as in Dovecot."""
     keyed: list[tuple[tuple[float, int], Node]] = []
-    for root in _containers(items):
+    for root in containers(items):
         dates = [n.item.date for n in root.walk() if n.item is not None]
         if not dates:
             continue  # a dummy without messages below it
         key = (max(dates), 0 if root.item is None else root.item.uid)
-        keyed.extend((key, node) for node in _prune([root]))
+        keyed.extend((key, node) for node in prune([root]))
     roots = [node for _, node in keyed]
-    _sort_siblings(roots, detach=True)
+    sort_siblings(roots, detach=True)
     order = {id(node): key for key, node in keyed}
     roots.sort(key=lambda r: order[id(r)])
     return roots

@@ -58,16 +58,7 @@ def event_dict(event: StoreEvent, seq: int) -> dict[str, object]:
 
 
 def session_dict(info: SessionInfo) -> dict[str, object]:
-    return {
-        "id": info.id,
-        "protocol": info.protocol,
-        "peer": info.peer,
-        "port": info.port,
-        "tls": info.tls,
-        "user": info.user,
-        "state": info.state,
-        "started": info.started,
-    }
+    return info.as_dict()
 
 
 Message = tuple[str, dict[str, object]]  # (SSE event name, data)

@@ -61,19 +61,6 @@ def _line(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def _session_dict(info: SessionInfo) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "protocol": info.protocol,
-        "peer": info.peer,
-        "port": info.port,
-        "tls": info.tls,
-        "user": info.user,
-        "state": info.state,
-        "started": info.started,
-    }
-
-
 def _event_dict(event: StoreEvent) -> dict[str, Any]:
     return {
         "user": event.user,
@@ -292,7 +279,7 @@ class ConsoleReporter:
                 key = (info.user, info.state, info.tls)
                 if self._sent.get(sid) != key:
                     self._sent[sid] = key
-                    changed.append(_session_dict(info))
+                    changed.append(info.as_dict())
             gone = [sid for sid in self._sent if sid not in live]
             for sid in gone:
                 del self._sent[sid]

@@ -198,3 +198,63 @@ async def test_same_answers_as_dovecot_on_one_maildir(make_server: Any) -> None:
             ours = await asyncio.to_thread(answers, server.ports.imap, "ann", "pw", commands)
     for command, mine, reference in zip(commands, ours, theirs, strict=True):
         assert mine == reference, command
+
+
+def _mail(n: int, refs: list[int], subject: str) -> bytes:
+    head = f"From: user{n % 5}@example.org\r\nSubject: {subject}\r\nMessage-ID: <{n}@t>\r\n"
+    if refs:
+        head += "References: " + " ".join(f"<{r}@t>" for r in refs) + "\r\n"
+    day = 1 + n % 9
+    return (head + f"Date: Mon, {day} Jan 2024 10:{n % 60:02d}:00 +0000\r\n\r\nbody\r\n").encode()
+
+
+def _expunge(port: int, seqs: str) -> None:
+    c = Raw(port)
+    c.ask("l", "LOGIN ann pw")
+    c.ask("s", "SELECT INBOX")
+    assert c.ask("d", f"STORE {seqs} +FLAGS.SILENT (\\Deleted)")[-1].startswith(b"d OK")
+    assert c.ask("e", "EXPUNGE")[-1].startswith(b"e OK")
+    c.close()
+
+
+async def test_answers_after_new_mail_and_expunges_equal_a_fresh_servers(
+    make_server: Any, tmp_path: Any
+) -> None:
+    """The server keeps each folder's SORT orders and threads and works new and expunged
+    messages into them: its answers, in new sessions, equal a fresh server's on the same
+    Maildir after every change (replies, a message referred to before it came, expunges)."""
+    commands = [
+        "SORT (SUBJECT) UTF-8 ALL",
+        "SORT (REVERSE DATE FROM) UTF-8 ALL",
+        "UID SORT (DISPLAYFROM REVERSE SIZE) UTF-8 ALL",
+        "THREAD REFERENCES UTF-8 ALL",
+        "UID THREAD REFERENCES UTF-8 ALL",
+    ]
+    root = tmp_path / "mail"
+    async with make_server(services={"imap"}, maildir=root) as server:
+        await server.store.ensure_user("ann")
+        for n in range(1, 41):  # threads of replies; 100 is referred to but not there yet
+            refs = [n - 3] if n > 3 and n % 3 else ([100] if n == 20 else [])
+            subject = f"Re: topic {n % 7}" if refs else f"topic {n % 7}"
+            mail = _mail(n, refs, subject)
+            await server.store.deliver("ann", mail, internal_date=1_700_000_000 + n)
+        changes: list[tuple[str, Any]] = [
+            ("mail", _mail(41, [38], "Re: topic 3")),
+            ("mail", _mail(100, [], "topic 100")),  # the message 20 answered arrives
+            ("expunge", "5,12"),
+            ("mail", _mail(42, [1, 4], "Re: topic 1")),
+            ("expunge", "1"),
+        ]
+        before = await asyncio.to_thread(answers, server.ports.imap, "ann", "pw", commands)
+        for kind, what in changes:
+            if kind == "mail":
+                await server.store.deliver("ann", what, internal_date=1_700_000_100)
+            else:
+                await asyncio.to_thread(_expunge, server.ports.imap, what)
+            ours = await asyncio.to_thread(answers, server.ports.imap, "ann", "pw", commands)
+            async with make_server(services={"imap"}, maildir=root) as fresh:
+                theirs = await asyncio.to_thread(answers, fresh.ports.imap, "ann", "pw", commands)
+            assert ours != before
+            for command, mine, reference in zip(commands, ours, theirs, strict=True):
+                assert mine == reference, (kind, command)
+            before = ours
