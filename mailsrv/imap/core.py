@@ -39,6 +39,7 @@ from mailsrv.imap.commands import (
     Expunge,
     Fetch,
     FetchItem,
+    GenUrlauth,
     GetQuota,
     Id,
     Idle,
@@ -49,6 +50,7 @@ from mailsrv.imap.commands import (
     Namespace,
     Noop,
     Rename,
+    ResetKey,
     Search,
     Select,
     SetQuota,
@@ -62,6 +64,7 @@ from mailsrv.imap.commands import (
     UidExpunge,
     Unselect,
     Unsubscribe,
+    UrlFetch,
     command_name,
 )
 from mailsrv.imap.framing import MAX_OTHER_LITERAL, NEED_DATA, CommandFramer, NeedData
@@ -119,6 +122,9 @@ _AUTHENTICATED = _ANY | {
     Append,
     GetQuota,
     SetQuota,
+    GenUrlauth,
+    ResetKey,
+    UrlFetch,
     Idle,
     Compress,
 }

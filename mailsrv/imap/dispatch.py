@@ -21,6 +21,7 @@ from mailsrv.imap import (
     persona_gate,
     quota_cmd,
     selected,
+    urlauth_cmd,
 )
 from mailsrv.imap.commands import Command, InvalidCommand, command_name
 from mailsrv.imap.core import IdleEnd, SaslResponse
@@ -34,7 +35,11 @@ log = logging.getLogger("mailsrv.imap")
 
 #: Every command's handler, grouped by the state the command runs in.
 HANDLERS = any_state.HANDLERS.merge(
-    not_authenticated.HANDLERS, authenticated.HANDLERS, quota_cmd.HANDLERS, selected.HANDLERS
+    not_authenticated.HANDLERS,
+    authenticated.HANDLERS,
+    quota_cmd.HANDLERS,
+    selected.HANDLERS,
+    urlauth_cmd.HANDLERS,
 )
 _unhandled = set(get_args(Command)) - set(HANDLERS)
 if _unhandled:  # pragma: no cover - a programming error, caught by the first import

@@ -33,6 +33,7 @@ from mailsrv.imap.commands import (
     StoreLabels,
     UidExpunge,
     Unselect,
+    UrlFetch,
 )
 from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.gmail_labels import GMAIL_ITEMS
@@ -70,6 +71,9 @@ _NAMED_EXTENSIONS: dict[str, str] = {
     "MYRIGHTS": "ACL",
     "XLIST": "XLIST",
     "CANCELUPDATE": "CONTEXT",
+    "GENURLAUTH": "URLAUTH",
+    "RESETKEY": "URLAUTH",
+    "URLFETCH": "URLAUTH",
 }
 #: Fetch items of extensions (RFC 7162 MODSEQ, RFC 8970 PREVIEW, RFC 8514 SAVEDATE).
 _FETCH_EXTENSIONS: dict[str, str] = {
@@ -105,6 +109,8 @@ def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
 
 def _needed(cmd: Command) -> str | None:
     """The capability ``cmd`` needs beyond IMAP4rev1 (RFC 3501), if any."""
+    if isinstance(cmd, UrlFetch) and any(i.extended for i in cmd.items):
+        return "URLAUTH=BINARY"  # RFC 5524's parameters
     extension = _COMMAND_EXTENSIONS.get(type(cmd)) or _NAMED_EXTENSIONS.get(cmd.name)
     if extension is not None:
         return extension

@@ -32,6 +32,8 @@ AUTHENTICATED_CAPABILITIES = (
     "UIDPLUS",
     "MULTIAPPEND",  # RFC 3502 (append_cmd.py)
     "CATENATE",  # RFC 4469 (append_cmd.py, imap_url.py)
+    "URLAUTH",  # RFC 4467 (urlauth_cmd.py, urlauth.py, store/access_keys.py)
+    "URLAUTH=BINARY",  # RFC 5524
     "MOVE",
     "UNSELECT",
     "CHILDREN",

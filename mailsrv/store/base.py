@@ -296,6 +296,15 @@ class Store(Protocol):
         """Rename (with children); renaming INBOX moves its messages (RFC 3501 §6.3.5)."""
         ...
 
+    async def access_key(self, user: str, folder: str, *, create: bool) -> bytes | None:
+        """The URLAUTH mailbox access key (RFC 4467 §3) of the user's ``folder`` (a normalized
+        name); ``create`` makes a random one when there is none."""
+        ...
+
+    async def reset_access_keys(self, user: str, folder: str | None = None) -> None:
+        """Drop the access key of ``folder`` (None: all the user's): RESETKEY (RFC 4467 §4)."""
+        ...
+
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
         """Subscribe an existing folder (else ``NoSuchFolder``) or unsubscribe any name."""
         ...

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from mailsrv.message.wire import to_wire
-from mailsrv.store import folder_ops, layout, session_lock
+from mailsrv.store import access_keys, folder_ops, layout, session_lock
 from mailsrv.store.base import (
     DEFAULT_SPECIAL_FOLDERS,
     HIERARCHY_DELIMITER,
@@ -280,6 +280,13 @@ class MaildirStore:
         snap = await inbox.snapshot()
         if snap.messages:
             await inbox.move([m.uid for m in snap.messages], new)
+
+    async def access_key(self, user: str, folder: str, *, create: bool) -> bytes | None:
+        return access_keys.key_for(layout.existing_user_dir(self.root, user), folder, create=create)
+
+    async def reset_access_keys(self, user: str, folder: str | None = None) -> None:
+        root = layout.existing_user_dir(self.root, user)
+        access_keys.drop_keys(root, None if folder is None else [folder])
 
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
         root = layout.existing_user_dir(self.root, user)

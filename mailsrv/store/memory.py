@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -249,6 +250,7 @@ class MemoryStore:
         #: Every delivery is also copied into the user's ``\\All`` folder (Gmail's All Mail).
         self.all_mail = all_mail
         self._session_locks: set[str] = set()
+        self._access_keys: dict[tuple[str, str], bytes] = {}
 
     # -- internals -------------------------------------------------------------------------
 
@@ -293,6 +295,17 @@ class MemoryStore:
             kids = any(o.startswith(prefix) for o in folders)
             out.append(FolderInfo(n, f.special_use, n in subs, kids))
         return out
+
+    async def access_key(self, user: str, folder: str, *, create: bool) -> bytes | None:
+        self._folders.of_user(user)
+        key = self._access_keys.get((user, folder))
+        if key is None and create:
+            key = self._access_keys[(user, folder)] = secrets.token_bytes(16)
+        return key
+
+    async def reset_access_keys(self, user: str, folder: str | None = None) -> None:
+        for k in [k for k in self._access_keys if k[0] == user and folder in (None, k[1])]:
+            del self._access_keys[k]
 
     async def list_subscriptions(self, user: str) -> list[str]:
         self._folders.of_user(user)
@@ -415,6 +428,7 @@ class MemoryStore:
     async def reset(self) -> None:
         self._folders.users.clear()
         self._folders.subscriptions.clear()
+        self._access_keys.clear()
         self._hub.publish(StoreEvent("", "", EventKind.RESET))
 
     async def close(self) -> None:
