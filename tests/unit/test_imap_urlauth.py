@@ -187,7 +187,8 @@ def _signed(reply: bytes) -> bytes:
 
 async def test_genurlauth_then_urlfetch_by_the_named_user_then_resetkey() -> None:
     ann, bob, _ = await _two_sessions()
-    reply = await ann.talk(b'g GENURLAUTH "imap://ann@h/INBOX/;uid=1;urlauth=user+bob" INTERNAL\r\n')
+    rump = b"imap://ann@h/INBOX/;uid=1;urlauth=user+bob"
+    reply = await ann.talk(b'g GENURLAUTH "' + rump + b'" INTERNAL\r\n')
     assert b"g OK" in reply
     url = _signed(reply)
     fetched = await bob.talk(b"u URLFETCH " + url + b"\r\n")
