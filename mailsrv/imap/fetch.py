@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from mailsrv.imap import condstore
+from mailsrv.imap import condstore, object_ids
 from mailsrv.imap.bodystructure import body_structure
 from mailsrv.imap.commands import Fetch, FetchItem
 from mailsrv.imap.envelope import envelope
@@ -49,7 +49,10 @@ _HEADER_TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
 _UID = FetchItem("UID")
 _CACHE_PREFIX = {name: name.encode() + b" " for name in _CACHE_KEYS}
 #: Items a response can be built from without reading the message (once its cache is filled).
-_METADATA = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "MODSEQ", *_CACHE_KEYS})
+_OBJECT_IDS = frozenset({"EMAILID", "THREADID"})
+_METADATA = frozenset(
+    {"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "MODSEQ", *_OBJECT_IDS, *_CACHE_KEYS}
+)
 _MODSEQ = FetchItem("MODSEQ")
 #: Messages per batch: one cache query and one cache write each.
 BATCH = 500
@@ -213,6 +216,8 @@ async def _item(
         out.append(_date(view.tables.dates, view.info[uid].internal_date))
     elif name == "MODSEQ":
         out.append(b"MODSEQ (%d)" % view.info[uid].modseq)
+    elif name in _OBJECT_IDS:
+        out.append(object_ids.fetch_value(name, view.info[uid].key))
     elif item.section is not None:
         await _section(msg, item, out)
     elif name in _CACHE_KEYS:
@@ -315,6 +320,8 @@ def _metadata(
             parts.append(_date(view.tables.dates, info.internal_date))
         elif name == "MODSEQ":
             parts.append(b"MODSEQ (%d)" % info.modseq)
+        elif name in _OBJECT_IDS:
+            parts.append(object_ids.fetch_value(name, info.key))
         else:
             value = known.get((uid, _CACHE_KEYS[name]))
             if value is None:

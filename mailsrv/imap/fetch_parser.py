@@ -26,6 +26,8 @@ _PLAIN_ITEMS = frozenset(
         "BODYSTRUCTURE",
         "UID",
         "MODSEQ",  # RFC 7162 §3.1.4
+        "EMAILID",  # RFC 8474 §5 (object_ids.py)
+        "THREADID",
         # Gmail's X-GM-EXT-1 (gmail_fetch.py); refused unless the persona offers it.
         "X-GM-MSGID",
         "X-GM-THRID",

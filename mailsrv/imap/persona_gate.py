@@ -87,6 +87,7 @@ _BINARY_ITEMS = frozenset({"BINARY", "BINARY.PEEK", "BINARY.SIZE"})
 #: RFC 5032 search keys.
 _WITHIN_KEYS = frozenset({"OLDER", "YOUNGER"})
 _MODSEQ_KEYS = frozenset({"MODSEQ"})
+_OBJECTID_KEYS = frozenset({"EMAILID", "THREADID"})
 
 
 def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
@@ -127,6 +128,8 @@ def _needed(cmd: Command) -> str | None:
     if isinstance(cmd, Status):
         if "HIGHESTMODSEQ" in cmd.items:
             return "CONDSTORE"
+        if "MAILBOXID" in cmd.items:
+            return "OBJECTID"
         return "STATUS=SIZE" if "SIZE" in cmd.items else None
     if isinstance(cmd, Fetch):
         if cmd.vanished:
@@ -152,6 +155,8 @@ def _needed(cmd: Command) -> str | None:
             return "WITHIN"
         if _has_atom(cmd.args, _MODSEQ_KEYS):
             return "CONDSTORE"
+        if _has_atom(cmd.args, _OBJECTID_KEYS):
+            return "OBJECTID"
         return _return_options(cmd.args, "ESEARCH", "CONTEXT=SEARCH")
     if isinstance(cmd, Sort):
         return _return_options(cmd.args, "ESORT", "CONTEXT=SORT")

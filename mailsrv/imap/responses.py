@@ -34,6 +34,7 @@ AUTHENTICATED_CAPABILITIES = (
     "CATENATE",  # RFC 4469 (append_cmd.py, imap_url.py)
     "URLAUTH",  # RFC 4467 (urlauth_cmd.py, urlauth.py, store/access_keys.py)
     "URLAUTH=BINARY",  # RFC 5524
+    "OBJECTID",  # RFC 8474 (object_ids.py)
     "MOVE",
     "UNSELECT",
     "CHILDREN",

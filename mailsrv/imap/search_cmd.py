@@ -133,7 +133,15 @@ async def matching(
         except MessageGone:
             continue
         item = SearchItem(
-            seq, uid, info.flags, info.size, info.internal_date, uid in recent, wire, info.modseq
+            seq,
+            uid,
+            info.flags,
+            info.size,
+            info.internal_date,
+            uid in recent,
+            wire,
+            info.modseq,
+            info.key,
         )
         if matches(program, item, ctx):
             hits.append((seq, uid))

@@ -127,6 +127,14 @@ class ModSeq:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectId:
+    """EMAILID id / THREADID id (RFC 8474 §6)."""
+
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class Not:
     key: Key
 
@@ -153,6 +161,7 @@ Key = (
     | BodyText
     | InSet
     | ModSeq
+    | ObjectId
     | Not
     | Or
     | And
@@ -252,6 +261,7 @@ class SearchItem:
     recent: bool = False
     wire: bytes | None = None
     modseq: int = 0
+    key: str = ""  # the store's key (Maildir base name): EMAILID
 
 
 @dataclass(frozen=True, slots=True)

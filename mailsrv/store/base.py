@@ -145,6 +145,8 @@ class FolderSnapshot:
     version: int  # changes whenever anything in the folder changed; equal versions, equal state
     #: RFC 7162 HIGHESTMODSEQ: the highest mod-sequence of any change (flags, new, expunged)
     highestmodseq: int = 0
+    #: The folder's GUID (RFC 8474 MAILBOXID): the dovecot-uidlist header's, "" when it has none
+    mailbox_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

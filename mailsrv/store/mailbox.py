@@ -68,6 +68,7 @@ class MaildirMailbox:
                 idx.messages(),
                 idx.version,
                 idx.modseqs.highest,
+                idx.guid,
             )
 
     async def _entry(self, uid: int) -> Entry:

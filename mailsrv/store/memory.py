@@ -57,6 +57,7 @@ class StoredFolder:
     version: int = 0
     highestmodseq: int = 1  # RFC 7162: raised by every change
     expunged: list[tuple[int, int]] = field(default_factory=list)  # (modseq, uid)
+    guid: str = field(default_factory=lambda: secrets.token_hex(16))  # as a uidlist's G field
 
     def bump(self) -> int:
         self.highestmodseq += 1
@@ -140,7 +141,9 @@ class MemoryMailbox:
     async def snapshot(self) -> FolderSnapshot:
         f = self._folder()
         msgs = tuple(m.info for _, m in sorted(f.messages.items()))
-        return FolderSnapshot(f.name, f.uidvalidity, f.uidnext, msgs, f.version, f.highestmodseq)
+        return FolderSnapshot(
+            f.name, f.uidvalidity, f.uidnext, msgs, f.version, f.highestmodseq, f.guid
+        )
 
     async def vanished_since(self, modseq: int) -> list[int] | None:
         f = self._folder()
