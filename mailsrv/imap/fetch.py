@@ -21,6 +21,8 @@ from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.gmail_labels import GMAIL_ITEMS, fetch_values
 from mailsrv.imap.responses import flag_list, internal_date
 from mailsrv.imap.sections import binary_section, binary_size, section_bytes
+from mailsrv.imap.strings import string
+from mailsrv.message.preview import preview_text
 from mailsrv.message.structure import MimePart, parse_message
 from mailsrv.message.transfer_encoding import UnknownTransferEncoding
 from mailsrv.message.wire import header_end
@@ -44,6 +46,7 @@ _CACHE_KEYS = {
     "ENVELOPE": "imap.envelope",
     "BODYSTRUCTURE": "imap.bodystructure",
     "BODY": "imap.body",
+    "PREVIEW": "imap.preview",  # RFC 8970, the rendered string
 }
 _HEADER_TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
 _UID = FetchItem("UID")
@@ -65,7 +68,7 @@ def _sets_seen(item: FetchItem) -> bool:
 
 
 def _reads_body(item: FetchItem) -> bool:
-    if item.name in ("BODY", "BODYSTRUCTURE", "RFC822", "RFC822.TEXT"):
+    if item.name in ("BODY", "BODYSTRUCTURE", "RFC822", "RFC822.TEXT", "PREVIEW"):
         return True
     spec = item.section
     return spec is not None and (spec.part != () or spec.text not in _HEADER_TEXTS)
@@ -153,6 +156,8 @@ class LoadedMessage:
                 # The envelope needs only the top-level header: no need to read the body.
                 root = await self.root() if self.needs_body else parse_message(await self.head())
                 value = envelope(root)
+            elif name == "PREVIEW":
+                value = string(preview_text(await self.root(), await self.wire()).encode())
             else:
                 root = await self.root()
                 value = body_structure(root, extended=name == "BODYSTRUCTURE")

@@ -35,6 +35,7 @@ AUTHENTICATED_CAPABILITIES = (
     "URLAUTH",  # RFC 4467 (urlauth_cmd.py, urlauth.py, store/access_keys.py)
     "URLAUTH=BINARY",  # RFC 5524
     "OBJECTID",  # RFC 8474 (object_ids.py)
+    "PREVIEW",  # RFC 8970 (message/preview.py)
     "MOVE",
     "UNSELECT",
     "CHILDREN",
