@@ -223,6 +223,8 @@ async def _item(
         out.append(b"MODSEQ (%d)" % view.info[uid].modseq)
     elif name in _OBJECT_IDS:
         out.append(object_ids.fetch_value(name, view.info[uid].key))
+    elif name == "SAVEDATE":  # RFC 8514 §3
+        out.append(b"SAVEDATE " + internal_date(await msg.mailbox.save_date(uid)))
     elif item.section is not None:
         await _section(msg, item, out)
     elif name in _CACHE_KEYS:

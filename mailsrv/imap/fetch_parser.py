@@ -29,6 +29,7 @@ _PLAIN_ITEMS = frozenset(
         "EMAILID",  # RFC 8474 §5 (object_ids.py)
         "THREADID",
         "PREVIEW",  # RFC 8970 (message/preview.py), with (LAZY)
+        "SAVEDATE",  # RFC 8514
         # Gmail's X-GM-EXT-1 (gmail_fetch.py); refused unless the persona offers it.
         "X-GM-MSGID",
         "X-GM-THRID",

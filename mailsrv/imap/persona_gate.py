@@ -88,6 +88,7 @@ _BINARY_ITEMS = frozenset({"BINARY", "BINARY.PEEK", "BINARY.SIZE"})
 _WITHIN_KEYS = frozenset({"OLDER", "YOUNGER"})
 _MODSEQ_KEYS = frozenset({"MODSEQ"})
 _OBJECTID_KEYS = frozenset({"EMAILID", "THREADID"})
+_SAVEDATE_KEYS = frozenset({"SAVEDBEFORE", "SAVEDON", "SAVEDSINCE", "SAVEDATESUPPORTED"})
 
 
 def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
@@ -157,6 +158,8 @@ def _needed(cmd: Command) -> str | None:
             return "CONDSTORE"
         if _has_atom(cmd.args, _OBJECTID_KEYS):
             return "OBJECTID"
+        if _has_atom(cmd.args, _SAVEDATE_KEYS):
+            return "SAVEDATE"
         return _return_options(cmd.args, "ESEARCH", "CONTEXT=SEARCH")
     if isinstance(cmd, Sort):
         return _return_options(cmd.args, "ESORT", "CONTEXT=SORT")

@@ -36,6 +36,7 @@ AUTHENTICATED_CAPABILITIES = (
     "URLAUTH=BINARY",  # RFC 5524
     "OBJECTID",  # RFC 8474 (object_ids.py)
     "PREVIEW",  # RFC 8970 (message/preview.py)
+    "SAVEDATE",  # RFC 8514 (MaildirMailbox.save_date: the file's ctime, first seen)
     "MOVE",
     "UNSELECT",
     "CHILDREN",

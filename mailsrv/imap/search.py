@@ -95,6 +95,8 @@ _DATE_KEYS = {
     "SENTON": ("on", True),
     "SENTSINCE": ("since", True),
 }
+#: RFC 8514 §4: the save date.
+_SAVED_KEYS = {"SAVEDBEFORE": "before", "SAVEDON": "on", "SAVEDSINCE": "since"}
 
 
 def parse_search(args: list[Token], *, utf8: bool = False) -> SearchProgram:
@@ -244,6 +246,12 @@ class _KeyParser:
         op, sent = _DATE_KEYS[word]
         return DateKey(op, _date(self.atom(f"{word} date")), sent=sent)  # type: ignore[arg-type]
 
+    def _saved(self, word: str, depth: int) -> Key:
+        return DateKey(_SAVED_KEYS[word], _date(self.atom(f"{word} date")), saved=True)  # type: ignore[arg-type]
+
+    def _savedate_supported(self, word: str, depth: int) -> Key:
+        return All()  # RFC 8514 §4: every mailsrv mailbox keeps save dates
+
     def _within(self, word: str, depth: int) -> Key:
         seconds = _number(self.atom(f"{word} interval"))
         if seconds < 1:
@@ -308,6 +316,8 @@ class _KeyParser:
         "UID": _uid,
         "MODSEQ": _modseq,
         "EMAILID": _object_id,
+        **dict.fromkeys(_SAVED_KEYS, _saved),
+        "SAVEDATESUPPORTED": _savedate_supported,
         "THREADID": _object_id,
         **dict.fromkeys(_DATE_KEYS, _date),
     }

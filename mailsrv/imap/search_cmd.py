@@ -109,6 +109,7 @@ async def matching(
         headers=index,
     )
     names = program.header_names()
+    savedate = program.uses_savedate
     mailbox = view.mailbox
     info_of, recent = view.info, view.recent
     if uids is None:
@@ -142,6 +143,7 @@ async def matching(
             wire,
             info.modseq,
             info.key,
+            await mailbox.save_date(uid) if savedate else 0.0,
         )
         if matches(program, item, ctx):
             hits.append((seq, uid))

@@ -169,6 +169,8 @@ def _match(key: Key, msg: _SearchedMessage) -> bool:
     if isinstance(key, Size):
         return item.size > key.octets if key.larger else item.size < key.octets
     if isinstance(key, DateKey):
+        if key.saved:
+            return _compare_date(key, _local_date(item, msg.ctx, item.saved))
         return _compare_date(key, _sent_date(msg) if key.sent else _local_date(item, msg.ctx))
     if isinstance(key, ModSeq):
         return item.modseq >= key.value
@@ -199,10 +201,12 @@ def _in_set(key: InSet, item: SearchItem, ctx: SearchContext) -> bool:
     return in_intervals(intervals, item.uid if key.uid else item.seq)
 
 
-def _local_date(item: SearchItem, ctx: SearchContext) -> dt.date:
+def _local_date(item: SearchItem, ctx: SearchContext, when: float | None = None) -> dt.date:
+    """The calendar date of the internal date (or of ``when``) in the server's zone."""
+    seconds = item.internal_date if when is None else when
     if ctx.tz is None:
-        return dt.datetime.fromtimestamp(item.internal_date).date()
-    return dt.datetime.fromtimestamp(item.internal_date, ctx.tz).date()
+        return dt.datetime.fromtimestamp(seconds).date()
+    return dt.datetime.fromtimestamp(seconds, ctx.tz).date()
 
 
 def _sent_date(msg: _SearchedMessage) -> dt.date:

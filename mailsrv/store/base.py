@@ -259,6 +259,11 @@ class Mailbox(Protocol):
 
     async def set_cached(self, uid: int, key: str, value: bytes) -> None: ...
 
+    async def save_date(self, uid: int) -> float:
+        """When the message was saved in this folder (RFC 8514 SAVEDATE), seconds since the
+        epoch; ``MessageGone`` if it is not there."""
+        ...
+
     async def uidvalidity_bump(self) -> int:
         """Give the folder a new UIDVALIDITY (fault injection, repair); returns it."""
         ...

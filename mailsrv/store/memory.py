@@ -43,6 +43,7 @@ class StoredMessage:
     info: MessageInfo
     data: bytes
     cache: dict[str, bytes] = field(default_factory=dict)
+    saved: float = field(default_factory=time.time)  # RFC 8514 SAVEDATE
 
 
 @dataclass(slots=True)
@@ -226,6 +227,9 @@ class MemoryMailbox:
 
     async def get_cached(self, uid: int, key: str) -> bytes | None:
         return self._message(uid).cache.get(key)
+
+    async def save_date(self, uid: int) -> float:
+        return self._message(uid).saved
 
     async def set_cached(self, uid: int, key: str, value: bytes) -> None:
         self._message(uid).cache[key] = value
