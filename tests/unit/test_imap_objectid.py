@@ -70,3 +70,15 @@ async def test_persona_without_objectid() -> None:
     assert (await t.talk(b"f FETCH 1 (EMAILID)\r\n")).startswith(b"f BAD")
     assert (await t.talk(b"s STATUS INBOX (MAILBOXID)\r\n")).startswith(b"s BAD")
     assert (await t.talk(b"s SEARCH EMAILID M1\r\n")).startswith(b"s BAD")
+
+
+def test_new_items_parse_whole_and_byte_by_byte() -> None:
+    from mailsrv.imap.commands import Fetch, FetchItem, Status
+    from tests.unit.test_imap_framing import feed_all_ways
+
+    data = b"f UID FETCH 1:* (EMAILID THREADID SAVEDATE)\r\ns STATUS INBOX (MAILBOXID UIDNEXT)\r\n"
+    for result in feed_all_ways(data):
+        fetch, status = result[0], result[1]
+        assert isinstance(fetch, Fetch) and fetch.uid
+        assert fetch.items == tuple(FetchItem(n) for n in ("EMAILID", "THREADID", "SAVEDATE"))
+        assert isinstance(status, Status) and status.items == ("MAILBOXID", "UIDNEXT")
