@@ -5,8 +5,8 @@
   deleted and made again): ``F`` + its 32 hex digits. A folder whose uidlist has no GUID (one
   written by an old program) gets a hash of its name and UIDVALIDITY instead.
 - EMAILID is ``M`` + 24 hex digits of a hash of the message's Maildir base name, which every
-  process reads from the same file name and which a MOVE keeps (a COPY is a new file, so it
-  gets its own EMAILID: RFC 8474 §5.1 allows that).
+  process reads from the same file name. COPY and MOVE write a new file with a new base name,
+  so the copy gets a new EMAILID (a known gap: RFC 8474 §5.1 would have it keep the old one).
 - THREADID is NIL: RFC 8474 §5.2 lets a server without persistent thread identifiers answer
   NIL, and ``SEARCH THREADID`` then matches nothing.
 """
