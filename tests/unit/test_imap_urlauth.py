@@ -282,3 +282,25 @@ async def test_persona_without_urlauth_refuses_the_commands() -> None:
     await t.login("ann")
     for line in (b"a GENURLAUTH x INTERNAL\r\n", b"a URLFETCH x\r\n", b"a RESETKEY\r\n"):
         assert (await t.talk(line)).startswith(b"a BAD Unknown command"), line
+
+
+async def test_urlfetch_of_odd_urls_is_nil_and_the_session_goes_on() -> None:
+    ann, bob, _ = await _two_sessions()
+    token = b":internal:" + b"0" * 40
+    urls = [
+        b"imap://nobody@h/INBOX/;uid=1;urlauth=authuser" + token,
+        b"imap://..%2F..@h/INBOX/;uid=1;urlauth=authuser" + token,
+        b"imap://ann@h/Nope/;uid=1;urlauth=authuser" + token,
+        b"imap://ann@h/INBOX/;uid=1;urlauth=authuser" + token,  # no key yet
+        b"not a url",
+        b"imap://ann@h/INBOX/;uid=9",  # plain, not bob's
+    ]
+    for url in urls:
+        reply = await bob.talk(b'u URLFETCH "' + url + b'"\r\n')
+        assert reply.endswith(b" NIL\r\nu OK Urlfetch completed.\r\n"), (url, reply)
+    good = _signed(
+        await ann.talk(b'g GENURLAUTH "imap://ann@h/INBOX/;uid=1;urlauth=anonymous" INTERNAL\r\n')
+    )
+    both = await bob.talk(b"u URLFETCH " + good + b' "' + urls[0] + b'"\r\n')
+    assert both.startswith(b"* URLFETCH " + good + b" {%d}\r\n" % len(MULTIPART))
+    assert both.endswith(b" NIL\r\nu OK Urlfetch completed.\r\n")
