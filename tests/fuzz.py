@@ -324,6 +324,12 @@ IMAP_COMMANDS = [
     b"GETQUOTAROOT INBOX",
     b'GETQUOTA "User quota"',
     b'SETQUOTA "User quota" (STORAGE 512)',
+    b"NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER]) MessageExpunge FlagChange))"
+    b" (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))",
+    b'NOTIFY SET (subtree ("Archive" INBOX) (MessageNew MessageExpunge)) (inboxes NONE)',
+    b"NOTIFY SET (selected-delayed (MessageNew MessageExpunge)) (subscribed (FlagChange))",
+    b"NOTIFY SET (mailboxes {4+}\r\nWork (AnnotationChange))",
+    b"NOTIFY NONE",
     b"COMPRESS DEFLATE",
     b"CHECK",
     b"CLOSE",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from mailsrv.store.base import (
@@ -31,6 +32,8 @@ log = logging.getLogger("mailsrv.imap")
 
 #: Events that say nothing about a folder's messages.
 _IGNORED = frozenset({EventKind.FETCHED})
+#: Events that say nothing about a folder's messages but are news for NOTIFY (RFC 5465 §5.5).
+_LISTENERS_ONLY = frozenset({EventKind.SUBSCRIPTION, EventKind.FOLDERS})
 #: Events that may concern every folder of the user.
 _EVERY_FOLDER = frozenset({EventKind.EXTERNAL, EventKind.RESET})
 
@@ -124,6 +127,8 @@ class UserFeed:
         self.sessions = 0
         self.count = 0  # events seen so far
         self.watches: dict[str, FolderWatch] = {}
+        #: Sessions that want every event of the user as it comes (NOTIFY, ``notify.py``).
+        self.listeners: dict[Callable[[StoreEvent], None], None] = {}
         self._next: asyncio.Future[None] | None = None
         self._sub: EventSubscription = store.subscribe(user)
         self._pump: asyncio.Task[None] | None = None
@@ -138,6 +143,13 @@ class UserFeed:
 
     def on_event(self, event: StoreEvent) -> None:
         if event.kind in _IGNORED:
+            return
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # one session's bug must not keep the event from the others
+                log.exception("NOTIFY listener failed on %s", event.kind.value)
+        if event.kind in _LISTENERS_ONLY:
             return
         self.count += 1
         waiter, self._next = self._next, None

@@ -298,6 +298,30 @@ class UrlFetch:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyGroup:
+    """One event group of NOTIFY SET (RFC 5465 §3.1): a mailbox filter and its events."""
+
+    #: ``selected``, ``selected-delayed``, ``inboxes``, ``personal``, ``subscribed``,
+    #: ``subtree`` or ``mailboxes`` (lower case).
+    filter: str
+    mailboxes: tuple[bytes, ...]  # the names ``subtree`` and ``mailboxes`` take, as sent
+    events: frozenset[str]  # canonical names (``MessageNew``); empty for NONE
+    fetch: tuple[FetchItem, ...] = ()  # MessageNew's fetch attributes (selected only)
+    unsupported: tuple[str, ...] = ()  # events asked for that mailsrv does not send
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """NOTIFY NONE (``groups`` None) or NOTIFY SET [STATUS] (RFC 5465 §3.1)."""
+
+    tag: str
+    groups: tuple[NotifyGroup, ...] | None
+    status: bool = False
+    overflow: bool = False  # more mailbox names than mailsrv follows (NOTIFICATIONOVERFLOW)
+    name: str = "NOTIFY"
+
+
+@dataclass(frozen=True, slots=True)
 class FetchItem:
     """One fetch attribute. ``name`` is canonical upper case (``BODY.PEEK``, ``RFC822.SIZE``)."""
 
@@ -430,6 +454,7 @@ Command = (
     | GenUrlauth
     | ResetKey
     | UrlFetch
+    | Notify
     | Fetch
     | StoreCommand
     | StoreLabels

@@ -8,7 +8,8 @@ and the core after COMPRESS (over TLS too: deflate sits above it), and ends the 
 after BYE or when the peer stays silent past the idle timeout. While idling, store updates
 reach the socket without this loop (the fan-out writes through ``SocketSink.push``, compressed
 once COMPRESS is on); it only wakes when the session signals that it must send them itself
-(slow peer, mailbox gone).
+(slow peer, mailbox gone). With NOTIFY (RFC 5465) the loop waits for that signal between
+commands too, so that the session can speak while the client says nothing.
 """
 
 from __future__ import annotations
@@ -193,10 +194,11 @@ class Connection:
         return True
 
     async def _read(self) -> bool:
-        """Wait for input (and, while idling, for the session's signal); False means close."""
+        """Wait for input (and, while idling or under NOTIFY, for the session's signal); False
+        means close."""
         if self.deflate is not None and self.deflate.pending:
             return self._feed(b"")  # the rest of what the last read inflated to
-        if not self.session.idling:
+        if not (self.session.idling or self.session.wants_push):
             # The common case, once per command: a plain read under a deadline (no task, no
             # asyncio.wait bookkeeping).
             try:

@@ -49,6 +49,7 @@ from mailsrv.imap.commands import (
     Logout,
     Namespace,
     Noop,
+    Notify,
     Rename,
     ResetKey,
     Search,
@@ -127,6 +128,7 @@ _AUTHENTICATED = _ANY | {
     UrlFetch,
     Idle,
     Compress,
+    Notify,
 }
 #: The commands legal in each state (RFC 9051 §6.1-6.4; ENABLE only before SELECT, RFC 5161).
 #: A command and its UID form are one class, legal in the same states.

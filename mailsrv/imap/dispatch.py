@@ -18,6 +18,7 @@ from mailsrv.imap import (
     any_state,
     authenticated,
     not_authenticated,
+    notify,
     persona_gate,
     quota_cmd,
     selected,
@@ -38,6 +39,7 @@ HANDLERS = any_state.HANDLERS.merge(
     not_authenticated.HANDLERS,
     authenticated.HANDLERS,
     quota_cmd.HANDLERS,
+    notify.HANDLERS,
     selected.HANDLERS,
     urlauth_cmd.HANDLERS,
 )

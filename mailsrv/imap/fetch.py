@@ -406,4 +406,12 @@ async def _respond(
     return missing
 
 
-__all__ = ["fetch", "section_name"]
+async def notify_fetch(
+    s: ImapSession, view: MailboxView, uids: list[int], items: Sequence[FetchItem]
+) -> None:
+    """FETCH responses for new messages that NOTIFY's MessageNew asked for (RFC 5465 §5.2).
+    A notification never changes a message: body items do not set ``\\Seen``."""
+    await _respond(s, view, uids, list(items), set())
+
+
+__all__ = ["fetch", "notify_fetch", "section_name"]

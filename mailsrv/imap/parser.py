@@ -57,6 +57,7 @@ from mailsrv.imap.condstore_args import (
 from mailsrv.imap.fetch_parser import parse_fetch_items
 from mailsrv.imap.lexer import Lexer, ParseError
 from mailsrv.imap.mailbox_parser import parse_list, parse_lsub, parse_status
+from mailsrv.imap.notify_args import parse_notify
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.imap.tokens import Atom
 from mailsrv.imap.urlauth_parser import parse_genurlauth, parse_resetkey, parse_urlfetch
@@ -417,6 +418,7 @@ _HANDLERS: dict[str, Handler] = {
     "GENURLAUTH": parse_genurlauth,
     "RESETKEY": parse_resetkey,
     "URLFETCH": parse_urlfetch,
+    "NOTIFY": lambda lx, tag, uid: parse_notify(lx, tag),
 }
 _UID_HANDLERS: dict[str, Handler] = {
     "FETCH": _fetch,

@@ -65,6 +65,7 @@ AUTHENTICATED_CAPABILITIES = (
     "QUOTA",  # RFC 9208 (quota_cmd.py): the resources counted, no QUOTASET
     "QUOTA=RES-STORAGE",
     "QUOTA=RES-MESSAGE",
+    "NOTIFY",  # RFC 5465 (notify.py, notify_args.py)
 )
 
 

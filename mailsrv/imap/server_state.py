@@ -3,9 +3,9 @@
 One object per server, made by the server and handed to both IMAP listeners (143 and 993), so a
 session on one port sees the other port's sessions: the IDLE fan-out (one store subscription
 per user), who saw which message first (\\Recent), the deltas between folder versions, the
-FETCH item lists already parsed, the SORT keys and answers of the folders sorted lately, and
-the output pushed to idlers that is still to be traced. Two servers in one process (two test
-fixtures, say) share none of it.
+FETCH item lists already parsed, the SORT keys and answers of the folders sorted lately,
+NOTIFY's STATUS values, and the output pushed to idlers that is still to be traced. Two servers
+in one process (two test fixtures, say) share none of it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,15 @@ from mailsrv.imap.sort import AnswerMemo, SortItemTables
 class ImapServerState:
     """The IMAP state of one server (see the module docstring)."""
 
-    __slots__ = ("feeds", "fetch_items", "sort_answers", "sort_items", "untraced", "views")
+    __slots__ = (
+        "feeds",
+        "fetch_items",
+        "sort_answers",
+        "sort_items",
+        "status_values",
+        "untraced",
+        "views",
+    )
 
     def __init__(self) -> None:
         self.feeds = Feeds()
@@ -33,6 +41,10 @@ class ImapServerState:
         self.sort_items = SortItemTables()
         #: SORT and THREAD answers, for clients that repeat them.
         self.sort_answers = AnswerMemo()
+        #: NOTIFY's STATUS values by (user, mailbox, uidvalidity, version, items): computed once
+        #: for all the sessions told of one change (``notify.py``).
+        self.status_values: dict[tuple[str, str, int, int, tuple[str, ...]], list[tuple[str, int]]]
+        self.status_values = {}
         #: Output pushed to idlers, traced once the fan-out that pushed it reached every one.
         self.untraced: list[tuple[Callable[[bytes], None], bytes]] = []
 

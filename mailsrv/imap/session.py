@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.imap import change_feed
@@ -39,6 +40,7 @@ from mailsrv.store.base import (
     Mailbox,
     NoSuchFolder,
     NoSuchUser,
+    StoreEvent,
 )
 
 log = logging.getLogger("mailsrv.imap")
@@ -53,6 +55,22 @@ class SaslExchange:
     def __init__(self, tag: str, exchange: sasl.Exchange) -> None:
         self.tag = tag
         self.exchange = exchange
+
+
+class NotifyHook(Protocol):
+    """NOTIFY in effect for the session (RFC 5465; ``notify.Notifier``)."""
+
+    @property
+    def immediate_expunges(self) -> bool: ...
+
+    @property
+    def fetches_new(self) -> bool: ...
+
+    def on_event(self, event: StoreEvent) -> None: ...
+
+    def view_selected(self, view: MailboxView) -> None: ...
+
+    async def flush(self) -> None: ...
 
 
 class ImapSession:
@@ -103,6 +121,8 @@ class ImapSession:
         self._seen = 0  # the watch's generation the view was last synced for
         self._syncing = False  # ``send_updates`` is awaiting a snapshot
         self._wake: asyncio.Future[None] | None = None  # done: the adapter must call idle_push
+        #: NOTIFY SET in effect (``set_notify``), None after NOTIFY NONE or without NOTIFY.
+        self.notify: NotifyHook | None = None
         #: The sink's "write now without waiting" (False: over the limit), when it has one.
         self._push: Callable[[], bool] | None = getattr(out, "push", None)
 
@@ -270,6 +290,8 @@ class ImapSession:
     ) -> None:
         """Send pending updates, then ``tag OK``."""
         await self.send_updates(expunge=expunge, uid=uid)
+        if self.notify is not None:
+            await self.notify.flush()
         self.out.write(tagged(tag, "OK", text, code))
 
     # -- transitions: the one place the connection state changes --------------------------------
@@ -294,6 +316,8 @@ class ImapSession:
         """SELECT or EXAMINE opened ``view``'s folder (RFC 9051 §3.3)."""
         self.core.selected()
         self.view = view
+        if self.notify is not None:
+            self.notify.view_selected(view)
         self.saved = []
         self.selection = SelectionState()
         self.info.state = f"{State.SELECTED.value} {view.name}"
@@ -338,9 +362,40 @@ class ImapSession:
         return self._wake
 
     async def idle_push(self) -> None:
-        """Send what changed while idling (any update is allowed during IDLE)."""
+        """Send what changed while idling (any update is allowed during IDLE) or, under
+        NOTIFY, while no command is under way (EXPUNGE only with its ``selected`` filter)."""
         self._wake = None
-        await self.send_updates(expunge=True)
+        notify = self.notify
+        await self.send_updates(expunge=self.idling or notify is None or notify.immediate_expunges)
+        if notify is not None:
+            await notify.flush()
+
+    # -- NOTIFY (RFC 5465) ----------------------------------------------------------------------
+
+    def set_notify(self, hook: NotifyHook | None) -> None:
+        """NOTIFY SET (a new hook replaces the old) or NOTIFY NONE (None)."""
+        old, self.notify = self.notify, hook
+        feed = self._feed
+        if feed is None:
+            return
+        if old is not None:
+            feed.listeners.pop(old.on_event, None)
+        if hook is not None:
+            feed.listeners[hook.on_event] = None
+
+    @property
+    def wants_push(self) -> bool:
+        """The adapter must wait for ``idle_signal`` between commands too (NOTIFY)."""
+        return self.notify is not None and not self.core.mid_command and not self.core.closed
+
+    def wake(self) -> None:
+        """Have the adapter call ``idle_push`` as soon as no command is under way."""
+        try:
+            wake = self.idle_signal()
+        except RuntimeError:
+            return  # no running loop: the next command's answer carries the news
+        if not wake.done():
+            wake.set_result(None)
 
     def idle_mailbox(self) -> Mailbox | None:
         view = self.view
@@ -376,6 +431,8 @@ class ImapSession:
             out.write(line)
         if self._push is not None and not self._push():
             self.idle_kick()  # the peer is slow: the adapter waits for it
+        elif self.notify is not None and self.notify.fetches_new:
+            self.wake()  # NOTIFY's FETCH of new messages is the adapter's to send
 
     async def end_idle(self, event: IdleEnd) -> None:
         """The line that ends IDLE: DONE, or anything else, which is an error."""
@@ -396,6 +453,7 @@ class ImapSession:
             self.bye("Too many invalid commands")
 
     def close(self) -> None:
+        self.set_notify(None)
         self._unwatch()
         self._view = None
         feed, self._feed = self._feed, None

@@ -17,9 +17,23 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+from mailsrv.store import layout
+
 KEYS_FILE = "mailsrv-urlauth-keys"
 #: Bytes of randomness per key (128 bits).
 KEY_BYTES = 16
+
+
+class AccessKeys:
+    """The Store methods for the keys, for a store whose users live under ``root``."""
+
+    root: Path
+
+    async def access_key(self, user: str, folder: str, *, create: bool) -> bytes | None:
+        return key_for(layout.existing_user_dir(self.root, user), folder, create=create)
+
+    async def reset_access_keys(self, user: str, folder: str | None = None) -> None:
+        drop_keys(layout.existing_user_dir(self.root, user), None if folder is None else [folder])
 
 
 def read_keys(user_root: Path) -> dict[str, bytes]:

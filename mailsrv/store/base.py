@@ -116,6 +116,8 @@ class EventKind(enum.Enum):
     FOLDER_CREATED = "folder_created"
     FOLDER_DELETED = "folder_deleted"
     FOLDER_RENAMED = "folder_renamed"
+    SUBSCRIPTION = "subscription"  # subscribed or unsubscribed (detail: "on" or "off")
+    FOLDERS = "folders"  # folders were made or removed on disk by someone else (folder "")
     FETCHED = "fetched"  # a message's content was read (for the teaching timeline only)
     EXTERNAL = "external"  # changed on disk by someone else: re-sync the folder
     RESET = "reset"  # the whole store was wiped (test fixture reset)

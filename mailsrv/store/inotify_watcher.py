@@ -96,8 +96,13 @@ class InotifyWatcher:
         rescan: Rescan,
         interval: float = POLL_SECONDS,
         make_inotify: Callable[[], inotify.Inotify] = inotify.Inotify,
+        *,
+        folders_changed: Callable[[str], None] | None = None,
     ) -> None:
         self._root = root
+        #: Told the user whose root gained or lost a folder directory (after the re-scans).
+        self._folders_changed = folders_changed
+        self._folder_lists: set[str] = set()
         self._targets = targets
         self._watched_users = watched_users
         self._rescan = rescan
@@ -342,6 +347,7 @@ class InotifyWatcher:
             name = layout.dir_folder(event.name)
             if name is not None:
                 self._force([(roles.root_of, name)])
+                self._folder_lists.add(roles.root_of)
 
     def _events(self, key: _Key) -> FolderEvents:
         events = self._dirty.get(key)
@@ -365,9 +371,10 @@ class InotifyWatcher:
 
     async def _flush(self) -> None:
         try:
-            while self._dirty or self._dirty_users or self._everything:
+            while self._dirty or self._dirty_users or self._everything or self._folder_lists:
                 keys, users, everything = self._dirty, self._dirty_users, self._everything
                 self._dirty, self._dirty_users, self._everything = {}, set(), False
+                lists, self._folder_lists = self._folder_lists, set()
                 todo: list[tuple[FolderIndex, FolderEvents | None]] = []
                 for idx in self._targets():
                     events = keys.get((idx.user, idx.name))
@@ -378,6 +385,9 @@ class InotifyWatcher:
                     if not idx.dead:
                         todo.append((idx, events))
                 await asyncio.gather(*(self._rescan_one(idx, ev) for idx, ev in todo))
+                if self._folders_changed is not None:
+                    for user in sorted(lists):
+                        self._folders_changed(user)
         finally:
             if self._flushing is asyncio.current_task():
                 self._flushing = None

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from mailsrv.message.wire import to_wire
-from mailsrv.store import access_keys, folder_ops, layout, session_lock
+from mailsrv.store import folder_ops, layout, session_lock
+from mailsrv.store.access_keys import AccessKeys
 from mailsrv.store.base import (
     DEFAULT_SPECIAL_FOLDERS,
     HIERARCHY_DELIMITER,
@@ -34,6 +35,7 @@ from mailsrv.store.base import (
     NoSuchFolder,
     NoSuchUser,
     StoreBusy,
+    StoreError,
     StoreEvent,
     Usage,
     all_mail_copy,
@@ -81,7 +83,7 @@ def _remove_trees(paths: list[Path]) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-class MaildirStore:
+class MaildirStore(AccessKeys):
     """All users' mail under ``root``; one per process, shared by every session."""
 
     def __init__(
@@ -111,7 +113,10 @@ class MaildirStore:
             self._hub.watched_users,
             self._indexes.rescan,
             poll_interval,
+            self._folders_changed,
         )
+        #: Each user's folders as this process last listed or changed them (``_folders_changed``).
+        self._folder_names: dict[str, set[str]] = {}
         #: ``reset()`` renames user roots aside and deletes them in the background.
         self._removals: set[asyncio.Future[None]] = set()
         self._removing: set[Path] = set()
@@ -121,6 +126,28 @@ class MaildirStore:
         self._writer: ThreadPoolExecutor | None = None
 
     # -- internals -------------------------------------------------------------------------
+
+    def _folders_changed(self, user: str) -> None:
+        """The watcher saw a folder directory of ``user`` come or go: ``FOLDERS`` when the
+        folders are not the ones this process last listed and made (ours publish their own
+        events). Nothing before a first listing: nobody has a list to compare then."""
+        known = self._folder_names.get(user)
+        if known is None:
+            return
+        try:
+            now = {INBOX, *layout.folder_dirs(layout.existing_user_dir(self.root, user))}
+        except (StoreError, OSError):
+            now = set()  # the user is gone: so are the folders
+        if now != known:
+            self._folder_names[user] = now
+            self._hub.publish(StoreEvent(user, "", EventKind.FOLDERS))
+
+    def _names(self, user: str, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
+        """Our own change to the user's folders (``_folders_changed`` compares with them)."""
+        known = self._folder_names.get(user)
+        if known is not None:
+            known.difference_update(drop)
+            known.update(add)
 
     def _event(self, user: str, folder: str, kind: EventKind, detail: str = "") -> None:
         self._hub.publish(StoreEvent(user, folder, kind, (), None, detail))
@@ -188,6 +215,7 @@ class MaildirStore:
         except NoSuchUser:
             return
         self._indexes.drop(user)
+        self._folder_names.pop(user, None)
         graves = [self._trash(root, USER_TRASH_PREFIX), *self._leftovers()]
         for grave in set(graves):
             await asyncio.to_thread(_remove_tree, grave)
@@ -200,6 +228,7 @@ class MaildirStore:
         subs = layout.read_subscriptions(root)
         special = layout.read_special_use(root)
         names = [INBOX, *sorted(n for n in dirs if n != INBOX)]
+        self._folder_names[user] = set(names)
         out = []
         for n in names:
             prefix = n + HIERARCHY_DELIMITER
@@ -228,6 +257,7 @@ class MaildirStore:
             layout.update_subscriptions(root, add=[name])
         if special_use:
             layout.update_special_use(root, {name: special_use})
+        self._names(user, add=[name])
         self._event(user, name, EventKind.FOLDER_CREATED)
 
     async def delete_folder(self, user: str, name: str) -> None:
@@ -239,6 +269,7 @@ class MaildirStore:
         if not path.is_dir():
             raise NoSuchFolder(name)
         self._indexes.drop(user, [name])
+        self._names(user, drop=[name])  # before the rename the watcher sees, not after
         grave = self._trash(path)
         layout.update_special_use(root, {name: None})
         await asyncio.to_thread(_remove_tree, grave)
@@ -253,13 +284,17 @@ class MaildirStore:
         new_path = layout.folder_dir(root, new)
         if new == INBOX or new_path.exists():
             raise FolderExists(new)
+        moved = [old]
         if old == INBOX:
             await self._rename_inbox(user, root, new)
         else:
-            self._rename_tree(user, root, old, new)
-        self._event(user, old, EventKind.FOLDER_RENAMED, new)
+            moved = self._rename_tree(user, root, old, new)
+        renamed = [new + name[len(old) :] for name in moved]
+        self._names(user, add=renamed, drop=[n for n in moved if n != INBOX])
+        for name, to in zip(moved, renamed, strict=True):  # the folder, then its children
+            self._event(user, name, EventKind.FOLDER_RENAMED, to)
 
-    def _rename_tree(self, user: str, root: Path, old: str, new: str) -> None:
+    def _rename_tree(self, user: str, root: Path, old: str, new: str) -> list[str]:
         dirs = layout.folder_dirs(root)
         moving = sorted(n for n in dirs if n == old or n.startswith(old + HIERARCHY_DELIMITER))
         self._indexes.drop(user, moving)
@@ -273,6 +308,7 @@ class MaildirStore:
         renamed = {new + s[len(old) :] for s in subs if s in moving}
         layout.update_subscriptions(root, add=renamed, drop=[s for s in subs if s in moving])
         layout.update_special_use(root, rename=(old, new))
+        return moving
 
     async def _rename_inbox(self, user: str, root: Path, new: str) -> None:
         await self.create_folder(user, new)
@@ -280,13 +316,6 @@ class MaildirStore:
         snap = await inbox.snapshot()
         if snap.messages:
             await inbox.move([m.uid for m in snap.messages], new)
-
-    async def access_key(self, user: str, folder: str, *, create: bool) -> bytes | None:
-        return access_keys.key_for(layout.existing_user_dir(self.root, user), folder, create=create)
-
-    async def reset_access_keys(self, user: str, folder: str | None = None) -> None:
-        root = layout.existing_user_dir(self.root, user)
-        access_keys.drop_keys(root, None if folder is None else [folder])
 
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
         root = layout.existing_user_dir(self.root, user)
@@ -297,6 +326,7 @@ class MaildirStore:
             layout.update_subscriptions(root, add=[name])
         else:  # also a name whose folder is gone
             layout.update_subscriptions(root, drop=[name])
+        self._event(user, name, EventKind.SUBSCRIPTION, "on" if subscribed else "off")
 
     # -- Store: messages -------------------------------------------------------------------
 
@@ -437,6 +467,7 @@ class MaildirStore:
         other process sees half a mailbox) and the renamed trees are deleted in a background
         thread; ``close()`` waits for that deletion."""
         self._indexes.drop_all()
+        self._folder_names.clear()
         graves = [g for g in self._leftovers() if g not in self._removing]
         for user in await self.list_users():
             graves.append(self._trash(self.root / user, USER_TRASH_PREFIX))

@@ -347,6 +347,7 @@ class MemoryStore:
             raise NoSuchFolder(old)
         if new in folders:
             raise FolderExists(new)
+        moved = [old]
         if old == INBOX:
             src = folders[INBOX]
             dst = self._new_folder(new)
@@ -358,22 +359,30 @@ class MemoryStore:
             self._folders.subscriptions[user].add(new)
         else:
             subs = self._folders.subscriptions[user]
-            for name in [n for n in folders if n == old or n.startswith(old + "/")]:
+            moved = sorted(n for n in folders if n == old or n.startswith(old + "/"))
+            for name in moved:
                 f = folders.pop(name)
                 f.name = new + name[len(old) :]
                 folders[f.name] = f
                 if name in subs:
                     subs.discard(name)
                     subs.add(f.name)
-        self._folders.emit(user, old, EventKind.FOLDER_RENAMED, (), None, new)
+        for name in moved:  # the folder first, then each child that moved with it
+            self._folders.emit(
+                user, name, EventKind.FOLDER_RENAMED, (), None, new + name[len(old) :]
+            )
 
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
         self._folders.of_user(user)
         subs = self._folders.subscriptions[user]
         if subscribed:
-            subs.add(self._folders.folder(user, name).name)
+            name = self._folders.folder(user, name).name
+            subs.add(name)
         else:  # also a name whose folder is gone
-            subs.discard(normalize_folder_name(name))
+            name = normalize_folder_name(name)
+            subs.discard(name)
+        detail = "on" if subscribed else "off"
+        self._folders.emit(user, name, EventKind.SUBSCRIPTION, (), None, detail)
 
     async def deliver(
         self,

@@ -433,8 +433,20 @@ def next_uidvalidity(user_root: Path, above: int = 0) -> int:
     empty marker file ``dovecot-uidvalidity.<hex>`` is renamed from the old value to the new one:
     the rename succeeds for only one of two processes racing for the same value.
     """
+    with _uidvalidity_turn:  # threads of this process take turns; processes race on the marker
+        return _next_uidvalidity(user_root, above)
+
+
+#: Serializes ``next_uidvalidity`` within the process: its threads would only make each other
+#: retry (and a thread that lost many races in a row must not give up).
+_uidvalidity_turn = threading.Lock()
+
+
+def _next_uidvalidity(user_root: Path, above: int) -> int:
     path = user_root / UIDVALIDITY_FILE
-    for _ in range(20):
+    for attempt in range(200):
+        if attempt:
+            time.sleep(min(0.001 * attempt, 0.02))  # another process took a value just now
         last, marker = _last_uidvalidity(user_root, path)
         value = max(int(time.time()), last + 1, above + 1)
         new_marker = user_root / f"{UIDVALIDITY_FILE}.{value:08x}"
@@ -451,7 +463,7 @@ def next_uidvalidity(user_root: Path, above: int = 0) -> int:
         tmp.write_text(f"{value:08x}")
         os.replace(tmp, path)
         return value
-    return max(int(time.time()), above + 1)
+    raise StoreBusy("could not take a new UIDVALIDITY: other processes keep taking them")
 
 
 def _last_uidvalidity(user_root: Path, path: Path) -> tuple[int, Path | None]:

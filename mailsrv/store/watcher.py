@@ -50,10 +50,16 @@ def make_watcher(
     watched_users: Callable[[], set[str | None]],
     rescan: Rescan,
     interval: float = POLL_SECONDS,
+    folders_changed: Callable[[str], None] | None = None,
 ) -> ChangeWatcher:
-    """The watcher for ``mode``; ``"inotify"`` on a system without it polls instead (logged)."""
+    """The watcher for ``mode``; ``"inotify"`` on a system without it polls instead (logged).
+    ``folders_changed(user)``: a folder directory of the user may have come or gone."""
     if mode == "inotify" and inotify.available():
-        return InotifyWatcher(root, targets, watched_users, rescan, interval)
+        return InotifyWatcher(
+            root, targets, watched_users, rescan, interval, folders_changed=folders_changed
+        )
     if mode == "inotify":
         log.warning("inotify is not available here: polling the Maildir every %ss", interval)
-    return PollWatcher(targets, rescan, interval)
+    return PollWatcher(
+        targets, rescan, interval, watched_users=watched_users, folders_changed=folders_changed
+    )

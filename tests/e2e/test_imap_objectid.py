@@ -78,4 +78,3 @@ async def test_savedate_is_the_files_ctime_and_stays_after_flag_changes(make_ser
         assert await asyncio.to_thread(savedate, server.ports.imap, flag=True) == first
     async with make_server(services={"imap"}) as again:  # from the cache, in a new process
         assert await asyncio.to_thread(savedate, again.ports.imap) == first
-
