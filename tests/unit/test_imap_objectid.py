@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from mailsrv.imap.commands import Fetch, FetchItem, Status
 from mailsrv.imap.object_ids import email_id
 from mailsrv.store.memory import MemoryStore
 from tests.unit.imap_harness import MESSAGE, Talker, make_context
+from tests.unit.test_imap_framing import feed_all_ways
 
 
 async def _session(persona: str | None = None) -> tuple[Talker, MemoryStore]:
@@ -73,9 +75,6 @@ async def test_persona_without_objectid() -> None:
 
 
 def test_new_items_parse_whole_and_byte_by_byte() -> None:
-    from mailsrv.imap.commands import Fetch, FetchItem, Status
-    from tests.unit.test_imap_framing import feed_all_ways
-
     data = b"f UID FETCH 1:* (EMAILID THREADID SAVEDATE)\r\ns STATUS INBOX (MAILBOXID UIDNEXT)\r\n"
     for result in feed_all_ways(data):
         fetch, status = result[0], result[1]
