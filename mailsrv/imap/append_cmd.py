@@ -14,12 +14,10 @@ from typing import TYPE_CHECKING
 from mailsrv.imap.binary_append import base64_binary_parts
 from mailsrv.imap.commands import Append, AppendMessage, CatenateText, CatenateUrl
 from mailsrv.imap.errors import CommandFailed
-from mailsrv.imap.imap_url import BadUrl, ImapUrl, parse_imap_url
-from mailsrv.imap.sections import section_bytes
 from mailsrv.imap.sequence_set import SequenceSet
-from mailsrv.message.structure import parse_message
+from mailsrv.imap.url_content import URL_FAILURES, cut, resolve
 from mailsrv.message.wire import to_wire
-from mailsrv.store.base import EventKind, InvalidName, MessageGone, NewMessage, NoSuchFolder
+from mailsrv.store.base import EventKind, NewMessage, NoSuchFolder
 
 if TYPE_CHECKING:
     from mailsrv.imap.session import ImapSession
@@ -76,43 +74,13 @@ def _binary(part: CatenateText | CatenateUrl) -> bool:
 
 
 async def _url_content(s: ImapSession, part: CatenateUrl) -> bytes:
-    """What a URL part names, or ``NO [BADURL url]`` (RFC 4469 §5)."""
+    """What a URL part names, or ``NO [BADURL url]`` (RFC 4469 §5); a URLAUTH URL may name
+    another user's message (RFC 4469 §4, RFC 4467)."""
     try:
-        return _cut(await _referenced(s, parse_imap_url(part.url)))
-    except (BadUrl, NoSuchFolder, InvalidName, MessageGone, CommandFailed):
+        return cut(await resolve(s, part.url))
+    except URL_FAILURES:
         pass
     url = part.url.decode("ascii", "replace")
     if not url.isprintable() or "]" in url or len(url) > 400:
         url = "..."
     raise CommandFailed("NO", "Bad URL in CATENATE", f"BADURL {url}")
-
-
-async def _referenced(s: ImapSession, url: ImapUrl) -> tuple[bytes, ImapUrl]:
-    if url.user is not None and url.user != s.username.encode("utf-8"):
-        raise BadUrl("another user's message")  # no URLAUTH: only one's own mail
-    if url.mailbox is None:
-        view = s.view
-        if view is None:
-            raise BadUrl("relative URL without a selected mailbox")
-        mailbox = view.mailbox
-    else:
-        mailbox = await s.ctx.store.open(s.username, s.mailbox_name_utf8(url.mailbox))
-    snap = await mailbox.snapshot()
-    if url.uidvalidity is not None and url.uidvalidity != snap.uidvalidity:
-        raise BadUrl("UIDVALIDITY differs")
-    return await mailbox.read(url.uid), url
-
-
-def _cut(found: tuple[bytes, ImapUrl]) -> bytes:
-    """The section and partial range a URL names of the message ``wire``."""
-    wire, url = found
-    data = wire
-    if url.section is not None:
-        part = section_bytes(parse_message(wire, count_lines=False), wire, url.section)
-        if part is None:
-            raise BadUrl("no such section")
-        data = part
-    if url.partial is not None:
-        start, length = url.partial
-        data = data[start:] if length is None else data[start : start + length]
-    return data

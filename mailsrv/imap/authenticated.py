@@ -28,6 +28,7 @@ from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.folder_status import status_line
 from mailsrv.imap.mailbox_names import encode_name
 from mailsrv.imap.mailbox_view import MailboxView
+from mailsrv.imap.object_ids import mailbox_id
 from mailsrv.imap.responses import untagged
 from mailsrv.store.base import (
     INBOX,
@@ -130,6 +131,8 @@ async def select(s: ImapSession, cmd: Select) -> None:
             out.write(b"* OK [UNSEEN %d] First unseen.\r\n" % first_unseen)
     out.write(b"* OK [UIDVALIDITY %d] UIDs valid.\r\n" % view.uidvalidity)
     out.write(b"* OK [UIDNEXT %d] Predicted next UID.\r\n" % view.uidnext)
+    if s.ctx.persona.offers("OBJECTID"):
+        out.write(b"* OK [MAILBOXID (%s)] Ok\r\n" % mailbox_id(snap).encode())
     if s.condstore:
         out.write(condstore.highestmodseq_line(view))
     if s.rev2:
@@ -155,7 +158,11 @@ async def create(s: ImapSession, cmd: Create) -> None:
     # IMAP CREATE does not subscribe (clients SUBSCRIBE what they want in LSUB), as Dovecot's
     # CREATE; folders made by the store itself, the fixture or the console are subscribed.
     await s.ctx.store.create_folder(_user(s), name, use, subscribe=False)
-    await s.ok(cmd.tag, "Create completed.")
+    code = None
+    if s.ctx.persona.offers("OBJECTID"):  # RFC 8474 §4.1
+        snap = await (await s.ctx.store.open(_user(s), name)).snapshot()
+        code = f"MAILBOXID ({mailbox_id(snap)})"
+    await s.ok(cmd.tag, "Create completed.", code)
 
 
 @HANDLERS.on(Delete)

@@ -259,6 +259,45 @@ class SetQuota:
 
 
 @dataclass(frozen=True, slots=True)
+class GenUrlauth:
+    """GENURLAUTH (RFC 4467 §9.1): (rump URL, mechanism) pairs."""
+
+    tag: str
+    urls: tuple[tuple[bytes, str], ...]
+    name: str = "GENURLAUTH"
+
+
+@dataclass(frozen=True, slots=True)
+class ResetKey:
+    """RESETKEY [mailbox [mechanism...]] (RFC 4467 §9.2); no mailbox: all of the user's."""
+
+    tag: str
+    mailbox: bytes | None
+    mechanisms: tuple[str, ...] = ()
+    name: str = "RESETKEY"
+
+
+@dataclass(frozen=True, slots=True)
+class UrlFetchItem:
+    """One URL of URLFETCH, with RFC 5524's parameters (``extended``: given in parentheses;
+    ``body``: BODY, BINARY or None)."""
+
+    url: bytes
+    extended: bool = False
+    body: str | None = None
+    bodypartstructure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UrlFetch:
+    """URLFETCH (RFC 4467 §9.3, RFC 5524 §3)."""
+
+    tag: str
+    items: tuple[UrlFetchItem, ...]
+    name: str = "URLFETCH"
+
+
+@dataclass(frozen=True, slots=True)
 class NotifyGroup:
     """One event group of NOTIFY SET (RFC 5465 §3.1): a mailbox filter and its events."""
 
@@ -412,6 +451,9 @@ Command = (
     | Append
     | GetQuota
     | SetQuota
+    | GenUrlauth
+    | ResetKey
+    | UrlFetch
     | Notify
     | Fetch
     | StoreCommand

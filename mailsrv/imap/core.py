@@ -39,6 +39,7 @@ from mailsrv.imap.commands import (
     Expunge,
     Fetch,
     FetchItem,
+    GenUrlauth,
     GetQuota,
     Id,
     Idle,
@@ -50,6 +51,7 @@ from mailsrv.imap.commands import (
     Noop,
     Notify,
     Rename,
+    ResetKey,
     Search,
     Select,
     SetQuota,
@@ -63,6 +65,7 @@ from mailsrv.imap.commands import (
     UidExpunge,
     Unselect,
     Unsubscribe,
+    UrlFetch,
     command_name,
 )
 from mailsrv.imap.framing import MAX_OTHER_LITERAL, NEED_DATA, CommandFramer, NeedData
@@ -120,6 +123,9 @@ _AUTHENTICATED = _ANY | {
     Append,
     GetQuota,
     SetQuota,
+    GenUrlauth,
+    ResetKey,
+    UrlFetch,
     Idle,
     Compress,
     Notify,

@@ -22,6 +22,7 @@ from mailsrv.imap import (
     persona_gate,
     quota_cmd,
     selected,
+    urlauth_cmd,
 )
 from mailsrv.imap.commands import Command, InvalidCommand, command_name
 from mailsrv.imap.core import IdleEnd, SaslResponse
@@ -40,6 +41,7 @@ HANDLERS = any_state.HANDLERS.merge(
     quota_cmd.HANDLERS,
     notify.HANDLERS,
     selected.HANDLERS,
+    urlauth_cmd.HANDLERS,
 )
 _unhandled = set(get_args(Command)) - set(HANDLERS)
 if _unhandled:  # pragma: no cover - a programming error, caught by the first import

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from mailsrv.imap import condstore
+from mailsrv.imap import condstore, object_ids
 from mailsrv.imap.bodystructure import body_structure
 from mailsrv.imap.commands import Fetch, FetchItem
 from mailsrv.imap.envelope import envelope
@@ -21,6 +21,8 @@ from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.gmail_labels import GMAIL_ITEMS, fetch_values
 from mailsrv.imap.responses import flag_list, internal_date
 from mailsrv.imap.sections import binary_section, binary_size, section_bytes
+from mailsrv.imap.strings import string
+from mailsrv.message.preview import preview_text
 from mailsrv.message.structure import MimePart, parse_message
 from mailsrv.message.transfer_encoding import UnknownTransferEncoding
 from mailsrv.message.wire import header_end
@@ -44,12 +46,16 @@ _CACHE_KEYS = {
     "ENVELOPE": "imap.envelope",
     "BODYSTRUCTURE": "imap.bodystructure",
     "BODY": "imap.body",
+    "PREVIEW": "imap.preview",  # RFC 8970, the rendered string
 }
 _HEADER_TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
 _UID = FetchItem("UID")
 _CACHE_PREFIX = {name: name.encode() + b" " for name in _CACHE_KEYS}
 #: Items a response can be built from without reading the message (once its cache is filled).
-_METADATA = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "MODSEQ", *_CACHE_KEYS})
+_OBJECT_IDS = frozenset({"EMAILID", "THREADID"})
+_METADATA = frozenset(
+    {"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "MODSEQ", *_OBJECT_IDS, *_CACHE_KEYS}
+)
 _MODSEQ = FetchItem("MODSEQ")
 #: Messages per batch: one cache query and one cache write each.
 BATCH = 500
@@ -62,7 +68,7 @@ def _sets_seen(item: FetchItem) -> bool:
 
 
 def _reads_body(item: FetchItem) -> bool:
-    if item.name in ("BODY", "BODYSTRUCTURE", "RFC822", "RFC822.TEXT"):
+    if item.name in ("BODY", "BODYSTRUCTURE", "RFC822", "RFC822.TEXT", "PREVIEW"):
         return True
     spec = item.section
     return spec is not None and (spec.part != () or spec.text not in _HEADER_TEXTS)
@@ -150,6 +156,8 @@ class LoadedMessage:
                 # The envelope needs only the top-level header: no need to read the body.
                 root = await self.root() if self.needs_body else parse_message(await self.head())
                 value = envelope(root)
+            elif name == "PREVIEW":
+                value = string(preview_text(await self.root(), await self.wire()).encode())
             else:
                 root = await self.root()
                 value = body_structure(root, extended=name == "BODYSTRUCTURE")
@@ -213,6 +221,10 @@ async def _item(
         out.append(_date(view.tables.dates, view.info[uid].internal_date))
     elif name == "MODSEQ":
         out.append(b"MODSEQ (%d)" % view.info[uid].modseq)
+    elif name in _OBJECT_IDS:
+        out.append(object_ids.fetch_value(name, view.info[uid].key))
+    elif name == "SAVEDATE":  # RFC 8514 §3
+        out.append(b"SAVEDATE " + internal_date(await msg.mailbox.save_date(uid)))
     elif item.section is not None:
         await _section(msg, item, out)
     elif name in _CACHE_KEYS:
@@ -315,6 +327,8 @@ def _metadata(
             parts.append(_date(view.tables.dates, info.internal_date))
         elif name == "MODSEQ":
             parts.append(b"MODSEQ (%d)" % info.modseq)
+        elif name in _OBJECT_IDS:
+            parts.append(object_ids.fetch_value(name, info.key))
         else:
             value = known.get((uid, _CACHE_KEYS[name]))
             if value is None:

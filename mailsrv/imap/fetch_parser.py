@@ -26,6 +26,10 @@ _PLAIN_ITEMS = frozenset(
         "BODYSTRUCTURE",
         "UID",
         "MODSEQ",  # RFC 7162 §3.1.4
+        "EMAILID",  # RFC 8474 §5 (object_ids.py)
+        "THREADID",
+        "PREVIEW",  # RFC 8970 (message/preview.py), with (LAZY)
+        "SAVEDATE",  # RFC 8514
         # Gmail's X-GM-EXT-1 (gmail_fetch.py); refused unless the persona offers it.
         "X-GM-MSGID",
         "X-GM-THRID",
@@ -75,6 +79,8 @@ def parse_fetch_item(lx: Lexer) -> FetchItem:
     if lx.peek() != 0x5B:
         if name not in _PLAIN_ITEMS:
             raise ParseError(f"unknown fetch item {name}" if name else "expected a fetch item")
+        if name == "PREVIEW" and lx.data[lx.pos : lx.pos + 6].upper() == b" (LAZY":
+            _preview_modifiers(lx)
         return FetchItem(name)
     if name not in ("BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"):
         raise ParseError(f"unknown fetch item {name}")
@@ -90,6 +96,18 @@ def parse_fetch_item(lx: Lexer) -> FetchItem:
             raise ParseError("partial length must not be 0")
         partial = (start, count)
     return FetchItem(name, section, partial)
+
+
+def _preview_modifiers(lx: Lexer) -> None:
+    """`` (LAZY)`` (RFC 8970 §4.1). LAZY lets a server answer NIL when the preview is not at
+    hand; mailsrv always answers it (it is cached after the first computation)."""
+    lx.pos += 2
+    while True:
+        if lx.take(_FETCH_NAME).upper() != b"LAZY":
+            raise ParseError("unknown PREVIEW modifier")
+        if lx.accept(b")"):
+            return
+        lx.sp()
 
 
 def parse_fetch_items(lx: Lexer) -> tuple[FetchItem, ...]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from mailsrv.imap.mailbox_names import encode_name
 from mailsrv.imap.mailbox_view import MailboxView
+from mailsrv.imap.object_ids import mailbox_id
 from mailsrv.store.base import DELETED, SEEN, FolderSnapshot
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ def status_values(
             value = sum(m.size for m in snap.messages if DELETED in m.flags)
         elif item == "HIGHESTMODSEQ":
             value = snap.highestmodseq
+        elif item == "MAILBOXID":
+            value = 0  # a placeholder status_line replaces with the id
         else:
             value = recent
         out.append((item, value))
@@ -52,5 +55,8 @@ async def status_line(s: ImapSession, name: str, items: tuple[str, ...]) -> byte
         else:
             probe = MailboxView(s.shared.views, s.ctx.store, mailbox, snap, readonly=True)
             recent = len(probe.recent)
-    values = " ".join(f"{k} {v}" for k, v in status_values(snap, items, recent))
+    values = " ".join(
+        f"{k} ({mailbox_id(snap)})" if k == "MAILBOXID" else f"{k} {v}"  # RFC 8474 §4
+        for k, v in status_values(snap, items, recent)
+    )
     return b"* STATUS " + encode_name(mailbox.name, utf8=s.utf8) + f" ({values})\r\n".encode()

@@ -19,6 +19,7 @@ _STATUS_ITEMS = frozenset(
         "DELETED",
         "DELETED-STORAGE",
         "HIGHESTMODSEQ",
+        "MAILBOXID",  # RFC 8474 §4
     }
 )
 _LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})

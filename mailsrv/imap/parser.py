@@ -60,6 +60,7 @@ from mailsrv.imap.mailbox_parser import parse_list, parse_lsub, parse_status
 from mailsrv.imap.notify_args import parse_notify
 from mailsrv.imap.sequence_set import SequenceSet
 from mailsrv.imap.tokens import Atom
+from mailsrv.imap.urlauth_parser import parse_genurlauth, parse_resetkey, parse_urlfetch
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode
 
 _SYSTEM_FLAGS = {f.upper(): f for f in SYSTEM_FLAGS}
@@ -414,6 +415,9 @@ _HANDLERS: dict[str, Handler] = {
     "GETQUOTA": lambda lx, tag, uid: _quota(lx, tag, "GETQUOTA"),
     "GETQUOTAROOT": lambda lx, tag, uid: _quota(lx, tag, "GETQUOTAROOT"),
     "SETQUOTA": _setquota,
+    "GENURLAUTH": parse_genurlauth,
+    "RESETKEY": parse_resetkey,
+    "URLFETCH": parse_urlfetch,
     "NOTIFY": lambda lx, tag, uid: parse_notify(lx, tag),
 }
 _UID_HANDLERS: dict[str, Handler] = {

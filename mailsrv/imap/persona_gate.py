@@ -33,6 +33,7 @@ from mailsrv.imap.commands import (
     StoreLabels,
     UidExpunge,
     Unselect,
+    UrlFetch,
 )
 from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.gmail_labels import GMAIL_ITEMS
@@ -70,6 +71,9 @@ _NAMED_EXTENSIONS: dict[str, str] = {
     "MYRIGHTS": "ACL",
     "XLIST": "XLIST",
     "CANCELUPDATE": "CONTEXT",
+    "GENURLAUTH": "URLAUTH",
+    "RESETKEY": "URLAUTH",
+    "URLFETCH": "URLAUTH",
 }
 #: Fetch items of extensions (RFC 7162 MODSEQ, RFC 8970 PREVIEW, RFC 8514 SAVEDATE).
 _FETCH_EXTENSIONS: dict[str, str] = {
@@ -83,6 +87,8 @@ _BINARY_ITEMS = frozenset({"BINARY", "BINARY.PEEK", "BINARY.SIZE"})
 #: RFC 5032 search keys.
 _WITHIN_KEYS = frozenset({"OLDER", "YOUNGER"})
 _MODSEQ_KEYS = frozenset({"MODSEQ"})
+_OBJECTID_KEYS = frozenset({"EMAILID", "THREADID"})
+_SAVEDATE_KEYS = frozenset({"SAVEDBEFORE", "SAVEDON", "SAVEDSINCE", "SAVEDATESUPPORTED"})
 
 
 def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
@@ -105,6 +111,8 @@ def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
 
 def _needed(cmd: Command) -> str | None:
     """The capability ``cmd`` needs beyond IMAP4rev1 (RFC 3501), if any."""
+    if isinstance(cmd, UrlFetch) and any(i.extended for i in cmd.items):
+        return "URLAUTH=BINARY"  # RFC 5524's parameters
     extension = _COMMAND_EXTENSIONS.get(type(cmd)) or _NAMED_EXTENSIONS.get(cmd.name)
     if extension is not None:
         return extension
@@ -121,6 +129,8 @@ def _needed(cmd: Command) -> str | None:
     if isinstance(cmd, Status):
         if "HIGHESTMODSEQ" in cmd.items:
             return "CONDSTORE"
+        if "MAILBOXID" in cmd.items:
+            return "OBJECTID"
         return "STATUS=SIZE" if "SIZE" in cmd.items else None
     if isinstance(cmd, Fetch):
         if cmd.vanished:
@@ -146,6 +156,10 @@ def _needed(cmd: Command) -> str | None:
             return "WITHIN"
         if _has_atom(cmd.args, _MODSEQ_KEYS):
             return "CONDSTORE"
+        if _has_atom(cmd.args, _OBJECTID_KEYS):
+            return "OBJECTID"
+        if _has_atom(cmd.args, _SAVEDATE_KEYS):
+            return "SAVEDATE"
         return _return_options(cmd.args, "ESEARCH", "CONTEXT=SEARCH")
     if isinstance(cmd, Sort):
         return _return_options(cmd.args, "ESORT", "CONTEXT=SORT")

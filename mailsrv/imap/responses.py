@@ -32,6 +32,11 @@ AUTHENTICATED_CAPABILITIES = (
     "UIDPLUS",
     "MULTIAPPEND",  # RFC 3502 (append_cmd.py)
     "CATENATE",  # RFC 4469 (append_cmd.py, imap_url.py)
+    "URLAUTH",  # RFC 4467 (urlauth_cmd.py, urlauth.py, store/access_keys.py)
+    "URLAUTH=BINARY",  # RFC 5524
+    "OBJECTID",  # RFC 8474 (object_ids.py)
+    "PREVIEW",  # RFC 8970 (message/preview.py)
+    "SAVEDATE",  # RFC 8514 (MaildirMailbox.save_date: the file's ctime, first seen)
     "MOVE",
     "UNSELECT",
     "CHILDREN",

@@ -28,6 +28,7 @@ from mailsrv.imap.search_keys import (
     ModSeq,
     Needs,
     Not,
+    ObjectId,
     Or,
     Recent,
     SearchContext,
@@ -59,6 +60,7 @@ MAX_DEPTH = 100
 MAX_NUMBER64 = 2**63 - 1
 
 _SEQUENCE = re.compile(r"[0-9*:,]+|\$")
+_OBJECTID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _DATE = re.compile(r"(\d{1,2})-([A-Za-z]{3})-(\d{4})")
 _MONTHS = {
     m: i
@@ -93,6 +95,8 @@ _DATE_KEYS = {
     "SENTON": ("on", True),
     "SENTSINCE": ("since", True),
 }
+#: RFC 8514 §4: the save date.
+_SAVED_KEYS = {"SAVEDBEFORE": "before", "SAVEDON": "on", "SAVEDSINCE": "since"}
 
 
 def parse_search(args: list[Token], *, utf8: bool = False) -> SearchProgram:
@@ -242,6 +246,12 @@ class _KeyParser:
         op, sent = _DATE_KEYS[word]
         return DateKey(op, _date(self.atom(f"{word} date")), sent=sent)  # type: ignore[arg-type]
 
+    def _saved(self, word: str, depth: int) -> Key:
+        return DateKey(_SAVED_KEYS[word], _date(self.atom(f"{word} date")), saved=True)  # type: ignore[arg-type]
+
+    def _savedate_supported(self, word: str, depth: int) -> Key:
+        return All()  # RFC 8514 §4: every mailsrv mailbox keeps save dates
+
     def _within(self, word: str, depth: int) -> Key:
         seconds = _number(self.atom(f"{word} interval"))
         if seconds < 1:
@@ -274,6 +284,18 @@ class _KeyParser:
         value = _number(tok.value)
         return ModSeq(value)
 
+    def _object_id(self, word: str, depth: int) -> Key:
+        """EMAILID objectid / THREADID objectid (RFC 8474 §6)."""
+        tok = self.next(f"{word} value")
+        value = ""
+        if isinstance(tok, Atom):
+            value = tok.value
+        elif isinstance(tok, bytes):
+            value = tok.decode("ascii", "replace")
+        if not _OBJECTID.fullmatch(value):
+            raise SearchError(f"{word} needs an object id")
+        return ObjectId(word, value)
+
     _HANDLERS: dict[str, Callable[[_KeyParser, str, int], Key]] = {
         "FROM": _header,
         "TO": _header,
@@ -293,6 +315,10 @@ class _KeyParser:
         "OR": _or,
         "UID": _uid,
         "MODSEQ": _modseq,
+        "EMAILID": _object_id,
+        **dict.fromkeys(_SAVED_KEYS, _saved),
+        "SAVEDATESUPPORTED": _savedate_supported,
+        "THREADID": _object_id,
         **dict.fromkeys(_DATE_KEYS, _date),
     }
 

@@ -109,6 +109,7 @@ async def matching(
         headers=index,
     )
     names = program.header_names()
+    savedate = program.uses_savedate
     mailbox = view.mailbox
     info_of, recent = view.info, view.recent
     if uids is None:
@@ -133,7 +134,16 @@ async def matching(
         except MessageGone:
             continue
         item = SearchItem(
-            seq, uid, info.flags, info.size, info.internal_date, uid in recent, wire, info.modseq
+            seq,
+            uid,
+            info.flags,
+            info.size,
+            info.internal_date,
+            uid in recent,
+            wire,
+            info.modseq,
+            info.key,
+            await mailbox.save_date(uid) if savedate else 0.0,
         )
         if matches(program, item, ctx):
             hits.append((seq, uid))

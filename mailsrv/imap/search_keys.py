@@ -70,11 +70,13 @@ class Size:
 
 @dataclass(frozen=True, slots=True)
 class DateKey:
-    """BEFORE/ON/SINCE (internal date) or SENTBEFORE/SENTON/SENTSINCE (Date header)."""
+    """BEFORE/ON/SINCE (internal date), SENTBEFORE/SENTON/SENTSINCE (Date header) or
+    SAVEDBEFORE/SAVEDON/SAVEDSINCE (the save date, RFC 8514 §4)."""
 
     op: Literal["before", "on", "since"]
     date: dt.date
     sent: bool = False
+    saved: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,14 @@ class ModSeq:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectId:
+    """EMAILID id / THREADID id (RFC 8474 §6)."""
+
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class Not:
     key: Key
 
@@ -153,6 +163,7 @@ Key = (
     | BodyText
     | InSet
     | ModSeq
+    | ObjectId
     | Not
     | Or
     | And
@@ -193,6 +204,10 @@ class SearchProgram:
     def uses_modseq(self) -> bool:
         """A MODSEQ key: the answer carries the highest mod-sequence (RFC 7162 §3.1.5)."""
         return _any(self.key, lambda k: isinstance(k, ModSeq))
+
+    @property
+    def uses_savedate(self) -> bool:
+        return _any(self.key, lambda k: isinstance(k, DateKey) and k.saved)
 
     def needs(self) -> Needs:
         """How much of each message matching needs (the session reads only that)."""
@@ -252,6 +267,8 @@ class SearchItem:
     recent: bool = False
     wire: bytes | None = None
     modseq: int = 0
+    key: str = ""  # the store's key (Maildir base name): EMAILID
+    saved: float = 0.0  # the save date (RFC 8514), looked up only for SAVED* keys
 
 
 @dataclass(frozen=True, slots=True)

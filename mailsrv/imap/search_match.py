@@ -18,6 +18,7 @@ import time
 from functools import cached_property
 
 from mailsrv.imap.esearch_results import result_items
+from mailsrv.imap.object_ids import email_id
 from mailsrv.imap.search_headers import SENT, field_values
 from mailsrv.imap.search_keys import (
     All,
@@ -30,6 +31,7 @@ from mailsrv.imap.search_keys import (
     Key,
     ModSeq,
     Not,
+    ObjectId,
     Or,
     Recent,
     SearchContext,
@@ -167,9 +169,13 @@ def _match(key: Key, msg: _SearchedMessage) -> bool:
     if isinstance(key, Size):
         return item.size > key.octets if key.larger else item.size < key.octets
     if isinstance(key, DateKey):
+        if key.saved:
+            return _compare_date(key, _local_date(item, msg.ctx, item.saved))
         return _compare_date(key, _sent_date(msg) if key.sent else _local_date(item, msg.ctx))
     if isinstance(key, ModSeq):
         return item.modseq >= key.value
+    if isinstance(key, ObjectId):  # THREADID is NIL for every message: it matches none
+        return key.kind == "EMAILID" and email_id(item.key) == key.value
     if isinstance(key, Within):
         age = (msg.ctx.now if msg.ctx.now is not None else time.time()) - item.internal_date
         return age > key.seconds if key.older else age <= key.seconds
@@ -195,10 +201,12 @@ def _in_set(key: InSet, item: SearchItem, ctx: SearchContext) -> bool:
     return in_intervals(intervals, item.uid if key.uid else item.seq)
 
 
-def _local_date(item: SearchItem, ctx: SearchContext) -> dt.date:
+def _local_date(item: SearchItem, ctx: SearchContext, when: float | None = None) -> dt.date:
+    """The calendar date of the internal date (or of ``when``) in the server's zone."""
+    seconds = item.internal_date if when is None else when
     if ctx.tz is None:
-        return dt.datetime.fromtimestamp(item.internal_date).date()
-    return dt.datetime.fromtimestamp(item.internal_date, ctx.tz).date()
+        return dt.datetime.fromtimestamp(seconds).date()
+    return dt.datetime.fromtimestamp(seconds, ctx.tz).date()
 
 
 def _sent_date(msg: _SearchedMessage) -> dt.date:

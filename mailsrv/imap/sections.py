@@ -71,9 +71,12 @@ def header_fields(
     return b"".join(out)
 
 
-def _decoded_range(part: MimePart, wire: bytes, start: int, end: int) -> bytes:
+def _decoded_range(
+    part: MimePart, wire: bytes, start: int, end: int, *, rewrite: bool = True
+) -> bytes:
     """wire[start:end] with the body of every encoded leaf inside it transfer-decoded and
-    its Content-Transfer-Encoding field saying ``binary`` (as Dovecot rewrites it)."""
+    (``rewrite``) its Content-Transfer-Encoding field saying ``binary`` (as Dovecot rewrites
+    it)."""
     pieces: list[bytes] = []
     pos = start
     for p in part.walk():
@@ -83,7 +86,7 @@ def _decoded_range(part: MimePart, wire: bytes, start: int, end: int) -> bytes:
         if encoding in IDENTITY:
             continue
         decoded = decode(p.body(wire), encoding)
-        for f in p.fields:
+        for f in p.fields if rewrite else ():
             if f.name.lower() == b"content-transfer-encoding" and f.start >= pos:
                 colon = wire.index(b":", f.start, f.end)
                 pieces += [
@@ -123,6 +126,21 @@ def binary_section(
     if found.children or found.message is not None:
         return _decoded_range(found, wire, found.body_start, found.end)
     return decode(found.body(wire), found.transfer_encoding)
+
+
+def decoded_entity(root: MimePart, wire: bytes, part: tuple[int, ...]) -> bytes | None:
+    """The part, its MIME header included, with every body in it transfer-decoded but every
+    header kept as written: what URLFETCH's BODYPARTSTRUCTURE describes next to BINARY (RFC
+    5524), so that its sizes and line counts are those of the decoded data (as Dovecot's).
+    None when there is no such part."""
+    found = root if not part else find_part(root, part)
+    if found is None:
+        return None
+    head = wire[found.start : found.body_start] if part else b""
+    if found.children or found.message is not None or not part:
+        start = found.body_start if part else 0
+        return head + _decoded_range(found, wire, start, found.end, rewrite=False)
+    return head + decode(found.body(wire), found.transfer_encoding)
 
 
 def binary_size(root: MimePart, wire: bytes, part: tuple[int, ...], *, rev2: bool = False) -> int:

@@ -147,6 +147,8 @@ class FolderSnapshot:
     version: int  # changes whenever anything in the folder changed; equal versions, equal state
     #: RFC 7162 HIGHESTMODSEQ: the highest mod-sequence of any change (flags, new, expunged)
     highestmodseq: int = 0
+    #: The folder's GUID (RFC 8474 MAILBOXID): the dovecot-uidlist header's, "" when it has none
+    mailbox_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +261,11 @@ class Mailbox(Protocol):
 
     async def set_cached(self, uid: int, key: str, value: bytes) -> None: ...
 
+    async def save_date(self, uid: int) -> float:
+        """When the message was saved in this folder (RFC 8514 SAVEDATE), seconds since the
+        epoch; ``MessageGone`` if it is not there."""
+        ...
+
     async def uidvalidity_bump(self) -> int:
         """Give the folder a new UIDVALIDITY (fault injection, repair); returns it."""
         ...
@@ -296,6 +303,15 @@ class Store(Protocol):
 
     async def rename_folder(self, user: str, old: str, new: str) -> None:
         """Rename (with children); renaming INBOX moves its messages (RFC 3501 §6.3.5)."""
+        ...
+
+    async def access_key(self, user: str, folder: str, *, create: bool) -> bytes | None:
+        """The URLAUTH mailbox access key (RFC 4467 §3) of the user's ``folder`` (a normalized
+        name); ``create`` makes a random one when there is none."""
+        ...
+
+    async def reset_access_keys(self, user: str, folder: str | None = None) -> None:
+        """Drop the access key of ``folder`` (None: all the user's): RESETKEY (RFC 4467 §4)."""
         ...
 
     async def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:

@@ -32,6 +32,8 @@ from mailsrv.store.scan import Entry
 T = TypeVar("T")
 #: Messages up to this size are read on the event loop; bigger ones in a thread.
 INLINE_READ = 256 * 1024
+#: The message-cache key of the save date (RFC 8514), the ctime first seen, as text.
+SAVEDATE_KEY = "store.savedate"
 #: Flag changes / expunges on more messages than this run in a thread.
 INLINE_BATCH = 200
 
@@ -68,6 +70,7 @@ class MaildirMailbox:
                 idx.messages(),
                 idx.version,
                 idx.modseqs.highest,
+                idx.guid,
             )
 
     async def _entry(self, uid: int) -> Entry:
@@ -209,6 +212,27 @@ class MaildirMailbox:
         async with idx.lock:
             await self._indexes.refresh(idx)
             return idx.vanished_since(modseq)
+
+    async def save_date(self, uid: int) -> float:
+        """The file's ctime when this folder first looked (the time it was renamed into
+        ``new/`` or ``cur/``, as Dovecot's Maildir save date), kept in the message cache, so
+        that later flag changes (renames, which touch ctime) do not move it."""
+        cached = await self.get_cached(uid, SAVEDATE_KEY)
+        if cached is not None:
+            with contextlib.suppress(ValueError):
+                return float(cached)
+        for attempt in range(2):
+            e = await self._entry(uid)
+            try:
+                value = os.stat(f"{self._index.path}/{e.sub}/{e.fname}").st_ctime
+            except FileNotFoundError:
+                if attempt == 0:
+                    async with self._index.lock:
+                        await self._indexes.refresh(self._index, force=True)
+                continue
+            await self.set_cached(uid, SAVEDATE_KEY, repr(value).encode())
+            return value
+        raise MessageGone(f"message UID {uid} no longer exists")
 
     async def get_cached(self, uid: int, key: str) -> bytes | None:
         e = await self._entry(uid)

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from mailsrv.message.wire import to_wire
 from mailsrv.store import folder_ops, layout, session_lock
+from mailsrv.store.access_keys import AccessKeys
 from mailsrv.store.base import (
     DEFAULT_SPECIAL_FOLDERS,
     HIERARCHY_DELIMITER,
@@ -82,7 +83,7 @@ def _remove_trees(paths: list[Path]) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-class MaildirStore:
+class MaildirStore(AccessKeys):
     """All users' mail under ``root``; one per process, shared by every session."""
 
     def __init__(

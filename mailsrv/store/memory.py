@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class StoredMessage:
     info: MessageInfo
     data: bytes
     cache: dict[str, bytes] = field(default_factory=dict)
+    saved: float = field(default_factory=time.time)  # RFC 8514 SAVEDATE
 
 
 @dataclass(slots=True)
@@ -56,6 +58,7 @@ class StoredFolder:
     version: int = 0
     highestmodseq: int = 1  # RFC 7162: raised by every change
     expunged: list[tuple[int, int]] = field(default_factory=list)  # (modseq, uid)
+    guid: str = field(default_factory=lambda: secrets.token_hex(16))  # as a uidlist's G field
 
     def bump(self) -> int:
         self.highestmodseq += 1
@@ -139,7 +142,9 @@ class MemoryMailbox:
     async def snapshot(self) -> FolderSnapshot:
         f = self._folder()
         msgs = tuple(m.info for _, m in sorted(f.messages.items()))
-        return FolderSnapshot(f.name, f.uidvalidity, f.uidnext, msgs, f.version, f.highestmodseq)
+        return FolderSnapshot(
+            f.name, f.uidvalidity, f.uidnext, msgs, f.version, f.highestmodseq, f.guid
+        )
 
     async def vanished_since(self, modseq: int) -> list[int] | None:
         f = self._folder()
@@ -223,6 +228,9 @@ class MemoryMailbox:
     async def get_cached(self, uid: int, key: str) -> bytes | None:
         return self._message(uid).cache.get(key)
 
+    async def save_date(self, uid: int) -> float:
+        return self._message(uid).saved
+
     async def set_cached(self, uid: int, key: str, value: bytes) -> None:
         self._message(uid).cache[key] = value
 
@@ -249,6 +257,7 @@ class MemoryStore:
         #: Every delivery is also copied into the user's ``\\All`` folder (Gmail's All Mail).
         self.all_mail = all_mail
         self._session_locks: set[str] = set()
+        self._access_keys: dict[tuple[str, str], bytes] = {}
 
     # -- internals -------------------------------------------------------------------------
 
@@ -293,6 +302,17 @@ class MemoryStore:
             kids = any(o.startswith(prefix) for o in folders)
             out.append(FolderInfo(n, f.special_use, n in subs, kids))
         return out
+
+    async def access_key(self, user: str, folder: str, *, create: bool) -> bytes | None:
+        self._folders.of_user(user)
+        key = self._access_keys.get((user, folder))
+        if key is None and create:
+            key = self._access_keys[(user, folder)] = secrets.token_bytes(16)
+        return key
+
+    async def reset_access_keys(self, user: str, folder: str | None = None) -> None:
+        for k in [k for k in self._access_keys if k[0] == user and folder in (None, k[1])]:
+            del self._access_keys[k]
 
     async def list_subscriptions(self, user: str) -> list[str]:
         self._folders.of_user(user)
@@ -424,6 +444,7 @@ class MemoryStore:
     async def reset(self) -> None:
         self._folders.users.clear()
         self._folders.subscriptions.clear()
+        self._access_keys.clear()
         self._hub.publish(StoreEvent("", "", EventKind.RESET))
 
     async def close(self) -> None:
