@@ -14,6 +14,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, auth_mechanism
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.net import admission, faults, sasl, timeouts
 from mailsrv.net.shutdown import LiveSessions
+from mailsrv.smtp.data_reader import DataReader, DataState
+from mailsrv.smtp.data_stream import read_message
 from mailsrv.smtp.handler import IngressEnvelope, IngressHandler, peer_host
 
 log = logging.getLogger("mailsrv.smtp")
@@ -225,6 +227,40 @@ class IngressSMTP(SMTP):
             await self.push("530 5.7.0 Authentication required")
             return True
         return False
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA, with the message read in large pieces (``DataReader``) instead of
+        line by line: the same checks, replies and handler call."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if self.envelope is None or not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        transfer = DataReader(self.data_size_limit, self.line_length_limit)
+        try:
+            ended = await read_message(self._reader, transfer)
+        except asyncio.CancelledError:  # the connection went away during DATA
+            self._writer.close()
+            raise
+        if not ended:
+            self._writer.close()
+            return
+        if transfer.state is not DataState.NOMINAL:
+            if transfer.state is DataState.TOO_LONG:
+                await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
+            else:
+                await self.push("552 Error: Too much mail data")
+            self.envelope = self._create_envelope()
+            return
+        content = transfer.content()
+        self.envelope.content = self.envelope.original_content = content
+        status = await self.event_handler.handle_DATA(self, self.session, self.envelope)
+        self.envelope = self._create_envelope()
+        await self.push(status)
 
     async def smtp_AUTH(self, arg: str) -> None:
         if self.session is not None and self.session.host_name and not self.plaintext_ok:
