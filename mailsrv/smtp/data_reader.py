@@ -101,13 +101,19 @@ class DataReader:
         else:
             lines = piece.split(b"\r\n")
             first = self._line + len(lines[0]) + 2
-            if max(first, *(len(line) + 2 for line in lines[1:-1])) > self.line_limit:
+            inner = max((len(line) + 2 for line in lines[1:-1]), default=0)
+            if max(first, inner) > self.line_limit:
                 self.state = DataState.TOO_LONG
                 return
             self._line = len(lines[-1])
         if self._line + (1 if self._cr else 2) > self.line_limit:
             # Even if its CRLF (or the LF after its CR) came next, it is too long.
             self.state = DataState.TOO_LONG
+
+    @property
+    def buffered(self) -> int:
+        """Bytes kept for the message (0 once it is refused: the rest is only drained)."""
+        return sum(map(len, self._pieces))
 
     def content(self) -> bytes:
         """The message as the client meant it: without the final dot line, dots unstuffed."""
