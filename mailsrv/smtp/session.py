@@ -230,7 +230,12 @@ class IngressSMTP(SMTP):
 
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA, with the message read in large pieces (``DataReader``) instead of
-        line by line: the same checks, replies and handler call."""
+        line by line: the same checks, replies and handler call. The stream is the one
+        aiosmtpd reads commands from; were it ever not a StreamReader, aiosmtpd's DATA runs."""
+        reader = getattr(self, "_reader", None)
+        if not isinstance(reader, asyncio.StreamReader):
+            await super().smtp_DATA(arg)
+            return
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
         if self.envelope is None or not self.envelope.rcpt_tos:
@@ -242,7 +247,7 @@ class IngressSMTP(SMTP):
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         transfer = DataReader(self.data_size_limit, self.line_length_limit)
         try:
-            ended = await read_message(self._reader, transfer)
+            ended = await read_message(reader, transfer)
         except asyncio.CancelledError:  # the connection went away during DATA
             self._writer.close()
             raise
