@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +250,8 @@ def _check_ports(config: Config, origin: dict[str, str | None]) -> None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only a server started with a config file reads TOML
+
     try:
         return tomllib.loads(Path(path).read_text())
     except OSError as exc:

@@ -236,7 +236,7 @@ class MailServer:
             return await start_imap(ctx, cfg.host, port, implicit_tls=implicit_tls, shared=shared)
 
         async def lmtp(port: int) -> Listener:
-            from mailsrv.smtp.lmtp import start_lmtp
+            from mailsrv.smtp.lmtp_listener import start_lmtp
 
             return await start_lmtp(ctx, cfg.host, port)
 
@@ -377,7 +377,7 @@ def _bind(name: str, port: int, make: _Factory) -> _Starter:
 
 def _bind_socket(ctx: ServerContext, path: Path) -> _Starter:
     async def start() -> Listener:
-        from mailsrv.smtp.lmtp import start_lmtp_socket
+        from mailsrv.smtp.lmtp_listener import start_lmtp_socket
 
         try:
             return await start_lmtp_socket(ctx, path)

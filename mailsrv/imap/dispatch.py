@@ -14,16 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import get_args
 
-from mailsrv.imap import (
-    any_state,
-    authenticated,
-    not_authenticated,
-    notify,
-    persona_gate,
-    quota_cmd,
-    selected,
-    urlauth_cmd,
-)
+from mailsrv.imap import any_state, not_authenticated, persona_gate
+from mailsrv.imap.command_registry import CommandRegistry
 from mailsrv.imap.commands import Command, InvalidCommand, command_name
 from mailsrv.imap.core import IdleEnd, SaslResponse
 from mailsrv.imap.errors import CommandFailed
@@ -34,18 +26,33 @@ from mailsrv.store.base import StoreError
 
 log = logging.getLogger("mailsrv.imap")
 
-#: Every command's handler, grouped by the state the command runs in.
-HANDLERS = any_state.HANDLERS.merge(
-    not_authenticated.HANDLERS,
-    authenticated.HANDLERS,
-    quota_cmd.HANDLERS,
-    notify.HANDLERS,
-    selected.HANDLERS,
-    urlauth_cmd.HANDLERS,
-)
-_unhandled = set(get_args(Command)) - set(HANDLERS)
-if _unhandled:  # pragma: no cover - a programming error, caught by the first import
-    raise RuntimeError(f"commands without a handler: {sorted(c.__name__ for c in _unhandled)}")
+#: The handlers of the commands legal before login (and in any state), loaded with the listener.
+LOGGED_OUT = any_state.HANDLERS.merge(not_authenticated.HANDLERS)
+_LOGGED_OUT_KINDS = frozenset(LOGGED_OUT)
+_every: list[CommandRegistry] = []
+
+
+def every_handler() -> CommandRegistry:
+    """Every command's handler, grouped by the state the command runs in. The authenticated and
+    selected states' modules load at the first command that needs them: a server starts, and
+    takes its first LOGIN, without them."""
+    if not _every:
+        from mailsrv.imap import authenticated, notify, quota_cmd, selected, urlauth_cmd
+
+        joined = LOGGED_OUT.merge(
+            authenticated.HANDLERS,
+            quota_cmd.HANDLERS,
+            notify.HANDLERS,
+            selected.HANDLERS,
+            urlauth_cmd.HANDLERS,
+        )
+        unhandled = set(get_args(Command)) - set(joined)
+        if unhandled:  # pragma: no cover - a programming error, caught by the first command
+            names = sorted(c.__name__ for c in unhandled)
+            raise RuntimeError(f"commands without a handler: {names}")
+        _every.append(joined)
+    return _every[0]
+
 
 #: Called before a command runs; True when it must not (an injected fault answered it).
 FaultHook = Callable[[Command], Awaitable[bool]]
@@ -98,7 +105,8 @@ async def run_command(s: ImapSession, cmd: Command) -> None:
     ``ctx.metrics``: the command, its latency, an internal error)."""
     started = time.perf_counter()
     try:
-        await HANDLERS.handler(cmd)(s, cmd)
+        registry = LOGGED_OUT if type(cmd) in _LOGGED_OUT_KINDS else every_handler()
+        await registry.handler(cmd)(s, cmd)
         s.bad_in_a_row = 0
     except CommandFailed as exc:
         if exc.status == "BAD":

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from mailsrv.context import ServerContext
 from mailsrv.net.listen import create_server
 from mailsrv.net.shutdown import LiveSessions
-from mailsrv.smtp.handler import IngressHandler
-from mailsrv.smtp.session import IngressSMTP
+
+if TYPE_CHECKING:
+    from mailsrv.smtp.handler import IngressHandler
 
 MODES = ("smtp", "submission", "smtps")
 
@@ -36,12 +38,18 @@ async def start_smtp(ctx: ServerContext, host: str, port: int, *, mode: str) -> 
         raise ValueError(f"unknown SMTP mode {mode!r}")
     if mode == "smtps" and ctx.tls is None:
         raise ValueError("smtps needs TLS")
-    handler = IngressHandler(ctx)
     live = LiveSessions()
     holder: list[int] = [port]
+    handlers: list[IngressHandler] = []
 
-    def factory() -> IngressSMTP:
-        return IngressSMTP(ctx, handler, mode, holder[0], live)
+    def factory() -> asyncio.Protocol:
+        # aiosmtpd and the session are imported at the first connection, not at start-up.
+        from mailsrv.smtp.handler import IngressHandler
+        from mailsrv.smtp.session import IngressSMTP
+
+        if not handlers:
+            handlers.append(IngressHandler(ctx))
+        return IngressSMTP(ctx, handlers[0], mode, holder[0], live)
 
     ssl_context = ctx.tls_for("smtps") if mode == "smtps" else None
     server = await create_server(ctx.listen_sockets, factory, host, port, ssl_context=ssl_context)

@@ -71,7 +71,11 @@ def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The C library the interpreter already has loaded; find_library() would run
+        # ldconfig in a child process on every start.
+        lib = ctypes.CDLL(None, use_errno=True)
+        if not hasattr(lib, "inotify_init1"):
+            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     except OSError:
         return None
     if not hasattr(lib, "inotify_init1"):
