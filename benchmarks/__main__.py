@@ -35,6 +35,7 @@ SCENARIOS: dict[str, ScenarioFn] = {
     "smtp-ingress-scan": scenarios_scan.smtp_ingress_scan,
     "pop3-drain": scenarios.pop3_drain,
     "imap-initial-sync": scenarios.imap_initial_sync,
+    "imap-compress-bodies": scenarios.imap_compress_bodies,
     "imap-search": scenarios.imap_search,
     "imap-sort": scenarios.imap_sort,
     "select-scaling": scenarios.select_scaling,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+import zlib
+from typing import Protocol
 
 #: Stream buffer limit: a whole 2 MB message must fit when reading up to a POP3 terminator.
 STREAM_LIMIT = 64 * 1024 * 1024
@@ -63,9 +65,41 @@ class Pop3Client:
         self.writer.close()
 
 
+class _Writer(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _DeflateWriter:
+    """The client's half of COMPRESS=DEFLATE (RFC 4978): raw deflate, flushed per write."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._deflate = zlib.compressobj(wbits=-15)
+
+    def write(self, data: bytes) -> None:
+        d = self._deflate
+        self._writer.write(d.compress(data) + d.flush(zlib.Z_SYNC_FLUSH))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+async def _inflate(raw: asyncio.StreamReader, into: asyncio.StreamReader) -> None:
+    """Feed what the server sends, inflated, to the reader the client reads from."""
+    inflate = zlib.decompressobj(wbits=-15)
+    while chunk := await raw.read(256 * 1024):
+        into.feed_data(inflate.decompress(chunk))
+    into.feed_eof()
+
+
 class ImapClient:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+        self.reader = reader
+        self.writer: _Writer = writer
+        self._raw = writer
+        self._pump: asyncio.Task[None] | None = None
         self._tags = (f"a{n}" for n in itertools.count(1))
 
     @classmethod
@@ -108,6 +142,13 @@ class ImapClient:
     async def login(self, user: str, password: str) -> None:
         await self.command(f'LOGIN {user} "{password}"')
 
+    async def compress(self) -> None:
+        """``COMPRESS DEFLATE``: from its OK on, both directions are deflated."""
+        await self.command("COMPRESS DEFLATE")
+        inflated = asyncio.StreamReader(limit=STREAM_LIMIT)
+        self._pump = asyncio.create_task(_inflate(self.reader, inflated))
+        self.reader, self.writer = inflated, _DeflateWriter(self._raw)
+
     async def logout(self) -> None:
         tag = next(self._tags)
         self.writer.write(f"{tag} LOGOUT\r\n".encode())
@@ -116,6 +157,8 @@ class ImapClient:
         except (ClientError, ConnectionError):
             pass
         self.writer.close()
+        if self._pump is not None:
+            self._pump.cancel()
 
 
 def parse_search(lines: list[bytes]) -> list[int]:
@@ -169,3 +212,5 @@ class SmtpClient:
         except (ClientError, ConnectionError):
             pass
         self.writer.close()
+        if self._pump is not None:
+            self._pump.cancel()

@@ -87,6 +87,32 @@ def imap_initial_sync(bench: Bench, kind: str) -> Results:
     }
 
 
+def imap_compress_bodies(bench: Bench, kind: str) -> Results:
+    """imap-initial-sync's bodies phase with COMPRESS=DEFLATE on (mailsrv only: the Dovecot of
+    ``make bench-compare`` runs without its imap_zlib plugin)."""
+    if not is_mailsrv(kind):
+        return {}
+    tpl, users = _drain_template(bench)
+    msgs, mbs = Series(), Series()
+    for _ in range(bench.runs):
+        with running(bench, kind, tpl, users) as server:
+            per_worker = [
+                {"port": server.ports["imap"], "users": chunk}
+                for chunk in split(users, bench.procs)
+            ]
+            job = run_job(
+                "benchmarks.work:imap_bodies_compressed", per_worker, 1, lambda: server_cpu(server)
+            )
+            count = sum(w["messages"] for w in job.workers)
+            octets = sum(w["body_octets"] for w in job.workers)
+            phase = job.phases[0]
+            msgs.values.append(count / phase.wall)
+            msgs.server_cpu.append(phase.server_cpu)
+            msgs.loadgen_cpu.append(phase.loadgen_cpu)
+            mbs.values.append(octets / 1e6 / phase.wall)
+    return {("bodies over COMPRESS", "msg/s", ""): msgs, ("bodies over COMPRESS", "MB/s", ""): mbs}
+
+
 SEARCHES = (
     (f"SEARCH TEXT {TEXT_TERM}", "≈131"),
     (f"SEARCH SUBJECT {SUBJECT_TERM}", "≈4"),

@@ -82,6 +82,36 @@ async def imap_sync(ctx: WorkerCtx, port: int, users: list[str]) -> dict[str, An
     }
 
 
+async def imap_bodies_compressed(ctx: WorkerCtx, port: int, users: list[str]) -> dict[str, Any]:
+    """The initial sync's bodies phase over COMPRESS=DEFLATE (RFC 4978): SELECT and the UIDs
+    untimed, then every body one by one, compressed both ways."""
+    clients = []
+    for user in users:
+        client = await ImapClient.connect(HOST, port)
+        await client.login(user, PASSWORD)
+        await client.compress()
+        await client.command("SELECT INBOX")
+        clients.append(client)
+    listed = await asyncio.gather(*(c.command("UID SEARCH ALL") for c in clients))
+    uid_lists = [parse_search(lines) for lines, _ in listed]
+    await ctx.phase()
+
+    async def bodies(client: ImapClient, uids: list[int]) -> int:
+        total = 0
+        for uid in uids:
+            _, octets = await client.command(f"UID FETCH {uid} BODY.PEEK[]")
+            total += octets
+        return total
+
+    read = await asyncio.gather(
+        *(bodies(c, uids) for c, uids in zip(clients, uid_lists, strict=True))
+    )
+    await ctx.phase()
+    for client in clients:
+        await client.logout()
+    return {"messages": sum(len(u) for u in uid_lists), "body_octets": sum(read)}
+
+
 async def imap_search(
     ctx: WorkerCtx, port: int, user: str, queries: list[str], repeats: int
 ) -> dict[str, Any]:
