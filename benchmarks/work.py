@@ -41,6 +41,15 @@ async def pop3_drain(ctx: WorkerCtx, port: int, users: list[str]) -> dict[str, A
     return {"messages": sum(m for m, _ in done), "bytes": sum(b for _, b in done)}
 
 
+async def _bodies(client: ImapClient, uids: list[int]) -> int:
+    """Every body, one ``UID FETCH BODY.PEEK[]`` at a time; the octets read."""
+    total = 0
+    for uid in uids:
+        _, octets = await client.command(f"UID FETCH {uid} BODY.PEEK[]")
+        total += octets
+    return total
+
+
 async def imap_sync(ctx: WorkerCtx, port: int, users: list[str]) -> dict[str, Any]:
     """SELECT + metadata FETCH (cold), metadata FETCH again (warm), then every body one by one."""
     clients = []
@@ -62,15 +71,8 @@ async def imap_sync(ctx: WorkerCtx, port: int, users: list[str]) -> dict[str, An
     await asyncio.gather(*(metadata(c, False) for c in clients))
     await ctx.phase()
 
-    async def bodies(client: ImapClient, uids: list[int]) -> int:
-        total = 0
-        for uid in uids:
-            _, octets = await client.command(f"UID FETCH {uid} BODY.PEEK[]")
-            total += octets
-        return total
-
     read = await asyncio.gather(
-        *(bodies(c, uids) for c, (uids, _) in zip(clients, cold, strict=True))
+        *(_bodies(c, uids) for c, (uids, _) in zip(clients, cold, strict=True))
     )
     await ctx.phase()
     for client in clients:
@@ -96,15 +98,8 @@ async def imap_bodies_compressed(ctx: WorkerCtx, port: int, users: list[str]) ->
     uid_lists = [parse_search(lines) for lines, _ in listed]
     await ctx.phase()
 
-    async def bodies(client: ImapClient, uids: list[int]) -> int:
-        total = 0
-        for uid in uids:
-            _, octets = await client.command(f"UID FETCH {uid} BODY.PEEK[]")
-            total += octets
-        return total
-
     read = await asyncio.gather(
-        *(bodies(c, uids) for c, uids in zip(clients, uid_lists, strict=True))
+        *(_bodies(c, uids) for c, uids in zip(clients, uid_lists, strict=True))
     )
     await ctx.phase()
     for client in clients:
