@@ -212,5 +212,3 @@ class SmtpClient:
         except (ClientError, ConnectionError):
             pass
         self.writer.close()
-        if self._pump is not None:
-            self._pump.cancel()
