@@ -27,6 +27,15 @@ class Conn:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 
+    @classmethod
+    async def imap_login(cls, port: int | None, user: str = "alice") -> Conn:
+        """An IMAP connection past its greeting, logged in as ``user`` (any password: dev)."""
+        conn = await cls.open(port)
+        await conn.line()
+        await conn.send(b"l LOGIN %s pw\r\n" % user.encode())
+        await conn.until(b"l OK")
+        return conn
+
     async def line(self, timeout: float = 10) -> bytes:
         return await asyncio.wait_for(self.reader.readline(), timeout)
 

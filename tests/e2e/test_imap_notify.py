@@ -40,11 +40,7 @@ async def close_clients() -> AsyncIterator[None]:
 
 
 async def login(server: MailServer, user: str = "alice") -> Conn:
-    conn = await Conn.open(server.ports.imap)
-    await conn.line()
-    await conn.send(b"l LOGIN %s pw\r\n" % user.encode())
-    await conn.until(b"l OK")
-    return conn
+    return await Conn.imap_login(server.ports.imap, user)
 
 
 async def command(conn: Conn, data: bytes, tag: bytes) -> list[bytes]:

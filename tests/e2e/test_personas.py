@@ -79,9 +79,7 @@ async def test_every_unadvertised_command_is_refused(make_server: Any, name: str
     persona = PERSONAS[name]
     async with make_server(services={"imap"}, persona=name) as server:
         await server.store.ensure_user("ann")
-        c = await Conn.open(server.ports.imap)
-        await c.line()
-        await transcript(c, b"a1", b"LOGIN ann pw")
+        c = await Conn.imap_login(server.ports.imap, "ann")
         caps = capabilities(await transcript(c, b"a2", b"CAPABILITY"))
         await transcript(c, b"a3", b"SELECT INBOX")
         probes = {
@@ -131,9 +129,7 @@ async def test_rev1_refuses_idle_enable_and_nonsync_literals(make_server: Any) -
 async def test_gmail_literal_minus_and_limits(make_server: Any) -> None:
     async with make_server(services={"imap"}, persona="gmail") as server:
         await server.store.ensure_user("ann")
-        c = await Conn.open(server.ports.imap)
-        await c.line()
-        await transcript(c, b"a1", b"LOGIN ann pw")
+        c = await Conn.imap_login(server.ports.imap, "ann")
         caps = capabilities(await transcript(c, b"a2", b"CAPABILITY"))
         assert "LITERAL-" in caps and "LITERAL+" not in caps
         assert "APPENDLIMIT=35651584" in caps  # the smaller of Gmail's and our 50 MiB
@@ -149,9 +145,7 @@ async def test_gmail_literal_minus_and_limits(make_server: Any) -> None:
 async def test_enable_only_enables_what_the_persona_offers(make_server: Any) -> None:
     async with make_server(services={"imap"}, persona="dovecot") as server:
         await server.store.ensure_user("ann")
-        c = await Conn.open(server.ports.imap)
-        await c.line()
-        await transcript(c, b"a1", b"LOGIN ann pw")
+        c = await Conn.imap_login(server.ports.imap, "ann")
         answer = await transcript(c, b"a2", b"ENABLE UTF8=ACCEPT IMAP4rev2")
         assert answer[1] == b"* ENABLED\r\n"
 
@@ -175,8 +169,6 @@ async def test_persona_size_limit_is_the_servers_too(make_server: Any) -> None:
                 return smtp.esmtp_features["size"]
 
         assert await asyncio.to_thread(ehlo) == "36700160"
-        c = await Conn.open(server.ports.imap)
-        await c.line()
-        await transcript(c, b"a1", b"LOGIN ann pw")
+        c = await Conn.imap_login(server.ports.imap, "ann")
         await c.send(b"a2 APPEND INBOX {36700161}\r\n")
         assert (await c.line()).startswith(b"a2 NO [TOOBIG]")
