@@ -57,6 +57,8 @@ class UsersFile:
         #: What follows the password on each line (uid:gid:gecos:home:shell:extra fields).
         self._rests: dict[str, str] = {}
         self._tokens: dict[str, tuple[str, ...]] = {}
+        #: Each line's userdb extra fields, parsed once per read of the file.
+        self._fields: dict[str, dict[str, str]] = {}
         self._scram_capable = False
 
     def _load(self) -> None:
@@ -66,6 +68,7 @@ class UsersFile:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
             self._users, self._rests, self._tokens, self._mtime = {}, {}, {}, None
+            self._fields = {}
             self._scram_capable = False
             return
         if mtime == self._mtime:
@@ -73,6 +76,7 @@ class UsersFile:
         users: dict[str, str] = {}
         rests: dict[str, str] = {}
         tokens: dict[str, tuple[str, ...]] = {}
+        fields: dict[str, dict[str, str]] = {}
         for line in self.path.read_text().splitlines():
             line = line.strip()
             if not line or line.startswith("#") or ":" not in line:
@@ -80,15 +84,13 @@ class UsersFile:
             name, _, rest = line.partition(":")
             users[name], _, after = rest.partition(":")
             rests[name] = after
-            extra = ":".join(after.split(":")[5:])
-            found = tuple(
-                value
-                for key, _, value in (word.partition("=") for word in extra.split())
-                if key == OAUTH_TOKEN_FIELD and value
-            )
+            words = [word.partition("=") for word in ":".join(after.split(":")[5:]).split()]
+            fields[name] = {key: value for key, eq, value in words if eq}
+            found = tuple(value for key, _, value in words if key == OAUTH_TOKEN_FIELD and value)
             if found:
                 tokens[name] = found
         self._users, self._rests, self._tokens, self._mtime = users, rests, tokens, mtime
+        self._fields = fields
         self._scram_capable = any(
             split_scheme(v)[0] in ("SCRAM-SHA-256", *CLEAR_SCHEMES) for v in users.values()
         )
@@ -129,15 +131,7 @@ class UsersFile:
         """The line's userdb extra fields (its 7th column on, ``key=value`` separated by
         spaces, as Dovecot's passwd-file has them): ``{"userdb_quota_rule": "*:storage=1G"}``."""
         self._load()
-        columns = self._rests.get(user, "").split(":", 5)
-        if len(columns) < 6:
-            return {}
-        fields = {}
-        for item in columns[5].split():
-            key, eq, value = item.partition("=")
-            if eq:
-                fields[key] = value
-        return fields
+        return dict(self._fields.get(user, {}))
 
     def names(self) -> list[str]:
         self._load()
