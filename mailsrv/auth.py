@@ -46,6 +46,11 @@ log = logging.getLogger("mailsrv.auth")
 OAUTH_TOKEN_FIELD = "mailsrv_oauth_token"  # noqa: S105 - a field name, not a secret
 
 
+def _token_among(known: tuple[str, ...], token: str) -> bool:
+    """Whether ``token`` is one of ``known``, every one compared in constant time."""
+    return any([hmac.compare_digest(t.encode(), token.encode()) for t in known])
+
+
 class UsersFile:
     """Dovecot passwd-file lines ``user:{SCHEME}hash[:uid:gid:gecos:home:shell:extra fields]``;
     re-read when the file changes. Rewriting a user keeps the fields after the password."""
@@ -105,9 +110,8 @@ class UsersFile:
         self._load()
         owner = None
         for user, tokens in self._tokens.items():
-            for known in tokens:
-                if hmac.compare_digest(known.encode(), token.encode()):
-                    owner = user
+            if _token_among(tokens, token):
+                owner = user
         return owner
 
     def has_tokens(self) -> bool:
@@ -333,9 +337,7 @@ class Authenticator:
             return None
         if self.config.dev:
             return user
-        known = self.users.tokens(user)
-        ok = [hmac.compare_digest(t.encode(), token.encode()) for t in known]
-        return user if any(ok) else None
+        return user if _token_among(self.users.tokens(user), token) else None
 
     async def resolve(
         self, exchange: sasl.Exchange, step: sasl.Step, peer: str
