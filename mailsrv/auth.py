@@ -46,6 +46,11 @@ log = logging.getLogger("mailsrv.auth")
 OAUTH_TOKEN_FIELD = "mailsrv_oauth_token"  # noqa: S105 - a field name, not a secret
 
 
+def _token_among(known: tuple[str, ...], token: str) -> bool:
+    """Whether ``token`` is one of ``known``, every one compared in constant time."""
+    return any([hmac.compare_digest(t.encode(), token.encode()) for t in known])
+
+
 class UsersFile:
     """Dovecot passwd-file lines ``user:{SCHEME}hash[:uid:gid:gecos:home:shell:extra fields]``;
     re-read when the file changes. Rewriting a user keeps the fields after the password."""
@@ -57,6 +62,8 @@ class UsersFile:
         #: What follows the password on each line (uid:gid:gecos:home:shell:extra fields).
         self._rests: dict[str, str] = {}
         self._tokens: dict[str, tuple[str, ...]] = {}
+        #: Each line's userdb extra fields, parsed once per read of the file.
+        self._fields: dict[str, dict[str, str]] = {}
         self._scram_capable = False
 
     def _load(self) -> None:
@@ -66,6 +73,7 @@ class UsersFile:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
             self._users, self._rests, self._tokens, self._mtime = {}, {}, {}, None
+            self._fields = {}
             self._scram_capable = False
             return
         if mtime == self._mtime:
@@ -73,6 +81,7 @@ class UsersFile:
         users: dict[str, str] = {}
         rests: dict[str, str] = {}
         tokens: dict[str, tuple[str, ...]] = {}
+        fields: dict[str, dict[str, str]] = {}
         for line in self.path.read_text().splitlines():
             line = line.strip()
             if not line or line.startswith("#") or ":" not in line:
@@ -80,15 +89,13 @@ class UsersFile:
             name, _, rest = line.partition(":")
             users[name], _, after = rest.partition(":")
             rests[name] = after
-            extra = ":".join(after.split(":")[5:])
-            found = tuple(
-                value
-                for key, _, value in (word.partition("=") for word in extra.split())
-                if key == OAUTH_TOKEN_FIELD and value
-            )
+            words = [word.partition("=") for word in ":".join(after.split(":")[5:]).split()]
+            fields[name] = {key: value for key, eq, value in words if eq}
+            found = tuple(value for key, _, value in words if key == OAUTH_TOKEN_FIELD and value)
             if found:
                 tokens[name] = found
         self._users, self._rests, self._tokens, self._mtime = users, rests, tokens, mtime
+        self._fields = fields
         self._scram_capable = any(
             split_scheme(v)[0] in ("SCRAM-SHA-256", *CLEAR_SCHEMES) for v in users.values()
         )
@@ -103,9 +110,8 @@ class UsersFile:
         self._load()
         owner = None
         for user, tokens in self._tokens.items():
-            for known in tokens:
-                if hmac.compare_digest(known.encode(), token.encode()):
-                    owner = user
+            if _token_among(tokens, token):
+                owner = user
         return owner
 
     def has_tokens(self) -> bool:
@@ -129,15 +135,7 @@ class UsersFile:
         """The line's userdb extra fields (its 7th column on, ``key=value`` separated by
         spaces, as Dovecot's passwd-file has them): ``{"userdb_quota_rule": "*:storage=1G"}``."""
         self._load()
-        columns = self._rests.get(user, "").split(":", 5)
-        if len(columns) < 6:
-            return {}
-        fields = {}
-        for item in columns[5].split():
-            key, eq, value = item.partition("=")
-            if eq:
-                fields[key] = value
-        return fields
+        return dict(self._fields.get(user, {}))
 
     def names(self) -> list[str]:
         self._load()
@@ -339,9 +337,7 @@ class Authenticator:
             return None
         if self.config.dev:
             return user
-        known = self.users.tokens(user)
-        ok = [hmac.compare_digest(t.encode(), token.encode()) for t in known]
-        return user if any(ok) else None
+        return user if _token_among(self.users.tokens(user), token) else None
 
     async def resolve(
         self, exchange: sasl.Exchange, step: sasl.Step, peer: str

@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Container
 from pathlib import Path
 
+from mailsrv.store.fileio import write_all
+
 #: Journal files in tmp/: ``.mailsrv-append.<random>``.
 JOURNAL_PREFIX = ".mailsrv-append."
 
@@ -29,9 +31,7 @@ def write_journal(folder: Path, names: list[tuple[str, str]]) -> Path:
     data = "".join(f"{sub}/{fname}\n" for sub, fname in names).encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)

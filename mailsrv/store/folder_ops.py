@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mailsrv.store import append_journal
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode, MessageInfo, apply_flags
+from mailsrv.store.fileio import write_all
 from mailsrv.store.filenames import base_of, cur_name, new_base, size_fields
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.scan import Entry, file_stamp
@@ -230,9 +231,7 @@ def _write_tmp(folder: str, job: Delivery) -> tuple[NewFile, str]:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
-            view = memoryview(wire)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, wire)
             os.utime(fd, (when, when))  # Dovecot takes the internal date from the mtime
             os.fsync(fd)  # content and date are on disk before the name in new/ can be
         finally:

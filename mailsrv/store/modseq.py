@@ -33,6 +33,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from mailsrv.store.fileio import write_all
+
 MODSEQ_FILE = "mailsrv-modseq"
 _MAGIC = "mailsrv-modseq 1"
 #: Expunge records kept when the log is compacted; older ones only raise ``E``.
@@ -198,10 +200,8 @@ class ModseqLog:
             for uid, letters in items
         ]
         data = "".join(lines).encode("ascii")
-        view = memoryview(data)
         fd = self._append_fd()
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
         # We hold the lock and read the log just now: nobody wrote in between.
         self._offset += len(data)
         self._lines += len(lines)
@@ -260,9 +260,7 @@ class ModseqLog:
         tmp = self.path.with_name(f"{MODSEQ_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             os.fsync(fd)
             ino = os.fstat(fd).st_ino
         finally:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailsrv.store.base import StoreBusy
+from mailsrv.store.fileio import write_all
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +184,7 @@ def append_records(folder: Path, records: list[tuple[str, Record]]) -> tuple[int
     data = "".join(format_record(b, r) for b, r in records).encode("utf-8")
     fd = os.open(folder / UIDLIST_FILE, os.O_WRONLY | os.O_APPEND)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
         os.fsync(fd)
         st = os.fstat(fd)
     finally:
