@@ -31,7 +31,7 @@ from mailsrv.config import Config
 
 if TYPE_CHECKING:  # imported where used: see the module docstring
     from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 #: Names every server certificate carries.
 DEFAULT_NAMES: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
@@ -78,7 +78,7 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
         raise
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     return key.private_bytes(
@@ -133,7 +133,7 @@ def _make_ca(paths: CertPaths) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
         .add_extension(ski, critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_atomic(paths.ca_key, _key_pem(key), 0o600)
+    _write_atomic(paths.ca_key, key_pem(key), 0o600)
     _write_atomic(paths.ca_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert, key
 
@@ -177,7 +177,7 @@ def _make_server_cert(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_atomic(paths.key_file, _key_pem(key), 0o600)
+    _write_atomic(paths.key_file, key_pem(key), 0o600)
     _write_atomic(paths.cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 

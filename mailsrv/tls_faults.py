@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from mailsrv.config import Config
 from mailsrv.faults import TLS_CERTIFICATES, FaultInjector
-from mailsrv.tls import CertPaths, all_names, cert_paths, tls12_server_context
+from mailsrv.tls import CertPaths, all_names, cert_paths, key_pem, tls12_server_context
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -62,16 +62,6 @@ def _pem(cert: x509.Certificate) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
 
 
 def _name(common: str) -> x509.Name:
@@ -145,7 +135,7 @@ def make_faulty_chain(kind: str, ca: CertPaths, names: tuple[str, ...]) -> Fault
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(issuer_key, hashes.SHA256())
     )
-    return FaultyChain(_pem(cert), _key_pem(key))
+    return FaultyChain(_pem(cert), key_pem(key))
 
 
 def _load_chain(ctx: ssl.SSLContext, chain: FaultyChain) -> None:

@@ -37,12 +37,12 @@ class UserMemory:
 class HabitObserver:
     """Base of the protocol observers: notes habits for one session."""
 
-    def __init__(self, session: str, memory: UserMemory | None = None) -> None:
+    def __init__(self, session: str) -> None:
         self.session = session
         self.noted: dict[str, Noted] = {}
         self.user: str | None = None
         #: Set once the session logs in (``UserMemory`` is per user).
-        self.memory = memory
+        self.memory: UserMemory | None = None
 
     def note(self, code: str, *lines: str) -> None:
         self.noted.setdefault(code, Noted(code)).add(list(lines))

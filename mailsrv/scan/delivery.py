@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailsrv.scan.verdict import ScanResult
-from mailsrv.store.base import INBOX, FolderExists, Store
+from mailsrv.store.base import INBOX, FolderExists, FolderInfo, Store
 
 JUNK_KEYWORD = "$Junk"
 JUNK_SPECIAL_USE = "\\Junk"
@@ -86,11 +86,20 @@ async def junk_folder(store: Store, user: str) -> str:
     for info in folders:
         if info.special_use == JUNK_SPECIAL_USE:
             return info.name
-    return await _ensure(store, user, "Junk", JUNK_SPECIAL_USE)
+    return await _ensure(store, user, "Junk", JUNK_SPECIAL_USE, folders)
 
 
-async def _ensure(store: Store, user: str, name: str, special_use: str | None) -> str:
-    if not any(info.name == name for info in await store.list_folders(user)):
+async def _ensure(
+    store: Store,
+    user: str,
+    name: str,
+    special_use: str | None,
+    folders: Iterable[FolderInfo] | None = None,
+) -> str:
+    """``name``, made unless it is among ``folders`` (the user's, listed here when None)."""
+    if folders is None:
+        folders = await store.list_folders(user)
+    if not any(info.name == name for info in folders):
         try:
             await store.create_folder(user, name, special_use)
         except FolderExists:  # made meanwhile by another session

@@ -199,10 +199,10 @@ async def deliver(request: web.Request) -> web.Response:
         data = await request.read()
     if not data.strip():
         raise ApiError(400, "the message is empty")
-    limit = ctx_of(request).config.limits.message_size
+    ctx = ctx_of(request)
+    limit = ctx.config.limits.message_size
     if len(data) > limit:
         raise ApiError(413, f"the message is larger than the limit of {limit} bytes")
-    ctx = ctx_of(request)
     scanned = await ctx.scanner.scan(data, ACTOR)
     if scanned.refusal is not None:
         raise ApiError(422, f"message refused: virus found ({scanned.refusal})")

@@ -6,7 +6,6 @@ from aiohttp import web
 
 from mailsrv.context import ServerContext
 from mailsrv.web.api_request import ApiError, ctx_of, int_param
-from mailsrv.web.events import session_dict
 
 routes = web.RouteTableDef()
 
@@ -18,7 +17,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     limit = int_param(request, "closed", 20, 0, 500)
     return web.json_response(
         {
-            "sessions": [session_dict(s) for s in live],
+            "sessions": [s.as_dict() for s in live],
             "closed": closed_sessions(ctx, limit),
         }
     )
@@ -58,7 +57,7 @@ async def transcript(request: web.Request) -> web.Response:
         {
             "session": sid,
             "live": info is not None,
-            "info": session_dict(info) if info is not None else None,
+            "info": info.as_dict() if info is not None else None,
             "lines": [line.as_dict() for line in lines],
         }
     )

@@ -47,6 +47,11 @@ def _uuid(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "\0".join(parts))).upper()
 
 
+def local_part(address: str) -> str:
+    """The login a client is given for ``address``: its local part (all of it without an @)."""
+    return address.rpartition("@")[0] or address
+
+
 def _identifier(host: str, address: str) -> str:
     labels = [p for p in reversed(host.lower().split(".")) if p.isascii() and p.isalnum()]
     user = "".join(c if c.isascii() and c.isalnum() else "-" for c in address.lower())
@@ -58,7 +63,7 @@ def mobileconfig(ports: Mapping[str, int], host: str, address: str, ca_der: byte
     tls = ca_der is not None
     incoming = choose(ports, "imaps", "imap", tls)
     outgoing = choose(ports, "smtps", "submission", tls)
-    login = address.rpartition("@")[0] or address
+    login = local_part(address)
     ident = _identifier(host, address)
     mail: dict[str, Any] = {
         "PayloadType": "com.apple.mail.managed",

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from mailsrv.context import ServerContext
 from mailsrv.net.local import BadHost, split_host
+from mailsrv.web.apple_profile import local_part
 
 #: Paths the console serves without its token (they tell only host names and ports).
 PUBLIC_PATHS = frozenset(
@@ -45,10 +46,6 @@ def client_host(ctx: ServerContext, request: web.Request) -> str:
     except BadHost:
         host = ""
     return host or ctx.config.server_name
-
-
-def local_part(address: str) -> str:
-    return address.rpartition("@")[0] or address
 
 
 def thunderbird(ctx: ServerContext, host: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mailsrv.web.apple_profile import choose
+from mailsrv.web.apple_profile import choose, local_part
 
 #: The name the snippets give the downloaded CA (``/clients/ca.pem``).
 CA_NAME = "~/mailsrv-ca.pem"
@@ -77,7 +77,7 @@ class ClientSettings:
         return cls(
             host=host,
             address=address,
-            login=address.rpartition("@")[0] or address,
+            login=local_part(address),
             tls=tls,
             imap=_endpoint(ports, "IMAP", "imaps", "imap", host, tls),
             pop3=_endpoint(ports, "POP3", "pop3s", "pop3", host, tls),

@@ -138,6 +138,9 @@ def render_page(s: ClientSettings, base: str, error: str = "") -> str:
         if s.tls
         else "<p>TLS is off on this server: clients connect without encryption.</p>"
     )
+    servers = _table(_server_rows(s.imap, s.login, "Incoming (IMAP)")) + _table(
+        _server_rows(s.smtp, s.login, "Outgoing (SMTP)")
+    )
     cards = [
         _card(
             "thunderbird",
@@ -147,9 +150,7 @@ def render_page(s: ClientSettings, base: str, error: str = "") -> str:
             "domain, on port 80; where this console does not answer there, choose Configure "
             "manually and enter the settings below. Import the CA under Settings, Privacy "
             "&amp; Security, Certificates, Manage Certificates, Authorities, and trust it to "
-            "identify mail servers.</p>"
-            + _table(_server_rows(s.imap, s.login, "Incoming (IMAP)"))
-            + _table(_server_rows(s.smtp, s.login, "Outgoing (SMTP)")),
+            "identify mail servers.</p>" + servers,
         ),
         _card(
             "outlook",
@@ -158,9 +159,7 @@ def render_page(s: ClientSettings, base: str, error: str = "") -> str:
             "the address's domain (this server answers it at "
             f"<code>{_e(base)}/autodiscover/autodiscover.xml</code>); otherwise choose IMAP and "
             "enter the settings below. Install the CA (DER) in Windows' Trusted Root "
-            "Certification Authorities.</p>"
-            + _table(_server_rows(s.imap, s.login, "Incoming (IMAP)"))
-            + _table(_server_rows(s.smtp, s.login, "Outgoing (SMTP)")),
+            "Certification Authorities.</p>" + servers,
         ),
         _card(
             "apple",
@@ -177,9 +176,7 @@ def render_page(s: ClientSettings, base: str, error: str = "") -> str:
             "android",
             "K-9 Mail and Thunderbird for Android",
             "<p>Choose manual setup, IMAP. Install the CA (DER) first under Settings, Security, "
-            "Encryption &amp; credentials, Install a certificate, CA certificate.</p>"
-            + _table(_server_rows(s.imap, s.login, "Incoming (IMAP)"))
-            + _table(_server_rows(s.smtp, s.login, "Outgoing (SMTP)")),
+            "Encryption &amp; credentials, Install a certificate, CA certificate.</p>" + servers,
         ),
         _card("mutt", "mutt and neomutt (~/.muttrc)", _snippet("mutt-snippet", s.mutt())),
         _card("mbsync", "mbsync (~/.mbsyncrc)", _snippet("mbsync-snippet", s.mbsync())),

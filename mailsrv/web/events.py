@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from mailsrv.context import ServerContext, SessionInfo
+from mailsrv.context import ServerContext
 from mailsrv.store.base import EventKind, EventSubscription, StoreEvent
 from mailsrv.trace import TraceLine
 
@@ -55,10 +55,6 @@ def event_dict(event: StoreEvent, seq: int) -> dict[str, object]:
         "protocol": protocol_of(event.actor),
         "detail": event.detail,
     }
-
-
-def session_dict(info: SessionInfo) -> dict[str, object]:
-    return info.as_dict()
 
 
 Message = tuple[str, dict[str, object]]  # (SSE event name, data)
@@ -199,7 +195,7 @@ class LiveFeed:
             if old != key:
                 self._sessions[sid] = key
                 action = "open" if old is None else "update"
-                self._broadcast("session", {"action": action, "session": session_dict(info)})
+                self._broadcast("session", {"action": action, "session": info.as_dict()})
         for sid in [s for s in self._sessions if s not in live]:
             del self._sessions[sid]
             self._broadcast("session", {"action": "close", "session": {"id": sid}})
