@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from mailsrv.imap import gmail_search
 from mailsrv.imap.commands import Search
 from mailsrv.imap.errors import CommandFailed
-from mailsrv.imap.esearch_results import saved_results
+from mailsrv.imap.esearch_results import esearch_head, saved_results
 from mailsrv.imap.search import parse_search
 from mailsrv.imap.search_context import LiveResult
 from mailsrv.imap.search_headers import HeaderIndex
@@ -60,7 +60,7 @@ async def search(s: ImapSession, cmd: Search) -> None:
         modseq = _highest_modseq(view, returns, found)
     if returns is not None or s.rev2:
         if returns != ("SAVE",):
-            head = b"* ESEARCH (TAG " + string(cmd.tag.encode()) + (b") UID" if cmd.uid else b")")
+            head = esearch_head(cmd.tag, cmd.uid)
             data = esearch_data(program, numbers)
             if data and modseq:
                 data += b" MODSEQ " + modseq

@@ -16,9 +16,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mailsrv.imap.esearch_results import ordered_set
+from mailsrv.imap.esearch_results import esearch_head, ordered_set
 from mailsrv.imap.sort import SortItem, SortKey, sort_messages
-from mailsrv.imap.strings import string
 from mailsrv.store.base import MessageInfo
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ class LiveResult:
     seen: dict[int, MessageInfo] = field(default_factory=dict)  # what each was tested with
 
     def head(self) -> bytes:
-        return b"* ESEARCH (TAG " + string(self.tag.encode()) + (b") UID " if self.uid else b") ")
+        return esearch_head(self.tag, self.uid) + b" "
 
 
 class SelectionState:
