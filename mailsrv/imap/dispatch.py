@@ -9,6 +9,7 @@ input, the connection is to close, or STARTTLS waits for its handshake; the driv
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,29 +30,27 @@ log = logging.getLogger("mailsrv.imap")
 #: The handlers of the commands legal before login (and in any state), loaded with the listener.
 LOGGED_OUT = any_state.HANDLERS.merge(not_authenticated.HANDLERS)
 _LOGGED_OUT_KINDS = frozenset(LOGGED_OUT)
-_every: list[CommandRegistry] = []
 
 
+@functools.cache
 def every_handler() -> CommandRegistry:
     """Every command's handler, grouped by the state the command runs in. The authenticated and
     selected states' modules load at the first command that needs them: a server starts, and
     takes its first LOGIN, without them."""
-    if not _every:
-        from mailsrv.imap import authenticated, notify, quota_cmd, selected, urlauth_cmd
+    from mailsrv.imap import authenticated, notify, quota_cmd, selected, urlauth_cmd
 
-        joined = LOGGED_OUT.merge(
-            authenticated.HANDLERS,
-            quota_cmd.HANDLERS,
-            notify.HANDLERS,
-            selected.HANDLERS,
-            urlauth_cmd.HANDLERS,
-        )
-        unhandled = set(get_args(Command)) - set(joined)
-        if unhandled:  # pragma: no cover - a programming error, caught by the first command
-            names = sorted(c.__name__ for c in unhandled)
-            raise RuntimeError(f"commands without a handler: {names}")
-        _every.append(joined)
-    return _every[0]
+    joined = LOGGED_OUT.merge(
+        authenticated.HANDLERS,
+        quota_cmd.HANDLERS,
+        notify.HANDLERS,
+        selected.HANDLERS,
+        urlauth_cmd.HANDLERS,
+    )
+    unhandled = set(get_args(Command)) - set(joined)
+    if unhandled:  # pragma: no cover - a programming error, caught by the first command
+        names = sorted(c.__name__ for c in unhandled)
+        raise RuntimeError(f"commands without a handler: {names}")
+    return joined
 
 
 #: Called before a command runs; True when it must not (an injected fault answered it).

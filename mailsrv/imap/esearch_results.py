@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailsrv.imap.strings import string
 from mailsrv.imap.tokens import Atom, Token
 
 #: Every RETURN option: RFC 4731, RFC 5182 (SAVE), RFC 5267 (UPDATE, CONTEXT), RFC 9394.
@@ -133,6 +134,11 @@ def result_items(returns: ReturnOptions, results: Sequence[int]) -> bytes:
     if "COUNT" in options:
         out.append(b"COUNT %d" % len(results))
     return b" ".join(out)
+
+
+def esearch_head(tag: str, uid: bool) -> bytes:
+    """``* ESEARCH (TAG "tag")`` and `` UID`` for a UID command (RFC 4731 §3.1)."""
+    return b"* ESEARCH (TAG " + string(tag.encode()) + (b") UID" if uid else b")")
 
 
 def saved_results(returns: ReturnOptions, results: Sequence[int]) -> list[int]:

@@ -59,7 +59,7 @@ from mailsrv.imap.lexer import Lexer, ParseError
 from mailsrv.imap.mailbox_parser import parse_list, parse_lsub, parse_status
 from mailsrv.imap.notify_args import parse_notify
 from mailsrv.imap.sequence_set import SequenceSet
-from mailsrv.imap.tokens import Atom
+from mailsrv.imap.tokens import Atom, Token
 from mailsrv.imap.urlauth_parser import parse_genurlauth, parse_resetkey, parse_urlfetch
 from mailsrv.store.base import SYSTEM_FLAGS, FlagMode
 
@@ -339,25 +339,24 @@ def _copy(lx: Lexer, tag: str, uid: bool, *, move: bool = False) -> Command:
     return Copy(tag, uid, sequence, lx.astring(), move, "MOVE" if move else "COPY")
 
 
-def _search(lx: Lexer, tag: str, uid: bool) -> Command:
+def _rest(lx: Lexer, missing: str) -> tuple[Token, ...]:
+    """The rest of the line as tokens, which must not be empty (ParseError "missing ...")."""
     args = lx.rest()
     if not args:
-        raise ParseError("missing search criteria")
-    return Search(tag, uid, tuple(args))
+        raise ParseError("missing " + missing)
+    return tuple(args)
+
+
+def _search(lx: Lexer, tag: str, uid: bool) -> Command:
+    return Search(tag, uid, _rest(lx, "search criteria"))
 
 
 def _sort(lx: Lexer, tag: str, uid: bool) -> Command:
-    args = lx.rest()
-    if not args:
-        raise ParseError("missing sort criteria")
-    return Sort(tag, uid, tuple(args))
+    return Sort(tag, uid, _rest(lx, "sort criteria"))
 
 
 def _thread(lx: Lexer, tag: str, uid: bool) -> Command:
-    args = lx.rest()
-    if not args:
-        raise ParseError("missing threading algorithm")
-    return Thread(tag, uid, tuple(args))
+    return Thread(tag, uid, _rest(lx, "threading algorithm"))
 
 
 def _cancel_update(lx: Lexer, tag: str, uid: bool) -> Command:

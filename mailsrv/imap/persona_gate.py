@@ -37,7 +37,7 @@ from mailsrv.imap.commands import (
 )
 from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.gmail_labels import GMAIL_ITEMS
-from mailsrv.imap.gmail_search import uses_gmail
+from mailsrv.imap.gmail_search import GMAIL_KEYS
 from mailsrv.imap.tokens import Atom, Token
 from mailsrv.personas.persona import Persona
 
@@ -89,6 +89,14 @@ _WITHIN_KEYS = frozenset({"OLDER", "YOUNGER"})
 _MODSEQ_KEYS = frozenset({"MODSEQ"})
 _OBJECTID_KEYS = frozenset({"EMAILID", "THREADID"})
 _SAVEDATE_KEYS = frozenset({"SAVEDBEFORE", "SAVEDON", "SAVEDSINCE", "SAVEDATESUPPORTED"})
+#: The search keys of each extension, in the order SEARCH is checked for them.
+_SEARCH_EXTENSIONS = (
+    (GMAIL_KEYS, "X-GM-EXT-1"),
+    (_WITHIN_KEYS, "WITHIN"),
+    (_MODSEQ_KEYS, "CONDSTORE"),
+    (_OBJECTID_KEYS, "OBJECTID"),
+    (_SAVEDATE_KEYS, "SAVEDATE"),
+)
 
 
 def refusal(persona: Persona, cmd: Command) -> CommandFailed | None:
@@ -150,30 +158,25 @@ def _needed(cmd: Command) -> str | None:
             return "CATENATE"
         return "BINARY" if any(m.binary for m in cmd.messages) else None
     if isinstance(cmd, Search):
-        if uses_gmail(cmd.args):
-            return "X-GM-EXT-1"
-        if _has_atom(cmd.args, _WITHIN_KEYS):
-            return "WITHIN"
-        if _has_atom(cmd.args, _MODSEQ_KEYS):
-            return "CONDSTORE"
-        if _has_atom(cmd.args, _OBJECTID_KEYS):
-            return "OBJECTID"
-        if _has_atom(cmd.args, _SAVEDATE_KEYS):
-            return "SAVEDATE"
+        words = _atoms(cmd.args)
+        for keys, capability in _SEARCH_EXTENSIONS:
+            if words & keys:
+                return capability
         return _return_options(cmd.args, "ESEARCH", "CONTEXT=SEARCH")
     if isinstance(cmd, Sort):
         return _return_options(cmd.args, "ESORT", "CONTEXT=SORT")
     return None
 
 
-def _has_atom(args: Iterable[Token], words: frozenset[str]) -> bool:
-    """One of ``words`` is a key somewhere in ``args`` (parenthesized groups included)."""
+def _atoms(args: Iterable[Token], into: set[str] | None = None) -> set[str]:
+    """Every atom in ``args`` (parenthesized groups included), in upper case."""
+    found = set() if into is None else into
     for tok in args:
-        if isinstance(tok, list) and _has_atom(tok, words):
-            return True
-        if isinstance(tok, Atom) and tok.value.upper() in words:
-            return True
-    return False
+        if isinstance(tok, list):
+            _atoms(tok, found)
+        elif isinstance(tok, Atom):
+            found.add(tok.value.upper())
+    return found
 
 
 def _return_options(args: tuple[Token, ...], plain: str, context: str) -> str | None:

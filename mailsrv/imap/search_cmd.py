@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from mailsrv.imap import gmail_search
 from mailsrv.imap.commands import Search
 from mailsrv.imap.errors import CommandFailed
-from mailsrv.imap.esearch_results import saved_results
+from mailsrv.imap.esearch_results import esearch_head, saved_results
 from mailsrv.imap.search import parse_search
 from mailsrv.imap.search_context import LiveResult
 from mailsrv.imap.search_headers import HeaderIndex
@@ -49,23 +49,24 @@ async def search(s: ImapSession, cmd: Search) -> None:
     except SearchError as exc:
         raise CommandFailed(exc.status, exc.message, exc.code) from None
     hits = await matching(s, view, program)
+    found = [u for _, u in hits]
     returns = program.returns
     if returns is not None and "SAVE" in returns:
-        s.saved = saved_results(program.return_options, [u for _, u in hits])
+        s.saved = saved_results(program.return_options, found)
     numbers = [u if cmd.uid else q for q, u in hits]
     modseq = b""
     if program.uses_modseq:
         s.enable_condstore()
-        modseq = _highest_modseq(view, returns, [u for _, u in hits])
+        modseq = _highest_modseq(view, returns, found)
     if returns is not None or s.rev2:
         if returns != ("SAVE",):
-            head = b"* ESEARCH (TAG " + string(cmd.tag.encode()) + (b") UID" if cmd.uid else b")")
+            head = esearch_head(cmd.tag, cmd.uid)
             data = esearch_data(program, numbers)
             if data and modseq:
                 data += b" MODSEQ " + modseq
             s.out.write(head + (b" " + data if data else b"") + b"\r\n")
         if returns is not None and "UPDATE" in returns:
-            keep_live(s, view, LiveResult(cmd.tag, cmd.uid, program, None, [u for _, u in hits]))
+            keep_live(s, view, LiveResult(cmd.tag, cmd.uid, program, None, found))
     else:
         tail = b" (MODSEQ " + modseq + b")" if modseq else b""
         s.out.write(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + tail + b"\r\n")

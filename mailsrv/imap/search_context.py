@@ -16,9 +16,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mailsrv.imap.esearch_results import ordered_set
+from mailsrv.imap.esearch_results import esearch_head, ordered_set
 from mailsrv.imap.sort import SortItem, SortKey, sort_messages
-from mailsrv.imap.strings import string
 from mailsrv.store.base import MessageInfo
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ class LiveResult:
     seen: dict[int, MessageInfo] = field(default_factory=dict)  # what each was tested with
 
     def head(self) -> bytes:
-        return b"* ESEARCH (TAG " + string(self.tag.encode()) + (b") UID " if self.uid else b") ")
+        return esearch_head(self.tag, self.uid) + b" "
 
 
 class SelectionState:
@@ -142,14 +141,20 @@ def _removal(live: LiveResult, view: MailboxView, uids: list[int]) -> bytes:
     return live.head() + b"REMOVEFROM (" + b" ".join(pairs) + b")\r\n"
 
 
+def _drop(live: LiveResult, view: MailboxView, removed: list[int]) -> list[bytes]:
+    """REMOVEFROM for ``removed`` (none when empty), which then leave ``live.result``."""
+    if not removed:
+        return []
+    line = _removal(live, view, removed)
+    leaving = set(removed)
+    live.result = [u for u in live.result if u not in leaving]
+    return [line]
+
+
 def _search_changes(
     live: LiveResult, view: MailboxView, added: list[int], removed: list[int]
 ) -> list[bytes]:
-    lines = []
-    if removed:
-        lines.append(_removal(live, view, removed))
-        leaving = set(removed)
-        live.result = [u for u in live.result if u not in leaving]
+    lines = _drop(live, view, removed)
     if added:
         numbers = sorted(_numbers(live, view, added))
         lines.append(live.head() + b"ADDTO (0 " + ordered_set(numbers).encode() + b")\r\n")
@@ -164,11 +169,7 @@ async def _sort_changes(
     removed: list[int],
     items: ItemLoader,
 ) -> list[bytes]:
-    lines = []
-    if removed:
-        lines.append(_removal(live, view, removed))
-        leaving = set(removed)
-        live.result = [u for u in live.result if u not in leaving]
+    lines = _drop(live, view, removed)
     if added and live.keys is not None:
         wanted = set(live.result) | set(added)
         loaded = await items(view, [u for u in view.uids if u in wanted])

@@ -189,18 +189,16 @@ class ImapSession:
 
     # -- plumbing used by the command modules --------------------------------------------------
 
-    def mailbox_name(self, raw: bytes) -> str:
+    def mailbox_name(self, raw: bytes, *, utf8: bool | None = None) -> str:
+        """``raw`` decoded as the session enabled (or as ``utf8`` says); NO [CANNOT] if bad."""
         try:
-            return decode_name(raw, utf8=self.utf8)
+            return decode_name(raw, utf8=self.utf8 if utf8 is None else utf8)
         except BadMailboxName as exc:
             raise CommandFailed("NO", str(exc), "CANNOT") from None
 
     def mailbox_name_utf8(self, raw: bytes) -> str:
         """A mailbox name given in UTF-8 whatever the session enabled (IMAP URLs, RFC 5092)."""
-        try:
-            return decode_name(raw, utf8=True)
-        except BadMailboxName as exc:
-            raise CommandFailed("NO", str(exc), "CANNOT") from None
+        return self.mailbox_name(raw, utf8=True)
 
     def require_view(self) -> MailboxView:
         if self.view is None:

@@ -22,6 +22,7 @@ from mailsrv.imap.errors import CommandFailed
 from mailsrv.imap.esearch_results import (
     ReturnError,
     ReturnOptions,
+    esearch_head,
     parse_return_options,
     result_items,
     saved_results,
@@ -33,7 +34,6 @@ from mailsrv.imap.search_keys import SearchError, SearchProgram
 from mailsrv.imap.sort import SortError, SortKey, parse_criteria
 from mailsrv.imap.sort_items import load_items
 from mailsrv.imap.sort_kept import KeptOrder, changes
-from mailsrv.imap.strings import string
 from mailsrv.imap.thread import ALGORITHMS, thread, thread_response
 from mailsrv.imap.thread_kept import KeptThreads
 from mailsrv.imap.tokens import Atom, Token
@@ -89,7 +89,7 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         if "SAVE" in returns.options:  # RFC 5182 §2.4: $ is the (unordered) saved set
             s.saved = saved_results(returns, uids)
         if returns.options != ("SAVE",):
-            head = b"* ESEARCH (TAG " + string(cmd.tag.encode()) + (b") UID" if cmd.uid else b")")
+            head = esearch_head(cmd.tag, cmd.uid)
             data = result_items(returns, numbers)
             s.out.write(head + (b" " + data if data else b"") + b"\r\n")
         if "UPDATE" in returns.options:
