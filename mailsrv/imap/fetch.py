@@ -18,7 +18,8 @@ from mailsrv.imap.bodystructure import body_structure
 from mailsrv.imap.commands import Fetch, FetchItem
 from mailsrv.imap.envelope import envelope
 from mailsrv.imap.errors import CommandFailed
-from mailsrv.imap.gmail_labels import GMAIL_ITEMS, fetch_values
+from mailsrv.imap.gmail_labels import fetch_values
+from mailsrv.imap.gmail_names import GMAIL_ITEMS
 from mailsrv.imap.responses import flag_list, internal_date
 from mailsrv.imap.sections import binary_section, binary_size, section_bytes
 from mailsrv.imap.strings import string

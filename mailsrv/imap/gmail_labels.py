@@ -179,10 +179,6 @@ async def _report(s: ImapSession, view: MailboxView, msgids: dict[int, int], uid
         s.out.write(b"* %d FETCH (%s%s)\r\n" % (seq, labels, tail))
 
 
-#: The FETCH items of X-GM-EXT-1.
-GMAIL_ITEMS = frozenset({"X-GM-MSGID", "X-GM-THRID", "X-GM-LABELS"})
-
-
 async def fetch_values(
     s: ImapSession, view: MailboxView, uids: Iterable[int], names: set[str]
 ) -> dict[tuple[int, str], bytes]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from mailsrv.imap.gmail_ids import ids_for
 from mailsrv.imap.gmail_labels import INBOX_LABEL, label_index
+from mailsrv.imap.gmail_names import GMAIL_KEYS
 from mailsrv.imap.tokens import Atom, Token
 from mailsrv.message.content_fields import param
 from mailsrv.message.structure import MimePart, parse_message
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from mailsrv.imap.mailbox_view import MailboxView
     from mailsrv.imap.session import ImapSession
 
-GMAIL_KEYS = frozenset({"X-GM-RAW", "X-GM-MSGID", "X-GM-THRID", "X-GM-LABELS"})
 #: ``-"a b"``, ``from:"Ann B"``, ``label:x``, ``word``.
 _TERM = re.compile(r'-?(?:[A-Za-z-]+:)?(?:"[^"]*"|[^\s"]+)')
 _HEADER_OPS = {"from": "FROM", "to": "TO", "cc": "CC", "bcc": "BCC", "subject": "SUBJECT"}

@@ -36,8 +36,7 @@ from mailsrv.imap.commands import (
     UrlFetch,
 )
 from mailsrv.imap.errors import CommandFailed
-from mailsrv.imap.gmail_labels import GMAIL_ITEMS
-from mailsrv.imap.gmail_search import GMAIL_KEYS
+from mailsrv.imap.gmail_names import GMAIL_ITEMS, GMAIL_KEYS
 from mailsrv.imap.tokens import Atom, Token
 from mailsrv.personas.persona import Persona
 

@@ -85,6 +85,13 @@ class Persona:
     message_size: int | None = None
     #: Where each difference comes from (``mailsrv personas`` prints them).
     sources: tuple[Source, ...] = ()
+    #: The compared forms (``_key``) of both lists, made once: ``offers`` runs per command.
+    _documented: frozenset[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        before, after = self.documented_before, self.documented_after
+        keys = None if before is None or after is None else frozenset(map(_key, (*before, *after)))
+        object.__setattr__(self, "_documented", keys)
 
     def capability_list(self, ours: list[str], *, authenticated: bool) -> list[str]:
         """The persona's CAPABILITY list for a connection where mailsrv's own is ``ours``."""
@@ -115,10 +122,7 @@ class Persona:
         ``capability`` is mailsrv's own)."""
         if capability in PERSONA_EXTENSIONS:
             return capability in self.extensions
-        if self.documented_before is None or self.documented_after is None:
-            return True
-        key = _key(capability)
-        return any(_key(name) == key for name in (*self.documented_before, *self.documented_after))
+        return self._documented is None or _key(capability) in self._documented
 
     def offers_family(self, family: str) -> bool:
         """The persona's lists name some ``family=...`` capability (``THREAD=REFERENCES``)."""
