@@ -161,12 +161,16 @@ class FolderIndex:
         return scan
 
     def _clean_tmp(self) -> None:
-        """Remove what crashed deliveries left in tmp/ (the Maildir rule: after 36 hours)."""
+        """Remove what crashed deliveries left in tmp/ (the Maildir rule: after 36 hours).
+
+        Age is the inode's change time, not its modification time: a delivery sets the file's
+        mtime to the message's internal date (which may be years back) before the rename, and a
+        process opening the folder at that moment must not take it for a left-over."""
         cutoff = time.time() - TMP_MAX_AGE
         with contextlib.suppress(FileNotFoundError), os.scandir(self.path / "tmp") as it:
             for entry in it:
                 with contextlib.suppress(FileNotFoundError):
-                    if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    if entry.is_file() and entry.stat().st_ctime < cutoff:
                         os.unlink(entry.path)
 
     def _read_uidlist(self) -> tuple[UidList, Stamp | None]:

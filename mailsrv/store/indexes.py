@@ -92,6 +92,8 @@ class FolderIndexes:
         if idx.dead:
             raise NoSuchFolder(idx.name)
         if not force and not idx.due():
+            if idx.needs_settle():  # a mod-sequence an earlier look had to leave
+                await self._settle(idx, inline=len(idx.by_uid) <= INLINE_LIMIT)
             return
         idx.checked_at = time.monotonic()
         if not idx.changed_on_disk():

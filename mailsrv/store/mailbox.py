@@ -145,7 +145,7 @@ class MaildirMailbox:
                 more, changed2, _ = folder_ops.store_flags(idx, retry, wanted, mode)
                 out = sorted(out + more, key=lambda m: m.uid)
                 changed = sorted(changed + changed2)
-            if changed:
+            if idx.needs_settle():  # a file renamed with its flags unchanged needs one too
                 await settle_now(idx, inline)
                 by_uid = idx.by_uid
                 out = [e.info if (e := by_uid.get(m.uid)) is not None else m for m in out]

@@ -410,3 +410,39 @@ async def test_deleted_folder_handles(maildir: MaildirStore) -> None:
         await box.read(uid)
     with pytest.raises(NoSuchFolder):
         await box.snapshot()
+
+
+async def test_a_delivery_in_flight_with_an_old_date_survives_another_process_opening_the_folder(
+    tmp_path: Path,
+) -> None:
+    """A delivery dates its tmp/ file to the message's internal date (years back for an APPEND
+    of old mail) before the rename: a second store opening the folder at that moment (another
+    worker) must not take it for a crashed delivery's left-over and remove it."""
+    first = MaildirStore(tmp_path, create_users=True)
+    await first.deliver("alice", message(1))
+    tmp = tmp_path / "alice" / "tmp" / "1203699983.M0P1Q1.host,S=9,W=9"
+    tmp.write_bytes(b"in flight")
+    os.utime(tmp, (1203699983, 1203699983))  # as _write_tmp does with the internal date
+    second = MaildirStore(tmp_path)
+    box = await second.open("alice")
+    assert len((await box.snapshot()).messages) == 1
+    assert tmp.exists()  # changed just now: not a left-over, whatever its mtime says
+    await first.close()
+    await second.close()
+
+
+async def test_tmp_left_overs_are_removed_when_a_folder_is_first_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailsrv.store import folder
+
+    store = MaildirStore(tmp_path, create_users=True)
+    await store.deliver("alice", message(1))
+    await store.close()
+    left = tmp_path / "alice" / "tmp" / "1.M0P1Q9.host"
+    left.write_bytes(b"half a message")
+    monkeypatch.setattr(folder, "TMP_MAX_AGE", -60)  # everything counts as 36 hours old
+    again = MaildirStore(tmp_path)
+    await (await again.open("alice")).snapshot()
+    assert not left.exists()
+    await again.close()
