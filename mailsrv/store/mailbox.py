@@ -147,8 +147,11 @@ class MaildirMailbox:
                 changed = sorted(changed + changed2)
             if idx.needs_settle():  # a file renamed with its flags unchanged needs one too
                 await settle_now(idx, inline)
-                by_uid = idx.by_uid
-                out = [e.info if (e := by_uid.get(m.uid)) is not None else m for m in out]
+            # What the index holds now, mod-sequences settled; a message another process
+            # expunged while we looked again (``retry``) is not answered for.
+            by_uid = idx.by_uid
+            out = [e.info for m in out if (e := by_uid.get(m.uid)) is not None]
+            changed = [u for u in changed if u in by_uid]
         if changed:
             self._indexes.emit(idx, EventKind.FLAGS, changed, actor)
         return out
