@@ -83,3 +83,35 @@ def test_each_cluster_host_has_a_cache_file_of_its_own(tmp_path: Path) -> None:
     assert (tmp_path / "mailsrv-cache.10.0.0.2.sqlite").exists()
     assert not (tmp_path / CACHE_FILE).exists()
     a.close()
+
+
+async def test_a_write_waits_for_nobody_while_another_process_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers share one cache file: while another writer holds SQLite's write lock, rows are
+    kept queued (and served from memory), the event loop is not held, and they are written once
+    the lock is free."""
+    import asyncio
+
+    monkeypatch.setattr(cache_mod, "RETRY_AFTER", 0.01)
+    c = MessageCache(tmp_path)
+    c.put("seed", "k", b"0")  # creates the file
+    await asyncio.sleep(0)
+    other = sqlite3.connect(tmp_path / CACHE_FILE, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing
+    c.put_many([("x", "env", b"E"), ("y", "env", b"F")])
+    for _ in range(5):
+        await asyncio.sleep(0.02)  # several tries, each refused
+    assert c._queued == 2
+    assert c.get("x", "env") == b"E"  # from memory meanwhile
+    assert other.execute("SELECT count(*) FROM cache").fetchone() == (1,)
+    other.execute("ROLLBACK")
+    for _ in range(200):
+        if not c._queued:
+            break
+        await asyncio.sleep(0.01)
+    assert c._queued == 0
+    rows = other.execute("SELECT base, value FROM cache ORDER BY base").fetchall()
+    assert rows == [("seed", b"0"), ("x", b"E"), ("y", b"F")]
+    other.close()
+    c.close()

@@ -365,20 +365,6 @@ async def test_idle_indexes_are_forgotten(
     assert [m.uid for m in (await box.snapshot()).messages] == [1]
 
 
-async def test_stale_tmp_files_cleaned(tmp_path: Path) -> None:
-    store = MaildirStore(tmp_path)
-    await store.ensure_user("alice")
-    tmp = tmp_path / "alice" / "tmp"
-    (tmp / "old").write_bytes(b"partial")
-    os.utime(tmp / "old", (1, 1))
-    (tmp / "fresh").write_bytes(b"being written")
-    await store.close()
-    fresh = MaildirStore(tmp_path)
-    assert (await (await fresh.open("alice")).snapshot()).messages == ()
-    assert os.listdir(tmp) == ["fresh"]
-    await fresh.close()
-
-
 def test_works_under_uvloop(tmp_path: Path) -> None:
     uvloop = pytest.importorskip("uvloop")
 
