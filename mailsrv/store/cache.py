@@ -209,6 +209,8 @@ class MessageCache:
         self._enqueue(("delete", [(b,) for b in bases]))
 
     def _enqueue(self, write: _Write) -> None:
+        if self._conn() is None:  # opened (the file made) now; written at the loop's next turn
+            return
         self._queue.append(write)
         self._queued += len(write[1])
         while self._queued > MAX_QUEUED and len(self._queue) > 1:
