@@ -149,9 +149,10 @@ class ThreadTable:
             st = os.fstat(fd)
         finally:
             os.close(fd)
-        if start == self._offset:  # nothing unread before our lines: they are read
-            self._offset = st.st_size
-            self._stamp = (st.st_ino, st.st_size)
+        with self._reading:
+            if start == self._offset:  # nothing unread before our lines: they are read
+                self._offset = st.st_size
+                self._stamp = (st.st_ino, st.st_size)
 
 
 class ThreadTables:
