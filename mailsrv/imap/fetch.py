@@ -426,9 +426,12 @@ async def _precomputed(
     extra = await fetch_values(s, view, uids, gmail) if gmail else None
     if "THREADID" in names:
         extra = {} if extra is None else extra
-        seeds = await thread_seeds(s, view, view.live_uids(uids))
-        for uid, seed in seeds.items():
-            extra[(uid, "THREADID")] = object_ids.fetch_thread_id(seed)
+        rendered: dict[str, bytes] = {}  # a thread's messages share one seed
+        for uid, seed in (await thread_seeds(s, view, view.live_uids(uids))).items():
+            value = rendered.get(seed)
+            if value is None:
+                value = rendered[seed] = object_ids.fetch_thread_id(seed)
+            extra[(uid, "THREADID")] = value
     return extra
 
 
