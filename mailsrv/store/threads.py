@@ -80,7 +80,12 @@ class ThreadTable:
             self.sync()
             out, lines = self._decide(links)
             if lines:
-                self._append(lines)
+                try:
+                    self._append(lines)
+                except BaseException:  # not recorded: not decided either (another may decide)
+                    for line in lines:
+                        self.seeds.pop(line.partition(" ")[0], None)
+                    raise
         return out
 
     def _decide(self, links: Sequence[Links]) -> tuple[list[str], list[str]]:

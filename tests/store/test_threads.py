@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from mailsrv.store import threads
 from mailsrv.store.threads import MAX_ID, THREADS_FILE, ThreadTable
 
 
@@ -58,3 +61,15 @@ def test_a_removed_file_is_forgotten(tmp_path: Path) -> None:
     table.assign([("a", ())])
     (tmp_path / THREADS_FILE).unlink()  # the user was deleted
     assert table.known([("a", ())]) is None
+
+
+def test_a_failed_append_decides_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = ThreadTable(tmp_path)
+
+    def disk_full(fd: int, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(threads, "write_all", disk_full)
+    with pytest.raises(OSError):
+        table.assign([("b", ("a",))])
+    assert table.known([("b", ())]) is None
