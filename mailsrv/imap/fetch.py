@@ -10,8 +10,8 @@ new FLAGS in the same response (RFC 9051 §6.4.5).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mailsrv.imap import condstore, object_ids
 from mailsrv.imap.bodystructure import body_structure
@@ -23,12 +23,14 @@ from mailsrv.imap.gmail_names import GMAIL_ITEMS
 from mailsrv.imap.responses import flag_list, internal_date
 from mailsrv.imap.sections import binary_section, binary_size, section_bytes
 from mailsrv.imap.strings import string
+from mailsrv.imap.thread_ids import thread_seeds
 from mailsrv.message.preview import preview_text
 from mailsrv.message.structure import MimePart, parse_message
 from mailsrv.message.transfer_encoding import UnknownTransferEncoding
 from mailsrv.message.wire import header_end
 from mailsrv.store.base import (
     SEEN,
+    BatchCache,
     EventKind,
     FlagMode,
     Mailbox,
@@ -54,6 +56,8 @@ _UID = FetchItem("UID")
 _CACHE_PREFIX = {name: name.encode() + b" " for name in _CACHE_KEYS}
 #: Items a response can be built from without reading the message (once its cache is filled).
 _OBJECT_IDS = frozenset({"EMAILID", "THREADID"})
+#: Items whose values are worked out for all the messages first (``_precomputed``).
+_PRECOMPUTED = GMAIL_ITEMS | {"THREADID"}
 _METADATA = frozenset(
     {"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "MODSEQ", *_OBJECT_IDS, *_CACHE_KEYS}
 )
@@ -94,17 +98,6 @@ def _literal(data: bytes, out: list[bytes], *, binary: bool = False) -> None:
     prefix = b"~{%d}\r\n" if binary and b"\0" in data else b"{%d}\r\n"
     out.append(prefix % len(data))
     out.append(data)
-
-
-@runtime_checkable
-class BatchCache(Protocol):
-    """A mailbox that reads and writes its per-message cache for many messages at once."""
-
-    async def get_cached_many(
-        self, uids: Sequence[int], keys: Collection[str]
-    ) -> dict[tuple[int, str], bytes]: ...
-
-    async def set_cached_many(self, rows: Iterable[tuple[int, str, bytes]]) -> None: ...
 
 
 class LoadedMessage:
@@ -207,7 +200,7 @@ async def _item(
     extra: dict[tuple[int, str], bytes] | None = None,
 ) -> None:
     name, uid = item.name, msg.uid
-    if extra is not None and name in GMAIL_ITEMS:
+    if extra is not None and name in _PRECOMPUTED:
         value = extra.get((uid, name))
         if value is None:
             raise MessageGone(uid)
@@ -222,8 +215,8 @@ async def _item(
         out.append(_date(view.tables.dates, view.info[uid].internal_date))
     elif name == "MODSEQ":
         out.append(b"MODSEQ (%d)" % view.info[uid].modseq)
-    elif name in _OBJECT_IDS:
-        out.append(object_ids.fetch_value(name, view.info[uid].key))
+    elif name == "EMAILID":
+        out.append(object_ids.fetch_email_id(view.info[uid].message_guid))
     elif name == "SAVEDATE":  # RFC 8514 §3
         out.append(b"SAVEDATE " + internal_date(await msg.mailbox.save_date(uid)))
     elif item.section is not None:
@@ -261,8 +254,7 @@ async def fetch(s: ImapSession, cmd: Fetch) -> None:
     marked = await _mark_seen(s, view, uids, items)
     if marked and s.condstore and _MODSEQ not in items:
         items.append(_MODSEQ)  # RFC 7162 §3.1.4: a flag change goes out with its MODSEQ
-    gmail = {i.name for i in items} & GMAIL_ITEMS
-    extra = await fetch_values(s, view, uids, gmail) if gmail else None
+    extra = await _precomputed(s, view, uids, items)
     missing = await _respond(s, view, uids, items, marked, extra)
     if any(_sets_seen(i) for i in items) and uids:
         s.ctx.store.publish(
@@ -311,7 +303,11 @@ def _date(memo: dict[float, bytes], seconds: float) -> bytes:
 
 
 def _metadata(
-    view: MailboxView, uid: int, names: list[str], known: dict[tuple[int, str], bytes]
+    view: MailboxView,
+    uid: int,
+    names: list[str],
+    known: dict[tuple[int, str], bytes],
+    extra: dict[tuple[int, str], bytes] | None,
 ) -> list[bytes] | None:
     """The items of a metadata-only FETCH for one message, without awaiting anything; None
     when a cached value is missing (the caller takes the general path)."""
@@ -328,8 +324,13 @@ def _metadata(
             parts.append(_date(view.tables.dates, info.internal_date))
         elif name == "MODSEQ":
             parts.append(b"MODSEQ (%d)" % info.modseq)
-        elif name in _OBJECT_IDS:
-            parts.append(object_ids.fetch_value(name, info.key))
+        elif name == "EMAILID":
+            parts.append(object_ids.fetch_email_id(info.message_guid))
+        elif name == "THREADID":
+            thread = None if extra is None else extra.get((uid, name))
+            if thread is None:
+                return None
+            parts.append(thread)
         else:
             value = known.get((uid, _CACHE_KEYS[name]))
             if value is None:
@@ -373,7 +374,7 @@ async def _respond(
         for uid in chunk:
             head = b"* %d FETCH (" % view.seq_of(uid)
             if meta and known is not None and uid in info and not (add_flags and uid in marked):
-                quick = _metadata(view, uid, names, known)
+                quick = _metadata(view, uid, names, known, extra)
                 if quick is not None:
                     line = head + b" ".join(quick) + b")\r\n"
                     out.write(line)
@@ -412,7 +413,26 @@ async def notify_fetch(
 ) -> None:
     """FETCH responses for new messages that NOTIFY's MessageNew asked for (RFC 5465 §5.2).
     A notification never changes a message: body items do not set ``\\Seen``."""
-    await _respond(s, view, uids, list(items), set())
+    await _respond(s, view, uids, list(items), set(), await _precomputed(s, view, uids, items))
+
+
+async def _precomputed(
+    s: ImapSession, view: MailboxView, uids: list[int], items: Sequence[FetchItem]
+) -> dict[tuple[int, str], bytes] | None:
+    """The values worked out for all ``uids`` at once: Gmail's and THREADID, keyed by (uid,
+    item name); a message left out is gone. None when no item asks for them."""
+    names = {i.name for i in items}
+    gmail = names & GMAIL_ITEMS
+    extra = await fetch_values(s, view, uids, gmail) if gmail else None
+    if "THREADID" in names:
+        extra = {} if extra is None else extra
+        rendered: dict[str, bytes] = {}  # a thread's messages share one seed
+        for uid, seed in (await thread_seeds(s, view, view.live_uids(uids))).items():
+            value = rendered.get(seed)
+            if value is None:
+                value = rendered[seed] = object_ids.fetch_thread_id(seed)
+            extra[(uid, "THREADID")] = value
+    return extra
 
 
 __all__ = ["fetch", "notify_fetch", "section_name"]

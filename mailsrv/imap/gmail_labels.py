@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 from mailsrv.imap.commands import StoreLabels
 from mailsrv.imap.errors import CommandFailed
-from mailsrv.imap.gmail_ids import ids_for
+from mailsrv.imap.gmail_ids import msgid_for, thrid_of
 from mailsrv.imap.mailbox_names import encode_name
+from mailsrv.imap.thread_ids import thread_seeds
 from mailsrv.store.base import INBOX, FlagMode, FolderInfo, MessageGone, NoSuchFolder
 
 if TYPE_CHECKING:
@@ -96,8 +97,7 @@ async def label_index(s: ImapSession) -> LabelIndex:
         except NoSuchFolder:
             continue
         for m in messages:
-            ids = await ids_for(box, m.uid)
-            names = holders.setdefault(ids.msgid, [])
+            names = holders.setdefault(await msgid_for(box, m.uid), [])
             if f.name not in names:
                 names.append(f.name)
     return LabelIndex(folders, holders)
@@ -127,7 +127,7 @@ async def store_labels(s: ImapSession, cmd: StoreLabels) -> None:
     existing = {f.name for f in index.folders}
     msgids: dict[int, int] = {}
     for uid in uids:
-        msgid = msgids[uid] = (await ids_for(view.mailbox, uid)).msgid
+        msgid = msgids[uid] = await msgid_for(view.mailbox, uid)
         held = [f for f in index.holders.get(msgid, []) if index.label_of(f) is not None]
         add, drop = _changes(cmd.mode, wanted, held)
         for folder in add:
@@ -161,7 +161,7 @@ async def _expunge_copies(s: ImapSession, folder: str, msgid: int) -> None:
     box = await s.ctx.store.open(s.username, folder)
     gone = []
     for m in (await box.snapshot()).messages:
-        if (await ids_for(box, m.uid)).msgid == msgid:
+        if await msgid_for(box, m.uid) == msgid:
             gone.append(m.uid)
     await box.expunge(gone, actor=s.id)
 
@@ -184,14 +184,18 @@ async def fetch_values(
 ) -> dict[tuple[int, str], bytes]:
     """The X-GM-* FETCH items of these messages, ready to go in their FETCH responses."""
     index = await label_index(s) if "X-GM-LABELS" in names else None
+    live = view.live_uids(list(uids))
+    seeds = await thread_seeds(s, view, live) if "X-GM-THRID" in names else {}
     out: dict[tuple[int, str], bytes] = {}
-    for uid in view.live_uids(list(uids)):
+    for uid in live:
         try:
-            ids = await ids_for(view.mailbox, uid)
+            msgid = await msgid_for(view.mailbox, uid)
         except MessageGone:
             continue
-        out[uid, "X-GM-MSGID"] = b"X-GM-MSGID %d" % ids.msgid
-        out[uid, "X-GM-THRID"] = b"X-GM-THRID %d" % ids.thrid
+        out[uid, "X-GM-MSGID"] = b"X-GM-MSGID %d" % msgid
+        seed = seeds.get(uid)
+        if seed is not None:
+            out[uid, "X-GM-THRID"] = b"X-GM-THRID %d" % thrid_of(seed, msgid)
         if index is not None:
-            out[uid, "X-GM-LABELS"] = render_labels(index.labels(ids.msgid), utf8=s.utf8)
+            out[uid, "X-GM-LABELS"] = render_labels(index.labels(msgid), utf8=s.utf8)
     return out

@@ -20,9 +20,10 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
-from mailsrv.imap.gmail_ids import ids_for
+from mailsrv.imap.gmail_ids import msgid_for, thrid_of
 from mailsrv.imap.gmail_labels import INBOX_LABEL, label_index
 from mailsrv.imap.gmail_names import GMAIL_KEYS
+from mailsrv.imap.thread_ids import thread_seeds
 from mailsrv.imap.tokens import Atom, Token
 from mailsrv.message.content_fields import param
 from mailsrv.message.structure import MimePart, parse_message
@@ -202,14 +203,21 @@ class ViewResolver:
         self.s, self.view = s, view
 
     async def _where(self, test: str, value: int) -> list[int]:
+        view = self.view
+        seeds = await thread_seeds(self.s, view, view.uids) if test == "thrid" else {}
         out = []
-        for uid in self.view.uids:
+        for uid in view.uids:
             try:
-                ids = await ids_for(self.view.mailbox, uid)
+                msgid = await msgid_for(view.mailbox, uid)
             except MessageGone:
                 continue
-            if (ids.msgid if test == "msgid" else ids.thrid) == value:
-                out.append(uid)
+            if test == "thrid":
+                seed = seeds.get(uid)
+                if seed is None or thrid_of(seed, msgid) != value:
+                    continue
+            elif msgid != value:
+                continue
+            out.append(uid)
         return out
 
     async def msgid(self, value: int) -> list[int]:
@@ -224,7 +232,7 @@ class ViewResolver:
         out = []
         for uid in self.view.uids:
             try:
-                msgid = (await ids_for(self.view.mailbox, uid)).msgid
+                msgid = await msgid_for(self.view.mailbox, uid)
             except MessageGone:
                 continue
             if any(_label_key(x) == wanted for x in index.labels(msgid)):

@@ -4,11 +4,15 @@
   the folder is created, kept by RENAME since the file moves with the folder, new for a folder
   deleted and made again): ``F`` + its 32 hex digits. A folder whose uidlist has no GUID (one
   written by an old program) gets a hash of its name and UIDVALIDITY instead.
-- EMAILID is ``M`` + 24 hex digits of a hash of the message's Maildir base name, which every
-  process reads from the same file name. COPY and MOVE write a new file with a new base name,
-  so the copy gets a new EMAILID (a known gap: RFC 8474 §5.1 would have it keep the old one).
-- THREADID is NIL: RFC 8474 §5.2 lets a server without persistent thread identifiers answer
-  NIL, and ``SEARCH THREADID`` then matches nothing.
+- EMAILID is ``M`` + 24 hex digits of a hash of the message's GUID, which is its Maildir base
+  name unless its uidlist record has a ``G<guid>`` field: COPY and MOVE write a new file under
+  a new base name and give its record the source's GUID there, as Dovecot does, so the copy
+  keeps the EMAILID (§5.1), in every process and after restarts; an existing message's EMAILID
+  is the same as before the field existed. Dovecot reads the field the same way.
+- THREADID is ``T`` + 24 hex digits of a hash of the Message-ID that seeds the message's
+  thread in the user's thread table (``store/threads.py``): messages linked by Message-ID,
+  In-Reply-To and References share it, over all the user's folders, and once given it never
+  changes (§5.2), whatever is expunged or arrives later. ``thread_ids.py`` looks it up.
 """
 
 from __future__ import annotations
@@ -25,13 +29,25 @@ def mailbox_id(snap: FolderSnapshot) -> str:
     return "F" + hashlib.blake2b(seed, digest_size=16).hexdigest()
 
 
-def email_id(key: str) -> str:
-    """The EMAILID of the message whose store key (Maildir base name) is ``key``."""
-    return "M" + hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+def email_id(guid: str) -> str:
+    """The EMAILID of the message whose GUID (``MessageInfo.message_guid``) is ``guid``."""
+    return "M" + _hash(guid)
 
 
-def fetch_value(name: str, key: str) -> bytes:
-    """``EMAILID (M...)`` or ``THREADID NIL``."""
-    if name == "EMAILID":
-        return b"EMAILID (" + email_id(key).encode("ascii") + b")"
-    return b"THREADID NIL"
+def thread_id(seed: str) -> str:
+    """The THREADID of the thread whose seed (``Mailbox.thread_seeds``) is ``seed``."""
+    return "T" + _hash(seed)
+
+
+def _hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+
+
+def fetch_email_id(guid: str) -> bytes:
+    """``EMAILID (M...)`` (RFC 8474 §5.1)."""
+    return b"EMAILID (" + email_id(guid).encode("ascii") + b")"
+
+
+def fetch_thread_id(seed: str) -> bytes:
+    """``THREADID (T...)`` (RFC 8474 §5.2)."""
+    return b"THREADID (" + thread_id(seed).encode("ascii") + b")"

@@ -31,6 +31,7 @@ from mailsrv.imap.search_match import esearch_data, matches
 from mailsrv.imap.sort import SortItem
 from mailsrv.imap.sort_items import load_items
 from mailsrv.imap.strings import string
+from mailsrv.imap.thread_ids import thread_seeds
 from mailsrv.message.headers import parse_header_fields
 from mailsrv.store.base import MessageGone
 
@@ -117,6 +118,10 @@ async def matching(
         candidates: Iterable[tuple[int, int]] = enumerate(view.uids, 1)
     else:
         candidates = sorted((view.seq_of(u), u) for u in uids if u in info_of)
+    threads: dict[int, str] = {}
+    if program.uses_thread_id:
+        candidates = list(candidates)
+        threads = await thread_seeds(s, view, [u for _, u in candidates])
     hits: list[tuple[int, int]] = []
     for seq, uid in candidates:
         if not seq:
@@ -143,8 +148,9 @@ async def matching(
             uid in recent,
             wire,
             info.modseq,
-            info.key,
+            info.message_guid,
             await mailbox.save_date(uid) if savedate else 0.0,
+            threads.get(uid, ""),
         )
         if matches(program, item, ctx):
             hits.append((seq, uid))

@@ -209,6 +209,10 @@ class SearchProgram:
     def uses_savedate(self) -> bool:
         return _any(self.key, lambda k: isinstance(k, DateKey) and k.saved)
 
+    @property
+    def uses_thread_id(self) -> bool:
+        return _any(self.key, lambda k: isinstance(k, ObjectId) and k.kind == "THREADID")
+
     def needs(self) -> Needs:
         """How much of each message matching needs (the session reads only that)."""
         if _any(self.key, lambda k: isinstance(k, BodyText)):
@@ -267,8 +271,9 @@ class SearchItem:
     recent: bool = False
     wire: bytes | None = None
     modseq: int = 0
-    key: str = ""  # the store's key (Maildir base name): EMAILID
+    guid: str = ""  # the message's GUID (``MessageInfo.message_guid``): EMAILID
     saved: float = 0.0  # the save date (RFC 8514), looked up only for SAVED* keys
+    thread: str = ""  # the thread's seed (THREADID), looked up only for THREADID keys
 
 
 @dataclass(frozen=True, slots=True)

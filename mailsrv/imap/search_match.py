@@ -18,7 +18,7 @@ import time
 from functools import cached_property
 
 from mailsrv.imap.esearch_results import result_items
-from mailsrv.imap.object_ids import email_id
+from mailsrv.imap.object_ids import email_id, thread_id
 from mailsrv.imap.search_headers import SENT, field_values
 from mailsrv.imap.search_keys import (
     All,
@@ -174,8 +174,10 @@ def _match(key: Key, msg: _SearchedMessage) -> bool:
         return _compare_date(key, _sent_date(msg) if key.sent else _local_date(item, msg.ctx))
     if isinstance(key, ModSeq):
         return item.modseq >= key.value
-    if isinstance(key, ObjectId):  # THREADID is NIL for every message: it matches none
-        return key.kind == "EMAILID" and email_id(item.key) == key.value
+    if isinstance(key, ObjectId):
+        if key.kind == "EMAILID":
+            return email_id(item.guid) == key.value
+        return bool(item.thread) and thread_id(item.thread) == key.value
     if isinstance(key, Within):
         age = (msg.ctx.now if msg.ctx.now is not None else time.time()) - item.internal_date
         return age > key.seconds if key.older else age <= key.seconds

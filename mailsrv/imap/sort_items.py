@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mailsrv.imap.fetch import BatchCache
 from mailsrv.imap.sort import SortItem, sort_item
 from mailsrv.imap.sort_record import CACHE_KEY, SortRecord, from_header
-from mailsrv.store.base import MessageGone
+from mailsrv.store.base import BatchCache, MessageGone
 
 if TYPE_CHECKING:
     from mailsrv.imap.mailbox_view import MailboxView

@@ -19,9 +19,9 @@ Flags are plain strings: the system flags below and keywords (atoms such as ``$F
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from mailsrv.store.session_lock import SessionLock
 
@@ -134,6 +134,14 @@ class MessageInfo:
     internal_date: float  # seconds since the epoch (delivery time)
     #: RFC 7162 mod-sequence: raised by every change of the message's flags (0: not yet known)
     modseq: int = 0
+    #: The message's GUID when it is not its key: a copy's, made from another message (the
+    #: uidlist record's ``G`` field, as Dovecot writes it); "" when the key is the GUID
+    guid: str = ""
+
+    @property
+    def message_guid(self) -> str:
+        """What names this message wherever it is copied or moved (RFC 8474 EMAILID)."""
+        return self.guid or self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,9 +274,26 @@ class Mailbox(Protocol):
         epoch; ``MessageGone`` if it is not there."""
         ...
 
+    async def thread_seeds(self, links: Sequence[tuple[str, tuple[str, ...]]]) -> list[str]:
+        """The thread of each message given by its links (own Message-ID, or "guid:" and its
+        GUID; parents oldest first), over all the user's folders, decided the first time and
+        never changed (RFC 8474 §5.2; ``threads.py``): the Message-ID that seeds the thread."""
+        ...
+
     async def uidvalidity_bump(self) -> int:
         """Give the folder a new UIDVALIDITY (fault injection, repair); returns it."""
         ...
+
+
+@runtime_checkable
+class BatchCache(Protocol):
+    """A mailbox that reads and writes its per-message cache for many messages at once."""
+
+    async def get_cached_many(
+        self, uids: Sequence[int], keys: Collection[str]
+    ) -> dict[tuple[int, str], bytes]: ...
+
+    async def set_cached_many(self, rows: Iterable[tuple[int, str, bytes]]) -> None: ...
 
 
 class Store(Protocol):

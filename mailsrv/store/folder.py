@@ -205,12 +205,13 @@ class FolderIndex:
             scan.disk.pop(base, None)
         scan.unassigned = list(scan.disk.keys() - ul.records.keys())
         rebuild = ul.damaged or ul.uidvalidity <= 0
+        earlier = ul.records  # a rebuilt list keeps what records it could read (G fields)
         if rebuild:
             scan.uidlist = ul = self._rebuilt(ul)
             scan.unassigned = list(scan.disk)
         if not scan.unassigned and not rebuild:
             return
-        added = self._give_uids(scan, scan.unassigned)
+        added = self._give_uids(scan, scan.unassigned, earlier)
         if rebuild or scan.ul_stamp is None:
             write_uidlist(self.path, ul)
         else:
@@ -233,7 +234,11 @@ class FolderIndex:
             )
         return fresh
 
-    def _give_uids(self, scan: Scan, bases: list[str]) -> list[tuple[str, Record]]:
+    def _give_uids(
+        self, scan: Scan, bases: list[str], earlier: dict[str, Record]
+    ) -> list[tuple[str, Record]]:
+        """New records for ``bases``, with the extension fields of their ``earlier`` records
+        (a damaged list's) kept verbatim: a copy's ``G`` field is its EMAILID."""
         ul = scan.uidlist
 
         def order(base: str) -> tuple[float, str]:
@@ -243,8 +248,9 @@ class FolderIndex:
         added: list[tuple[str, Record]] = []
         for base in sorted(bases, key=order):
             uid = ul.next_free()
-            fields = ""
-            if wire_size(base) is None:
+            prior = earlier.get(base)
+            fields = prior.fields if prior is not None else ""
+            if not fields and wire_size(base) is None:
                 sub, fname = scan.disk[base]
                 fields = f"W{measure(self.path / sub / fname)}"
             rec = Record(uid, fields)
@@ -315,7 +321,9 @@ class FolderIndex:
             info = old.info
             flags = self.keywords.flags(letters)
             if flags != info.flags:
-                info = MessageInfo(info.uid, base, flags, info.size, info.internal_date)
+                info = MessageInfo(
+                    info.uid, base, flags, info.size, info.internal_date, guid=info.guid
+                )
             self.add_entry(Entry(base, sub, fname, letters, info))
             return flags != old.info.flags
         if old is not None:
@@ -391,7 +399,7 @@ class FolderIndex:
                 todo.append((uid, e.letters))
             elif value != e.info.modseq:
                 i = e.info
-                e.info = MessageInfo(i.uid, i.key, i.flags, i.size, i.internal_date, value)
+                e.info = MessageInfo(i.uid, i.key, i.flags, i.size, i.internal_date, value, i.guid)
                 changed = True
         todo.extend((uid, None) for uid in self._dropped if uid in log.live)
         if not todo:
@@ -422,7 +430,9 @@ class FolderIndex:
                 e = self.by_uid.get(uid) if letters is not None else None
                 if e is not None:
                     i = e.info
-                    e.info = MessageInfo(i.uid, i.key, i.flags, i.size, i.internal_date, value)
+                    e.info = MessageInfo(
+                        i.uid, i.key, i.flags, i.size, i.internal_date, value, i.guid
+                    )
             self._check.clear()
             self._dropped.clear()
             self.touch()

@@ -27,6 +27,7 @@ from mailsrv.store.uidlist import (
     Record,
     UidList,
     append_records,
+    guid_field,
     new_guid,
     next_uidvalidity,
     write_uidlist,
@@ -48,6 +49,9 @@ class NewFile:
     fname: str
     size: int
     date: float
+    #: The GUID of the message this file is a copy of (``G`` field, as Dovecot writes it); ""
+    #: for a new message, whose base name is its GUID
+    guid: str = ""
 
 
 def storable(flags: Iterable[str]) -> frozenset[str]:
@@ -73,13 +77,14 @@ def commit_locked(index: FolderIndex, files: list[NewFile]) -> list[Entry]:
     entries: list[Entry] = []
     for f in files:
         uid = ul.next_free()
-        rec = Record(uid)
+        rec = Record(uid, guid_field(f.guid) if f.guid else "")
         ul.records[f.base] = rec
         ul.next_uid = uid + 1
         ul.max_uid = max(ul.max_uid, uid)
         added.append((f.base, rec))
         letters = f.fname.partition(":2,")[2]
-        info = MessageInfo(uid, f.base, index.keywords.flags(letters), f.size, f.date)
+        flags = index.keywords.flags(letters)
+        info = MessageInfo(uid, f.base, flags, f.size, f.date, guid=f.guid)
         entries.append(Entry(f.base, f.sub, f.fname, letters, info))
     for e in entries:
         index.add_entry(e)
@@ -277,7 +282,12 @@ def _rename_flags(
             continue
         info = e.info
         info = MessageInfo(
-            uid, e.base, index.keywords.flags(letters), info.size, info.internal_date
+            uid,
+            e.base,
+            index.keywords.flags(letters),
+            info.size,
+            info.internal_date,
+            guid=info.guid,
         )
         index.add_entry(Entry(e.base, "cur", fname, letters, info))
         out.append(info)
@@ -331,7 +341,9 @@ def _link_or_copy(src: Path, target: Path, tmp_dir: Path) -> None:
 def transfer(
     src: FolderIndex, dst: FolderIndex, uids: Iterable[int], move: bool
 ) -> tuple[list[tuple[int, int, str, str]], list[int]]:
-    """Copy (hard link) or move (rename) messages, flags kept, into ``dst``.
+    """Copy (hard link) or move (rename) messages, flags kept, into ``dst``. Each new file
+    has a new base name and keeps the message's GUID in its record's ``G`` field, as Dovecot
+    does when it cannot keep the name: the EMAILID (RFC 8474 §5.1) survives COPY and MOVE.
 
     Returns ((source uid, destination uid, source base, destination base) ..., retry uids).
     """
@@ -386,7 +398,8 @@ def _place(
         except FileNotFoundError:
             retry.append(e.info.uid)
             continue
-        files.append(NewFile(base, "cur", fname, e.info.size, e.info.internal_date))
+        info = e.info
+        files.append(NewFile(base, "cur", fname, info.size, info.internal_date, info.message_guid))
         moved.append(e)
 
 

@@ -21,6 +21,7 @@ from mailsrv.store.base import EventKind, NoSuchFolder, StoreBusy, StoreEvent
 from mailsrv.store.cache import CACHE_FILE
 from mailsrv.store.events import EventHub
 from mailsrv.store.folder import INLINE_LIMIT, FolderIndex
+from mailsrv.store.threads import ThreadTables
 from mailsrv.store.uidlist import DotLock
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class FolderIndexes:
         self._indexes: dict[_Key, FolderIndex] = {}
         #: The live handles on each folder; a folder with one is never forgotten while idle.
         self._handles: dict[_Key, weakref.WeakSet[object]] = {}
+        #: Each user's thread table (RFC 8474 THREADID), shared by all the user's folders.
+        self.threads = ThreadTables()
 
     def __len__(self) -> int:
         return len(self._indexes)
@@ -81,11 +84,14 @@ class FolderIndexes:
             if key[0] == user and (names is None or key[1] in names):
                 self._indexes.pop(key).close()
                 self._handles.pop(key, None)
+        if names is None:
+            self.threads.forget(user)
 
     def drop_all(self) -> None:
         """Forget every index (all users removed at once)."""
         for user in list({u for u, _ in self._indexes}):
             self.drop(user)
+        self.threads = ThreadTables()
 
     async def refresh(self, idx: FolderIndex, force: bool = False) -> None:
         """Bring ``idx`` up to date with the disk (caller holds ``idx.lock``)."""

@@ -28,6 +28,7 @@ from mailsrv.store.filenames import size_fields
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.indexes import FolderIndexes, settle_now
 from mailsrv.store.scan import Entry
+from mailsrv.store.threads import Links
 
 T = TypeVar("T")
 #: Messages up to this size are read on the event loop; bigger ones in a thread.
@@ -215,6 +216,13 @@ class MaildirMailbox:
         async with idx.lock:
             await self._indexes.refresh(idx)
             return idx.vanished_since(modseq)
+
+    async def thread_seeds(self, links: Sequence[Links]) -> list[str]:
+        table = self._indexes.threads.of(self.user, self._index.user_root)
+        known = table.known(links)  # the usual case: every message was asked about before
+        if known is not None:
+            return known
+        return await asyncio.to_thread(table.assign, links)
 
     async def save_date(self, uid: int) -> float:
         """The file's ctime when this folder first looked (the time it was renamed into

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mailsrv.message.wire import header_end, to_wire
@@ -32,6 +32,7 @@ from mailsrv.store.base import (
 from mailsrv.store.events import EventHub, Subscription
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
 from mailsrv.store.session_lock import HeldInMemory
+from mailsrv.store.threads import Links, ThreadTables
 
 _keys = itertools.count(1)
 
@@ -77,6 +78,8 @@ class MemoryFolders:
         self.users: dict[str, dict[str, StoredFolder]] = {}
         #: Subscribed names per user; a name stays subscribed when its folder is deleted.
         self.subscriptions: dict[str, set[str]] = {}
+        #: Each user's thread table (RFC 8474 THREADID), in memory only.
+        self.threads = ThreadTables()
         self._hub = hub
 
     def of_user(self, user: str) -> dict[str, StoredFolder]:
@@ -92,14 +95,21 @@ class MemoryFolders:
         except KeyError:
             raise NoSuchFolder(name) from None
 
-    def add(self, f: StoredFolder, data: bytes, flags: Iterable[str], date: float | None) -> int:
-        """Append a message to ``f``; its new UID."""
+    def add(
+        self,
+        f: StoredFolder,
+        data: bytes,
+        flags: Iterable[str],
+        date: float | None,
+        guid: str = "",
+    ) -> int:
+        """Append a message to ``f``; its new UID. ``guid``: the message's it is a copy of."""
         wire = to_wire(data)
         uid = f.uidnext
         f.uidnext += 1
         modseq = f.bump()
         info = MessageInfo(
-            uid, f"m{next(_keys)}", frozenset(flags), len(wire), date or time.time(), modseq
+            uid, f"m{next(_keys)}", frozenset(flags), len(wire), date or time.time(), modseq, guid
         )
         f.messages[uid] = StoredMessage(info, wire)
         return uid
@@ -179,7 +189,7 @@ class MemoryMailbox:
             if new != m.info.flags:
                 modseq = modseq or f.bump()
                 i = m.info
-                m.info = MessageInfo(uid, i.key, new, i.size, i.internal_date, modseq)
+                m.info = MessageInfo(uid, i.key, new, i.size, i.internal_date, modseq, i.guid)
                 changed.append(uid)
             out.append(m.info)
         if changed:
@@ -204,7 +214,8 @@ class MemoryMailbox:
             m = src.messages.get(uid)
             if m is None:
                 continue
-            new_uid = self._folders.add(dst, m.data, m.info.flags, m.info.internal_date)
+            i = m.info
+            new_uid = self._folders.add(dst, m.data, i.flags, i.internal_date, i.message_guid)
             dst.messages[new_uid].cache.update(m.cache)
             pairs.append((uid, new_uid))
         if pairs:
@@ -227,6 +238,9 @@ class MemoryMailbox:
 
     async def get_cached(self, uid: int, key: str) -> bytes | None:
         return self._message(uid).cache.get(key)
+
+    async def thread_seeds(self, links: Sequence[Links]) -> list[str]:
+        return self._folders.threads.of(self._user, None).assign(links)
 
     async def save_date(self, uid: int) -> float:
         return self._message(uid).saved
@@ -290,6 +304,7 @@ class MemoryStore:
     async def delete_user(self, user: str) -> None:
         self._folders.users.pop(user, None)
         self._folders.subscriptions.pop(user, None)
+        self._folders.threads.forget(user)
 
     async def list_folders(self, user: str) -> list[FolderInfo]:
         folders = self._folders.of_user(user)
@@ -444,6 +459,7 @@ class MemoryStore:
     async def reset(self) -> None:
         self._folders.users.clear()
         self._folders.subscriptions.clear()
+        self._folders.threads = ThreadTables()
         self._access_keys.clear()
         self._hub.publish(StoreEvent("", "", EventKind.RESET))
 

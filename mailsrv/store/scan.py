@@ -16,7 +16,7 @@ from mailsrv.message.wire import to_wire
 from mailsrv.store.base import MessageInfo
 from mailsrv.store.filenames import letters_of, name_time, standard_name, wire_size
 from mailsrv.store.keywords import Keywords
-from mailsrv.store.uidlist import Record, UidList
+from mailsrv.store.uidlist import Record, UidList, guid_of
 
 Stamp = tuple[int, int, int]  # (inode, size, mtime_ns)
 
@@ -84,13 +84,15 @@ def make_entry(
         known = modseqs.get(rec.uid)
         if known is not None and known[1] == letters:
             modseq = known[0]
+    guid = guid_of(rec.fields) if rec.fields else ""
     m = standard_name(base)
     if m is not None:  # the common case, ours and Dovecot's: one regex match
         when, size = m
-        info = MessageInfo(rec.uid, base, flags, size, when, modseq)
+        info = MessageInfo(rec.uid, base, flags, size, when, modseq, guid)
         return Entry(base, sub, fname, letters, info)
     path = folder / sub / fname
-    info = MessageInfo(rec.uid, base, flags, _size(base, path, rec), _time(base, path), modseq)
+    size = _size(base, path, rec)
+    info = MessageInfo(rec.uid, base, flags, size, _time(base, path), modseq, guid)
     return Entry(base, sub, fname, letters, info)
 
 

@@ -143,6 +143,20 @@ def _parse_record(line: str, version: int) -> tuple[str, Record] | None:
     return name.partition(":")[0], Record(int(uid), fields.strip())
 
 
+def guid_of(fields: str) -> str:
+    """The message GUID in a record's fields (``G<guid>``), as Dovecot writes it for a copy
+    under a new name; "" when there is none: the base name is the GUID."""
+    return next((f[1:] for f in fields.split() if f[:1] == "G"), "") if "G" in fields else ""
+
+
+def guid_field(guid: str) -> str:
+    """The ``G`` field of a record; a GUID with blanks or a ``:`` (which would end the fields)
+    cannot be written, and gives no field (the copy is then named by its own base name)."""
+    if not guid or any(c in guid for c in " \t\n\r:"):
+        return ""
+    return "G" + guid
+
+
 def format_header(ul: UidList) -> str:
     return f"3 V{ul.uidvalidity} N{ul.next_free()} G{ul.guid}\n"
 

@@ -163,3 +163,37 @@ async def test_dovecot_accepts_appended_uidlist(
     with running_dovecot(area / "dovecot", root) as dv:
         assert sorted(fetch(dv, "INBOX", "uid")) == [1, 2, 3]
         assert status(dv, "INBOX")["uidnext"] == 4
+
+
+async def test_copied_messages_keep_their_guid_both_ways(area: Path) -> None:
+    """A COPY or MOVE by mailsrv gives the new record the G field Dovecot writes for its own
+    copies: Dovecot sees the copy with the source's GUID, and mailsrv reads Dovecot's."""
+    root = area / "mail"
+    store = MaildirStore(root)
+    await store.ensure_user("alice")
+    await store.create_folder("alice", "Work")
+    for n in (1, 2):
+        await store.deliver("alice", MSG % n)
+    box = await store.open("alice")
+    source = [m.message_guid for m in (await box.snapshot()).messages]
+    await box.copy([1], "Work")
+    await box.copy([1], "INBOX")
+    await box.move([2], "Work")
+    await store.close()
+
+    with running_dovecot(area / "dovecot", root) as dv:
+        inbox = fetch(dv, "INBOX", "uid guid")
+        assert {u: r["guid"] for u, r in inbox.items()} == {1: source[0], 3: source[0]}
+        work = fetch(dv, "Work", "uid guid")
+        assert {u: r["guid"] for u, r in work.items()} == {1: source[0], 2: source[1]}
+        # Dovecot's own copy into the same folder (a new name, a G field): mailsrv reads it.
+        dv.doveadm("copy", "-u", "alice", "INBOX", "mailbox", "Work", "uid", "2")
+        theirs = fetch(dv, "INBOX", "uid guid")
+        dv.handover()
+        again = MaildirStore(root)
+        snap = await (await again.open("alice")).snapshot()
+        assert {m.uid: m.message_guid for m in snap.messages} == {
+            u: r["guid"] for u, r in theirs.items()
+        }
+        assert snap.messages[-1].message_guid == source[1]
+        await again.close()

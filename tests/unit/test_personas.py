@@ -25,7 +25,7 @@ from mailsrv.imap.commands import (
     StoreLabels,
 )
 from mailsrv.imap.framing import NEED_DATA, CommandFramer
-from mailsrv.imap.gmail_ids import ids_of
+from mailsrv.imap.gmail_ids import msgid_of, thrid_of
 from mailsrv.imap.gmail_search import query_keys, rewrite, uid_key
 from mailsrv.imap.parser import parse_command
 from mailsrv.imap.persona_gate import refusal
@@ -174,14 +174,13 @@ def test_persona_limits_the_message_size() -> None:
 
 
 def test_gmail_ids_thread_replies_under_their_root() -> None:
-    root = ids_of(b"Message-ID: <a@x>\r\nSubject: hi\r\n\r\n")
-    reply = ids_of(b"Message-ID: <b@x>\r\nReferences: <a@x> <c@x>\r\n\r\n")
-    only_irt = ids_of(b"Message-ID: <d@x>\r\nIn-Reply-To: <a@x>\r\n\r\n")
-    assert root.thrid == root.msgid == reply.thrid == only_irt.thrid
-    assert len({root.msgid, reply.msgid, only_irt.msgid}) == 3
-    assert 0 < root.msgid < 2**63
-    no_id = ids_of(b"Subject: x\r\n\r\n")
-    assert no_id.msgid == no_id.thrid != ids_of(b"Subject: y\r\n\r\n").msgid
+    root = msgid_of(b"Message-ID: <a@x>\r\nSubject: hi\r\n\r\n")
+    reply = msgid_of(b"Message-ID: <b@x>\r\nReferences: <a@x> <c@x>\r\n\r\n")
+    assert root != reply and 0 < root < 2**63
+    # X-GM-THRID: the X-GM-MSGID of the thread's seed (THREADID's), the root's Message-ID.
+    assert thrid_of("a@x", reply) == thrid_of("a@x", root) == root
+    no_id = msgid_of(b"Subject: x\r\n\r\n")
+    assert thrid_of("guid:1.M1P1.host", no_id) == no_id != msgid_of(b"Subject: y\r\n\r\n")
 
 
 class FakeResolver:
