@@ -64,6 +64,26 @@ def fault_dict(fault: Fault) -> dict[str, object]:
     return out
 
 
+def fault_body(fault: Fault) -> dict[str, object]:
+    """The ``POST /faults`` body that arms ``fault`` again (``add_fault``): how a replaced
+    console of ``--workers`` gets its faults back (``mailsrv.workers.shared_faults``)."""
+    body: dict[str, object] = {"protocol": fault.protocol, "action": fault.kind.value}
+    if fault.kind is FaultKind.TLS:
+        body.update(certificate=fault.certificate, times=fault.times)
+        return body
+    body["user"] = fault.user
+    if fault.kind is FaultKind.STRIP_STARTTLS:
+        return body
+    body.update(command=fault.command, times=fault.times, match=fault.match)
+    if fault.kind is FaultKind.FAIL:
+        body["reply"] = fault.reply
+    elif fault.kind is FaultKind.DELAY:
+        body["seconds"] = fault.seconds
+    else:
+        body["after_bytes"] = fault.after_bytes
+    return body
+
+
 def _text(body: dict[str, object], name: str) -> str | None:
     value = body.get(name)
     if value is None:

@@ -41,12 +41,12 @@ def _tag(peer: str) -> int:
     return int.from_bytes(hashlib.blake2b(peer.encode(), digest_size=8).digest(), "little") or 1
 
 
-def _memory_file() -> int:
+def memory_file(name: str) -> int:
     """A file in memory (Linux ``memfd``), or else an unlinked temporary file: workers inherit
-    the descriptor and the mapping across ``fork``, so no name is needed."""
+    the descriptor and the mapping across ``fork``, so ``name`` only labels it."""
     if hasattr(os, "memfd_create"):
-        return os.memfd_create("mailsrv-peers", os.MFD_CLOEXEC)
-    fd, name = tempfile.mkstemp(prefix="mailsrv-peers-")
+        return os.memfd_create(name, os.MFD_CLOEXEC)
+    fd, name = tempfile.mkstemp(prefix=f"{name}-")
     os.unlink(name)
     return fd
 
@@ -59,7 +59,7 @@ class SharedPeerTable:
         self._slot_size = 4 * (1 + CONN_BUCKETS)
         self._fail_offset = slots * self._slot_size
         size = self._fail_offset + FAIL_BUCKETS * _FAIL.size
-        fd = _memory_file()
+        fd = memory_file("mailsrv-peers")
         os.ftruncate(fd, size)
         self._fd = fd
         self._map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)

@@ -45,6 +45,7 @@ from mailsrv.context import WorkerShare
 from mailsrv.net.listen import bind_listening_socket
 from mailsrv.net.shutdown import ABORT_WAIT
 from mailsrv.server import StartupError, bind_error, check_maildir_root
+from mailsrv.workers.shared_faults import SharedFaultTable
 from mailsrv.workers.shared_peers import SharedPeerTable
 from mailsrv.workers.worker import RELOAD, STACKS_SIGNAL, STOP, WorkerPlan, run_worker
 
@@ -116,6 +117,8 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         self._selector = selectors.DefaultSelector()
         self._peers = SharedPeerTable(count)
+        #: The faults armed through the console's API, which outlive any worker.
+        self._faults = SharedFaultTable()
         #: Private to this user (0700): worker 0's console hub listens here.
         self._run_dir = Path(tempfile.mkdtemp(prefix="mailsrv-workers-"))
         self._worker_config: Config = config
@@ -192,6 +195,7 @@ class Supervisor:
                     self._run_dir / "console.sock",
                     self._worker_config.http_enabled,
                     control_r,
+                    self._faults,
                 )
                 code = run_worker(plan)
             except BaseException:
@@ -409,6 +413,7 @@ class Supervisor:
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
         self._peers.close()
+        self._faults.close()
         shutil.rmtree(self._run_dir, ignore_errors=True)
 
 

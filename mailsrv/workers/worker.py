@@ -9,6 +9,7 @@ serves the web console (see ``mailsrv.workers.console_link``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import faulthandler
 import gc
 import json
@@ -22,9 +23,10 @@ from pathlib import Path
 
 from mailsrv import log_format
 from mailsrv.config import Config
-from mailsrv.context import WorkerShare
+from mailsrv.context import ServerContext, WorkerShare
 from mailsrv.server import MailServer, StartupError
-from mailsrv.workers.console_link import ConsoleHub, ConsoleReporter
+from mailsrv.workers.console_link import ConsoleHub, ConsoleReporter, restore_console
+from mailsrv.workers.shared_faults import SharedFaultTable
 
 log = logging.getLogger("mailsrv")
 
@@ -54,6 +56,8 @@ class WorkerPlan:
     console: bool
     #: The supervisor's commands (``STOP``, ``RELOAD``); end of file: the supervisor is gone.
     control_fd: int
+    #: The faults armed through the console's API, shared by every worker.
+    faults: SharedFaultTable
 
 
 async def _serve(plan: WorkerPlan) -> None:
@@ -81,7 +85,15 @@ async def _serve(plan: WorkerPlan) -> None:
 
     os.set_blocking(plan.control_fd, False)
     loop.add_reader(plan.control_fd, control)
-    async with MailServer(plan.config, worker=plan.share) as server:
+    share = plan.share
+    if plan.console and plan.index == 0:
+        run_dir = plan.console_socket.parent
+
+        def restore(ctx: ServerContext) -> None:
+            restore_console(ctx, plan.faults, run_dir)
+
+        share = dataclasses.replace(share, before_serving=restore)
+    async with MailServer(plan.config, worker=share) as server:
         reload.append(server.reload)
         loop.add_signal_handler(signal.SIGHUP, server.reload)
         if plan.formatter is not None:
@@ -90,10 +102,10 @@ async def _serve(plan: WorkerPlan) -> None:
         if not plan.console:
             pass  # no console (--no-http): nothing to report, no store events to watch for it
         elif plan.index == 0:
-            link = ConsoleHub(server.context, plan.console_socket)
+            link = ConsoleHub(server.context, plan.console_socket, plan.faults)
             await link.start()
         else:
-            link = ConsoleReporter(server.context, plan.console_socket)
+            link = ConsoleReporter(server.context, plan.console_socket, plan.faults)
             await link.start()
         gc.freeze()
         gc.enable()
