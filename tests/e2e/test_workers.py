@@ -313,10 +313,11 @@ def test_a_killed_worker_is_logged_and_replaced(workers: ServerProcess) -> None:
 
 
 def test_the_console_survives_the_death_of_worker_0(workers: ServerProcess) -> None:
-    """Worker 0 serves the console; SIGKILL it. A connection to the HTTP port made while no
-    worker 0 runs is not refused and gets its answer from the replacement, which has the
-    user and the fault the API gave its predecessor (same id, same hits) and shows the other
-    worker's session with its transcript."""
+    """Worker 0 serves the console; SIGKILL it (with the supervisor stopped, so that no
+    replacement starts yet). A connection to the HTTP port made while no worker 0 runs is not
+    refused and gets its answer from the replacement, which has the user and the fault the API
+    gave its predecessor (same id, same hits) and shows the other worker's session with its
+    transcript."""
     first, second = workers.worker_pids
     api(workers, "/users", {"name": "bob", "password": "secret"})
     fault = {"protocol": "imap", "command": "NOOP", "action": "fail", "times": 3}
@@ -327,11 +328,16 @@ def test_the_console_survives_the_death_of_worker_0(workers: ServerProcess) -> N
         lambda: next((s["id"] for s in api(workers, "/sessions")["sessions"]), None),
         "worker 1's session in /sessions",
     )
-    os.kill(first, signal.SIGKILL)
-    until(lambda: not _alive(first), "worker 0 to be gone")
-    # No worker 0 accepts now (or its replacement is starting): the connection still opens.
-    with socket.create_connection((HOST, workers.ports["http"]), timeout=PATIENCE) as sock:
+    os.kill(workers.pid, signal.SIGSTOP)  # the supervisor replaces nobody until SIGCONT
+    try:
+        os.kill(first, signal.SIGKILL)
+        until(lambda: not _alive(first), "worker 0 to be gone")
+        # No worker 0 runs: the connection opens all the same and its request waits.
+        sock = socket.create_connection((HOST, workers.ports["http"]), timeout=PATIENCE)
         sock.sendall(b"GET /api/v1/faults HTTP/1.0\r\nHost: localhost\r\n\r\n")
+    finally:
+        os.kill(workers.pid, signal.SIGCONT)
+    with sock:  # the replacement answers it
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
