@@ -127,7 +127,10 @@ def add_fault(faults: FaultInjector, body: dict[str, object]) -> Fault:
     if action == "strip-starttls":
         if protocol.lower() not in STARTTLS_REFUSALS:
             raise ApiError(400, f"protocol must be one of {', '.join(STARTTLS_REFUSALS)}")
-        return faults.strip_starttls(protocol, user=user)
+        try:
+            return faults.strip_starttls(protocol, user=user)
+        except ValueError as exc:  # the workers' shared table is full
+            raise ApiError(400, str(exc)) from None
     command = _text(body, "command")
     if not command or not command.strip():
         raise ApiError(400, "command must be a command name, or '*' for any")
@@ -159,7 +162,10 @@ def _add_tls(faults: FaultInjector, protocol: str, body: dict[str, object]) -> F
     times = _count(body, "times")
     if times == 0:
         raise ApiError(400, "times must be a positive integer, or null until removed")
-    return faults.tls(protocol, certificate, times)
+    try:
+        return faults.tls(protocol, certificate, times)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 @routes.post("/faults")

@@ -11,6 +11,7 @@ import pytest
 
 from mailsrv.faults import FaultInjector
 from mailsrv.web.api_faults import add_fault, fault_body, fault_dict
+from mailsrv.web.api_request import ApiError
 from mailsrv.workers.console_link import arm_copy
 from mailsrv.workers.shared_faults import MAX_BODY, SharedFaultTable, SharedHits
 
@@ -188,3 +189,25 @@ def test_racing_workers_fire_exactly_times_in_total(table: SharedFaultTable) -> 
     os.close(start_w)
     assert sorted(granted) == list(range(1, times + 1))
     assert table.handle(7) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"protocol": "imap", "command": "NOOP", "action": "fail"},
+        {"protocol": "imap", "action": "strip-starttls"},
+        {"protocol": "imaps", "action": "tls", "certificate": "expired"},
+    ],
+    ids=["fail", "strip-starttls", "tls"],
+)
+def test_the_api_answers_a_full_table_with_a_400(body: dict[str, Any]) -> None:
+    table = SharedFaultTable(slots=1)
+    try:
+        zero = console(table)
+        zero.prepare_certificate = lambda name: None
+        zero.fail("pop3", "STAT", times=None)
+        with pytest.raises(ApiError) as refused:
+            add_fault(zero, body)
+        assert refused.value.status == 400 and "at most 1 faults" in str(refused.value)
+    finally:
+        table.close()
