@@ -310,9 +310,10 @@ class ConsoleReporter:
                 finally:
                     for report in reports:
                         report.cancel()
-                    for report in reports:
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await report
+                    # Not one await per report under suppress(CancelledError): that would
+                    # swallow the cancellation of this task by close() if it came meanwhile
+                    # (the hub gone at the same moment), and it would never end.
+                    await asyncio.gather(*reports, return_exceptions=True)
                     self._writer = None
                     writer.close()
                 await asyncio.sleep(RECONNECT)

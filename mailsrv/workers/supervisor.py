@@ -2,8 +2,11 @@
 
 The supervisor runs no event loop and serves no connection. It binds each listening socket once
 (the workers inherit them, see ``mailsrv.net.listen``), makes the shared admission table
-(``mailsrv.workers.shared_peers``), and forks the workers before anything else runs, so each
-child starts from a process with no threads and no loop. Then it waits for signals:
+(``mailsrv.workers.shared_peers``) and the shared fault table
+(``mailsrv.workers.shared_faults``), and forks the workers before anything else runs, so each
+child starts from a process with no threads and no loop. It keeps every listening socket open
+itself, so a port whose worker died (worker 0's console port too) still takes connections: they
+wait in the accept queue for a worker. Then it waits for signals:
 
 - SIGCHLD: a worker ended. Its reason (exit status or signal) is logged, its connection
   counts are zeroed, and a new worker takes its place (after a pause that grows while workers

@@ -3,7 +3,9 @@
 The worker tells the supervisor it is ready by writing its ready information (one JSON line)
 to a pipe, then serves until SIGTERM or SIGINT (the graceful shutdown of
 ``mailsrv.net.shutdown``) and re-reads the users file and certificates on SIGHUP. Worker 0 also
-serves the web console (see ``mailsrv.workers.console_link``).
+serves the web console (see ``mailsrv.workers.console_link``); one that replaces a dead worker 0
+first takes back the users and faults the console's API gave (``restore_console``), before it
+listens.
 """
 
 from __future__ import annotations

@@ -178,11 +178,12 @@ def test_one_console_shows_every_worker(workers: ServerProcess) -> None:
         smtp.sendmail("t@example.org", ["bob@localhost"], "Subject: seen\r\n\r\nhi\r\n")
 
     def both() -> list[dict[str, Any]] | None:
-        live = api(workers, "/sessions")["sessions"]
+        # Logged in: a report made between the greeting and LOGIN shows no user yet.
+        live = [s for s in api(workers, "/sessions")["sessions"] if s["user"] == "bob"]
         pids = {s["id"].split("-", 1)[1].split(".")[0] for s in live if s["protocol"] == "imap"}
         return live if pids == {str(first), str(second)} else None
 
-    live = until(both, "the IMAP sessions of both workers in /sessions")
+    live = until(both, "the logged-in IMAP sessions of both workers in /sessions")
     other = next(s for s in live if s["id"].startswith(f"imap-{second}."))
     assert other["user"] == "bob"
     lines = api(workers, f"/sessions/{other['id']}/transcript")["lines"]
