@@ -105,6 +105,9 @@ class WorkerShare:
     failures: FailedLogins
     #: Keeps session ids unique over the workers ("imap-4711.3").
     session_prefix: str
+    #: Called with the context before any listener starts (worker 0: the console's users and
+    #: faults, back from a worker 0 that died).
+    before_serving: Callable[[ServerContext], None] | None = None
 
 
 @dataclass(slots=True)

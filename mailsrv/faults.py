@@ -13,17 +13,22 @@ fault has an ``id`` (for the REST API) and counts its ``hits``.
 
 ``tls("imaps", "expired")`` is a handshake fault, not a command's: the service's TLS context
 (``mailsrv.tls_faults``) asks ``tls_certificate`` on each ClientHello which certificate to show.
+
+Under ``--workers`` each worker has its own injector, and a fault armed through the console's
+API is in each of them; its ``shared`` count (``SharedCount``, from
+``mailsrv.workers.shared_faults``) makes ``times`` count once over all the workers: before a
+fault fires, the worker claims a hit there, and a claim beyond ``times`` is refused.
 """
 
 from __future__ import annotations
 
 import enum
 import fnmatch
-import itertools
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 PROTOCOLS = ("imap", "pop3", "smtp", "lmtp")
 
@@ -73,6 +78,17 @@ TLS_CERTIFICATES = (
 )
 
 
+class SharedCount(Protocol):
+    """A fault's hits counted over every worker (``mailsrv.workers.shared_faults``)."""
+
+    def claim(self) -> int | None:
+        """Count one more hit if the fault may still fire: the hits then; None when it is
+        spent or withdrawn (in whichever worker)."""
+
+    def hits(self) -> int | None:
+        """The hits so far; None when the fault is spent or withdrawn."""
+
+
 @dataclass(slots=True)
 class Fault:
     protocol: str  # "imap", "pop3", "smtp"
@@ -87,6 +103,8 @@ class Fault:
     match: str | None = None  # a glob on the command's argument (None: any argument)
     certificate: str = ""  # TLS faults: which faulty certificate (one of TLS_CERTIFICATES)
     id: int = 0  # given by the injector
+    #: Under ``--workers``: the hits of every worker (None: this injector's alone).
+    shared: SharedCount | None = field(default=None, compare=False, repr=False)
 
     def applies(self, protocol: str, command: str, argument: str, user: str | None) -> bool:
         """Whether this fault fires on ``command`` (upper case) with ``argument`` for ``user``."""
@@ -112,9 +130,12 @@ class FaultInjector:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        self._next_id = 1
         #: Set by the server: makes a faulty certificate ahead of its first handshake.
         self.prepare_certificate: Callable[[str], object] | None = None
+        #: Set by the ``--workers`` console: each fault's ``shared`` count, made as it is added
+        #: (it may refuse the fault with a ``ValueError``).
+        self.share: Callable[[Fault], SharedCount] | None = None
 
     def _add(self, fault: Fault) -> Fault:
         fault.protocol = fault.protocol.lower()
@@ -130,9 +151,40 @@ class FaultInjector:
         if fault.match is not None and ("\r" in fault.match or "\n" in fault.match):
             raise ValueError("match is one line: no CR or LF in it")
         with self._lock:
-            fault.id = next(self._ids)
+            fault.id, self._next_id = self._next_id, self._next_id + 1
+            if self.share is not None:
+                fault.shared = self.share(fault)
             self._faults.append(fault)
         return fault
+
+    def adopt(self, fault: Fault, fault_id: int, shared: SharedCount) -> None:
+        """Add ``fault`` (made by another injector, from its description) with the ``id`` and
+        ``shared`` count it has in every worker; the ids given from now on are higher (a
+        replaced console goes on from its faults)."""
+        with self._lock:
+            fault.id, fault.shared = fault_id, shared
+            self._next_id = max(self._next_id, fault_id + 1)
+            self._faults.append(fault)
+
+    def skip_ids(self, last_id: int) -> None:
+        """Give only ids above ``last_id`` from now on."""
+        with self._lock:
+            self._next_id = max(self._next_id, last_id + 1)
+
+    def _take(self, fault: Fault) -> bool:
+        """Count a hit of ``fault``, which applies now (under the lock); False when it is spent
+        or withdrawn in another worker (then it is dropped here too)."""
+        if fault.shared is None:
+            fault.hits += 1
+        else:
+            hits = fault.shared.claim()
+            if hits is None:
+                self._faults.remove(fault)
+                return False
+            fault.hits = hits
+        if fault.times is not None and fault.hits >= fault.times:
+            self._faults.remove(fault)
+        return True
 
     def fail(
         self,
@@ -231,11 +283,8 @@ class FaultInjector:
         if not self._faults:
             return None
         with self._lock:
-            for fault in self._faults:
-                if fault.kind is FaultKind.TLS and fault.protocol == service:
-                    fault.hits += 1
-                    if fault.times is not None and fault.hits >= fault.times:
-                        self._faults.remove(fault)
+            for fault in tuple(self._faults):
+                if fault.kind is FaultKind.TLS and fault.protocol == service and self._take(fault):
                     return fault.certificate
         return None
 
@@ -264,7 +313,7 @@ class FaultInjector:
             for fault in self._faults:
                 if fault.id == fault_id:
                     self._faults.remove(fault)
-                    return True
+                    return fault.shared is None or fault.shared.hits() is not None
         return False
 
     def clear(self) -> None:
@@ -279,8 +328,16 @@ class FaultInjector:
 
     @property
     def active(self) -> list[Fault]:
-        """The faults still waiting to fire, in the order they were added."""
+        """The faults still waiting to fire, in the order they were added (with the hits of
+        every worker, for those counted over them)."""
         with self._lock:
+            for fault in tuple(self._faults):
+                if fault.shared is not None:
+                    hits = fault.shared.hits()
+                    if hits is None:
+                        self._faults.remove(fault)
+                    else:
+                        fault.hits = hits
             return list(self._faults)
 
     def check(
@@ -292,10 +349,7 @@ class FaultInjector:
             return None
         command = command.upper()
         with self._lock:
-            for fault in self._faults:
-                if fault.applies(protocol, command, argument, user):
-                    fault.hits += 1
-                    if fault.times is not None and fault.hits >= fault.times:
-                        self._faults.remove(fault)
+            for fault in tuple(self._faults):
+                if fault.applies(protocol, command, argument, user) and self._take(fault):
                     return fault
         return None

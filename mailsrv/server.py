@@ -191,6 +191,8 @@ class MailServer:
             from mailsrv.trace_sinks import install_trace_sinks
 
             self._untrace = install_trace_sinks(self.ctx.tracer, cfg)
+        if self._worker is not None and self._worker.before_serving is not None:
+            self._worker.before_serving(self.ctx)
         starters = self._starters()
         results = await asyncio.gather(*(start() for _, start in starters), return_exceptions=True)
         failure: BaseException | None = None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from mailsrv.context import ServerContext
 from mailsrv.net.listen import create_server
 from mailsrv.net.shutdown import LiveSessions
+from mailsrv.smtp.lazy_protocol import lazy_protocol_factory
 
 if TYPE_CHECKING:
     from mailsrv.smtp.handler import IngressHandler
@@ -40,17 +41,19 @@ async def start_smtp(ctx: ServerContext, host: str, port: int, *, mode: str) -> 
         raise ValueError("smtps needs TLS")
     live = LiveSessions()
     holder: list[int] = [port]
-    handlers: list[IngressHandler] = []
 
-    def factory() -> asyncio.Protocol:
+    def make_handler() -> IngressHandler:
         # aiosmtpd and the session are imported at the first connection, not at start-up.
         from mailsrv.smtp.handler import IngressHandler
+
+        return IngressHandler(ctx)
+
+    def make_protocol(handler: IngressHandler) -> asyncio.Protocol:
         from mailsrv.smtp.session import IngressSMTP
 
-        if not handlers:
-            handlers.append(IngressHandler(ctx))
-        return IngressSMTP(ctx, handlers[0], mode, holder[0], live)
+        return IngressSMTP(ctx, handler, mode, holder[0], live)
 
+    factory = lazy_protocol_factory(make_handler, make_protocol)
     ssl_context = ctx.tls_for("smtps") if mode == "smtps" else None
     server = await create_server(ctx.listen_sockets, factory, host, port, ssl_context=ssl_context)
     listener = SmtpListener(ctx, server, live)

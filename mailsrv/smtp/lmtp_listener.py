@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mailsrv.context import ServerContext
 from mailsrv.net.listen import create_server
 from mailsrv.net.shutdown import LiveSessions
+from mailsrv.smtp.lazy_protocol import lazy_protocol_factory
 
 if TYPE_CHECKING:
     from mailsrv.smtp.lmtp import LmtpHandler
@@ -54,16 +55,18 @@ def _factory(
 ) -> Callable[[], asyncio.Protocol]:
     """One protocol per connection; ``port`` is read then, once the listener knows it.
     aiosmtpd is imported at the first connection, not while the server starts."""
-    handlers: list[LmtpHandler] = []
 
-    def factory() -> asyncio.Protocol:
-        from mailsrv.smtp.lmtp import IngressLMTP, LmtpHandler
+    def make_handler() -> LmtpHandler:
+        from mailsrv.smtp.lmtp import LmtpHandler
 
-        if not handlers:
-            handlers.append(LmtpHandler(ctx))
-        return IngressLMTP(ctx, handlers[0], port[0], live)
+        return LmtpHandler(ctx)
 
-    return factory
+    def make_protocol(handler: LmtpHandler) -> asyncio.Protocol:
+        from mailsrv.smtp.lmtp import IngressLMTP
+
+        return IngressLMTP(ctx, handler, port[0], live)
+
+    return lazy_protocol_factory(make_handler, make_protocol)
 
 
 async def start_lmtp(ctx: ServerContext, host: str, port: int) -> LmtpListener:

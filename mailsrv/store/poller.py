@@ -46,16 +46,14 @@ class PollWatcher:
         rescan: Rescan,
         interval: float = POLL_SECONDS,
         *,
-        watched_users: Callable[[], set[str | None]] | None = None,
-        folders_changed: Callable[[str], None] | None = None,
+        recheck_folders: Callable[[], None] | None = None,
     ) -> None:
         self._targets = targets
         self._rescan = rescan
         self._interval = interval
-        #: Each round, ``folders_changed(user)`` for every watched user: the store compares
-        #: the user's folder directories with the ones it knows (one listing of the root).
-        self._watched_users = watched_users
-        self._folders_changed = folders_changed
+        #: Called each round: the store compares each watched user's folder directories with
+        #: the ones it knows (one listing of the root per user).
+        self._recheck_folders = recheck_folders
         self._task: asyncio.Task[None] | None = None
 
     def ensure_started(self) -> None:
@@ -75,10 +73,8 @@ class PollWatcher:
         while True:
             await asyncio.sleep(self._interval)
             await poll_once(self._targets(), self._rescan)
-            if self._watched_users is not None and self._folders_changed is not None:
-                for user in self._watched_users():
-                    if user is not None:
-                        self._folders_changed(user)
+            if self._recheck_folders is not None:
+                self._recheck_folders()
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -60,6 +60,18 @@ def make_watcher(
         )
     if mode == "inotify":
         log.warning("inotify is not available here: polling the Maildir every %ss", interval)
-    return PollWatcher(
-        targets, rescan, interval, watched_users=watched_users, folders_changed=folders_changed
-    )
+    recheck = None if folders_changed is None else _recheck(watched_users, folders_changed)
+    return PollWatcher(targets, rescan, interval, recheck_folders=recheck)
+
+
+def _recheck(
+    watched_users: Callable[[], set[str | None]], folders_changed: Callable[[str], None]
+) -> Callable[[], None]:
+    """``folders_changed(user)`` for every watched user: the poller's look at the folders."""
+
+    def recheck() -> None:
+        for user in watched_users():
+            if user is not None:
+                folders_changed(user)
+
+    return recheck

@@ -64,6 +64,26 @@ def fault_dict(fault: Fault) -> dict[str, object]:
     return out
 
 
+def fault_body(fault: Fault) -> dict[str, object]:
+    """The ``POST /faults`` body that arms ``fault`` again (``add_fault``): how a replaced
+    console of ``--workers`` gets its faults back (``mailsrv.workers.shared_faults``)."""
+    body: dict[str, object] = {"protocol": fault.protocol, "action": fault.kind.value}
+    if fault.kind is FaultKind.TLS:
+        body.update(certificate=fault.certificate, times=fault.times)
+        return body
+    body["user"] = fault.user
+    if fault.kind is FaultKind.STRIP_STARTTLS:
+        return body
+    body.update(command=fault.command, times=fault.times, match=fault.match)
+    if fault.kind is FaultKind.FAIL:
+        body["reply"] = fault.reply
+    elif fault.kind is FaultKind.DELAY:
+        body["seconds"] = fault.seconds
+    else:
+        body["after_bytes"] = fault.after_bytes
+    return body
+
+
 def _text(body: dict[str, object], name: str) -> str | None:
     value = body.get(name)
     if value is None:
@@ -107,7 +127,10 @@ def add_fault(faults: FaultInjector, body: dict[str, object]) -> Fault:
     if action == "strip-starttls":
         if protocol.lower() not in STARTTLS_REFUSALS:
             raise ApiError(400, f"protocol must be one of {', '.join(STARTTLS_REFUSALS)}")
-        return faults.strip_starttls(protocol, user=user)
+        try:
+            return faults.strip_starttls(protocol, user=user)
+        except ValueError as exc:  # the workers' shared table is full
+            raise ApiError(400, str(exc)) from None
     command = _text(body, "command")
     if not command or not command.strip():
         raise ApiError(400, "command must be a command name, or '*' for any")
@@ -139,7 +162,10 @@ def _add_tls(faults: FaultInjector, protocol: str, body: dict[str, object]) -> F
     times = _count(body, "times")
     if times == 0:
         raise ApiError(400, "times must be a positive integer, or null until removed")
-    return faults.tls(protocol, certificate, times)
+    try:
+        return faults.tls(protocol, certificate, times)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 @routes.post("/faults")

@@ -18,7 +18,19 @@ lines:
 Worker 0 sends the other way what the API changes and every worker must apply: a user added
 (``POST /users``), a fault armed, removed or cleared (``/faults``). A worker that connects is
 first sent the users and faults armed so far. A fault fires in whichever worker runs the
-command, and its ``times`` count per worker.
+command; its ``times`` count once over all workers (the supervisor's shared table,
+``mailsrv.workers.shared_faults``, which also holds its description).
+
+When worker 0 dies, the console stays reachable and comes back with what it showed:
+
+- the supervisor keeps every listening socket, the console's HTTP port too: connections made
+  while no worker 0 runs wait in the kernel's accept queue (none is refused) and the
+  replacement answers them;
+- the replacement arms again the faults of the shared table, with their ids and hits, and adds
+  again the users the API added (kept in ``api-users.json`` in the supervisor's private run
+  directory);
+- every reporter reconnects and sends again its live sessions and their transcripts, then its
+  counters. What worker 0's own sessions were, its store events and counters died with it.
 
 The link is for showing, never for serving: a reporter whose hub is gone or slow drops what it
 cannot send (``MAX_BUFFER``) and no session ever waits for it.
@@ -35,9 +47,10 @@ from pathlib import Path
 from typing import Any
 
 from mailsrv.context import ServerContext, SessionInfo
-from mailsrv.faults import Fault
+from mailsrv.faults import Fault, FaultInjector
 from mailsrv.store.base import EventKind, StoreEvent
 from mailsrv.trace import TraceLine
+from mailsrv.workers.shared_faults import SharedFaultTable, SharedHits
 
 log = logging.getLogger("mailsrv.workers")
 
@@ -53,12 +66,47 @@ FIRST_CONNECT = 2.0
 MAX_BUFFER = 8 * 1024 * 1024
 #: Seconds worker 0 waits for the links to end when it stops.
 CLOSE_WAIT = 1.0
+#: In the supervisor's run directory: the users the API added (``POST /users``).
+API_USERS = "api-users.json"
 #: Longest line on the link (a session report of thousands of sessions).
 MAX_LINE = 64 * 1024 * 1024
 
 
 def _line(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def arm_copy(
+    faults: FaultInjector, fault_id: int, body: dict[str, Any], shared: SharedHits
+) -> Fault:
+    """Arm in ``faults`` the fault ``body`` describes, as it is in every worker: its id, its
+    shared count. Made aside first, so no session here sees it before it counts shared."""
+    from mailsrv.web.api_faults import add_fault
+
+    aside = FaultInjector()
+    aside.prepare_certificate = faults.prepare_certificate
+    fault = add_fault(aside, body)
+    faults.adopt(fault, fault_id, shared)
+    return fault
+
+
+def restore_console(ctx: ServerContext, faults: SharedFaultTable, run_dir: Path) -> None:
+    """What the API gave the worker 0 this one replaces: its users (``API_USERS`` in
+    ``run_dir``), its faults (``faults``), with their ids; none at the first start. Called
+    before the server listens (``WorkerShare.before_serving``), so no request finds them
+    missing."""
+    ctx.faults.skip_ids(faults.last_id)
+    with contextlib.suppress(FileNotFoundError):
+        for name, password in json.loads((run_dir / API_USERS).read_text()).items():
+            ctx.auth.add_user(name, password)
+    for armed in faults.armed():
+        shared = faults.handle(armed.id)
+        try:
+            if shared is not None:
+                arm_copy(ctx.faults, armed.id, armed.body, shared)
+        except Exception as exc:  # a fault this worker cannot arm is dropped
+            log.warning("console: fault %d cannot be armed again: %s", armed.id, exc)
+            faults.remove(armed.id)
 
 
 def _event_dict(event: StoreEvent) -> dict[str, Any]:
@@ -76,22 +124,37 @@ def _event_dict(event: StoreEvent) -> dict[str, Any]:
 class ConsoleHub:
     """Worker 0's end: takes the reports, passes API changes on."""
 
-    def __init__(self, ctx: ServerContext, path: Path) -> None:
+    def __init__(self, ctx: ServerContext, path: Path, faults: SharedFaultTable) -> None:
         self.ctx = ctx
         self.path = path
+        self._table = faults
+        #: The users the API added, for a worker 0 that replaces this one.
+        self._users_file = path.with_name(API_USERS)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        #: Bodies of the faults armed through the API, by the id worker 0 gave them.
-        self._faults: dict[int, dict[str, Any]] = {}
 
     async def start(self) -> None:
+        """Take reports and API changes (``restore_console`` ran before the server did)."""
+        self.ctx.faults.share = self._share
         self.path.unlink(missing_ok=True)  # a replaced worker 0's socket
         self._server = await asyncio.start_unix_server(self._serve, str(self.path), limit=MAX_LINE)
         self.ctx.to_workers = self.broadcast
 
+    def _share(self, fault: Fault) -> SharedHits:
+        from mailsrv.web.api_faults import fault_body
+
+        return self._table.arm(fault.id, fault.times, fault_body(fault))
+
+    def _keep_users(self) -> None:
+        tmp = self._users_file.with_name(self._users_file.name + ".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(json.dumps(self.ctx.auth.extra))
+        tmp.replace(self._users_file)
+
     async def close(self) -> None:
         self.ctx.to_workers = None
+        self.ctx.faults.share = None
         if self._server is not None:
             self._server.close()
         for writer in tuple(self._writers):
@@ -105,26 +168,25 @@ class ConsoleHub:
     def broadcast(self, command: dict[str, Any]) -> None:
         """Send ``command`` to every worker now connected (and remember what a newcomer needs)."""
         kind = command.get("kind")
-        if kind == "fault_add":
-            self._faults[int(command["id"])] = command["body"]
+        if kind == "user":
+            self._keep_users()
         elif kind == "fault_remove":
-            self._faults.pop(int(command["id"]), None)
+            self._table.remove(int(command["id"]))
         elif kind == "fault_clear":
-            self._faults.clear()
+            self._table.clear()
         data = _line(command)
         for writer in tuple(self._writers):
             if not writer.is_closing():
                 writer.write(data)
 
     def _greeting(self) -> bytes:
-        active = {f.id for f in self.ctx.faults.active}
-        self._faults = {i: body for i, body in self._faults.items() if i in active}
         lines = [
             _line({"kind": "user", "name": name, "password": password})
             for name, password in self.ctx.auth.extra.items()
         ]
         lines += [
-            _line({"kind": "fault_add", "id": i, "body": body}) for i, body in self._faults.items()
+            _line({"kind": "fault_add", "id": armed.id, "body": armed.body})
+            for armed in self._table.armed()
         ]
         return b"".join(lines)
 
@@ -183,12 +245,14 @@ class ConsoleHub:
 class ConsoleReporter:
     """The other workers' end: reports to the hub, applies what it passes on."""
 
-    def __init__(self, ctx: ServerContext, path: Path) -> None:
+    def __init__(self, ctx: ServerContext, path: Path, faults: SharedFaultTable) -> None:
         self.ctx = ctx
         self.path = path
+        self._table = faults
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._sent: dict[str, tuple[object, ...]] = {}
+        #: The faults armed through the API, by the id worker 0 gave them (and they keep here).
         self._faults: dict[int, Fault] = {}
         self._untrace = ctx.tracer.add_sink(self._on_line)
         self._connected = asyncio.Event()
@@ -236,6 +300,7 @@ class ConsoleReporter:
                     continue
                 self._writer, self._sent = writer, {}
                 self._connected.set()
+                self._send_transcripts()
                 reports = [
                     asyncio.create_task(self._report_sessions()),
                     asyncio.create_task(self._report_metrics()),
@@ -245,9 +310,10 @@ class ConsoleReporter:
                 finally:
                     for report in reports:
                         report.cancel()
-                    for report in reports:
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await report
+                    # Not one await per report under suppress(CancelledError): that would
+                    # swallow the cancellation of this task by close() if it came meanwhile
+                    # (the hub gone at the same moment), and it would never end.
+                    await asyncio.gather(*reports, return_exceptions=True)
                     self._writer = None
                     writer.close()
                 await asyncio.sleep(RECONNECT)
@@ -255,6 +321,13 @@ class ConsoleReporter:
             events.cancel()
             sub.close()
             unwatch()
+
+    def _send_transcripts(self) -> None:
+        """The transcripts so far of the live sessions, to a hub that has not seen them (at
+        the first connection, or a worker 0 that replaces a dead one)."""
+        for sid in tuple(self.ctx.sessions.live):
+            for line in self.ctx.tracer.for_session(sid):
+                self._send({"kind": "trace", "line": line.as_dict()})
 
     async def _pump_events(self, sub: Any) -> None:
         while True:
@@ -296,14 +369,15 @@ class ConsoleReporter:
                     log.warning("console link: a command not understood: %r", exc)
 
     def _apply(self, command: dict[str, Any]) -> None:
-        from mailsrv.web.api_faults import add_fault
-
         kind = command["kind"]
         faults = self.ctx.faults
         if kind == "user":
             self.ctx.auth.add_user(command["name"], command["password"])
         elif kind == "fault_add":
-            self._faults[int(command["id"])] = add_fault(faults, command["body"])
+            fault_id = int(command["id"])
+            shared = self._table.handle(fault_id)
+            if fault_id not in self._faults and shared is not None:  # not spent already
+                self._faults[fault_id] = arm_copy(faults, fault_id, command["body"], shared)
         elif kind == "fault_remove":
             fault = self._faults.pop(int(command["id"]), None)
             if fault is not None:

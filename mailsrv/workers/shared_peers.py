@@ -13,7 +13,7 @@ A colliding address takes the bucket unless the bucket's address is blocked; the
 a few buckets is tried.
 
 Cost per connection (open, admission check, close), measured with ``python -m
-mailsrv.workers.shared_peers``: see docs/architecture.md.
+benchmarks.shared_peers``: see docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ def _tag(peer: str) -> int:
     return int.from_bytes(hashlib.blake2b(peer.encode(), digest_size=8).digest(), "little") or 1
 
 
-def _memory_file() -> int:
+def memory_file(name: str) -> int:
     """A file in memory (Linux ``memfd``), or else an unlinked temporary file: workers inherit
-    the descriptor and the mapping across ``fork``, so no name is needed."""
+    the descriptor and the mapping across ``fork``, so ``name`` only labels it."""
     if hasattr(os, "memfd_create"):
-        return os.memfd_create("mailsrv-peers", os.MFD_CLOEXEC)
-    fd, name = tempfile.mkstemp(prefix="mailsrv-peers-")
+        return os.memfd_create(name, os.MFD_CLOEXEC)
+    fd, name = tempfile.mkstemp(prefix=f"{name}-")
     os.unlink(name)
     return fd
 
@@ -59,7 +59,7 @@ class SharedPeerTable:
         self._slot_size = 4 * (1 + CONN_BUCKETS)
         self._fail_offset = slots * self._slot_size
         size = self._fail_offset + FAIL_BUCKETS * _FAIL.size
-        fd = _memory_file()
+        fd = memory_file("mailsrv-peers")
         os.ftruncate(fd, size)
         self._fd = fd
         self._map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
@@ -165,32 +165,3 @@ class SharedFailedLogins:
             index = self._find(tag)
             if index is not None:
                 _FAIL.pack_into(self._map, self._offset + index * _FAIL.size, 0, 0, 0.0)
-
-
-def _measure(rounds: int = 200_000) -> None:
-    import time
-
-    from mailsrv.net.peer_state import LocalPeerCounts
-
-    table = SharedPeerTable(2)
-    for name, counts in (("local", LocalPeerCounts()), ("shared", table.counts(0))):
-        start = time.perf_counter()
-        for i in range(rounds):
-            peer = f"192.0.2.{i & 255}"
-            counts.count(peer)
-            counts.total()
-            counts.add(peer, 1)
-            counts.add(peer, -1)
-        per = (time.perf_counter() - start) / rounds * 1e6
-        print(f"{name:>6}: {per:.2f} us per connection (check, open, close)")
-    failures = table.failures()
-    start = time.perf_counter()
-    for i in range(rounds // 10):
-        failures.record(f"198.51.100.{i & 255}", time.monotonic(), 20, 60.0)
-    per = (time.perf_counter() - start) / (rounds // 10) * 1e6
-    print(f"shared: {per:.2f} us per failed login recorded")
-    table.close()
-
-
-if __name__ == "__main__":
-    _measure()

@@ -2,8 +2,11 @@
 
 The supervisor runs no event loop and serves no connection. It binds each listening socket once
 (the workers inherit them, see ``mailsrv.net.listen``), makes the shared admission table
-(``mailsrv.workers.shared_peers``), and forks the workers before anything else runs, so each
-child starts from a process with no threads and no loop. Then it waits for signals:
+(``mailsrv.workers.shared_peers``) and the shared fault table
+(``mailsrv.workers.shared_faults``), and forks the workers before anything else runs, so each
+child starts from a process with no threads and no loop. It keeps every listening socket open
+itself, so a port whose worker died (worker 0's console port too) still takes connections: they
+wait in the accept queue for a worker. Then it waits for signals:
 
 - SIGCHLD: a worker ended. Its reason (exit status or signal) is logged, its connection
   counts are zeroed, and a new worker takes its place (after a pause that grows while workers
@@ -45,6 +48,7 @@ from mailsrv.context import WorkerShare
 from mailsrv.net.listen import bind_listening_socket
 from mailsrv.net.shutdown import ABORT_WAIT
 from mailsrv.server import StartupError, bind_error, check_maildir_root
+from mailsrv.workers.shared_faults import SharedFaultTable
 from mailsrv.workers.shared_peers import SharedPeerTable
 from mailsrv.workers.worker import RELOAD, STACKS_SIGNAL, STOP, WorkerPlan, run_worker
 
@@ -116,6 +120,8 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         self._selector = selectors.DefaultSelector()
         self._peers = SharedPeerTable(count)
+        #: The faults armed through the console's API, which outlive any worker.
+        self._faults = SharedFaultTable()
         #: Private to this user (0700): worker 0's console hub listens here.
         self._run_dir = Path(tempfile.mkdtemp(prefix="mailsrv-workers-"))
         self._worker_config: Config = config
@@ -192,6 +198,7 @@ class Supervisor:
                     self._run_dir / "console.sock",
                     self._worker_config.http_enabled,
                     control_r,
+                    self._faults,
                 )
                 code = run_worker(plan)
             except BaseException:
@@ -409,6 +416,7 @@ class Supervisor:
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
         self._peers.close()
+        self._faults.close()
         shutil.rmtree(self._run_dir, ignore_errors=True)
 
 

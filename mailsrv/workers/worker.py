@@ -3,12 +3,15 @@
 The worker tells the supervisor it is ready by writing its ready information (one JSON line)
 to a pipe, then serves until SIGTERM or SIGINT (the graceful shutdown of
 ``mailsrv.net.shutdown``) and re-reads the users file and certificates on SIGHUP. Worker 0 also
-serves the web console (see ``mailsrv.workers.console_link``).
+serves the web console (see ``mailsrv.workers.console_link``); one that replaces a dead worker 0
+first takes back the users and faults the console's API gave (``restore_console``), before it
+listens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import faulthandler
 import gc
 import json
@@ -22,9 +25,10 @@ from pathlib import Path
 
 from mailsrv import log_format
 from mailsrv.config import Config
-from mailsrv.context import WorkerShare
+from mailsrv.context import ServerContext, WorkerShare
 from mailsrv.server import MailServer, StartupError
-from mailsrv.workers.console_link import ConsoleHub, ConsoleReporter
+from mailsrv.workers.console_link import ConsoleHub, ConsoleReporter, restore_console
+from mailsrv.workers.shared_faults import SharedFaultTable
 
 log = logging.getLogger("mailsrv")
 
@@ -54,6 +58,8 @@ class WorkerPlan:
     console: bool
     #: The supervisor's commands (``STOP``, ``RELOAD``); end of file: the supervisor is gone.
     control_fd: int
+    #: The faults armed through the console's API, shared by every worker.
+    faults: SharedFaultTable
 
 
 async def _serve(plan: WorkerPlan) -> None:
@@ -81,7 +87,15 @@ async def _serve(plan: WorkerPlan) -> None:
 
     os.set_blocking(plan.control_fd, False)
     loop.add_reader(plan.control_fd, control)
-    async with MailServer(plan.config, worker=plan.share) as server:
+    share = plan.share
+    if plan.console and plan.index == 0:
+        run_dir = plan.console_socket.parent
+
+        def restore(ctx: ServerContext) -> None:
+            restore_console(ctx, plan.faults, run_dir)
+
+        share = dataclasses.replace(share, before_serving=restore)
+    async with MailServer(plan.config, worker=share) as server:
         reload.append(server.reload)
         loop.add_signal_handler(signal.SIGHUP, server.reload)
         if plan.formatter is not None:
@@ -90,10 +104,10 @@ async def _serve(plan: WorkerPlan) -> None:
         if not plan.console:
             pass  # no console (--no-http): nothing to report, no store events to watch for it
         elif plan.index == 0:
-            link = ConsoleHub(server.context, plan.console_socket)
+            link = ConsoleHub(server.context, plan.console_socket, plan.faults)
             await link.start()
         else:
-            link = ConsoleReporter(server.context, plan.console_socket)
+            link = ConsoleReporter(server.context, plan.console_socket, plan.faults)
             await link.start()
         gc.freeze()
         gc.enable()

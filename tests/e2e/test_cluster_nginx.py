@@ -6,6 +6,10 @@ filesystem); nginx (Debian's nginx-light with libnginx-mod-mail) listens on 127.
 config of its own and asks 127.0.0.2's ``/auth/nginx`` where each login goes. Logins through
 nginx land on the user's host; mail delivered on one host is seen through the other; when a
 host is killed its users log in on the other, and when it is back new logins return to it.
+
+nginx's ``mail`` block is docs/deploy.md's example as written (its TLS lines too), with this
+machine's addresses, ports and the project's certificates put in: clients log in through it
+over IMAPS, POP3S and STARTTLS/STLS as well as in clear, verifying the project's CA.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import poplib
 import shutil
 import smtplib
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -27,6 +32,7 @@ from typing import TypeVar
 
 import pytest
 
+from mailsrv.tls import ensure_certificates
 from tests.cluster_hosts import HOSTS, free_port, free_ports, require_hosts, users_of
 from tests.server_process import ServerProcess, start_server
 
@@ -35,6 +41,7 @@ pytestmark = pytest.mark.timeout(180)
 TOKEN = "cluster-nginx-token"
 HOST_A, HOST_B = HOSTS
 NGINX_HOST = "127.0.0.1"
+DEPLOY_DOC = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 MODULE_DIRS = ("/usr/lib/nginx/modules", "/usr/share/nginx/modules", "/usr/lib64/nginx/modules")
 #: How long a condition polled for may take before the test fails (failover promises 10 s).
 PATIENCE = 30.0
@@ -119,16 +126,41 @@ def auth_proxy(prefix: Path, port: int, consoles: list[str]) -> str:
 """
 
 
-def start_nginx(prefix: Path, auth_url: str, consoles: Sequence[str] = ()) -> Nginx:
-    """nginx's mail proxy on 127.0.0.1; auth_http to ``auth_url``, or with ``consoles`` to its
-    own HTTP proxy in front of them."""
+def example_mail_block(replacements: dict[str, str]) -> str:
+    """The ``mail { ... }`` block of docs/deploy.md's nginx.conf, each key of ``replacements``
+    (which must be there: the test follows the example) replaced by its value."""
+    example = DEPLOY_DOC.read_text().split("```nginx\n", 1)[1].split("\n```", 1)[0]
+    block = example[example.index("\nmail {") + 1 :]
+    for old, new in replacements.items():
+        assert block.count(old) == 1, f"docs/deploy.md's nginx.conf has no (one) {old!r}"
+        block = block.replace(old, new)
+    return block
+
+
+def start_nginx(prefix: Path, certs: Path, auth_url: str, consoles: Sequence[str] = ()) -> Nginx:
+    """nginx's mail proxy on 127.0.0.1 (docs/deploy.md's, with the certificates in ``certs``);
+    auth_http to ``auth_url``, or with ``consoles`` to its own HTTP proxy in front of them."""
     binary = nginx_binary()
     prefix.mkdir(parents=True, exist_ok=True)
-    imap, pop3, smtp, http = (free_port([NGINX_HOST]) for _ in range(4))
+    names = ("imap", "imaps", "pop3", "pop3s", "smtp", "http")
+    ports = {name: free_port([NGINX_HOST]) for name in names}
     http_block = ""
     if consoles:
-        http_block = auth_proxy(prefix, http, list(consoles))
-        auth_url = f"http://{NGINX_HOST}:{http}/auth/nginx"
+        http_block = auth_proxy(prefix, ports["http"], list(consoles))
+        auth_url = f"http://{NGINX_HOST}:{ports['http']}/auth/nginx"
+    mail = example_mail_block(
+        {
+            "auth_http 127.0.0.1:9025/auth/nginx;": f"auth_http {auth_url};",
+            "X-Mailsrv-Token a-long-random-secret;": f"X-Mailsrv-Token {TOKEN};",
+            "/etc/ssl/mail.example.org.pem;": f"{certs / 'server.pem'};",
+            "/etc/ssl/mail.example.org.key;": f"{certs / 'server-key.pem'};",
+            "listen 143;": f"listen {NGINX_HOST}:{ports['imap']};",
+            "listen 993 ssl;": f"listen {NGINX_HOST}:{ports['imaps']} ssl;",
+            "listen 110;": f"listen {NGINX_HOST}:{ports['pop3']};",
+            "listen 995 ssl;": f"listen {NGINX_HOST}:{ports['pop3s']} ssl;",
+            "listen 587;": f"listen {NGINX_HOST}:{ports['smtp']};",
+        }
+    )
     conf = prefix / "nginx.conf"
     conf.write_text(
         f"""{mail_module()}
@@ -138,18 +170,10 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log info;
 events {{ worker_connections 128; }}
 {http_block}
-mail {{
-    server_name mail.test;
-    auth_http {auth_url};
-    auth_http_header X-Mailsrv-Token {TOKEN};
-    proxy_pass_error_message on;
-    xclient off;
-    server {{ listen {NGINX_HOST}:{imap}; protocol imap; }}
-    server {{ listen {NGINX_HOST}:{pop3}; protocol pop3; }}
-    server {{ listen {NGINX_HOST}:{smtp}; protocol smtp; smtp_auth login plain; }}
-}}
+{mail}
 """
     )
+    imap = ports["imap"]
     base = [binary, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(conf)]
     check = subprocess.run([*base, "-t"], capture_output=True, text=True, check=False)
     if check.returncode != 0:
@@ -159,7 +183,8 @@ mail {{
     log = prefix / "stderr.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(base, stdout=out, stderr=subprocess.STDOUT)
-    nginx = Nginx(proc, {"imap": imap, "pop3": pop3, "smtp": smtp}, prefix / "error.log")
+    del ports["http"]
+    nginx = Nginx(proc, ports, prefix / "error.log")
 
     def listening() -> bool:
         if proc.poll() is not None:
@@ -226,6 +251,15 @@ class Cluster:
             time.sleep(0.2)
         return []
 
+    @property
+    def certs(self) -> Path:
+        """The project's CA and server certificate (``mailsrv certs``), which nginx shows."""
+        return self.workdir / "certs"
+
+    def tls(self) -> ssl.SSLContext:
+        """A client's TLS context that trusts the project's CA alone (and checks the name)."""
+        return ssl.create_default_context(cafile=str(self.certs / "ca.pem"))
+
     def imap(self) -> imaplib.IMAP4:
         return imaplib.IMAP4(NGINX_HOST, self.proxy_ports["imap"], timeout=10)
 
@@ -274,7 +308,9 @@ smtp = {smtp}
         for host in HOSTS:
             c.start_host(host)
         consoles = [f"{host}:{http}" for host in HOSTS] if proxy else []
-        c.nginx = start_nginx(tmp_path / "nginx", f"http://{HOST_A}:{http}/auth/nginx", consoles)
+        ensure_certificates(c.certs)  # the hosts made them already (--certs): no change
+        auth = f"http://{HOST_A}:{http}/auth/nginx"
+        c.nginx = start_nginx(tmp_path / "nginx", c.certs, auth, consoles)
         yield c
     finally:
         if c.nginx is not None:
@@ -361,6 +397,72 @@ def test_logins_and_mail_through_nginx(cluster: Cluster) -> None:
         assert caches == [f"mailsrv-cache.{HOST_A}.sqlite"]
     finally:
         imap.logout()
+
+
+def test_logins_over_tls_through_nginx(cluster: Cluster) -> None:
+    """docs/deploy.md's TLS lines: IMAPS and POP3S (``listen ... ssl``), STARTTLS and STLS on
+    the plain ports and STARTTLS before SMTP AUTH (``starttls on``), all with the project's
+    certificate, which a client verifies against the project's CA. nginx logs in to the hosts
+    in clear; each login still lands on its user's host."""
+    c = cluster
+    tls, ports = c.tls(), c.proxy_ports
+    user_a, user_b = c.users[HOST_A][0], c.users[HOST_B][0]
+    served = (c.certs / "server.pem").read_text().split("-----END CERTIFICATE-----")[0]
+
+    imaps = imaplib.IMAP4_SSL(NGINX_HOST, ports["imaps"], ssl_context=tls, timeout=10)
+    try:
+        peer = imaps.sock.getpeercert(binary_form=True)
+        assert peer is not None and ssl.DER_cert_to_PEM_cert(peer).startswith(served)
+        imaps.login(user_a, password(user_a))
+        assert imaps.select("INBOX")[0] == "OK"
+        assert c.serving_soon(user_a, "imap") == [HOST_A]
+    finally:
+        imaps.logout()
+
+    client = c.imap()
+    try:
+        assert "STARTTLS" in client.capabilities
+        client.starttls(ssl_context=tls)
+        assert "STARTTLS" not in client.capabilities
+        client.login(user_b, password(user_b))
+        assert c.serving_soon(user_b, "imap") == [HOST_B]
+    finally:
+        client.logout()
+
+    pop = poplib.POP3_SSL(NGINX_HOST, ports["pop3s"], context=tls, timeout=10)
+    pop.user(user_b)
+    pop.pass_(password(user_b))
+    assert c.serving_soon(user_b, "pop3") == [HOST_B]
+    pop.quit()
+
+    pop = c.pop3()
+    assert "STLS" in pop.capa()
+    pop.stls(context=tls)
+    pop.user(user_a)
+    pop.pass_(password(user_a))
+    assert pop.stat()[0] == 0
+    pop.quit()
+
+    with smtplib.SMTP(NGINX_HOST, ports["smtp"], timeout=10) as smtp:
+        smtp.ehlo("client.test")
+        assert smtp.has_extn("starttls")
+        smtp.starttls(context=tls)
+        smtp.ehlo("client.test")
+        smtp.login(user_a, password(user_a))
+        smtp.sendmail(
+            f"{user_a}@localhost", [f"{user_a}@localhost"], "Subject: over tls\r\n\r\nhi\r\n"
+        )
+
+    def arrived() -> bool:
+        pop = poplib.POP3_SSL(NGINX_HOST, ports["pop3s"], context=tls, timeout=10)
+        try:
+            pop.user(user_a)
+            pop.pass_(password(user_a))
+            return pop.stat()[0] == 1
+        finally:
+            pop.quit()
+
+    eventually(arrived, "the message sent over STARTTLS through nginx in the user's maildrop")
 
 
 def test_a_killed_host_fails_over_and_comes_back(cluster: Cluster) -> None:

@@ -19,9 +19,12 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -175,11 +178,12 @@ def test_one_console_shows_every_worker(workers: ServerProcess) -> None:
         smtp.sendmail("t@example.org", ["bob@localhost"], "Subject: seen\r\n\r\nhi\r\n")
 
     def both() -> list[dict[str, Any]] | None:
-        live = api(workers, "/sessions")["sessions"]
+        # Logged in: a report made between the greeting and LOGIN shows no user yet.
+        live = [s for s in api(workers, "/sessions")["sessions"] if s["user"] == "bob"]
         pids = {s["id"].split("-", 1)[1].split(".")[0] for s in live if s["protocol"] == "imap"}
         return live if pids == {str(first), str(second)} else None
 
-    live = until(both, "the IMAP sessions of both workers in /sessions")
+    live = until(both, "the logged-in IMAP sessions of both workers in /sessions")
     other = next(s for s in live if s["id"].startswith(f"imap-{second}."))
     assert other["user"] == "bob"
     lines = api(workers, f"/sessions/{other['id']}/transcript")["lines"]
@@ -213,7 +217,13 @@ def test_one_console_shows_every_worker(workers: ServerProcess) -> None:
 
 
 def test_a_fault_armed_through_the_api_fires_in_every_worker(workers: ServerProcess) -> None:
-    fault = {"protocol": "pop3", "command": "STAT", "action": "fail", "reply": "-ERR [SYS/TEMP] no"}
+    fault = {
+        "protocol": "pop3",
+        "command": "STAT",
+        "action": "fail",
+        "reply": "-ERR [SYS/TEMP] no",
+        "times": None,
+    }
     api(workers, "/faults", fault)
     for pid in workers.worker_pids:
         client = connect_in(workers, pid, lambda: pop3(workers))
@@ -222,6 +232,66 @@ def test_a_fault_armed_through_the_api_fires_in_every_worker(workers: ServerProc
         with pytest.raises(poplib.error_proto, match="SYS/TEMP"):
             client.stat()
         client.quit()
+
+
+def _logged_in_pop3(server: ServerProcess) -> poplib.POP3:
+    client = pop3(server)
+    client.user("alice")
+    client.pass_("pw")
+    return client
+
+
+def _worker_of(session_id: str) -> int:
+    """The pid in a session id such as ``pop3-4711.3``."""
+    return int(session_id.split("-", 1)[1].split(".")[0])
+
+
+def test_a_faults_times_count_once_over_every_worker(workers: ServerProcess) -> None:
+    """``times`` 3 with eight sessions, four in each worker, sending STAT at the same moment:
+    three fail in all, whichever worker runs them, and the fault is spent."""
+    fault = {"protocol": "pop3", "command": "STAT", "action": "fail", "times": 3}
+    fault_id = api(workers, "/faults", fault)["id"]
+    clients = [
+        connect_in(workers, pid, lambda: _logged_in_pop3(workers))
+        for pid in workers.worker_pids * 4
+    ]
+    live = until(
+        lambda: (
+            [s for s in api(workers, "/sessions")["sessions"] if s["protocol"] == "pop3"]
+            if len(api(workers, "/sessions")["sessions"]) >= 8
+            else None
+        ),
+        "the eight POP3 sessions in /sessions",
+    )
+    served_by = [_worker_of(s["id"]) for s in live]
+    assert sorted(served_by) == sorted(workers.worker_pids * 4)  # both workers take four
+    start = threading.Barrier(len(clients))
+
+    def stat(client: poplib.POP3) -> str:
+        start.wait()
+        try:
+            client.stat()
+        except poplib.error_proto as exc:
+            return str(exc)
+        return "ok"
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = list(pool.map(stat, clients))
+    assert answers.count("ok") == 5, answers
+    assert answers.count("b'-ERR [SYS/TEMP] injected failure'") == 3, answers
+    assert api(workers, "/faults")["faults"] == []  # spent, for the console too
+    for client in clients:
+        assert client.stat()[0] == 0  # and in every worker
+        client.quit()
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        api_delete(workers, f"/faults/{fault_id}")
+
+
+def api_delete(server: ServerProcess, path: str) -> Any:
+    url = f"http://{HOST}:{server.ports['http']}/api/v1{path}"
+    req = urllib.request.Request(url, method="DELETE")
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (http on loopback)
+        return json.loads(resp.read())
 
 
 # -- a worker that dies, signals ---------------------------------------------------------
@@ -241,6 +311,68 @@ def test_a_killed_worker_is_logged_and_replaced(workers: ServerProcess) -> None:
     client.user("alice")
     client.pass_("pw")
     client.quit()
+
+
+def test_the_console_survives_the_death_of_worker_0(workers: ServerProcess) -> None:
+    """Worker 0 serves the console; SIGKILL it (with the supervisor stopped, so that no
+    replacement starts yet). A connection to the HTTP port made while no worker 0 runs is not
+    refused and gets its answer from the replacement, which has the user and the fault the API
+    gave its predecessor (same id, same hits) and shows the other worker's session with its
+    transcript."""
+    first, second = workers.worker_pids
+    api(workers, "/users", {"name": "bob", "password": "secret"})
+    fault = {"protocol": "imap", "command": "NOOP", "action": "fail", "times": 3}
+    fault_id = api(workers, "/faults", fault)["id"]
+    held = connect_in(workers, second, lambda: imap(workers, "bob", "secret"))
+    assert held.noop()[0] == "NO"  # the first hit, in worker 1
+    held_id = until(
+        lambda: next((s["id"] for s in api(workers, "/sessions")["sessions"]), None),
+        "worker 1's session in /sessions",
+    )
+    os.kill(workers.pid, signal.SIGSTOP)  # the supervisor replaces nobody until SIGCONT
+    try:
+        os.kill(first, signal.SIGKILL)
+        until(lambda: not _alive(first), "worker 0 to be gone")
+        # No worker 0 runs: the connection opens all the same and its request waits.
+        sock = socket.create_connection((HOST, workers.ports["http"]), timeout=PATIENCE)
+        sock.sendall(b"GET /api/v1/faults HTTP/1.0\r\nHost: localhost\r\n\r\n")
+    finally:
+        os.kill(workers.pid, signal.SIGCONT)
+    with sock:  # the replacement answers it
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"200", answer
+    [restored] = json.loads(body)["faults"]
+    assert (restored["id"], restored["hits"], restored["times"]) == (fault_id, 1, 3)
+    pids = until(
+        lambda: (p := workers.read_ready()["worker_pids"])[0] != first and p,
+        "the new worker 0 in the ready file",
+    )
+    assert pids[1] == second
+    assert f"worker 0 is serving again (pid {pids[0]})" in workers.log.read_text()
+    # The other worker's session and its transcript (sent again to the new console).
+    until(
+        lambda: held_id in {s["id"] for s in api(workers, "/sessions")["sessions"]},
+        "worker 1's session in the new console's /sessions",
+    )
+    lines = until(
+        lambda: api(workers, f"/sessions/{held_id}/transcript")["lines"],
+        "worker 1's transcript",
+    )
+    assert any("LOGIN" in line["text"] for line in lines)
+    # The API's user logs in on the new worker 0; the fault fires there and is then spent.
+    again = connect_in(workers, pids[0], lambda: imap(workers, "bob", "secret"))
+    assert again.noop()[0] == "NO"
+    assert held.noop()[0] == "NO"
+    assert again.noop()[0] == "OK" and held.noop()[0] == "OK"
+    assert api(workers, "/faults")["faults"] == []
+    send(workers, "after", to="bob@localhost")
+    assert api(workers, "/wait?user=bob&count=1&timeout=10")["count"] == 1
+    again.logout()
+    held.logout()
+    assert api(workers, "/faults", fault)["id"] > fault_id  # no id is given twice
 
 
 def test_sighup_reads_the_users_file_again(tmp_path: Path) -> None:
