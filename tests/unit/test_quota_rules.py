@@ -4,14 +4,17 @@ counting only the mailboxes that count and checking a save against its mailbox's
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mailsrv.auth import UsersFile
 from mailsrv.config import Config
 from mailsrv.quota import QuotaPolicy
 from mailsrv.quota_rules import QuotaLimits, QuotaRules, parse_quota_rule, rules_from_fields
-from mailsrv.store.base import OverQuota
+from mailsrv.store.base import OverQuota, StoreBusy
 from mailsrv.store.memory import MemoryStore
+from mailsrv.store.quota_lock import LOCK_NAME, QuotaFileLock
 
 M = 1 << 20
 
@@ -86,3 +89,20 @@ async def test_policy_counts_and_checks_per_mailbox() -> None:
         await policy.reserve(["alice"], 61, folder="Trash")
     with await policy.reserve(["alice"], 60, folder="Trash"):
         pass
+
+
+async def test_quota_file_lock_excludes_other_holders_and_gives_up_in_time(
+    tmp_path: Path,
+) -> None:
+    """The lock file is held against any other open of it (another process, another server
+    of this one); a save that cannot get it in time fails as busy, not over quota."""
+    path = tmp_path / LOCK_NAME
+    held = await QuotaFileLock.acquire(path)
+    with pytest.raises(StoreBusy):
+        await QuotaFileLock.acquire(path, wait=0.05)
+    held.release()
+    held.release()  # twice is harmless
+    again = await QuotaFileLock.acquire(path, wait=0.05)
+    again.release()
+    with pytest.raises(FileNotFoundError):  # no mailbox yet: the caller goes on without
+        await QuotaFileLock.acquire(tmp_path / "nobody" / LOCK_NAME)
