@@ -1,7 +1,7 @@
-"""QUOTA across processes: two real server processes and ``mailsrv deliver`` runs on one
-Maildir root, saving for one user at the same moment, with room for exactly N messages. Exactly
-N land; every other save is refused (``NO [OVERQUOTA]``, exit 1 "over message quota"), and no
-partial file is left anywhere in the user's tree."""
+"""QUOTA across processes: two real server processes (or one of two workers) and ``mailsrv
+deliver`` runs on one Maildir root, saving for one user at the same moment, with room for
+exactly N messages. Exactly N land; every other save is refused (``NO [OVERQUOTA]``, exit 1
+"over message quota"), and no partial file is left anywhere in the user's tree."""
 
 from __future__ import annotations
 
@@ -55,34 +55,33 @@ def _deliver(cwd: Path, number: int, start: threading.Barrier) -> str:
     return "OK" if proc.returncode == 0 else proc.stderr
 
 
-def test_two_servers_and_deliver_keep_one_quota(tmp_path: Path) -> None:
+def _layout(tmp_path: Path, *dirs: Path) -> None:
+    """One Maildir root with alice's INBOX, users file and certificates, seen from ``dirs``
+    (each process writes its own ready file)."""
     (tmp_path / "users").write_text(f"alice:{{PLAIN}}pw::::::userdb_quota_rule=*:messages={ROOM}\n")
-    args = ("--ephemeral", "--maildir", "mail", "--users", "users", "--no-http")
-    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
-    first_dir.mkdir()
-    second_dir.mkdir()
-    for d in (first_dir, second_dir):  # each process its own ready file; one root
-        (d / "mail").symlink_to(tmp_path / "mail", target_is_directory=True)
-        (d / "users").symlink_to(tmp_path / "users")
-        (d / "certs").symlink_to(tmp_path / "certs", target_is_directory=True)
     (tmp_path / "mail" / "alice").mkdir(parents=True)
     for sub in ("cur", "new", "tmp"):
         (tmp_path / "mail" / "alice" / sub).mkdir()
     (tmp_path / "certs").mkdir()
-    with (
-        serving(first_dir, *args) as (_, one),
-        serving(second_dir, *args) as (_, two),
-    ):
-        ports = [int(one["ports"]["imap"]), int(two["ports"]["imap"])]  # type: ignore[index]
-        total = APPENDS_PER_SERVER * 2 + DELIVERIES
-        start = threading.Barrier(total)
-        with ThreadPoolExecutor(total) as pool:
-            appends = [
-                pool.submit(_append, ports[i % 2], i, start) for i in range(APPENDS_PER_SERVER * 2)
-            ]
-            deliveries = [pool.submit(_deliver, tmp_path, i, start) for i in range(DELIVERIES)]
-            answers = [f.result() for f in appends]
-            delivered = [f.result() for f in deliveries]
+    for d in dirs:
+        d.mkdir()
+        (d / "mail").symlink_to(tmp_path / "mail", target_is_directory=True)
+        (d / "users").symlink_to(tmp_path / "users")
+        (d / "certs").symlink_to(tmp_path / "certs", target_is_directory=True)
+
+
+def _race(tmp_path: Path, ports: list[int]) -> None:
+    """Every save at once, spread over ``ports``; exactly ``ROOM`` land, whole."""
+    total = APPENDS_PER_SERVER * 2 + DELIVERIES
+    start = threading.Barrier(total)
+    with ThreadPoolExecutor(total) as pool:
+        appends = [
+            pool.submit(_append, ports[i % len(ports)], i, start)
+            for i in range(APPENDS_PER_SERVER * 2)
+        ]
+        deliveries = [pool.submit(_deliver, tmp_path, i, start) for i in range(DELIVERIES)]
+        answers = [f.result() for f in appends]
+        delivered = [f.result() for f in deliveries]
     ok = [a for a in answers if a.startswith("OK")] + [d for d in delivered if d == "OK"]
     refused = [a for a in answers if "[OVERQUOTA]" in a]
     refused += [d for d in delivered if "over message quota" in d]
@@ -92,3 +91,19 @@ def test_two_servers_and_deliver_keep_one_quota(tmp_path: Path) -> None:
     files = [*os.listdir(inbox / "new"), *os.listdir(inbox / "cur")]
     assert len(files) == ROOM
     assert os.listdir(inbox / "tmp") == [], "nothing partial is left behind"
+
+
+ARGS = ("--ephemeral", "--maildir", "mail", "--users", "users", "--no-http")
+
+
+def test_one_server_of_two_workers_and_deliver_keep_one_quota(tmp_path: Path) -> None:
+    _layout(tmp_path, tmp_path / "a")
+    with serving(tmp_path / "a", *ARGS, "--workers", "2") as (_, info):
+        _race(tmp_path, [int(info["ports"]["imap"])])  # type: ignore[index]
+
+
+def test_two_servers_and_deliver_keep_one_quota(tmp_path: Path) -> None:
+    _layout(tmp_path, tmp_path / "a", tmp_path / "b")
+    with serving(tmp_path / "a", *ARGS) as (_, one), serving(tmp_path / "b", *ARGS) as (_, two):
+        ports = [int(one["ports"]["imap"]), int(two["ports"]["imap"])]  # type: ignore[index]
+        _race(tmp_path, ports)
