@@ -19,8 +19,8 @@ from benchmarks.seed import BASE_TIME, MessageFactory
 from mailsrv.imap.sort import SortItem, SortKey, sort_item, sort_messages
 from mailsrv.imap.sort_kept import KeptOrder
 from mailsrv.imap.sort_record import from_header
-from mailsrv.imap.thread import references, thread_response
-from mailsrv.imap.thread_kept import KeptThreads
+from mailsrv.imap.thread import ordered_subject, references, refs, thread_response
+from mailsrv.imap.thread_kept import KeptOrderedSubject, KeptRefs, KeptThreads
 
 REPEATS = 15
 _REPLY = (
@@ -45,7 +45,11 @@ def main(count: int) -> dict[str, float]:
     criteria = {"SORT DATE": (SortKey("DATE"),), "SORT SUBJECT": (SortKey("SUBJECT"),)}
     seq_of = {m.uid: m.uid for m in items}
     orders = {name: KeptOrder(items, keys, seq_of) for name, keys in criteria.items()}
-    threads = KeptThreads(items, None)
+    algorithms = {
+        "REFERENCES": (references, KeptThreads(items, None)),
+        "REFS": (refs, KeptRefs(items, None)),
+        "ORDEREDSUBJECT": (ordered_subject, KeptOrderedSubject(items, None)),
+    }
     times: dict[str, list[float]] = {}
 
     def took(name: str, start: float) -> None:
@@ -62,15 +66,16 @@ def main(count: int) -> dict[str, float]:
             start = time.process_time()
             orders[name].update(items[-1:], set(), {new: new}, renumbered=False)
             took(f"{name} updated", start)
-        start = time.process_time()
-        fresh = thread_response(references(items))
-        took("THREAD REFERENCES afresh", start)
-        start = time.process_time()
-        threads.update(items[-1:], (), None)
-        updated = threads.answer()
-        took("THREAD REFERENCES updated", start)
-        if updated != fresh:
-            raise SystemExit("the updated THREAD answer differs from the fresh one")
+        for name, (afresh, kept) in algorithms.items():
+            start = time.process_time()
+            fresh = thread_response(afresh(items))
+            took(f"THREAD {name} afresh", start)
+            start = time.process_time()
+            kept.update(items[-1:], (), None)
+            updated = kept.answer()
+            took(f"THREAD {name} updated", start)
+            if updated != fresh:
+                raise SystemExit(f"the updated THREAD {name} answer differs from the fresh one")
     return {name: round(statistics.median(v), 3) for name, v in times.items()}
 
 

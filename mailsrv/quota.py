@@ -1,29 +1,35 @@
 """Per-user quota (RFC 9208 STORAGE and MESSAGE): the limits and the check before a save.
 
-A user's limits are, in order: what the fixture or the API set (``QuotaPolicy.set``), the users
-file's ``userdb_quota_rule`` / ``userdb_quota_rule2`` ... extra fields in Dovecot's syntax
-(``*:storage=1G``, ``*:messages=1000``; ``storage`` counts KiB unless a unit follows, ``bytes``
-counts octets, as Dovecot reads them), then ``[limits] quota_storage`` / ``quota_messages``.
-Usage comes from the store's cached listings (``Store.usage``), so a check costs no file read.
+A user's rules are, in order: what the fixture or the API set (``QuotaPolicy.set``: limits over
+all mailboxes), the users file's ``userdb_quota_rule`` / ``userdb_quota_rule2`` ... extra
+fields in Dovecot's syntax (``mailsrv.quota_rules``: ``*:storage=1G``, ``Trash:storage=+100M``,
+``SPAM:ignore``), then ``[limits] quota_storage`` / ``quota_messages``. Usage is the sum over
+the mailboxes that count (not ``ignore``d), from the store's cached listings.
 
 The check is made before the message is written, and the store writes a message whole or not at
 all, so a refused save leaves nothing behind. ``reserve`` checks and then holds the user's quota
-until the save is done, so two saves in one process never both pass on the same free room;
-saves by two processes at the same moment may (each checks what the store holds).
+until the save is done: within the process by a lock per user, and across processes (workers,
+``mailsrv deliver``, other hosts on the root) by the store's quota lock file
+(``store.quota_lock``), under which the usage is re-read from the disk (three stats a folder,
+a rescan only of folders another process changed). So no two saves anywhere both pass on the
+same free room. A user without limits takes neither lock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Protocol
 
 from mailsrv.config import Config
-from mailsrv.store.base import NoSuchUser, OverQuota, Store, Usage
+from mailsrv.quota_rules import QuotaLimits, QuotaRules, parse_quota_rule, rules_from_fields
+from mailsrv.store.base import INBOX, NoSuchUser, OverQuota, Store, Usage
+from mailsrv.store.quota_lock import QuotaFileLock
+
+__all__ = ["MESSAGE", "ROOT", "STORAGE", "QuotaLimits", "QuotaPolicy", "QuotaRules"]
+__all__ += ["Reservation", "parse_quota_rule", "rules_from_fields"]
 
 #: RFC 9208 §5 resource names.
 STORAGE = "STORAGE"
@@ -31,120 +37,121 @@ MESSAGE = "MESSAGE"
 #: The one quota root every user has; named, since some clients show no quota for "".
 ROOT = "User quota"
 
-_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-_RULE = re.compile(r"(storage|bytes|messages)=(\d+)([bkmgt]?)", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaLimits:
-    """Octets and messages a user may keep; None is no limit."""
-
-    storage: int | None = None
-    messages: int | None = None
-
-    @property
-    def limited(self) -> bool:
-        return self.storage is not None or self.messages is not None
-
-
-def parse_quota_rule(rule: str, base: QuotaLimits) -> QuotaLimits:
-    """``base`` with one Dovecot quota rule applied: ``*:storage=1G:messages=100``. Rules for
-    one mailbox (``Trash:storage=+100M``) and ``ignore`` rules are not used here."""
-    where, _, spec = rule.strip().partition(":")
-    if where != "*":
-        return base
-    out = base
-    for key, number, unit in _RULE.findall(spec):
-        value = int(number)
-        key = key.lower()
-        if key == "messages":
-            out = replace(out, messages=value or None)
-            continue
-        scale = _UNITS[unit.upper()] if unit else (1 << 10 if key == "storage" else 1)
-        out = replace(out, storage=value * scale or None)
-    return out
-
-
-def limits_from_fields(fields: dict[str, str], base: QuotaLimits) -> QuotaLimits:
-    """The limits a users-file line's extra fields give (``userdb_quota_rule``, ``...2``, ...)."""
-    out = base
-    for key in sorted(k for k in fields if re.fullmatch(r"(userdb_)?quota_rule\d*", k)):
-        out = parse_quota_rule(fields[key], out)
-    return out
-
 
 class QuotaPolicy:
-    """One server's quota: limits per user, and the check before every save."""
+    """One server's quota: rules per user, and the check before every save."""
 
     def __init__(self, config: Config, store: Store, fields: UserFields) -> None:
         limits = config.limits
         self.default = QuotaLimits(limits.quota_storage or None, limits.quota_messages or None)
         self._store = store
         self._fields = fields
-        self._set: dict[str, QuotaLimits] = {}
+        self._set: dict[str, QuotaRules] = {}
         #: One lock per user with a save in progress (gone with the last holder or waiter).
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    def set(self, user: str, storage: int | None = None, messages: int | None = None) -> None:
-        """Give ``user`` these limits (octets, messages; None: none), over any other source."""
-        self._set[user] = QuotaLimits(storage or None, messages or None)
+    def set(
+        self,
+        user: str,
+        storage: int | None = None,
+        messages: int | None = None,
+        rules: Iterable[str] = (),
+    ) -> None:
+        """Give ``user`` these limits (octets, messages; None: none) and mailbox ``rules``
+        (``"Trash:storage=+10M"``, ``"Spam:ignore"``), over any other source."""
+        given = QuotaRules(QuotaLimits(storage or None, messages or None))
+        for rule in rules:
+            given = parse_quota_rule(rule, given)
+        self._set[user] = given
 
     def clear(self) -> None:
         """Forget the limits ``set`` gave (fixture reset)."""
         self._set.clear()
 
-    def limits(self, user: str) -> QuotaLimits:
+    def rules(self, user: str) -> QuotaRules:
         given = self._set.get(user)
         if given is not None:
             return given
-        return limits_from_fields(self._fields.extra_fields(user), self.default)
+        return rules_from_fields(self._fields.extra_fields(user), QuotaRules(self.default))
 
-    async def usage(self, user: str) -> Usage:
+    def limits(self, user: str) -> QuotaLimits:
+        """The user's limits over all mailboxes (the ``*`` rule: what GETQUOTA reports)."""
+        return self.rules(user).limits
+
+    async def usage(self, user: str, fresh: bool = False) -> Usage:
+        """What counts against the user's quota: every mailbox but the ``ignore``d ones."""
+        return await self._usage(user, self.rules(user), fresh)
+
+    async def _usage(self, user: str, rules: QuotaRules, fresh: bool) -> Usage:
         try:
-            return await self._store.usage(user)
+            if not rules.mailboxes and not fresh:
+                return await self._store.usage(user)
+            folders = await self._store.folder_usage(user, fresh)
         except NoSuchUser:  # no mail yet (dev mode makes the mailbox on first delivery)
             return Usage()
+        return Usage.total(u for name, u in folders.items() if rules.counted(name))
 
-    async def check(self, user: str, octets: int, messages: int = 1) -> None:
-        """Raise ``OverQuota`` if adding ``messages`` of ``octets`` in all goes over a limit."""
-        limits = self.limits(user)
+    async def check(
+        self,
+        user: str,
+        octets: int,
+        messages: int = 1,
+        folder: str = INBOX,
+        fresh: bool = False,
+    ) -> None:
+        """Raise ``OverQuota`` if adding ``messages`` of ``octets`` in all into ``folder``
+        goes over a limit (``fresh``: usage re-read from the disk first)."""
+        rules = self.rules(user)
+        limits = rules.limits_for(folder)
         if not limits.limited:
             return
-        used = await self.usage(user)
+        used = await self._usage(user, rules, fresh)
         if limits.messages is not None and used.messages + messages > limits.messages:
             raise OverQuota(MESSAGE)
         if limits.storage is not None and used.octets + octets > limits.storage:
             raise OverQuota(STORAGE)
 
-    async def reserve(self, users: Iterable[str], octets: int, messages: int = 1) -> Reservation:
-        """``check`` each user, holding each one's quota until the ``Reservation`` is released
-        (``with await policy.reserve(...): save``): this process's other saves for them wait."""
-        held: list[asyncio.Lock] = []
+    async def reserve(
+        self, users: Iterable[str], octets: int, messages: int = 1, folder: str = INBOX
+    ) -> Reservation:
+        """``check`` each user against a save into ``folder``, holding each one's quota until
+        the ``Reservation`` is released (``with await policy.reserve(...): save``): the other
+        saves for them, in this process and in others, wait."""
+        held = Reservation()
         try:
             for user in sorted(set(users)):  # one order for everyone: no two saves deadlock
-                if not self.limits(user).limited:
+                if not self.rules(user).limits_for(folder).limited:
                     continue
                 lock = self._locks.get(user)
                 if lock is None:
                     lock = self._locks[user] = asyncio.Lock()
                 await lock.acquire()
-                held.append(lock)
-                await self.check(user, octets, messages)
+                held.locks.append(lock)
+                path = self._store.quota_lock_path(user)
+                if path is not None:
+                    try:
+                        held.files.append(await QuotaFileLock.acquire(path))
+                    except FileNotFoundError:  # no mailbox yet: the save makes it, or fails
+                        pass
+                await self.check(user, octets, messages, folder, fresh=path is not None)
         except BaseException:
-            Reservation(held).release()
+            held.release()
             raise
-        return Reservation(held)
+        return held
 
 
 class Reservation:
     """The quota held for one save (``QuotaPolicy.reserve``); release it once the save is done."""
 
-    def __init__(self, locks: list[asyncio.Lock]) -> None:
-        self._locks = locks
+    def __init__(self) -> None:
+        self.locks: list[asyncio.Lock] = []
+        self.files: list[QuotaFileLock] = []
 
     def release(self) -> None:
-        while self._locks:
-            self._locks.pop().release()
+        while self.files:
+            self.files.pop().release()
+        while self.locks:
+            self.locks.pop().release()
 
     def __enter__(self) -> Reservation:
         return self

@@ -62,8 +62,12 @@ def world_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_config(workdir: Path, mail_root: Path, imap_port: int) -> Path:
-    """A minimal dovecot.conf under ``workdir``; returns its path."""
+def write_config(
+    workdir: Path, mail_root: Path, imap_port: int, settings: str = "", users: str = ""
+) -> Path:
+    """A minimal dovecot.conf under ``workdir``, ``settings`` appended; returns its path. With
+    ``users`` (passwd-file lines: ``alice:{PLAIN}pw::::::userdb_quota_rule=*:storage=1M``), the
+    users' extra fields come from that file; every user still logs in with ``PASSWORD``."""
     user, group = mail_user()
     extra = ""
     if os.geteuid() != 0:  # unprivileged: every Dovecot process runs as us
@@ -73,6 +77,15 @@ def write_config(workdir: Path, mail_root: Path, imap_port: int) -> Path:
     os.chmod(workdir / "run", 0o755)  # noqa: S103 - login processes run as another user
     os.chmod(workdir / "home", 0o777)  # noqa: S103 - the mail user's home
     mail_root.mkdir(parents=True, exist_ok=True)
+    userdb = (
+        f"userdb {{\n  driver = static\n  args = home={workdir}/home/%u allow_all_users=yes\n}}\n"
+    )
+    if users:
+        (workdir / "users").write_text(users)
+        userdb = (
+            f"userdb {{\n  driver = passwd-file\n  args = {workdir}/users\n"
+            f"  default_fields = home={workdir}/home/%u\n}}\n"
+        )
     conf = workdir / "dovecot.conf"
     conf.write_text(
         f"""base_dir = {workdir}/run
@@ -103,11 +116,7 @@ passdb {{
   driver = static
   args = password={PASSWORD}
 }}
-userdb {{
-  driver = static
-  args = home={workdir}/home/%u allow_all_users=yes
-}}
-"""
+{userdb}{settings}"""
     )
     return conf
 
@@ -154,10 +163,12 @@ class Dovecot:
 
 
 @contextlib.contextmanager
-def running_dovecot(workdir: Path, mail_root: Path, imap_port: int = 0) -> Iterator[Dovecot]:
-    """Start ``dovecot -F`` with a config of our own; stop it on exit."""
+def running_dovecot(
+    workdir: Path, mail_root: Path, imap_port: int = 0, settings: str = "", users: str = ""
+) -> Iterator[Dovecot]:
+    """Start ``dovecot -F`` with a config of our own (``write_config``); stop it on exit."""
     port = imap_port or free_port()
-    conf = write_config(workdir, mail_root, port)
+    conf = write_config(workdir, mail_root, port, settings, users)
     proc = subprocess.Popen(
         [str(DOVECOT), "-F", "-c", str(conf)],
         stdout=subprocess.DEVNULL,

@@ -92,8 +92,8 @@ async def _deliver(config: Config, user: str, folder: str, data: bytes) -> int:
             await store.create_folder(user, folder)
         # The user's quota, as the server enforces it (the users file's rules, [limits]).
         quota = QuotaPolicy(config, store, UsersFile(config.users_file))
-        await quota.check(user, len(scanned.data))
-        placed = await scanned.deliver(store, user, folder, actor="cli")
+        with await quota.reserve([user], len(scanned.data), 1, folder):
+            placed = await scanned.deliver(store, user, folder, actor="cli")
     finally:
         await store.close()
     if scanned.result is not None:

@@ -37,7 +37,8 @@ async def append(s: ImapSession, cmd: Append) -> None:
             raise CommandFailed("NO", "Can't save a zero byte message")
         flags = frozenset(f for f in message.flags if f != "\\Recent")
         messages.append(NewMessage(data, flags, message.internal_date))
-    with await s.ctx.quota.reserve([user], sum(len(m.data) for m in messages), len(messages)):
+    octets = sum(len(m.data) for m in messages)
+    with await s.ctx.quota.reserve([user], octets, len(messages), mailbox.name):
         uids = await store.deliver_all(user, mailbox.name, messages, s.id, EventKind.APPENDED)
     view = s.view
     if view is not None and view.name == mailbox.name:

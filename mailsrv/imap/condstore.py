@@ -5,13 +5,15 @@ The store keeps the mod-sequences (``MessageInfo.modseq``, ``FolderSnapshot.high
 the expunged UIDs (``Mailbox.vanished_since``); this module only picks and renders. When the
 store no longer knows every expunge since the client's mod-sequence (the log was made afresh),
 VANISHED (EARLIER) lists every UID of the client's range that does not exist now: RFC 7162
-§3.2.5.2 allows reporting UIDs the client never saw.
+§3.2.5.2 allows reporting UIDs the client never saw. The client's message sequence match data
+narrows that list (``known_up_to``); with a full expunge history it is not needed and not used,
+as in Dovecot.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from mailsrv.imap.condstore_args import Qresync
@@ -65,13 +67,40 @@ async def vanished_earlier(
     return _vanished_line(view, await view.mailbox.vanished_since(modseq), intervals)
 
 
+def known_up_to(view: MailboxView, seq_match: tuple[SequenceSet, SequenceSet] | None) -> int:
+    """The UID up to which the client knows every expunge, from its message sequence match
+    data (RFC 7162 §3.2.5.2): its (sequence number, UID) pairs are taken in ascending order, as
+    long as each still names the same message at the same number. The first pair that does not
+    (or names a number past the last message) ends the walk: with consistent data no later pair
+    could match, and with inconsistent data a later match proves nothing. 0: nothing known."""
+    if seq_match is None:
+        return 0
+    seqs, uids = seq_match
+    known = 0
+    for seq, uid in zip(_numbers(seqs), _numbers(uids), strict=False):
+        if seq > view.exists or view.uids[seq - 1] != uid:
+            break
+        known = uid
+    return known
+
+
+def _numbers(value: SequenceSet) -> Iterator[int]:
+    """The set's numbers, ascending, one at a time (a client's range may be huge)."""
+    for low, high in value.intervals(2**32 - 1):
+        yield from range(low, high + 1)
+
+
 def _vanished_line(
-    view: MailboxView, known: list[int] | None, intervals: list[tuple[int, int]]
+    view: MailboxView,
+    known: list[int] | None,
+    intervals: list[tuple[int, int]],
+    known_up_to: int = 0,
 ) -> bytes | None:
     if not intervals:
         return None
     if known is None:
-        ranges = _missing(view, intervals)
+        ranges = [(max(a, known_up_to + 1), b) for a, b in _missing(view, intervals)]
+        ranges = [(a, b) for a, b in ranges if a <= b]
         return _ranges_line(ranges) if ranges else None
     # A message expunged after the view's snapshot is still in the view (and in the EXISTS the
     # client was given): it goes out later as a plain VANISHED, never twice or out of step.
@@ -116,7 +145,8 @@ def qresync_select(
     top = view.uidnext - 1  # no UID above it was ever given out
     known = params.known_uids.intervals(top) if params.known_uids is not None else None
     everything = [(1, top)] if top > 0 else []
-    line = _vanished_line(view, vanished, known if known is not None else everything)
+    floor = known_up_to(view, params.seq_match) if vanished is None else 0
+    line = _vanished_line(view, vanished, known if known is not None else everything, floor)
     if line is not None:
         s.out.write(line)
     for fetch_line in _changed_lines(view, params.modseq, known):

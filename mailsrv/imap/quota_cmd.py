@@ -2,7 +2,10 @@
 
 Every mailbox of a user belongs to one root, ``"User quota"`` (``quota.ROOT``), with the
 resources the limits give it: STORAGE in units of 1024 octets (RFC 9208 §5.1, usage rounded up)
-and MESSAGE. A root without limits is listed by GETQUOTAROOT with no QUOTA line. SETQUOTA is
+and MESSAGE. As Dovecot does, every mailbox reports the ``*`` rule's limits and the usage of the
+mailboxes that count, whatever rule a mailbox of its own has (``mailsrv.quota_rules``). A root
+without limits is listed by GETQUOTAROOT with no QUOTA line (Dovecot sends no QUOTAROOT line
+at all then; RFC 9208 §4.3.2 asks for one). SETQUOTA is
 answered NO: limits are set by the operator (config, users file, fixture), not by users;
 RFC 9208 makes SETQUOTA optional (its own capability, QUOTASET), which is not advertised.
 """

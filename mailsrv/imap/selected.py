@@ -138,7 +138,7 @@ async def copy(s: ImapSession, cmd: Copy) -> None:
     except NoSuchFolder:
         raise CommandFailed("NO", "Mailbox doesn't exist", "TRYCREATE") from None
     action = view.mailbox.move if cmd.move else view.mailbox.copy
-    with await _room(s, view, uids, cmd.move):
+    with await _room(s, view, uids, cmd.move, target.name):
         pairs = await action(uids, target.name, actor=s.id) if uids else []
     code = None
     if pairs and s.ctx.persona.offers("UIDPLUS"):  # RFC 4315 §3: COPYUID is UIDPLUS's
@@ -155,10 +155,17 @@ async def copy(s: ImapSession, cmd: Copy) -> None:
         await s.ok(cmd.tag, "Copy completed.", code, expunge=cmd.uid, uid=cmd.uid)
 
 
-async def _room(s: ImapSession, view: MailboxView, uids: list[int], move: bool) -> Reservation:
+async def _room(
+    s: ImapSession, view: MailboxView, uids: list[int], move: bool, dest: str
+) -> Reservation:
     """RFC 9208 (OVERQUOTA): a COPY that would go over quota copies nothing. A MOVE stays within
-    the user's one quota root, so it never changes the usage and is never refused."""
-    if move or not uids or not s.ctx.quota.limits(s.username).limited:
-        return Reservation([])
+    the user's one quota root, so it changes the usage only when it takes messages out of a
+    mailbox that does not count (``ignore`` rule) into one that does: only then is it checked."""
+    rules = s.ctx.quota.rules(s.username)
+    if not uids or not rules.limits_for(dest).limited:
+        return Reservation()
+    if move and (rules.counted(view.name) or not rules.counted(dest)):
+        return Reservation()
     sizes = {m.uid: m.size for m in (await view.mailbox.snapshot()).messages}
-    return await s.ctx.quota.reserve([s.username], sum(sizes.get(u, 0) for u in uids), len(uids))
+    octets = sum(sizes.get(u, 0) for u in uids)
+    return await s.ctx.quota.reserve([s.username], octets, len(uids), dest)

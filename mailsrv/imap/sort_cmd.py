@@ -34,8 +34,8 @@ from mailsrv.imap.search_keys import SearchError, SearchProgram
 from mailsrv.imap.sort import SortError, SortKey, parse_criteria
 from mailsrv.imap.sort_items import load_items
 from mailsrv.imap.sort_kept import KeptOrder, changes
-from mailsrv.imap.thread import ALGORITHMS, thread, thread_response
-from mailsrv.imap.thread_kept import KeptThreads
+from mailsrv.imap.thread import ALGORITHMS
+from mailsrv.imap.thread_kept import KeptOrderedSubject, KeptRefs, KeptThreads
 from mailsrv.imap.tokens import Atom, Token
 
 if TYPE_CHECKING:
@@ -111,11 +111,7 @@ async def thread_command(s: ImapSession, cmd: Thread) -> None:
     answer = s.shared.sort_answers.get(memo_key)
     if not isinstance(answer, bytes):
         numbers = None if cmd.uid else {u: q for q, u in hits}
-        if algorithm == "REFERENCES":
-            answer = await _references(s, view, hits, messages, numbers)
-        else:
-            items = await load_items(s, view, [u for _, u in hits])
-            answer = thread_response(thread(algorithm, items), numbers)
+        answer = await _kept_threads(s, view, algorithm, hits, messages, numbers)
         s.shared.sort_answers.put(memo_key, answer, len(answer) + len(messages))
     s.out.write(answer)
     await s.ok(cmd.tag, "Thread completed.", expunge=cmd.uid, uid=cmd.uid)
@@ -157,18 +153,28 @@ async def _sorted(
     return order
 
 
-async def _references(
+#: The kept answer of each THREAD algorithm (``thread_kept``).
+KEPT_THREADS: dict[str, type[KeptThreads | KeptRefs | KeptOrderedSubject]] = {
+    "REFERENCES": KeptThreads,
+    "REFS": KeptRefs,
+    "ORDEREDSUBJECT": KeptOrderedSubject,
+}
+
+
+async def _kept_threads(
     s: ImapSession,
     view: MailboxView,
+    algorithm: str,
     hits: list[tuple[int, int]],
     messages: bytes,
     numbers: dict[int, int] | None,
 ) -> bytes:
-    """The THREAD=REFERENCES answer: the threads kept for the folder with the messages that
+    """The THREAD answer: the threads kept for the folder and algorithm with the messages that
     came and went since worked in (``thread_kept``), else worked out afresh."""
-    kept, key = s.shared.sort_kept, ("THREAD", *_folder(view), numbers is None)
+    kind = KEPT_THREADS[algorithm]
+    kept, key = s.shared.sort_kept, ("THREAD", *_folder(view), algorithm, numbers is None)
     found = kept.get(key)
-    if found is not None and isinstance(found[1], KeptThreads):
+    if found is not None and isinstance(found[1], kind):
         change = changes(found[0], messages, same_numbers=numbers is not None)
         if change is not None:
             added = await load_items(s, view, change[0])
@@ -176,7 +182,7 @@ async def _references(
                 found[1].update(added, change[1], numbers)
                 kept.put(key, messages, found[1])
                 return found[1].answer()
-    threads = KeptThreads(await load_items(s, view, [u for _, u in hits]), numbers)
+    threads = kind(await load_items(s, view, [u for _, u in hits]), numbers)
     kept.put(key, messages, threads)
     return threads.answer()
 

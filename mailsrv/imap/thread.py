@@ -252,19 +252,28 @@ def references(items: Sequence[SortItem]) -> list[Node]:
 def refs(items: Sequence[SortItem]) -> list[Node]:
     """THREAD=REFS: REFERENCES steps 1-3 and siblings by sent date; the threads by the sent
     date of their newest message, the most recently active last. Threads as new as each other
-    go by their root's UID, a root that is a missing message (a dummy) first, as in Dovecot."""
-    keyed: list[tuple[tuple[float, int], Node]] = []
+    go by their root's UID, a root that is a missing message (a dummy) first, as in Dovecot,
+    then (two dummies) by their first message's UID."""
+    return [root for _, root in refs_keyed(items)]
+
+
+def refs_keyed(items: Sequence[SortItem]) -> list[tuple[tuple[float, int, int], Node]]:
+    """``refs``'s threads with the key that orders them (no two threads share one)."""
+    keyed: list[tuple[tuple[float, int, int], Node]] = []
     for root in containers(items):
-        dates = [n.item.date for n in root.walk() if n.item is not None]
-        if not dates:
+        members = [n.item for n in root.walk() if n.item is not None]
+        if not members:
             continue  # a dummy without messages below it
-        key = (max(dates), 0 if root.item is None else root.item.uid)
+        newest = max(m.date for m in members)
+        key = (newest, 0 if root.item is None else root.item.uid, min(m.uid for m in members))
         keyed.extend((key, node) for node in prune([root]))
-    roots = [node for _, node in keyed]
-    sort_siblings(roots, detach=True)
-    order = {id(node): key for key, node in keyed}
-    roots.sort(key=lambda r: order[id(r)])
-    return roots
+    sort_siblings([node for _, node in keyed], detach=True)
+    keyed.sort(key=_thread_key)
+    return keyed
+
+
+def _thread_key(pair: tuple[tuple[float, int, int], Node]) -> tuple[float, int, int]:
+    return pair[0]
 
 
 def thread(algorithm: str, items: Sequence[SortItem]) -> list[Node]:

@@ -132,6 +132,9 @@ class IngressHandler:
             room = await self.ctx.quota.reserve(users, len(scanned.data))
         except OverQuota:
             return OVER_QUOTA
+        except StoreError:  # the quota lock held too long by another process's save
+            log.exception("%s: quota check failed", server.info.id)
+            return "451 4.3.0 Delivery failed; try again later"
         with room:
             for user in users:
                 try:

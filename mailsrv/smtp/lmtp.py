@@ -104,7 +104,7 @@ class LmtpHandler(IngressHandler):
         store = self.ctx.store
         try:
             await store.ensure_user(user)
-            with await self.ctx.quota.reserve([user], len(scanned.data)):
+            with await self.ctx.quota.reserve([user], len(scanned.data), 1, folder or INBOX):
                 try:
                     placed = await scanned.deliver(
                         store, user, folder or INBOX, actor=server.info.id

@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from mailsrv.store.session_lock import SessionLock
@@ -174,6 +175,13 @@ class Usage:
 
     octets: int = 0
     messages: int = 0
+
+    @staticmethod
+    def total(usages: Iterable[Usage]) -> Usage:
+        octets = messages = 0
+        for u in usages:
+            octets, messages = octets + u.octets, messages + u.messages
+        return Usage(octets, messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +378,16 @@ class Store(Protocol):
 
     async def usage(self, user: str) -> Usage:
         """Octets and messages over all the user's folders (quota), from cached listings."""
+        ...
+
+    async def folder_usage(self, user: str, fresh: bool = False) -> dict[str, Usage]:
+        """Octets and messages of each of the user's folders (quota rules per mailbox); with
+        ``fresh``, each listing is first checked against the disk (another process's saves)."""
+        ...
+
+    def quota_lock_path(self, user: str) -> Path | None:
+        """The file whose lock makes a quota check and its save one step across processes
+        (``mailsrv.store.quota_lock``); None when no other process can save for the user."""
         ...
 
     async def open(self, user: str, folder: str = INBOX) -> Mailbox:

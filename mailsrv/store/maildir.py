@@ -46,6 +46,7 @@ from mailsrv.store.folder import FolderIndex
 from mailsrv.store.indexes import FolderIndexes
 from mailsrv.store.mailbox import MaildirMailbox
 from mailsrv.store.names import check_folder_name, check_user_name, normalize_folder_name
+from mailsrv.store.quota_lock import LOCK_NAME as QUOTA_LOCK_NAME
 from mailsrv.store.scan import Entry
 from mailsrv.store.session_lock import NO_LOCK, SessionLock
 from mailsrv.store.watch_mode import POLL_SECONDS, WatchMode
@@ -63,7 +64,6 @@ DELIVERY_THREADS = 2
 #: Users being removed: a leading "." in the store root, so never a valid user name.
 USER_TRASH_PREFIX = ".mailsrv-removing-"
 
-
 T = TypeVar("T")
 #: A delivery waiting for its folder, and where its result goes.
 _Queued = tuple[folder_ops.Delivery, "asyncio.Future[Entry]"]
@@ -72,10 +72,6 @@ _Queued = tuple[folder_ops.Delivery, "asyncio.Future[Entry]"]
 def _retrieved(fut: asyncio.Future[Entry]) -> None:
     if not fut.cancelled():
         fut.exception()
-
-
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove_trees(paths: list[Path]) -> None:
@@ -218,7 +214,7 @@ class MaildirStore(AccessKeys):
         self._folder_names.pop(user, None)
         graves = [self._trash(root, USER_TRASH_PREFIX), *self._leftovers()]
         for grave in set(graves):
-            await asyncio.to_thread(_remove_tree, grave)
+            await asyncio.to_thread(_remove_trees, [grave])
 
     # -- Store: folders --------------------------------------------------------------------
 
@@ -272,7 +268,7 @@ class MaildirStore(AccessKeys):
         self._names(user, drop=[name])  # before the rename the watcher sees, not after
         grave = self._trash(path)
         layout.update_special_use(root, {name: None})
-        await asyncio.to_thread(_remove_tree, grave)
+        await asyncio.to_thread(_remove_trees, [grave])
         self._event(user, name, EventKind.FOLDER_DELETED)
 
     async def rename_folder(self, user: str, old: str, new: str) -> None:
@@ -387,17 +383,23 @@ class MaildirStore(AccessKeys):
         return uids
 
     async def usage(self, user: str) -> Usage:
-        octets = count = 0
+        return Usage.total((await self.folder_usage(user)).values())
+
+    async def folder_usage(self, user: str, fresh: bool = False) -> dict[str, Usage]:
+        out = {}
         for info in await self.list_folders(user):
             try:
                 idx = await self._indexes.get(user, info.name)
                 async with idx.lock:
-                    await self._indexes.refresh(idx)
-                    folder_octets, folder_count = idx.usage()
+                    await self._indexes.refresh(idx, force=fresh)  # fresh: three stats
+                    octets, count = idx.usage()
             except NoSuchFolder:  # deleted meanwhile
                 continue
-            octets, count = octets + folder_octets, count + folder_count
-        return Usage(octets, count)
+            out[info.name] = Usage(octets, count)
+        return out
+
+    def quota_lock_path(self, user: str) -> Path | None:
+        return layout.user_dir(self.root, user) / QUOTA_LOCK_NAME
 
     async def _in_writer(self, fn: Callable[..., T], *args: object) -> T:
         """Run a delivery in one of the store's ``DELIVERY_THREADS`` threads."""

@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mailsrv.message.wire import header_end, to_wire
 from mailsrv.store.base import (
@@ -445,6 +446,16 @@ class MemoryStore:
         folders = self._folders.of_user(user).values()
         sizes = [m.info.size for f in folders for m in f.messages.values()]
         return Usage(sum(sizes), len(sizes))
+
+    async def folder_usage(self, user: str, fresh: bool = False) -> dict[str, Usage]:
+        out = {}
+        for name, f in self._folders.of_user(user).items():
+            sizes = [m.info.size for m in f.messages.values()]
+            out[name] = Usage(sum(sizes), len(sizes))
+        return out
+
+    def quota_lock_path(self, user: str) -> Path | None:
+        return None  # the store lives in one process: the policy's own lock is enough
 
     async def open(self, user: str, folder: str = INBOX) -> MemoryMailbox:
         f = self._folders.folder(user, folder)

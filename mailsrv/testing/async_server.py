@@ -7,7 +7,7 @@ import contextlib
 import shutil
 import ssl
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from email.message import Message
 from pathlib import Path
 from types import TracebackType
@@ -299,11 +299,16 @@ class AsyncMailServer:
         return await mailbox.uidvalidity_bump()
 
     async def set_quota(
-        self, user: str, storage: int | None = None, messages: int | None = None
+        self,
+        user: str,
+        storage: int | None = None,
+        messages: int | None = None,
+        rules: Sequence[str] = (),
     ) -> None:
         """Give ``user`` a quota (RFC 9208): ``storage`` octets and ``messages`` over all its
-        folders (None: no limit), over the config's and the users file's; ``reset`` drops it."""
-        self.context.quota.set(user, storage, messages)
+        folders (None: no limit), and Dovecot mailbox ``rules`` (``"Trash:storage=+1M"``,
+        ``"Spam:ignore"``), over the config's and the users file's; ``reset`` drops it."""
+        self.context.quota.set(user, storage, messages, rules)
 
     async def report(self, user: str) -> list[Finding]:
         """The report card of ``user``'s client(s): one ``Finding`` per habit noticed in their

@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import ssl
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from email.message import Message
 from pathlib import Path
 from types import TracebackType
@@ -214,8 +214,14 @@ class ThreadedMailServer:
         """Give the folder a new UIDVALIDITY, as after a server-side rebuild; returns it."""
         return self._call(self._async.bump_uidvalidity(user, folder))
 
-    def set_quota(self, user: str, storage: int | None = None, messages: int | None = None) -> None:
-        self._call(self._async.set_quota(user, storage, messages))
+    def set_quota(
+        self,
+        user: str,
+        storage: int | None = None,
+        messages: int | None = None,
+        rules: Sequence[str] = (),
+    ) -> None:
+        self._call(self._async.set_quota(user, storage, messages, rules))
 
     def reset(self) -> None:
         self._call(self._async.reset())
@@ -276,9 +282,13 @@ class _AwaitableAPI:
         return await self._await(self._server.bump_uidvalidity(user, folder))
 
     async def set_quota(
-        self, user: str, storage: int | None = None, messages: int | None = None
+        self,
+        user: str,
+        storage: int | None = None,
+        messages: int | None = None,
+        rules: Sequence[str] = (),
     ) -> None:
-        await self._await(self._server.set_quota(user, storage, messages))
+        await self._await(self._server.set_quota(user, storage, messages, rules))
 
     async def reset(self) -> None:
         await self._await(self._server.reset())

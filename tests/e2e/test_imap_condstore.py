@@ -137,6 +137,46 @@ async def test_qresync_resync_after_offline_changes(make_server: Any) -> None:
     assert reply.count(b"FETCH") == 1 and b"* 4 EXISTS" in reply
 
 
+async def test_qresync_seq_match_after_the_expunge_history_was_lost(
+    make_server: Any, tmp_path: Path
+) -> None:
+    """The mod-sequence log is lost between two runs of the server: the client's message
+    sequence match data keeps VANISHED (EARLIER) to what it cannot know (RFC 7162 §3.2.5.2)."""
+    async with make_server(services={"imap"}) as server:
+        await _seed(server, 10)
+
+        def expunge() -> int:
+            a = Raw(server.ports.imap)
+            a("LOGIN ann pw")
+            a("ENABLE QRESYNC")
+            uidvalidity, _ = _selected(a)
+            a("UID STORE 2,5,8 +FLAGS.SILENT (\\Deleted)")
+            a("EXPUNGE")
+            a("LOGOUT")
+            a.close()
+            return uidvalidity
+
+        uidvalidity = await asyncio.to_thread(expunge)
+    (tmp_path / "mail" / "ann" / "mailsrv-modseq").unlink()
+    async with make_server(services={"imap"}) as server:
+
+        def resync() -> list[bytes]:
+            a = Raw(server.ports.imap)
+            a("LOGIN ann pw")
+            a("ENABLE QRESYNC")
+            replies = [
+                a(f"SELECT INBOX (QRESYNC ({uidvalidity} 1 1:10{match}))")
+                for match in ("", " (1,2,3 1,3,4)", " (1,2,3 1,3,5)", " (1,6 1,9)")
+            ]
+            a("LOGOUT")
+            a.close()
+            return replies
+
+        replies = await asyncio.to_thread(resync)
+    vanished = [re.findall(rb"\* VANISHED \(EARLIER\) (\S+)", r) for r in replies]
+    assert vanished == [[b"2,5,8"], [b"5,8"], [b"5,8"], []]
+
+
 async def test_pop3_delete_is_vanished_in_imap(make_server: Any) -> None:
     async with make_server(services={"imap", "pop3"}) as server:
         await _seed(server, 3)

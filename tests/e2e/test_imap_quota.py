@@ -124,6 +124,41 @@ async def test_copy_over_quota_copies_nothing_and_move_still_works(make_server: 
         assert await count(server) == 1 and await count(server, folder="Archive") == 3
 
 
+async def test_mailbox_rules_trash_room_spam_ignored_and_move_out_of_spam(
+    make_server: Any,
+) -> None:
+    """``Trash:bytes=+N`` lets a save into Trash go N further; ``Junk:ignore`` keeps Junk out
+    of the count and unlimited; a MOVE from Junk into INBOX makes messages count, so it is
+    checked (a MOVE between counted mailboxes still is not)."""
+    async with make_server(services={"imap", "lmtp"}) as server:
+        await server.store.ensure_user("alice")
+        for _ in range(2):
+            await server.store.deliver("alice", MSG)
+        rules = [f"Trash:bytes=+{len(MSG)}", "Junk:ignore"]
+        server.context.quota.set("alice", storage=len(MSG) * 2, rules=rules)
+        conn = await login(server)
+        full = b"APPEND %s {%d+}\r\n" + MSG + b"\r\n"
+        over = await command(conn, b"a " + full % (b"INBOX", len(MSG)), b"a")
+        assert over[-1].startswith(b"a NO [OVERQUOTA] ")
+        trash = await command(conn, b"b " + full % (b"Trash", len(MSG)), b"b")
+        assert trash[-1].startswith(b"b OK "), trash
+        again = await command(conn, b"c " + full % (b"Trash", len(MSG)), b"c")
+        assert again[-1].startswith(b"c NO [OVERQUOTA] ")
+        for tag in (b"d", b"e"):
+            junk = await command(conn, tag + b" " + full % (b"Junk", len(MSG)), tag)
+            assert junk[-1].startswith(tag + b" OK "), junk
+        root = await command(conn, b"f GETQUOTAROOT Junk\r\n", b"f")
+        # INBOX and Trash count (3 messages, 711 octets: 1 KiB); the two in Junk do not.
+        assert root[1] == b'* QUOTA "User quota" (STORAGE 1 0)\r\n'  # 474 octets: 0 KiB
+        await command(conn, b"g SELECT Junk\r\n", b"g")
+        refused = await command(conn, b"h MOVE 1 INBOX\r\n", b"h")
+        assert refused[-1].startswith(b"h NO [OVERQUOTA] "), refused
+        assert await count(server, folder="Junk") == 2
+        await command(conn, b"i SELECT INBOX\r\n", b"i")
+        moved = await command(conn, b"j MOVE 1 Archive\r\n", b"j")
+        assert moved[-1].startswith(b"j OK "), moved
+
+
 async def test_smtp_over_quota_is_552_5_2_2(make_server: Any) -> None:
     async with make_server(services={"smtp"}) as server:
         await server.store.ensure_user("alice")

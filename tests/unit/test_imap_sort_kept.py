@@ -1,5 +1,6 @@
-"""SORT orders and THREAD=REFERENCES answers updated as mail comes and goes equal the ones
-worked out afresh (``sort_kept``, ``thread_kept``), on random folders and random changes."""
+"""SORT orders and THREAD=REFERENCES, REFS and ORDEREDSUBJECT answers updated as mail comes
+and goes equal the ones worked out afresh (``sort_kept``, ``thread_kept``), on random folders
+and random changes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from hypothesis import strategies as st
 from mailsrv.imap.sort import SORT_KEYS, SortItem, SortKey, sort_item, sort_messages
 from mailsrv.imap.sort_kept import KeptAnswers, KeptOrder, changes
 from mailsrv.imap.sort_record import from_header
-from mailsrv.imap.thread import references, thread_response
-from mailsrv.imap.thread_kept import KeptThreads
+from mailsrv.imap.thread import ordered_subject, references, refs, thread_response
+from mailsrv.imap.thread_kept import KeptOrderedSubject, KeptRefs, KeptThreads
 
 #: Few ids, subjects and dates, so that references, loops, duplicates and ties are common.
 IDS = [f"m{n}@x" for n in range(12)]
@@ -106,6 +107,38 @@ def test_updates_equal_a_fresh_answer(
         for uid in (True, False):
             numbers = fresh if uid else [seq_of[u] for u in fresh]
             assert order.line(uid) == b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.lists(header, max_size=12), steps=st.lists(step, min_size=1, max_size=8))
+def test_refs_and_orderedsubject_updates_equal_a_fresh_answer(
+    start: list[dict[str, object]], steps: list[tuple[str, list[object]]]
+) -> None:
+    items = [make(uid, h) for uid, h in enumerate(start, 1)]
+    next_uid = len(items) + 1
+    kinds = ((KeptRefs, refs), (KeptOrderedSubject, ordered_subject))
+    kept = [(kind(items, None), fresh) for kind, fresh in kinds]
+    for what_kind, what in steps:
+        added: list[SortItem] = []
+        gone: set[int] = set()
+        if what_kind == "arrive":
+            for h in what:
+                assert isinstance(h, dict)
+                added.append(make(next_uid, h))
+                next_uid += 1
+            items = items + added
+        else:
+            gone = {items[i].uid for i in what if isinstance(i, int) and i < len(items)}
+            items = [m for m in items if m.uid not in gone]
+        numbers = {m.uid: n for n, m in enumerate(items, 1)}
+        for answer, fresh in kept:
+            answer.update(added, gone, None)
+            assert answer.answer() == thread_response(fresh(items))
+        if not gone:  # sequence numbers: kept only while every message keeps its number
+            for kind, fresh in kinds:
+                by_seq = kind(items[: len(items) - len(added)], numbers)
+                by_seq.update(added, (), numbers)
+                assert by_seq.answer() == thread_response(fresh(items), numbers)
 
 
 def key(pairs: list[tuple[int, int]]) -> bytes:

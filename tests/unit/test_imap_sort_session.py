@@ -311,6 +311,49 @@ async def test_remembered_answers_follow_changes() -> None:
     assert reply.startswith(b"* THREAD (2)(3)(4)(5)\r\n")
 
 
+async def test_kept_refs_and_orderedsubject_follow_new_mail_and_expunges() -> None:
+    """THREAD=REFS and ORDEREDSUBJECT are kept per folder like REFERENCES: after new mail and
+    an expunge the kept answers, updated, are those a server with nothing kept works out."""
+    store = MemoryStore()
+    await store.ensure_user("ann")
+    mail = messages(DATA / "threads.mbox")
+    half = len(mail) // 2
+    for date, msg in mail[:half]:
+        await store.deliver("ann", msg, internal_date=date)
+    t = Talker(make_context(store))
+    await t.login()
+    await t.select()
+    commands = [
+        b"%s THREAD %s UTF-8 ALL\r\n" % (uid, algorithm)
+        for uid in (b"a", b"a UID")
+        for algorithm in (b"REFS", b"ORDEREDSUBJECT", b"REFERENCES")
+    ]
+    for command in commands:
+        assert b"a OK" in await t.talk(command)
+    uidvalidity = (await (await store.open("ann")).snapshot()).uidvalidity
+    kept = t.session.shared.sort_kept
+    for algorithm in ("REFS", "ORDEREDSUBJECT", "REFERENCES"):
+        for by_uid in (True, False):
+            assert kept.get(("THREAD", "ann", "INBOX", uidvalidity, algorithm, by_uid))
+
+    async def answers(talker: Talker) -> list[bytes]:
+        return [untagged(await talker.talk(c)) for c in commands]
+
+    for date, msg in mail[half:]:
+        await store.deliver("ann", msg, internal_date=date)
+    await t.talk(b"n NOOP\r\n")
+    fresh = Talker(make_context(store))
+    await fresh.login()
+    await fresh.select()
+    assert await answers(t) == await answers(fresh)
+    await t.talk(b"s STORE 2,5 +FLAGS.SILENT (\\Deleted)\r\nx EXPUNGE\r\n")
+    await fresh.talk(b"n NOOP\r\n")
+    later = Talker(make_context(store))
+    await later.login()
+    await later.select()
+    assert await answers(t) == await answers(later)
+
+
 async def test_within_older_and_younger() -> None:
     """WITHIN (RFC 5032), now advertised: OLDER/YOUNGER against the internal date."""
     store = MemoryStore()

@@ -10,7 +10,7 @@ import pytest
 
 from mailsrv.auth import UsersFile
 from mailsrv.config import Config, Limits
-from mailsrv.quota import QuotaLimits, QuotaPolicy, limits_from_fields, parse_quota_rule
+from mailsrv.quota import QuotaLimits, QuotaPolicy, QuotaRules, parse_quota_rule, rules_from_fields
 from mailsrv.store.base import OverQuota
 from mailsrv.store.memory import MemoryStore
 
@@ -27,19 +27,18 @@ NONE = QuotaLimits()
         ("*:bytes=1000", QuotaLimits(storage=1000)),
         ("*:messages=3", QuotaLimits(messages=3)),
         ("*:storage=0", NONE),
-        ("Trash:storage=+100M", NONE),  # a mailbox's own rule: not used here
         ("garbage", NONE),
     ],
 )
 def test_quota_rules(rule: str, expected: QuotaLimits) -> None:
-    assert parse_quota_rule(rule, NONE) == expected
+    assert parse_quota_rule(rule, QuotaRules()) == QuotaRules(expected)
 
 
 def test_rules_from_extra_fields_apply_in_order_over_the_default() -> None:
     base = QuotaLimits(storage=5, messages=7)
     fields = {"userdb_quota_rule": "*:storage=1M", "userdb_quota_rule2": "*:messages=9"}
-    assert limits_from_fields(fields, base) == QuotaLimits(1 << 20, 9)
-    assert limits_from_fields({"userdb_home": "/x"}, base) == base
+    assert rules_from_fields(fields, QuotaRules(base)).limits == QuotaLimits(1 << 20, 9)
+    assert rules_from_fields({"userdb_home": "/x"}, QuotaRules(base)) == QuotaRules(base)
 
 
 def test_users_file_extra_fields_and_rewrites_keep_them(tmp_path: Path) -> None:
