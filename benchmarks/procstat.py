@@ -108,3 +108,39 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, rss_bytes(self.root))
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes: set[int] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def connections_per_process(pids: list[int], port: int) -> list[int]:
+    """How many established TCP connections to local ``port`` each of ``pids`` holds.
+
+    Which worker accepted a connection shows only in which process owns its socket: the
+    sockets of /proc/net/tcp (and tcp6) are matched to each process's descriptors by inode.
+    """
+    established: set[int] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local "ADDR:PORT" in hex, state 01 = ESTABLISHED, inode is the 10th field.
+            if fields[3] == "01" and int(fields[1].rpartition(":")[2], 16) == port:
+                established.add(int(fields[9]))
+    return [len(_socket_inodes(pid) & established) for pid in pids]
