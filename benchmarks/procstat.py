@@ -126,13 +126,14 @@ def _socket_inodes(pid: int) -> set[int]:
     return inodes
 
 
-def connections_per_process(pids: list[int], port: int) -> list[int]:
-    """How many established TCP connections to local ``port`` each of ``pids`` holds.
+def connection_owners(pids: list[int], port: int) -> dict[int, int]:
+    """The established TCP connections to local ``port``: peer port -> index in ``pids`` of
+    the process holding the socket.
 
     Which worker accepted a connection shows only in which process owns its socket: the
     sockets of /proc/net/tcp (and tcp6) are matched to each process's descriptors by inode.
     """
-    established: set[int] = set()
+    peer_of: dict[int, int] = {}
     for table in ("tcp", "tcp6"):
         try:
             lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
@@ -140,7 +141,11 @@ def connections_per_process(pids: list[int], port: int) -> list[int]:
             continue
         for line in lines:
             fields = line.split()
-            # local "ADDR:PORT" in hex, state 01 = ESTABLISHED, inode is the 10th field.
+            # "ADDR:PORT" in hex, state 01 = ESTABLISHED, the inode is the 10th field.
             if fields[3] == "01" and int(fields[1].rpartition(":")[2], 16) == port:
-                established.add(int(fields[9]))
-    return [len(_socket_inodes(pid) & established) for pid in pids]
+                peer_of[int(fields[9])] = int(fields[2].rpartition(":")[2], 16)
+    owners: dict[int, int] = {}
+    for index, pid in enumerate(pids):
+        for inode in _socket_inodes(pid) & peer_of.keys():
+            owners[peer_of[inode]] = index
+    return owners

@@ -95,6 +95,8 @@ class IdleRun:
     cpu_marks: list[float]
     #: Idlers each server process holds (one entry per ``--workers`` worker).
     spread: list[int]
+    #: Parallel to ``latencies``: the worker (index) that holds the idler of each delay.
+    holders: list[list[int]]
 
     def pooled(self) -> list[float]:
         return [x for per_delivery in self.latencies for x in per_delivery]
@@ -119,6 +121,7 @@ def idle_run(
     base = procstat.pss_bytes(server.pid)
     marks: list[int] = []
     spread: list[int] = []
+    owners: dict[int, int] = {}  # idler's port -> worker index
     sent: list[tuple[str, float]] = []
     cpu_marks: list[float] = []
     missed = 0
@@ -127,7 +130,8 @@ def idle_run(
         marks.append(procstat.pss_bytes(server.pid))
         if not spread:
             pids = server.worker_pids if isinstance(server, MailsrvProcess) else [server.pid]
-            spread.extend(procstat.connections_per_process(pids, server.ports["imap"]))
+            owners.update(procstat.connection_owners(pids, server.ports["imap"]))
+            spread.extend(list(owners.values()).count(i) for i in range(len(pids)))
         return server_cpu(server)
 
     def during(_phase: int, progress_q: Any, stop: Event) -> None:
@@ -150,12 +154,16 @@ def idle_run(
     job = run_job("benchmarks.work:idle", per_worker, 1, cpu_and_memory, during)
     per_conn = (marks[0] - base) / max(1, len(conn_users))
     latencies: list[list[float]] = [[] for _ in sent]
+    holders: list[list[int]] = [[] for _ in sent]
     for worker in job.workers:
-        for user, arrivals in zip(worker["users"], worker["arrivals"], strict=True):
+        for user, arrivals, port in zip(
+            worker["users"], worker["arrivals"], worker["ports"], strict=True
+        ):
             mine = [i for i, (u, _) in enumerate(sent) if u == user]
             for i, arrived in zip(mine, arrivals, strict=False):
                 latencies[i].append(arrived - sent[i][1])
-    return IdleRun(latencies, per_conn, job, missed, cpu_marks, spread)
+                holders[i].append(owners.get(port, -1))
+    return IdleRun(latencies, per_conn, job, missed, cpu_marks, spread, holders)
 
 
 def spread_text(spread: list[int]) -> str:

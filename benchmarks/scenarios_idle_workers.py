@@ -62,6 +62,16 @@ def _ms(values: list[float]) -> list[float]:
     return [1000 * v for v in values]
 
 
+def _worker_lag(run: IdleRun, delivery: int) -> float:
+    """How much later the idlers of the slowest worker heard of ``delivery`` than those of the
+    quickest (medians per worker): the cost of learning it from another process."""
+    per_worker: dict[int, list[float]] = {}
+    for worker, delay in zip(run.holders[delivery], run.latencies[delivery], strict=True):
+        per_worker.setdefault(worker, []).append(delay)
+    medians = [median(delays) for delays in per_worker.values()]
+    return max(medians) - min(medians)
+
+
 def _kind_rows(label: str, run: IdleRun, first: int, count: int, idlers: int) -> Results:
     """The rows of one delivery kind: deliveries ``first`` .. ``first + count - 1``."""
     mine = run.latencies[first : first + count]
@@ -73,7 +83,13 @@ def _kind_rows(label: str, run: IdleRun, first: int, count: int, idlers: int) ->
         cpu = [run.cpu_marks[first + count] - run.cpu_marks[first]]
     worst = max(lat) if lat else float("nan")
     target_p50 = "≤20" if label == SMTP else ""
-    return {
+    rows: Results = {}
+    if len(run.spread) > 1:
+        lags = _ms([_worker_lag(run, i) for i in range(first, first + count)])
+        rows[(f"{label}: last worker's idlers behind the first's, p50", "ms", "")] = Series(
+            [median(lags)], note=f"[max {max(lags):.1f}]" if lags else ""
+        )
+    return rows | {
         (f"{label} → EXISTS at every idler p50", "ms", target_p50): Series(
             [median(lat)], cpu, note=note
         ),
