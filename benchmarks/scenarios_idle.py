@@ -26,6 +26,7 @@ from benchmarks.common import (
     Server,
     is_mailsrv,
     maildir_drop,
+    median,
     notice_message,
     peak_mb,
     percentile,
@@ -101,6 +102,15 @@ class IdleRun:
     def pooled(self) -> list[float]:
         return [x for per_delivery in self.latencies for x in per_delivery]
 
+    def worker_lag(self, delivery: int) -> float:
+        """How much later the idlers of the slowest worker heard of ``delivery`` than those of
+        the quickest (medians per worker): the cost of learning it from another process."""
+        per_worker: dict[int, list[float]] = {}
+        for worker, delay in zip(self.holders[delivery], self.latencies[delivery], strict=True):
+            per_worker.setdefault(worker, []).append(delay)
+        medians = [median(delays) for delays in per_worker.values()]
+        return max(medians) - min(medians) if medians else float("nan")
+
 
 def idle_run(
     bench: Bench,
@@ -166,6 +176,15 @@ def idle_run(
     return IdleRun(latencies, per_conn, job, missed, cpu_marks, spread, holders)
 
 
+def lag_rows(run: IdleRun, label: str, deliveries: range) -> Results:
+    """With several workers, one row: ``IdleRun.worker_lag`` over ``deliveries`` (p50, max)."""
+    if len(run.spread) < 2:
+        return {}
+    lag = [1000 * run.worker_lag(i) for i in deliveries]
+    row = (f"{label}: last worker's idlers behind the first's, p50", "ms", "")
+    return {row: Series([median(lag)], note=f"[max {max(lag):.1f}]" if lag else "")}
+
+
 def spread_text(spread: list[int]) -> str:
     """Idlers per worker, "104+96"."""
     return "+".join(str(n) for n in spread)
@@ -201,7 +220,7 @@ def idle_conns(bench: Bench, kind: str) -> Results:
         (f"{label} → EXISTS at all idlers p50", "ms", ""): p50,
         (f"{label} → EXISTS at all idlers p99", "ms", "≤20"): p99,
         (f"{label} → EXISTS at all idlers max", "ms", ""): worst,
-    }
+    } | lag_rows(run, label, range(len(run.latencies)))
 
 
 def idle_per_user(bench: Bench, kind: str) -> Results:

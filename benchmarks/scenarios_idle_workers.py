@@ -34,7 +34,7 @@ from benchmarks.common import (
 )
 from benchmarks.cross_process_idle import StoreDeliverer
 from benchmarks.scenarios import Results
-from benchmarks.scenarios_idle import Delivery, IdleRun, idle_run, spread_text
+from benchmarks.scenarios_idle import Delivery, IdleRun, idle_run, lag_rows, spread_text
 from benchmarks.servers import MailsrvProcess
 from benchmarks.table import Series
 
@@ -58,24 +58,10 @@ def _by_drop(server: Server, seq: int) -> float:
     return maildir_drop(server.maildir, USER, notice_message(seq), seq)
 
 
-def _ms(values: list[float]) -> list[float]:
-    return [1000 * v for v in values]
-
-
-def _worker_lag(run: IdleRun, delivery: int) -> float:
-    """How much later the idlers of the slowest worker heard of ``delivery`` than those of the
-    quickest (medians per worker): the cost of learning it from another process."""
-    per_worker: dict[int, list[float]] = {}
-    for worker, delay in zip(run.holders[delivery], run.latencies[delivery], strict=True):
-        per_worker.setdefault(worker, []).append(delay)
-    medians = [median(delays) for delays in per_worker.values()]
-    return max(medians) - min(medians)
-
-
 def _kind_rows(label: str, run: IdleRun, first: int, count: int, idlers: int) -> Results:
     """The rows of one delivery kind: deliveries ``first`` .. ``first + count - 1``."""
     mine = run.latencies[first : first + count]
-    lat = _ms([x for per_delivery in mine for x in per_delivery])
+    lat = [1000 * x for per_delivery in mine for x in per_delivery]
     missed = sum(idlers - len(per_delivery) for per_delivery in mine)
     note = f"[{missed} missed]" if missed else ""
     cpu: list[float] = []
@@ -83,13 +69,7 @@ def _kind_rows(label: str, run: IdleRun, first: int, count: int, idlers: int) ->
         cpu = [run.cpu_marks[first + count] - run.cpu_marks[first]]
     worst = max(lat) if lat else float("nan")
     target_p50 = "≤20" if label == SMTP else ""
-    rows: Results = {}
-    if len(run.spread) > 1:
-        lags = _ms([_worker_lag(run, i) for i in range(first, first + count)])
-        rows[(f"{label}: last worker's idlers behind the first's, p50", "ms", "")] = Series(
-            [median(lags)], note=f"[max {max(lags):.1f}]" if lags else ""
-        )
-    return rows | {
+    return {
         (f"{label} → EXISTS at every idler p50", "ms", target_p50): Series(
             [median(lat)], cpu, note=note
         ),
@@ -97,7 +77,7 @@ def _kind_rows(label: str, run: IdleRun, first: int, count: int, idlers: int) ->
             [percentile(lat, 0.99)], note=note
         ),
         (f"{label} → EXISTS at every idler max", "ms", "≤100"): Series([worst], note=note),
-    }
+    } | lag_rows(run, label, range(first, first + count))
 
 
 def idle_workers(bench: Bench, kind: str) -> Results:
