@@ -4,6 +4,8 @@ Delivery reaches mailsrv by SMTP. Dovecot has no SMTP listener here, so its deli
 Maildir drops (tmp/ then rename into new/, as an MTA's Maildir delivery does); Dovecot notices
 them through inotify. The delay is taken from the moment the message was handed over (final
 ``.`` sent, or the rename done) to the moment each idler's socket delivered ``* n EXISTS``.
+``idle_run`` (idlers, deliveries, delays per delivery and per worker) also serves idle-workers
+(``scenarios_idle_workers.py``).
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class _Progress:
 
 @dataclass
 class IdleRun:
+    """What ``idle_run`` measured."""
+
     #: Per delivery, its delay (s) to each idler of its user that heard of it.
     latencies: list[list[float]]
     #: Server memory per idle connection (bytes PSS).
