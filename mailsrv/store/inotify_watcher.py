@@ -75,6 +75,8 @@ class _Roles:
     messages: set[_Key] = field(default_factory=set)
     #: Folders whose own directory this is (uidlist, keywords, new/ and cur/ live in it).
     home: set[_Key] = field(default_factory=set)
+    #: Their indexes as of the last ``sync`` (a hint for the dot-lock's removal).
+    indexes: dict[_Key, FolderIndex] = field(default_factory=dict)
     #: The user whose root this is (folder directories are created and removed in it).
     root_of: str | None = None
 
@@ -233,7 +235,9 @@ class InotifyWatcher:
             key = (idx.user, idx.name)
             plan.setdefault(str(idx.path / "new"), _Roles()).messages.add(key)
             plan.setdefault(str(idx.path / "cur"), _Roles()).messages.add(key)
-            plan.setdefault(str(idx.path), _Roles()).home.add(key)
+            home = plan.setdefault(str(idx.path), _Roles())
+            home.home.add(key)
+            home.indexes[key] = idx
             roots[idx.user] = idx.user_root
         for user in self._watched_users():
             if user is None or user in roots or user in self.polled_users:
@@ -349,7 +353,7 @@ class InotifyWatcher:
             self._events(key).entry(watch.sub, event.name, event.mask)
         if event.name == LOCK:
             if event.mask & _LOCK_GONE:
-                self._note_release(roles.home)
+                self._note_release(roles)
         elif event.name == UIDLIST:
             for key in roles.home:
                 self._events(key).uidlist = True
@@ -361,18 +365,14 @@ class InotifyWatcher:
                 self._force([(roles.root_of, name)])
                 self._folder_lists.add(roles.root_of)
 
-    def _note_release(self, keys: set[_Key]) -> None:
+    def _note_release(self, roles: _Roles) -> None:
         """A writer removed the folder's dot-lock, so its change is complete: look now, unless
         the index already shows what the events say (the change was ours, and looking at once
         would only queue the check behind our next delivery). Without the folder's lock this
         check is a hint; the look itself checks again under it."""
-        dirty = [key for key in keys if key in self._dirty]
-        if not dirty:
-            return
-        indexes = {(idx.user, idx.name): idx for idx in self._targets()}
-        for key in dirty:
-            idx = indexes.get(key)
-            if idx is not None and not self._dirty[key].explained_by(idx):
+        for key, idx in roles.indexes.items():
+            events = self._dirty.get(key)
+            if events is not None and not events.explained_by(idx):
                 self._released = True
 
     def _events(self, key: _Key) -> FolderEvents:
