@@ -19,7 +19,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks import scenarios, scenarios_idle, scenarios_resync, scenarios_scan
+from benchmarks import (
+    scenarios,
+    scenarios_idle,
+    scenarios_idle_workers,
+    scenarios_resync,
+    scenarios_scan,
+)
 from benchmarks.common import DOVECOT, QUICK, Bench, Sizes, mailsrv_kind
 from benchmarks.loadgen import raise_nofile_limit
 from benchmarks.scenarios import Results
@@ -42,6 +48,7 @@ SCENARIOS: dict[str, ScenarioFn] = {
     "imap-resync": scenarios_resync.imap_resync,
     "idle-per-user": scenarios_idle.idle_per_user,
     "idle-conns": scenarios_idle.idle_conns,
+    "idle-workers": scenarios_idle_workers.idle_workers,
 }
 
 

@@ -46,6 +46,9 @@ class Sizes:
     idle_connections: int = 10_000
     idle_deliveries: int = 5
     idle_users: int = 100
+    #: idle-workers: idlers on one INBOX, and deliveries of each kind.
+    idle_workers_idlers: int = 200
+    idle_workers_deliveries: int = 30
     smtp_connections: int = 10
     smtp_messages_per_connection: int = 200
     #: Scanning costs spamd tens of milliseconds a message: fewer messages, same connections.
@@ -65,6 +68,8 @@ QUICK = Sizes(
     idle_connections=20,
     idle_deliveries=2,
     idle_users=3,
+    idle_workers_idlers=6,
+    idle_workers_deliveries=2,
     smtp_connections=2,
     smtp_messages_per_connection=5,
     smtp_scan_messages_per_connection=2,

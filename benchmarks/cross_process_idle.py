@@ -49,6 +49,41 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
+class StoreDeliverer:
+    """A helper process that delivers with the store ``mailsrv deliver`` uses (``MaildirStore``).
+
+    ``send(data)`` hands it one message; ``started()`` then waits until that delivery is done
+    and returns the monotonic time at which the helper began it. Send, wait for the arrival,
+    then ask ``started()``: waiting on the helper first would delay noticing the arrival.
+    """
+
+    def __init__(self, maildir: Path, user: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _HELPER, str(maildir), user],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def send(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data.decode().replace("\r\n", "|") + "\n")
+        self.proc.stdin.flush()
+
+    def started(self) -> float:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the delivering helper process ended")
+        return float(line)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
 class _Server(MailsrvProcess):
     """``mailsrv serve`` with a config file that picks the watcher."""
 
@@ -99,26 +134,17 @@ def measure(watch: str, via: str, deliveries: int, pause: float) -> list[float]:
         for sub in ("cur", "new", "tmp"):
             (server.maildir / USER / sub).mkdir()
         server.start()
-        helper = None
-        if via == "deliver":
-            helper = subprocess.Popen(
-                [sys.executable, "-c", _HELPER, str(server.maildir), USER],
-                cwd=REPO,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
+        helper = StoreDeliverer(server.maildir, USER) if via == "deliver" else None
         try:
             idler = _Idler(server.ports["imap"])
             out: list[float] = []
             for seq in range(1, deliveries + 1):
                 time.sleep(random.uniform(0, pause))
                 data = notice_message(seq)
-                if helper is not None and helper.stdin and helper.stdout:
-                    helper.stdin.write(data.decode().replace("\r\n", "|") + "\n")
-                    helper.stdin.flush()
+                if helper is not None:
+                    helper.send(data)
                     arrived = idler.wait_exists(seq)
-                    started = float(helper.stdout.readline())
+                    started = helper.started()
                 else:
                     started = maildir_drop(server.maildir, USER, data, seq)
                     arrived = idler.wait_exists(seq)
@@ -126,9 +152,8 @@ def measure(watch: str, via: str, deliveries: int, pause: float) -> list[float]:
             idler.close()
             return out
         finally:
-            if helper is not None and helper.stdin is not None:
-                helper.stdin.close()
-                helper.wait(timeout=30)
+            if helper is not None:
+                helper.close()
             server.stop()
 
 

@@ -108,3 +108,44 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, rss_bytes(self.root))
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes: set[int] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def connection_owners(pids: list[int], port: int) -> dict[int, int]:
+    """The established TCP connections to local ``port``: peer port -> index in ``pids`` of
+    the process holding the socket.
+
+    Which worker accepted a connection shows only in which process owns its socket: the
+    sockets of /proc/net/tcp (and tcp6) are matched to each process's descriptors by inode.
+    """
+    peer_of: dict[int, int] = {}
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # "ADDR:PORT" in hex, state 01 = ESTABLISHED, the inode is the 10th field.
+            if fields[3] == "01" and int(fields[1].rpartition(":")[2], 16) == port:
+                peer_of[int(fields[9])] = int(fields[2].rpartition(":")[2], 16)
+    owners: dict[int, int] = {}
+    for index, pid in enumerate(pids):
+        for inode in _socket_inodes(pid) & peer_of.keys():
+            owners[peer_of[inode]] = index
+    return owners

@@ -21,7 +21,8 @@ def pyspy() -> str | None:
 
 
 class Profiler:
-    """``py-spy record`` attached to ``pid`` until ``stop()``; writes speedscope JSON."""
+    """``py-spy record`` attached to ``pid`` and its children (the ``--workers`` workers) until
+    ``stop()``; writes speedscope JSON."""
 
     def __init__(self, pid: int, out: Path) -> None:
         binary = pyspy()
@@ -31,7 +32,7 @@ class Profiler:
         self.out = out
         self.proc = subprocess.Popen(
             [binary, "record", "--pid", str(pid), "--rate", "250", "--format", "speedscope",
-             "--output", str(out), "--nonblocking"],
+             "--output", str(out), "--nonblocking", "--subprocesses"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip

@@ -4,15 +4,20 @@ Delivery reaches mailsrv by SMTP. Dovecot has no SMTP listener here, so its deli
 Maildir drops (tmp/ then rename into new/, as an MTA's Maildir delivery does); Dovecot notices
 them through inotify. The delay is taken from the moment the message was handed over (final
 ``.`` sent, or the rename done) to the moment each idler's socket delivered ``* n EXISTS``.
+``idle_run`` (idlers, deliveries, delays per delivery and per worker) also serves idle-workers
+(``scenarios_idle_workers.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from typing import Any
 
@@ -23,6 +28,7 @@ from benchmarks.common import (
     Server,
     is_mailsrv,
     maildir_drop,
+    median,
     notice_message,
     peak_mb,
     percentile,
@@ -49,6 +55,15 @@ def _deliver(server: Server, user: str, seq: int) -> float:
     return maildir_drop(server.maildir, user, data, seq)
 
 
+#: One delivery: the user it is for and how to make it, ``deliver(seq) -> handed-over time``.
+Delivery = tuple[str, Callable[[int], float]]
+
+
+def default_deliveries(server: Server, users: list[str]) -> list[Delivery]:
+    """SMTP for mailsrv, a Maildir drop for Dovecot, one per entry of ``users``."""
+    return [(u, functools.partial(_deliver, server, u)) for u in users]
+
+
 class _Progress:
     """Sums the arrival counts the load processes report."""
 
@@ -70,13 +85,47 @@ class _Progress:
         return True
 
 
-def _idle_run(
-    bench: Bench, server: Server, conn_users: list[str], deliveries: list[str]
-) -> tuple[list[float], float, Any, int]:
-    """Open one idler per ``conn_users`` entry, deliver to each of ``deliveries`` in turn.
+@dataclass
+class IdleRun:
+    """What ``idle_run`` measured."""
 
-    Returns (latencies in s, memory per connection in bytes, job, missed notifications).
-    """
+    #: Per delivery, its delay (s) to each idler of its user that heard of it.
+    latencies: list[list[float]]
+    #: Server memory per idle connection (bytes PSS).
+    per_conn: float
+    job: Any
+    #: Notifications that never came (within ``NOTIFY_TIMEOUT``).
+    missed: int
+    #: Server CPU seconds before the first delivery and after each one (when asked for).
+    cpu_marks: list[float]
+    #: Idlers each server process holds (one entry per ``--workers`` worker).
+    spread: list[int]
+    #: Parallel to ``latencies``: the worker (index) that holds the idler of each delay.
+    holders: list[list[int]]
+
+    def pooled(self) -> list[float]:
+        return [x for per_delivery in self.latencies for x in per_delivery]
+
+    def worker_lag(self, delivery: int) -> float:
+        """How much later the idlers of the slowest worker heard of ``delivery`` than those of
+        the quickest (medians per worker): the cost of learning it from another process."""
+        per_worker: dict[int, list[float]] = {}
+        for worker, delay in zip(self.holders[delivery], self.latencies[delivery], strict=True):
+            per_worker.setdefault(worker, []).append(delay)
+        medians = [median(delays) for delays in per_worker.values()]
+        return max(medians) - min(medians) if medians else float("nan")
+
+
+def idle_run(
+    bench: Bench,
+    server: Server,
+    conn_users: list[str],
+    deliveries: list[Delivery],
+    pause: Callable[[], float] = lambda: 0.05,
+    cpu_each: bool = False,
+) -> IdleRun:
+    """Open one idler per ``conn_users`` entry, make each of ``deliveries`` in turn (waiting
+    until every idler of its user heard of it, then ``pause()`` seconds)."""
     procs = max(1, min(bench.idle_procs, len(conn_users)))
     chunks = split(conn_users, procs)
     per_worker = [
@@ -85,34 +134,64 @@ def _idle_run(
     ]
     base = procstat.pss_bytes(server.pid)
     marks: list[int] = []
+    spread: list[int] = []
+    owners: dict[int, int] = {}  # idler's port -> worker index
     sent: list[tuple[str, float]] = []
+    cpu_marks: list[float] = []
     missed = 0
 
     def cpu_and_memory() -> float:
         marks.append(procstat.pss_bytes(server.pid))
+        if not spread:
+            pids = server.worker_pids if isinstance(server, MailsrvProcess) else [server.pid]
+            owners.update(procstat.connection_owners(pids, server.ports["imap"]))
+            spread.extend(list(owners.values()).count(i) for i in range(len(pids)))
         return server_cpu(server)
 
     def during(_phase: int, progress_q: Any, stop: Event) -> None:
         nonlocal missed
         progress = _Progress(progress_q, len(chunks))
         expected = 0
-        for seq, user in enumerate(deliveries, 1):
-            sent.append((user, _deliver(server, user, seq)))
+        if cpu_each:
+            cpu_marks.append(server_cpu(server))
+        for seq, (user, deliver) in enumerate(deliveries, 1):
+            sent.append((user, deliver(seq)))
             expected += conn_users.count(user)
             if not progress.wait_for(expected, NOTIFY_TIMEOUT):
                 missed += expected - sum(progress.latest)
                 expected = sum(progress.latest)
-            time.sleep(0.05)
+            if cpu_each:
+                cpu_marks.append(server_cpu(server))
+            time.sleep(pause())
         stop.set()
 
     job = run_job("benchmarks.work:idle", per_worker, 1, cpu_and_memory, during)
     per_conn = (marks[0] - base) / max(1, len(conn_users))
-    latencies: list[float] = []
+    latencies: list[list[float]] = [[] for _ in sent]
+    holders: list[list[int]] = [[] for _ in sent]
     for worker in job.workers:
-        for user, arrivals in zip(worker["users"], worker["arrivals"], strict=True):
-            times = [t for u, t in sent if u == user]
-            latencies.extend(a - t for a, t in zip(arrivals, times, strict=False))
-    return latencies, per_conn, job, missed
+        for user, arrivals, port in zip(
+            worker["users"], worker["arrivals"], worker["ports"], strict=True
+        ):
+            mine = [i for i, (u, _) in enumerate(sent) if u == user]
+            for i, arrived in zip(mine, arrivals, strict=False):
+                latencies[i].append(arrived - sent[i][1])
+                holders[i].append(owners.get(port, -1))
+    return IdleRun(latencies, per_conn, job, missed, cpu_marks, spread, holders)
+
+
+def lag_rows(run: IdleRun, label: str, deliveries: range) -> Results:
+    """With several workers, one row: ``IdleRun.worker_lag`` over ``deliveries`` (p50, max)."""
+    if len(run.spread) < 2:
+        return {}
+    lag = [1000 * run.worker_lag(i) for i in deliveries]
+    row = (f"{label}: last worker's idlers behind the first's, p50", "ms", "")
+    return {row: Series([median(lag)], note=f"[max {max(lag):.1f}]" if lag else "")}
+
+
+def spread_text(spread: list[int]) -> str:
+    """Idlers per worker, "104+96"."""
+    return "+".join(str(n) for n in spread)
 
 
 def idle_conns(bench: Bench, kind: str) -> Results:
@@ -124,10 +203,18 @@ def idle_conns(bench: Bench, kind: str) -> Results:
         running(bench, kind, None, ["idle"], imap_clients=clients) as server,
         procstat.RssSampler(server.pid, 0.5) as sampler,
     ):
-        lat, per_conn, job, missed = _idle_run(bench, server, users, deliveries)
+        run = idle_run(bench, server, users, default_deliveries(server, deliveries))
         peak = peak_mb(server, sampler)
-    note = f"[{missed} missed]" if missed else ""
-    mem = Series([per_conn / 1024], [job.phases[0].server_cpu], [job.phases[0].loadgen_cpu], peak)
+    lat, job = run.pooled(), run.job
+    note = f"[{run.missed} missed]" if run.missed else ""
+    spread = f"[per worker: {spread_text(run.spread)}]" if len(run.spread) > 1 else ""
+    mem = Series(
+        [run.per_conn / 1024],
+        [job.phases[0].server_cpu],
+        [job.phases[0].loadgen_cpu],
+        peak,
+        note=spread,
+    )
     p50 = Series([percentile(lat, 0.5) * 1000], note=note)
     p99 = Series([percentile(lat, 0.99) * 1000], note=note)
     worst = Series([max(lat) * 1000 if lat else float("nan")], note=note)
@@ -137,14 +224,15 @@ def idle_conns(bench: Bench, kind: str) -> Results:
         (f"{label} → EXISTS at all idlers p50", "ms", ""): p50,
         (f"{label} → EXISTS at all idlers p99", "ms", "≤20"): p99,
         (f"{label} → EXISTS at all idlers max", "ms", ""): worst,
-    }
+    } | lag_rows(run, label, range(len(run.latencies)))
 
 
 def idle_per_user(bench: Bench, kind: str) -> Results:
     users = [f"w{i:03d}" for i in range(bench.sizes.idle_users)]
     with running(bench, kind, None, users) as server:
-        lat, _, job, missed = _idle_run(bench, server, users, users)
-    note = f"[{missed} missed]" if missed else ""
+        run = idle_run(bench, server, users, default_deliveries(server, users))
+    lat, job = run.pooled(), run.job
+    note = f"[{run.missed} missed]" if run.missed else ""
     p50 = Series(
         [percentile(lat, 0.5) * 1000],
         [job.phases[0].server_cpu],

@@ -88,6 +88,8 @@ class MailsrvProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.ports: dict[str, int] = {}
         self.pid = 0
+        #: The worker processes under ``--workers N`` (from the ready file); else ``[pid]``.
+        self.worker_pids: list[int] = []
         self.launched_at = 0.0
 
     def command(self, ready: Path, users_file: Path) -> list[str]:
@@ -126,6 +128,7 @@ class MailsrvProcess:
         info = json.loads(ready.read_text())
         self.ports = {k: int(v) for k, v in info["ports"].items()}
         self.pid = int(info.get("pid", self.proc.pid))
+        self.worker_pids = [int(p) for p in info.get("worker_pids", [])] or [self.pid]
 
     def stop(self) -> None:
         if self.proc is None:

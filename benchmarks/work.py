@@ -275,7 +275,8 @@ async def idle(ctx: WorkerCtx, port: int, users: list[str], concurrency: int) ->
         await asyncio.sleep(0.005)
     await ctx.phase()
     lost = sum(c.lost for c in conns)
+    ports = [c.transport.get_extra_info("sockname")[1] if c.transport else 0 for c in conns]
     for c in conns:
         if c.transport is not None:
             c.transport.close()
-    return {"arrivals": [c.exists for c in conns], "users": users, "lost": lost}
+    return {"arrivals": [c.exists for c in conns], "users": users, "lost": lost, "ports": ports}

@@ -10,7 +10,10 @@ another process is forgotten and a recreated one is found again.
 Events mark folders dirty; ``COALESCE_SECONDS`` after the first event of a burst, each dirty
 folder is re-scanned once (a delivery touches new/ and the uidlist; one re-scan sees both),
 unless this process's index already shows what the events report: our own changes raise events
-too (``folder_events.py``).
+too (``folder_events.py``). A writer that takes the folder's dot-lock (mailsrv, Dovecot) is done
+when it removes the lock: when that writer was another process, the event re-scans the folder at
+once, without the rest of the wait (from the first event to the look: median 3.0 -> 1.0-2.7 ms
+for another process's delivery, measured under load).
 An ``IN_Q_OVERFLOW`` (the kernel dropped events) re-scans every watched folder. The set of
 watches follows the set of watched folders: at once when a folder is opened or a user
 subscribed (``ensure_started``), and every ``interval`` seconds to drop the watches nobody needs.
@@ -54,9 +57,12 @@ WATCH_MASK = (
     | inotify.IN_ONLYDIR
 )
 _GONE = inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF | inotify.IN_UNMOUNT | inotify.IN_IGNORED
+_LOCK_GONE = inotify.IN_DELETE | inotify.IN_MOVED_FROM
 #: Entries of a folder's directory whose change is a change of the folder.
 _FOLDER_ENTRIES = frozenset({"dovecot-keywords", "new", "cur"})
 UIDLIST = "dovecot-uidlist"
+#: The folder's dot-lock (``uidlist.DotLock``): its removal ends another writer's change.
+LOCK = "dovecot-uidlist.lock"
 
 _Key = tuple[str, str]  # (user, folder name)
 
@@ -69,6 +75,8 @@ class _Roles:
     messages: set[_Key] = field(default_factory=set)
     #: Folders whose own directory this is (uidlist, keywords, new/ and cur/ live in it).
     home: set[_Key] = field(default_factory=set)
+    #: Their indexes as of the last ``sync`` (a hint for the dot-lock's removal).
+    indexes: dict[_Key, FolderIndex] = field(default_factory=dict)
     #: The user whose root this is (folder directories are created and removed in it).
     root_of: str | None = None
 
@@ -115,6 +123,8 @@ class InotifyWatcher:
         self._dirty: dict[_Key, FolderEvents] = {}
         self._dirty_users: set[str] = set()
         self._everything = False
+        #: A dirty folder's dot-lock was removed: its writer is done, look now.
+        self._released = False
         self._flush_at: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._sync_soon: asyncio.Handle | None = None
@@ -195,6 +205,7 @@ class InotifyWatcher:
         self._dirty = {}
         self._dirty_users.clear()
         self._everything = False
+        self._released = False
         self.polled_users.clear()
         self.polling_all = False
 
@@ -224,7 +235,9 @@ class InotifyWatcher:
             key = (idx.user, idx.name)
             plan.setdefault(str(idx.path / "new"), _Roles()).messages.add(key)
             plan.setdefault(str(idx.path / "cur"), _Roles()).messages.add(key)
-            plan.setdefault(str(idx.path), _Roles()).home.add(key)
+            home = plan.setdefault(str(idx.path), _Roles())
+            home.home.add(key)
+            home.indexes[key] = idx
             roots[idx.user] = idx.user_root
         for user in self._watched_users():
             if user is None or user in roots or user in self.polled_users:
@@ -338,7 +351,10 @@ class InotifyWatcher:
             return
         for key in roles.messages:
             self._events(key).entry(watch.sub, event.name, event.mask)
-        if event.name == UIDLIST:
+        if event.name == LOCK:
+            if event.mask & _LOCK_GONE:
+                self._note_release(roles)
+        elif event.name == UIDLIST:
             for key in roles.home:
                 self._events(key).uidlist = True
         elif event.name in _FOLDER_ENTRIES:
@@ -348,6 +364,16 @@ class InotifyWatcher:
             if name is not None:
                 self._force([(roles.root_of, name)])
                 self._folder_lists.add(roles.root_of)
+
+    def _note_release(self, roles: _Roles) -> None:
+        """A writer removed the folder's dot-lock, so its change is complete: look now, unless
+        the index already shows what the events say (the change was ours, and looking at once
+        would only queue the check behind our next delivery). Without the folder's lock this
+        check is a hint; the look itself checks again under it."""
+        for key, idx in roles.indexes.items():
+            events = self._dirty.get(key)
+            if events is not None and not events.explained_by(idx):
+                self._released = True
 
     def _events(self, key: _Key) -> FolderEvents:
         events = self._dirty.get(key)
@@ -360,9 +386,15 @@ class InotifyWatcher:
             self._events(key).force()
 
     def _schedule_flush(self) -> None:
-        if self._flush_at is not None or self._flushing is not None or self._loop is None:
-            return
-        self._flush_at = self._loop.call_later(COALESCE_SECONDS, self._start_flush)
+        released, self._released = self._released, False
+        if self._flushing is not None or self._loop is None:
+            return  # the running flush looks again at what is dirty when done
+        if released:
+            if self._flush_at is not None:
+                self._flush_at.cancel()
+            self._start_flush()
+        elif self._flush_at is None:
+            self._flush_at = self._loop.call_later(COALESCE_SECONDS, self._start_flush)
 
     def _start_flush(self) -> None:
         self._flush_at = None

@@ -82,13 +82,20 @@ def test_quick_run_with_one_and_two_workers(tmp_path: Path) -> None:
         tmp_path,
         "--workers", "1", "--workers", "2",
         "--scenario", "pop3-drain", "--scenario", "imap-initial-sync", "--scenario", "idle-conns",
+        "--scenario", "idle-workers",
     )  # fmt: skip
     assert rows[0][2:5] == ["mailsrv", "mailsrv-w2", "mailsrv-w2/mailsrv"]
     body = rows[2:]
-    assert {r[0] for r in body} == {"pop3-drain", "imap-initial-sync", "idle-conns"}
+    assert {r[0] for r in body} == {"pop3-drain", "imap-initial-sync", "idle-conns", "idle-workers"}
     for row in body:
         assert "FAILED" not in row[2] and "FAILED" not in row[3], row
     drain = next(r for r in body if r[0] == "pop3-drain" and "msg/s" in r[1])
     assert number(drain[2]) > 0 and number(drain[3]) > 0 and number(drain[4]) > 0
     idle = [r for r in body if r[0] == "idle-conns" and "p99" in r[1]]
     assert idle and "missed" not in idle[0][3]
+    spread = next(r for r in body if r[0] == "idle-workers" and "per worker" in r[3])
+    assert "+" in spread[3]  # the idlers' count in each of the two workers
+    kinds = [r for r in body if r[0] == "idle-workers" and "EXISTS at every idler" in r[1]]
+    assert {r[1].partition(" →")[0] for r in kinds} == {"SMTP", "mailsrv deliver", "Maildir drop"}
+    for row in kinds:
+        assert "missed" not in row[2] and "missed" not in row[3], row

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mailsrv.store import inotify, layout
+from mailsrv.store import inotify, inotify_watcher, layout
 from mailsrv.store.base import SEEN, EventKind, FlagMode
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.indexes import FolderIndexes
@@ -139,6 +139,33 @@ async def test_a_burst_is_one_rescan_per_folder(tmp_path: Path) -> None:
     await rig.watcher.stop()
 
 
+async def test_a_writer_that_removes_its_dot_lock_is_looked_at_without_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = Rig(tmp_path, FakeInotify())
+    await rig.settle()
+    rig.rescans.clear()
+    # From here a burst waits an hour for its look: only the lock's removal can start it.
+    monkeypatch.setattr(inotify_watcher, "COALESCE_SECONDS", 3600.0)
+    inbox = rig.folders[0]
+    rig.watcher.handle_events(
+        [
+            InotifyEvent(rig.wd(inbox), inotify.IN_CREATE, 0, "dovecot-uidlist.lock"),
+            InotifyEvent(rig.wd(inbox, "new"), inotify.IN_MOVED_TO, 0, "1.M1P1.h,S=5"),
+            InotifyEvent(rig.wd(inbox), inotify.IN_CLOSE_WRITE, 0, "dovecot-uidlist"),
+        ]
+    )
+    await asyncio.sleep(0)
+    assert rig.rescans == [] and rig.busy(), "the writer still holds the lock: the burst waits"
+    rig.watcher.handle_events(
+        [InotifyEvent(rig.wd(inbox), inotify.IN_DELETE, 0, "dovecot-uidlist.lock")]
+    )
+    await rig.quiet()
+    assert rig.rescans == [("alice", "INBOX")]
+    assert not rig.busy(), "the hour-long wait was given up"
+    await rig.watcher.stop()
+
+
 async def test_files_that_are_not_the_folders_change_nothing(tmp_path: Path) -> None:
     rig = Rig(tmp_path, FakeInotify())
     await rig.settle()
@@ -148,6 +175,7 @@ async def test_files_that_are_not_the_folders_change_nothing(tmp_path: Path) -> 
         [
             InotifyEvent(rig.wd(work), inotify.IN_CLOSE_WRITE, 0, "mailsrv-cache.sqlite"),
             InotifyEvent(rig.wd(work), inotify.IN_CREATE, 0, "dovecot-uidlist.lock"),
+            InotifyEvent(rig.wd(work), inotify.IN_DELETE, 0, "dovecot-uidlist.lock"),
             InotifyEvent(999, inotify.IN_CREATE, 0, "unknown watch"),
         ]
     )
