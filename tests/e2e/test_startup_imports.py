@@ -1,6 +1,7 @@
 """Start-up loads only what the first LOGIN needs: aiosmtpd (SMTP and LMTP) comes at the first
 SMTP or LMTP connection, IMAP's authenticated and selected states at the first command after
-LOGIN, ``tomllib`` only with a config file. Checked in a fresh interpreter."""
+LOGIN, ``tomllib`` only with a config file, argon2-cffi and bcrypt at the first password stored
+with them. Checked in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ SCRIPT = textwrap.dedent(
             out["started"] = [m for m in LAZY if m in sys.modules]
             await imap(server.ports.imap, out)
             out["imap_after"] = [m for m in IMAP if m in sys.modules]
+            out["hash_libs"] = [m for m in ("argon2", "bcrypt") if m in sys.modules]
             for port in (server.ports.smtp, server.ports.lmtp):
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 out.setdefault("greetings", []).append((await reader.readline()).decode())
@@ -69,6 +71,7 @@ def test_aiosmtpd_loads_at_the_first_smtp_connection(tmp_path: Path, certs_dir: 
     assert out["a_before"] == [] and out["a"] == "a OK "  # LOGIN: logged-out handlers only
     assert out["b_before"] == [] and out["b"] == "b OK "
     assert out["imap_after"] == ["mailsrv.imap.authenticated", "mailsrv.imap.selected"]
+    assert out["hash_libs"] == []  # a dev-mode LOGIN checks no Argon2 or bcrypt hash
     assert [g[:4] for g in out["greetings"]] == ["220 ", "220 "]
     assert [q[:4] for q in out["quit"]] == ["221 ", "221 "]
     assert out["after"] == [
