@@ -144,3 +144,18 @@ async def test_a_client_silent_in_the_middle_of_a_message_is_told_and_closed(
         rest = await c.closed()
         assert rest.endswith(b"421 4.4.2 Idle for too long; closing\r\n")
         assert await subjects(server, "alice") == []
+
+
+async def test_a_big_message_sent_ahead_of_the_replies_arrives_whole(make_server: Any) -> None:
+    """More than ``HOLD_LIMIT`` sent before the 354 (reading pauses, then resumes)."""
+    body = b"".join(b"%07d " % n + b"z" * 90 + b"\r\n" for n in range(20_000))  # ~2 MB
+    async with make_server(services={"smtp"}) as server:
+        server.context.faults.delay("smtp", "RCPT", 0.5)  # the message arrives while RCPT waits
+        c = await greeted(server.ports.smtp)
+        await ehlo(c)
+        await c.send(ENVELOPE + b"DATA\r\nSubject: big\r\n\r\n" + body + b".\r\n" + b"QUIT\r\n")
+        replies = [line[:3] for line in (await c.closed()).split(b"\r\n") if line]
+        assert replies == [b"250", b"250", b"354", b"250", b"221"]
+        mbox = await server.store.open("alice")
+        [message] = (await mbox.snapshot()).messages
+        assert (await mbox.read(message.uid)).endswith(b"\r\n\r\n" + body)
