@@ -1,7 +1,8 @@
 """Start-up loads only what the first LOGIN needs: aiosmtpd (SMTP and LMTP) comes at the first
 SMTP or LMTP connection, IMAP's authenticated and selected states at the first command after
 LOGIN, ``tomllib`` only with a config file, argon2-cffi and bcrypt at the first password stored
-with them. Checked in a fresh interpreter."""
+with them, IMAP's sorting (collation, base subjects, addresses) at the first SORT or THREAD.
+Checked in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ SCRIPT = textwrap.dedent(
         await reader.readline()
         for tag, command in ((b"a", b"LOGIN probe pw"), (b"b", b"SELECT INBOX")):
             out[tag.decode() + "_before"] = [m for m in IMAP if m in sys.modules]
+            out[tag.decode() + "_sorting"] = "mailsrv.imap.sort" in sys.modules
             writer.write(tag + b" " + command + b"\\r\\n")
             while not (line := await reader.readline()).startswith(tag + b" "):
                 pass
@@ -72,6 +74,7 @@ def test_aiosmtpd_loads_at_the_first_smtp_connection(tmp_path: Path, certs_dir: 
     assert out["b_before"] == [] and out["b"] == "b OK "
     assert out["imap_after"] == ["mailsrv.imap.authenticated", "mailsrv.imap.selected"]
     assert out["hash_libs"] == []  # a dev-mode LOGIN checks no Argon2 or bcrypt hash
+    assert not out["b_sorting"]  # up to the first LOGIN, nothing sorts
     assert [g[:4] for g in out["greetings"]] == ["220 ", "220 "]
     assert [q[:4] for q in out["quit"]] == ["221 ", "221 "]
     assert out["after"] == [
