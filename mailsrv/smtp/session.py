@@ -208,6 +208,8 @@ class IngressSMTP(SMTP):
                 self.ctx.faults, self.protocol, verb, arg or "", self.info.user
             )
         if isinstance(fault, faults.Reply):
+            if self.intake.holding and verb == "DATA":  # smtp_DATA will not take what follows
+                self.intake.release()
             await self.push(fault.text or "451 4.3.0 Injected failure")
             return
         if isinstance(fault, faults.Drop):  # SMTP drops before the command, whatever the size

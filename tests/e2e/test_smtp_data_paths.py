@@ -159,3 +159,18 @@ async def test_a_big_message_sent_ahead_of_the_replies_arrives_whole(make_server
         mbox = await server.store.open("alice")
         [message] = (await mbox.snapshot()).messages
         assert (await mbox.read(message.uid)).endswith(b"\r\n\r\n" + body)
+
+
+async def test_a_data_refused_by_a_fault_hands_what_follows_back_to_the_commands(
+    make_server: Any,
+) -> None:
+    async with make_server(services={"smtp"}) as server:
+        server.context.faults.fail("smtp", "DATA", "451 4.3.0 not now")
+        c = await greeted(server.ports.smtp)
+        await ehlo(c)
+        await c.send(ENVELOPE + b"DATA\r\n")
+        assert [(await c.line())[:3] for _ in range(3)] == [b"250", b"250", b"451"]
+        await c.send(b"RSET\r\n" + ENVELOPE + b"DATA\r\n" + MESSAGE + b"QUIT\r\n")
+        replies = [line[:3] for line in (await c.closed()).split(b"\r\n") if line]
+        assert replies == [b"250", b"250", b"250", b"354", b"250", b"221"]
+        assert await subjects(server, "alice") == [b"Subject: hi"]
