@@ -4,8 +4,10 @@ Every scheme is a ``Scheme``: a check taking the plaintext, the stored value's b
 decoded from hex or base-64) and the user name (only DIGEST-MD5 needs it), the encoding the
 stored value has unless its name says ``.HEX`` or ``.B64``, and the size of the decoded value
 when the scheme fixes one. A check raises ``MalformedHash`` for a value it cannot read; the
-reason it gives never quotes the value. Argon2 is argon2-cffi's, bcrypt is pyca's bcrypt; the
-crypt family (``$1$``, ``$5$``, ``$6$``) is ``md5_crypt.py`` and ``sha_crypt.py``.
+reason it gives never quotes the value. Argon2 is argon2-cffi's, bcrypt is pyca's bcrypt, both
+imported at the first check that needs them (argon2-cffi takes ~10 ms to import, a start-up
+that only ever checks {PLAIN} need not pay it); the crypt family (``$1$``, ``$5$``, ``$6$``) is
+``md5_crypt.py`` and ``sha_crypt.py``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,6 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
-
-import bcrypt
-from argon2 import Type
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from argon2.low_level import verify_secret
 
 from mailsrv.cram_md5 import cram_md5_context
 from mailsrv.md5_crypt import md5_crypt
@@ -82,6 +79,8 @@ def _crypt(password: str, raw: bytes, user: str) -> bool:
     """Dovecot's crypt schemes accept every form its crypt() knows; we read $1$, $2?$, $5$, $6$."""
     text = _ascii(raw)
     if text.startswith(("$2a$", "$2b$", "$2x$", "$2y$")):
+        import bcrypt
+
         try:
             return bcrypt.checkpw(utf8(password)[:BCRYPT_MAX], text.encode())
         except ValueError:
@@ -97,14 +96,18 @@ def _crypt(password: str, raw: bytes, user: str) -> bool:
     return hmac.compare_digest(expected.encode(), raw)
 
 
-def _argon2(kind: Type) -> Check:
-    prefix = "$argon2id$" if kind is Type.ID else "$argon2i$"
+def _argon2(variant: Literal["id", "i"]) -> Check:
+    prefix = f"$argon2{variant}$"
 
     def check(password: str, raw: bytes, user: str) -> bool:
+        from argon2 import Type
+        from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+        from argon2.low_level import verify_secret
+
         if not _ascii(raw).startswith(prefix):
             raise MalformedHash(f"does not start with {prefix}")
         try:
-            return verify_secret(raw, utf8(password), kind)
+            return verify_secret(raw, utf8(password), Type.ID if variant == "id" else Type.I)
         except VerifyMismatchError:
             return False
         except (VerificationError, InvalidHashError):
@@ -195,8 +198,8 @@ SCHEMES: dict[str, Scheme] = {
     "SHA256-CRYPT": Scheme(_crypt),
     "SHA512-CRYPT": Scheme(_crypt),
     "BLF-CRYPT": Scheme(_crypt),
-    "ARGON2I": Scheme(_argon2(Type.I)),
-    "ARGON2ID": Scheme(_argon2(Type.ID)),
+    "ARGON2I": Scheme(_argon2("i")),
+    "ARGON2ID": Scheme(_argon2("id")),
     "PBKDF2": Scheme(_pbkdf2),
     "SCRAM-SHA-1": Scheme(_scram("sha1")),
     "SCRAM-SHA-256": Scheme(_scram("sha256")),

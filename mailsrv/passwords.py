@@ -16,9 +16,7 @@ import binascii
 import hashlib
 import os
 import string
-
-import bcrypt
-from argon2 import PasswordHasher, Type
+from typing import TYPE_CHECKING
 
 from mailsrv.net.scram_keys import ITERATIONS, ScramKeys
 from mailsrv.password_schemes import (
@@ -30,6 +28,9 @@ from mailsrv.password_schemes import (
     utf8,
 )
 from mailsrv.sha_crypt import sha_crypt
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 DEFAULT_SCHEME = "ARGON2ID"
 BCRYPT_COST = 10
@@ -50,8 +51,12 @@ def _crypt_salt(length: int = 16) -> str:
     return "".join(_CRYPT_SALT[b % 64] for b in os.urandom(length))
 
 
-def _argon2(kind: Type) -> PasswordHasher:
-    """Argon2 as Dovecot writes it (libsodium reads only one lane: parallelism 1)."""
+def _argon2(variant: str) -> PasswordHasher:
+    """Argon2 as Dovecot writes it (libsodium reads only one lane: parallelism 1); argon2-cffi
+    is imported here, not at start-up (see ``password_schemes``)."""
+    from argon2 import PasswordHasher, Type
+
+    kind = Type.ID if variant == "id" else Type.I
     return PasswordHasher(
         time_cost=3, memory_cost=65536, parallelism=1, hash_len=32, salt_len=16, type=kind
     )
@@ -79,10 +84,12 @@ def hash_password(password: str, scheme: str = DEFAULT_SCHEME) -> str:
     """``{SCHEME}value`` for ``password``, salted; ``scheme`` is one of ``WRITABLE``."""
     scheme = scheme.upper()
     if scheme == "ARGON2ID":
-        value = _argon2(Type.ID).hash(password)
+        value = _argon2("id").hash(password)
     elif scheme == "ARGON2I":
-        value = _argon2(Type.I).hash(password)
+        value = _argon2("i").hash(password)
     elif scheme == "BLF-CRYPT":
+        import bcrypt
+
         salt = bcrypt.gensalt(rounds=BCRYPT_COST)
         value = bcrypt.hashpw(utf8(password)[:BCRYPT_MAX], salt).decode()
     elif scheme in ("SHA512-CRYPT", "SHA256-CRYPT"):

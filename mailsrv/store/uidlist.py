@@ -215,9 +215,9 @@ class DotLock:
     file an ``O_EXCL`` create would give, but no inode is allocated or freed per lock (ext4 makes
     every create slow after many recent deletes). Where hard links fail, ``O_EXCL`` it is.
 
-    Safe on NFS, as Dovecot's and liblockfile's dot-locks are: whether the link was made is told
-    by the private file's link count (2: the lock is ours), whatever ``link()`` answered, since
-    over NFS a link whose reply was lost answers ``EEXIST`` when the client sends it again.
+    Safe on NFS, as Dovecot's and liblockfile's dot-locks are: a ``link()`` that succeeded made
+    the lock ours; when it answers ``EEXIST``, the private file's link count tells (2: ours
+    after all), since over NFS a link whose reply was lost answers so when sent again.
     Threads of one process share the private file, so the count cannot tell them apart: they
     take turns on a lock of the process first (``_process_lock``).
     """
@@ -327,11 +327,14 @@ class DotLock:
 
 
 def _link_and_count(own: str, lock: Path) -> bool:
-    """Link ``own`` to ``lock``; whether the link is there (``own`` has 2 names), which over
-    NFS only the link count tells: an ``EEXIST`` may be our own link's retried request."""
-    with contextlib.suppress(FileExistsError):
+    """Link ``own`` to ``lock``; whether the link is there. A ``link()`` that succeeds made it
+    (no ``stat`` then: one system call less per lock); an ``EEXIST`` may, over NFS, be our own
+    link's retried request, which only the link count of ``own`` (2 names) tells."""
+    try:
         os.link(own, lock)
-    return os.stat(own).st_nlink == 2
+    except FileExistsError:
+        return os.stat(own).st_nlink == 2
+    return True
 
 
 #: One lock per lock file for the threads of this process (see ``DotLock``): process-wide
