@@ -76,6 +76,11 @@ def _fields(wire: Readable, start: int, end: int) -> tuple[HeaderField, ...]:
         simple = _unfolded_fields(block, start)
         if simple is not None:
             return simple
+    return _matched_fields(wire, start, end)
+
+
+def _matched_fields(wire: Readable, start: int, end: int) -> tuple[HeaderField, ...]:
+    """``_fields`` for any header: a regular-expression match per field."""
     fields: list[HeaderField] = []
     for m in _FIELD.finditer(wire, start, end):
         field_start, field_end = m.span()
