@@ -36,9 +36,8 @@ T = TypeVar("T")
 #: Messages up to this size are read on the event loop; bigger ones in a thread.
 INLINE_READ = 256 * 1024
 #: Messages from this size on are parsed through a memory map when only their MIME structure
-#: is wanted, instead of being read in a thread; a smaller one is read on the loop, which costs
-#: less than setting a map up and taking it down (measured on the benchmark seed).
-MAP_STRUCTURE = INLINE_READ
+#: is wanted (below it, one read costs less than setting a map up and taking it down).
+MAP_STRUCTURE = 64 * 1024
 #: The message-cache key of the save date (RFC 8514), the ctime first seen, as text.
 SAVEDATE_KEY = "store.savedate"
 #: Flag changes / expunges on more messages than this run in a thread.
