@@ -11,9 +11,7 @@ every byte into a new ``bytes`` object (and the kernel would zero those fresh pa
 
 Mapping is only for files in wire form (CRLF line ends: ``S=`` equals ``W=``), and only for
 Maildir files, which are never rewritten in place: a file truncated by someone else while it is
-mapped would fault (SIGBUS) rather than read short. The search faults the pages in on the
-event loop: a big file that is not in the page cache waits for the disk there (the whole read it
-replaces ran in a thread), a cost only the first FETCH of a message ever pays.
+mapped would fault (SIGBUS) rather than read short.
 """
 
 from __future__ import annotations
