@@ -110,17 +110,7 @@ class MappedStructure(Protocol):
 class LoadedMessage:
     """What one message's items have loaded so far (each thing at most once)."""
 
-    __slots__ = (
-        "_root",
-        "_wire",
-        "fresh",
-        "header",
-        "known",
-        "mailbox",
-        "mapped",
-        "needs_body",
-        "uid",
-    )
+    __slots__ = ("_root", "_wire", "fresh", "header", "known", "mailbox", "needs_body", "uid")
 
     def __init__(
         self,
@@ -129,10 +119,8 @@ class LoadedMessage:
         needs_body: bool,
         known: dict[tuple[int, str], bytes] | None = None,
         fresh: list[tuple[int, str, bytes]] | None = None,
-        mapped: MappedStructure | None = None,
     ) -> None:
         self.mailbox = mailbox
-        self.mapped = mapped  # the mailbox, when it can parse a big file without reading it
         self.uid = uid
         self.needs_body = needs_body  # some item reads the body: read the file once, whole
         self.known = known  # cache values loaded for the batch (absent: ask the mailbox)
@@ -148,9 +136,9 @@ class LoadedMessage:
 
     async def root(self) -> MimePart:
         if self._root is None:
-            if self._wire is None and self.mapped is not None:
+            if self._wire is None and isinstance(self.mailbox, MappedStructure):
                 # Only the structure is wanted so far: a big file need not be read for it.
-                self._root = await self.mapped.mapped_structure(self.uid)
+                self._root = await self.mailbox.mapped_structure(self.uid)
             if self._root is None:
                 self._root = parse_message(await self.wire())
         return self._root
@@ -382,12 +370,6 @@ async def _respond(
     needs_body = any(_reads_body(i) for i in items)
     keys = {_CACHE_KEYS[i.name] for i in items if i.section is None and i.name in _CACHE_KEYS}
     batch = mailbox if keys and isinstance(mailbox, BatchCache) else None
-    # Only the MIME structure is wanted (no section, no PREVIEW text): a big file is parsed
-    # through a memory map, not read. A command that also wants bytes reads the file once.
-    structure_only = needs_body and all(
-        i.section is None and i.name in _METADATA and i.name != "PREVIEW" for i in items
-    )
-    mapped = mailbox if structure_only and isinstance(mailbox, MappedStructure) else None
     names = [i.name for i in items]
     meta = batch is not None and all(
         i.section is None and i.partial is None and i.name in _METADATA for i in items
@@ -410,7 +392,7 @@ async def _respond(
                     pending += len(line)
                     continue
             parts: list[bytes] = [head]
-            msg = LoadedMessage(mailbox, uid, needs_body, known, fresh, mapped)
+            msg = LoadedMessage(mailbox, uid, needs_body, known, fresh)
             try:
                 for i, item in enumerate(items):
                     if i:

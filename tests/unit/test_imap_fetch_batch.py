@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from mailsrv.imap import fetch as fetch_mod
-from mailsrv.message.structure import MimePart
 from mailsrv.store.maildir import MaildirStore
 from mailsrv.store.memory import MemoryStore
 from tests.unit.imap_harness import Talker, make_context
@@ -76,44 +75,3 @@ async def test_a_message_gone_mid_fetch(tmp_path: Path, monkeypatch: pytest.Monk
     assert b"* 6 FETCH" not in reply
     assert b"F NO [EXPUNGEISSUED]" in reply
     await store.close()
-
-
-async def test_big_messages_mapped_from_disk_fetch_as_parsed_in_memory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The Maildir store parses big files through a memory map (mapped_structure); the memory
-    store parses bytes: the same FETCH answers, and with a body section in the same command."""
-    from mailsrv.store import mailbox as mailbox_mod
-    from tests.store.test_mapped_structure import tricky
-
-    mapped: list[str] = []
-
-    def parse_file(path: str) -> MimePart:
-        mapped.append(path)
-        return mailbox_mod.parse_file.__wrapped__(path)  # type: ignore[attr-defined]
-
-    parse_file.__wrapped__ = mailbox_mod.parse_file  # type: ignore[attr-defined]
-    monkeypatch.setattr(mailbox_mod, "parse_file", parse_file)
-
-    bodies = list(tricky().values())
-    maildir = MaildirStore(tmp_path / "mail", create_users=True)
-    talkers = []
-    for store in (maildir, MemoryStore()):
-        await store.ensure_user("ann")
-        for body in bodies:
-            await store.deliver("ann", body, internal_date=1_700_000_000.0)
-        talker = Talker(make_context(store))  # type: ignore[arg-type]
-        await talker.login()
-        await talker.select()
-        talkers.append(talker)
-    disk, memory = talkers
-    for command in (
-        b"F UID FETCH 1:* " + META + b"\r\n",
-        b"G FETCH 1:* (BODY BODY.PEEK[1.MIME] BODY.PEEK[HEADER])\r\n",
-    ):
-        want = await memory.talk(command)
-        assert want.count(b" FETCH (") == len(bodies)
-        assert await disk.talk(command) == want
-    # The first FETCH mapped each file; the second reads them (it wants bytes) and maps none.
-    assert len(mapped) == len(bodies)
-    await maildir.close()
