@@ -11,7 +11,7 @@ new FLAGS in the same response (RFC 9051 §6.4.5).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from mailsrv.imap import condstore, object_ids
 from mailsrv.imap.bodystructure import body_structure
@@ -100,13 +100,6 @@ def _literal(data: bytes, out: list[bytes], *, binary: bool = False) -> None:
     out.append(data)
 
 
-@runtime_checkable
-class MappedStructure(Protocol):
-    """A mailbox that parses a big message's MIME structure without reading the file."""
-
-    async def mapped_structure(self, uid: int) -> MimePart | None: ...
-
-
 class LoadedMessage:
     """What one message's items have loaded so far (each thing at most once)."""
 
@@ -136,11 +129,7 @@ class LoadedMessage:
 
     async def root(self) -> MimePart:
         if self._root is None:
-            if self._wire is None and isinstance(self.mailbox, MappedStructure):
-                # Only the structure is wanted so far: a big file need not be read for it.
-                self._root = await self.mailbox.mapped_structure(self.uid)
-            if self._root is None:
-                self._root = parse_message(await self.wire())
+            self._root = parse_message(await self.wire())
         return self._root
 
     async def head(self) -> bytes:

@@ -8,28 +8,26 @@ line end that belongs to the delimiter after it. Nothing here raises on bad inpu
 
 from __future__ import annotations
 
-from mailsrv.message.readable import Readable
-
 #: Dashes ``find_delimiter`` looks at before it leaves the search to ``bytes.find``.
 DASH_TRIES = 32
 
 
-def line_end(wire: Readable, pos: int, stop: int) -> int:
+def line_end(wire: bytes, pos: int, stop: int) -> int:
     nl = wire.find(b"\n", pos, stop)
     return stop if nl < 0 else nl + 1
 
 
-def match_boundary(wire: Readable, pos: int, boundaries: tuple[bytes, ...]) -> int:
+def match_boundary(wire: bytes, pos: int, boundaries: tuple[bytes, ...]) -> int:
     """Index of the innermost boundary the line at ``pos`` starts with, or -1."""
     if wire[pos : pos + 2] != b"--":
         return -1
     for i, b in enumerate(boundaries):
-        if wire[pos + 2 : pos + 2 + len(b)] == b:
+        if wire.startswith(b, pos + 2):
             return i
     return -1
 
 
-def find_delimiter(wire: Readable, needle: bytes, pos: int) -> int:
+def find_delimiter(wire: bytes, needle: bytes, pos: int) -> int:
     """``wire.find(needle, pos)`` for a ``\\n--boundary`` needle, usually much faster.
 
     Every occurrence has a ``-`` right after its line end, and a search for one byte is a
@@ -43,12 +41,12 @@ def find_delimiter(wire: Readable, needle: bytes, pos: int) -> int:
         dash = wire.find(b"-", dash + 1)
         if dash < 0:
             return -1
-        if wire[dash - 1 : dash - 1 + len(needle)] == needle:
+        if wire.startswith(needle, dash - 1):
             return dash - 1
     return wire.find(needle, dash)  # occurrences not yet ruled out start at dash or later
 
 
-def before_crlf(wire: Readable, line: int, floor: int) -> int:
+def before_crlf(wire: bytes, line: int, floor: int) -> int:
     """The offset before the line end that precedes ``line`` (not below ``floor``)."""
     if line >= 2 and wire[line - 2 : line] == b"\r\n":
         return max(floor, line - 2)

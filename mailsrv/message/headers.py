@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 
 from mailsrv.message.delimiters import match_boundary
-from mailsrv.message.readable import Readable
 
 _BLANK_LINE = re.compile(rb"\n(\r?\n)")
 # A header field: the first line (name, colon, rest) and its continuation lines.
@@ -33,7 +32,7 @@ class HeaderField:
 
 
 def read_header(
-    wire: Readable, start: int, stop: int, boundaries: tuple[bytes, ...]
+    wire: bytes, start: int, stop: int, boundaries: tuple[bytes, ...]
 ) -> tuple[tuple[HeaderField, ...], int, bool, bool]:
     """Header fields from ``start``: (fields, body start, blank line seen, stopped at boundary).
 
@@ -41,9 +40,9 @@ def read_header(
     delimiter, or at ``stop``. Every line not starting with SP/TAB starts a field (so does the
     first line, whatever it starts with); the lines after it that do are its continuation.
     """
-    if wire[start : start + 2] == b"\r\n" and start + 2 <= stop:
+    if wire.startswith(b"\r\n", start) and start + 2 <= stop:
         blank, blank_len = start, 2
-    elif wire[start : start + 1] == b"\n" and start < stop:
+    elif wire.startswith(b"\n", start) and start < stop:
         blank, blank_len = start, 1
     else:
         m = _BLANK_LINE.search(wire, start, stop)
@@ -57,7 +56,7 @@ def read_header(
     return _fields(wire, start, stop), stop, False, False
 
 
-def _boundary_line(wire: Readable, start: int, limit: int, boundaries: tuple[bytes, ...]) -> int:
+def _boundary_line(wire: bytes, start: int, limit: int, boundaries: tuple[bytes, ...]) -> int:
     """The first line starting in ``start``..``limit`` that matches a boundary, or -1."""
     if start < limit and match_boundary(wire, start, boundaries) >= 0:
         return start
@@ -69,7 +68,7 @@ def _boundary_line(wire: Readable, start: int, limit: int, boundaries: tuple[byt
     return -1 if best < 0 else best + 1
 
 
-def _fields(wire: Readable, start: int, end: int) -> tuple[HeaderField, ...]:
+def _fields(wire: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
     """The fields of the header lines in ``start``..``end``."""
     block = wire[start:end]
     if b"\n " not in block and b"\n\t" not in block:
@@ -79,7 +78,7 @@ def _fields(wire: Readable, start: int, end: int) -> tuple[HeaderField, ...]:
     return _matched_fields(wire, start, end)
 
 
-def _matched_fields(wire: Readable, start: int, end: int) -> tuple[HeaderField, ...]:
+def _matched_fields(wire: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
     """``_fields`` for any header: a regular-expression match per field."""
     fields: list[HeaderField] = []
     for m in _FIELD.finditer(wire, start, end):
@@ -121,7 +120,7 @@ def _unfolded_fields(block: bytes, offset: int) -> tuple[HeaderField, ...] | Non
     return tuple(fields)
 
 
-def _close(fields: list[HeaderField], wire: Readable, name: bytes, start: int, end: int) -> None:
+def _close(fields: list[HeaderField], wire: bytes, name: bytes, start: int, end: int) -> None:
     if start < 0:
         return
     raw = wire[start:end]
@@ -133,7 +132,7 @@ def _close(fields: list[HeaderField], wire: Readable, name: bytes, start: int, e
 
 
 def parse_header_fields(
-    wire: Readable, start: int = 0, end: int | None = None
+    wire: bytes, start: int = 0, end: int | None = None
 ) -> tuple[tuple[HeaderField, ...], int, bool]:
     """Parse the header at ``start``: (fields, body start, whether a blank line ended it)."""
     stop = len(wire) if end is None else end

@@ -11,9 +11,6 @@ boundary of an enclosing multipart also ends every part inside it (so a missing 
 delimiter costs nothing), and the CRLF before a delimiter belongs to the delimiter. A
 multipart whose boundary never shows up holds one empty text/plain part, as in Dovecot.
 
-The wire may be a memory map of the message file instead of its bytes (``readable.py``): a big
-attachment is then only searched for its closing delimiter, never copied.
-
 Nothing here raises on bad input: every byte string is some message. The byte scanning (header
 fields) lives in ``headers.py``, the delimiter search in ``delimiters.py``, the Content-*
 values in ``content_info.py``; ``part_numbers.py`` names the parts of the tree.
@@ -27,7 +24,6 @@ from mailsrv.message.content_fields import Params, param
 from mailsrv.message.content_info import ContentInfo, content_info
 from mailsrv.message.delimiters import before_crlf, find_delimiter, line_end, match_boundary
 from mailsrv.message.headers import HeaderField, read_header
-from mailsrv.message.readable import Readable, count_lf
 
 #: Deeper nesting than this is kept as an opaque leaf (a defence against crafted messages).
 MAX_DEPTH = 100
@@ -123,7 +119,7 @@ class MimePart:
         return out
 
 
-def parse_message(wire: Readable, *, count_lines: bool = True) -> MimePart:
+def parse_message(wire: bytes, *, count_lines: bool = True) -> MimePart:
     """Parse a whole message (RFC 5322 header + MIME body); never raises.
 
     With ``count_lines=False`` every part's ``lines`` is 0 (for callers that never look).
@@ -148,7 +144,7 @@ def defects(root: MimePart, wire: bytes) -> int:
 class _Parser:
     """One parse: the recursion over parts keeps the stack of open boundaries."""
 
-    def __init__(self, wire: Readable, count_lines: bool = True) -> None:
+    def __init__(self, wire: bytes, count_lines: bool = True) -> None:
         self.wire = wire
         self.count_lines = count_lines
         self.count = 0
@@ -271,10 +267,10 @@ class _Parser:
             if p.type.lower() not in _LINE_COUNTED:
                 continue
             if not pos <= p.start <= p.body_start <= p.end <= end:
-                return count_lf(wire, start, end)
-            total += count_lf(wire, pos, p.body_start) + p.lines
+                return wire.count(b"\n", start, end)
+            total += wire.count(b"\n", pos, p.body_start) + p.lines
             pos = p.end
-        return total + count_lf(wire, pos, end)
+        return total + wire.count(b"\n", pos, end)
 
     def _multipart(
         self,
@@ -295,7 +291,7 @@ class _Parser:
             if which > 0:  # an enclosing multipart's delimiter ends this one too
                 return _or_empty(children, body_start), before_crlf(wire, line, body_start), line
             after = line + 2 + len(boundary)
-            if wire[after : after + 2] == b"--" or self.count >= MAX_PARTS:
+            if wire.startswith(b"--", after) or self.count >= MAX_PARTS:
                 # close delimiter: the epilogue runs to an outer delimiter or the end
                 end_of_line = line_end(wire, line, stop)
                 if not outer:

@@ -14,7 +14,6 @@ import os
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TypeVar
 
-from mailsrv.message.structure import MimePart
 from mailsrv.message.wire import header_end, to_wire
 from mailsrv.store import folder_ops
 from mailsrv.store.base import (
@@ -28,16 +27,12 @@ from mailsrv.store.base import (
 from mailsrv.store.filenames import size_fields
 from mailsrv.store.folder import FolderIndex
 from mailsrv.store.indexes import FolderIndexes, settle_now
-from mailsrv.store.mapped_parse import parse_file
 from mailsrv.store.scan import Entry
 from mailsrv.store.threads import Links
 
 T = TypeVar("T")
 #: Messages up to this size are read on the event loop; bigger ones in a thread.
 INLINE_READ = 256 * 1024
-#: Messages from this size on are parsed through a memory map when only their MIME structure
-#: is wanted (below it, one read costs less than setting a map up and taking it down).
-MAP_STRUCTURE = 64 * 1024
 #: The message-cache key of the save date (RFC 8514), the ctime first seen, as text.
 SAVEDATE_KEY = "store.savedate"
 #: Flag changes / expunges on more messages than this run in a thread.
@@ -108,19 +103,6 @@ class MaildirMailbox:
         data = await self._read_file(uid, None)
         s, w = size_fields(e.base)
         return data if s is not None and s == w else to_wire(data)
-
-    async def mapped_structure(self, uid: int) -> MimePart | None:
-        """The MIME structure of a big message in wire form, parsed through a memory map of
-        its file (``mapped_parse.py``) on the loop; None for other messages (read them)."""
-        e = await self._entry(uid)
-        s, w = size_fields(e.base)
-        if s is None or s != w or s < MAP_STRUCTURE:
-            return None
-        path = f"{self._index.path}/{e.sub}/{e.fname}"
-        try:
-            return parse_file(path)
-        except FileNotFoundError:
-            return None  # renamed or gone: the caller's read looks again
 
     async def read_header(self, uid: int) -> bytes:
         e = await self._entry(uid)
