@@ -70,6 +70,16 @@ def _boundary_line(wire: bytes, start: int, limit: int, boundaries: tuple[bytes,
 
 def _fields(wire: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
     """The fields of the header lines in ``start``..``end``."""
+    block = wire[start:end]
+    if b"\n " not in block and b"\n\t" not in block:
+        simple = _unfolded_fields(block, start)
+        if simple is not None:
+            return simple
+    return _matched_fields(wire, start, end)
+
+
+def _matched_fields(wire: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
+    """``_fields`` for any header: a regular-expression match per field."""
     fields: list[HeaderField] = []
     for m in _FIELD.finditer(wire, start, end):
         field_start, field_end = m.span()
@@ -82,6 +92,31 @@ def _fields(wire: bytes, start: int, end: int) -> tuple[HeaderField, ...]:
             fields.append(HeaderField(m.group(1).rstrip(b" \t"), value, field_start, field_end))
         else:  # no colon on the first line: the name is the whole line
             _close(fields, wire, m.group(1).rstrip(b"\r\n"), field_start, field_end)
+    return tuple(fields)
+
+
+def _unfolded_fields(block: bytes, offset: int) -> tuple[HeaderField, ...] | None:
+    """``_fields`` for a header without continuation lines in which every line has a colon
+    (nearly every header): one split instead of a regular-expression match per field; None
+    when a line has no colon (then the general path decides)."""
+    fields: list[HeaderField] = []
+    pos = offset
+    lines = block.split(b"\n")
+    last = len(lines) - 1
+    for i, line in enumerate(lines):
+        if i == last:
+            if not line:
+                break  # the block ended with its line end
+            size = len(line)
+        else:
+            size = len(line) + 1
+        name, colon, value = line.partition(b":")
+        if not colon:
+            return None
+        if i != last and value.endswith(b"\r"):
+            value = value[:-1]
+        fields.append(HeaderField(name.rstrip(b" \t"), value, pos, pos + size))
+        pos += size
     return tuple(fields)
 
 
