@@ -288,6 +288,15 @@ class Mailbox(Protocol):
         never changed (RFC 8474 §5.2; ``threads.py``): the Message-ID that seeds the thread."""
         ...
 
+    def claim_recent(self, uidvalidity: int, top_uid: int, *, readonly: bool) -> int:
+        """Claim the messages up to UID ``top_uid`` as recent (RFC 3501 §2.3.2) for the calling
+        session, once for every process on the store (``store/recent.py``); ``readonly``
+        (EXAMINE, STATUS) only looks. Returns the watermark before the claim: the caller's
+        UIDs above it are recent for it, the others were seen first elsewhere. Never goes
+        backwards while UIDVALIDITY stays; a claim with another UIDVALIDITY starts over.
+        Blocking but small (at most one tiny file operation), so views call it inline."""
+        ...
+
     async def uidvalidity_bump(self) -> int:
         """Give the folder a new UIDVALIDITY (fault injection, repair); returns it."""
         ...

@@ -30,6 +30,7 @@ from mailsrv.store.cache import CACHE_FILE, MessageCache
 from mailsrv.store.filenames import letters_of, name_time, wire_size
 from mailsrv.store.keywords import Keywords
 from mailsrv.store.modseq import Change, ModseqLog
+from mailsrv.store.recent import RecentMark
 from mailsrv.store.scan import Entry, Scan, Stamp, file_stamp, make_entry, measure
 from mailsrv.store.uidlist import (
     UIDLIST_FILE,
@@ -74,6 +75,7 @@ class FolderIndex:
         self.keywords = Keywords(path)
         self.cache = MessageCache(path, cache_file)
         self.modseqs = ModseqLog(path)
+        self.recent = RecentMark(path)  # who saw which message first (\\Recent)
         self._check: set[int] = set()  # messages added or changed: is their modseq known?
         self._dropped: set[int] = set()  # messages gone: is their expunge in the modseq log?
         self.uidvalidity = 0

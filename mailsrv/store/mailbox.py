@@ -274,6 +274,9 @@ class MaildirMailbox:
         out = [(e.base, key, value) for uid, key, value in rows if (e := by_uid.get(uid))]
         self._index.cache.put_many(out)
 
+    def claim_recent(self, uidvalidity: int, top_uid: int, *, readonly: bool) -> int:
+        return self._index.recent.claim(uidvalidity, top_uid, readonly=readonly)
+
     async def uidvalidity_bump(self) -> int:
         idx = self._index
         async with idx.lock:
