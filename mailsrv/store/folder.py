@@ -71,6 +71,8 @@ class FolderIndex:
         self.user_root = user_root
         self.name = name
         self.path = path
+        #: What ``changed_on_disk`` stats, as strings: no Path object per look (NOOP looks).
+        self._looked_at = (f"{path}/new", f"{path}/cur", f"{path}/{UIDLIST_FILE}")
         self.lock = asyncio.Lock()
         self.keywords = Keywords(path)
         self.cache = MessageCache(path, cache_file)
@@ -117,8 +119,8 @@ class FolderIndex:
     def _dir_mtimes(self) -> tuple[int, int] | None:
         try:
             return (
-                os.stat(self.path / "new").st_mtime_ns,
-                os.stat(self.path / "cur").st_mtime_ns,
+                os.stat(self._looked_at[0]).st_mtime_ns,
+                os.stat(self._looked_at[1]).st_mtime_ns,
             )
         except FileNotFoundError:
             return None
@@ -474,7 +476,7 @@ class FolderIndex:
         self.uidvalidity, self.guid, self.uidnext = ul.uidvalidity, ul.guid, ul.next_free()
 
     def uidlist_changed(self) -> bool:
-        return file_stamp(self.path / UIDLIST_FILE) != self._ul_stamp
+        return file_stamp(self._looked_at[2]) != self._ul_stamp
 
     def close(self) -> None:
         self.dead = True
