@@ -203,12 +203,13 @@ class MailboxView:
                 self._flags_changed.discard(m.uid)
                 self._recheck.add(m.uid)
 
-    async def refresh(self, *, force: bool = False) -> None:
-        """Re-read the folder when it changed, and record what the client must be told."""
-        if not (self.dirty or force):
+    async def refresh(self, *, force: bool = False, fresh: bool = False) -> None:
+        """Re-read the folder when it changed, and record what the client must be told;
+        ``fresh`` looks at the disk now (another process may have changed it a moment ago)."""
+        if not (self.dirty or force or fresh):
             return
         self.dirty = False
-        self.apply(await self.mailbox.snapshot())
+        self.apply(await self.mailbox.snapshot(fresh=fresh))
 
     def apply(self, snap: FolderSnapshot) -> None:
         """Record what ``snap`` changed since the view's version. Raises ``ViewInvalid`` when

@@ -224,8 +224,9 @@ class Mailbox(Protocol):
     @property
     def name(self) -> str: ...
 
-    async def snapshot(self) -> FolderSnapshot:
-        """The folder's current state, re-read from disk only when it changed there."""
+    async def snapshot(self, *, fresh: bool = False) -> FolderSnapshot:
+        """The folder's current state, re-read from disk only when it changed there; ``fresh``
+        looks at the disk now, even when it was looked at a moment ago (IMAP NOOP, CHECK)."""
         ...
 
     async def read(self, uid: int) -> bytes:

@@ -60,10 +60,10 @@ class MaildirMailbox:
     def name(self) -> str:
         return self._index.name
 
-    async def snapshot(self) -> FolderSnapshot:
+    async def snapshot(self, *, fresh: bool = False) -> FolderSnapshot:
         idx = self._index
         async with idx.lock:
-            await self._indexes.refresh(idx)
+            await self._indexes.refresh(idx, force=fresh)
             return FolderSnapshot(
                 idx.name,
                 idx.uidvalidity,

@@ -151,7 +151,7 @@ class MemoryMailbox:
         except (KeyError, NoSuchFolder):
             raise MessageGone(f"message UID {uid} no longer exists") from None
 
-    async def snapshot(self) -> FolderSnapshot:
+    async def snapshot(self, *, fresh: bool = False) -> FolderSnapshot:
         f = self._folder()
         msgs = tuple(m.info for _, m in sorted(f.messages.items()))
         return FolderSnapshot(
