@@ -23,7 +23,8 @@ async def capability(s: ImapSession, cmd: Capability) -> None:
 
 @HANDLERS.on(Noop)
 async def noop(s: ImapSession, cmd: Noop) -> None:
-    await s.ok(cmd.tag, "Noop completed.")
+    # Another process's change may still be on its way as an event: look now (as Dovecot does).
+    await s.ok(cmd.tag, "Noop completed.", fresh=True)
 
 
 @HANDLERS.on(Logout)

@@ -7,8 +7,9 @@ store, new messages, changed flags. ``updates`` turns that into untagged respons
 only go out at moments RFC 9051 §7.5.1 allows, so gone messages stay in the view (sequence
 numbers stay valid) until ``updates(expunge=True)``; EXISTS and FETCH FLAGS may go any time.
 
-``\\Recent`` (RFC 3501 §2.3.2) belongs to the first session that sees a message: a small shared
-table per store remembers, per folder, the highest UID some session has already claimed.
+``\\Recent`` (RFC 3501 §2.3.2) belongs to the first session that sees a message, in any process
+on the store: the view claims the UIDs it sees from the store (``Mailbox.claim_recent``), which
+remembers per folder the highest UID some session has claimed, across processes and restarts.
 
 Thousands of sessions often sit on one folder at the same version, so what changed between two
 versions (a ``FolderDelta``) is computed once and shared through a small per-store table; each
@@ -67,15 +68,13 @@ def diff(old: tuple[MessageInfo, ...], new: tuple[MessageInfo, ...]) -> FolderDe
 
 
 class ViewTables:
-    """What the views of one server's sessions share (``ImapServerState.views``): who saw which
-    message first (\\Recent), the deltas between folder versions, and the memos of the response
-    pieces every view writes alike (``FLAGS (...)``, ``INTERNALDATE "..."``)."""
+    """What the views of one server's sessions share (``ImapServerState.views``): the deltas
+    between folder versions, and the memos of the response pieces every view writes alike
+    (``FLAGS (...)``, ``INTERNALDATE "..."``)."""
 
-    __slots__ = ("claims", "dates", "deltas", "flags")
+    __slots__ = ("dates", "deltas", "flags")
 
     def __init__(self) -> None:
-        #: (user, folder, uidvalidity) -> the highest UID some session has claimed as recent.
-        self.claims: dict[tuple[str, str, int], int] = {}
         self.deltas: dict[_DeltaKey, FolderDelta] = {}
         self.flags: dict[tuple[frozenset[str], bool], bytes] = {}
         self.dates: dict[float, bytes] = {}
@@ -137,7 +136,6 @@ class MailboxView:
         self.dirty = False
         self.keywords: set[str] = {f for m in snap.messages for f in m.flags} - SYSTEM_FLAGS
         self._deltas = tables.deltas
-        self._claims = tables.claims
         self._claim(self.uids)
 
     @property
@@ -151,14 +149,11 @@ class MailboxView:
     def _claim(self, new_uids: list[int] | tuple[int, ...]) -> None:
         if not new_uids:
             return
-        key = (self.mailbox.user, self.mailbox.name, self.uidvalidity)
-        table = self._claims
-        claimed = table.get(key, 0)
-        if new_uids[-1] <= claimed:
+        top = new_uids[-1]
+        claimed = self.mailbox.claim_recent(self.uidvalidity, top, readonly=self.readonly)
+        if top <= claimed:
             return  # another session saw them first
         self.recent.update(u for u in new_uids if u > claimed)
-        if not self.readonly:
-            table[key] = new_uids[-1]
 
     def flags_lines(self) -> list[bytes]:
         """``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` for the flags in use (RFC 9051 §7.3.5)."""
@@ -208,12 +203,13 @@ class MailboxView:
                 self._flags_changed.discard(m.uid)
                 self._recheck.add(m.uid)
 
-    async def refresh(self, *, force: bool = False) -> None:
-        """Re-read the folder when it changed, and record what the client must be told."""
-        if not (self.dirty or force):
+    async def refresh(self, *, force: bool = False, fresh: bool = False) -> None:
+        """Re-read the folder when it changed, and record what the client must be told;
+        ``fresh`` looks at the disk now (another process may have changed it a moment ago)."""
+        if not (self.dirty or force or fresh):
             return
         self.dirty = False
-        self.apply(await self.mailbox.snapshot())
+        self.apply(await self.mailbox.snapshot(fresh=fresh))
 
     def apply(self, snap: FolderSnapshot) -> None:
         """Record what ``snap`` changed since the view's version. Raises ``ViewInvalid`` when

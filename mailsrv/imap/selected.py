@@ -51,7 +51,7 @@ def _writable(view: MailboxView) -> None:
 
 @HANDLERS.on(Check)
 async def check(s: ImapSession, cmd: Check) -> None:
-    await s.ok(cmd.tag, "Check completed.")
+    await s.ok(cmd.tag, "Check completed.", fresh=True)
 
 
 async def close(s: ImapSession, cmd: Close | Unselect) -> None:

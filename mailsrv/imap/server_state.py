@@ -2,10 +2,10 @@
 
 One object per server, made by the server and handed to both IMAP listeners (143 and 993), so a
 session on one port sees the other port's sessions: the IDLE fan-out (one store subscription
-per user), who saw which message first (\\Recent), the deltas between folder versions, the
-FETCH item lists already parsed, the SORT keys and answers of the folders sorted lately,
-NOTIFY's STATUS values, and the output pushed to idlers that is still to be traced. Two servers
-in one process (two test fixtures, say) share none of it.
+per user), the deltas between folder versions, the FETCH item lists already parsed, the SORT
+keys and answers of the folders sorted lately, NOTIFY's STATUS values, and the output pushed to
+idlers that is still to be traced. Two servers in one process (two test fixtures, say) share
+none of it. (Who saw which message first, \\Recent, is the store's: ``Mailbox.claim_recent``.)
 """
 
 from __future__ import annotations

@@ -226,8 +226,9 @@ class ImapSession:
             raise CommandFailed("BAD", "Invalid messageset (no such message)")
         return view.uids_for_seqs(sequence.resolve(exists))
 
-    async def send_updates(self, *, expunge: bool, uid: bool = False) -> None:
-        """Untagged updates for the selected folder that may be sent now (RFC 9051 §7.5.1)."""
+    async def send_updates(self, *, expunge: bool, uid: bool = False, fresh: bool = False) -> None:
+        """Untagged updates for the selected folder that may be sent now (RFC 9051 §7.5.1);
+        ``fresh`` looks at the disk first, not only at the change events so far."""
         view, watch = self.view, self._watch
         if view is None:
             return
@@ -238,7 +239,8 @@ class ImapSession:
                 if generation != self._seen:
                     view.dirty = True
                     self._seen = generation
-                await view.refresh()
+                await view.refresh(fresh=fresh)
+                fresh = False
                 if watch is None or watch.generation == generation:
                     break  # nothing happened while the snapshot was taken
         except (NoSuchFolder, NoSuchUser, ViewInvalid):
@@ -285,9 +287,10 @@ class ImapSession:
         *,
         expunge: bool = True,
         uid: bool = False,
+        fresh: bool = False,
     ) -> None:
-        """Send pending updates, then ``tag OK``."""
-        await self.send_updates(expunge=expunge, uid=uid)
+        """Send pending updates (``fresh``: looking at the disk first), then ``tag OK``."""
+        await self.send_updates(expunge=expunge, uid=uid, fresh=fresh)
         if self.notify is not None:
             await self.notify.flush()
         self.out.write(tagged(tag, "OK", text, code))

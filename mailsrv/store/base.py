@@ -224,8 +224,9 @@ class Mailbox(Protocol):
     @property
     def name(self) -> str: ...
 
-    async def snapshot(self) -> FolderSnapshot:
-        """The folder's current state, re-read from disk only when it changed there."""
+    async def snapshot(self, *, fresh: bool = False) -> FolderSnapshot:
+        """The folder's current state, re-read from disk only when it changed there; ``fresh``
+        looks at the disk now, even when it was looked at a moment ago (IMAP NOOP, CHECK)."""
         ...
 
     async def read(self, uid: int) -> bytes:
@@ -286,6 +287,15 @@ class Mailbox(Protocol):
         """The thread of each message given by its links (own Message-ID, or "guid:" and its
         GUID; parents oldest first), over all the user's folders, decided the first time and
         never changed (RFC 8474 §5.2; ``threads.py``): the Message-ID that seeds the thread."""
+        ...
+
+    def claim_recent(self, uidvalidity: int, top_uid: int, *, readonly: bool) -> int:
+        """Claim the messages up to UID ``top_uid`` as recent (RFC 3501 §2.3.2) for the calling
+        session, once for every process on the store (``store/recent.py``); ``readonly``
+        (EXAMINE, STATUS) only looks. Returns the watermark before the claim: the caller's
+        UIDs above it are recent for it, the others were seen first elsewhere. Never goes
+        backwards while UIDVALIDITY stays; a claim with another UIDVALIDITY starts over.
+        Blocking but small (at most one tiny file operation), so views call it inline."""
         ...
 
     async def uidvalidity_bump(self) -> int:

@@ -30,6 +30,7 @@ from mailsrv.store.cache import CACHE_FILE, MessageCache
 from mailsrv.store.filenames import letters_of, name_time, wire_size
 from mailsrv.store.keywords import Keywords
 from mailsrv.store.modseq import Change, ModseqLog
+from mailsrv.store.recent import RecentMark
 from mailsrv.store.scan import Entry, Scan, Stamp, file_stamp, make_entry, measure
 from mailsrv.store.uidlist import (
     UIDLIST_FILE,
@@ -70,10 +71,13 @@ class FolderIndex:
         self.user_root = user_root
         self.name = name
         self.path = path
+        #: What ``changed_on_disk`` stats, as strings: no Path object per look (NOOP looks).
+        self._looked_at = (f"{path}/new", f"{path}/cur", f"{path}/{UIDLIST_FILE}")
         self.lock = asyncio.Lock()
         self.keywords = Keywords(path)
         self.cache = MessageCache(path, cache_file)
         self.modseqs = ModseqLog(path)
+        self.recent = RecentMark(path)  # who saw which message first (\\Recent)
         self._check: set[int] = set()  # messages added or changed: is their modseq known?
         self._dropped: set[int] = set()  # messages gone: is their expunge in the modseq log?
         self.uidvalidity = 0
@@ -115,8 +119,8 @@ class FolderIndex:
     def _dir_mtimes(self) -> tuple[int, int] | None:
         try:
             return (
-                os.stat(self.path / "new").st_mtime_ns,
-                os.stat(self.path / "cur").st_mtime_ns,
+                os.stat(self._looked_at[0]).st_mtime_ns,
+                os.stat(self._looked_at[1]).st_mtime_ns,
             )
         except FileNotFoundError:
             return None
@@ -472,7 +476,7 @@ class FolderIndex:
         self.uidvalidity, self.guid, self.uidnext = ul.uidvalidity, ul.guid, ul.next_free()
 
     def uidlist_changed(self) -> bool:
-        return file_stamp(self.path / UIDLIST_FILE) != self._ul_stamp
+        return file_stamp(self._looked_at[2]) != self._ul_stamp
 
     def close(self) -> None:
         self.dead = True

@@ -60,10 +60,10 @@ class MaildirMailbox:
     def name(self) -> str:
         return self._index.name
 
-    async def snapshot(self) -> FolderSnapshot:
+    async def snapshot(self, *, fresh: bool = False) -> FolderSnapshot:
         idx = self._index
         async with idx.lock:
-            await self._indexes.refresh(idx)
+            await self._indexes.refresh(idx, force=fresh)
             return FolderSnapshot(
                 idx.name,
                 idx.uidvalidity,
@@ -273,6 +273,9 @@ class MaildirMailbox:
         by_uid = self._index.by_uid
         out = [(e.base, key, value) for uid, key, value in rows if (e := by_uid.get(uid))]
         self._index.cache.put_many(out)
+
+    def claim_recent(self, uidvalidity: int, top_uid: int, *, readonly: bool) -> int:
+        return self._index.recent.claim(uidvalidity, top_uid, readonly=readonly)
 
     async def uidvalidity_bump(self) -> int:
         idx = self._index

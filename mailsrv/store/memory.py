@@ -61,6 +61,7 @@ class StoredFolder:
     highestmodseq: int = 1  # RFC 7162: raised by every change
     expunged: list[tuple[int, int]] = field(default_factory=list)  # (modseq, uid)
     guid: str = field(default_factory=lambda: secrets.token_hex(16))  # as a uidlist's G field
+    recent: tuple[int, int] = (0, 0)  # (uidvalidity, highest UID claimed as \\Recent)
 
     def bump(self) -> int:
         self.highestmodseq += 1
@@ -150,7 +151,7 @@ class MemoryMailbox:
         except (KeyError, NoSuchFolder):
             raise MessageGone(f"message UID {uid} no longer exists") from None
 
-    async def snapshot(self) -> FolderSnapshot:
+    async def snapshot(self, *, fresh: bool = False) -> FolderSnapshot:
         f = self._folder()
         msgs = tuple(m.info for _, m in sorted(f.messages.items()))
         return FolderSnapshot(
@@ -248,6 +249,17 @@ class MemoryMailbox:
 
     async def set_cached(self, uid: int, key: str, value: bytes) -> None:
         self._message(uid).cache[key] = value
+
+    def claim_recent(self, uidvalidity: int, top_uid: int, *, readonly: bool) -> int:
+        try:
+            f = self._folder()
+        except (NoSuchUser, NoSuchFolder):
+            return 0
+        held_uidvalidity, mark = f.recent
+        previous = mark if held_uidvalidity == uidvalidity else 0
+        if not readonly and top_uid > previous:
+            f.recent = (uidvalidity, top_uid)
+        return previous
 
     async def uidvalidity_bump(self) -> int:
         f = self._folder()

@@ -50,7 +50,7 @@ class Scan:
         return bool(self.unassigned) or ul.damaged or ul.uidvalidity <= 0
 
 
-def file_stamp(path: Path) -> Stamp | None:
+def file_stamp(path: Path | str) -> Stamp | None:
     try:
         st = os.stat(path)
     except FileNotFoundError:

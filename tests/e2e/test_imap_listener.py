@@ -172,11 +172,11 @@ async def test_client_that_stops_reading_is_bounded(make_server: Any) -> None:
         c.writer.close()
 
 
-async def test_imap_state_is_per_server_and_shared_by_its_ports(
+async def test_recent_is_claimed_once_over_ports_and_servers_of_one_store(
     make_server: Any, certs_dir: Path
 ) -> None:
-    """One server's IMAP ports share one state (who saw a message first, \\Recent); a second
-    server in the same process, even on the same store, shares nothing with it."""
+    """Who saw a message first (\\Recent) is the store's: both ports of one server, and a
+    second server in the same process on the same store, see one claim."""
     from mailsrv.store.memory import MemoryStore
 
     store = MemoryStore()
@@ -199,6 +199,6 @@ async def test_imap_state_is_per_server_and_shared_by_its_ports(
         assert b"a OK" in await tls.cmd(b"a LOGIN ann pw")
         assert b"* 0 RECENT" in await tls.cmd(b"s SELECT INBOX")  # claimed on port 143
         other = await logged_in(two)
-        assert b"* 1 RECENT" in await other.cmd(b"s SELECT INBOX")  # its own claims
+        assert b"* 0 RECENT" in await other.cmd(b"s SELECT INBOX")  # the store's claim
         for c in (first, tls, other):
             await c.close()
