@@ -422,18 +422,11 @@ class Supervisor:
 
 def _import_listeners(config: Config) -> None:
     """Import what every worker needs before forking: each child then starts with it loaded
-    (copy-on-write), not paying for the imports N times. That includes what a single server
-    loads only at its first session (IMAP's authenticated and selected states with FETCH and the
-    MIME parser, the POP3 session): a worker would otherwise load them during its first client's
-    commands, once per worker (~40 ms of CPU each)."""
+    (copy-on-write), not paying for the imports N times."""
     import mailsrv.imap.listener
     import mailsrv.pop3.listener
-    import mailsrv.pop3.session
     import mailsrv.smtp.ingress
     import mailsrv.smtp.lmtp
-    from mailsrv.imap.dispatch import every_handler
-
-    every_handler()
 
     if config.http_enabled:
         import mailsrv.web.app  # noqa: F401
