@@ -132,8 +132,8 @@ class IngressHandler:
             room = await self.ctx.quota.reserve(users, len(scanned.data))
         except OverQuota:
             return OVER_QUOTA
-        except StoreError:  # the quota lock held too long by another process's save
-            log.exception("%s: quota check failed", server.info.id)
+        except StoreError as exc:  # the quota lock held too long by another process's save
+            log.warning("%s: quota check failed, answered 451: %s", server.info.id, exc)
             return "451 4.3.0 Delivery failed; try again later"
         with room:
             for user in users:
