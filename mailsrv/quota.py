@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Protocol
 
@@ -112,15 +112,22 @@ class QuotaPolicy:
             raise OverQuota(STORAGE)
 
     async def reserve(
-        self, users: Iterable[str], octets: int, messages: int = 1, folder: str = INBOX
+        self,
+        users: Iterable[str],
+        octets: int,
+        messages: int = 1,
+        folder: str = INBOX,
+        folders: Mapping[str, str] | None = None,
     ) -> Reservation:
-        """``check`` each user against a save into ``folder``, holding each one's quota until
-        the ``Reservation`` is released (``with await policy.reserve(...): save``): the other
-        saves for them, in this process and in others, wait."""
+        """``check`` each user against a save into ``folder`` (or the user's own folder in
+        ``folders``: where the scanner files it), holding each one's quota until the
+        ``Reservation`` is released (``with await policy.reserve(...): save``): the other saves
+        for them, in this process and in others, wait."""
         held = Reservation()
         try:
             for user in sorted(set(users)):  # one order for everyone: no two saves deadlock
-                if not self.rules(user).limits_for(folder).limited:
+                target = folder if folders is None else folders.get(user, folder)
+                if not self.rules(user).limits_for(target).limited:
                     continue
                 lock = self._locks.get(user)
                 if lock is None:
@@ -133,7 +140,7 @@ class QuotaPolicy:
                         held.files.append(await QuotaFileLock.acquire(path))
                     except FileNotFoundError:  # no mailbox yet: the save makes it, or fails
                         pass
-                await self.check(user, octets, messages, folder, fresh=path is not None)
+                await self.check(user, octets, messages, target, fresh=path is not None)
         except BaseException:
             held.release()
             raise

@@ -63,11 +63,15 @@ class Scanned:
         """Store the message for ``user`` (raises ``VirusRefused`` if it must be refused)."""
         if self.refusal is not None:
             raise VirusRefused(self.refusal)
-        folder, keywords = await self._placement(store, user, folder)
+        folder, keywords = await self.placement(store, user, folder)
         uid = await store.deliver(user, self.data, folder, (*flags, *keywords), actor=actor)
         return Delivered(folder, uid)
 
-    async def _placement(self, store: Store, user: str, folder: str) -> tuple[str, tuple[str, ...]]:
+    async def placement(
+        self, store: Store, user: str, folder: str = INBOX
+    ) -> tuple[str, tuple[str, ...]]:
+        """Where ``deliver`` files the message for ``user`` and the keywords it adds: spam into
+        the user's Junk folder (made if missing), a virus into quarantine, else ``folder``."""
         result = self.result
         if result is None:
             return folder, ()

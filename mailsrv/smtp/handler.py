@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from aiosmtpd.smtp import Envelope, Session, TLSSetupException
 
 from mailsrv.context import ServerContext, SessionInfo
+from mailsrv.scan.delivery import Scanned
 from mailsrv.store.base import MessageTooLarge, OverQuota, StoreError
 from mailsrv.store.names import check_user_name
 
@@ -107,10 +108,14 @@ class IngressHandler:
         user, reply = await self.recipient_user(address)
         if user is None:
             return reply
-        try:  # a mailbox with no room left at all is refused here, for this recipient alone
-            await self.ctx.quota.check(user, 1)
-        except OverQuota:
-            return OVER_QUOTA
+        # A mailbox with no room left at all is refused here, for this recipient alone; unless
+        # the scanner may file the message into a folder with rules of its own (Junk:ignore):
+        # then DATA decides, against that folder.
+        if not (self.ctx.scanner.enabled and self.ctx.quota.rules(user).mailboxes):
+            try:
+                await self.ctx.quota.check(user, 1)
+            except OverQuota:
+                return OVER_QUOTA
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         ingress_envelope(envelope).rcpt_users.append(user)
@@ -129,16 +134,16 @@ class IngressHandler:
             return scanned.smtp_refusal
         failed = False
         try:  # one reply for all recipients: nobody gets it unless it fits everyone's quota
-            room = await self.ctx.quota.reserve(users, len(scanned.data))
+            folders = await self._placements(users, scanned)
+            room = await self.ctx.quota.reserve(users, len(scanned.data), folders=folders)
         except OverQuota:
             return OVER_QUOTA
-        except StoreError as exc:  # the quota lock held too long by another process's save
-            log.warning("%s: quota check failed, answered 451: %s", server.info.id, exc)
+        except StoreError as exc:  # a quota lock held too long by another process's save
+            log.warning("%s: mailbox or quota check failed, answered 451: %s", server.info.id, exc)
             return "451 4.3.0 Delivery failed; try again later"
         with room:
             for user in users:
                 try:
-                    await self.ctx.store.ensure_user(user)
                     uid = (await scanned.deliver(self.ctx.store, user, actor=server.info.id)).uid
                 except MessageTooLarge:
                     return "552 5.3.4 Message too big for the mailbox"
@@ -150,6 +155,15 @@ class IngressHandler:
         if failed:
             return "451 4.3.0 Delivery failed for some recipients; try again later"
         return f"250 2.0.0 OK: queued as {msg_id}"
+
+    async def _placements(self, users: list[str], scanned: Scanned) -> dict[str, str] | None:
+        """Each user's folder for this message, where the scanner moves it (Junk, quarantine),
+        so its quota is checked against that folder's rules; None when nothing moves it."""
+        for user in users:
+            await self.ctx.store.ensure_user(user)
+        if scanned.result is None:
+            return None
+        return {u: (await scanned.placement(self.ctx.store, u))[0] for u in users}
 
     def received_header(
         self, server: IngressServer, session: Session, envelope: Envelope, msg_id: str

@@ -104,7 +104,10 @@ class LmtpHandler(IngressHandler):
         store = self.ctx.store
         try:
             await store.ensure_user(user)
-            with await self.ctx.quota.reserve([user], len(scanned.data), 1, folder or INBOX):
+            target = folder or INBOX
+            if scanned.result is not None and folder is None:  # spam to Junk: its rules
+                target = (await scanned.placement(store, user))[0]
+            with await self.ctx.quota.reserve([user], len(scanned.data), 1, target):
                 try:
                     placed = await scanned.deliver(
                         store, user, folder or INBOX, actor=server.info.id

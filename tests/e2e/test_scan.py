@@ -426,3 +426,20 @@ async def read_sse(resp: aiohttp.ClientResponse, wanted: str, text: str = "") ->
             name = line[7:].strip()
         elif line.startswith("data: ") and name == wanted and text in line:
             return dict(json.loads(line[6:]))
+
+
+async def test_spam_filed_into_junk_is_held_to_the_junk_folders_quota_rules(
+    make_server: Any, scan: Any
+) -> None:
+    """The quota a delivery is checked against is that of the folder the scanner files it in:
+    with ``Junk:ignore``, spam still lands while clean mail to the full INBOX is refused."""
+    async with make_server(services={"smtp"}, scan=scan) as server:
+        server.context.quota.set("alice", None, 1, ["Junk:ignore"])
+        first, _ = await asyncio.to_thread(smtp_send, server.ports.smtp, message())
+        refused, _ = await asyncio.to_thread(smtp_send, server.ports.smtp, message("Dinner?\n"))
+        code, _ = await asyncio.to_thread(smtp_send, server.ports.smtp, spam())
+        inbox, junk = await stored(server), await stored(server, "Junk")
+    assert first == 250
+    assert refused == 552  # at DATA: the RCPT check leaves it to the folder the message gets
+    assert code == 250
+    assert len(inbox) == 1 and len(junk) == 1
