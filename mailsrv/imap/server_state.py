@@ -19,17 +19,14 @@ from mailsrv.imap.commands import FetchItem
 from mailsrv.imap.mailbox_view import ViewTables
 
 if TYPE_CHECKING:
-    from mailsrv.imap.sort import AnswerMemo, SortItemTables
-    from mailsrv.imap.sort_kept import KeptAnswers
+    from mailsrv.imap.sort_kept import SortTables
 
 
 class ImapServerState:
     """The IMAP state of one server (see the module docstring)."""
 
     __slots__ = (
-        "_sort_answers",
-        "_sort_items",
-        "_sort_kept",
+        "_sort",
         "feeds",
         "fetch_items",
         "status_values",
@@ -43,9 +40,7 @@ class ImapServerState:
         #: FETCH item lists by their text in the command (the parser's memo).
         self.fetch_items: dict[bytes, tuple[FetchItem, ...]] = {}
         # SORT's tables are made at the first SORT or THREAD: start-up need not import sorting.
-        self._sort_items: SortItemTables | None = None
-        self._sort_answers: AnswerMemo | None = None
-        self._sort_kept: KeptAnswers | None = None
+        self._sort: SortTables | None = None
         #: NOTIFY's STATUS values by (user, mailbox, uidvalidity, version, items): computed once
         #: for all the sessions told of one change (``notify.py``).
         self.status_values: dict[tuple[str, str, int, int, tuple[str, ...]], list[tuple[str, int]]]
@@ -54,39 +49,13 @@ class ImapServerState:
         self.untraced: list[tuple[Callable[[bytes], None], bytes]] = []
 
     @property
-    def sort_items(self) -> SortItemTables:
-        """SORT and THREAD keys of the folders sorted lately."""
-        if self._sort_items is None:
-            from mailsrv.imap.sort import SortItemTables
+    def sort(self) -> SortTables:
+        """SORT and THREAD keys, answers and kept orders of the folders sorted lately."""
+        if self._sort is None:
+            from mailsrv.imap.sort_kept import SortTables
 
-            self._sort_items = SortItemTables()
-        return self._sort_items
-
-    @sort_items.setter
-    def sort_items(self, tables: SortItemTables) -> None:
-        self._sort_items = tables
-
-    @property
-    def sort_answers(self) -> AnswerMemo:
-        """SORT and THREAD answers, for clients that repeat them."""
-        if self._sort_answers is None:
-            from mailsrv.imap.sort import AnswerMemo
-
-            self._sort_answers = AnswerMemo()
-        return self._sort_answers
-
-    @sort_answers.setter
-    def sort_answers(self, memo: AnswerMemo) -> None:
-        self._sort_answers = memo
-
-    @property
-    def sort_kept(self) -> KeptAnswers:
-        """The last SORT orders and THREAD trees per folder, updated as mail comes and goes."""
-        if self._sort_kept is None:
-            from mailsrv.imap.sort_kept import KeptAnswers
-
-            self._sort_kept = KeptAnswers()
-        return self._sort_kept
+            self._sort = SortTables()
+        return self._sort
 
     def trace_later(self, trace: Callable[[bytes], None], data: bytes) -> None:
         """Trace ``data`` with ``trace`` after the current fan-out (one callback per batch)."""

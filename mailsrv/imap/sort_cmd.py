@@ -63,7 +63,7 @@ async def sort(s: ImapSession, cmd: Sort) -> None:
         raise CommandFailed("BAD", str(exc)) from None
     program = _program(args[1:], "SORT")
     hits = await matching(s, view, program)
-    memo, messages = s.shared.sort_answers, _messages_key(hits)
+    memo, messages = s.shared.sort.answers, _messages_key(hits)
     memo_key = ("SORT", *_folder(view), keys, messages)
     known = memo.get(memo_key)
     order: KeptOrder | None = None
@@ -108,11 +108,11 @@ async def thread_command(s: ImapSession, cmd: Thread) -> None:
     hits = await matching(s, view, program)
     messages = _messages_key(hits)
     memo_key = ("THREAD", *_folder(view), algorithm, cmd.uid, messages)
-    answer = s.shared.sort_answers.get(memo_key)
+    answer = s.shared.sort.answers.get(memo_key)
     if not isinstance(answer, bytes):
         numbers = None if cmd.uid else {u: q for q, u in hits}
         answer = await _kept_threads(s, view, algorithm, hits, messages, numbers)
-        s.shared.sort_answers.put(memo_key, answer, len(answer) + len(messages))
+        s.shared.sort.answers.put(memo_key, answer, len(answer) + len(messages))
     s.out.write(answer)
     await s.ok(cmd.tag, "Thread completed.", expunge=cmd.uid, uid=cmd.uid)
 
@@ -134,7 +134,7 @@ async def _sorted(
 ) -> KeptOrder:
     """``hits`` in SORT order: the order kept for the folder and criteria with the messages
     that came and went since worked in (``sort_kept``), else sorted afresh."""
-    kept, key = s.shared.sort_kept, ("SORT", *_folder(view), keys)
+    kept, key = s.shared.sort.kept, ("SORT", *_folder(view), keys)
     found = kept.get(key)
     if found is not None and isinstance(found[1], KeptOrder):
         change = changes(found[0], messages, same_numbers=False)
@@ -172,7 +172,7 @@ async def _kept_threads(
     """The THREAD answer: the threads kept for the folder and algorithm with the messages that
     came and went since worked in (``thread_kept``), else worked out afresh."""
     kind = KEPT_THREADS[algorithm]
-    kept, key = s.shared.sort_kept, ("THREAD", *_folder(view), algorithm, numbers is None)
+    kept, key = s.shared.sort.kept, ("THREAD", *_folder(view), algorithm, numbers is None)
     found = kept.get(key)
     if found is not None and isinstance(found[1], kind):
         change = changes(found[0], messages, same_numbers=numbers is not None)

@@ -27,7 +27,7 @@ async def load_items(s: ImapSession, view: MailboxView, uids: Sequence[int]) -> 
     """The SortItems of ``uids`` (in view order); gone messages are left out. A message's
     item never changes (its header, size and internal date are fixed), so the server keeps
     the ones made for every session (``sort.SortItemTables``)."""
-    items = s.shared.sort_items.table(view.mailbox.user, view.name, view.uidvalidity)
+    items = s.shared.sort.items.table(view.mailbox.user, view.name, view.uidvalidity)
     missing = [u for u in uids if u not in items]
     if missing:
         records = await _records(view, missing)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 
-from mailsrv.imap.sort import _KEYS, SortItem, SortKey, sort_messages
+from mailsrv.imap.sort import _KEYS, AnswerMemo, SortItem, SortItemTables, SortKey, sort_messages
 
 #: Folder-and-command answers kept for updates, over the server, and their messages in all.
 MAX_KEPT = 16
@@ -160,3 +160,16 @@ def _comparison(keys: Sequence[SortKey]) -> Callable[[SortItem, SortItem], bool]
         return a.uid < b.uid
 
     return before
+
+
+class SortTables:
+    """What SORT and THREAD keep for one server: the folders' sort keys (``items``), the answers
+    for clients that repeat them (``answers``) and the orders and trees updated as mail comes and
+    goes (``kept``). Made at the first SORT or THREAD (``ImapServerState.sort``)."""
+
+    __slots__ = ("answers", "items", "kept")
+
+    def __init__(self) -> None:
+        self.items = SortItemTables()
+        self.answers = AnswerMemo()
+        self.kept = KeptAnswers()

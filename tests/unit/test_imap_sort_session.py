@@ -146,8 +146,8 @@ async def test_records_come_from_the_cache_not_the_message(
     monkeypatch.setattr(MemoryMailbox, "read", no_reading)
     second = Talker(make_context(store))
     # As after a restart: nothing in memory, only the folder's cache.
-    second.session.shared.sort_items = SortItemTables()
-    second.session.shared.sort_answers = AnswerMemo()
+    second.session.shared.sort.items = SortItemTables()
+    second.session.shared.sort.answers = AnswerMemo()
     await second.login()
     await second.select()
     assert await second.talk(b"a THREAD REFERENCES UTF-8 ALL\r\n") == want
@@ -331,7 +331,7 @@ async def test_kept_refs_and_orderedsubject_follow_new_mail_and_expunges() -> No
     for command in commands:
         assert b"a OK" in await t.talk(command)
     uidvalidity = (await (await store.open("ann")).snapshot()).uidvalidity
-    kept = t.session.shared.sort_kept
+    kept = t.session.shared.sort.kept
     for algorithm in ("REFS", "ORDEREDSUBJECT", "REFERENCES"):
         for by_uid in (True, False):
             assert kept.get(("THREAD", "ann", "INBOX", uidvalidity, algorithm, by_uid))
