@@ -12,7 +12,7 @@ from aiosmtpd.smtp import Envelope, Session, TLSSetupException
 
 from mailsrv.context import ServerContext, SessionInfo
 from mailsrv.scan.delivery import Scanned
-from mailsrv.store.base import MessageTooLarge, OverQuota, StoreError
+from mailsrv.store.base import INBOX, MessageTooLarge, OverQuota, StoreError
 from mailsrv.store.names import check_user_name
 
 log = logging.getLogger("mailsrv.smtp")
@@ -144,7 +144,10 @@ class IngressHandler:
         with room:
             for user in users:
                 try:
-                    uid = (await scanned.deliver(self.ctx.store, user, actor=server.info.id)).uid
+                    folder = INBOX if folders is None else folders[user]  # placed already
+                    uid = (
+                        await scanned.deliver(self.ctx.store, user, folder, actor=server.info.id)
+                    ).uid
                 except MessageTooLarge:
                     return "552 5.3.4 Message too big for the mailbox"
                 except StoreError:

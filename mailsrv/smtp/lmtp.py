@@ -109,9 +109,7 @@ class LmtpHandler(IngressHandler):
                 target = (await scanned.placement(store, user))[0]
             with await self.ctx.quota.reserve([user], len(scanned.data), 1, target):
                 try:
-                    placed = await scanned.deliver(
-                        store, user, folder or INBOX, actor=server.info.id
-                    )
+                    placed = await scanned.deliver(store, user, target, actor=server.info.id)
                 except (NoSuchFolder, InvalidName):
                     if folder is None:
                         raise
