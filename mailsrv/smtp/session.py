@@ -286,7 +286,10 @@ class IngressSMTP(SMTP):
 
     async def data_refused(self, arg: str | None) -> bool:
         """Why DATA cannot start now, pushed as aiosmtpd words it (True if so)."""
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+        if self.session is None or not self.session.host_name:
+            await self.push("503 Error: send HELO first")
+            return True
+        if await self.check_auth_needed("DATA"):  # ours (above): submission needs AUTH
             return True
         if self.envelope is None or not self.envelope.rcpt_tos:
             await self.push("503 Error: need RCPT command")
