@@ -101,7 +101,11 @@ class QuotaPolicy:
     ) -> None:
         """Raise ``OverQuota`` if adding ``messages`` of ``octets`` in all into ``folder``
         goes over a limit (``fresh``: usage re-read from the disk first)."""
-        rules = self.rules(user)
+        await self._check(user, self.rules(user), octets, messages, folder, fresh)
+
+    async def _check(
+        self, user: str, rules: QuotaRules, octets: int, messages: int, folder: str, fresh: bool
+    ) -> None:
         limits = rules.limits_for(folder)
         if not limits.limited:
             return
@@ -127,7 +131,8 @@ class QuotaPolicy:
         try:
             for user in sorted(set(users)):  # one order for everyone: no two saves deadlock
                 target = folder if folders is None else folders.get(user, folder)
-                if not self.rules(user).limits_for(target).limited:
+                rules = self.rules(user)  # the users file's fields, parsed once per save
+                if not rules.limits_for(target).limited:
                     continue
                 lock = self._locks.get(user)
                 if lock is None:
@@ -140,7 +145,7 @@ class QuotaPolicy:
                         held.files.append(await QuotaFileLock.acquire(path))
                     except FileNotFoundError:  # no mailbox yet: the save makes it, or fails
                         pass
-                await self.check(user, octets, messages, target, fresh=path is not None)
+                await self._check(user, rules, octets, messages, target, path is not None)
         except BaseException:
             held.release()
             raise

@@ -455,9 +455,7 @@ class MemoryStore:
         return uids
 
     async def usage(self, user: str) -> Usage:
-        folders = self._folders.of_user(user).values()
-        sizes = [m.info.size for f in folders for m in f.messages.values()]
-        return Usage(sum(sizes), len(sizes))
+        return Usage.total((await self.folder_usage(user)).values())
 
     async def folder_usage(self, user: str, fresh: bool = False) -> dict[str, Usage]:
         out = {}
